@@ -1,0 +1,60 @@
+# The two commands of the quick start: `make demo` and `make test`. Every target installs what it
+# needs from scratch into a virtual environment, so a fresh clone needs nothing else.
+PYTHON ?= python3
+VENV   ?= .venv
+PI_VENV ?= .venv-pi
+BIN    := $(VENV)/bin
+PIP    := $(BIN)/python -m pip
+RUN    ?= runs/demo
+EXPORT ?= $(RUN)/export
+
+.PHONY: demo test install install-dev pi-check bench arm64-check models lint clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+
+$(VENV)/.stamp-train: setup.cfg pyproject.toml | $(BIN)/python
+	$(PIP) install -q -e ".[train]"
+	touch $@
+
+$(VENV)/.stamp-dev: setup.cfg pyproject.toml | $(BIN)/python
+	$(PIP) install -q -e ".[train,dev]"
+	touch $@
+
+install: $(VENV)/.stamp-train
+install-dev: $(VENV)/.stamp-dev
+
+## demo: set up, then run the whole pipeline on the built-in data (train, export, benchmark, report)
+demo: $(VENV)/.stamp-train
+	$(BIN)/asl-edge train --out $(RUN) --force
+	$(BIN)/asl-edge export $(RUN) --int8 --fp16 --out $(EXPORT) --force
+	$(BIN)/asl-edge benchmark $(EXPORT) --out $(RUN)/benchmark.json
+	$(BIN)/asl-edge report $(RUN)/benchmark.json --out $(RUN)/report
+	@echo "demo done: model in $(RUN), artifacts in $(EXPORT), report in $(RUN)/report/REPORT.md"
+
+## test: set up with the dev extras, then run the test suite
+test: $(VENV)/.stamp-dev
+	$(BIN)/python -m pytest -q
+
+## pi-check: install the runtime-only `pi` extra alone and run the reference artifacts without TensorFlow
+pi-check:
+	bash benchmarks/pi_check.sh $(PI_VENV)
+
+## bench: reproduce the committed benchmark results and report under benchmarks/
+bench: $(VENV)/.stamp-train
+	bash benchmarks/run_bench.sh
+
+## arm64-check: run the reference artifacts in an emulated 64-bit ARM Debian bookworm (needs root)
+arm64-check:
+	bash benchmarks/arm64_check.sh
+
+## models: rebuild the reference model (models/) and its artifacts (export/) from scratch
+models: $(VENV)/.stamp-train
+	bash benchmarks/make_models.sh
+
+lint: $(VENV)/.stamp-dev
+	$(BIN)/ruff check asl_edge tests
+
+clean:
+	rm -rf $(VENV) $(PI_VENV) runs .pytest_cache

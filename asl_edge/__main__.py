@@ -1,0 +1,3 @@
+from asl_edge.cli import main
+
+main()

@@ -1,0 +1,75 @@
+"""The ``asl-edge`` command line: a thin click layer over library functions.
+
+Each stage's commands live in their own module here and import the library (and TensorFlow,
+where needed) inside the command body, so ``asl-edge --help`` stays fast and TensorFlow-free.
+Errors meant for the user (:class:`~asl_edge.errors.AslEdgeError`) become one line on stderr
+and a non-zero exit; ``--debug`` (or ``ASL_EDGE_DEBUG=1``) shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+import click
+
+from asl_edge import __version__
+from asl_edge.errors import AslEdgeError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="asl-edge")
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+@click.option("--debug", is_flag=True, envvar="ASL_EDGE_DEBUG", help="Show tracebacks on errors.")
+@click.pass_context
+def cli(ctx: click.Context, verbose: int, debug: bool) -> None:
+    """Train ASL hand-sign classifiers and ship them, compressed, to edge devices.
+
+    \b
+    Pipeline:  train -> evaluate -> export -> benchmark -> report -> predict
+    Data:      the built-in ASL digits set unless --data says otherwise.
+    """
+    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    ctx.obj = {"debug": debug}
+
+
+def _register() -> None:
+    # Each module adds its commands to ``cli``; none imports TensorFlow at import time.
+    from asl_edge.cli import bench_cmds, data_cmds, deploy_cmds, export_cmds, train_cmds  # noqa: F401
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point."""
+    _register()
+    debug = os.environ.get("ASL_EDGE_DEBUG") == "1" or "--debug" in (argv or sys.argv[1:])
+    try:
+        cli.main(args=argv, prog_name="asl-edge", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("asl-edge: aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except AslEdgeError as exc:
+        if debug:
+            raise
+        click.echo(f"asl-edge: error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("asl-edge: interrupted", err=True)
+        sys.exit(130)
+    except MemoryError:
+        click.echo("asl-edge: error: out of memory; try a smaller --set train.batch_size", err=True)
+        sys.exit(1)
+    except Exception as exc:  # an unexpected failure: still one line, the traceback behind --debug
+        if debug:
+            raise
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        click.echo(f"asl-edge: error: {type(exc).__name__}: {first} (run with --debug for the traceback)", err=True)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

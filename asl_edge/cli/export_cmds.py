@@ -1,0 +1,3 @@
+"""asl-edge commands: export_cmds."""
+
+from asl_edge.cli import cli  # noqa: F401

@@ -1,0 +1,235 @@
+"""Loaders for the data users already have, chosen by what ``--data`` points at.
+
+- ``builtin`` (or ``asl-digits``): the packaged ASL digits, with signer ids.
+- a folder with one sub-folder per class (the ASL Alphabet layout), any format Pillow opens;
+  above :data:`STREAM_THRESHOLD` images it is streamed from disk instead of held in memory.
+- a ``.csv`` in the Sign Language MNIST layout (``label,pixel1..pixel784``; 24 letters, J and Z
+  absent because they need motion).
+- a ``.npz`` with ``images`` (or ``x``) and ``labels`` (or ``y``), optional ``class_names`` and
+  ``groups``; loaded with ``allow_pickle=False``.
+
+A groups file (CSV ``path,group``; the path relative to the data folder, or a row index for CSV
+and npz) gives the signer of each image for data sets that do not carry it.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import os
+import string
+from pathlib import Path
+
+import numpy as np
+
+from asl_edge.data.dataset import ImageDataset
+from asl_edge.errors import DataError
+from asl_edge.preprocess import IMAGE_SUFFIXES, Preprocessing
+
+log = logging.getLogger(__name__)
+
+BUILTIN = "builtin"
+BUILTIN_ALIASES = {BUILTIN, "asl-digits"}
+STREAM_THRESHOLD = 20_000
+_JUNK = {"thumbs.db", "desktop.ini"}
+# Sign Language MNIST labels are 0..25 for A..Z with 9 (J) and 25 (Z) never present.
+SIGN_MNIST_LETTERS = tuple(c for c in string.ascii_uppercase if c not in "JZ")
+SIGN_MNIST_LABELS = tuple(i for i in range(26) if i not in (9, 25))
+
+
+def load_dataset(
+    source: str | os.PathLike,
+    preprocessing: Preprocessing,
+    groups_file: str | os.PathLike | None = None,
+    stream: bool | None = None,
+) -> ImageDataset:
+    """Loads a labelled image set.
+
+    Args:
+        source: ``builtin``, a class-per-folder tree, a Sign Language MNIST ``.csv`` or a ``.npz``.
+        preprocessing: how raw images become model inputs.
+        groups_file: optional CSV naming the signer of each image.
+        stream: stream images from disk (folders only); ``None`` decides by size.
+
+    Raises:
+        DataError: the source is missing, empty, has one class, or holds a bad file.
+    """
+    source = str(source)
+    if source in BUILTIN_ALIASES:
+        from asl_edge.data.builtin import load_builtin
+
+        ds = ImageDataset(source=BUILTIN, **load_builtin(preprocessing))
+    else:
+        path = Path(source)
+        if not path.exists():
+            raise DataError(f"data not found: {source}")
+        if path.is_dir():
+            ds = load_folder(path, preprocessing, stream)
+        elif path.suffix.lower() == ".csv":
+            ds = load_sign_mnist_csv(path, preprocessing)
+        elif path.suffix.lower() == ".npz":
+            ds = load_npz(path, preprocessing)
+        else:
+            raise DataError(f"unsupported data '{source}': give 'builtin', a class-per-folder tree, a .csv or a .npz")
+    if groups_file is not None:
+        ds = _with_groups(ds, Path(groups_file), Path(source))
+    log.info("loaded %d images in %d classes from %s%s", len(ds), ds.num_classes, ds.source,
+             " (streaming from disk)" if ds.streaming else "")
+    return ds
+
+
+def _list_class_folder(folder: Path) -> list[Path]:
+    files = []
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        files.extend(Path(dirpath) / f for f in sorted(filenames)
+                     if not f.startswith(".") and f.lower() not in _JUNK)
+    return files
+
+
+def load_folder(root: Path, preprocessing: Preprocessing, stream: bool | None = None) -> ImageDataset:
+    """Loads a tree with one sub-folder per class."""
+    class_dirs = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    if not class_dirs:
+        raise DataError(f"{root} has no class sub-folders (expected one folder per class)")
+    paths, labels = [], []
+    for index, class_dir in enumerate(class_dirs):
+        for f in _list_class_folder(class_dir):
+            paths.append(str(f))
+            labels.append(index)
+    if not paths:
+        raise DataError(f"no images found under {root}")
+    if len(class_dirs) < 2 or len(set(labels)) < 2:
+        raise DataError(f"{root} holds only one class with images; a classifier needs at least two")
+    labels = np.asarray(labels, np.int64)
+    names = tuple(d.name for d in class_dirs)
+    if stream if stream is not None else len(paths) > STREAM_THRESHOLD:
+        for p in paths:
+            if Path(p).suffix.lower() not in IMAGE_SUFFIXES:
+                _check_header(p)
+        return ImageDataset(labels=labels, class_names=names, preprocessing=preprocessing,
+                            source=str(root), paths=tuple(paths))
+    images = np.stack([preprocessing.load(p) for p in paths])
+    return ImageDataset(labels=labels, class_names=names, preprocessing=preprocessing,
+                        source=str(root), images=images)
+
+
+def _check_header(path: str) -> None:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path):
+            pass
+    except (UnidentifiedImageError, OSError):
+        raise DataError(f"not an image file: {path}") from None
+
+
+def _gray_to_images(pixels: np.ndarray, side: int, preprocessing: Preprocessing) -> np.ndarray:
+    from PIL import Image
+
+    return np.stack([preprocessing.load(Image.fromarray(row.reshape(side, side), "L")) for row in pixels])
+
+
+def load_sign_mnist_csv(path: Path, preprocessing: Preprocessing) -> ImageDataset:
+    """Loads the Sign Language MNIST CSV layout (``label,pixel1..pixel784``)."""
+    try:
+        with open(path, newline="") as fh:
+            reader = csv.reader(fh)
+            header = next(reader, None)
+            expected = ["label"] + [f"pixel{i}" for i in range(1, 785)]
+            if header is None:
+                raise DataError(f"{path} is empty")
+            if [h.strip() for h in header] != expected:
+                raise DataError(f"{path}: expected columns label,pixel1..pixel784 (Sign Language MNIST), "
+                                f"got {len(header)} columns starting {','.join(header[:3])}")
+            rows = []
+            for lineno, row in enumerate(reader, start=2):
+                if not row:
+                    continue
+                if len(row) != 785:
+                    raise DataError(f"{path}:{lineno}: expected 785 values, got {len(row)}")
+                try:
+                    rows.append([int(v) for v in row])
+                except ValueError:
+                    raise DataError(f"{path}:{lineno}: non-integer value") from None
+    except UnicodeDecodeError:
+        raise DataError(f"{path} is not a text CSV file") from None
+    if not rows:
+        raise DataError(f"{path} has a header but no rows")
+    table = np.asarray(rows, np.int64)
+    raw_labels, pixels = table[:, 0], table[:, 1:]
+    bad = ~np.isin(raw_labels, SIGN_MNIST_LABELS)
+    if bad.any():
+        row = int(np.argmax(bad)) + 2
+        raise DataError(f"{path}:{row}: label {raw_labels[bad][0]} out of range "
+                        "(Sign Language MNIST uses 0-24 without 9 (J))")
+    if pixels.min() < 0 or pixels.max() > 255:
+        raise DataError(f"{path}: pixel values must lie in 0..255")
+    index_of = {raw: i for i, raw in enumerate(SIGN_MNIST_LABELS)}
+    labels = np.asarray([index_of[v] for v in raw_labels], np.int64)
+    images = _gray_to_images(pixels.astype(np.uint8), 28, preprocessing)
+    return ImageDataset(labels=labels, class_names=SIGN_MNIST_LETTERS, preprocessing=preprocessing,
+                        source=str(path), images=images)
+
+
+def load_npz(path: Path, preprocessing: Preprocessing) -> ImageDataset:
+    """Loads ``images``/``x`` (``(N,H,W)`` or ``(N,H,W,C)``) and ``labels``/``y`` from an ``.npz``."""
+    from PIL import Image
+
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            keys = set(z.files)
+            x_key = next((k for k in ("images", "x", "X") if k in keys), None)
+            y_key = next((k for k in ("labels", "y", "Y") if k in keys), None)
+            if x_key is None or y_key is None:
+                raise DataError(f"{path}: expected arrays 'images' and 'labels' (or 'x' and 'y'), found {sorted(keys)}")
+            x, y = z[x_key], z[y_key]
+            names = tuple(str(n) for n in z["class_names"]) if "class_names" in keys else None
+            groups = z["groups"] if "groups" in keys else None
+    except DataError:
+        raise
+    except (OSError, ValueError, EOFError) as exc:
+        raise DataError(f"cannot read {path}: {exc}") from None
+    if x.ndim not in (3, 4) or len(x) != len(y):
+        raise DataError(f"{path}: images must be (N,H,W) or (N,H,W,C) with one label each, got {x.shape} and {y.shape}")
+    if y.ndim == 2:  # one-hot labels
+        y = y.argmax(axis=1)
+    if not np.issubdtype(y.dtype, np.integer) or y.min() < 0:
+        raise DataError(f"{path}: labels must be non-negative integers")
+    names = names or tuple(str(i) for i in range(int(y.max()) + 1))
+    if y.max() >= len(names):
+        raise DataError(f"{path}: label {int(y.max())} out of range for {len(names)} class names")
+    if np.issubdtype(x.dtype, np.floating):
+        x = np.clip(x * 255.0 if x.max() <= 1.0 else x, 0, 255)
+    x = x.astype(np.uint8)
+    if x.ndim == 4 and x.shape[-1] == 1:
+        x = x[..., 0]
+    images = np.stack([preprocessing.load(Image.fromarray(img)) for img in x])
+    return ImageDataset(labels=y.astype(np.int64), class_names=names, preprocessing=preprocessing,
+                        source=str(path), images=images, groups=groups)
+
+
+def _with_groups(ds: ImageDataset, groups_file: Path, root: Path) -> ImageDataset:
+    from dataclasses import replace
+
+    if not groups_file.is_file():
+        raise DataError(f"groups file not found: {groups_file}")
+    mapping = {}
+    with open(groups_file, newline="") as fh:
+        for row in csv.reader(fh):
+            if len(row) < 2 or row[0].strip().lower() in {"path", "index", "file"}:
+                continue
+            mapping[row[0].strip()] = row[1].strip()
+    if ds.paths is not None or ds.source not in (BUILTIN,) and Path(ds.source).is_dir():
+        keys = [os.path.relpath(p, root) for p in (ds.paths or _list_paths(root))]
+    else:
+        keys = [str(i) for i in range(len(ds))]
+    missing = [k for k in keys if k not in mapping]
+    if missing:
+        raise DataError(f"groups file {groups_file} has no group for {len(missing)} images, e.g. {missing[0]}")
+    return replace(ds, groups=np.asarray([mapping[k] for k in keys]))
+
+
+def _list_paths(root: Path) -> list[str]:
+    class_dirs = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    return [str(f) for d in class_dirs for f in _list_class_folder(d)]

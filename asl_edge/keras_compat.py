@@ -1,0 +1,20 @@
+"""The one place asl-edge imports TensorFlow and Keras.
+
+tensorflow-model-optimization supports only Keras 2, so the package uses ``tf_keras`` and sets
+``TF_USE_LEGACY_KERAS=1`` before TensorFlow is first imported; Keras 3 models fail inside tfmot
+(https://github.com/tensorflow/model-optimization/issues/1105). Every other module does
+``from asl_edge.keras_compat import tf, keras`` and only inside functions that need them, so
+``asl-edge --help`` and the runtime-only commands never import TensorFlow.
+"""
+
+import os
+
+os.environ["TF_USE_LEGACY_KERAS"] = "1"
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter off the terminal
+
+from asl_edge.errors import require  # noqa: E402
+
+tf = require("tensorflow", "train")
+keras = require("tf_keras", "train")
+
+__all__ = ["keras", "tf"]

@@ -1,0 +1,114 @@
+"""A registry of model builders by name, failing clearly on an unknown name (like timm's ``create_model``).
+
+Importing this module does not import TensorFlow: builders import Keras when called.
+Every builder returns one flat functional ``tf_keras`` model (no model nested in another, no
+``Rescaling`` layer) that takes the normalised float input described by
+:class:`~asl_edge.preprocess.Preprocessing`, so quantisation-aware training can wrap every layer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from asl_edge.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Architecture knobs shared by the builders (each uses those that apply to it).
+
+    Attributes:
+        width: filters of the first block (CNNs).
+        depth: number of blocks (CNNs).
+        batch_norm: batch normalisation after each convolution.
+        dropout: dropout rate before the classifier.
+        l1: L1 kernel regularisation strength.
+        l2: L2 kernel regularisation strength.
+        weights: ``imagenet``, ``none`` or a path to an ``.h5`` file (transfer models).
+        head_units: units of the dense layer before the classifier (0: none).
+    """
+
+    width: int = 16
+    depth: int = 4
+    batch_norm: bool = True
+    dropout: float = 0.3
+    l1: float = 0.0
+    l2: float = 0.0
+    weights: str = "none"
+    head_units: int = 0
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A registered model.
+
+    Attributes:
+        name: registry key.
+        builder: ``(config, input_shape, num_classes) -> keras.Model``.
+        description: one line for ``asl-edge models``.
+        family: ``cnn`` or ``transfer``.
+        preprocessing: overrides of :class:`~asl_edge.preprocess.Preprocessing` the model needs
+            (ImageNet normalisation, channel order).
+        min_size: smallest input side the architecture accepts.
+    """
+
+    name: str
+    builder: Callable
+    description: str
+    family: str = "cnn"
+    preprocessing: dict = field(default_factory=dict)
+    min_size: int = 8
+
+
+_REGISTRY: dict[str, ModelSpec] = {}
+
+
+def register(spec: ModelSpec) -> ModelSpec:
+    """Adds a model to the registry."""
+    _REGISTRY[spec.name] = spec
+    return spec
+
+
+def _load_builders() -> None:
+    # Import for the side effect of registration; cheap, the builders import Keras lazily.
+    from asl_edge.models import cnn, transfer  # noqa: F401
+
+
+def list_models() -> list[str]:
+    """Names of every registered model."""
+    _load_builders()
+    return sorted(_REGISTRY)
+
+
+def get_spec(name: str) -> ModelSpec:
+    """Returns the registered spec for ``name``.
+
+    Raises:
+        ConfigError: ``Unknown model 'x'; choose one of: ...``.
+    """
+    _load_builders()
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise ConfigError(f"Unknown model '{name}'; choose one of: {', '.join(sorted(_REGISTRY))}") from None
+
+
+def create_model(name: str, input_shape: tuple[int, int, int], num_classes: int,
+                 config: ModelConfig = ModelConfig()):
+    """Builds the model registered as ``name``.
+
+    Args:
+        name: registry key.
+        input_shape: ``(height, width, channels)``.
+        num_classes: size of the softmax output.
+        config: architecture knobs.
+
+    Raises:
+        ConfigError: unknown name, or an input the architecture cannot take.
+    """
+    spec = get_spec(name)
+    if min(input_shape[:2]) < spec.min_size:
+        raise ConfigError(f"model '{name}' needs inputs of at least {spec.min_size}x{spec.min_size}, "
+                          f"got {input_shape[0]}x{input_shape[1]}")
+    return spec.builder(config, tuple(input_shape), num_classes)
