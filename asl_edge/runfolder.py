@@ -132,15 +132,6 @@ def run_dataset(run: Run, data: str | None = None, part: str = "test"):
         return load_dataset(data, run.preprocessing)
     if run.split is None:
         raise ModelError(f"{run.folder} records no data split: pass --data")
-    ds = load_dataset(run.split["source"], _strip_chain(run.preprocessing, run.split["source"]),
-                      groups_file=run.split.get("groups_file"))
+    ds = load_dataset(run.split["source"], run.preprocessing, groups_file=run.split.get("groups_file"))
     return ds.subset(np.asarray(run.split[part], np.int64))
 
-
-def _strip_chain(preprocessing: Preprocessing, source: str) -> Preprocessing:
-    # load_builtin adds the storage resize itself; a folder source applies the recorded chain.
-    from dataclasses import replace
-
-    from asl_edge.data.loaders import BUILTIN_ALIASES
-
-    return replace(preprocessing, resize_chain=()) if source in BUILTIN_ALIASES else preprocessing

@@ -1,3 +1,34 @@
-"""asl-edge commands: data_cmds."""
+"""asl-edge commands for data: data-info."""
 
-from asl_edge.cli import cli  # noqa: F401
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from asl_edge.cli import cli
+
+
+@cli.command("data-info")
+@click.option("--data", default="builtin", show_default=True, help="builtin, a class-per-folder tree, a .csv or an .npz.")
+@click.option("--groups", "groups_file", default=None, help="CSV of path,signer.")
+@click.option("--size", default=64, show_default=True, help="Side the samples are resized to.")
+@click.option("--out", default="runs/data-info", show_default=True, type=click.Path(),
+              help="Folder for samples.png and summary.json.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def data_info(data, groups_file, size, out, as_json):
+    """Class counts, image sizes, imbalance and signers; writes a PNG grid of samples per class."""
+    from asl_edge.data import load_dataset
+    from asl_edge.data.explore import format_summary, sample_grid, summarize
+    from asl_edge.fsutil import atomic_write_json
+    from asl_edge.preprocess import Preprocessing
+
+    ds = load_dataset(data, Preprocessing(image_size=(size, size)), groups_file=groups_file)
+    summary = summarize(ds)
+    out = Path(out)
+    grid = sample_grid(ds, out / "samples.png")
+    atomic_write_json(out / "summary.json", summary)
+    click.echo(json.dumps(summary) if as_json else format_summary(summary))
+    if not as_json:
+        click.echo(f"sample grid: {grid}")

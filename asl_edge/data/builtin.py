@@ -94,7 +94,8 @@ def load_builtin(preprocessing: Preprocessing) -> dict:
 
     Returns:
         A dict with ``images``, ``labels``, ``groups``, ``class_names`` and ``preprocessing``
-        (the given one with ``resize_chain=(64,)`` recorded).
+        (the given one with ``resize_chain=(64,)`` recorded, whatever chain it came with: the
+        stored pixels already went through that step).
     """
     from dataclasses import replace
 

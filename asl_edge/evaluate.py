@@ -1,0 +1,80 @@
+"""``asl-edge evaluate``: the same metrics for a Keras model, a TFLite or an ONNX artifact.
+
+Runs only through :mod:`asl_edge.runtimes`, so artifacts evaluate in the runtime-only install;
+the preprocessing comes from the run folder (Keras) or from the artifact's embedded metadata.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from asl_edge.errors import ModelError
+from asl_edge.fsutil import atomic_write_json
+from asl_edge.metrics import classification_metrics, plot_confusion_matrix
+from asl_edge.preprocess import Preprocessing
+
+log = logging.getLogger(__name__)
+ARTIFACT_SUFFIXES = (".tflite", ".onnx")
+
+
+def predict_batches(runner, ds, batch_size: int = 256) -> np.ndarray:
+    """Runs ``runner`` over a data set in batches and returns the stacked probabilities."""
+    out = []
+    for start in range(0, len(ds), batch_size):
+        index = np.arange(start, min(start + batch_size, len(ds)))
+        out.append(runner.predict(ds.preprocessing.normalize(ds.load_images(index))))
+    return np.concatenate(out)
+
+
+def evaluate_model(model: str | Path, data: str | None = None, out_dir: str | Path | None = None,
+                   verify: bool = True) -> dict:
+    """Evaluates ``model`` (run folder, ``.keras``, ``.tflite`` or ``.onnx``) on ``data``.
+
+    Args:
+        model: what to evaluate.
+        data: a data source; by default the run's held-out test split (Keras) or the built-in set.
+        out_dir: where to write ``metrics.json`` and ``confusion_matrix.png``.
+        verify: check an artifact's sha256 against its export manifest first.
+
+    Returns:
+        The metrics dict (top-level ``accuracy`` and ``macro_f1``).
+    """
+    from asl_edge.data import load_dataset
+    from asl_edge.runtimes import load_runner
+
+    path = Path(model)
+    if not path.exists():
+        raise ModelError(f"model not found: {model}")
+    if path.suffix in ARTIFACT_SUFFIXES:
+        from asl_edge.artifact_meta import read_metadata
+        from asl_edge.integrity import check_artifact
+
+        check_artifact(path, verify=verify)
+        meta = read_metadata(path)
+        class_names = tuple(meta["labels"])
+        preprocessing = Preprocessing.from_dict(meta["preprocessing"])
+        runner = load_runner(path)
+        ds = load_dataset(data or "builtin", preprocessing)
+        described = f"{data or 'builtin'} (all images)"
+    else:
+        from asl_edge import runfolder
+
+        run = runfolder.load_run(path)
+        class_names = run.class_names
+        runner = load_runner(run.model_path)
+        ds = runfolder.run_dataset(run, data, part="test")
+        described = f"{data} (all images)" if data else f"{run.split['source']} held-out test split ({run.split['method']})"
+    if tuple(ds.class_names) != tuple(class_names):
+        raise ModelError(f"the data's classes ({', '.join(ds.class_names[:5])}...) do not match the model's "
+                         f"({', '.join(class_names[:5])}...)")
+    metrics = classification_metrics(ds.labels, predict_batches(runner, ds), class_names)
+    metrics.update(model=str(model), runtime=runner.runtime, data=described)
+    if out_dir is not None:
+        out_dir = Path(out_dir)
+        atomic_write_json(out_dir / "metrics.json", metrics)
+        plot_confusion_matrix(metrics, out_dir / "confusion_matrix.png", title=path.name)
+    return metrics
+

@@ -1,0 +1,1 @@
+"""Training: configs and recipes, the trainer, learning-rate schedules, evaluation and tuning."""

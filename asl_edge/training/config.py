@@ -1,0 +1,272 @@
+"""Training configuration: frozen dataclasses, named YAML recipes and ``--set key=value`` overrides.
+
+A recipe is a YAML file with the sections ``model``, ``data``, ``augment`` and ``train``; any key
+left out keeps its default below. ``--set train.epochs=5`` overrides one key; the value is parsed
+as YAML and checked against the field's type. The resolved config is saved beside the model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+from asl_edge.errors import ConfigError
+from asl_edge.models.registry import ModelConfig
+
+RECIPE_DIR = Path(__file__).resolve().parent.parent / "recipes"
+DEFAULT_RECIPE = "fast"
+CONFIG_NAME = "config.yaml"
+
+
+@dataclass(frozen=True)
+class ModelSection(ModelConfig):
+    """``model``: the registry name plus the architecture knobs of :class:`ModelConfig`."""
+
+    name: str = "edge_cnn"
+
+    def architecture(self) -> ModelConfig:
+        return ModelConfig(**{f.name: getattr(self, f.name) for f in fields(ModelConfig)})
+
+
+@dataclass(frozen=True)
+class DataSection:
+    """``data``: where the images come from and how they are prepared and split.
+
+    Attributes:
+        source: ``builtin`` or a path (class-per-folder tree, Sign Language MNIST ``.csv``, ``.npz``).
+        groups_file: CSV naming the signer of each image, for a split by signer.
+        image_size: model input side in pixels.
+        color_mode: ``rgb`` or ``grayscale``.
+        val_fraction: share of signers (or images) for validation.
+        test_fraction: share for the held-out test split.
+        balance: ``none``, ``class_weight``, ``oversample`` or ``undersample``.
+        stream: stream images from disk (``null``: only above 20,000 images).
+    """
+
+    source: str = "builtin"
+    groups_file: str | None = None
+    image_size: int = 64
+    color_mode: str = "rgb"
+    val_fraction: float = 0.15
+    test_fraction: float = 0.15
+    balance: str = "none"
+    stream: bool | None = None
+
+
+@dataclass(frozen=True)
+class AugmentSection:
+    """``augment``: random transforms applied to training batches only (Keras preprocessing layers).
+
+    Attributes:
+        enabled: apply augmentation at all.
+        rotation: maximum rotation as a fraction of a full turn.
+        shift: maximum shift as a fraction of the image side.
+        zoom: maximum zoom in or out as a fraction.
+        brightness: maximum brightness change as a fraction of the value range.
+        contrast: maximum contrast change factor.
+        flip: random horizontal flips (left- and right-handed signers; off by default since some
+            signs change meaning when mirrored).
+    """
+
+    enabled: bool = True
+    rotation: float = 0.08
+    shift: float = 0.1
+    zoom: float = 0.15
+    brightness: float = 0.2
+    contrast: float = 0.3
+    flip: bool = False
+
+
+@dataclass(frozen=True)
+class TrainSection:
+    """``train``: optimisation, schedules, stopping and hardware.
+
+    Attributes:
+        epochs: maximum epochs (phase one, for transfer models).
+        batch_size: images per step.
+        optimizer: ``adam``, ``adamw``, ``sgd`` or ``rmsprop``.
+        learning_rate: peak learning rate.
+        weight_decay: decoupled weight decay (``adamw``).
+        schedule: ``constant``, ``cosine``, ``step``, ``exponential`` or ``plateau``.
+        warmup_epochs: linear warm-up before the schedule.
+        step_epochs: epochs between drops (``step``).
+        decay_rate: multiplier per drop (``step``) or per epoch (``exponential``); ``plateau`` factor.
+        early_stopping_patience: epochs without a better validation loss before stopping (0: off).
+        label_smoothing: label smoothing of the cross-entropy.
+        seed: seed of every random choice (split, shuffling, augmentation, initialisation).
+        distribute: ``default``, ``mirrored`` (all local GPUs) or ``multi_worker`` (TF_CONFIG).
+        fine_tune_epochs: transfer models, phase two: epochs with the top of the backbone unfrozen.
+        fine_tune_layers: how many backbone layers phase two unfreezes (-1: all).
+        fine_tune_lr_factor: phase-two learning rate as a fraction of ``learning_rate``.
+    """
+
+    epochs: int = 40
+    batch_size: int = 32
+    optimizer: str = "adam"
+    learning_rate: float = 3e-3
+    weight_decay: float = 1e-4
+    schedule: str = "cosine"
+    warmup_epochs: int = 0
+    step_epochs: int = 10
+    decay_rate: float = 0.5
+    early_stopping_patience: int = 15
+    label_smoothing: float = 0.0
+    seed: int = 0
+    distribute: str = "default"
+    fine_tune_epochs: int = 0
+    fine_tune_layers: int = 20
+    fine_tune_lr_factor: float = 0.1
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole resolved training configuration."""
+
+    model: ModelSection = field(default_factory=ModelSection)
+    data: DataSection = field(default_factory=DataSection)
+    augment: AugmentSection = field(default_factory=AugmentSection)
+    train: TrainSection = field(default_factory=TrainSection)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+SECTIONS = {f.name: f.type for f in fields(Config)}
+_SECTION_TYPES = {"model": ModelSection, "data": DataSection, "augment": AugmentSection, "train": TrainSection}
+CHOICES = {
+    "data.color_mode": ("rgb", "grayscale"),
+    "data.balance": ("none", "class_weight", "oversample", "undersample"),
+    "train.optimizer": ("adam", "adamw", "sgd", "rmsprop"),
+    "train.schedule": ("constant", "cosine", "step", "exponential", "plateau"),
+    "train.distribute": ("default", "mirrored", "multi_worker"),
+}
+
+
+def list_recipes() -> list[str]:
+    return sorted(p.stem for p in RECIPE_DIR.glob("*.yaml"))
+
+
+def _coerce(key: str, value, annotation: str):
+    """Checks ``value`` against a field's annotation (a string under ``from __future__ import annotations``)."""
+    optional = "None" in annotation
+    base = annotation.replace(" | None", "").strip()
+    if value is None:
+        if optional:
+            return None
+        raise ConfigError(f"{key} cannot be empty")
+    if base == "bool":
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{key} must be true or false, got {value!r}")
+    if base == "int":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{key} must be an integer, got {value!r}")
+        return value
+    if base == "float":
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{key} must be a number, got {value!r}")
+        return float(value)
+    if base == "str":
+        return str(value)
+    raise ConfigError(f"{key}: unsupported type {annotation}")
+
+
+def _apply(config: Config, section: str, key: str, value) -> Config:
+    if section not in _SECTION_TYPES:
+        raise ConfigError(f"unknown config section '{section}'; choose one of: {', '.join(_SECTION_TYPES)}")
+    current = getattr(config, section)
+    known = {f.name: f for f in fields(current)}
+    if key not in known:
+        raise ConfigError(f"unknown config key '{section}.{key}'; {section} has: {', '.join(sorted(known))}")
+    full = f"{section}.{key}"
+    value = _coerce(full, value, str(known[key].type))
+    if full in CHOICES and value not in CHOICES[full]:
+        raise ConfigError(f"{full} must be one of: {', '.join(CHOICES[full])}; got '{value}'")
+    return dataclasses.replace(config, **{section: dataclasses.replace(current, **{key: value})})
+
+
+def merge(config: Config, overrides: dict) -> Config:
+    """Applies a nested ``{section: {key: value}}`` mapping, validating every key."""
+    if not isinstance(overrides, dict):
+        raise ConfigError("a recipe must be a mapping of sections (model, data, augment, train)")
+    for section, values in overrides.items():
+        if values is None:
+            continue
+        if not isinstance(values, dict):
+            raise ConfigError(f"recipe section '{section}' must be a mapping")
+        for key, value in values.items():
+            config = _apply(config, section, key, value)
+    return config
+
+
+def load_recipe(name_or_path: str) -> dict:
+    """Reads a named recipe (``fast``, ``accurate``) or a YAML file.
+
+    Raises:
+        ConfigError: unknown name, missing file or invalid YAML.
+    """
+    import yaml
+
+    path = Path(name_or_path)
+    if path.suffix not in (".yaml", ".yml"):
+        path = RECIPE_DIR / f"{name_or_path}.yaml"
+        if not path.is_file():
+            raise ConfigError(f"Unknown recipe '{name_or_path}'; choose one of: {', '.join(list_recipes())} "
+                              "or give a .yaml file")
+    elif not path.is_file():
+        raise ConfigError(f"recipe file not found: {name_or_path}")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+    data.pop("description", None)
+    return data
+
+
+def parse_set(items: tuple[str, ...] | list[str]) -> dict:
+    """Turns ``["train.epochs=5", ...]`` into ``{"train": {"epochs": 5}}`` (values parsed as YAML)."""
+    import yaml
+
+    out: dict = {}
+    for item in items:
+        if "=" not in item:
+            raise ConfigError(f"--set expects key=value, got '{item}'")
+        key, raw = item.split("=", 1)
+        parts = key.strip().split(".")
+        if len(parts) != 2 or not all(parts):
+            raise ConfigError(f"--set key must look like section.key (e.g. train.epochs), got '{key}'")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError:
+            value = raw
+        out.setdefault(parts[0], {})[parts[1]] = value
+    return out
+
+
+def resolve(recipe: str = DEFAULT_RECIPE, sets: tuple[str, ...] | list[str] = (), **direct) -> Config:
+    """Builds the config: defaults, then the recipe, then ``--set`` overrides, then ``direct``.
+
+    Args:
+        recipe: recipe name or YAML path.
+        sets: ``section.key=value`` strings.
+        **direct: ``section__key=value`` overrides from dedicated CLI options (``data__source``).
+    """
+    config = merge(Config(), load_recipe(recipe))
+    config = merge(config, parse_set(sets))
+    for compound, value in direct.items():
+        if value is not None:
+            section, key = compound.split("__", 1)
+            config = _apply(config, section, key, value)
+    return config
+
+
+def from_dict(d: dict) -> Config:
+    """Rebuilds a config saved with :meth:`Config.to_dict` (for ``--resume``)."""
+    return merge(Config(), d)
+
+
+def to_yaml(config: Config) -> str:
+    import yaml
+
+    return yaml.safe_dump(config.to_dict(), sort_keys=False)

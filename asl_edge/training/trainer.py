@@ -1,0 +1,302 @@
+"""``asl-edge train``: data in, a trained and evaluated model out, resumable after a kill.
+
+Per epoch the trainer saves ``checkpoints/last.keras`` (model and optimizer) and
+``checkpoints/state.json`` (epoch, early-stopping state) atomically, so a killed run resumes
+with ``--resume`` from its last completed epoch. ``checkpoints/best.keras`` holds the best
+weights by validation loss; the final model has those weights. A NaN loss stops the run with a
+one-line error and keeps the best checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import shutil
+import sys
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from asl_edge import runfolder
+from asl_edge.data import ImageDataset, load_dataset
+from asl_edge.data.balance import class_weights, resample_index
+from asl_edge.data.split import Split, split_dataset
+from asl_edge.errors import AslEdgeError, ConfigError
+from asl_edge.fsutil import atomic_path, atomic_write, atomic_write_json, folder_lock
+from asl_edge.metrics import classification_metrics, plot_confusion_matrix
+from asl_edge.models import create_model, get_spec
+from asl_edge.preprocess import Preprocessing
+from asl_edge.training import config as cfg
+from asl_edge.training.pipeline import make_dataset
+from asl_edge.training.schedules import learning_rate, optimizer
+
+log = logging.getLogger(__name__)
+
+CHECKPOINTS = "checkpoints"
+STATE_FILE = "state.json"
+
+
+class TrainingError(AslEdgeError):
+    """Training stopped: NaN loss, out of memory, or an unusable run folder."""
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What a finished run produced."""
+
+    folder: Path
+    metrics: dict
+    epochs_run: int
+    seconds: float
+
+
+def preprocessing_for(config: cfg.Config) -> Preprocessing:
+    """The preprocessing a model of ``config`` needs (ImageNet normalisation for backbones)."""
+    spec = get_spec(config.model.name)
+    size = config.data.image_size
+    extra = {k: tuple(v) if isinstance(v, list) else v for k, v in spec.preprocessing.items()}
+    return Preprocessing(image_size=(size, size), color_mode=config.data.color_mode, **extra)
+
+
+def load_training_data(config: cfg.Config) -> tuple[ImageDataset, Split]:
+    """Loads the configured data and splits it (by signer where signers are known)."""
+    ds = load_dataset(config.data.source, preprocessing_for(config), groups_file=config.data.groups_file,
+                      stream=config.data.stream)
+    split = split_dataset(ds.labels, ds.groups, config.data.val_fraction, config.data.test_fraction,
+                          config.train.seed)
+    return ds, split
+
+
+def _strategy(name: str):
+    from asl_edge.keras_compat import tf
+
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "multi_worker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def _callbacks(folder: Path, state: dict, patience: int, resume: bool, phase: str):
+    from asl_edge.keras_compat import keras
+
+    ckpt = folder / CHECKPOINTS
+
+    class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
+        """EarlyStopping whose counters survive a restart (plain EarlyStopping resets them)."""
+
+        def on_train_begin(self, logs=None):
+            super().on_train_begin(logs)
+            if state.get("phase") == phase:
+                self.best = state.get("best", self.best)
+                self.wait = state.get("wait", 0)
+                best_file = ckpt / "best.keras"
+                if self.restore_best_weights and best_file.is_file():
+                    self.best_weights = runfolder.load_keras_model(best_file).get_weights()
+
+    class SaveState(keras.callbacks.Callback):
+        """After each epoch: the full model with its optimizer, then the counters, both atomically."""
+
+        def __init__(self, stopper):
+            super().__init__()
+            self.stopper = stopper
+
+        def on_epoch_end(self, epoch, logs=None):
+            logs = logs or {}
+            if not all(math.isfinite(float(v)) for v in logs.values()):
+                return  # never checkpoint a diverged model; TerminateOnNaN stops the run
+            val = float(logs.get("val_loss", math.inf))
+            if val < state.get("best_saved", math.inf):
+                state["best_saved"] = val
+                runfolder.save_model(self.model, ckpt / "best.keras")
+            runfolder.save_model(self.model, ckpt / "last.keras")
+            state.update(phase=phase, epoch=epoch + 1, best=float(self.stopper.best),
+                         wait=int(self.stopper.wait))
+            atomic_write_json(ckpt / STATE_FILE, state)
+
+    stopper = ResumableEarlyStopping(monitor="val_loss", patience=patience or 10**9, restore_best_weights=True)
+    verbose_bar = sys.stderr.isatty()
+    return [
+        keras.callbacks.TerminateOnNaN(),
+        stopper,
+        SaveState(stopper),
+        keras.callbacks.CSVLogger(str(folder / "history.csv"), append=resume or phase != "head"),
+        keras.callbacks.TensorBoard(str(folder / "logs"), write_graph=False, profile_batch=0),
+    ], stopper, verbose_bar
+
+
+def _compile(model, config: cfg.Config, steps: int, epochs: int, peak: float):
+    from asl_edge.keras_compat import keras
+
+    lr = learning_rate(config.train, steps, epochs, peak)
+    loss = keras.losses.CategoricalCrossentropy(label_smoothing=config.train.label_smoothing) \
+        if config.train.label_smoothing else keras.losses.SparseCategoricalCrossentropy()
+    model.compile(optimizer(config.train, lr), loss, metrics=["accuracy"])
+    return loss
+
+
+def _one_hot_if_needed(dataset, num_classes: int, smoothing: float):
+    from asl_edge.keras_compat import tf
+
+    if not smoothing:
+        return dataset
+    return dataset.map(lambda x, y, *w: (x, tf.one_hot(y, num_classes), *w))
+
+
+def train(config: cfg.Config, out: str | Path, *, resume: bool = False, force: bool = False) -> TrainResult:
+    """Trains, evaluates on the held-out split and writes a complete run folder.
+
+    Args:
+        config: the resolved configuration.
+        out: the run folder.
+        resume: continue the interrupted run in ``out`` (its saved config is used).
+        force: overwrite a finished run in ``out``.
+
+    Raises:
+        ConfigError, DataError: bad configuration or data.
+        TrainingError: NaN loss, or ``out`` already holds a run.
+    """
+    folder = Path(out)
+    ckpt = folder / CHECKPOINTS
+    with folder_lock(folder):
+        if resume:
+            if not (ckpt / STATE_FILE).is_file() and not (folder / cfg.CONFIG_NAME).is_file():
+                raise TrainingError(f"nothing to resume in {folder}: no checkpoint was saved there")
+            saved = folder / cfg.CONFIG_NAME
+            if saved.is_file():
+                import yaml
+
+                config = cfg.from_dict(yaml.safe_load(saved.read_text()))
+        elif (folder / runfolder.MODEL_FILE).exists() or (ckpt / STATE_FILE).exists():
+            if not force:
+                raise TrainingError(f"{folder} already holds a run: use --force to overwrite or --resume to continue")
+            shutil.rmtree(ckpt, ignore_errors=True)
+            for name in ("history.csv", "logs"):
+                p = folder / name
+                shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+        return _train(config, folder, resume)
+
+
+def _train(config: cfg.Config, folder: Path, resume: bool) -> TrainResult:
+    from asl_edge.keras_compat import keras, tf
+
+    start = time.perf_counter()
+    keras.utils.set_random_seed(config.train.seed)
+    ds, split = load_training_data(config)
+    ckpt = folder / CHECKPOINTS
+    ckpt.mkdir(parents=True, exist_ok=True)
+    atomic_write(folder / cfg.CONFIG_NAME, cfg.to_yaml(config))
+    split_record = {"source": config.data.source, "groups_file": config.data.groups_file,
+                    **split.to_dict(ds.groups)}
+    atomic_write_json(folder / runfolder.SPLIT_FILE, split_record)
+
+    train_index = split.train[resample_index(ds.labels[split.train], config.data.balance, config.train.seed)]
+    train_ds, val_ds, test_ds = ds.subset(train_index), ds.subset(split.val), ds.subset(split.test)
+    weights = class_weights(train_ds.labels, ds.num_classes) if config.data.balance == "class_weight" else None
+    log.info("split %s: %d train / %d val / %d test images", split.method, len(train_ds), len(val_ds), len(test_ds))
+
+    batch = config.train.batch_size
+    smoothing = config.train.label_smoothing
+    train_data = _one_hot_if_needed(make_dataset(train_ds, batch, training=True, aug=config.augment,
+                                                 seed=config.train.seed, sample_weights=weights),
+                                    ds.num_classes, smoothing)
+    val_data = _one_hot_if_needed(make_dataset(val_ds, batch), ds.num_classes, smoothing)
+    steps = math.ceil(len(train_ds) / batch)
+
+    state = json.loads((ckpt / STATE_FILE).read_text()) if resume and (ckpt / STATE_FILE).is_file() else {}
+    strategy = _strategy(config.train.distribute)
+    phases = [("head", config.train.epochs, config.train.learning_rate)]
+    is_transfer = get_spec(config.model.name).family == "transfer"
+    if is_transfer and config.train.fine_tune_epochs:
+        phases.append(("fine_tune", config.train.fine_tune_epochs,
+                       config.train.learning_rate * config.train.fine_tune_lr_factor))
+
+    model, epochs_run = None, 0
+    for phase, epochs, peak in phases:
+        if state.get("phase") == "fine_tune" and phase == "head":
+            epochs_run += config.train.epochs
+            continue  # the head phase finished before the interruption
+        with strategy.scope():
+            if state.get("phase") == phase and (ckpt / "last.keras").is_file():
+                model = keras.models.load_model(ckpt / "last.keras", safe_mode=True)
+                initial = int(state["epoch"])
+                log.info("resuming %s phase at epoch %d", phase, initial + 1)
+            else:
+                if model is None:
+                    model = create_model(config.model.name, ds.preprocessing.input_shape, ds.num_classes,
+                                         config.model.architecture())
+                if is_transfer:
+                    from asl_edge.models.transfer import set_backbone_trainable
+
+                    set_backbone_trainable(model, 0 if phase == "head" else config.train.fine_tune_layers)
+                _compile(model, config, steps, epochs, peak)
+                initial = 0
+                state = {}
+        callbacks, stopper, bar = _callbacks(folder, state, config.train.early_stopping_patience,
+                                             resume, phase)
+        if initial < epochs:
+            history = model.fit(train_data, validation_data=val_data, epochs=epochs, initial_epoch=initial,
+                                callbacks=callbacks, verbose=1 if bar else 2)
+            losses = history.history.get("loss", [])
+            if losses and not math.isfinite(losses[-1]):
+                kept = (f"the best model so far is kept in {ckpt / 'best.keras'}" if (ckpt / "best.keras").is_file()
+                        else "no epoch finished with a finite loss, so no checkpoint was kept")
+                raise TrainingError(f"training stopped: the loss became NaN in epoch {initial + len(losses)}; "
+                                    f"{kept}; try a lower --set train.learning_rate")
+            epochs_run += initial + len(losses)
+        state = {}
+        resume = False
+
+    return _finish(model, config, ds, test_ds, split, folder, epochs_run, time.perf_counter() - start)
+
+
+def _finish(model, config, ds, test_ds, split, folder, epochs_run, seconds) -> TrainResult:
+    from asl_edge.keras_compat import tf
+
+    x_test = ds.preprocessing.normalize(test_ds.load_images())
+    probs = model.predict(x_test, batch_size=256, verbose=0)
+    metrics = classification_metrics(test_ds.labels, probs, ds.class_names)
+    metrics.update(split=split.describe(ds.groups), model=config.model.name, epochs_run=epochs_run,
+                   train_seconds=round(seconds, 1), params=int(model.count_params()),
+                   evaluated_on="held-out test split")
+    # Only now does the folder become a finished run: labels and preprocessing first, the model last.
+    runfolder.write_run(folder, model, ds.class_names, ds.preprocessing)
+    atomic_write_json(folder / runfolder.METRICS_FILE, metrics)
+    plot_confusion_matrix(metrics, folder / "confusion_matrix.png", title=f"{config.model.name}, unseen signers"
+                          if ds.groups is not None else config.model.name)
+    plot_history(folder / "history.csv", folder / "training_curves.png")
+    log.info("test accuracy %.4f, macro F1 %.4f", metrics["accuracy"], metrics["macro_f1"])
+    return TrainResult(folder, metrics, epochs_run, seconds)
+
+
+def plot_history(history_csv: Path, dest: Path) -> None:
+    """Plots loss and accuracy per epoch from ``history.csv``."""
+    import csv
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    with open(history_csv, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    if not rows:
+        return
+    epochs = range(1, len(rows) + 1)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    for ax, key in zip(axes, ("loss", "accuracy")):
+        for prefix, style in (("", "-"), ("val_", "--")):
+            col = prefix + key
+            if col in rows[0]:
+                ax.plot(epochs, [float(r[col]) for r in rows], style, label=col)
+        ax.set_xlabel("epoch")
+        ax.set_title(key)
+        ax.legend()
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    with atomic_path(dest) as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
+    plt.close(fig)

@@ -1,0 +1,60 @@
+"""Recipes, --set overrides and their validation."""
+
+import pytest
+
+from asl_edge.errors import ConfigError
+from asl_edge.training import config as cfg
+
+
+@pytest.mark.parametrize("name", cfg.list_recipes())
+def test_every_recipe_resolves_and_round_trips(name):
+    config = cfg.resolve(name)
+    assert cfg.from_dict(config.to_dict()) == config
+    import yaml
+
+    assert cfg.from_dict(yaml.safe_load(cfg.to_yaml(config))) == config
+
+
+def test_recipes_include_fast_and_accurate():
+    assert {"fast", "accurate"} <= set(cfg.list_recipes())
+
+
+def test_set_overrides_are_typed():
+    config = cfg.resolve("fast", ["train.epochs=3", "model.dropout=0.5", "augment.flip=true", "data.groups_file=g.csv"])
+    assert config.train.epochs == 3
+    assert config.model.dropout == 0.5
+    assert config.augment.flip is True
+    assert config.data.groups_file == "g.csv"
+
+
+def test_int_given_for_float_is_accepted():
+    assert cfg.resolve("fast", ["train.learning_rate=1"]).train.learning_rate == 1.0
+
+
+@pytest.mark.parametrize("item, message", [
+    ("train.epoch=3", "unknown config key 'train.epoch'"),
+    ("trian.epochs=3", "unknown config section 'trian'"),
+    ("epochs=3", "section.key"),
+    ("train.epochs", "key=value"),
+    ("train.epochs=three", "must be an integer"),
+    ("augment.flip=maybe", "must be true or false"),
+    ("train.schedule=linear", "must be one of"),
+])
+def test_bad_set_is_a_clear_error(item, message):
+    with pytest.raises(ConfigError, match=message):
+        cfg.resolve("fast", [item])
+
+
+def test_unknown_recipe_lists_choices():
+    with pytest.raises(ConfigError, match="Unknown recipe 'turbo'; choose one of: accurate, fast"):
+        cfg.resolve("turbo")
+
+
+def test_recipe_file(tmp_path):
+    f = tmp_path / "mine.yaml"
+    f.write_text("model: {name: custom_cnn, depth: 2}\ntrain: {epochs: 2}\n")
+    config = cfg.resolve(str(f))
+    assert (config.model.name, config.model.depth, config.train.epochs) == ("custom_cnn", 2, 2)
+    f.write_text("model: [1, 2\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        cfg.resolve(str(f))
