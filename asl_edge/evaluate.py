@@ -42,12 +42,12 @@ def evaluate_model(model: str | Path, data: str | None = None, out_dir: str | Pa
     Returns:
         The metrics dict (top-level ``accuracy`` and ``macro_f1``).
     """
-    from asl_edge.data import load_dataset
-    from asl_edge.runtimes import load_runner
-
     path = Path(model)
     if not path.exists():
         raise ModelError(f"model not found: {model}")
+    from asl_edge.data import load_dataset
+    from asl_edge.runtimes import load_runner
+
     if path.suffix in ARTIFACT_SUFFIXES:
         from asl_edge.artifact_meta import read_metadata
         from asl_edge.integrity import check_artifact

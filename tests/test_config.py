@@ -27,8 +27,9 @@ def test_set_overrides_are_typed():
     assert config.data.groups_file == "g.csv"
 
 
-def test_int_given_for_float_is_accepted():
+def test_numbers_for_floats_are_accepted():
     assert cfg.resolve("fast", ["train.learning_rate=1"]).train.learning_rate == 1.0
+    assert cfg.resolve("fast", ["train.learning_rate=1e-4"]).train.learning_rate == 1e-4
 
 
 @pytest.mark.parametrize("item, message", [

@@ -164,6 +164,12 @@ def _coerce(key: str, value, annotation: str):
             raise ConfigError(f"{key} must be an integer, got {value!r}")
         return value
     if base == "float":
+        if isinstance(value, str):
+            # YAML 1.1 reads '1e-4' (no dot) as a string; users write learning rates that way.
+            try:
+                value = float(value)
+            except ValueError:
+                pass
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{key} must be a number, got {value!r}")
         return float(value)
