@@ -254,10 +254,8 @@ def _train(config: cfg.Config, folder: Path, resume: bool) -> TrainResult:
 
 
 def _finish(model, config, ds, test_ds, split, folder, epochs_run, seconds) -> TrainResult:
-    from asl_edge.keras_compat import tf
-
-    x_test = ds.preprocessing.normalize(test_ds.load_images())
-    probs = model.predict(x_test, batch_size=256, verbose=0)
+    # Batches through tf.data, never the whole split at once: memory stays flat for streamed trees.
+    probs = model.predict(make_dataset(test_ds, 256), verbose=0)
     metrics = classification_metrics(test_ds.labels, probs, ds.class_names)
     metrics.update(split=split.describe(ds.groups), model=config.model.name, epochs_run=epochs_run,
                    train_seconds=round(seconds, 1), params=int(model.count_params()),
