@@ -1,0 +1,279 @@
+"""``asl-edge export``: a trained run in, verified TFLite and ONNX artifacts and a manifest out.
+
+Steps: optional pruning / clustering / quantisation-aware training (tfmot), conversion of each
+requested format, then every artifact is loaded back through its runtime and run on the
+held-out split. Float artifacts must match the Keras model they came from within the format
+table's tolerance; quantised ones are gated on accuracy (``max_drop`` points below the float
+model). Everything is written into a temporary folder that replaces the output folder only at the
+end; an artifact that fails is left out, recorded under ``failed``, and fails the command after
+the good ones are in place.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from asl_edge import __version__, runfolder
+from asl_edge.errors import AslEdgeError, ConfigError, ExportError
+from asl_edge.formats import ExportFormat, selected_formats
+from asl_edge.fsutil import atomic_dir, atomic_write, atomic_write_json, folder_lock, gzip_size, sha256_file
+from asl_edge.integrity import MANIFEST
+
+log = logging.getLogger(__name__)
+MIN_CALIBRATION = 10
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    """What ``asl-edge export`` writes and how.
+
+    Attributes:
+        int8: add the full-integer TFLite and the static int8 ONNX artifacts.
+        fp16: add the fp16 TFLite artifact.
+        dynamic: add the dynamic-range TFLite artifact.
+        prune: target sparsity of magnitude pruning (0: none).
+        structured: 2:4 structured sparsity instead of ``prune``'s target.
+        cluster: weight clusters per kernel (0: none).
+        qat: quantisation-aware training before the int8 conversion.
+        families: ``tflite`` and/or ``onnx``.
+        calib_samples: training images used to calibrate post-training int8 quantisation.
+        epochs: fine-tuning epochs of each compression step.
+        max_drop: largest allowed accuracy loss of a quantised artifact, in points.
+        data: another data set for fine-tuning, calibration and evaluation (split like training).
+        batch_size: fine-tuning batch size.
+        seed: seed of the calibration sample draw and fine-tuning.
+    """
+
+    int8: bool = False
+    fp16: bool = False
+    dynamic: bool = False
+    prune: float = 0.0
+    structured: bool = False
+    cluster: int = 0
+    qat: bool = False
+    families: tuple[str, ...] = ("tflite", "onnx")
+    calib_samples: int = 200
+    epochs: int = 3
+    max_drop: float = 1.0
+    data: str | None = None
+    batch_size: int = 32
+    seed: int = 0
+
+    def __post_init__(self):
+        if not 0.0 <= self.prune < 1.0:
+            raise ConfigError(f"--prune must lie in [0, 1), got {self.prune}")
+        if self.cluster < 0 or self.cluster == 1:
+            raise ConfigError(f"--cluster needs at least 2 clusters, got {self.cluster}")
+        unknown = set(self.families) - {"tflite", "onnx"}
+        if unknown or not self.families:
+            raise ConfigError(f"--formats takes tflite and/or onnx, got {', '.join(self.families) or 'nothing'}")
+        if self.calib_samples < 1:
+            raise ConfigError("--calib-samples must be at least 1: int8 calibration needs images")
+        if self.epochs < 1:
+            raise ConfigError("--epochs must be at least 1")
+
+    @property
+    def flags(self) -> tuple[str, ...]:
+        return tuple(f for f, on in (("int8", self.int8 or self.qat), ("fp16", self.fp16), ("dynamic", self.dynamic)) if on)
+
+
+def _data(run: runfolder.Run, config: ExportConfig):
+    """Train and test parts: the run's own split, or ``--data`` split the same way."""
+    if config.data is None:
+        return runfolder.run_dataset(run, part="train"), runfolder.run_dataset(run, part="test")
+    from asl_edge.data import load_dataset
+    from asl_edge.data.split import split_dataset
+
+    ds = load_dataset(config.data, run.preprocessing)
+    if tuple(ds.class_names) != run.class_names:
+        raise ExportError(f"--data has classes {', '.join(ds.class_names[:5])}..., the model "
+                          f"{', '.join(run.class_names[:5])}...")
+    split = split_dataset(ds.labels, ds.groups, seed=config.seed)
+    return ds.subset(split.train), ds.subset(split.test)
+
+
+def _calibration(train_ds, n: int, seed: int) -> np.ndarray:
+    if len(train_ds) < MIN_CALIBRATION:
+        raise ExportError(f"calibration set too small: {len(train_ds)} training images (need {MIN_CALIBRATION})")
+    if n < MIN_CALIBRATION:
+        raise ExportError(f"--calib-samples {n} is too small for int8 calibration (need at least {MIN_CALIBRATION})")
+    index = np.random.default_rng(seed).choice(len(train_ds), size=min(n, len(train_ds)), replace=False)
+    return train_ds.preprocessing.normalize(train_ds.load_images(np.sort(index)))
+
+
+def _predict(runner, x: np.ndarray, batch: int = 256) -> np.ndarray:
+    return np.concatenate([runner.predict(x[i:i + batch]) for i in range(0, len(x), batch)])
+
+
+def _compress(model, train_ds, test_ds, config: ExportConfig):
+    """Returns (float model for float artifacts, model for int8 artifacts, applied steps)."""
+    if not (config.prune or config.structured or config.cluster or config.qat):
+        return model, model, {}
+    from asl_edge import compression
+    from asl_edge.training.config import AugmentSection
+    from asl_edge.training.pipeline import make_dataset
+
+    train = make_dataset(train_ds, config.batch_size, training=True, aug=AugmentSection(), seed=config.seed)
+    val = make_dataset(test_ds, config.batch_size)
+    steps = math.ceil(len(train_ds) / config.batch_size)
+    applied: dict = {"fine_tune_epochs": config.epochs}
+    preserve = None
+    if config.prune or config.structured:
+        model = compression.prune(model, train, val, config.prune, config.epochs, steps, config.structured)
+        applied["pruning"] = "2:4 structured" if config.structured else f"magnitude, target {config.prune:.2f}"
+        applied["sparsity"] = round(compression.sparsity(model), 4)
+        preserve = "prune"
+    if config.cluster:
+        model = compression.cluster(model, train, val, config.cluster, config.epochs)
+        applied["clusters"] = config.cluster
+        applied["max_unique_weights"] = compression.unique_weights(model)
+        preserve = "cluster" if preserve is None else preserve
+    int8_model = model
+    if config.qat:
+        int8_model = compression.quantize_aware(model, train, val, config.epochs, preserve)
+        applied["qat"] = f"{preserve}-preserving" if preserve else "default 8-bit"
+    return model, int8_model, applied
+
+
+def _write_artifact(fmt: ExportFormat, model, samples, dest: Path) -> None:
+    from asl_edge.export.onnx import export_onnx
+    from asl_edge.export.tflite import export_tflite
+
+    if fmt.family == "tflite":
+        atomic_write(dest, export_tflite(model, fmt, samples))
+    else:
+        export_onnx(model, fmt, dest, samples)
+
+
+def _verify(fmt: ExportFormat, path: Path, x_test, y_test, float_probs, source_probs, float_acc, max_drop) -> dict:
+    from asl_edge.runtimes import load_runner
+
+    runner = load_runner(path)
+    probs = _predict(runner, x_test)
+    acc = float((probs.argmax(1) == y_test).mean())
+    entry = {
+        "runtime": runner.runtime,
+        "input": {"shape": [None, *runner.input_shape], "dtype": runner.input_dtype.name,
+                  "quantization": None if runner.input_quantization is None else
+                  {"scale": float(runner.input_quantization[0]), "zero_point": int(runner.input_quantization[1])}},
+        "accuracy": acc,
+        "accuracy_drop_pp": round((float_acc - acc) * 100, 3),
+        "agreement": float((probs.argmax(1) == source_probs.argmax(1)).mean()),
+        "max_abs_diff": float(np.abs(probs - float_probs).max()),
+        "tolerance": fmt.tolerance,
+    }
+    if fmt.tolerance is not None and entry["max_abs_diff"] > fmt.tolerance:
+        entry["status"] = f"failed: max |diff| {entry['max_abs_diff']:.2e} from Keras exceeds {fmt.tolerance:g}"
+    elif fmt.quantized and entry["accuracy_drop_pp"] > max_drop:
+        entry["status"] = (f"failed: accuracy {acc:.4f} is {entry['accuracy_drop_pp']:.2f} points below the float "
+                           f"model ({float_acc:.4f}); --max-drop is {max_drop:g}")
+    else:
+        entry["status"] = "ok"
+    return entry
+
+
+def _versions() -> dict:
+    from importlib import metadata
+
+    out = {"asl_edge": __version__}
+    for dist in ("tensorflow", "tf-keras", "tensorflow-model-optimization", "tf2onnx", "onnx", "onnxruntime",
+                 "ai-edge-litert"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            out[dist] = None
+    return out
+
+
+def default_out(run_dir: str | Path) -> Path:
+    return Path("export") / runfolder.load_run(run_dir).name
+
+
+def export_run(run_dir: str | Path, config: ExportConfig, out: str | Path | None = None,
+               force: bool = False) -> dict:
+    """Exports a trained run to every requested format, verified; returns the manifest.
+
+    Args:
+        run_dir: the run folder (or its ``model.keras``).
+        config: what to write.
+        out: output folder (default ``export/<run name>``).
+        force: replace an existing export.
+
+    Returns:
+        The manifest; artifacts that failed conversion, verification or the accuracy gate are
+        listed under ``failed`` (and not written), the others are in place.
+
+    Raises:
+        ModelError: not a run folder, or a corrupt model.
+        ExportError: ``out`` already holds an export, or the data cannot calibrate.
+    """
+    run = runfolder.load_run(run_dir)
+    out = Path(out) if out else default_out(run_dir)
+    if (out / MANIFEST).exists() and not force:
+        raise ExportError(f"{out} already holds an export: use --force to replace it, or --out elsewhere")
+    source = runfolder.load_keras_model(run.model_path)
+    train_ds, test_ds = _data(run, config)
+    formats = selected_formats(config.families, config.flags)
+    with folder_lock(out.parent):
+        float_model, int8_model, applied = _compress(source, train_ds, test_ds, config)
+        x_test = test_ds.preprocessing.normalize(test_ds.load_images())
+        y_test = test_ds.labels
+        source_probs = source.predict(x_test, batch_size=256, verbose=0)
+        float_probs = float_model.predict(x_test, batch_size=256, verbose=0)
+        float_acc = float((float_probs.argmax(1) == y_test).mean())
+        needs_calib = any(f.precision == "int8" for f in formats)
+        samples = _calibration(train_ds, config.calib_samples, config.seed) if needs_calib else None
+        artifacts, failed = [], []
+        extra = {"model": run.name, "input_name": "input"}
+        with atomic_dir(out) as tmp:
+            for fmt in formats:
+                dest = tmp / f"{run.name}{fmt.suffix}"
+                model = int8_model if fmt.precision == "int8" and fmt.family == "tflite" else float_model
+                log.info("exporting %s", fmt.name)
+                try:
+                    _write_artifact(fmt, model, samples, dest)
+                    from asl_edge.artifact_meta import write_metadata
+
+                    write_metadata(dest, run.class_names, run.preprocessing.to_dict(), extra)
+                    entry = _verify(fmt, dest, x_test, y_test, float_probs, source_probs, float_acc, config.max_drop)
+                except AslEdgeError as exc:
+                    entry = {"status": f"failed: {exc}"}
+                entry = {"path": dest.name, "format": fmt.name, "family": fmt.family, "precision": fmt.precision,
+                         **entry}
+                if entry["status"] != "ok":
+                    dest.unlink(missing_ok=True)
+                    failed.append(entry)
+                    continue
+                entry.update(size_bytes=dest.stat().st_size, size_gzip_bytes=gzip_size(dest), sha256=sha256_file(dest))
+                artifacts.append(entry)
+            manifest = {
+                "schema": 1,
+                "name": run.name,
+                "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                "source": {"run": str(run.folder), "model_sha256": sha256_file(run.model_path),
+                           "params": int(source.count_params()),
+                           "accuracy": float((source_probs.argmax(1) == y_test).mean())},
+                "float_accuracy": float_acc,
+                "input_shape": list(run.preprocessing.input_shape),
+                "labels": list(run.class_names),
+                "preprocessing": run.preprocessing.to_dict(),
+                "compression": applied,
+                "calibration": None if samples is None else {"samples": int(len(samples)), "from": "training split"},
+                "evaluation": {"data": config.data or f"{run.split['source']} held-out test split",
+                               "samples": int(len(y_test))},
+                "max_drop_pp": config.max_drop,
+                "config": asdict(config),
+                "versions": _versions(),
+                "artifacts": artifacts,
+                "failed": failed,
+            }
+            atomic_write(tmp / runfolder.LABELS_FILE, "\n".join(run.class_names) + "\n")
+            atomic_write_json(tmp / MANIFEST, manifest)
+    manifest["out"] = str(out)
+    return manifest

@@ -1,0 +1,80 @@
+"""Keras -> TFLite, one small function per precision, all through ``tf.lite.TFLiteConverter``."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from asl_edge.errors import ExportError
+from asl_edge.formats import ExportFormat
+
+
+def _converter(model):
+    from asl_edge.keras_compat import tf
+
+    return tf.lite.TFLiteConverter.from_keras_model(model)
+
+
+def _representative(samples: np.ndarray) -> Callable:
+    def gen():
+        for x in samples:
+            yield [x[None].astype(np.float32)]
+
+    return gen
+
+
+def to_fp32(model, samples=None) -> bytes:
+    return _converter(model).convert()
+
+
+def to_fp16(model, samples=None) -> bytes:
+    """fp16 weights (half the size); kernels dequantise to fp32 on CPUs without fp16 arithmetic."""
+    from asl_edge.keras_compat import tf
+
+    conv = _converter(model)
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    conv.target_spec.supported_types = [tf.float16]
+    return conv.convert()
+
+
+def to_dynamic(model, samples=None) -> bytes:
+    """Dynamic-range quantisation: int8 weights, float activations, no calibration data."""
+    from asl_edge.keras_compat import tf
+
+    conv = _converter(model)
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    return conv.convert()
+
+
+def to_int8(model, samples: np.ndarray | None) -> bytes:
+    """Full-integer int8 with int8 input and output tensors.
+
+    A QAT model carries its own ranges; a float model is calibrated on ``samples`` (drawn from
+    the training split), which post-training quantisation needs.
+    """
+    from asl_edge.keras_compat import tf
+
+    conv = _converter(model)
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    if samples is not None:
+        conv.representative_dataset = _representative(samples)
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    conv.inference_input_type = tf.int8
+    conv.inference_output_type = tf.int8
+    return conv.convert()
+
+
+_BY_PRECISION = {"fp32": to_fp32, "fp16": to_fp16, "dynamic": to_dynamic, "int8": to_int8}
+
+
+def export_tflite(model, fmt: ExportFormat, samples: np.ndarray | None) -> bytes:
+    """Converts ``model`` to the TFLite precision of ``fmt``.
+
+    Raises:
+        ExportError: the converter failed.
+    """
+    try:
+        return _BY_PRECISION[fmt.precision](model, samples)
+    except Exception as exc:  # the MLIR converter raises ConverterError and others
+        raise ExportError(f"TFLite {fmt.precision} conversion failed: {str(exc).strip().splitlines()[0][:300]}") from None
