@@ -53,8 +53,9 @@ def build_custom_cnn(config: ModelConfig, input_shape, num_classes):
 def build_edge_cnn(config: ModelConfig, input_shape, num_classes):
     """Tiny MobileNet-style CNN for microcontroller- and Pi-class devices.
 
-    A strided full convolution, then depthwise-separable blocks that halve the resolution and
-    double the filters every other block: a few thousand parameters, a few million MACs.
+    A strided full convolution, then blocks that halve the resolution and double the filters
+    every other block: depthwise-separable (fewest MACs) or, with ``separable=False``, full 3x3
+    convolutions (more weights per channel, so int8 per-channel scales weigh less in the file).
     """
     from asl_edge.keras_compat import keras
 
@@ -64,7 +65,7 @@ def build_edge_cnn(config: ModelConfig, input_shape, num_classes):
     for block in range(config.depth):
         downsample = block % 2 == 0
         filters = filters * 2 if downsample else filters
-        x = _conv_bn_relu(keras, x, filters, config, strides=2 if downsample else 1, separable=True)
+        x = _conv_bn_relu(keras, x, filters, config, strides=2 if downsample else 1, separable=config.separable)
     return keras.Model(inputs, _classifier(keras, x, num_classes, config), name="edge_cnn")
 
 

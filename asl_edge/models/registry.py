@@ -27,6 +27,7 @@ class ModelConfig:
         l2: L2 kernel regularisation strength.
         weights: ``imagenet``, ``none`` or a path to an ``.h5`` file (transfer models).
         head_units: units of the dense layer before the classifier (0: none).
+        separable: depthwise-separable blocks (``edge_cnn``); full 3x3 convolutions when false.
     """
 
     width: int = 16
@@ -37,6 +38,7 @@ class ModelConfig:
     l2: float = 0.0
     weights: str = "none"
     head_units: int = 0
+    separable: bool = True
 
 
 @dataclass(frozen=True)

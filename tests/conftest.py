@@ -1,0 +1,49 @@
+"""Shared fixtures: a tiny trained run and its export to every format, built once per session."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+
+def make_tiny_npz(path: Path, side: int = 16, signers: int = 12, seed: int = 0) -> Path:
+    """Three easy classes (dark, mid, bright images) photographed by ``signers`` people."""
+    rng = np.random.default_rng(seed)
+    labels = np.tile(np.arange(3), signers * 4)
+    images = np.clip(labels[:, None, None, None] * 100 + rng.normal(30, 12, (len(labels), side, side, 3)), 0, 255)
+    np.savez(path, images=images.astype(np.uint8), labels=labels, groups=np.repeat(np.arange(signers), 12),
+             class_names=np.array(["dark", "mid", "bright"]))
+    return path
+
+
+TINY_SETS = ["data.image_size=16", "model.name=edge_cnn", "model.width=4", "model.depth=2", "train.epochs=6",
+             "train.batch_size=16", "data.val_fraction=0.25", "data.test_fraction=0.25", "model.batch_norm=true",
+             "augment.enabled=false", "model.dropout=0", "train.learning_rate=0.03"]
+
+
+@pytest.fixture(scope="session")
+def tiny_npz(tmp_path_factory) -> Path:
+    return make_tiny_npz(tmp_path_factory.mktemp("data") / "tiny.npz")
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tiny_npz, tmp_path_factory) -> Path:
+    """A trained run folder of a tiny edge CNN (16x16 RGB, 3 classes)."""
+    from asl_edge.training import config as cfg
+    from asl_edge.training.trainer import train
+
+    out = tmp_path_factory.mktemp("runs") / "tiny"
+    train(cfg.resolve("fast", [f"data.source={tiny_npz}", *TINY_SETS]), out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_export(tiny_run, tmp_path_factory) -> Path:
+    """The tiny run exported to every format in the table (no accuracy gate: the model is tiny)."""
+    from asl_edge.export import ExportConfig, export_run
+
+    out = tmp_path_factory.mktemp("export") / "tiny"
+    manifest = export_run(tiny_run, ExportConfig(int8=True, fp16=True, dynamic=True, calib_samples=20, max_drop=100.0),
+                          out)
+    assert not manifest["failed"], manifest["failed"]
+    return out

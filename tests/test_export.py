@@ -1,0 +1,157 @@
+"""Export on a tiny model: every format in the table exports, loads back and agrees with its source."""
+
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from asl_edge.artifact_meta import read_metadata
+from asl_edge.errors import ConfigError, ExportError, IntegrityError, ModelError
+from asl_edge.export import ExportConfig, export_run
+from asl_edge.formats import export_formats, format_for_path, get_format
+from asl_edge.integrity import check_artifact, verify_export_dir
+from asl_edge.preprocess import Preprocessing
+from asl_edge.runtimes import load_runner
+
+ARTIFACT_FORMATS = [f for f in export_formats() if f.family != "keras"]
+ASL_EDGE = [sys.executable, "-m", "asl_edge"]
+
+
+def manifest_of(export_dir):
+    return json.loads((export_dir / "manifest.json").read_text())
+
+
+def entry(export_dir, fmt):
+    return next(a for a in manifest_of(export_dir)["artifacts"] if a["format"] == fmt.name)
+
+
+@pytest.mark.parametrize("fmt", ARTIFACT_FORMATS, ids=lambda f: f.name)
+def test_each_format_exports_loads_and_agrees(tiny_export, tiny_run, fmt):
+    from asl_edge import runfolder
+
+    a = entry(tiny_export, fmt)
+    path = tiny_export / a["path"]
+    assert path.name.endswith(fmt.suffix) and format_for_path(path) == fmt
+    assert a["status"] == "ok" and a["size_bytes"] == path.stat().st_size and len(a["sha256"]) == 64
+    if fmt.tolerance is not None:
+        assert a["max_abs_diff"] <= fmt.tolerance
+    else:
+        assert 0.0 <= a["agreement"] <= 1.0
+    # It runs in its runtime and gives probabilities like the Keras model's on real inputs.
+    run = runfolder.load_run(tiny_run)
+    test = runfolder.run_dataset(run, part="test")
+    x = test.preprocessing.normalize(test.load_images())
+    probs = load_runner(path).predict(x)
+    keras_probs = load_runner(run.model_path).predict(x)
+    assert probs.shape == keras_probs.shape
+    np.testing.assert_allclose(probs, keras_probs, atol=fmt.tolerance if fmt.tolerance is not None else 0.2)
+
+
+@pytest.mark.parametrize("fmt", ARTIFACT_FORMATS, ids=lambda f: f.name)
+def test_metadata_is_embedded_in_every_artifact(tiny_export, tiny_run, fmt):
+    from asl_edge import runfolder
+
+    meta = read_metadata(tiny_export / entry(tiny_export, fmt)["path"])
+    run = runfolder.load_run(tiny_run)
+    assert meta["labels"] == list(run.class_names)
+    assert Preprocessing.from_dict(meta["preprocessing"]) == run.preprocessing
+
+
+def test_int8_tflite_records_quantisation_and_sizes_order(tiny_export):
+    int8 = entry(tiny_export, get_format("tflite_int8"))
+    assert int8["input"]["dtype"] == "int8" and int8["input"]["quantization"]["scale"] > 0
+    sizes = {p: entry(tiny_export, get_format(f"tflite_{p}"))["size_bytes"] for p in ("int8", "fp16", "fp32")}
+    assert sizes["int8"] < sizes["fp16"] < sizes["fp32"]
+
+
+def test_manifest_has_the_contract_fields(tiny_export):
+    m = manifest_of(tiny_export)
+    assert {"artifacts", "labels", "preprocessing", "versions", "source", "float_accuracy"} <= set(m)
+    for a in m["artifacts"]:
+        assert {"path", "format", "precision", "size_bytes", "size_gzip_bytes", "sha256", "accuracy", "agreement"} <= set(a)
+    assert (tiny_export / "labels.txt").read_text().split() == m["labels"]
+    assert all(ok for _, ok, _ in verify_export_dir(tiny_export))
+
+
+def test_gate_fails_int8_but_keeps_float_artifacts(tiny_run, tmp_path):
+    out = tmp_path / "gated"
+    r = subprocess.run([*ASL_EDGE, "export", str(tiny_run), "--int8", "--max-drop", "-1", "--calib-samples", "20",
+                        "--out", str(out)], capture_output=True, text=True)
+    assert r.returncode != 0 and "failed and were not written" in r.stderr and "Traceback" not in r.stderr
+    written = {a["format"] for a in manifest_of(out)["artifacts"]}
+    assert written == {"tflite_fp32", "onnx_fp32"}
+    assert {a["format"] for a in manifest_of(out)["failed"]} == {"tflite_int8", "onnx_int8"}
+    assert not list(out.glob("*_int8.*"))
+
+
+def test_pruning_reaches_target_sparsity(tiny_run, tmp_path):
+    m = export_run(tiny_run, ExportConfig(prune=0.5, epochs=3, families=("tflite",), calib_samples=20), tmp_path / "p")
+    assert abs(m["compression"]["sparsity"] - 0.5) <= 0.01
+
+
+def test_prune_preserving_qat_and_clustering(tiny_run, tmp_path):
+    m = export_run(tiny_run, ExportConfig(prune=0.5, qat=True, epochs=2, families=("tflite",), calib_samples=20,
+                                          max_drop=100.0), tmp_path / "pq")
+    assert m["compression"]["qat"] == "prune-preserving" and not m["failed"]
+    int8 = next(a for a in m["artifacts"] if a["precision"] == "int8")
+    assert int8["input"]["dtype"] == "int8"
+    c = export_run(tiny_run, ExportConfig(cluster=4, epochs=1, families=("tflite",)), tmp_path / "c")
+    assert c["compression"]["max_unique_weights"] <= 4
+
+
+def test_existing_export_is_refused_without_force(tiny_export, tiny_run, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny_export, copy)
+    with pytest.raises(ExportError, match="already holds an export"):
+        export_run(tiny_run, ExportConfig(), copy)
+
+
+@pytest.mark.parametrize("config_kwargs, message", [
+    (dict(calib_samples=0), "calib-samples must be at least 1"),
+    (dict(prune=1.5), "--prune must lie in"),
+    (dict(families=("coreml",)), "--formats takes tflite and/or onnx"),
+])
+def test_bad_export_options(config_kwargs, message):
+    with pytest.raises(ConfigError, match=message):
+        ExportConfig(**config_kwargs)
+
+
+def test_small_calibration_set_is_refused(tiny_run, tmp_path):
+    with pytest.raises(ExportError, match="too small"):
+        export_run(tiny_run, ExportConfig(int8=True, calib_samples=3), tmp_path / "x")
+
+
+def test_folder_without_model_and_corrupt_model(tiny_run, tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ModelError, match="model.keras is missing"):
+        export_run(tmp_path / "empty", ExportConfig())
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_run, broken)
+    (broken / "model.keras").write_bytes(b"PK\x03\x04 not really a zip")
+    r = subprocess.run([*ASL_EDGE, "export", str(broken), "--out", str(tmp_path / "o")], capture_output=True, text=True)
+    assert r.returncode != 0 and "not a valid .keras file" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("fmt", ARTIFACT_FORMATS, ids=lambda f: f.name)
+def test_flipped_byte_is_caught_and_truncation_is_one_error(tiny_export, tmp_path, fmt, capsys):
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny_export, copy)
+    path = copy / entry(copy, fmt)["path"]
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(IntegrityError, match="sha256 does not match"):
+        check_artifact(path)
+    r = subprocess.run([*ASL_EDGE, "verify", str(copy)], capture_output=True, text=True)
+    assert r.returncode != 0 and "failed verification" in r.stderr
+    path.write_bytes(bytes(data[: len(data) // 3]))
+    with pytest.raises(ModelError):
+        load_runner(path)
+
+
+def test_unknown_format_lists_choices():
+    with pytest.raises(ConfigError, match="Unknown format 'x'; choose one of: keras, tflite_fp32"):
+        get_format("x")
