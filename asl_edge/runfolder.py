@@ -80,6 +80,18 @@ def save_model(model, dest: Path) -> None:
         model.save(tmp)
 
 
+def _without_optimizer(model):
+    # The .keras format always stores a compiled model's optimizer state (tf_keras rejects
+    # include_optimizer there); checkpoints need it to resume, the final model does not.
+    from asl_edge.keras_compat import keras
+
+    if getattr(model, "optimizer", None) is None:
+        return model
+    bare = keras.Model.from_config(model.get_config())
+    bare.set_weights(model.get_weights())
+    return bare
+
+
 def write_run(folder: str | Path, model, class_names, preprocessing: Preprocessing,
               split_record: dict | None = None) -> Run:
     """Writes the files that make ``folder`` a loadable run (model, labels, preprocessing, split)."""
@@ -89,7 +101,7 @@ def write_run(folder: str | Path, model, class_names, preprocessing: Preprocessi
     atomic_write_json(folder / PREPROCESSING_FILE, preprocessing.to_dict())
     if split_record is not None:
         atomic_write_json(folder / SPLIT_FILE, split_record)
-    save_model(model, folder / MODEL_FILE)
+    save_model(_without_optimizer(model), folder / MODEL_FILE)
     return load_run(folder)
 
 

@@ -18,6 +18,7 @@ import numpy as np
 
 from asl_edge.errors import AslEdgeError, ModelError
 from asl_edge.formats import format_for_path
+from asl_edge.quiet import quiet_native_stderr
 
 log = logging.getLogger(__name__)
 
@@ -109,8 +110,9 @@ def _load_litert(path: Path, threads: int | None, device: str) -> Runner:
         raise ModelError(f"{path} is not a valid .tflite file (truncated or corrupt)")
     cls, version, name = _interpreter_class()
     try:
-        interp = cls(model_content=buf, num_threads=threads)
-        interp.allocate_tensors()
+        with quiet_native_stderr():
+            interp = cls(model_content=buf, num_threads=threads)
+            interp.allocate_tensors()
     except Exception as exc:  # the interpreter raises RuntimeError/ValueError on damaged models
         raise ModelError(f"cannot load {path}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
     inp, out = interp.get_input_details()[0], interp.get_output_details()[0]

@@ -1,0 +1,108 @@
+"""asl-edge predict, and the runtime-only path that must never import TensorFlow."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from asl_edge.errors import AslEdgeError, ModelError
+from asl_edge.formats import export_formats
+from asl_edge.predict import camera_loop, load_predictor
+
+ARTIFACTS = [f for f in export_formats() if f.family != "keras"]
+# Run asl-edge with TensorFlow made unimportable, as on a Raspberry Pi with only the `pi` extra.
+NO_TF = ("import sys; sys.modules.update({m: None for m in ('tensorflow', 'tf_keras', 'keras')}); "
+         "from asl_edge.cli import main; main()")
+
+
+def artifact(export_dir, fmt):
+    manifest = json.loads((export_dir / "manifest.json").read_text())
+    return export_dir / next(a["path"] for a in manifest["artifacts"] if a["format"] == fmt.name)
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory):
+    d = tmp_path_factory.mktemp("imgs")
+    Image.fromarray(np.full((40, 30, 3), 230, np.uint8)).save(d / "bright.png")
+    Image.fromarray(np.full((20, 20), 25, np.uint8)).save(d / "dark.jpg")
+    (d / "broken.jpg").write_bytes(b"\xff\xd8 not a jpeg")
+    return d
+
+
+def run_no_tf(*args):
+    return subprocess.run([sys.executable, "-c", NO_TF, *map(str, args)], capture_output=True, text=True)
+
+
+@pytest.mark.parametrize("fmt", ARTIFACTS, ids=lambda f: f.name)
+def test_predict_without_tensorflow(tiny_export, images, fmt):
+    r = run_no_tf("predict", artifact(tiny_export, fmt), images / "bright.png", images / "dark.jpg", "--json")
+    assert r.returncode == 0, r.stderr
+    rows = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [row["top"][0]["label"] for row in rows] == ["bright", "dark"]
+    assert all(abs(sum(t["probability"] for t in row["top"]) - 1) < 0.05 for row in rows)
+
+
+def test_folder_with_a_bad_image_predicts_the_rest(tiny_export, images):
+    r = run_no_tf("predict", artifact(tiny_export, ARTIFACTS[0]), images)
+    assert r.returncode == 1
+    assert "broken.jpg" in r.stderr and "1 of 3 images could not be read" in r.stderr
+    assert len(r.stdout.strip().splitlines()) == 2 and "Traceback" not in r.stderr
+
+
+def test_help_and_evaluate_without_tensorflow(tiny_export, tiny_npz):
+    assert run_no_tf("--help").returncode == 0
+    r = run_no_tf("evaluate", artifact(tiny_export, ARTIFACTS[0]), "--data", tiny_npz, "--json")
+    assert r.returncode == 0, r.stderr
+    assert 0 <= json.loads(r.stdout)["accuracy"] <= 1
+
+
+def test_training_command_without_tensorflow_says_which_extra():
+    r = run_no_tf("train", "--out", "/tmp/never")
+    assert r.returncode != 0 and 'pip install "asl-edge[train]"' in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("content, message", [(b"", "empty"), (b"junk" * 10, "not a valid .tflite")])
+def test_bad_artifacts(tmp_path, content, message):
+    bad = tmp_path / "bad.tflite"
+    bad.write_bytes(content)
+    with pytest.raises(ModelError, match=message):
+        load_predictor(bad)
+
+
+def test_artifact_without_metadata(tiny_run, tmp_path):
+    from asl_edge import runfolder
+    from asl_edge.export.tflite import to_fp32
+
+    plain = tmp_path / "plain.tflite"
+    plain.write_bytes(to_fp32(runfolder.load_keras_model(runfolder.load_run(tiny_run).model_path)))
+    r = run_no_tf("predict", plain, tmp_path)
+    assert r.returncode != 0 and "has no asl-edge metadata" in r.stderr
+
+
+def test_camera_loop_with_a_fake_capture(tiny_export):
+    class FakeCapture:
+        def __init__(self):
+            self.frames, self.released = 0, False
+
+        def read(self):
+            self.frames += 1
+            return True, np.full((48, 64, 3), 230, np.uint8)  # BGR
+
+        def release(self):
+            self.released = True
+
+    seen = []
+    cap = FakeCapture()
+    stats = camera_loop(load_predictor(artifact(tiny_export, ARTIFACTS[0])), cap, max_frames=5,
+                        on_result=lambda *r: seen.append(r))
+    assert stats["frames"] == 5 and cap.released and {label for _, label, _, _ in seen} == {"bright"}
+
+
+def test_missing_camera_extra_or_camera_is_one_line(tiny_export):
+    r = run_no_tf("predict", artifact(tiny_export, ARTIFACTS[0]), "--camera", "7", "--max-frames", "1")
+    assert r.returncode != 0 and len(r.stderr.strip().splitlines()) == 1
+    assert "asl-edge[camera]" in r.stderr or "cannot open camera 7" in r.stderr
