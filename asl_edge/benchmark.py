@@ -19,12 +19,13 @@ from pathlib import Path
 
 import numpy as np
 
-from asl_edge.errors import AslEdgeError, DataError
+from asl_edge.errors import AslEdgeError, DataError, ModelError
 from asl_edge.fsutil import atomic_write_json, gzip_size
 from asl_edge.preprocess import Preprocessing
 
 log = logging.getLogger(__name__)
 SCHEMA = 1
+MAC_OPS = {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"}
 REQUIRED = ("artifact", "runtime", "threads", "accuracy", "size_bytes", "latency_ms", "throughput_ips", "status")
 
 
@@ -99,6 +100,33 @@ def _dataset(preprocessing: Preprocessing, manifest: dict | None, data: str | No
     return ds, f"{data or 'builtin'} (all images)"
 
 
+def count_macs(tflite_path: str | Path) -> int:
+    """Multiply-accumulates of one inference, from a .tflite file's convolutions and dense layers."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    from asl_edge.quiet import quiet_native_stderr
+
+    try:
+        with quiet_native_stderr():
+            interp = Interpreter(model_path=str(tflite_path))
+    except Exception as exc:  # a damaged flatbuffer; load_runner gives the same one-line error
+        raise ModelError(f"cannot read {tflite_path}: {type(exc).__name__}") from None
+    shapes = {t["index"]: t["shape"] for t in interp.get_tensor_details()}
+    macs = 0
+    for op in interp._get_ops_details():  # the public API has no op list; LiteRT's own analyzer uses this
+        if op["op_name"] not in MAC_OPS:
+            continue
+        out = shapes[op["outputs"][0]]
+        weights = shapes[op["inputs"][1]]
+        if op["op_name"] == "CONV_2D":  # weights: [out_c, kh, kw, in_c]
+            macs += int(np.prod(out[1:])) * int(np.prod(weights[1:]))
+        elif op["op_name"] == "DEPTHWISE_CONV_2D":  # weights: [1, kh, kw, out_c]
+            macs += int(np.prod(out[1:])) * int(weights[1] * weights[2])
+        else:  # weights: [out_units, in_features]
+            macs += int(out[-1]) * int(weights[-1])
+    return macs
+
+
 def _peak_rss_mb() -> float:
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
@@ -166,10 +194,11 @@ def run_benchmark(paths, cfg: BenchConfig = BenchConfig()) -> dict:
     for path, manifest in targets:
         fmt = format_for_path(path)
         base = {"artifact": path.name, "format": fmt.name, "precision": fmt.precision,
-                "size_bytes": path.stat().st_size, "size_gzip_bytes": gzip_size(path)}
+                "size_bytes": path.stat().st_size, "size_gzip_bytes": gzip_size(path), "macs": None}
         try:
             check_artifact(path, cfg.verify)
             labels, preprocessing = _describe(path)
+            base["macs"] = count_macs(path) if fmt.family == "tflite" else None
             ds, described = _dataset(preprocessing, manifest, cfg.data)
             data_described.add(described)
             x, y = preprocessing.normalize(ds.load_images()), ds.labels

@@ -19,8 +19,10 @@ def parse_cpuinfo(text: str) -> dict:
     for line in text.splitlines():
         key, _, value = line.partition(":")
         key, value = key.strip().lower(), value.strip()
-        if key in ("model name", "hardware", "model") and value and model is None:
-            model = value
+        if key == "model name" and value:
+            model = value  # x86 and some ARM kernels; x86's numeric "model" field is not a name
+        elif key in ("hardware", "model") and value and model is None and not value.isdigit():
+            model = value  # Raspberry Pi kernels: "Model : Raspberry Pi 4 Model B Rev 1.4"
         elif key in ("flags", "features"):
             flags.update(value.split())
     if model is None and "CPU part" in text:

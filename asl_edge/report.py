@@ -19,31 +19,6 @@ import numpy as np
 from asl_edge.fsutil import atomic_write
 
 log = logging.getLogger(__name__)
-MAC_OPS = {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"}
-
-
-def count_macs(tflite_path: str | Path) -> int:
-    """Multiply-accumulates of one inference, from a .tflite file's convolutions and dense layers."""
-    from ai_edge_litert.interpreter import Interpreter
-
-    from asl_edge.quiet import quiet_native_stderr
-
-    with quiet_native_stderr():
-        interp = Interpreter(model_path=str(tflite_path))
-    shapes = {t["index"]: t["shape"] for t in interp.get_tensor_details()}
-    macs = 0
-    for op in interp._get_ops_details():  # the public API has no op list; LiteRT's own analyzer uses this
-        if op["op_name"] not in MAC_OPS:
-            continue
-        out = shapes[op["outputs"][0]]
-        weights = shapes[op["inputs"][1]]
-        if op["op_name"] == "CONV_2D":  # weights: [out_c, kh, kw, in_c]
-            macs += int(np.prod(out[1:])) * int(np.prod(weights[1:]))
-        elif op["op_name"] == "DEPTHWISE_CONV_2D":  # weights: [1, kh, kw, out_c]
-            macs += int(np.prod(out[1:])) * int(weights[1] * weights[2])
-        else:  # weights: [out_units, in_features]
-            macs += int(out[-1]) * int(weights[-1])
-    return macs
 
 
 def _fmt(v, spec):
@@ -125,7 +100,7 @@ def plots(rows: list[dict], title: str) -> dict[str, bytes]:
     return out
 
 
-def render(docs: list[dict], out_dir: str | Path, names: list[str] | None = None) -> tuple[Path, Path]:
+def render(docs: list[dict], out_dir: str | Path) -> tuple[Path, Path]:
     """Writes ``REPORT.md`` (with PNGs beside it) and a self-contained ``report.html``."""
     out_dir = Path(out_dir)
     md = ["# asl-edge benchmark report", "",
@@ -140,12 +115,7 @@ def render(docs: list[dict], out_dir: str | Path, names: list[str] | None = None
         md += [f"## {title}", "",
                f"CPU {m['cpu']} ({m['arch']}, {m['cores']} cores, ISA: {', '.join(m['isa']) or 'none detected'}), "
                f"GPU: {m.get('gpu') or 'none'}, {m['os']}, Python {m['python']}. Data: {', '.join(doc.get('data', [])) or '-'}.", ""]
-        tflite = next((r for r in doc["results"] if r["artifact"].endswith(".tflite") and r["status"] == "ok"), None)
-        macs = None
-        if tflite is not None and names is not None:
-            candidates = [Path(n).parent / tflite["artifact"] for n in names]
-            path = next((p for p in candidates if p.is_file()), None)
-            macs = count_macs(path) if path is not None else None
+        macs = next((r["macs"] for r in doc["results"] if r.get("macs")), None)
         md += [table(doc["results"]), ""]
         best = best_choice(doc["results"])
         if best:

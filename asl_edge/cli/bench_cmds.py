@@ -48,10 +48,6 @@ def report(results, out):
     from asl_edge.report import render
 
     docs = [load_results(r) for r in results]
-    md, page = render(docs, Path(out), names=[str(Path(p)) for p in _artifact_dirs(docs)])
+    md, page = render(docs, Path(out))
     click.echo(f"wrote {md} and {page}")
 
-
-def _artifact_dirs(docs):
-    # Where the measured .tflite files live, to count MACs: export folders named in the manifests.
-    return [p / "x" for p in Path("export").glob("*") if p.is_dir()]
