@@ -51,7 +51,9 @@ def classification_metrics(y_true: np.ndarray, probs: np.ndarray, class_names) -
 
 def plot_confusion_matrix(metrics: dict, dest: str | Path, title: str = "Confusion matrix") -> Path:
     """Writes the confusion matrix in ``metrics`` as a PNG (atomically)."""
-    import matplotlib
+    from asl_edge.errors import require
+
+    matplotlib = require("matplotlib", "train")
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
