@@ -88,16 +88,18 @@ def _describe(path: Path) -> tuple[tuple[str, ...], Preprocessing]:
 
 
 def _dataset(preprocessing: Preprocessing, manifest: dict | None, data: str | None):
+    """The export's held-out split when its run folder is reachable, else ``data`` or the built-in set."""
+    from asl_edge import runfolder
     from asl_edge.data import load_dataset
 
     if data is None and manifest is not None:
-        split_file = Path(manifest["source"]["run"]) / "split.json"
-        if split_file.is_file():
-            split = json.loads(split_file.read_text())
-            ds = load_dataset(split["source"], preprocessing, groups_file=split.get("groups_file"))
-            return ds.subset(np.asarray(split["test"])), f"{split['source']} held-out test split"
-    ds = load_dataset(data or "builtin", preprocessing)
-    return ds, f"{data or 'builtin'} (all images)"
+        try:
+            run = runfolder.load_run(manifest["source"]["run"])
+        except ModelError:
+            run = None
+        if run is not None and run.split is not None:
+            return runfolder.run_dataset(run, part="test"), f"{run.split['source']} held-out test split"
+    return load_dataset(data or "builtin", preprocessing), f"{data or 'builtin'} (all images)"
 
 
 def count_macs(tflite_path: str | Path) -> int:

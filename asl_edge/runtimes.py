@@ -131,7 +131,7 @@ def _load_litert(path: Path, threads: int | None, device: str) -> Runner:
         y = interp.get_tensor(out["index"])
         return dequantize(y, *out_q) if out_q else y.astype(np.float32)
 
-    return Runner(name if name != "litert" else "litert", version, path, tuple(int(d) for d in inp["shape"][1:]),
+    return Runner(name, version, path, tuple(int(d) for d in inp["shape"][1:]),
                   np.dtype(inp["dtype"]), tuple(in_q) if in_q else None, "cpu", predict)
 
 

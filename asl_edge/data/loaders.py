@@ -220,9 +220,9 @@ def _with_groups(ds: ImageDataset, groups_file: Path, root: Path) -> ImageDatase
             if len(row) < 2 or row[0].strip().lower() in {"path", "index", "file"}:
                 continue
             mapping[row[0].strip()] = row[1].strip()
-    if ds.paths is not None or ds.source not in (BUILTIN,) and Path(ds.source).is_dir():
+    if ds.source != BUILTIN and Path(ds.source).is_dir():  # folder trees: paths relative to the root
         keys = [os.path.relpath(p, root) for p in (ds.paths or _list_paths(root))]
-    else:
+    else:  # .csv, .npz and the built-in set: row indices
         keys = [str(i) for i in range(len(ds))]
     missing = [k for k in keys if k not in mapping]
     if missing:
