@@ -8,7 +8,7 @@ PIP    := $(BIN)/python -m pip
 RUN    ?= runs/demo
 EXPORT ?= $(RUN)/export
 
-.PHONY: demo test install install-dev pi-check bench arm64-check models lint clean
+.PHONY: demo test install install-dev pi-check bench models lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -44,10 +44,6 @@ pi-check:
 ## bench: reproduce the committed benchmark results and report under benchmarks/
 bench: $(VENV)/.stamp-train
 	bash benchmarks/run_bench.sh
-
-## arm64-check: run the reference artifacts in an emulated 64-bit ARM Debian bookworm (needs root)
-arm64-check:
-	bash benchmarks/arm64_check.sh
 
 ## models: rebuild the reference model (models/) and its artifacts (export/) from scratch
 models: $(VENV)/.stamp-train

@@ -155,3 +155,9 @@ def test_flipped_byte_is_caught_and_truncation_is_one_error(tiny_export, tmp_pat
 def test_unknown_format_lists_choices():
     with pytest.raises(ConfigError, match="Unknown format 'x'; choose one of: keras, tflite_fp32"):
         get_format("x")
+
+
+def test_structured_2_4_sparsity(tiny_run, tmp_path):
+    m = export_run(tiny_run, ExportConfig(structured=True, epochs=2, families=("tflite",)), tmp_path / "s")
+    assert m["compression"]["pruning"] == "2:4 structured" and not m["failed"]
+    assert m["compression"]["sparsity"] >= 0.45  # two of every four weights in each pruned kernel
