@@ -69,11 +69,10 @@ def plots(rows: list[dict], title: str) -> dict[str, bytes]:
     if not ok:
         return out
     fig, ax = plt.subplots(figsize=(6.5, 4))
-    for r in ok:
-        ax.scatter(r["latency_ms"]["p50"], r["accuracy"] * 100)
-        ax.annotate(f"{r['artifact']} ({r['runtime']}, {r['threads']}t)", (r["latency_ms"]["p50"], r["accuracy"] * 100),
-                    fontsize=6, xytext=(3, 3), textcoords="offset points")
+    for r in ok:  # a legend, not annotations: artifacts of equal accuracy would overlap
+        ax.scatter(r["latency_ms"]["p50"], r["accuracy"] * 100, label=f"{r['artifact']} ({r['runtime']}, {r['threads']}t)")
     ax.set(xlabel="p50 latency per image (ms)", ylabel="accuracy (%)", title=f"Accuracy vs latency: {title}")
+    ax.legend(fontsize=6, loc="best")
     ax.grid(alpha=0.3)
     out["accuracy_vs_latency"] = _png(fig)
     sizes = {r["artifact"]: r["size_bytes"] / 1024 for r in rows}
