@@ -8,7 +8,7 @@ PIP    := $(BIN)/python -m pip
 RUN    ?= runs/demo
 EXPORT ?= $(RUN)/export
 
-.PHONY: demo test install install-dev pi-check bench models lint clean
+.PHONY: demo test install install-dev pi-check arm64-check bench models lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,10 @@ test: $(VENV)/.stamp-dev
 ## pi-check: install the runtime-only `pi` extra alone and run the reference artifacts without TensorFlow
 pi-check:
 	bash benchmarks/pi_check.sh $(PI_VENV)
+
+## arm64-check: the runtime-only package under QEMU arm64 emulation (Debian bookworm) must predict as on x86 (root; skips where it cannot run)
+arm64-check: $(VENV)/.stamp-train
+	PYTHON=$(BIN)/python bash benchmarks/arm64_check.sh
 
 ## bench: reproduce the committed benchmark results and report under benchmarks/
 bench: $(VENV)/.stamp-train

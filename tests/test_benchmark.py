@@ -1,83 +1,214 @@
-"""Benchmark and report on a tiny export: structure and sane values, never timings."""
+"""Benchmark on a tiny export: structure and sane values (never timings), "not measured" rows
+instead of crashes, the JSON round trip, the MAC count, and the ARM64 check's comparison."""
 
+import importlib.util
 import json
-import subprocess
-import sys
+from pathlib import Path
 
+import numpy as np
 import pytest
 
-from asl_edge.benchmark import BenchConfig, load_results, run_benchmark, save_results
+from asl_edge import machine
+from asl_edge.benchmark import BenchConfig, count_macs, load_results, run_benchmark, save_results
 from asl_edge.errors import DataError
-from asl_edge.machine import parse_cpuinfo
-from asl_edge.report import best_choice, render
 
-ASL_EDGE = [sys.executable, "-m", "asl_edge"]
+ROOT = Path(__file__).resolve().parents[1]
+FAST = {"runs": 5, "warmup": 2, "batch": 8}
 
 
 @pytest.fixture(scope="module")
 def results(tiny_export):
-    return run_benchmark([tiny_export], BenchConfig(threads=(1, 2), runs=5, warmup=2, batch=8))
+    return run_benchmark([tiny_export], BenchConfig(threads=(1, 2), **FAST))
 
 
 def test_rows_for_every_artifact_runtime_and_thread_count(results, tiny_export):
     manifest = json.loads((tiny_export / "manifest.json").read_text())
-    ok = [r for r in results["results"] if r["status"] == "ok"]
-    assert {r["artifact"] for r in ok} == {a["path"] for a in manifest["artifacts"]} | {"model.keras"}
-    assert {r["threads"] for r in ok} == {1, 2}
-    for r in ok:
+    cpu = [r for r in results["results"] if r["device"] == "cpu"]
+    assert all(r["status"] == "ok" for r in cpu), [r["status"] for r in cpu if r["status"] != "ok"]
+    # manifest order, after the source Keras model; one row per thread count
+    expected = ["model.keras"] + [a["path"] for a in manifest["artifacts"]]
+    assert [r["artifact"] for r in cpu] == [name for name in expected for _ in (1, 2)]
+    assert [r["threads"] for r in cpu] == [1, 2] * len(expected)
+    sizes = {a["path"]: (a["size_bytes"], a["size_gzip_bytes"]) for a in manifest["artifacts"]}
+    for r in cpu:
         lat = r["latency_ms"]
-        assert 0 < lat["p50"] <= lat["p90"] <= lat["p99"]
-        assert 0 <= r["accuracy"] <= 1 and r["throughput_ips"] > 0 and r["size_bytes"] > 0
-    assert all(r["macs"] > 0 for r in ok if r["artifact"].endswith(".tflite"))
+        assert 0 < lat["p50"] <= lat["p90"] <= lat["p99"] and lat["mean"] > 0
+        assert 0 <= r["accuracy"] <= 1 and r["throughput_ips"] > 0 and r["load_ms"] >= 0 and r["peak_rss_mb"] > 0
+        assert r["runtime"] == {"keras": "keras", "tflite": "litert", "onnx": "onnxruntime"}[r["format"].split("_")[0]]
+        if r["artifact"] in sizes:
+            assert (r["size_bytes"], r["size_gzip_bytes"]) == sizes[r["artifact"]]
+    assert len({int(np.sum(r["confusion_matrix"])) for r in cpu}) == 1  # every row saw the same images
+    assert "held-out test split" in results["data"]["sets"][0]
+    assert results["labels"]["model.keras"] == ["dark", "mid", "bright"]
     assert results["machine"]["cores"] >= 1 and results["machine"]["arch"]
 
 
-def test_no_gpu_gives_a_not_measured_row(results):
+@pytest.mark.skipif(machine.gpu_name() is not None, reason="this machine has a GPU")
+def test_no_gpu_gives_one_not_measured_row_per_artifact(results):
     gpu = [r for r in results["results"] if r["device"] == "gpu"]
-    assert gpu and all(r["status"].startswith("not measured") for r in gpu)  # CI and this machine have no GPU
+    assert len(gpu) == len({r["artifact"] for r in results["results"]})
+    assert all(r["status"] == "not measured: no GPU" and r["latency_ms"] is None for r in gpu)
+
+
+def test_gpu_present_but_no_gpu_runtime_is_a_row_not_a_crash(tiny_export, monkeypatch):
+    """With a GPU but no CUDA provider/GPU delegate installed, the GPU rows say why."""
+    monkeypatch.setattr(machine, "gpu_name", lambda *a: "Fake GPU")
+    files = sorted(tiny_export.glob("*_fp32.*"))
+    doc = run_benchmark(files, BenchConfig(**FAST))
+    gpu = {r["artifact"]: r["status"] for r in doc["results"] if r["device"] == "gpu"}
+    assert set(gpu) == {f.name for f in files}
+    assert all(s.startswith("not measured: ") and s != "not measured: no GPU" for s in gpu.values()), gpu
 
 
 def test_missing_runtime_is_a_row_not_a_crash(tiny_export, monkeypatch):
     from asl_edge import runtimes
 
     def no_onnxruntime(path, threads, device):
-        raise runtimes.RuntimeUnavailable("not measured: ONNX Runtime is not installed")
+        raise runtimes.RuntimeUnavailable("ONNX Runtime is not installed: pip install onnxruntime")
 
     monkeypatch.setitem(runtimes._LOADERS, "onnxruntime", no_onnxruntime)
-    doc = run_benchmark([tiny_export], BenchConfig(runs=3, warmup=1, batch=4, gpu=False))
+    doc = run_benchmark(sorted(tiny_export.glob("*.onnx")) + sorted(tiny_export.glob("*_fp32.tflite")),
+                        BenchConfig(gpu=False, **FAST))
     onnx = [r for r in doc["results"] if r["artifact"].endswith(".onnx")]
-    assert onnx and all(r["status"] == "not measured: ONNX Runtime is not installed" for r in onnx)
+    assert onnx and all(r["status"] == "not measured: ONNX Runtime is not installed: pip install onnxruntime"
+                        for r in onnx)
+    assert [r["status"] for r in doc["results"] if r["artifact"].endswith(".tflite")] == ["ok"]
 
 
-def test_json_round_trip_and_report(results, tmp_path):
+def test_runtime_failing_mid_measurement_is_a_failed_row_and_the_rest_is_measured(tiny_export, monkeypatch):
+    from asl_edge import runtimes
+
+    real = runtimes._LOADERS["litert"]
+
+    def crashing(path, threads, device):
+        runner = real(path, threads, device)
+        runner._predict = lambda x: (_ for _ in ()).throw(RuntimeError("interpreter exploded"))
+        return runner
+
+    monkeypatch.setitem(runtimes._LOADERS, "litert", crashing)
+    doc = run_benchmark(sorted(tiny_export.glob("*_fp32.*")), BenchConfig(gpu=False, **FAST))
+    status = {r["artifact"].rsplit(".", 1)[1]: r["status"] for r in doc["results"]}
+    assert status == {"tflite": "failed: RuntimeError: interpreter exploded", "onnx": "ok"}
+
+
+def test_keras_without_tensorflow_is_a_not_measured_row(tiny_run, tmp_path, monkeypatch):
+    """The runtime-only install: the Keras row (measured in a fresh process) says TensorFlow is missing."""
+    blocker = tmp_path / "no_tf" / "tensorflow"
+    blocker.mkdir(parents=True)
+    (blocker / "__init__.py").write_text("raise ImportError('blocked for the test')\n")
+    monkeypatch.syspath_prepend(str(blocker.parent))  # a spawned child starts with the parent's sys.path
+    doc = run_benchmark([tiny_run / "model.keras"], BenchConfig(gpu=False, **FAST))
+    (row,) = doc["results"]
+    assert row["status"].startswith("not measured: TensorFlow not installed") and row["accuracy"] is None
+
+
+def test_changed_artifact_is_refused_unless_no_verify(tiny_export, tmp_path):
+    import shutil
+
+    copy = tmp_path / "export"
+    shutil.copytree(tiny_export, copy)
+    target = next(copy.glob("*_int8.tflite"))
+    target.write_bytes(target.read_bytes() + b"\0")  # still loadable, no longer the exported file
+    refused = run_benchmark([target], BenchConfig(gpu=False, **FAST))["results"]
+    assert refused[0]["status"].startswith("not measured:") and "sha256" in refused[0]["status"]
+    assert run_benchmark([target], BenchConfig(gpu=False, verify=False, **FAST))["results"][0]["status"] == "ok"
+
+
+def test_data_with_other_classes_is_a_row_not_garbage(tiny_export):
+    # the built-in set has 10 classes, the tiny model 3
+    doc = run_benchmark(sorted(tiny_export.glob("*_fp32.onnx")), BenchConfig(gpu=False, data="builtin", **FAST))
+    assert "are not the artifact's labels" in doc["results"][0]["status"]
+
+
+def test_json_round_trip(results, tmp_path):
     save_results(results, tmp_path / "r.json")
-    doc = load_results(tmp_path / "r.json")
-    assert doc == json.loads(json.dumps(results))
-    md, page = render([doc, doc], tmp_path / "rep")
-    text = md.read_text()
-    assert text.count("| artifact | runtime |") == 2 and "Best choice" in text and "not measured" in text
-    assert "data:image/png;base64," in page.read_text()
-    best = best_choice(doc["results"])
-    assert best["status"] == "ok"
+    assert load_results(tmp_path / "r.json") == json.loads(json.dumps(results))
+    assert not list(tmp_path.glob(".*tmp*"))  # written through a temporary file, nothing left behind
 
 
-@pytest.mark.parametrize("content, message", [("{", "not JSON"), ('{"schema": 1}', "not an asl-edge benchmark"),
-                                              ('{"schema": 1, "machine": {}, "results": [{"artifact": "a"}]}', "lacks")])
-def test_bad_results_file(tmp_path, content, message):
-    (tmp_path / "bad.json").write_text(content)
-    with pytest.raises(DataError, match=message):
-        load_results(tmp_path / "bad.json")
-    r = subprocess.run([*ASL_EDGE, "report", str(tmp_path / "bad.json"), "--out", str(tmp_path)], capture_output=True,
-                       text=True)
-    assert r.returncode != 0 and len(r.stderr.strip().splitlines()) == 1
+def test_missing_path_is_one_error(tmp_path):
+    with pytest.raises(DataError, match="not found"):
+        run_benchmark([tmp_path / "nope.tflite"])
 
 
-X86 = "processor\t: 0\nvendor_id\t: GenuineIntel\nmodel\t\t: 106\nmodel name\t: Intel(R) Xeon(R) Gold 6338\nflags\t\t: fpu avx2 fma avx512f avx512_vnni\n"
-PI4 = "processor\t: 0\nBogoMIPS\t: 108.00\nFeatures\t: fp asimd evtstrm crc32 cpuid\nCPU part\t: 0xd08\n\nModel\t\t: Raspberry Pi 4 Model B Rev 1.4\n"
+def _keras_macs(run_folder: Path) -> int:
+    """MACs from the Keras layers' shapes, independently of the .tflite graph."""
+    from asl_edge.runfolder import load_keras_model
+
+    total = 0
+    for layer in load_keras_model(run_folder / "model.keras").layers:
+        kind = type(layer).__name__
+        if kind in ("Conv2D", "SeparableConv2D", "DepthwiseConv2D"):
+            _, h, w, c_out = layer.output.shape
+            c_in = layer.input.shape[-1]
+            kh, kw = layer.kernel_size
+            if kind == "Conv2D":
+                total += h * w * c_out * kh * kw * c_in
+            elif kind == "DepthwiseConv2D":
+                total += h * w * c_in * kh * kw
+            else:
+                total += h * w * c_in * kh * kw + h * w * c_in * c_out
+        elif kind == "Dense":
+            total += layer.input.shape[-1] * layer.units
+    return total
 
 
-def test_cpuinfo_parsing():
-    x86 = parse_cpuinfo(X86)
-    assert x86["cpu"] == "Intel(R) Xeon(R) Gold 6338" and {"AVX2", "AVX512-VNNI"} <= set(x86["isa"])
-    pi = parse_cpuinfo(PI4)
-    assert pi["cpu"] == "Raspberry Pi 4 Model B Rev 1.4" and "NEON" in pi["isa"] and "DOTPROD" not in pi["isa"]
+def test_mac_count_matches_the_keras_layers(tiny_run, tiny_export, results):
+    expected = _keras_macs(tiny_run)
+    for path in tiny_export.glob("*.tflite"):
+        assert count_macs(path) == expected
+    assert {r["macs"] for r in results["results"] if r["artifact"].endswith(".tflite")} == {expected}
+
+
+# -- the ARM64 emulation check's comparison (benchmarks/arm64/outputs.py) ----------------------------
+def _outputs_module():
+    spec = importlib.util.spec_from_file_location("arm64_outputs", ROOT / "benchmarks/arm64/outputs.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def x86_outputs(tiny_export, tmp_path_factory):
+    outputs = _outputs_module()
+    work = tmp_path_factory.mktemp("arm64")
+    outputs.cmd_inputs(tiny_export, work / "pixels.npy")
+    outputs.cmd_predict(tiny_export, work / "pixels.npy", work / "x86.npz")
+    with np.load(work / "x86.npz") as z:
+        arrays = {k: z[k] for k in z.files if k != "info"}
+        info = json.loads(str(z["info"]))
+    return outputs, work, arrays, info
+
+
+def test_arm64_comparison_passes_identical_outputs_and_fails_real_differences(tiny_export, x86_outputs):
+    outputs, _, x86, info = x86_outputs
+    rows = outputs.compare(tiny_export, x86, x86, info, info)
+    assert rows and all(r["status"] == "pass" for r in rows)
+    int8 = next(r for r in rows if r["artifact"].endswith("_int8.tflite"))
+    assert int8["lsb"] > 0 and int8["max_lsb_diff"] == 0
+    for name, row in ((r["artifact"], r) for r in rows):
+        step = row.get("lsb") or outputs.FLOAT_TOLERANCE
+        for delta, verdict in ((step, "pass"), (2.5 * step, "fail")):
+            arm = {k: v.copy() for k, v in x86.items()}
+            arm[name][0, 0] += delta
+            (got,) = [r for r in outputs.compare(tiny_export, x86, arm, info, info) if r["artifact"] == name]
+            assert got["status"].split(":")[0] == verdict, (name, delta, got)
+    no_xnnpack = json.loads(json.dumps(info))
+    for a in no_xnnpack["artifacts"].values():
+        a["xnnpack"] = False if a["xnnpack"] else a["xnnpack"]
+    statuses = [r["status"] for r in outputs.compare(tiny_export, x86, x86, info, no_xnnpack)]
+    assert any("XNNPACK" in s for s in statuses)
+
+
+def test_arm64_compare_writes_the_json_and_exits_1_on_a_difference(tiny_export, x86_outputs, tmp_path):
+    outputs, work, x86, info = x86_outputs
+    arm = {k: v + 0.01 for k, v in x86.items()}
+    np.savez(tmp_path / "arm64.npz", info=np.array(json.dumps(info)), **arm)
+    rc = outputs.cmd_compare(tiny_export, work / "pixels.npy", work / "x86.npz", tmp_path / "arm64.npz",
+                             tmp_path / "check.json", "qemu test")
+    doc = json.loads((tmp_path / "check.json").read_text())
+    assert rc == 1 and doc["status"] == "fail" and doc["kind"] == "arm64-emulation-check"
+    assert "timings" not in json.dumps(doc["results"])
+    from asl_edge.report import load_check
+
+    assert load_check(tmp_path / "check.json")["results"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
@@ -12,8 +13,8 @@ from asl_edge.cli import cli
 @cli.command()
 @click.argument("artifacts", nargs=-1, required=True, type=click.Path())
 @click.option("--data", default=None, help="Images to measure accuracy on [default: the run's held-out split, else builtin].")
-@click.option("--threads", default="1", show_default=True, help="Thread counts, e.g. 1,2,4.")
-@click.option("--runs", default=200, show_default=True, help="Timed single-image runs per row.")
+@click.option("--threads", default="1", show_default=True, help="CPU thread counts to measure, e.g. 1,2,4.")
+@click.option("--runs", default=1000, show_default=True, help="Timed single-image runs per row.")
 @click.option("--warmup", default=20, show_default=True, help="Untimed runs first.")
 @click.option("--batch", default=64, show_default=True, help="Batch size of the throughput measurement.")
 @click.option("--gpu/--no-gpu", default=True, show_default=True, help="Also measure on a GPU where one is present.")
@@ -21,7 +22,11 @@ from asl_edge.cli import cli
 @click.option("--no-verify", is_flag=True, help="Skip the sha256 check against the export manifest.")
 @click.option("--out", default=None, type=click.Path(), help="Write the results JSON here.")
 def benchmark(artifacts, data, threads, runs, warmup, batch, gpu, device_name, no_verify, out):
-    """Accuracy, size, latency (p50/p90/p99), throughput and memory of artifacts or export folders."""
+    """Accuracy, size, latency (p50/p90/p99), throughput and memory of artifacts or export folders.
+
+    An export folder stands for its artifacts plus the source Keras model when its run folder is
+    reachable. Rows that cannot be measured here (no GPU, a runtime not installed) say why.
+    """
     from asl_edge.benchmark import BenchConfig, run_benchmark, save_results
     from asl_edge.errors import ConfigError
     from asl_edge.report import table
@@ -30,24 +35,32 @@ def benchmark(artifacts, data, threads, runs, warmup, batch, gpu, device_name, n
         counts = tuple(int(t) for t in threads.split(",") if t.strip())
     except ValueError:
         raise ConfigError(f"--threads takes comma-separated integers, got '{threads}'") from None
-    if not counts or min(counts) < 1 or runs < 1:
-        raise ConfigError("--threads and --runs must be positive")
+    if not counts or min(counts) < 1 or runs < 1 or batch < 1 or warmup < 0:
+        raise ConfigError("--threads, --runs and --batch must be positive and --warmup not negative")
     doc = run_benchmark(artifacts, BenchConfig(counts, runs, warmup, batch, data, gpu, not no_verify, device_name))
     click.echo(table(doc["results"]))
     if out:
         save_results(doc, out)
         click.echo(f"wrote {out}")
+    failed = [r for r in doc["results"] if r["status"].startswith("failed")]
+    if failed:
+        click.echo(f"asl-edge: {len(failed)} row(s) failed while measuring: {failed[0]['artifact']}: "
+                   f"{failed[0]['status']}", err=True)
+        sys.exit(1)
 
 
 @cli.command()
 @click.argument("results", nargs=-1, required=True, type=click.Path())
 @click.option("--out", default="benchmarks", show_default=True, type=click.Path(), help="Folder for REPORT.md and report.html.")
 def report(results, out):
-    """Turn benchmark results from one or several machines into REPORT.md and report.html."""
-    from asl_edge.benchmark import load_results
-    from asl_edge.report import render
+    """Turn benchmark results from one or several machines into REPORT.md and report.html.
 
-    docs = [load_results(r) for r in results]
-    md, page = render(docs, Path(out))
+    RESULTS are `asl-edge benchmark --out` files (files with the same --device-name are repeated
+    runs of one machine) and, optionally, the ARM64 emulation check's JSON (`make arm64-check`).
+    """
+    from asl_edge.report import load_inputs, render
+
+    docs, checks = load_inputs(results)
+    md, page = render(docs, Path(out), checks)
     click.echo(f"wrote {md} and {page}")
 

@@ -1,0 +1,150 @@
+"""The report renders from committed fixture results: tables, best choice, Pi estimates with their
+sources, the ARM64 check, merged machines; bad files are one clear error."""
+
+import copy
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from asl_edge import pi_estimate
+from asl_edge.benchmark import load_results
+from asl_edge.errors import DataError
+from asl_edge.formats import export_formats
+from asl_edge.report import (
+    best_choice,
+    int8_vs_fp32,
+    load_check,
+    load_inputs,
+    render,
+    repeatability,
+)
+
+FIXTURES = Path(__file__).parent / "fixtures"
+RESULTS = FIXTURES / "bench_results.json"
+CHECK = FIXTURES / "arm64_check.json"
+ASL_EDGE = [sys.executable, "-m", "asl_edge"]
+
+
+@pytest.fixture
+def doc():
+    return load_results(RESULTS)
+
+
+def test_report_from_fixture_results(doc, tmp_path):
+    md, page = render([doc], tmp_path, [load_check(CHECK)])
+    text, html = md.read_text(), page.read_text()
+    assert text.count("| artifact | runtime | device | threads |") == 1
+    for row in doc["results"]:  # every result row is in the table
+        assert f"| {row['artifact']} | {row['runtime'] or '-'} | {row['device']} |" in text
+    assert "not measured: no GPU" in text and "**Best choice on this machine**" in text
+    assert "Model cost: 7.52 M multiply-accumulates" in text
+    # Pi figures: labelled as estimates and cited
+    assert "ESTIMATES, not measurements" in text and "(estimate)" in text
+    for ref in pi_estimate.REFERENCES:
+        assert ref.url in text and ref.url in html
+    # the ARM64 check, never as Pi timings
+    assert "ARM64 emulation check: PASS" in text and "not Raspberry Pi timings" in text
+    # images beside REPORT.md, inlined in the HTML page (self-contained: no other source)
+    for name in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text):
+        assert (tmp_path / name).is_file()
+    srcs = re.findall(r"src='([^']*)'", html)
+    assert len(srcs) == 4 and all(s.startswith("data:image/png;base64,") for s in srcs)
+    assert "<table>" in html and "<b>Best choice on this machine</b>" in html
+
+
+def test_best_choice_is_measured_and_int8_is_not_assumed_faster(doc):
+    best = best_choice(doc["results"])
+    ok = [r for r in doc["results"] if r["status"] == "ok"]
+    assert best["latency_ms"]["p50"] == min(r["latency_ms"]["p50"] for r in ok)
+    rows = copy.deepcopy(doc["results"])
+    for r in rows:  # make int8 TFLite the most accurate: it must win only if also fastest among the accurate
+        if r["status"] == "ok" and r["artifact"].endswith("int8.tflite"):
+            r["accuracy"] = 1.0
+    assert best_choice(rows)["artifact"].endswith("int8.tflite")
+    comparisons = int8_vs_fp32(doc["results"])
+    assert {(c["family"], c["threads"]) for c in comparisons} == {("tflite", 1), ("tflite", 2)}
+    assert all(c["ratio"] == pytest.approx(c["int8"] / c["fp32"]) for c in comparisons)
+
+
+def test_machines_merge_into_sections_and_repeats_into_repeatability(doc, tmp_path):
+    other = copy.deepcopy(doc)
+    other["machine"]["device"] = "second machine"
+    text = render([doc, other], tmp_path / "two")[0].read_text()
+    assert "## fixture-x86" in text and "## second machine" in text and "## Best choice per machine" in text
+    again = copy.deepcopy(doc)
+    for r in again["results"]:
+        if r["status"] == "ok":
+            r["latency_ms"]["p50"] *= 1.05
+    text = render([doc, again], tmp_path / "repeat")[0].read_text()
+    assert text.count("| artifact | runtime | device | threads |") == 1 and "largest p50 difference 5.0%" in text
+    rep = repeatability(doc["results"], again["results"])
+    assert len(rep) == sum(r["status"] == "ok" for r in doc["results"])
+
+
+def test_measured_pi_rows_stand_beside_the_estimates(doc, tmp_path):
+    pi = copy.deepcopy(doc)
+    pi["machine"].update(device="pi4-lab", board="Raspberry Pi 4 Model B Rev 1.4", arch="aarch64")
+    for r in pi["results"]:
+        if r["status"] == "ok":
+            r["latency_ms"]["p50"] = 0.777
+    text = render([doc, pi], tmp_path)[0].read_text()
+    line = next(line for line in text.splitlines() if line.startswith("| asl-digits-fast_int8.tflite | int8 | 7.52"))
+    assert "(estimate) | 0.777 |" in line  # Pi 4 measured next to the Pi 4 estimate, Pi 5 still "-"
+    assert line.endswith("(estimate) | - |")
+
+
+@pytest.mark.parametrize("fmt", [f for f in export_formats() if f.family != "keras"], ids=lambda f: f.name)
+def test_every_exported_precision_has_a_published_basis(fmt):
+    for device in pi_estimate.DEVICES:
+        ref = pi_estimate.reference(device, fmt.precision)
+        assert ref.url.startswith("https://") and ref.citation
+        assert pi_estimate.estimate_ms(2_000_000, fmt.precision, device) == pytest.approx(
+            2 * pi_estimate.estimate_ms(1_000_000, fmt.precision, device))
+    assert pi_estimate.estimate_ms(10**7, fmt.precision, "Raspberry Pi 5") < \
+        pi_estimate.estimate_ms(10**7, fmt.precision, "Raspberry Pi 4")
+
+
+def test_estimates_cover_every_deployable_artifact(doc):
+    est = pi_estimate.estimates(doc["results"])
+    assert [e["artifact"] for e in est] == ["asl-digits-fast_fp32.tflite", "asl-digits-fast_int8.tflite",
+                                             "asl-digits-fast_int8.onnx"]
+    int8 = est[1]
+    assert int8["estimate_ms"]["Raspberry Pi 4"] == pytest.approx(int8["macs"] / (569e6 / 24.0))
+
+
+BAD = [("{", "is not JSON"), ('{"schema": 2, "machine": {}, "results": []}', "not an asl-edge benchmark"),
+       ('{"schema": 1, "results": []}', "'machine' or 'results' is missing"),
+       ('{"schema": 1, "machine": {}, "results": [{"artifact": "a"}]}', "lacks"),
+       ('{"schema": 1, "machine": {}, "data": [], "results": []}', "'data' must be an object"),
+       ('{"kind": "arm64-emulation-check", "results": [{}]}', "lacks artifact or status")]
+
+
+@pytest.mark.parametrize("content, message", BAD)
+def test_bad_results_file_is_one_clear_error(tmp_path, content, message):
+    bad = tmp_path / "bad.json"
+    bad.write_text(content)
+    with pytest.raises(DataError, match=message):
+        load_inputs([bad])
+    r = subprocess.run([*ASL_EDGE, "report", str(bad), "--out", str(tmp_path / "out")], capture_output=True, text=True,
+                       check=False)
+    assert r.returncode != 0 and r.stderr.strip().startswith("asl-edge: error:") and len(r.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "out" / "REPORT.md").exists()
+
+
+def test_ok_row_with_impossible_values_is_refused(tmp_path):
+    doc = json.loads(RESULTS.read_text())
+    doc["results"][0]["accuracy"] = 1.5
+    (tmp_path / "r.json").write_text(json.dumps(doc))
+    with pytest.raises(DataError, match=r"accuracy outside \[0, 1\]"):
+        load_results(tmp_path / "r.json")
+
+
+def test_report_command_writes_both_files(tmp_path):
+    r = subprocess.run([*ASL_EDGE, "report", str(RESULTS), str(CHECK), "--out", str(tmp_path)], capture_output=True,
+                       text=True, check=False)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "REPORT.md").is_file() and (tmp_path / "report.html").is_file()
