@@ -128,19 +128,19 @@ def open_image(source: str | os.PathLike | bytes) -> Image.Image:
     """
     name = "<bytes>" if isinstance(source, (bytes, bytearray)) else str(source)
     try:
-        if isinstance(source, (bytes, bytearray)):
-            img = Image.open(io.BytesIO(source))
-        else:
+        if not isinstance(source, (bytes, bytearray)):
             path = Path(source)
             if not path.exists():
                 raise DataError(f"image not found: {name}")
             if not path.is_file():
                 raise DataError(f"not a file: {name}")
-            img = Image.open(path)
-        if img.width * img.height > MAX_PIXELS:
-            raise DataError(f"image too large ({img.width}x{img.height}): {name}")
+        # Pillow warns (rather than fails) on damaged EXIF or TIFF tags and then decodes what it
+        # can; the image either decodes or raises below, so the warnings add nothing for a user.
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
+            img = Image.open(io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source)
+            if img.width * img.height > MAX_PIXELS:
+                raise DataError(f"image too large ({img.width}x{img.height}): {name}")
             img.load()
             img = ImageOps.exif_transpose(img)
         return img

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from asl_edge import runfolder
+from asl_edge.errors import DataError
 from asl_edge.training import config as cfg
 from asl_edge.training.trainer import TrainingError, train
 
@@ -130,8 +131,7 @@ def test_cli_bad_input_is_one_line(args, message, tmp_path):
     assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
 
 
-def test_streaming_folder_trains_and_evaluates(tmp_path):
-    """A folder tree streamed from disk (as above 20,000 images) trains through the same preprocessing."""
+def _streamed_tree(tmp_path):
     from PIL import Image
 
     rng = np.random.default_rng(0)
@@ -143,6 +143,19 @@ def test_streaming_folder_trains_and_evaluates(tmp_path):
             Image.fromarray(img).save(tmp_path / "d" / c / f"{i}.jpg")
             lines.append(f"{c}/{i}.jpg,s{i % 8}")
     (tmp_path / "groups.csv").write_text("\n".join(lines))
-    sets = tiny_sets(tmp_path / "d", epochs=4, extra=["data.stream=true", f"data.groups_file={tmp_path / 'groups.csv'}"])
-    result = train(cfg.resolve("fast", sets), tmp_path / "run")
+    return tiny_sets(tmp_path / "d", epochs=4, extra=["data.stream=true", f"data.groups_file={tmp_path / 'groups.csv'}"])
+
+
+def test_streaming_folder_trains_and_evaluates(tmp_path):
+    """A folder tree streamed from disk (as above 20,000 images) trains through the same preprocessing."""
+    result = train(cfg.resolve("fast", _streamed_tree(tmp_path)), tmp_path / "run")
     assert result.metrics["accuracy"] > 0.5 and "signer" in result.metrics["split"]["method"]
+
+
+def test_streamed_image_that_breaks_mid_training_is_named(tmp_path):
+    """A file that passes the listing but fails to decode inside tf.data gives its own one-line error."""
+    sets = _streamed_tree(tmp_path)
+    broken = tmp_path / "d" / "bright" / "3.jpg"
+    broken.write_bytes(broken.read_bytes()[:100])  # truncated: the header still reads
+    with pytest.raises(DataError, match=r"cannot read image .*3\.jpg.*--resume"):
+        train(cfg.resolve("fast", sets), tmp_path / "run")

@@ -18,6 +18,8 @@ import csv
 import logging
 import os
 import string
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -131,82 +133,114 @@ def _gray_to_images(pixels: np.ndarray, side: int, preprocessing: Preprocessing)
 
 
 def load_sign_mnist_csv(path: Path, preprocessing: Preprocessing) -> ImageDataset:
-    """Loads the Sign Language MNIST CSV layout (``label,pixel1..pixel784``)."""
+    """Loads the Sign Language MNIST CSV layout (``label,pixel1..pixel784``).
+
+    Every cell is checked as it is read (integer, label one of the 24 letters, pixel in 0..255),
+    so an error names its line.
+    """
+    expected = ["label"] + [f"pixel{i}" for i in range(1, 785)]
+    labels, pixels = [], []
     try:
-        with open(path, newline="") as fh:
+        # utf-8-sig: spreadsheet programs start their CSV exports with a byte-order mark
+        with open(path, newline="", encoding="utf-8-sig") as fh:
             reader = csv.reader(fh)
             header = next(reader, None)
-            expected = ["label"] + [f"pixel{i}" for i in range(1, 785)]
             if header is None:
                 raise DataError(f"{path} is empty")
             if [h.strip() for h in header] != expected:
                 raise DataError(f"{path}: expected columns label,pixel1..pixel784 (Sign Language MNIST), "
                                 f"got {len(header)} columns starting {','.join(header[:3])}")
-            rows = []
             for lineno, row in enumerate(reader, start=2):
                 if not row:
                     continue
                 if len(row) != 785:
                     raise DataError(f"{path}:{lineno}: expected 785 values, got {len(row)}")
                 try:
-                    rows.append([int(v) for v in row])
+                    values = [int(v) for v in row]
                 except ValueError:
                     raise DataError(f"{path}:{lineno}: non-integer value") from None
-    except UnicodeDecodeError:
-        raise DataError(f"{path} is not a text CSV file") from None
-    if not rows:
+                if values[0] not in SIGN_MNIST_LABELS:
+                    raise DataError(f"{path}:{lineno}: label {values[0]} out of range "
+                                    "(Sign Language MNIST uses 0-24 without 9 (J))")
+                if min(values[1:]) < 0 or max(values[1:]) > 255:
+                    raise DataError(f"{path}:{lineno}: pixel values must lie in 0..255")
+                labels.append(SIGN_MNIST_LABELS.index(values[0]))
+                pixels.append(values[1:])
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise DataError(f"{path} is not a readable text CSV file: {exc}") from None
+    if not labels:
         raise DataError(f"{path} has a header but no rows")
-    table = np.asarray(rows, np.int64)
-    raw_labels, pixels = table[:, 0], table[:, 1:]
-    bad = ~np.isin(raw_labels, SIGN_MNIST_LABELS)
-    if bad.any():
-        row = int(np.argmax(bad)) + 2
-        raise DataError(f"{path}:{row}: label {raw_labels[bad][0]} out of range "
-                        "(Sign Language MNIST uses 0-24 without 9 (J))")
-    if pixels.min() < 0 or pixels.max() > 255:
-        raise DataError(f"{path}: pixel values must lie in 0..255")
-    index_of = {raw: i for i, raw in enumerate(SIGN_MNIST_LABELS)}
-    labels = np.asarray([index_of[v] for v in raw_labels], np.int64)
-    images = _gray_to_images(pixels.astype(np.uint8), 28, preprocessing)
-    return ImageDataset(labels=labels, class_names=SIGN_MNIST_LETTERS, preprocessing=preprocessing,
-                        source=str(path), images=images)
+    images = _gray_to_images(np.asarray(pixels, np.uint8), 28, preprocessing)
+    return ImageDataset(labels=np.asarray(labels, np.int64), class_names=SIGN_MNIST_LETTERS,
+                        preprocessing=preprocessing, source=str(path), images=images)
 
 
 def load_npz(path: Path, preprocessing: Preprocessing) -> ImageDataset:
-    """Loads ``images``/``x`` (``(N,H,W)`` or ``(N,H,W,C)``) and ``labels``/``y`` from an ``.npz``."""
+    """Loads ``images``/``x`` (``(N,H,W)`` or ``(N,H,W,C)``) and ``labels``/``y`` from an ``.npz``.
+
+    Images are ``uint8``-range integers or floats (``0..1`` or ``0..255``); labels are integer
+    class indices or one-hot rows. Nothing is pickled: object arrays are refused.
+    """
     from PIL import Image
 
     try:
         with np.load(path, allow_pickle=False) as z:
+            if not hasattr(z, "files"):  # a bare .npy saved under an .npz name
+                raise DataError(f"{path} is a single .npy array, not an .npz archive of images and labels")
             keys = set(z.files)
             x_key = next((k for k in ("images", "x", "X") if k in keys), None)
             y_key = next((k for k in ("labels", "y", "Y") if k in keys), None)
             if x_key is None or y_key is None:
                 raise DataError(f"{path}: expected arrays 'images' and 'labels' (or 'x' and 'y'), found {sorted(keys)}")
             x, y = z[x_key], z[y_key]
-            names = tuple(str(n) for n in z["class_names"]) if "class_names" in keys else None
+            names = z["class_names"] if "class_names" in keys else None
             groups = z["groups"] if "groups" in keys else None
     except DataError:
         raise
-    except (OSError, ValueError, EOFError) as exc:
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as exc:
+        # ValueError includes numpy's refusal of object arrays (they would need pickle)
         raise DataError(f"cannot read {path}: {exc}") from None
-    if x.ndim not in (3, 4) or len(x) != len(y):
-        raise DataError(f"{path}: images must be (N,H,W) or (N,H,W,C) with one label each, got {x.shape} and {y.shape}")
-    if y.ndim == 2:  # one-hot labels
-        y = y.argmax(axis=1)
-    if not np.issubdtype(y.dtype, np.integer) or y.min() < 0:
-        raise DataError(f"{path}: labels must be non-negative integers")
+    x, y = _npz_images(path, x), _npz_labels(path, y, len(x))
+    if names is not None:
+        names = tuple(str(n) for n in np.atleast_1d(names))
     names = names or tuple(str(i) for i in range(int(y.max()) + 1))
     if y.max() >= len(names):
         raise DataError(f"{path}: label {int(y.max())} out of range for {len(names)} class names")
-    if np.issubdtype(x.dtype, np.floating):
-        x = np.clip(x * 255.0 if x.max() <= 1.0 else x, 0, 255)
-    x = x.astype(np.uint8)
-    if x.ndim == 4 and x.shape[-1] == 1:
-        x = x[..., 0]
+    if groups is not None and groups.ndim != 1:
+        raise DataError(f"{path}: groups must be one id per image, got shape {groups.shape}")
     images = np.stack([preprocessing.load(Image.fromarray(img)) for img in x])
-    return ImageDataset(labels=y.astype(np.int64), class_names=names, preprocessing=preprocessing,
+    return ImageDataset(labels=y, class_names=names, preprocessing=preprocessing,
                         source=str(path), images=images, groups=groups)
+
+
+def _npz_images(path: Path, x: np.ndarray) -> np.ndarray:
+    """Checks an .npz image array and returns it as ``uint8`` ``(N,H,W)`` or ``(N,H,W,3|4)``."""
+    if x.ndim not in (3, 4) or (x.ndim == 4 and x.shape[-1] not in (1, 3, 4)) or 0 in x.shape[1:]:
+        raise DataError(f"{path}: images must be (N,H,W) or (N,H,W,C) with C 1, 3 or 4, got shape {x.shape}")
+    if len(x) == 0:
+        raise DataError(f"{path} holds no images")
+    if not (np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating) or x.dtype == bool):
+        raise DataError(f"{path}: images must be numeric, got dtype {x.dtype}")
+    if np.issubdtype(x.dtype, np.floating):
+        if not np.isfinite(x).all():
+            raise DataError(f"{path}: images contain NaN or infinite values")
+        x = x * 255.0 if x.max() <= 1.0 else x  # 0..1 floats, as most training code saves them
+    if x.min() < 0 or x.max() > 255:
+        raise DataError(f"{path}: pixel values must lie in 0..255 (or 0..1 for floats), "
+                        f"got {x.min():g}..{x.max():g}")
+    x = np.rint(x).astype(np.uint8) if np.issubdtype(x.dtype, np.floating) else x.astype(np.uint8)
+    return x[..., 0] if x.ndim == 4 and x.shape[-1] == 1 else x
+
+
+def _npz_labels(path: Path, y: np.ndarray, n: int) -> np.ndarray:
+    """Checks .npz labels (class indices or one-hot rows) and returns ``int64`` indices."""
+    if y.ndim == 2 and y.shape[1] > 0 and (np.issubdtype(y.dtype, np.number) or y.dtype == bool):
+        y = y.argmax(axis=1)  # one-hot rows
+    if y.ndim != 1 or len(y) != n:
+        raise DataError(f"{path}: expected one label per image ({n}), got labels of shape {y.shape}")
+    if not np.issubdtype(y.dtype, np.integer) or y.min() < 0:
+        raise DataError(f"{path}: labels must be non-negative integer class indices")
+    return y.astype(np.int64)
 
 
 def _with_groups(ds: ImageDataset, groups_file: Path, root: Path) -> ImageDataset:

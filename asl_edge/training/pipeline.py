@@ -7,9 +7,13 @@ so training sees exactly the pixels that evaluation and every runtime see.
 
 from __future__ import annotations
 
+import re
+from contextlib import contextmanager
+
 import numpy as np
 
 from asl_edge.data.dataset import ImageDataset
+from asl_edge.errors import DataError
 from asl_edge.training.config import AugmentSection
 
 
@@ -92,3 +96,24 @@ def make_dataset(ds: ImageDataset, batch_size: int, *, training: bool = False, a
         return (_normalize_tf(x, pre), *rest)
 
     return data.map(_prepare, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+
+
+@contextmanager
+def streamed_decode_errors(advice: str):
+    """Turns a streamed image that fails to decode inside ``tf.data`` back into its one-line DataError.
+
+    TensorFlow wraps the Python exception of a ``tf.numpy_function`` in an ``OpError`` whose
+    message holds the original one; without this a user sees "UnknownError: Graph execution error".
+
+    Args:
+        advice: what to do next, appended to the message.
+    """
+    from asl_edge.keras_compat import tf
+
+    try:
+        yield
+    except tf.errors.OpError as exc:
+        match = re.search(r"DataError: ([^\n]+)", str(exc))
+        if match is None:
+            raise
+        raise DataError(f"{match.group(1)}; {advice}") from None

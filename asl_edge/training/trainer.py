@@ -30,7 +30,7 @@ from asl_edge.metrics import classification_metrics, plot_confusion_matrix
 from asl_edge.models import create_model, get_spec
 from asl_edge.preprocess import Preprocessing
 from asl_edge.training import config as cfg
-from asl_edge.training.pipeline import make_dataset
+from asl_edge.training.pipeline import make_dataset, streamed_decode_errors
 from asl_edge.training.schedules import learning_rate, optimizer
 
 log = logging.getLogger(__name__)
@@ -177,7 +177,9 @@ def train(config: cfg.Config, out: str | Path, *, resume: bool = False, force: b
             for name in ("history.csv", "logs"):
                 p = folder / name
                 shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
-        return _train(config, folder, resume)
+        with streamed_decode_errors(f"the last completed epoch is kept: fix or remove the file, then "
+                                    f"'asl-edge train --resume {folder}'"):
+            return _train(config, folder, resume)
 
 
 def _train(config: cfg.Config, folder: Path, resume: bool) -> TrainResult:
