@@ -2,10 +2,13 @@
 
 - pruning: ``prune_low_magnitude`` with a ``PolynomialDecay`` schedule (or 2:4 structured
   sparsity), fine-tuned with ``UpdatePruningStep``, then ``strip_pruning``;
-- clustering: ``cluster_weights`` then ``strip_clustering``;
+- clustering: ``cluster_weights`` then ``strip_clustering``; after pruning, sparsity-preserving
+  clustering (``preserve_sparsity=True``) so the zeros stay zeros;
 - quantisation-aware training: ``quantize_annotate_model`` + ``quantize_apply``, with the
-  sparsity-preserving scheme after pruning (PQAT) and the cluster-preserving one after
-  clustering (CQAT), so QAT does not undo them.
+  sparsity-preserving scheme after pruning (PQAT), the cluster-preserving one after clustering
+  (CQAT) and the cluster-preserving one with ``preserve_sparsity`` after both (PCQAT), so QAT does
+  not undo them. These are tfmot's collaborative-optimisation pipelines:
+  https://www.tensorflow.org/model_optimization/guide/combine/collaborative_optimization
 
 Nothing here re-implements what tfmot does.
 """
@@ -54,20 +57,26 @@ def prune(model, train, val, target_sparsity: float, epochs: int, steps_per_epoc
     return sparsity.strip_pruning(pruned)
 
 
-def cluster(model, train, val, n_clusters: int, epochs: int, lr: float = 5e-4):
-    """Weight clustering into ``n_clusters`` shared values per kernel, fine-tuned, then stripped."""
+def cluster(model, train, val, n_clusters: int, epochs: int, preserve_sparsity: bool = False, lr: float = 5e-4):
+    """Weight clustering into ``n_clusters`` shared values per kernel, fine-tuned, then stripped.
+
+    Args:
+        preserve_sparsity: keep the zeros of an already pruned model (zero stays its own cluster).
+    """
     import tensorflow_model_optimization as tfmot
 
     clustering = tfmot.clustering.keras
     clustered = clustering.cluster_weights(
         model, number_of_clusters=n_clusters,
-        cluster_centroids_init=clustering.CentroidInitialization.KMEANS_PLUS_PLUS)
+        cluster_centroids_init=clustering.CentroidInitialization.KMEANS_PLUS_PLUS,
+        preserve_sparsity=preserve_sparsity)
     _fit(clustered, train, val, epochs, lr)
     return clustering.strip_clustering(clustered)
 
 
 def quantize_aware(model, train, val, epochs: int, preserve: str | None = None, lr: float = 2e-4):
-    """Quantisation-aware training; ``preserve='prune'`` or ``'cluster'`` keeps earlier compression.
+    """Quantisation-aware training; ``preserve`` (``prune``, ``cluster`` or ``prune+cluster``) keeps
+    the earlier compression.
 
     Returns:
         The QAT model (fake-quant nodes in place), ready for TFLite int8 conversion.
@@ -78,12 +87,29 @@ def quantize_aware(model, train, val, epochs: int, preserve: str | None = None, 
     annotated = quantize.quantize_annotate_model(model)
     if preserve == "prune":
         scheme = tfmot.experimental.combine.Default8BitPrunePreserveQuantizeScheme()
-    elif preserve == "cluster":
-        scheme = tfmot.experimental.combine.Default8BitClusterPreserveQuantizeScheme()
+    elif preserve in ("cluster", "prune+cluster"):
+        scheme = tfmot.experimental.combine.Default8BitClusterPreserveQuantizeScheme(
+            preserve_sparsity=preserve == "prune+cluster")
     else:
         scheme = quantize.default_8bit.Default8BitQuantizeScheme()
     qat = quantize.quantize_apply(annotated, scheme)
+    if preserve in ("cluster", "prune+cluster"):
+        # Cluster-preserving QAT trains the centroids, not the kernels, so Keras warns once per
+        # step that the kernels get no gradient; expected, and noise for a user.
+        tf_log = logging.getLogger("tensorflow")
+        tf_log.addFilter(_NO_KERNEL_GRADIENT)
+        try:
+            return _fit(qat, train, val, epochs, lr)
+        finally:
+            tf_log.removeFilter(_NO_KERNEL_GRADIENT)
     return _fit(qat, train, val, epochs, lr)
+
+
+def _no_kernel_gradient(record: logging.LogRecord) -> bool:
+    return "Gradients do not exist for variables" not in record.getMessage()
+
+
+_NO_KERNEL_GRADIENT = _no_kernel_gradient
 
 
 def sparsity(model) -> float:

@@ -2,6 +2,8 @@
 
 Runs only through :mod:`asl_edge.runtimes`, so artifacts evaluate in the runtime-only install;
 the preprocessing comes from the run folder (Keras) or from the artifact's embedded metadata.
+Folder trees are always streamed from disk a batch at a time: evaluation reads each image once,
+so holding them all would only cost memory.
 """
 
 from __future__ import annotations
@@ -57,7 +59,7 @@ def evaluate_model(model: str | Path, data: str | None = None, out_dir: str | Pa
         class_names = tuple(meta["labels"])
         preprocessing = Preprocessing.from_dict(meta["preprocessing"])
         runner = load_runner(path)
-        ds = load_dataset(data or "builtin", preprocessing)
+        ds = load_dataset(data or "builtin", preprocessing, stream=True)
         described = f"{data or 'builtin'} (all images)"
     else:
         from asl_edge import runfolder
@@ -65,7 +67,7 @@ def evaluate_model(model: str | Path, data: str | None = None, out_dir: str | Pa
         run = runfolder.load_run(path)
         class_names = run.class_names
         runner = load_runner(run.model_path)
-        ds = runfolder.run_dataset(run, data, part="test")
+        ds = runfolder.run_dataset(run, data, part="test", stream=True)
         described = f"{data} (all images)" if data else f"{run.split['source']} held-out test split ({run.split['method']})"
     if tuple(ds.class_names) != tuple(class_names):
         raise ModelError(f"the data's classes ({', '.join(ds.class_names[:5])}...) do not match the model's "

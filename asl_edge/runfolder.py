@@ -126,13 +126,14 @@ def load_keras_model(path: str | Path):
         raise ModelError(f"cannot load Keras model {path}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
 
 
-def run_dataset(run: Run, data: str | None = None, part: str = "test"):
+def run_dataset(run: Run, data: str | None = None, part: str = "test", stream: bool | None = None):
     """Reloads the data a run was trained on and returns one part of its split.
 
     Args:
         run: the run.
         data: another data source; then the whole of it is returned.
         part: ``train``, ``val`` or ``test``.
+        stream: stream folder trees from disk (``None``: decide by size, see :func:`load_dataset`).
 
     Returns:
         An :class:`~asl_edge.data.ImageDataset` preprocessed as the run records.
@@ -141,9 +142,9 @@ def run_dataset(run: Run, data: str | None = None, part: str = "test"):
     import numpy as np
 
     if data is not None:
-        return load_dataset(data, run.preprocessing)
+        return load_dataset(data, run.preprocessing, stream=stream)
     if run.split is None:
         raise ModelError(f"{run.folder} records no data split: pass --data")
-    ds = load_dataset(run.split["source"], run.preprocessing, groups_file=run.split.get("groups_file"))
+    ds = load_dataset(run.split["source"], run.preprocessing, groups_file=run.split.get("groups_file"), stream=stream)
     return ds.subset(np.asarray(run.split[part], np.int64))
 

@@ -102,6 +102,15 @@ def test_prune_preserving_qat_and_clustering(tiny_run, tmp_path):
     assert c["compression"]["max_unique_weights"] <= 4
 
 
+def test_prune_then_cluster_keeps_the_zeros(tiny_run, tmp_path):
+    """tfmot's PCQAT pipeline: sparsity-preserving clustering, then QAT that keeps both."""
+    m = export_run(tiny_run, ExportConfig(prune=0.5, cluster=4, qat=True, epochs=2, families=("tflite",),
+                                          calib_samples=20, max_drop=100.0), tmp_path / "pcq")
+    assert m["compression"]["qat"] == "prune+cluster-preserving" and not m["failed"]
+    assert m["compression"]["sparsity_after_clustering"] >= m["compression"]["sparsity"] - 0.01
+    assert m["compression"]["max_unique_weights"] <= 4 + 1  # the clusters plus the preserved zero
+
+
 def test_existing_export_is_refused_without_force(tiny_export, tiny_run, tmp_path):
     copy = tmp_path / "copy"
     shutil.copytree(tiny_export, copy)

@@ -130,10 +130,13 @@ def _compress(model, train_ds, test_ds, config: ExportConfig):
         applied["sparsity"] = round(compression.sparsity(model), 4)
         preserve = "prune"
     if config.cluster:
-        model = compression.cluster(model, train, val, config.cluster, config.epochs)
+        pruned = preserve == "prune"
+        model = compression.cluster(model, train, val, config.cluster, config.epochs, preserve_sparsity=pruned)
         applied["clusters"] = config.cluster
         applied["max_unique_weights"] = compression.unique_weights(model)
-        preserve = "cluster" if preserve is None else preserve
+        if pruned:
+            applied["sparsity_after_clustering"] = round(compression.sparsity(model), 4)
+        preserve = "prune+cluster" if pruned else "cluster"
     int8_model = model
     if config.qat:
         int8_model = compression.quantize_aware(model, train, val, config.epochs, preserve)
