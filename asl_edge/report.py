@@ -131,13 +131,16 @@ def int8_vs_fp32(rows: list[dict]) -> list[dict]:
     return out
 
 
+def _row_key(r: dict) -> tuple:
+    return r["artifact"], r.get("runtime"), r.get("device", "cpu"), r.get("threads")
+
+
 def repeatability(first: list[dict], again: list[dict]) -> list[dict]:
     """p50 of the same rows in two runs, and their relative difference."""
-    key = lambda r: (r["artifact"], r.get("runtime"), r.get("device", "cpu"), r.get("threads"))
-    second = {key(r): r for r in again if r["status"] == "ok"}
+    second = {_row_key(r): r for r in again if r["status"] == "ok"}
     out = []
     for r in first:
-        other = second.get(key(r))
+        other = second.get(_row_key(r))
         if r["status"] == "ok" and other:
             a, b = r["latency_ms"]["p50"], other["latency_ms"]["p50"]
             out.append({"artifact": r["artifact"], "runtime": r["runtime"], "threads": r.get("threads"),

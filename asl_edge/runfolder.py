@@ -138,8 +138,9 @@ def run_dataset(run: Run, data: str | None = None, part: str = "test", stream: b
     Returns:
         An :class:`~asl_edge.data.ImageDataset` preprocessed as the run records.
     """
-    from asl_edge.data import load_dataset
     import numpy as np
+
+    from asl_edge.data import load_dataset
 
     if data is not None:
         return load_dataset(data, run.preprocessing, stream=stream)

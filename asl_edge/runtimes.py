@@ -80,15 +80,15 @@ def _check_file(path: Path) -> None:
 def _interpreter_class():
     """LiteRT first; ``tflite_runtime`` and ``tf.lite`` (deprecated) only as fallbacks."""
     try:
-        from ai_edge_litert import interpreter as litert
         import ai_edge_litert
+        from ai_edge_litert import interpreter as litert
 
         return litert.Interpreter, getattr(ai_edge_litert, "__version__", "unknown"), "litert"
     except ImportError:
         pass
     try:
-        from tflite_runtime import interpreter as tflr
         import tflite_runtime
+        from tflite_runtime import interpreter as tflr
 
         return tflr.Interpreter, tflite_runtime.__version__, "tflite_runtime"
     except ImportError:

@@ -16,8 +16,9 @@ def _shape(name):
 
 @pytest.mark.parametrize("name", list_models())
 def test_builds_flat_runs_and_is_quantisable(name):
-    from asl_edge.keras_compat import keras
     import tensorflow_model_optimization as tfmot
+
+    from asl_edge.keras_compat import keras
 
     model = create_model(name, _shape(name), 5, TINY)
     # QAT cannot wrap a model nested inside another, nor Rescaling layers.

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from asl_edge.errors import AslEdgeError, ModelError
+from asl_edge.errors import ModelError
 from asl_edge.formats import export_formats
 from asl_edge.predict import camera_loop, load_predictor
 

@@ -5,9 +5,10 @@ import json
 import subprocess
 import sys
 
+from conftest import TINY_SETS
+
 from asl_edge.training import config as cfg
 from asl_edge.training.tune import TuneConfig, run_tuning
-from conftest import TINY_SETS
 
 
 def test_tune_writes_a_ranked_table_from_validation_only(tiny_npz, tmp_path):

@@ -34,8 +34,8 @@ def resample_index(labels: np.ndarray, method: str, seed: int = 0) -> np.ndarray
     index = np.arange(len(labels))
     if method in ("none", "class_weight"):
         return index
-    from imblearn.under_sampling import RandomUnderSampler
     from imblearn.over_sampling import RandomOverSampler
+    from imblearn.under_sampling import RandomUnderSampler
 
     sampler = (RandomOverSampler if method == "oversample" else RandomUnderSampler)(random_state=seed)
     resampled, _ = sampler.fit_resample(index.reshape(-1, 1), labels)

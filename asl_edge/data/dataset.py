@@ -56,7 +56,7 @@ class ImageDataset:
     def streaming(self) -> bool:
         return self.images is None
 
-    def subset(self, index: np.ndarray) -> "ImageDataset":
+    def subset(self, index: np.ndarray) -> ImageDataset:
         """Returns the samples at ``index`` (which may repeat, for oversampling)."""
         index = np.asarray(index)
         return replace(

@@ -39,7 +39,7 @@ class Split:
         return out
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Split":
+    def from_dict(cls, d: dict) -> Split:
         return cls(*(np.asarray(d[k], np.int64) for k in ("train", "val", "test")), d["method"], d["seed"])
 
 

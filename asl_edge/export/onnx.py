@@ -45,7 +45,12 @@ class _Calibration:
 
 def to_int8(model, dest: Path, samples: np.ndarray) -> None:
     """Static int8 quantisation (QDQ, per-channel weights) calibrated on ``samples``."""
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     class Reader(_Calibration, CalibrationDataReader):

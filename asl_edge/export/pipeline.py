@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import math
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +22,14 @@ import numpy as np
 from asl_edge import __version__, runfolder
 from asl_edge.errors import AslEdgeError, ConfigError, ExportError
 from asl_edge.formats import ExportFormat, selected_formats
-from asl_edge.fsutil import atomic_dir, atomic_write, atomic_write_json, folder_lock, gzip_size, sha256_file
+from asl_edge.fsutil import (
+    atomic_dir,
+    atomic_write,
+    atomic_write_json,
+    folder_lock,
+    gzip_size,
+    sha256_file,
+)
 from asl_edge.integrity import MANIFEST
 
 log = logging.getLogger(__name__)

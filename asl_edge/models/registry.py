@@ -8,8 +8,8 @@ Every builder returns one flat functional ``tf_keras`` model (no model nested in
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from asl_edge.errors import ConfigError
 

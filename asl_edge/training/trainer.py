@@ -15,16 +15,14 @@ import math
 import shutil
 import sys
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
-
-import numpy as np
 
 from asl_edge import runfolder
 from asl_edge.data import ImageDataset, load_dataset
 from asl_edge.data.balance import class_weights, resample_index
 from asl_edge.data.split import Split, split_dataset
-from asl_edge.errors import AslEdgeError, ConfigError
+from asl_edge.errors import AslEdgeError
 from asl_edge.fsutil import atomic_path, atomic_write, atomic_write_json, folder_lock
 from asl_edge.metrics import classification_metrics, plot_confusion_matrix
 from asl_edge.models import create_model, get_spec
@@ -183,7 +181,7 @@ def train(config: cfg.Config, out: str | Path, *, resume: bool = False, force: b
 
 
 def _train(config: cfg.Config, folder: Path, resume: bool) -> TrainResult:
-    from asl_edge.keras_compat import keras, tf
+    from asl_edge.keras_compat import keras
 
     start = time.perf_counter()
     keras.utils.set_random_seed(config.train.seed)

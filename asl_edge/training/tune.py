@@ -58,7 +58,7 @@ def _objective(base: cfg.Config, tune: TuneConfig, train_ds, val_ds):
     from asl_edge.training.pipeline import make_dataset
     from asl_edge.training.schedules import learning_rate, optimizer
 
-    def objective(trial: "optuna.Trial") -> float:
+    def objective(trial: optuna.Trial) -> float:
         params = {
             "model.dropout": trial.suggest_float("model.dropout", *tune.dropout),
             "model.l2": trial.suggest_float("model.l2", *tune.l2, log=True) if trial.suggest_categorical(
