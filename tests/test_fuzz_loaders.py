@@ -207,15 +207,6 @@ def test_fuzz_sign_mnist_csv(tmp_path, case):
     _is_loaded(ds, PRE_GRAY)
 
 
-@FUZZ
-@given(data=st.binary(max_size=400))
-def test_fuzz_csv_random_bytes(tmp_path, data):
-    path = tmp_path / "junk.csv"
-    path.write_bytes(data)
-    with pytest.raises(DataError):
-        load_dataset(path, PRE_GRAY)
-
-
 # -- .npz arrays -----------------------------------------------------------------------------------
 DTYPES = [np.uint8, np.int16, np.int64, np.float32, np.float64, np.bool_, np.complex64, "U3"]
 
@@ -270,10 +261,11 @@ def test_npz_with_pickled_objects_is_refused(tmp_path):
         load_dataset(path, PRE)
 
 
+@pytest.mark.parametrize("suffix", [".csv", ".npz"])
 @FUZZ
 @given(data=st.binary(max_size=400))
-def test_fuzz_npz_random_bytes(tmp_path, data):
-    path = tmp_path / "junk.npz"
+def test_fuzz_random_bytes_as_a_data_file(tmp_path, suffix, data):
+    path = tmp_path / f"junk{suffix}"
     path.write_bytes(data)
     with pytest.raises(DataError):
         load_dataset(path, PRE)
