@@ -411,17 +411,25 @@ def validate_results(doc, name: str = "results") -> dict:
     return doc
 
 
+def read_json(path: str | Path):
+    """The parsed content of a results or check file.
+
+    Raises:
+        DataError: missing or not JSON.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"results file not found: {path}")
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise DataError(f"{path} is not JSON") from None
+
+
 def load_results(path: str | Path) -> dict:
     """Reads and validates a results file.
 
     Raises:
         DataError: missing, not JSON, or not asl-edge benchmark results.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"results file not found: {path}")
-    try:
-        doc = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise DataError(f"{path} is not JSON") from None
-    return validate_results(doc, str(path))
+    return validate_results(read_json(path), str(path))

@@ -14,7 +14,6 @@ from __future__ import annotations
 import base64
 import html
 import io
-import json
 import logging
 import re
 from pathlib import Path
@@ -31,45 +30,46 @@ ACCURACY_TOLERANCE_PP = 0.5
 
 
 # -- loading --------------------------------------------------------------------------------------
+def validate_check(doc, name: str = "check") -> dict:
+    """Checks that ``doc`` is an ARM64 emulation check document (``benchmarks/arm64_check.sh``).
+
+    Raises:
+        DataError: not a check document, or a result without artifact or status.
+    """
+    if not isinstance(doc, dict) or doc.get("kind") != CHECK_KIND or not isinstance(doc.get("results"), list):
+        raise DataError(f"{name} is not an asl-edge ARM64 emulation check file")
+    for i, row in enumerate(doc["results"]):
+        if not isinstance(row, dict) or "artifact" not in row or "status" not in row:
+            raise DataError(f"{name}: check result {i} lacks artifact or status")
+    return doc
+
+
 def load_check(path: str | Path) -> dict:
-    """Reads an ARM64 emulation check file (``benchmarks/arm64_check.sh``).
+    """Reads and validates an ARM64 emulation check file.
 
     Raises:
         DataError: missing, not JSON, or not a check file.
     """
-    path = Path(path)
-    try:
-        doc = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise DataError(f"file not found: {path}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise DataError(f"{path} is not JSON") from None
-    if not isinstance(doc, dict) or doc.get("kind") != CHECK_KIND or not isinstance(doc.get("results"), list):
-        raise DataError(f"{path} is not an asl-edge ARM64 emulation check file")
-    for i, row in enumerate(doc["results"]):
-        if not isinstance(row, dict) or "artifact" not in row or "status" not in row:
-            raise DataError(f"{path}: check result {i} lacks artifact or status")
-    return doc
+    from asl_edge.benchmark import read_json
+
+    return validate_check(read_json(path), str(path))
 
 
 def load_inputs(paths) -> tuple[list[dict], list[dict]]:
     """Splits the given files into benchmark results and ARM64 check documents, validating each.
 
     Raises:
-        DataError: a file that is neither.
+        DataError: a missing file, or one that is neither.
     """
-    from asl_edge.benchmark import load_results
+    from asl_edge.benchmark import read_json, validate_results
 
     results, checks = [], []
-    for p in map(Path, paths):
-        try:
-            kind = json.loads(p.read_text()).get("kind") if p.is_file() else None
-        except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
-            kind = None
-        if kind == CHECK_KIND:
-            checks.append(load_check(p))
+    for p in paths:
+        doc = read_json(p)
+        if isinstance(doc, dict) and doc.get("kind") == CHECK_KIND:
+            checks.append(validate_check(doc, str(p)))
         else:
-            results.append(load_results(p))
+            results.append(validate_results(doc, str(p)))
     if not results and not checks:
         raise DataError("no results given")
     return results, checks
