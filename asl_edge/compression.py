@@ -97,19 +97,17 @@ def quantize_aware(model, train, val, epochs: int, preserve: str | None = None, 
         # Cluster-preserving QAT trains the centroids, not the kernels, so Keras warns once per
         # step that the kernels get no gradient; expected, and noise for a user.
         tf_log = logging.getLogger("tensorflow")
-        tf_log.addFilter(_NO_KERNEL_GRADIENT)
+        tf_log.addFilter(_no_kernel_gradient)
         try:
             return _fit(qat, train, val, epochs, lr)
         finally:
-            tf_log.removeFilter(_NO_KERNEL_GRADIENT)
+            tf_log.removeFilter(_no_kernel_gradient)
     return _fit(qat, train, val, epochs, lr)
 
 
 def _no_kernel_gradient(record: logging.LogRecord) -> bool:
     return "Gradients do not exist for variables" not in record.getMessage()
 
-
-_NO_KERNEL_GRADIENT = _no_kernel_gradient
 
 
 def sparsity(model) -> float:

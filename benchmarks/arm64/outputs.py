@@ -19,7 +19,7 @@ import argparse
 import json
 import os
 import sys
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -163,7 +163,7 @@ def cmd_compare(export_dir: Path, pixels_path: Path, x86_path: Path, arm_path: P
     doc = {
         "schema": 1,
         "kind": "arm64-emulation-check",
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "status": "fail" if failed else "pass",
         "note": "Predictions only: timings under QEMU user-mode emulation are not Raspberry Pi timings and are "
                 "not recorded.",
