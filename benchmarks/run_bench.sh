@@ -3,7 +3,8 @@
 # measured twice in a row under the same device label (the report shows the second run as the
 # repeatability check: p50 of the two runs should agree within 10%), then REPORT.md + report.html,
 # with the ARM64 emulation check's results when benchmarks/results/arm64-emulated.json exists
-# (`make arm64-check` writes it).
+# (`make arm64-check` writes it) and the results of other machines kept in
+# benchmarks/results/machines/ (a Pi's `asl-edge benchmark --out` file copied back, an earlier host).
 #
 # Usage: bash benchmarks/run_bench.sh
 #   BIN=...     folder with asl-edge and python (default .venv/bin)
@@ -38,6 +39,8 @@ worst = max(r["difference"] for r in rows)
 print(f"largest p50 difference between the two runs: {worst:.1%} "
       + ("(within 10%)" if worst <= 0.10 else "(NOT within 10%: the machine was busy? rerun on an idle machine)"))
 PY
-CHECK=()
-[ -f "$RESULTS/arm64-emulated.json" ] && CHECK=("$RESULTS/arm64-emulated.json")
-"$BIN/asl-edge" report "$FIRST" "$SECOND" "${CHECK[@]}" --out benchmarks
+EXTRA=()
+[ -f "$RESULTS/arm64-emulated.json" ] && EXTRA+=("$RESULTS/arm64-emulated.json")
+shopt -s nullglob
+EXTRA+=("$RESULTS"/machines/*.json)
+"$BIN/asl-edge" report "$FIRST" "$SECOND" "${EXTRA[@]}" --out benchmarks
