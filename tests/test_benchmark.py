@@ -13,7 +13,7 @@ from asl_edge.benchmark import BenchConfig, count_macs, load_results, run_benchm
 from asl_edge.errors import DataError
 
 ROOT = Path(__file__).resolve().parents[1]
-FAST = {"runs": 5, "warmup": 2, "batch": 8}
+FAST = {"runs": 5, "warmup": 2, "batch": 8, "rounds": 2}
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +38,10 @@ def test_rows_for_every_artifact_runtime_and_thread_count(results, tiny_export):
         if r["artifact"] in sizes:
             assert (r["size_bytes"], r["size_gzip_bytes"]) == sizes[r["artifact"]]
     assert len({int(np.sum(r["confusion_matrix"])) for r in cpu}) == 1  # every row saw the same images
+    for r in cpu:  # the best of the rounds: the lowest p50 and the highest throughput
+        assert len(r["rounds"]) == FAST["rounds"]
+        assert r["latency_ms"]["p50"] == min(x["p50"] for x in r["rounds"])
+        assert r["throughput_ips"] == max(x["throughput_ips"] for x in r["rounds"])
     assert "held-out test split" in results["data"]["sets"][0]
     assert results["labels"]["model.keras"] == ["dark", "mid", "bright"]
     assert results["machine"]["cores"] >= 1 and results["machine"]["arch"]
@@ -91,8 +95,25 @@ def test_runtime_failing_mid_measurement_is_a_failed_row_and_the_rest_is_measure
     assert status == {"tflite": "failed: RuntimeError: interpreter exploded", "onnx": "ok"}
 
 
+def test_runtime_failing_in_a_later_round_makes_a_failed_row(tiny_export, monkeypatch):
+    from asl_edge import runtimes
+
+    real, loads = runtimes._LOADERS["onnxruntime"], []
+
+    def fails_on_second_load(path, threads, device):
+        loads.append(path)
+        if len(loads) > 1:
+            raise RuntimeError("session lost")
+        return real(path, threads, device)
+
+    monkeypatch.setitem(runtimes._LOADERS, "onnxruntime", fails_on_second_load)
+    (row,) = run_benchmark(sorted(tiny_export.glob("*_fp32.onnx")), BenchConfig(gpu=False, **FAST))["results"]
+    assert row["status"] == "failed: RuntimeError: session lost" and row["latency_ms"] is None
+    assert row["artifact"].endswith("_fp32.onnx") and row["size_bytes"] > 0
+
+
 def test_keras_without_tensorflow_is_a_not_measured_row(tiny_run, tmp_path, monkeypatch):
-    """The runtime-only install: the Keras row (measured in a fresh process) says TensorFlow is missing."""
+    """The runtime-only install: the Keras row (measured in a process of its own) says TensorFlow is missing."""
     blocker = tmp_path / "no_tf" / "tensorflow"
     blocker.mkdir(parents=True)
     (blocker / "__init__.py").write_text("raise ImportError('blocked for the test')\n")
@@ -124,6 +145,19 @@ def test_json_round_trip(results, tmp_path):
     save_results(results, tmp_path / "r.json")
     assert load_results(tmp_path / "r.json") == json.loads(json.dumps(results))
     assert not list(tmp_path.glob(".*tmp*"))  # written through a temporary file, nothing left behind
+
+
+@pytest.mark.parametrize("option, value", [("--threads", "a"), ("--threads", "0"), ("--runs", "0"),
+                                           ("--rounds", "0"), ("--batch", "0"), ("--warmup", "-1")])
+def test_bad_option_is_one_line(tiny_export, tmp_path, option, value):
+    import subprocess
+    import sys
+
+    out = tmp_path / "r.json"
+    r = subprocess.run([sys.executable, "-m", "asl_edge", "benchmark", str(tiny_export), option, value, "--out", str(out)],
+                       capture_output=True, text=True, check=False)
+    assert r.returncode != 0 and r.stderr.startswith("asl-edge: error:") and len(r.stderr.strip().splitlines()) == 1
+    assert option in r.stderr and not out.exists()
 
 
 def test_missing_path_is_one_error(tmp_path):

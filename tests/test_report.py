@@ -83,6 +83,21 @@ def test_machines_merge_into_sections_and_repeats_into_repeatability(doc, tmp_pa
     assert text.count("| artifact | runtime | device | threads |") == 1 and "largest p50 difference 5.0%" in text
     rep = repeatability(doc["results"], again["results"])
     assert len(rep) == sum(r["status"] == "ok" for r in doc["results"])
+    assert {r["round_spread"] for r in rep} == {None}  # a file from before timing rounds still renders
+
+
+def test_timing_rounds_are_described_and_their_spread_shown(doc, tmp_path):
+    rounds = copy.deepcopy(doc)
+    rounds["config"]["rounds"] = 3
+    for r in rounds["results"]:
+        if r["status"] == "ok":
+            p50, ips = r["latency_ms"]["p50"], r["throughput_ips"]
+            r["rounds"] = [{"p50": p50 * 1.2, "throughput_ips": ips}, {"p50": p50, "throughput_ips": ips},
+                           {"p50": p50 * 1.1, "throughput_ips": ips}]
+    rep = repeatability(rounds["results"], doc["results"])
+    assert [r["round_spread"] for r in rep] == pytest.approx([0.2] * len(rep))
+    text = render([rounds, doc], tmp_path)[0].read_text()
+    assert "3 rounds per row, interleaved across the rows" in text and "| +20.0% |" in text
 
 
 def test_measured_pi_rows_stand_beside_the_estimates(doc, tmp_path):

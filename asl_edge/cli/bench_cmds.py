@@ -14,14 +14,16 @@ from asl_edge.cli import cli
 @click.argument("artifacts", nargs=-1, required=True, type=click.Path())
 @click.option("--data", default=None, help="Images to measure accuracy on [default: the run's held-out split, else builtin].")
 @click.option("--threads", default="1", show_default=True, help="CPU thread counts to measure, e.g. 1,2,4.")
-@click.option("--runs", default=1000, show_default=True, help="Timed single-image runs per row.")
-@click.option("--warmup", default=20, show_default=True, help="Untimed runs first.")
+@click.option("--runs", default=1000, show_default=True, help="Timed single-image runs per row and round.")
+@click.option("--rounds", default=5, show_default=True,
+              help="Timing rounds per row, interleaved across the rows; the best round is reported.")
+@click.option("--warmup", default=20, show_default=True, help="Untimed runs first, in every round.")
 @click.option("--batch", default=64, show_default=True, help="Batch size of the throughput measurement.")
 @click.option("--gpu/--no-gpu", default=True, show_default=True, help="Also measure on a GPU where one is present.")
 @click.option("--device-name", default=None, help="A label for this machine in the results.")
 @click.option("--no-verify", is_flag=True, help="Skip the sha256 check against the export manifest.")
 @click.option("--out", default=None, type=click.Path(), help="Write the results JSON here.")
-def benchmark(artifacts, data, threads, runs, warmup, batch, gpu, device_name, no_verify, out):
+def benchmark(artifacts, data, threads, runs, rounds, warmup, batch, gpu, device_name, no_verify, out):
     """Accuracy, size, latency (p50/p90/p99), throughput and memory of artifacts or export folders.
 
     An export folder stands for its artifacts plus the source Keras model when its run folder is
@@ -35,9 +37,11 @@ def benchmark(artifacts, data, threads, runs, warmup, batch, gpu, device_name, n
         counts = tuple(int(t) for t in threads.split(",") if t.strip())
     except ValueError:
         raise ConfigError(f"--threads takes comma-separated integers, got '{threads}'") from None
-    if not counts or min(counts) < 1 or runs < 1 or batch < 1 or warmup < 0:
-        raise ConfigError("--threads, --runs and --batch must be positive and --warmup not negative")
-    doc = run_benchmark(artifacts, BenchConfig(counts, runs, warmup, batch, data, gpu, not no_verify, device_name))
+    if not counts or min(counts) < 1 or min(runs, rounds, batch) < 1 or warmup < 0:
+        raise ConfigError("--threads, --runs, --rounds and --batch must be positive and --warmup not negative")
+    cfg = BenchConfig(threads=counts, runs=runs, warmup=warmup, rounds=rounds, batch=batch, data=data, gpu=gpu,
+                      verify=not no_verify, device_name=device_name)
+    doc = run_benchmark(artifacts, cfg)
     click.echo(table(doc["results"]))
     if out:
         save_results(doc, out)
