@@ -504,8 +504,8 @@ def _later_rounds(rows: list[dict], timed: list[_Timed], cfg: BenchConfig, loade
     measured = [t for t in timed if rows[t.index]["status"] == "ok"]
     if cfg.rounds < 2 or not measured:
         return
-    # The inputs of a round, taken only now: slices kept from the first pass would pin the heap
-    # and inflate the peak memory of every later row.
+    # The inputs of a round, taken only now: slices kept from the first pass would stay resident
+    # and add to the peak memory of every later row.
     inputs = {}
     for t in measured:
         if t.path not in inputs:

@@ -85,29 +85,29 @@ def quantize_aware(model, train, val, epochs: int, preserve: str | None = None, 
 
     quantize = tfmot.quantization.keras
     annotated = quantize.quantize_annotate_model(model)
+    clustered = preserve in ("cluster", "prune+cluster")
     if preserve == "prune":
         scheme = tfmot.experimental.combine.Default8BitPrunePreserveQuantizeScheme()
-    elif preserve in ("cluster", "prune+cluster"):
+    elif clustered:
         scheme = tfmot.experimental.combine.Default8BitClusterPreserveQuantizeScheme(
             preserve_sparsity=preserve == "prune+cluster")
     else:
         scheme = quantize.default_8bit.Default8BitQuantizeScheme()
     qat = quantize.quantize_apply(annotated, scheme)
-    if preserve in ("cluster", "prune+cluster"):
-        # Cluster-preserving QAT trains the centroids, not the kernels, so Keras warns once per
-        # step that the kernels get no gradient; expected, and noise for a user.
-        tf_log = logging.getLogger("tensorflow")
-        tf_log.addFilter(_no_kernel_gradient)
-        try:
-            return _fit(qat, train, val, epochs, lr)
-        finally:
-            tf_log.removeFilter(_no_kernel_gradient)
-    return _fit(qat, train, val, epochs, lr)
+    if not clustered:
+        return _fit(qat, train, val, epochs, lr)
+    # Cluster-preserving QAT trains the centroids, not the kernels, so Keras warns once per step
+    # that the kernels get no gradient; expected, and noise for a user.
+    tf_log = logging.getLogger("tensorflow")
+    tf_log.addFilter(_no_kernel_gradient)
+    try:
+        return _fit(qat, train, val, epochs, lr)
+    finally:
+        tf_log.removeFilter(_no_kernel_gradient)
 
 
 def _no_kernel_gradient(record: logging.LogRecord) -> bool:
     return "Gradients do not exist for variables" not in record.getMessage()
-
 
 
 def sparsity(model) -> float:

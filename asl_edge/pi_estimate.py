@@ -69,9 +69,11 @@ _PI5_INT8 = Reference("Raspberry Pi 5", "int8", "SSD MobileNet v1 (300x300), uin
 # No published FP32 TensorFlow Lite figure for the Pi 5 was found, so its FP32 rate is the Pi 4's
 # FP32 rate times the Pi 5 / Pi 4 INT8 rate ratio (both published above).
 _PI5_FP32 = Reference(
-    "Raspberry Pi 5", "fp32", "MobileNet v1 1.0 (224x224), FP32 (derived)", _PI4_FP32.macs, _PI4_FP32.latency_ms * _PI4_INT8.macs_per_ms /
-    _PI5_INT8.macs_per_ms, 4, "derived from the two sources above", XNNPACK_README,
-    derived="Pi 4 FP32 rate x (Pi 5 INT8 rate / Pi 4 INT8 rate); no published Pi 5 FP32 TensorFlow Lite figure was found")
+    "Raspberry Pi 5", "fp32", "MobileNet v1 1.0 (224x224), FP32 (derived)", _PI4_FP32.macs,
+    _PI4_FP32.latency_ms * _PI4_INT8.macs_per_ms / _PI5_INT8.macs_per_ms, 4, "derived from the two sources above",
+    XNNPACK_README,
+    derived="Pi 4 FP32 rate x (Pi 5 INT8 rate / Pi 4 INT8 rate); no published Pi 5 FP32 TensorFlow Lite figure was "
+            "found")
 
 REFERENCES: tuple[Reference, ...] = (_PI4_FP32, _PI4_INT8, _PI5_FP32, _PI5_INT8)
 DEVICES = ("Raspberry Pi 4", "Raspberry Pi 5")

@@ -286,12 +286,13 @@ def _machine_line(m: dict) -> str:
             f"GPU: {m.get('gpu') or 'none'}; {m.get('os', '?')}; Python {m.get('python', '?')}; {runtimes or '-'}.")
 
 
-def _group(docs: list[dict]) -> list[list[dict]]:
-    """Results files with the same device label: repeated runs of one machine."""
+def _group(docs: list[dict]) -> dict[str, list[dict]]:
+    """Results files by device label (the same label: repeated runs of one machine); a file without
+    a label is a machine of its own, named by its position."""
     groups: dict[str, list[dict]] = {}
     for i, d in enumerate(docs):
         groups.setdefault(d["machine"].get("device") or f"machine {i + 1}", []).append(d)
-    return list(groups.values())
+    return groups
 
 
 def _is_board(doc: dict, device: str) -> bool:
@@ -299,10 +300,9 @@ def _is_board(doc: dict, device: str) -> bool:
     return any(device.lower() in (m.get(k) or "").lower() for k in ("board", "device"))
 
 
-def _device_section(out: _Doc, i: int, runs: list[dict], out_dir: Path) -> dict | None:
+def _device_section(out: _Doc, i: int, title: str, runs: list[dict], out_dir: Path) -> dict | None:
     doc = runs[0]
     m, rows = doc["machine"], doc["results"]
-    title = m.get("device") or f"machine {i + 1}"
     out.h(2, title)
     out.p(_machine_line(m))
     cfg = doc.get("config") or {}
@@ -433,9 +433,7 @@ def render(docs: list[dict], out_dir: str | Path, checks: list[dict] | tuple = (
           "rows marked *not measured* say why. Raspberry Pi figures are ESTIMATES unless a Pi's own results are "
           "included, and the ARM64 emulation check compares predictions only.")
     groups = _group(docs)
-    bests = []
-    for i, runs in enumerate(groups):
-        bests.append((runs[0]["machine"].get("device") or f"machine {i + 1}", _device_section(out, i, runs, out_dir)))
+    bests = [(title, _device_section(out, i, title, runs, out_dir)) for i, (title, runs) in enumerate(groups.items())]
     if len(groups) > 1:
         out.h(2, "Best choice per machine (measured)")
         out.table(["machine", "artifact", "runtime", "threads", "p50 ms", "images/s", "accuracy"],

@@ -153,6 +153,8 @@ def compare(export_dir: Path, x86: dict, arm: dict, x86_info: dict, arm_info: di
 
 
 def cmd_compare(export_dir: Path, pixels_path: Path, x86_path: Path, arm_path: Path, dest: Path, qemu: str) -> int:
+    from asl_edge.report import CHECK_KIND  # the kind `asl-edge report` recognises
+
     with np.load(x86_path) as x86_npz, np.load(arm_path) as arm_npz:
         x86 = {k: x86_npz[k] for k in x86_npz.files if k != "info"}
         arm = {k: arm_npz[k] for k in arm_npz.files if k != "info"}
@@ -162,7 +164,7 @@ def cmd_compare(export_dir: Path, pixels_path: Path, x86_path: Path, arm_path: P
     failed = [r for r in rows if r["status"] != "pass"]
     doc = {
         "schema": 1,
-        "kind": "arm64-emulation-check",
+        "kind": CHECK_KIND,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "status": "fail" if failed else "pass",
         "note": "Predictions only: timings under QEMU user-mode emulation are not Raspberry Pi timings and are "
