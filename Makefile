@@ -53,8 +53,9 @@ bench: $(VENV)/.stamp-train
 models: $(VENV)/.stamp-train
 	bash benchmarks/make_models.sh
 
+## lint: ruff (rules and line length from pyproject.toml) over the package, the tests and the scripts
 lint: $(VENV)/.stamp-dev
-	$(BIN)/ruff check asl_edge tests
+	$(BIN)/ruff check asl_edge tests benchmarks
 
 clean:
 	rm -rf $(VENV) $(PI_VENV) runs .pytest_cache

@@ -4,21 +4,21 @@
 # user-mode emulation must give the same predictions as on this x86 machine, for every artifact of
 # the reference export: int8 outputs within 1 LSB, float outputs within 1e-4.
 #
-# Writes benchmarks/results/arm64-emulated.json (predictions only: timings under emulation are not
+# Writes benchmarks/results/arm64/arm64-emulated.json (predictions only: timings under emulation are not
 # Raspberry Pi timings and are not recorded). Exit 0 with "skipped: <why>" where it cannot run
 # (not root, not Linux x86-64, no binfmt_misc, no network to the Debian mirror or the package
 # index); exit 1 when predictions differ.
 #
 # Usage: bash benchmarks/arm64_check.sh [EXPORT_DIR]
 #   PYTHON=...  host interpreter with asl-edge[train] installed (default .venv/bin/python)
-#   OUT=...     result file (default benchmarks/results/arm64-emulated.json)
+#   OUT=...     result file (default benchmarks/results/arm64/arm64-emulated.json)
 #   MIRROR=...  Debian mirror for mmdebstrap (default http://deb.debian.org/debian)
 # The arm64 userland and its wheels are cached under .arm64/ (gitignored); delete it to rebuild.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 EXPORT=${1:-export/asl-digits-fast}
 PY=${PYTHON:-.venv/bin/python}
-OUT=${OUT:-benchmarks/results/arm64-emulated.json}
+OUT=${OUT:-benchmarks/results/arm64/arm64-emulated.json}
 MIRROR=${MIRROR:-http://deb.debian.org/debian}
 CACHE=.arm64
 ROOTFS=$CACHE/rootfs

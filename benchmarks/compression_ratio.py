@@ -2,7 +2,7 @@
 """Size of each artifact of compressed exports against the fp32 TFLite of a baseline export.
 
 Reads only the manifests (sizes raw and gzipped, accuracy, compression steps) through
-``asl_edge.integrity.read_manifest``, so it runs in the runtime-only install too.
+``asl_edge.runtime.integrity.read_manifest``, so it runs in the runtime-only install too.
 
 Usage: python benchmarks/compression_ratio.py BASELINE_EXPORT COMPRESSED_EXPORT...
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from asl_edge.integrity import read_manifest
+from asl_edge.runtime.integrity import read_manifest
 
 
 def main(baseline: str, *others: str) -> int:

@@ -2,9 +2,9 @@
 # Reproduces the committed benchmark results and report (`make bench`): the reference export
 # measured twice in a row under the same device label (the report shows the second run as the
 # repeatability check: p50 of the two runs should agree within 10%), then REPORT.md + report.html,
-# with the ARM64 emulation check's results when benchmarks/results/arm64-emulated.json exists
+# with the ARM64 emulation check's results when benchmarks/results/arm64/arm64-emulated.json exists
 # (`make arm64-check` writes it) and the results of other machines kept in
-# benchmarks/results/machines/ (a Pi's `asl-edge benchmark --out` file copied back, an earlier host).
+# benchmarks/results/bench/machines/ (a Pi's `asl-edge benchmark --out` file copied back, an earlier host).
 #
 # Usage: bash benchmarks/run_bench.sh
 #   BIN=...     folder with asl-edge and python (default .venv/bin)
@@ -23,7 +23,7 @@ DEVICE=${DEVICE:-$(uname -m)-$(nproc)core}
 THREADS=${THREADS:-1,2}
 RUNS=${RUNS:-3000}
 ROUNDS=${ROUNDS:-8}
-RESULTS=benchmarks/results
+RESULTS=benchmarks/results/bench
 FIRST=$RESULTS/$DEVICE.json
 SECOND=$RESULTS/$DEVICE-repeat.json
 
@@ -33,7 +33,7 @@ for out in "$FIRST" "$SECOND"; do
 done
 "$BIN/python" - "$FIRST" "$SECOND" <<'PY'
 import sys
-from asl_edge.benchmark import load_results
+from asl_edge.bench import load_results
 from asl_edge.report import repeatability
 
 rows = repeatability(load_results(sys.argv[1])["results"], load_results(sys.argv[2])["results"])
@@ -45,7 +45,7 @@ print(f"largest p50 difference between the two runs: {worst:.1%} "
       + ("(within 10%)" if worst <= 0.10 else "(NOT within 10%: the machine was busy? rerun on an idle machine)"))
 PY
 EXTRA=()
-[ -f "$RESULTS/arm64-emulated.json" ] && EXTRA+=("$RESULTS/arm64-emulated.json")
+[ -f benchmarks/results/arm64/arm64-emulated.json ] && EXTRA+=(benchmarks/results/arm64/arm64-emulated.json)
 shopt -s nullglob
 EXTRA+=("$RESULTS"/machines/*.json)
-"$BIN/asl-edge" report "$FIRST" "$SECOND" "${EXTRA[@]}" --out benchmarks
+"$BIN/asl-edge" report "$FIRST" "$SECOND" "${EXTRA[@]}" --out benchmarks/report

@@ -7,7 +7,7 @@ on each with ``data.stream=true``, then evaluates the trained model on the whole
 resident memory of each process (``ru_maxrss`` of the child). Flat memory as the tree grows
 tenfold shows that images are decoded per batch and never all held at once.
 
-Usage: python benchmarks/scale_check.py --sizes 10000 100000 --out benchmarks/results/scale.json
+Usage: python benchmarks/scale_check.py --sizes 10000 100000 --out benchmarks/results/scale/scale.json
 """
 
 from __future__ import annotations

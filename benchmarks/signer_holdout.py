@@ -5,7 +5,7 @@ Each seed draws a different split of the built-in set by signer (train / validat
 person on two sides) and trains the recipe from scratch; the held-out test accuracies are then
 summarised. One split's test set holds only ~30 signers, so one figure alone says little.
 
-Usage: python benchmarks/signer_holdout.py --recipe fast --seeds 0 1 2 3 4 --out benchmarks/results/holdout-fast.json
+Usage: python benchmarks/signer_holdout.py --recipe fast --seeds 0 1 2 3 4 --out benchmarks/results/holdout/holdout-fast.json
 """
 
 from __future__ import annotations

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from asl_edge import machine
-from asl_edge.benchmark import BenchConfig, count_macs, load_results, run_benchmark, save_results
-from asl_edge.errors import DataError
+from asl_edge.bench import BenchConfig, load_results, machine, run_benchmark, save_results
+from asl_edge.bench.macs import count_macs
+from asl_edge.runtime.errors import DataError
 
 ROOT = Path(__file__).resolve().parents[1]
 FAST = {"runs": 5, "warmup": 2, "batch": 8, "rounds": 2}
@@ -65,7 +65,7 @@ def test_gpu_present_but_no_gpu_runtime_is_a_row_not_a_crash(tiny_export, monkey
 
 
 def test_missing_runtime_is_a_row_not_a_crash(tiny_export, monkeypatch):
-    from asl_edge import runtimes
+    from asl_edge.runtime import runners as runtimes
 
     def no_onnxruntime(path, threads, device):
         raise runtimes.RuntimeUnavailable("ONNX Runtime is not installed: pip install onnxruntime")
@@ -80,7 +80,7 @@ def test_missing_runtime_is_a_row_not_a_crash(tiny_export, monkeypatch):
 
 
 def test_runtime_failing_mid_measurement_is_a_failed_row_and_the_rest_is_measured(tiny_export, monkeypatch):
-    from asl_edge import runtimes
+    from asl_edge.runtime import runners as runtimes
 
     real = runtimes._LOADERS["litert"]
 
@@ -96,7 +96,7 @@ def test_runtime_failing_mid_measurement_is_a_failed_row_and_the_rest_is_measure
 
 
 def test_runtime_failing_in_a_later_round_makes_a_failed_row(tiny_export, monkeypatch):
-    from asl_edge import runtimes
+    from asl_edge.runtime import runners as runtimes
 
     real, loads = runtimes._LOADERS["onnxruntime"], []
 
@@ -167,7 +167,7 @@ def test_missing_path_is_one_error(tmp_path):
 
 def _keras_macs(run_folder: Path) -> int:
     """MACs from the Keras layers' shapes, independently of the .tflite graph."""
-    from asl_edge.runfolder import load_keras_model
+    from asl_edge.models.io import load_keras_model
 
     total = 0
     for layer in load_keras_model(run_folder / "model.keras").layers:

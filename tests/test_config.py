@@ -2,7 +2,7 @@
 
 import pytest
 
-from asl_edge.errors import ConfigError
+from asl_edge.runtime.errors import ConfigError
 from asl_edge.training import config as cfg
 
 

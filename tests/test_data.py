@@ -8,8 +8,8 @@ from asl_edge.data import load_dataset
 from asl_edge.data.balance import class_weights, resample_index
 from asl_edge.data.builtin import BUILTIN_FILE, load_builtin, signer_ids
 from asl_edge.data.split import split_dataset
-from asl_edge.errors import DataError
-from asl_edge.preprocess import Preprocessing
+from asl_edge.runtime.errors import DataError
+from asl_edge.runtime.preprocess import Preprocessing
 
 PP = Preprocessing(image_size=(16, 16))
 

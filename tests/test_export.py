@@ -8,13 +8,14 @@ import sys
 import numpy as np
 import pytest
 
-from asl_edge.artifact_meta import read_metadata
-from asl_edge.errors import ConfigError, ExportError, IntegrityError, ModelError
+from asl_edge.data.runs import run_dataset
 from asl_edge.export import ExportConfig, export_run
-from asl_edge.formats import export_formats, format_for_path, get_format
-from asl_edge.integrity import check_artifact, verify_export_dir
-from asl_edge.preprocess import Preprocessing
-from asl_edge.runtimes import load_runner
+from asl_edge.runtime.errors import ConfigError, ExportError, IntegrityError, ModelError
+from asl_edge.runtime.formats import export_formats, format_for_path, get_format
+from asl_edge.runtime.integrity import check_artifact, verify_export_dir
+from asl_edge.runtime.metadata import read_metadata
+from asl_edge.runtime.preprocess import Preprocessing
+from asl_edge.runtime.runners import load_runner
 
 ARTIFACT_FORMATS = [f for f in export_formats() if f.family != "keras"]
 ASL_EDGE = [sys.executable, "-m", "asl_edge"]
@@ -30,7 +31,7 @@ def entry(export_dir, fmt):
 
 @pytest.mark.parametrize("fmt", ARTIFACT_FORMATS, ids=lambda f: f.name)
 def test_each_format_exports_loads_and_agrees(tiny_export, tiny_run, fmt):
-    from asl_edge import runfolder
+    from asl_edge.runtime import runfolder
 
     a = entry(tiny_export, fmt)
     path = tiny_export / a["path"]
@@ -42,7 +43,7 @@ def test_each_format_exports_loads_and_agrees(tiny_export, tiny_run, fmt):
         assert 0.0 <= a["agreement"] <= 1.0
     # It runs in its runtime and gives probabilities like the Keras model's on real inputs.
     run = runfolder.load_run(tiny_run)
-    test = runfolder.run_dataset(run, part="test")
+    test = run_dataset(run, part="test")
     x = test.preprocessing.normalize(test.load_images())
     probs = load_runner(path).predict(x)
     keras_probs = load_runner(run.model_path).predict(x)
@@ -52,7 +53,7 @@ def test_each_format_exports_loads_and_agrees(tiny_export, tiny_run, fmt):
 
 @pytest.mark.parametrize("fmt", ARTIFACT_FORMATS, ids=lambda f: f.name)
 def test_metadata_is_embedded_in_every_artifact(tiny_export, tiny_run, fmt):
-    from asl_edge import runfolder
+    from asl_edge.runtime import runfolder
 
     meta = read_metadata(tiny_export / entry(tiny_export, fmt)["path"])
     run = runfolder.load_run(tiny_run)

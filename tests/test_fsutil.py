@@ -5,8 +5,8 @@ import sys
 
 import pytest
 
-from asl_edge.errors import AslEdgeError
-from asl_edge.fsutil import atomic_dir, atomic_path, atomic_write, folder_lock
+from asl_edge.runtime.errors import AslEdgeError
+from asl_edge.runtime.fsutil import atomic_dir, atomic_path, atomic_write, folder_lock
 
 
 def test_failed_write_keeps_the_old_file(tmp_path):

@@ -2,7 +2,7 @@
 
 Hypothesis generates the inputs (random bytes, odd image sizes and modes, broken CSV cells,
 ill-shaped arrays, folder trees with junk and symlink loops); each test asserts that the loader
-either returns a well-formed data set or raises :class:`~asl_edge.errors.DataError` (the one-line
+either returns a well-formed data set or raises :class:`~asl_edge.runtime.errors.DataError` (the one-line
 error the CLI prints). Any other exception fails the test, and Hypothesis shrinks it to a minimal
 example.
 """
@@ -23,8 +23,8 @@ from PIL import Image
 
 from asl_edge.data import load_dataset
 from asl_edge.data.loaders import SIGN_MNIST_LABELS
-from asl_edge.errors import DataError
-from asl_edge.preprocess import Preprocessing
+from asl_edge.runtime.errors import DataError
+from asl_edge.runtime.preprocess import Preprocessing
 
 PRE = Preprocessing(image_size=(16, 16))
 PRE_GRAY = Preprocessing(image_size=(12, 12), color_mode="grayscale")

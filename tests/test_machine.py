@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from asl_edge.machine import gpu_name, machine_info, parse_cpuinfo
+from asl_edge.bench.machine import gpu_name, machine_info, parse_cpuinfo
 
 ROOT = Path(__file__).resolve().parents[1]
 X86_VNNI = ("processor\t: 0\nvendor_id\t: GenuineIntel\nmodel\t\t: 106\nmodel name\t: Intel(R) Xeon(R) Gold 6338\n"

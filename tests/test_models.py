@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from asl_edge.errors import ConfigError, ModelError
 from asl_edge.models import ModelConfig, create_model, get_spec, list_models
+from asl_edge.runtime.errors import ConfigError, ModelError
 
 TINY = ModelConfig(width=4, depth=2, weights="none", dropout=0.1)
 

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from asl_edge.errors import ModelError
-from asl_edge.formats import export_formats
-from asl_edge.predict import camera_loop, load_predictor
+from asl_edge.models import io as model_io
+from asl_edge.runtime.errors import ModelError
+from asl_edge.runtime.formats import export_formats
+from asl_edge.runtime.predict import camera_loop, load_predictor
 
 ARTIFACTS = [f for f in export_formats() if f.family != "keras"]
 # Run asl-edge with TensorFlow made unimportable, as on a Raspberry Pi with only the `pi` extra.
@@ -74,11 +75,11 @@ def test_bad_artifacts(tmp_path, content, message):
 
 
 def test_artifact_without_metadata(tiny_run, tmp_path):
-    from asl_edge import runfolder
     from asl_edge.export.tflite import to_fp32
+    from asl_edge.runtime import runfolder
 
     plain = tmp_path / "plain.tflite"
-    plain.write_bytes(to_fp32(runfolder.load_keras_model(runfolder.load_run(tiny_run).model_path)))
+    plain.write_bytes(to_fp32(model_io.load_keras_model(runfolder.load_run(tiny_run).model_path)))
     r = run_no_tf("predict", plain, tmp_path)
     assert r.returncode != 0 and "has no asl-edge metadata" in r.stderr
 

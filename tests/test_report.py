@@ -10,10 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from asl_edge import pi_estimate
-from asl_edge.benchmark import load_results
-from asl_edge.errors import DataError
-from asl_edge.formats import export_formats
+from asl_edge.bench import load_results, pi_estimate
 from asl_edge.report import (
     best_choice,
     int8_vs_fp32,
@@ -22,6 +19,8 @@ from asl_edge.report import (
     render,
     repeatability,
 )
+from asl_edge.runtime.errors import DataError
+from asl_edge.runtime.formats import export_formats
 
 FIXTURES = Path(__file__).parent / "fixtures"
 RESULTS = FIXTURES / "bench_results.json"

@@ -11,8 +11,8 @@ import time
 import numpy as np
 import pytest
 
-from asl_edge import runfolder
-from asl_edge.errors import DataError
+from asl_edge.runtime import runfolder
+from asl_edge.runtime.errors import DataError
 from asl_edge.training import config as cfg
 from asl_edge.training.trainer import TrainingError, train
 

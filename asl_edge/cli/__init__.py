@@ -2,7 +2,7 @@
 
 Each stage's commands live in their own module here and import the library (and TensorFlow,
 where needed) inside the command body, so ``asl-edge --help`` stays fast and TensorFlow-free.
-Errors meant for the user (:class:`~asl_edge.errors.AslEdgeError`) become one line on stderr
+Errors meant for the user (:class:`~asl_edge.runtime.errors.AslEdgeError`) become one line on stderr
 and a non-zero exit; ``--debug`` (or ``ASL_EDGE_DEBUG=1``) shows the traceback instead.
 """
 
@@ -15,7 +15,7 @@ import sys
 import click
 
 from asl_edge import __version__
-from asl_edge.errors import AslEdgeError
+from asl_edge.runtime.errors import AslEdgeError
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

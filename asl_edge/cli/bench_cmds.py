@@ -29,9 +29,9 @@ def benchmark(artifacts, data, threads, runs, rounds, warmup, batch, gpu, device
     An export folder stands for its artifacts plus the source Keras model when its run folder is
     reachable. Rows that cannot be measured here (no GPU, a runtime not installed) say why.
     """
-    from asl_edge.benchmark import BenchConfig, run_benchmark, save_results
-    from asl_edge.errors import ConfigError
+    from asl_edge.bench import BenchConfig, run_benchmark, save_results
     from asl_edge.report import table
+    from asl_edge.runtime.errors import ConfigError
 
     try:
         counts = tuple(int(t) for t in threads.split(",") if t.strip())
@@ -55,7 +55,8 @@ def benchmark(artifacts, data, threads, runs, rounds, warmup, batch, gpu, device
 
 @cli.command()
 @click.argument("results", nargs=-1, required=True, type=click.Path())
-@click.option("--out", default="benchmarks", show_default=True, type=click.Path(), help="Folder for REPORT.md and report.html.")
+@click.option("--out", default="runs/report", show_default=True, type=click.Path(),
+              help="Folder for REPORT.md, report.html and the plots.")
 def report(results, out):
     """Turn benchmark results from one or several machines into REPORT.md and report.html.
 

@@ -21,8 +21,8 @@ def data_info(data, groups_file, size, out, as_json):
     """Class counts, image sizes, imbalance and signers; writes a PNG grid of samples per class."""
     from asl_edge.data import load_dataset
     from asl_edge.data.explore import format_summary, sample_grid, summarize
-    from asl_edge.fsutil import atomic_write_json
-    from asl_edge.preprocess import Preprocessing
+    from asl_edge.runtime.fsutil import atomic_write_json
+    from asl_edge.runtime.preprocess import Preprocessing
 
     ds = load_dataset(data, Preprocessing(image_size=(size, size)), groups_file=groups_file)
     summary = summarize(ds)

@@ -8,7 +8,7 @@ import sys
 import click
 
 from asl_edge.cli import cli
-from asl_edge.errors import DataError
+from asl_edge.runtime.errors import DataError
 
 
 @cli.command()
@@ -27,7 +27,7 @@ def predict(artifact, images, k, as_json, threads, camera, max_frames, show, no_
     ARTIFACT is a .tflite or .onnx file from `asl-edge export` (labels and preprocessing are read
     from inside it), or a run folder. Exit status 1 if any image could not be read.
     """
-    from asl_edge.predict import camera_loop, load_predictor, open_camera, predict_files
+    from asl_edge.runtime.predict import camera_loop, load_predictor, open_camera, predict_files
 
     if camera is None and not images:
         raise click.UsageError("give images or folders, or --camera INDEX")

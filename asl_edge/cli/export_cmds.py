@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from asl_edge.cli import cli
-from asl_edge.errors import ExportError, IntegrityError
+from asl_edge.runtime.errors import ExportError, IntegrityError
 
 
 def _table(manifest: dict) -> str:
@@ -38,7 +38,7 @@ def _table(manifest: dict) -> str:
 @click.option("--max-drop", type=float, default=1.0, show_default=True,
               help="Fail an int8 artifact that loses more accuracy than this many points.")
 @click.option("--data", default=None, help="Other data for fine-tuning, calibration and evaluation.")
-@click.option("--out", default=None, type=click.Path(), help="Output folder [default: export/<run name>].")
+@click.option("--out", default=None, type=click.Path(), help="Output folder [default: runs/export/<run name>].")
 @click.option("--force", is_flag=True, help="Replace an existing export in --out.")
 def export(model_dir, int8, fp16, dynamic, prune, structured, qat, cluster, formats, calib_samples, epochs,
            max_drop, data, out, force):
@@ -63,7 +63,7 @@ def export(model_dir, int8, fp16, dynamic, prune, structured, qat, cluster, form
 @click.argument("export_dir", type=click.Path())
 def verify(export_dir):
     """Check every artifact of an export against the sha256 in its manifest."""
-    from asl_edge.integrity import verify_export_dir
+    from asl_edge.runtime.integrity import verify_export_dir
 
     rows = verify_export_dir(export_dir)
     for name, ok, reason in rows:

@@ -9,8 +9,6 @@ import click
 
 from asl_edge.cli import cli
 
-DEFAULT_RUNS = Path("models")
-
 
 @cli.command()
 @click.option("--data", default=None, help="builtin (default), a class-per-folder tree, a Sign Language MNIST .csv or an .npz.")
@@ -18,7 +16,7 @@ DEFAULT_RUNS = Path("models")
 @click.option("--recipe", default="fast", show_default=True, help="Recipe name (fast, accurate) or a YAML file.")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override one config key, e.g. train.epochs=5.")
 @click.option("--groups", "groups_file", default=None, help="CSV of path,signer for a split by signer.")
-@click.option("--out", default=None, help="Run folder [default: models/<model>-<recipe>].")
+@click.option("--out", default=None, help="Run folder [default: runs/train/<model>-<recipe>].")
 @click.option("--resume", is_flag=True, help="Continue the interrupted run in --out from its last completed epoch.")
 @click.option("--force", is_flag=True, help="Overwrite a finished run in --out.")
 def train(data, model_name, recipe, sets, groups_file, out, resume, force):
@@ -29,7 +27,9 @@ def train(data, model_name, recipe, sets, groups_file, out, resume, force):
     from asl_edge.models import get_spec
 
     get_spec(config.model.name)  # fail on an unknown model before TensorFlow loads
-    out = Path(out) if out else DEFAULT_RUNS / f"{config.model.name}-{Path(recipe).stem}"
+    from asl_edge.runtime.outputs import default_out
+
+    out = Path(out) if out else default_out("train", f"{config.model.name}-{Path(recipe).stem}")
     from asl_edge.training.trainer import train as run_training
 
     result = run_training(config, out, resume=resume, force=force)
@@ -50,8 +50,8 @@ def evaluate(model, data, as_json, out, no_verify):
 
     MODEL is a run folder, a .keras file, or a .tflite/.onnx artifact.
     """
-    from asl_edge.evaluate import evaluate_model
-    from asl_edge.metrics import format_report
+    from asl_edge.bench.evaluate import evaluate_model
+    from asl_edge.runtime.metrics import format_report
 
     metrics = evaluate_model(model, data, out_dir=out, verify=not no_verify)
     if as_json:

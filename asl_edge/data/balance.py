@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from asl_edge.errors import ConfigError
+from asl_edge.runtime.errors import ConfigError
 
 BALANCING = ("none", "class_weight", "oversample", "undersample")
 

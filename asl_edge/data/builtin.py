@@ -2,7 +2,7 @@
 
 The source photographs (``../shared/datasets/asl-digits``, Apache 2.0, Mavi 2020) are 22 MB of
 JPEG. The package holds each one after the first preprocessing step only, RGB resized to 64x64
-with :class:`~asl_edge.preprocess.Preprocessing`, stored as lossless WebP. A model trained on it
+with :class:`~asl_edge.runtime.preprocess.Preprocessing`, stored as lossless WebP. A model trained on it
 records ``resize_chain=(64,)``, so a raw photograph given to ``evaluate`` or ``predict`` is
 resized through exactly the same 64x64 pixels: no train/serve skew.
 
@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from asl_edge.fsutil import atomic_path
-from asl_edge.preprocess import Preprocessing
+from asl_edge.runtime.fsutil import atomic_path
+from asl_edge.runtime.preprocess import Preprocessing
 
 log = logging.getLogger(__name__)
 

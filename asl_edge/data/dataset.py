@@ -6,8 +6,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from asl_edge.errors import DataError
-from asl_edge.preprocess import Preprocessing
+from asl_edge.runtime.errors import DataError
+from asl_edge.runtime.preprocess import Preprocessing
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from asl_edge.data.dataset import ImageDataset
-from asl_edge.fsutil import atomic_path
+from asl_edge.runtime.fsutil import atomic_path
 
 
 def original_sizes(ds: ImageDataset, limit: int = 5000) -> Counter:

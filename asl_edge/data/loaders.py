@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 
 from asl_edge.data.dataset import ImageDataset
-from asl_edge.errors import DataError
-from asl_edge.preprocess import IMAGE_SUFFIXES, Preprocessing
+from asl_edge.runtime.errors import DataError
+from asl_edge.runtime.preprocess import IMAGE_SUFFIXES, Preprocessing
 
 log = logging.getLogger(__name__)
 

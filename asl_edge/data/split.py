@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from asl_edge.errors import DataError
+from asl_edge.runtime.errors import DataError
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from asl_edge.errors import ExportError
-from asl_edge.formats import ExportFormat
+from asl_edge.runtime.errors import ExportError
+from asl_edge.runtime.formats import ExportFormat
 
 log = logging.getLogger(__name__)
 OPSET = 17

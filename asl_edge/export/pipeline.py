@@ -19,10 +19,13 @@ from pathlib import Path
 
 import numpy as np
 
-from asl_edge import __version__, runfolder
-from asl_edge.errors import AslEdgeError, ConfigError, ExportError
-from asl_edge.formats import ExportFormat, selected_formats
-from asl_edge.fsutil import (
+from asl_edge import __version__
+from asl_edge.data.runs import run_dataset
+from asl_edge.models import io as model_io
+from asl_edge.runtime import outputs, runfolder
+from asl_edge.runtime.errors import AslEdgeError, ConfigError, ExportError
+from asl_edge.runtime.formats import ExportFormat, selected_formats
+from asl_edge.runtime.fsutil import (
     atomic_dir,
     atomic_write,
     atomic_write_json,
@@ -30,7 +33,7 @@ from asl_edge.fsutil import (
     gzip_size,
     sha256_file,
 )
-from asl_edge.integrity import MANIFEST
+from asl_edge.runtime.integrity import MANIFEST
 
 log = logging.getLogger(__name__)
 MIN_CALIBRATION = 10
@@ -93,7 +96,7 @@ class ExportConfig:
 def _data(run: runfolder.Run, config: ExportConfig):
     """Train and test parts: the run's own split, or ``--data`` split the same way."""
     if config.data is None:
-        return runfolder.run_dataset(run, part="train"), runfolder.run_dataset(run, part="test")
+        return run_dataset(run, part="train"), run_dataset(run, part="test")
     from asl_edge.data import load_dataset
     from asl_edge.data.split import split_dataset
 
@@ -122,7 +125,7 @@ def _compress(model, train_ds, test_ds, config: ExportConfig):
     """Returns (float model for float artifacts, model for int8 artifacts, applied steps)."""
     if not (config.prune or config.structured or config.cluster or config.qat):
         return model, model, {}
-    from asl_edge import compression
+    from asl_edge.export import compression
     from asl_edge.training.config import AugmentSection
     from asl_edge.training.pipeline import make_dataset
 
@@ -162,7 +165,7 @@ def _write_artifact(fmt: ExportFormat, model, samples, dest: Path) -> None:
 
 
 def _verify(fmt: ExportFormat, path: Path, x_test, y_test, float_probs, source_probs, float_acc, max_drop) -> dict:
-    from asl_edge.runtimes import load_runner
+    from asl_edge.runtime.runners import load_runner
 
     runner = load_runner(path)
     probs = _predict(runner, x_test)
@@ -202,7 +205,7 @@ def _versions() -> dict:
 
 
 def default_out(run_dir: str | Path) -> Path:
-    return Path("export") / runfolder.load_run(run_dir).name
+    return outputs.default_out("export", runfolder.load_run(run_dir).name)
 
 
 def export_run(run_dir: str | Path, config: ExportConfig, out: str | Path | None = None,
@@ -212,7 +215,7 @@ def export_run(run_dir: str | Path, config: ExportConfig, out: str | Path | None
     Args:
         run_dir: the run folder (or its ``model.keras``).
         config: what to write.
-        out: output folder (default ``export/<run name>``).
+        out: output folder (default ``runs/export/<run name>``).
         force: replace an existing export.
 
     Returns:
@@ -227,7 +230,7 @@ def export_run(run_dir: str | Path, config: ExportConfig, out: str | Path | None
     out = Path(out) if out else default_out(run_dir)
     if (out / MANIFEST).exists() and not force:
         raise ExportError(f"{out} already holds an export: use --force to replace it, or --out elsewhere")
-    source = runfolder.load_keras_model(run.model_path)
+    source = model_io.load_keras_model(run.model_path)
     train_ds, test_ds = _data(run, config)
     formats = selected_formats(config.families, config.flags)
     with folder_lock(out.parent):
@@ -248,7 +251,7 @@ def export_run(run_dir: str | Path, config: ExportConfig, out: str | Path | None
                 log.info("exporting %s", fmt.name)
                 try:
                     _write_artifact(fmt, model, samples, dest)
-                    from asl_edge.artifact_meta import write_metadata
+                    from asl_edge.runtime.metadata import write_metadata
 
                     write_metadata(dest, run.class_names, run.preprocessing.to_dict(), extra)
                     entry = _verify(fmt, dest, x_test, y_test, float_probs, source_probs, float_acc, config.max_drop)

@@ -6,8 +6,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from asl_edge.errors import ExportError
-from asl_edge.formats import ExportFormat
+from asl_edge.runtime.errors import ExportError
+from asl_edge.runtime.formats import ExportFormat
 
 
 def _converter(model):

@@ -1,9 +1,10 @@
 """A registry of model builders by name, failing clearly on an unknown name (like timm's ``create_model``).
 
-Importing this module does not import TensorFlow: builders import Keras when called.
+Importing this module does not import TensorFlow: builders import Keras when called. The registry
+imports no builder: :mod:`asl_edge.models` registers them (``cnn``, ``transfer``).
 Every builder returns one flat functional ``tf_keras`` model (no model nested in another, no
 ``Rescaling`` layer) that takes the normalised float input described by
-:class:`~asl_edge.preprocess.Preprocessing`, so quantisation-aware training can wrap every layer.
+:class:`~asl_edge.runtime.preprocess.Preprocessing`, so quantisation-aware training can wrap every layer.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from asl_edge.errors import ConfigError
+from asl_edge.runtime.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,7 @@ class ModelSpec:
         builder: ``(config, input_shape, num_classes) -> keras.Model``.
         description: one line for ``asl-edge models``.
         family: ``cnn`` or ``transfer``.
-        preprocessing: overrides of :class:`~asl_edge.preprocess.Preprocessing` the model needs
+        preprocessing: overrides of :class:`~asl_edge.runtime.preprocess.Preprocessing` the model needs
             (ImageNet normalisation, channel order).
         min_size: smallest input side the architecture accepts.
     """
@@ -72,14 +73,8 @@ def register(spec: ModelSpec) -> ModelSpec:
     return spec
 
 
-def _load_builders() -> None:
-    # Import for the side effect of registration; cheap, the builders import Keras lazily.
-    from asl_edge.models import cnn, transfer  # noqa: F401
-
-
 def list_models() -> list[str]:
     """Names of every registered model."""
-    _load_builders()
     return sorted(_REGISTRY)
 
 
@@ -89,7 +84,6 @@ def get_spec(name: str) -> ModelSpec:
     Raises:
         ConfigError: ``Unknown model 'x'; choose one of: ...``.
     """
-    _load_builders()
     try:
         return _REGISTRY[name]
     except KeyError:

@@ -15,8 +15,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from asl_edge.errors import ConfigError, ModelError
 from asl_edge.models.registry import ModelConfig, ModelSpec, register
+from asl_edge.runtime.errors import ConfigError, ModelError
 
 log = logging.getLogger(__name__)
 

@@ -11,8 +11,8 @@ import dataclasses
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from asl_edge.errors import ConfigError
 from asl_edge.models.registry import ModelConfig
+from asl_edge.runtime.errors import ConfigError
 
 RECIPE_DIR = Path(__file__).resolve().parent.parent / "recipes"
 DEFAULT_RECIPE = "fast"

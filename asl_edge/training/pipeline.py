@@ -13,7 +13,7 @@ from contextlib import contextmanager
 import numpy as np
 
 from asl_edge.data.dataset import ImageDataset
-from asl_edge.errors import DataError
+from asl_edge.runtime.errors import DataError
 from asl_edge.training.config import AugmentSection
 
 

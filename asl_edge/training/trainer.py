@@ -18,27 +18,24 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from asl_edge import runfolder
 from asl_edge.data import ImageDataset, load_dataset
 from asl_edge.data.balance import class_weights, resample_index
 from asl_edge.data.split import Split, split_dataset
-from asl_edge.errors import AslEdgeError
-from asl_edge.fsutil import atomic_path, atomic_write, atomic_write_json, folder_lock
-from asl_edge.metrics import classification_metrics, plot_confusion_matrix
 from asl_edge.models import create_model, get_spec
-from asl_edge.preprocess import Preprocessing
+from asl_edge.models import io as model_io
+from asl_edge.runtime import runfolder
+from asl_edge.runtime.errors import TrainingError
+from asl_edge.runtime.fsutil import atomic_path, atomic_write, atomic_write_json, folder_lock
+from asl_edge.runtime.metrics import classification_metrics, plot_confusion_matrix
+from asl_edge.runtime.preprocess import Preprocessing
 from asl_edge.training import config as cfg
 from asl_edge.training.pipeline import make_dataset, streamed_decode_errors
 from asl_edge.training.schedules import learning_rate, optimizer
 
 log = logging.getLogger(__name__)
 
-CHECKPOINTS = "checkpoints"
-STATE_FILE = "state.json"
-
-
-class TrainingError(AslEdgeError):
-    """Training stopped: NaN loss, out of memory, or an unusable run folder."""
+CHECKPOINTS = runfolder.CHECKPOINTS
+STATE_FILE = runfolder.STATE_FILE
 
 
 @dataclass(frozen=True)
@@ -91,9 +88,9 @@ def _callbacks(folder: Path, state: dict, patience: int, resume: bool, phase: st
             if state.get("phase") == phase:
                 self.best = state.get("best", self.best)
                 self.wait = state.get("wait", 0)
-                best_file = ckpt / "best.keras"
+                best_file = ckpt / runfolder.BEST_CHECKPOINT
                 if self.restore_best_weights and best_file.is_file():
-                    self.best_weights = runfolder.load_keras_model(best_file).get_weights()
+                    self.best_weights = model_io.load_keras_model(best_file).get_weights()
 
     class SaveState(keras.callbacks.Callback):
         """After each epoch: the full model with its optimizer, then the counters, both atomically."""
@@ -109,8 +106,8 @@ def _callbacks(folder: Path, state: dict, patience: int, resume: bool, phase: st
             val = float(logs.get("val_loss", math.inf))
             if val < state.get("best_saved", math.inf):
                 state["best_saved"] = val
-                runfolder.save_model(self.model, ckpt / "best.keras")
-            runfolder.save_model(self.model, ckpt / "last.keras")
+                model_io.save_model(self.model, ckpt / runfolder.BEST_CHECKPOINT)
+            model_io.save_model(self.model, ckpt / runfolder.LAST_CHECKPOINT)
             state.update(phase=phase, epoch=epoch + 1, best=float(self.stopper.best),
                          wait=int(self.stopper.wait))
             atomic_write_json(ckpt / STATE_FILE, state)
@@ -121,8 +118,8 @@ def _callbacks(folder: Path, state: dict, patience: int, resume: bool, phase: st
         keras.callbacks.TerminateOnNaN(),
         stopper,
         SaveState(stopper),
-        keras.callbacks.CSVLogger(str(folder / "history.csv"), append=resume or phase != "head"),
-        keras.callbacks.TensorBoard(str(folder / "logs"), write_graph=False, profile_batch=0),
+        keras.callbacks.CSVLogger(str(folder / runfolder.HISTORY_FILE), append=resume or phase != "head"),
+        keras.callbacks.TensorBoard(str(folder / runfolder.LOGS), write_graph=False, profile_batch=0),
     ], stopper, verbose_bar
 
 
@@ -172,7 +169,7 @@ def train(config: cfg.Config, out: str | Path, *, resume: bool = False, force: b
             if not force:
                 raise TrainingError(f"{folder} already holds a run: use --force to overwrite or --resume to continue")
             shutil.rmtree(ckpt, ignore_errors=True)
-            for name in ("history.csv", "logs"):
+            for name in (runfolder.HISTORY_FILE, runfolder.LOGS):
                 p = folder / name
                 shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
         with streamed_decode_errors(f"the last completed epoch is kept: fix or remove the file, then "
@@ -220,8 +217,8 @@ def _train(config: cfg.Config, folder: Path, resume: bool) -> TrainResult:
             epochs_run += config.train.epochs
             continue  # the head phase finished before the interruption
         with strategy.scope():
-            if state.get("phase") == phase and (ckpt / "last.keras").is_file():
-                model = keras.models.load_model(ckpt / "last.keras", safe_mode=True)
+            if state.get("phase") == phase and (ckpt / runfolder.LAST_CHECKPOINT).is_file():
+                model = keras.models.load_model(ckpt / runfolder.LAST_CHECKPOINT, safe_mode=True)
                 initial = int(state["epoch"])
                 log.info("resuming %s phase at epoch %d", phase, initial + 1)
             else:
@@ -242,7 +239,7 @@ def _train(config: cfg.Config, folder: Path, resume: bool) -> TrainResult:
                                 callbacks=callbacks, verbose=1 if bar else 2)
             losses = history.history.get("loss", [])
             if losses and not math.isfinite(losses[-1]):
-                kept = (f"the best model so far is kept in {ckpt / 'best.keras'}" if (ckpt / "best.keras").is_file()
+                kept = (f"the best model so far is kept in {ckpt / runfolder.BEST_CHECKPOINT}" if (ckpt / runfolder.BEST_CHECKPOINT).is_file()
                         else "no epoch finished with a finite loss, so no checkpoint was kept")
                 raise TrainingError(f"training stopped: the loss became NaN in epoch {initial + len(losses)}; "
                                     f"{kept}; try a lower --set train.learning_rate")
@@ -261,11 +258,11 @@ def _finish(model, config, ds, test_ds, split, folder, epochs_run, seconds) -> T
                    train_seconds=round(seconds, 1), params=int(model.count_params()),
                    evaluated_on="held-out test split")
     # Only now does the folder become a finished run: labels and preprocessing first, the model last.
-    runfolder.write_run(folder, model, ds.class_names, ds.preprocessing)
+    model_io.write_run(folder, model, ds.class_names, ds.preprocessing)
     atomic_write_json(folder / runfolder.METRICS_FILE, metrics)
-    plot_confusion_matrix(metrics, folder / "confusion_matrix.png", title=f"{config.model.name}, unseen signers"
+    plot_confusion_matrix(metrics, folder / runfolder.CONFUSION_FILE, title=f"{config.model.name}, unseen signers"
                           if ds.groups is not None else config.model.name)
-    plot_history(folder / "history.csv", folder / "training_curves.png")
+    plot_history(folder / runfolder.HISTORY_FILE, folder / runfolder.CURVES_FILE)
     log.info("test accuracy %.4f, macro F1 %.4f", metrics["accuracy"], metrics["macro_f1"])
     return TrainResult(folder, metrics, epochs_run, seconds)
 

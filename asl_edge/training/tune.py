@@ -15,7 +15,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from asl_edge.fsutil import atomic_write, atomic_write_json
+from asl_edge.runtime.fsutil import atomic_write, atomic_write_json
 from asl_edge.training import config as cfg
 
 log = logging.getLogger(__name__)

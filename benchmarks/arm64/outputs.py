@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from asl_edge.fsutil import atomic_path, atomic_write_json
+from asl_edge.runtime.fsutil import atomic_path, atomic_write_json
 
 # Largest allowed difference per precision: quantised outputs in LSB of the output tensor,
 # float ones absolute (the issue's bar: int8 bit-exact or within 1 LSB, fp32 within 1e-4).
@@ -35,7 +35,7 @@ FLOAT_TOLERANCE = 1e-4
 
 
 def _artifacts(export_dir: Path) -> list[Path]:
-    from asl_edge.integrity import read_manifest
+    from asl_edge.runtime.integrity import read_manifest
 
     manifest = read_manifest(export_dir)
     return [export_dir / a["path"] for a in manifest["artifacts"] if Path(a["path"]).suffix in (".tflite", ".onnx")]
@@ -43,9 +43,9 @@ def _artifacts(export_dir: Path) -> list[Path]:
 
 def cmd_inputs(export_dir: Path, dest: Path) -> None:
     """Writes the uint8 pixels of the data the benchmark would use (the run's held-out split)."""
-    from asl_edge.benchmark import bench_data
-    from asl_edge.integrity import read_manifest
-    from asl_edge.preprocess import Preprocessing
+    from asl_edge.bench.targets import bench_data
+    from asl_edge.runtime.integrity import read_manifest
+    from asl_edge.runtime.preprocess import Preprocessing
 
     manifest = read_manifest(export_dir)
     ds, described = bench_data(Preprocessing.from_dict(manifest["preprocessing"]), manifest)
@@ -65,7 +65,7 @@ def xnnpack_applied(path: Path) -> bool | None:
         return None
     from ai_edge_litert.interpreter import Interpreter
 
-    from asl_edge.quiet import quiet_native_stderr
+    from asl_edge.runtime.quiet import quiet_native_stderr
 
     with quiet_native_stderr():
         interp = Interpreter(model_path=str(path), num_threads=1)
@@ -75,10 +75,10 @@ def xnnpack_applied(path: Path) -> bool | None:
 
 def cmd_predict(export_dir: Path, pixels_path: Path, dest: Path) -> None:
     """Raw outputs of every artifact, one image at a time, plus where they were computed."""
-    from asl_edge.artifact_meta import read_metadata
-    from asl_edge.machine import machine_info
-    from asl_edge.preprocess import Preprocessing
-    from asl_edge.runtimes import load_runner
+    from asl_edge.bench.machine import machine_info
+    from asl_edge.runtime.metadata import read_metadata
+    from asl_edge.runtime.preprocess import Preprocessing
+    from asl_edge.runtime.runners import load_runner
 
     pixels = np.load(pixels_path)
     arrays, info = {}, {"machine": machine_info(), "artifacts": {}}
@@ -116,7 +116,7 @@ def output_lsb(path: Path) -> float | None:
 
 def compare(export_dir: Path, x86: dict, arm: dict, x86_info: dict, arm_info: dict) -> list[dict]:
     """One row per artifact: largest difference, top-1 agreement and pass/fail against its tolerance."""
-    from asl_edge.formats import format_for_path
+    from asl_edge.runtime.formats import format_for_path
 
     rows = []
     for path in _artifacts(export_dir):

@@ -1,0 +1,82 @@
+"""The public Python API, mirroring the CLI: ``load``, ``train``, ``export``, ``benchmark``.
+
+Each function takes the same typed config as its command (:class:`~asl_edge.training.config.Config`,
+:class:`~asl_edge.export.ExportConfig`, :class:`~asl_edge.bench.BenchConfig`) and writes under
+``./runs/`` by default. ``load`` works in the runtime-only install; the others import what they
+need (TensorFlow for ``train``/``export``) only when called.
+
+Example::
+
+    import asl_edge
+    model = asl_edge.load("runs/export/edge_cnn-fast/edge_cnn-fast_int8.tflite")
+    result = model.predict("photo.jpg")          # Result(label='3', probability=0.98, top=...)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from asl_edge.runtime.outputs import default_out
+from asl_edge.runtime.predict import Predictor, load_predictor
+
+
+def load(model: str | Path, threads: int | None = None, verify: bool = True) -> Predictor:
+    """Loads a ``.tflite``/``.onnx`` artifact (or a run folder) for prediction.
+
+    Args:
+        model: the artifact or run folder.
+        threads: CPU threads for the runtime (``None``: its default).
+        verify: check the artifact against its export manifest when one is beside it.
+    """
+    return load_predictor(model, threads=threads, verify=verify)
+
+
+def train(config="fast", out: str | Path | None = None, *, sets: tuple[str, ...] = (), resume: bool = False,
+          force: bool = False):
+    """Trains a model; ``config`` is a :class:`Config`, a recipe name or a recipe YAML path.
+
+    Args:
+        config: the training config, or a recipe to resolve with ``sets``.
+        out: run folder (default ``runs/train/<model>-<recipe>``).
+        sets: ``key=value`` overrides, as ``--set`` takes them (recipes only).
+        resume: continue an interrupted run in ``out``.
+        force: overwrite a finished run in ``out``.
+
+    Returns:
+        :class:`~asl_edge.training.trainer.TrainResult`.
+    """
+    from asl_edge.training import config as cfg
+    from asl_edge.training.trainer import train as run_training
+
+    name = "custom"
+    if not isinstance(config, cfg.Config):
+        name = Path(str(config)).stem
+        config = cfg.resolve(str(config), sets)
+    out = Path(out) if out else default_out("train", f"{config.model.name}-{name}")
+    return run_training(config, out, resume=resume, force=force)
+
+
+def export(run: str | Path, config=None, out: str | Path | None = None, force: bool = False) -> dict:
+    """Exports a trained run (default: fp32 TFLite and ONNX); returns the manifest.
+
+    Args:
+        run: the run folder.
+        config: :class:`~asl_edge.export.ExportConfig` (e.g. ``ExportConfig(int8=True)``).
+        out: output folder (default ``runs/export/<run name>``).
+        force: replace an export asl-edge wrote there before.
+    """
+    from asl_edge.export import ExportConfig, export_run
+
+    return export_run(run, config or ExportConfig(), out, force)
+
+
+def benchmark(paths, config=None) -> dict:
+    """Measures artifacts or export folders; returns the results document.
+
+    Args:
+        paths: artifacts and/or export folders.
+        config: :class:`~asl_edge.bench.BenchConfig`.
+    """
+    from asl_edge.bench import BenchConfig, run_benchmark
+
+    return run_benchmark([paths] if isinstance(paths, (str, Path)) else paths, config or BenchConfig())

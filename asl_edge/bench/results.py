@@ -1,0 +1,88 @@
+"""The benchmark results file: its schema, how it is measured (METHOD), reading, validating and writing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from asl_edge.runtime.errors import DataError
+from asl_edge.runtime.fsutil import atomic_write_json
+
+SCHEMA = 1
+
+
+KIND = "benchmark"
+
+
+REQUIRED = ("artifact", "runtime", "threads", "accuracy", "size_bytes", "latency_ms", "throughput_ips", "status")
+
+
+METHOD = {
+    "latency": "single image, time.perf_counter around Runner.predict after warm-up; percentiles over the timed "
+               "runs of the row's round with the lowest p50 (rounds interleaved across rows; every round in 'rounds')",
+    "throughput": "images/s over repeated calls of one batch; the highest of the row's rounds",
+    "load": "file to a runner ready to predict, the runtime's module already imported",
+    "memory": "peak resident set size of the process during the row: VmHWM after resetting it through "
+              "/proc/self/clear_refs (Linux); the process's lifetime ru_maxrss where that is unavailable. "
+              "glibc's mmap threshold is fixed at 1 MiB so that freed arrays leave the RSS at once. "
+              "rss_growth_mb: that peak minus the RSS before the artifact was loaded",
+    "keras": "each Keras row runs in a process of its own, all its rounds (TensorFlow fixes its thread pools once "
+             "per process)",
+}
+
+
+# -- files ----------------------------------------------------------------------------------------
+def save_results(doc: dict, dest: str | Path) -> Path:
+    """Writes a results document atomically (temporary file, then rename)."""
+    return atomic_write_json(dest, doc)
+
+
+def validate_results(doc, name: str = "results") -> dict:
+    """Checks that ``doc`` is a benchmark results document.
+
+    Raises:
+        DataError: one line naming what is wrong.
+    """
+    if not isinstance(doc, dict) or doc.get("schema") != SCHEMA or doc.get("kind", KIND) != KIND:
+        raise DataError(f"{name} is not an asl-edge benchmark results file (schema {SCHEMA})")
+    if not isinstance(doc.get("machine"), dict) or not isinstance(doc.get("results"), list):
+        raise DataError(f"{name} is not an asl-edge benchmark results file: 'machine' or 'results' is missing")
+    if not isinstance(doc.get("data", {}), dict):
+        raise DataError(f"{name}: 'data' must be an object")
+    for i, row in enumerate(doc["results"]):
+        if not isinstance(row, dict):
+            raise DataError(f"{name}: result {i} is not an object")
+        missing = [k for k in REQUIRED if k not in row]
+        if missing:
+            raise DataError(f"{name}: result {i} lacks {', '.join(missing)}")
+        if row["status"] == "ok":
+            lat = row["latency_ms"]
+            if not isinstance(lat, dict) or any(not isinstance(lat.get(k), (int, float)) for k in ("p50", "p90", "p99")):
+                raise DataError(f"{name}: result {i} ({row['artifact']}) has no latency_ms p50/p90/p99")
+            if not isinstance(row["accuracy"], (int, float)) or not 0 <= row["accuracy"] <= 1:
+                raise DataError(f"{name}: result {i} ({row['artifact']}) has an accuracy outside [0, 1]")
+    return doc
+
+
+def read_json(path: str | Path):
+    """The parsed content of a results or check file.
+
+    Raises:
+        DataError: missing or not JSON.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"results file not found: {path}")
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise DataError(f"{path} is not JSON") from None
+
+
+def load_results(path: str | Path) -> dict:
+    """Reads and validates a results file.
+
+    Raises:
+        DataError: missing, not JSON, or not asl-edge benchmark results.
+    """
+    return validate_results(read_json(path), str(path))

@@ -1,0 +1,83 @@
+"""What a benchmark measures, and on which data: artifacts and export folders expanded into targets."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from asl_edge.data.runs import run_dataset
+from asl_edge.runtime import runfolder
+from asl_edge.runtime.errors import DataError, ModelError
+from asl_edge.runtime.preprocess import Preprocessing
+
+
+# -- what to measure, on which data ---------------------------------------------------------------
+def _source_run(export_dir: Path, manifest: dict) -> Path | None:
+    """The export's run folder, when reachable: as recorded (relative to the working directory),
+    or relative to the folder holding ``export/`` (an export moved together with its repository)."""
+    recorded = (manifest.get("source") or {}).get("run")
+    if not recorded:
+        return None
+    for candidate in (Path(recorded), export_dir.parent.parent / recorded, export_dir / recorded):
+        if (candidate / runfolder.MODEL_FILE).is_file():
+            return candidate
+    return None
+
+
+def expand_targets(paths) -> list[tuple[Path, dict | None, Path | None]]:
+    """Artifacts to measure, as ``(path, manifest or None, run folder or None)``.
+
+    A file is measured as given; an export folder gives its manifest's artifacts (in manifest
+    order) after the source Keras model when its run folder is reachable.
+
+    Raises:
+        DataError: a path that does not exist.
+        ModelError: a folder that is not an export (no or a damaged manifest).
+    """
+    from asl_edge.runtime.integrity import MANIFEST, read_manifest
+
+    out = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            manifest = read_manifest(p)
+            run = _source_run(p, manifest)
+            if run is not None:
+                out.append((run / runfolder.MODEL_FILE, manifest, run))
+            out.extend((p / a["path"], manifest, run) for a in manifest["artifacts"])
+        elif p.is_file():
+            manifest = read_manifest(p.parent) if (p.parent / MANIFEST).is_file() else None
+            run = p.parent if p.suffix == ".keras" else _source_run(p.parent, manifest) if manifest else None
+            out.append((p, manifest, run))
+        else:
+            raise DataError(f"not found: {p}")
+    return out
+
+
+def bench_data(preprocessing: Preprocessing, manifest: dict | None = None, data: str | None = None,
+               run_folder: str | Path | None = None):
+    """The images a benchmark measures accuracy on.
+
+    ``data`` when given (the whole of it); else the held-out test split of the run (``run_folder``,
+    or the one the manifest names) when it is reachable and records its split; else the whole
+    built-in set. Images are loaded with ``preprocessing`` (the artifact's own).
+
+    Returns:
+        ``(ImageDataset, description)``; the description says which set and which part of it.
+    """
+    from asl_edge.data import load_dataset
+    from asl_edge.runtime import runfolder
+
+    if data is None:
+        folder = run_folder
+        if folder is None and manifest is not None:
+            folder = (manifest.get("source") or {}).get("run")
+        try:
+            run = runfolder.load_run(folder) if folder else None
+        except ModelError:
+            run = None
+        if run is not None and run.split is not None:
+            # the artifact's own preprocessing (the same as the run's for an export of it)
+            ds = run_dataset(replace(run, preprocessing=preprocessing), part="test")
+            return ds, f"{run.split['source']} held-out test split ({len(ds)} images)"
+    ds = load_dataset(data or "builtin", preprocessing)
+    return ds, f"{data or 'builtin'} (all {len(ds)} images)"

@@ -1,0 +1,103 @@
+"""Saving and loading Keras models: the ``.keras`` format only, in safe mode, never pickle."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from asl_edge.runtime import runfolder
+from asl_edge.runtime.errors import ModelError, RuntimeUnavailable
+from asl_edge.runtime.fsutil import atomic_path
+from asl_edge.runtime.preprocess import Preprocessing
+from asl_edge.runtime.runners import Runner
+
+log = logging.getLogger(__name__)
+
+
+def save_model(model, dest: Path) -> None:
+    """Saves a Keras model atomically (the ``.keras`` format, no pickle)."""
+    with atomic_path(dest) as tmp:
+        model.save(tmp)
+
+
+def without_optimizer(model):
+    # The .keras format always stores a compiled model's optimizer state (tf_keras rejects
+    # include_optimizer there); checkpoints need it to resume, the final model does not.
+    from asl_edge.keras_compat import keras
+
+    if getattr(model, "optimizer", None) is None:
+        return model
+    bare = keras.Model.from_config(model.get_config())
+    bare.set_weights(model.get_weights())
+    return bare
+
+
+def write_run(folder: str | Path, model, class_names, preprocessing: Preprocessing,
+              split_record: dict | None = None) -> runfolder.Run:
+    """Writes the files that make ``folder`` a loadable run (model, labels, preprocessing, split)."""
+    folder = Path(folder)
+    runfolder.write_metadata(folder, class_names, preprocessing, split_record)
+    save_model(without_optimizer(model), folder / runfolder.MODEL_FILE)
+    return runfolder.load_run(folder)
+
+
+def load_keras_model(path: str | Path):
+    """Loads a ``.keras`` model in safe mode (no arbitrary code, no pickle).
+
+    Raises:
+        ModelError: the file is missing, truncated or not a Keras model.
+    """
+    import zipfile
+
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"model file not found: {path}")
+    if not zipfile.is_zipfile(path):
+        raise ModelError(f"{path} is not a valid .keras file (truncated or corrupt)")
+    from asl_edge.keras_compat import keras
+
+    try:
+        return keras.models.load_model(path, compile=False, safe_mode=True)
+    except Exception as exc:  # Keras raises many types for a bad archive; all mean "unusable file"
+        raise ModelError(f"cannot load Keras model {path}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
+
+
+# -- Keras -------------------------------------------------------------------------------------
+def load_keras_runner(path: Path, threads: int | None, device: str) -> Runner:
+    """The Keras runtime for :func:`asl_edge.runtime.runners.load_runner` (TensorFlow, imported here)."""
+    try:
+        import tensorflow  # noqa: F401  (probe only; keras_compat does the real import)
+    except ImportError:
+        raise RuntimeUnavailable("not measured: TensorFlow not installed (pip install \"asl-edge[train]\")") from None
+    from asl_edge.keras_compat import tf
+
+    if threads:
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+            tf.config.threading.set_inter_op_parallelism_threads(1)
+        except RuntimeError:
+            log.debug("TensorFlow threads already fixed for this process")
+    if device == "gpu" and not tf.config.list_physical_devices("GPU"):
+        raise RuntimeUnavailable("not measured: no GPU")
+    model = load_keras_model(path)
+
+    @tf.function(reduce_retracing=True)
+    def forward(x):
+        return model(x, training=False)
+
+    def predict(x: np.ndarray) -> np.ndarray:
+        return forward(tf.constant(x)).numpy().astype(np.float32)
+
+    return Runner("keras", tf.__version__, path, tuple(int(d) for d in model.input_shape[1:]), np.dtype(np.float32),
+                  None, device, predict)
+
+
+def tf_lite_interpreter():
+    """TensorFlow's deprecated ``tf.lite.Interpreter``: the last TFLite fallback when neither
+    ai-edge-litert nor tflite-runtime is installed."""
+    from asl_edge.keras_compat import tf
+
+    log.warning("ai_edge_litert is not installed; falling back to the deprecated tf.lite.Interpreter")
+    return tf.lite.Interpreter, tf.__version__, "tf.lite"

@@ -1,0 +1,76 @@
+"""A small document model rendered twice, to Markdown and to HTML, so the two never disagree."""
+
+from __future__ import annotations
+
+import base64
+import html
+import re
+
+
+def md_table(head: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(c.replace("|", "/") for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+# -- the document ---------------------------------------------------------------------------------
+class Document:
+    """Blocks rendered twice, to Markdown and to HTML, so the two never disagree."""
+
+    def __init__(self):
+        self.blocks: list[tuple] = []
+
+    def h(self, level: int, text: str):
+        self.blocks.append(("h", level, text))
+
+    def p(self, text: str):
+        self.blocks.append(("p", text))
+
+    def table(self, head: list[str], rows: list[list[str]]):
+        self.blocks.append(("table", head, rows))
+
+    def img(self, name: str, alt: str, png: bytes):
+        self.blocks.append(("img", name, alt, png))
+
+    def markdown(self) -> str:
+        out = []
+        for b in self.blocks:
+            if b[0] == "h":
+                out.append("#" * b[1] + " " + b[2])
+            elif b[0] == "p":
+                out.append(b[1])
+            elif b[0] == "table":
+                out.append(md_table(b[1], b[2]))
+            else:
+                out.append(f"![{b[2]}]({b[1]})")
+        return "\n\n".join(out) + "\n"
+
+    def html(self, title: str) -> str:
+        style = ("body{font-family:system-ui,sans-serif;max-width:1150px;margin:auto;padding:0 1em}"
+                 "table{border-collapse:collapse;font-size:13px;margin:.5em 0}td,th{border:1px solid #ccc;"
+                 "padding:3px 6px;text-align:left}th{background:#f3f3f3}img{max-width:100%}"
+                 "code{background:#f3f3f3;padding:0 3px}")
+        out = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
+               f"<style>{style}</style></head><body>"]
+        for b in self.blocks:
+            if b[0] == "h":
+                out.append(f"<h{b[1]}>{inline(b[2])}</h{b[1]}>")
+            elif b[0] == "p":
+                out.append(f"<p>{inline(b[1])}</p>")
+            elif b[0] == "table":
+                out.append("<table><tr>" + "".join(f"<th>{html.escape(c)}</th>" for c in b[1]) + "</tr>"
+                           + "".join("<tr>" + "".join(f"<td>{inline(c)}</td>" for c in r) + "</tr>" for r in b[2])
+                           + "</table>")
+            else:
+                out.append(f"<p><img alt='{html.escape(b[2])}' src='data:image/png;base64,"
+                           f"{base64.b64encode(b[3]).decode()}'></p>")
+        return "\n".join(out) + "\n</body></html>\n"
+
+
+def inline(text: str) -> str:
+    """The few Markdown inline forms the report uses (bold, code, links), as HTML."""
+    text = html.escape(text, quote=False)
+    text = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", text)
+    text = re.sub(r"`(.+?)`", r"<code>\1</code>", text)
+    text = re.sub(r"\*(.+?)\*", r"<i>\1</i>", text)
+    return re.sub(r"\[([^\]]+)\]\((https?://[^)\s]+)\)", r"<a href='\2'>\1</a>", text)

@@ -1,0 +1,59 @@
+"""Reading the report's inputs: benchmark results files and the ARM64 emulation check (its schema)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from asl_edge.runtime.errors import DataError
+
+log = logging.getLogger(__name__)
+
+
+CHECK_KIND = "arm64-emulation-check"
+
+
+# -- loading --------------------------------------------------------------------------------------
+def validate_check(doc, name: str = "check") -> dict:
+    """Checks that ``doc`` is an ARM64 emulation check document (``benchmarks/arm64_check.sh``).
+
+    Raises:
+        DataError: not a check document, or a result without artifact or status.
+    """
+    if not isinstance(doc, dict) or doc.get("kind") != CHECK_KIND or not isinstance(doc.get("results"), list):
+        raise DataError(f"{name} is not an asl-edge ARM64 emulation check file")
+    for i, row in enumerate(doc["results"]):
+        if not isinstance(row, dict) or "artifact" not in row or "status" not in row:
+            raise DataError(f"{name}: check result {i} lacks artifact or status")
+    return doc
+
+
+def load_check(path: str | Path) -> dict:
+    """Reads and validates an ARM64 emulation check file.
+
+    Raises:
+        DataError: missing, not JSON, or not a check file.
+    """
+    from asl_edge.bench.results import read_json
+
+    return validate_check(read_json(path), str(path))
+
+
+def load_inputs(paths) -> tuple[list[dict], list[dict]]:
+    """Splits the given files into benchmark results and ARM64 check documents, validating each.
+
+    Raises:
+        DataError: a missing file, or one that is neither.
+    """
+    from asl_edge.bench.results import read_json, validate_results
+
+    results, checks = [], []
+    for p in paths:
+        doc = read_json(p)
+        if isinstance(doc, dict) and doc.get("kind") == CHECK_KIND:
+            checks.append(validate_check(doc, str(p)))
+        else:
+            results.append(validate_results(doc, str(p)))
+    if not results and not checks:
+        raise DataError("no results given")
+    return results, checks

@@ -1,0 +1,199 @@
+"""``asl-edge report``: benchmark results from one or several machines as REPORT.md and one HTML page.
+
+Per machine (results files with the same device label are repeated runs of one machine and add a
+repeatability table): a table like ``yolo benchmark`` (artifact, runtime, threads, size, accuracy,
+p50, p90, images/s, status), the best artifact measured there, the int8-against-fp32 comparison,
+the model's MAC count, plots (accuracy against latency, size per artifact, latency per thread
+count) and the confusion matrix of the deployed artifact (int8 TFLite). Then Raspberry Pi 4 / Pi 5
+latency estimates (labelled as estimates, with their published sources) next to any measured Pi
+rows, and the ARM64 emulation check when its JSON is given. The HTML page inlines its images.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from asl_edge.report.analysis import (
+    ACCURACY_TOLERANCE_PP,
+    TABLE_HEAD,
+    best_choice,
+    fmt,
+    int8_vs_fp32,
+    repeatability,
+    table_rows,
+)
+from asl_edge.report.document import Document
+from asl_edge.report.plots import plots
+from asl_edge.runtime.fsutil import atomic_write
+
+
+def _machine_line(m: dict) -> str:
+    runtimes = ", ".join(f"{k} {v}" for k, v in (m.get("runtimes") or {}).items() if v)
+    dot = m.get("int8_dot")
+    dot_text = "" if dot is None else (" (has int8 dot-product instructions)" if dot else
+                                       " (no int8 dot-product instructions: no VNNI / DOTPROD)")
+    return (f"CPU {m.get('cpu', '?')}{' on ' + m['board'] if m.get('board') else ''} ({m.get('arch', '?')}, "
+            f"{m.get('cores', '?')} cores, ISA: {', '.join(m.get('isa') or []) or 'none detected'}{dot_text}); "
+            f"GPU: {m.get('gpu') or 'none'}; {m.get('os', '?')}; Python {m.get('python', '?')}; {runtimes or '-'}.")
+
+
+def _group(docs: list[dict]) -> dict[str, list[dict]]:
+    """Results files by device label (the same label: repeated runs of one machine); a file without
+    a label is a machine of its own, named by its position."""
+    groups: dict[str, list[dict]] = {}
+    for i, d in enumerate(docs):
+        groups.setdefault(d["machine"].get("device") or f"machine {i + 1}", []).append(d)
+    return groups
+
+
+def _is_board(doc: dict, device: str) -> bool:
+    m = doc["machine"]
+    return any(device.lower() in (m.get(k) or "").lower() for k in ("board", "device"))
+
+
+def _device_section(out: Document, i: int, title: str, runs: list[dict], out_dir: Path) -> dict | None:
+    doc = runs[0]
+    m, rows = doc["machine"], doc["results"]
+    out.h(2, title)
+    out.p(_machine_line(m))
+    cfg = doc.get("config") or {}
+    sets = (doc.get("data") or {}).get("sets") or []
+    rounds = cfg.get("rounds", 1)
+    timing = (f"{cfg.get('runs', '?')} timed single-image runs after {cfg.get('warmup', '?')} warm-up runs; "
+              f"throughput: batches of {cfg.get('batch', '?')}")
+    if rounds > 1:
+        timing = (f"{rounds} rounds per row, interleaved across the rows, each of {timing}; the table gives each "
+                  f"row's best round (its lowest p50 and highest throughput; every round is in the JSON)")
+    out.p(f"Data: {'; '.join(sets) or '-'}. Latency: {timing}.")
+    out.table(TABLE_HEAD, table_rows(rows))
+    best = best_choice(rows)
+    if best:
+        out.p(f"**Best choice on this machine** (measured: the fastest p50 within {ACCURACY_TOLERANCE_PP} points of "
+              f"the best accuracy): `{best['artifact']}` on {best['runtime']} with {best.get('threads') or '-'} "
+              f"thread(s), {best['latency_ms']['p50']:.3f} ms p50, {best['throughput_ips']:,.0f} images/s, "
+              f"accuracy {best['accuracy']:.4f}.")
+    comparisons = int8_vs_fp32(rows)
+    if comparisons:
+        parts = [f"{c['family']} on {c['runtime']} x{c['threads']}: int8 {c['int8']:.3f} ms vs fp32 {c['fp32']:.3f} ms "
+                 f"({'slower' if c['ratio'] > 1 else 'faster'}, x{c['ratio']:.2f})" for c in comparisons]
+        why = ("" if m.get("int8_dot") is None else
+               " This CPU has int8 dot-product instructions." if m.get("int8_dot") else
+               " This CPU has no int8 dot-product instructions (VNNI on x86, DOTPROD on ARM), so int8 is not "
+               "assumed to be faster.")
+        out.p("int8 against fp32, measured: " + "; ".join(parts) + "." + why)
+    macs = next((r["macs"] for r in rows if r.get("macs")), None)
+    if macs:
+        out.p(f"Model cost: {macs / 1e6:.2f} M multiply-accumulates per image (CONV_2D, DEPTHWISE_CONV_2D and "
+              f"FULLY_CONNECTED of the .tflite).")
+    if len(runs) > 1:
+        rep = repeatability(rows, runs[1]["results"])
+        if rep:
+            worst = max(r["difference"] for r in rep)
+            out.p(f"Repeatability: the same benchmark run twice in a row; largest p50 difference {worst:.1%} "
+                  f"(target: within 10%).")
+            out.table(["artifact", "runtime", "threads", "p50 ms (run 1)", "p50 ms (run 2)", "difference",
+                       "slowest round vs best (run 1)"],
+                      [[r["artifact"], r["runtime"], fmt(r["threads"], "d"), f"{r['p50']:.3f}",
+                        f"{r['p50_again']:.3f}", f"{r['difference']:.1%}",
+                        "-" if r["round_spread"] is None else f"+{r['round_spread']:.1%}"] for r in rep])
+    for key, png in plots(rows, title, doc.get("labels")).items():
+        name = f"{i}_{key}.png"
+        atomic_write(out_dir / name, png)
+        out.img(name, key.replace("_", " "), png)
+    return best
+
+
+def _pi_section(out: Document, docs: list[dict]) -> None:
+    from asl_edge.bench.pi_estimate import DEVICES, MOBILENET_PAPER, REFERENCES, estimates
+
+    rows = next((d["results"] for d in docs if any(r.get("macs") for r in d["results"])), None)
+    if rows is None:
+        return
+    est = estimates(rows)
+    if not est:
+        return
+    measured = {}
+    for device in DEVICES:
+        for d in (d for d in docs if _is_board(d, device)):
+            for r in d["results"]:
+                if r["status"] == "ok" and r.get("device", "cpu") == "cpu":
+                    best = measured.setdefault((device, r["artifact"]), r["latency_ms"]["p50"])
+                    measured[(device, r["artifact"])] = min(best, r["latency_ms"]["p50"])
+    out.h(2, "Raspberry Pi 4 and Pi 5: ESTIMATES, not measurements")
+    out.p("*Estimated*, not measured: each figure scales a published latency of a reference network on that board "
+          "by the ratio of multiply-accumulates (estimate = model MACs / published MACs per ms). The published "
+          "runs used 4 threads on networks far larger than these models; a tiny model parallelises less well and "
+          "pays a fixed per-call cost, so read them as compute-bound lower bounds. Measured Pi rows, where a Pi's "
+          "results file is given, stand beside them.")
+    head = ["artifact", "precision", "MACs (M)"]
+    for device in DEVICES:
+        head += [f"{device} ESTIMATE ms", f"{device} measured p50 ms"]
+    table_rows_ = []
+    for e in est:
+        row = [e["artifact"], e["precision"], f"{e['macs'] / 1e6:.2f}"]
+        for device in DEVICES:
+            row += [f"~{e['estimate_ms'][device]:.2f} (estimate)", fmt(measured.get((device, e["artifact"])), ".3f")]
+        table_rows_.append(row)
+    out.table(head, table_rows_)
+    out.p("Sources of the published figures:")
+    out.table(["board", "arithmetic", "reference network", "MACs (M)", "published ms", "MACs per ms (M)", "source"],
+              [[r.device, r.precision, r.network, f"{r.macs / 1e6:.0f}", f"{r.latency_ms:.1f}",
+                f"{r.macs_per_ms / 1e6:.1f}", f"{r.citation}{'; ' + r.derived if r.derived else ''} [link]({r.url})"]
+               for r in REFERENCES])
+    out.p(f"MobileNet v1 1.0 224: 569 M mult-adds ([Howard et al. 2017]({MOBILENET_PAPER}), Table 8); "
+          "`asl_edge.bench.run.count_macs` counts 568.7 M in the Keras MobileNet converted to .tflite. fp16 and "
+          "dynamic-range artifacts take the fp32 rate (a CPU computes them in float32); ONNX artifacts take the "
+          "rate of their precision although the published figures are TensorFlow Lite/XNNPACK ones.")
+
+
+def _check_section(out: Document, check: dict) -> None:
+    emu = check.get("emulation") or {}
+    mach = emu.get("machine") or {}
+    out.h(2, f"ARM64 emulation check: {check.get('status', '?').upper()} (QEMU user mode, not a Raspberry Pi)")
+    out.p(f"The runtime-only install (`asl-edge[pi]`) ran in a {emu.get('userland', 'arm64 userland')} under "
+          f"{emu.get('qemu', 'QEMU')} with QEMU_CPU={emu.get('qemu_cpu') or '?'} ({mach.get('cpu', '?')}, ISA: "
+          f"{', '.join(mach.get('isa') or []) or '-'}; Python {mach.get('python', '?')}), and its outputs were "
+          f"compared with this x86 machine's on {(check.get('data') or {}).get('description', 'the same images')}, "
+          f"one image at a time (`make arm64-check`, {check.get('created', '')}). Bar: int8 outputs within 1 LSB, "
+          "float outputs within 1e-4. " + check.get("note", "No timings are recorded under emulation."))
+    rows = []
+    for r in check["results"]:
+        rows.append([r["artifact"], r.get("precision", "-"), f"{r.get('runtime') or '-'} {r.get('runtime_version_arm64') or ''}".strip(),
+                     fmt(r.get("max_abs_diff"), ".2e"), fmt(r.get("max_lsb_diff"), "d"),
+                     fmt(r.get("top1_agreement"), ".4f"),
+                     {True: "yes", False: "no", None: "-"}[r.get("xnnpack_arm64")], r["status"]])
+    out.table(["artifact", "precision", "runtime (arm64)", "max abs diff", "max diff (LSB)", "top-1 agreement",
+               "XNNPACK on arm64", "status"], rows)
+
+
+def render(docs: list[dict], out_dir: str | Path, checks: list[dict] | tuple = ()) -> tuple[Path, Path]:
+    """Writes ``REPORT.md`` (with PNGs beside it) and a self-contained ``report.html``.
+
+    Args:
+        docs: benchmark results documents (``load_results``); one section per device label.
+        out_dir: destination folder.
+        checks: ARM64 emulation check documents (``load_check``).
+
+    Returns:
+        The paths of ``REPORT.md`` and ``report.html``.
+    """
+    out_dir = Path(out_dir)
+    out = Document()
+    out.h(1, "asl-edge benchmark report")
+    out.p("Every figure in the machine sections was measured by `asl-edge benchmark` on the machine named there; "
+          "rows marked *not measured* say why. Raspberry Pi figures are ESTIMATES unless a Pi's own results are "
+          "included, and the ARM64 emulation check compares predictions only.")
+    groups = _group(docs)
+    bests = [(title, _device_section(out, i, title, runs, out_dir)) for i, (title, runs) in enumerate(groups.items())]
+    if len(groups) > 1:
+        out.h(2, "Best choice per machine (measured)")
+        out.table(["machine", "artifact", "runtime", "threads", "p50 ms", "images/s", "accuracy"],
+                  [[name, b["artifact"], b["runtime"], fmt(b.get("threads"), "d"), f"{b['latency_ms']['p50']:.3f}",
+                    f"{b['throughput_ips']:,.0f}", f"{b['accuracy']:.4f}"] if b else [name, "-", "-", "-", "-", "-", "-"]
+                   for name, b in bests])
+    _pi_section(out, docs)
+    for check in checks:
+        _check_section(out, check)
+    md_path = atomic_write(out_dir / "REPORT.md", out.markdown())
+    html_path = atomic_write(out_dir / "report.html", out.html("asl-edge benchmark report"))
+    return md_path, html_path

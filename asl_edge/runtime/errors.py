@@ -1,0 +1,59 @@
+"""Every user-facing error of asl-edge, in one module: the CLI prints the message as one line and exits non-zero."""
+
+
+class AslEdgeError(Exception):
+    """Base class for every error caused by the user's input or environment."""
+
+    exit_code = 2
+
+
+class DataError(AslEdgeError):
+    """A data set, image or label file that cannot be used."""
+
+
+class ConfigError(AslEdgeError):
+    """An unknown name, recipe or ``--set`` key, or a value of the wrong type."""
+
+
+class ModelError(AslEdgeError):
+    """A model or artifact file that is missing, corrupt or unsupported."""
+
+
+class ExportError(AslEdgeError):
+    """A conversion that failed, or an artifact that failed verification or the accuracy gate."""
+
+
+class IntegrityError(AslEdgeError):
+    """An artifact whose sha256 no longer matches its manifest."""
+
+
+class RuntimeUnavailable(AslEdgeError):
+    """The runtime (or the GPU provider) an artifact needs is not installed or not present."""
+
+
+class TrainingError(AslEdgeError):
+    """Training stopped: NaN loss, out of memory, or an unusable run folder."""
+
+
+class MissingDependencyError(AslEdgeError):
+    """A command that needs an extra (``train``, ``camera``, ...) which is not installed."""
+
+
+def require(module: str, extra: str):
+    """Imports ``module`` or raises a one-line error naming the extra that provides it.
+
+    Args:
+        module: dotted module name.
+        extra: the ``asl-edge[...]`` extra that installs it.
+
+    Returns:
+        The imported module.
+    """
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise MissingDependencyError(
+            f"this command needs '{module}', which is not installed: pip install \"asl-edge[{extra}]\""
+        ) from exc

@@ -1,0 +1,93 @@
+"""The one table of export formats, read by the exporters, the benchmark loop, predict and the tests.
+
+In the spirit of Ultralytics' ``export_formats()``: one row per artifact kind, looked up by name
+or by file suffix, never by position. No TensorFlow here: the runtime-only install reads it too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from asl_edge.runtime.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class ExportFormat:
+    """One kind of artifact.
+
+    Attributes:
+        name: unique key, e.g. ``tflite_int8``.
+        suffix: file-name ending after the model name, e.g. ``_int8.tflite``.
+        family: ``keras``, ``tflite`` or ``onnx``: which exporter function writes it.
+        runtime: ``keras``, ``litert`` or ``onnxruntime``: which runner executes it.
+        precision: ``fp32``, ``fp16``, ``dynamic`` (int8 weights, float activations) or ``int8``.
+        flag: the ``asl-edge export`` flag that adds it; ``None`` for the default set.
+        tolerance: largest allowed max-abs difference of its probabilities from the Keras model,
+            or ``None`` where only accuracy and top-1 agreement are gated (quantised artifacts).
+    """
+
+    name: str
+    suffix: str
+    family: str
+    runtime: str
+    precision: str
+    flag: str | None
+    tolerance: float | None
+
+    @property
+    def extension(self) -> str:
+        return Path(self.suffix).suffix
+
+    @property
+    def quantized(self) -> bool:
+        return self.precision in ("int8", "dynamic")
+
+
+_FORMATS = (
+    ExportFormat("keras", ".keras", "keras", "keras", "fp32", None, 0.0),
+    ExportFormat("tflite_fp32", "_fp32.tflite", "tflite", "litert", "fp32", None, 1e-4),
+    ExportFormat("tflite_fp16", "_fp16.tflite", "tflite", "litert", "fp16", "fp16", 1e-2),
+    ExportFormat("tflite_dynamic", "_dynamic.tflite", "tflite", "litert", "dynamic", "dynamic", None),
+    ExportFormat("tflite_int8", "_int8.tflite", "tflite", "litert", "int8", "int8", None),
+    ExportFormat("onnx_fp32", "_fp32.onnx", "onnx", "onnxruntime", "fp32", None, 1e-4),
+    ExportFormat("onnx_int8", "_int8.onnx", "onnx", "onnxruntime", "int8", "int8", None),
+)
+
+
+def export_formats() -> tuple[ExportFormat, ...]:
+    """Every format, in the order the exporters write them."""
+    return _FORMATS
+
+
+def get_format(name: str) -> ExportFormat:
+    """Looks a format up by name.
+
+    Raises:
+        ConfigError: ``Unknown format 'x'; choose one of: ...``.
+    """
+    for fmt in _FORMATS:
+        if fmt.name == name:
+            return fmt
+    raise ConfigError(f"Unknown format '{name}'; choose one of: {', '.join(f.name for f in _FORMATS)}")
+
+
+def format_for_path(path: str | Path) -> ExportFormat:
+    """The format of a file, by its suffix (an unknown ``.tflite``/``.onnx`` name gets its family's fp32 row).
+
+    Raises:
+        ConfigError: not a ``.keras``, ``.tflite`` or ``.onnx`` file.
+    """
+    name = Path(path).name
+    for fmt in sorted(_FORMATS, key=lambda f: -len(f.suffix)):
+        if name.endswith(fmt.suffix):
+            return fmt
+    by_extension = {".tflite": "tflite_fp32", ".onnx": "onnx_fp32", ".keras": "keras"}
+    if Path(name).suffix in by_extension:
+        return get_format(by_extension[Path(name).suffix])
+    raise ConfigError(f"'{path}' is not a model artifact: expected a .keras, .tflite or .onnx file")
+
+
+def selected_formats(families: tuple[str, ...] = ("tflite", "onnx"), flags: tuple[str, ...] = ()) -> list[ExportFormat]:
+    """The formats an export writes: the default row of each family plus those whose flag is set."""
+    return [f for f in _FORMATS if f.family in families and (f.flag is None or f.flag in flags)]

@@ -1,0 +1,147 @@
+"""Crash-safe file writing, output-folder locks and hashing.
+
+Every model, artifact, manifest and report goes through :func:`atomic_write` (or
+:func:`atomic_path`), so a failure at any point leaves either the old file or the new one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import gzip
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from asl_edge.runtime.errors import AslEdgeError
+
+
+@contextlib.contextmanager
+def atomic_path(dest: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
+    """Yields a temporary path beside ``dest``; renames it onto ``dest`` only if the block succeeds.
+
+    The temporary file lives in the same folder so that ``os.replace`` is atomic. It keeps the
+    destination's suffix because some writers (Keras, matplotlib) choose the format from it.
+
+    Args:
+        dest: final path.
+        suffix: suffix for the temporary file; defaults to the destination's.
+    """
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(
+        prefix=f".{dest.name}.tmp.", suffix=dest.suffix if suffix is None else suffix, dir=dest.parent
+    )
+    os.close(fd)
+    tmp_path = Path(tmp)
+    os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp creates 0600; give the file normal permissions
+    try:
+        yield tmp_path
+        _fsync(tmp_path)
+        os.replace(tmp_path, dest)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _fsync(path: Path) -> None:
+    if path.is_file():
+        with open(path, "rb") as fh:
+            os.fsync(fh.fileno())
+
+
+def atomic_write(dest: str | os.PathLike, data: bytes | str) -> Path:
+    """Writes ``data`` to ``dest`` through a temporary file and an atomic rename."""
+    with atomic_path(dest) as tmp:
+        mode = "wb" if isinstance(data, bytes) else "w"
+        with open(tmp, mode) as fh:
+            fh.write(data)
+    return Path(dest)
+
+
+def atomic_write_json(dest: str | os.PathLike, obj) -> Path:
+    """Writes ``obj`` as indented JSON, atomically."""
+    return atomic_write(dest, json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n")
+
+
+def _json_default(obj):
+    import numpy as np
+
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+@contextlib.contextmanager
+def atomic_dir(dest: str | os.PathLike) -> Iterator[Path]:
+    """Yields a temporary folder beside ``dest``; it replaces ``dest`` only if the block succeeds."""
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent))
+    os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp creates 0700; give the folder normal permissions
+    try:
+        yield tmp
+        if dest.exists():
+            old = dest.with_name(f".{dest.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(dest, old)
+            os.replace(tmp, dest)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, dest)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def folder_lock(folder: str | os.PathLike) -> Iterator[None]:
+    """Holds an exclusive lock on ``folder`` so two commands never write into it at once.
+
+    Raises:
+        AslEdgeError: another asl-edge process holds the lock.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    lock_file = folder / ".asl-edge.lock"
+    with open(lock_file, "a+") as fh:
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno in (errno.EAGAIN, errno.EACCES):
+                raise AslEdgeError(
+                    f"{folder} is in use by another asl-edge process; wait for it to finish"
+                ) from None
+            raise
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """Returns the hex sha256 of a file."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def gzip_size(path: str | os.PathLike) -> int:
+    """Returns the size in bytes of a file once gzipped (level 9), as the tfmot guides measure it."""
+    return len(gzip.compress(Path(path).read_bytes(), compresslevel=9, mtime=0))

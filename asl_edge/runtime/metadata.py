@@ -1,0 +1,131 @@
+"""Labels and preprocessing embedded inside every artifact, so one file describes itself.
+
+- ONNX: ``metadata_props`` entries (``asl_edge.labels``, ``asl_edge.preprocessing``, ...).
+- TFLite: entries of the model flatbuffer's ``metadata`` list (name -> buffer), written and read
+  with the TFLite schema bindings that ship inside ``ai_edge_litert``. The tflite-support
+  metadata writers are unmaintained and do not install beside TensorFlow 2.21, and LiteRT ignores
+  metadata entries it does not know, so plain named entries are the portable choice.
+
+Reading needs no TensorFlow: it works in the runtime-only (``pi``) install.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from asl_edge import __version__
+from asl_edge.runtime.errors import ModelError
+from asl_edge.runtime.fsutil import atomic_write
+
+PREFIX = "asl_edge."
+KEYS = ("labels", "preprocessing")
+
+
+def _encode(labels, preprocessing: dict, extra: dict | None) -> dict[str, str]:
+    entries = {"labels": list(labels), "preprocessing": preprocessing, "version": __version__, **(extra or {})}
+    return {PREFIX + k: json.dumps(v) for k, v in entries.items()}
+
+
+def _decode(entries: dict[str, str], path: Path) -> dict:
+    out = {k[len(PREFIX):]: json.loads(v) for k, v in entries.items() if k.startswith(PREFIX)}
+    missing = [k for k in KEYS if k not in out]
+    if missing:
+        raise ModelError(f"{path} has no asl-edge metadata ({', '.join(missing)} missing): "
+                         "export it with `asl-edge export` or run it through its run folder")
+    return out
+
+
+def write_metadata(path: str | Path, labels, preprocessing: dict, extra: dict | None = None) -> None:
+    """Embeds labels, preprocessing and ``extra`` into a ``.tflite`` or ``.onnx`` file, in place (atomically)."""
+    path = Path(path)
+    entries = _encode(labels, preprocessing, extra)
+    if path.suffix == ".onnx":
+        import onnx
+
+        model = onnx.load(str(path))
+        keep = [p for p in model.metadata_props if p.key not in entries]
+        del model.metadata_props[:]
+        model.metadata_props.extend(keep)
+        for key, value in entries.items():
+            model.metadata_props.add(key=key, value=value)
+        atomic_write(path, model.SerializeToString())
+    elif path.suffix == ".tflite":
+        atomic_write(path, _tflite_with_metadata(path.read_bytes(), entries))
+    else:
+        raise ModelError(f"cannot embed metadata in {path}: not a .tflite or .onnx file")
+
+
+def _tflite_with_metadata(buf: bytes, entries: dict[str, str]) -> bytes:
+    import flatbuffers
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(buf, 0))
+    model.metadata = [m for m in (model.metadata or []) if m.name.decode() not in entries]
+    for key, value in entries.items():
+        buffer = schema.BufferT()
+        buffer.data = list(value.encode())
+        model.buffers.append(buffer)
+        meta = schema.MetadataT()
+        meta.name = key
+        meta.buffer = len(model.buffers) - 1
+        model.metadata.append(meta)
+    builder = flatbuffers.Builder(len(buf) + 1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
+def _tflite_entries(buf: bytes) -> dict[str, str]:
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = schema.Model.GetRootAsModel(buf, 0)
+    out = {}
+    for i in range(model.MetadataLength()):
+        meta = model.Metadata(i)
+        name = meta.Name().decode()
+        if name.startswith(PREFIX):
+            out[name] = model.Buffers(meta.Buffer()).DataAsNumpy().tobytes().decode()
+    return out
+
+
+def read_metadata(path: str | Path) -> dict:
+    """Returns the embedded ``labels``, ``preprocessing`` and extras of a ``.tflite`` or ``.onnx`` file.
+
+    Raises:
+        ModelError: missing or unreadable file, or no asl-edge metadata inside.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"artifact not found: {path}")
+    try:
+        if path.suffix == ".onnx":
+            entries = _onnx_entries(path)
+        elif path.suffix == ".tflite":
+            buf = path.read_bytes()
+            if len(buf) < 8 or buf[4:8] != b"TFL3":
+                raise ModelError(f"{path} is not a valid .tflite file (truncated or corrupt)")
+            entries = _tflite_entries(buf)
+        else:
+            raise ModelError(f"{path}: expected a .tflite or .onnx artifact")
+    except ModelError:
+        raise
+    except Exception as exc:  # flatbuffer or protobuf parsers raise many types on damaged files
+        raise ModelError(f"cannot read metadata of {path} (truncated or corrupt?): {type(exc).__name__}") from None
+    return _decode(entries, path)
+
+
+def _onnx_entries(path: Path) -> dict[str, str]:
+    try:
+        import onnx
+    except ImportError:
+        onnx = None
+    if onnx is not None:
+        model = onnx.load(str(path), load_external_data=False)
+        return {p.key: p.value for p in model.metadata_props}
+    # Runtime-only install: onnxruntime reads the same properties.
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    return dict(session.get_modelmeta().custom_metadata_map)

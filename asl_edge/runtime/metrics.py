@@ -1,0 +1,83 @@
+"""Classification metrics (scikit-learn) and the confusion-matrix figure, for every model format.
+
+Keras models, TFLite and ONNX artifacts all go through :func:`classification_metrics`, so
+``asl-edge evaluate`` reports the same figures whatever it is given. NumPy-only at import time;
+scikit-learn and matplotlib are imported when called.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from asl_edge.runtime.fsutil import atomic_path
+
+
+def classification_metrics(y_true: np.ndarray, probs: np.ndarray, class_names) -> dict:
+    """Accuracy, per-class precision/recall/F1/support, macro and weighted averages, confusion matrix.
+
+    Args:
+        y_true: true class index per sample.
+        probs: ``(N, classes)`` scores (probabilities or logits).
+        class_names: name of each class index.
+
+    Returns:
+        A JSON-ready dict with top-level ``accuracy`` and ``macro_f1``.
+    """
+    from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
+
+    y_true = np.asarray(y_true)
+    y_pred = np.asarray(probs).argmax(axis=1)
+    labels = list(range(len(class_names)))
+    p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
+    macro = precision_recall_fscore_support(y_true, y_pred, labels=labels, average="macro", zero_division=0)
+    weighted = precision_recall_fscore_support(y_true, y_pred, labels=labels, average="weighted", zero_division=0)
+    return {
+        "accuracy": float(accuracy_score(y_true, y_pred)),
+        "macro_precision": float(macro[0]),
+        "macro_recall": float(macro[1]),
+        "macro_f1": float(macro[2]),
+        "weighted_f1": float(weighted[2]),
+        "num_samples": int(len(y_true)),
+        "per_class": {
+            name: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(s[i])}
+            for i, name in enumerate(class_names)
+        },
+        "confusion_matrix": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
+        "class_names": list(class_names),
+    }
+
+
+def plot_confusion_matrix(metrics: dict, dest: str | Path, title: str = "Confusion matrix") -> Path:
+    """Writes the confusion matrix in ``metrics`` as a PNG (atomically)."""
+    from asl_edge.runtime.errors import require
+
+    matplotlib = require("matplotlib", "train")
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sklearn.metrics import ConfusionMatrixDisplay
+
+    cm = np.asarray(metrics["confusion_matrix"])
+    n = len(cm)
+    fig, ax = plt.subplots(figsize=(max(5, 0.5 * n + 2), max(4, 0.5 * n + 1.5)))
+    ConfusionMatrixDisplay(cm, display_labels=metrics["class_names"]).plot(
+        ax=ax, cmap="Blues", colorbar=False, values_format="d")
+    ax.set_title(f"{title} (accuracy {metrics['accuracy']:.2%})")
+    fig.tight_layout()
+    with atomic_path(dest) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+    return Path(dest)
+
+
+def format_report(metrics: dict) -> str:
+    """A terminal table of per-class figures and the averages."""
+    lines = [f"{'class':>10} {'precision':>9} {'recall':>9} {'f1':>9} {'support':>8}"]
+    for name, m in metrics["per_class"].items():
+        lines.append(f"{name:>10} {m['precision']:9.3f} {m['recall']:9.3f} {m['f1']:9.3f} {m['support']:8d}")
+    lines.append(f"{'macro':>10} {metrics['macro_precision']:9.3f} {metrics['macro_recall']:9.3f} "
+                 f"{metrics['macro_f1']:9.3f} {metrics['num_samples']:8d}")
+    lines.append(f"accuracy {metrics['accuracy']:.4f}   macro F1 {metrics['macro_f1']:.4f}")
+    return "\n".join(lines)

@@ -1,0 +1,197 @@
+"""``asl-edge predict``: top-k labels for images or a camera, from one self-describing artifact.
+
+Works in the runtime-only (``pi``) install: labels and preprocessing come from the artifact's own
+metadata (or from the run folder for a Keras model, which needs the train extra).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from asl_edge.runtime.errors import AslEdgeError, DataError, ModelError
+from asl_edge.runtime.preprocess import IMAGE_SUFFIXES, Preprocessing
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Predictor:
+    """A runner with the labels and preprocessing that belong to it."""
+
+    runner: object
+    labels: tuple[str, ...]
+    preprocessing: Preprocessing
+
+    def top_k(self, images: np.ndarray, k: int = 3) -> list[list[tuple[str, float]]]:
+        """Top-``k`` (label, probability) per ``uint8`` image of the preprocessing's shape."""
+        probs = self.runner.predict(self.preprocessing.normalize(images))
+        order = np.argsort(-probs, axis=1)[:, :k]
+        return [[(self.labels[j], float(p[j])) for j in row] for row, p in zip(order, probs)]
+
+    def predict(self, images, k: int = 3):
+        """Labels with probabilities for one image or many (the public API's ``Model.predict``).
+
+        Args:
+            images: a path, a PIL image or an RGB/grayscale ``uint8`` array ``(H, W[, C])``, or a
+                list of them.
+            k: labels per image, best first.
+
+        Returns:
+            One :class:`Result` for one image, a list of them for a list.
+
+        Raises:
+            DataError: an image that cannot be read.
+        """
+        single = not isinstance(images, (list, tuple))
+        batch = np.stack([self._load(img) for img in ([images] if single else images)])
+        results = [Result(top[0][0], top[0][1], tuple(top)) for top in self.top_k(batch, k)]
+        return results[0] if single else results
+
+    def _load(self, image) -> np.ndarray:
+        if isinstance(image, np.ndarray):
+            from PIL import Image
+
+            arr = np.asarray(image)
+            if arr.dtype != np.uint8 or arr.ndim not in (2, 3):
+                raise DataError(f"an image array must be uint8 (H, W) or (H, W, C), got {arr.dtype} {arr.shape}")
+            image = Image.fromarray(arr[..., 0] if arr.ndim == 3 and arr.shape[2] == 1 else arr)
+        return self.preprocessing.load(image)
+
+
+@dataclass(frozen=True)
+class Result:
+    """One image's answer: the best label, its probability and the top-k list."""
+
+    label: str
+    probability: float
+    top: tuple[tuple[str, float], ...]
+
+
+def load_predictor(artifact: str | Path, threads: int | None = None, verify: bool = True) -> Predictor:
+    """Loads an artifact (``.tflite``/``.onnx``) or a run folder / ``.keras`` model for prediction.
+
+    Raises:
+        ModelError: missing metadata, or an input shape that does not match the preprocessing.
+        IntegrityError: the artifact no longer matches its manifest (unless ``verify`` is false).
+    """
+    from asl_edge.runtime.describe import describe
+    from asl_edge.runtime.integrity import check_artifact
+    from asl_edge.runtime.runners import load_runner
+
+    desc = describe(artifact)
+    if desc.is_artifact:
+        check_artifact(desc.path, verify=verify)
+    labels, preprocessing, path = desc.labels, desc.preprocessing, desc.path
+    runner = load_runner(desc.model_path, threads=threads)
+    if tuple(runner.input_shape) != tuple(preprocessing.input_shape):
+        raise ModelError(f"{path.name} takes {tuple(runner.input_shape)} inputs but its metadata describes "
+                         f"{tuple(preprocessing.input_shape)}: the artifact and its metadata do not match")
+    return Predictor(runner, labels, preprocessing)
+
+
+def expand_images(sources: Iterable[str | Path]) -> Iterator[Path]:
+    """Files as given; folders walked (sorted) for files with image suffixes."""
+    for source in sources:
+        path = Path(source)
+        if path.is_dir():
+            for dirpath, dirnames, filenames in os.walk(path):
+                dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+                for name in sorted(filenames):
+                    if Path(name).suffix.lower() in IMAGE_SUFFIXES and not name.startswith("."):
+                        yield Path(dirpath) / name
+        else:
+            yield path
+
+
+@dataclass(frozen=True)
+class Prediction:
+    path: str
+    top: list[tuple[str, float]] | None = None
+    error: str | None = None
+
+
+def predict_files(predictor: Predictor, sources: Iterable[str | Path], k: int = 3,
+                  batch_size: int = 32) -> Iterator[Prediction]:
+    """Predicts every image; an unreadable one yields a ``Prediction`` with ``error`` and the rest go on."""
+    batch: list[tuple[Path, np.ndarray]] = []
+
+    def flush():
+        if batch:
+            tops = predictor.top_k(np.stack([img for _, img in batch]), k)
+            for (p, _), top in zip(batch, tops):
+                yield Prediction(str(p), top)
+            batch.clear()
+
+    for path in expand_images(sources):
+        try:
+            batch.append((path, predictor.preprocessing.load(path)))
+        except DataError as exc:
+            yield from flush()
+            yield Prediction(str(path), error=str(exc))
+            continue
+        if len(batch) >= batch_size:
+            yield from flush()
+    yield from flush()
+
+
+def camera_loop(predictor: Predictor, capture, max_frames: int | None = None, show: bool = False,
+                on_result=None) -> dict:
+    """Classifies frames from an OpenCV-style ``capture`` (``read() -> (ok, bgr_frame)``).
+
+    Args:
+        predictor: the model.
+        capture: ``cv2.VideoCapture`` or anything with ``read()`` and ``release()``.
+        max_frames: stop after this many frames (``None``: until the stream ends or ``q``).
+        show: draw the label and frames per second in a window (needs a display).
+        on_result: called with ``(frame_index, label, probability, fps)`` per frame.
+
+    Returns:
+        ``{"frames": n, "fps": mean frames per second}``.
+    """
+    from PIL import Image
+
+    frames, start = 0, time.perf_counter()
+    try:
+        while max_frames is None or frames < max_frames:
+            ok, frame = capture.read()
+            if not ok:
+                break
+            rgb = Image.fromarray(np.ascontiguousarray(frame[..., ::-1]), "RGB")
+            label, prob = predictor.top_k(predictor.preprocessing.load(rgb)[None], 1)[0][0]
+            frames += 1
+            fps = frames / max(time.perf_counter() - start, 1e-9)
+            if on_result is not None:
+                on_result(frames, label, prob, fps)
+            if show:
+                import cv2
+
+                cv2.putText(frame, f"{label} {prob:.2f}  {fps:.1f} fps", (10, 30), cv2.FONT_HERSHEY_SIMPLEX, 0.9,
+                            (0, 255, 0), 2)
+                cv2.imshow("asl-edge", frame)
+                if cv2.waitKey(1) & 0xFF == ord("q"):
+                    break
+    finally:
+        capture.release()
+    return {"frames": frames, "fps": frames / max(time.perf_counter() - start, 1e-9)}
+
+
+def open_camera(index: int):
+    """Opens camera ``index`` with OpenCV (the ``camera`` extra).
+
+    Raises:
+        AslEdgeError: OpenCV missing, or no camera at ``index``.
+    """
+    from asl_edge.runtime.errors import require
+
+    cv2 = require("cv2", "camera")
+    capture = cv2.VideoCapture(index)
+    if not capture.isOpened():
+        raise AslEdgeError(f"cannot open camera {index}: no such camera, or it is in use")
+    return capture

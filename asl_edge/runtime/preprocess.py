@@ -1,0 +1,155 @@
+"""The one image preprocessing path, shared by training, evaluation, export and every runtime.
+
+It uses only NumPy and Pillow, so the runtime-only (``pi``) install applies exactly the same steps
+as training did. The spec is saved with every model and inside every artifact.
+
+Steps, in order: decode, apply EXIF orientation, convert to RGB, resize through ``resize_chain``
+(the built-in data set is stored at 64x64, so models trained on it record ``(64,)`` here and a raw
+photograph takes the same detour), convert to the colour mode, resize to ``image_size``, then
+``(pixel / 255 - mean) / std`` in ``channel_order``.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from asl_edge.runtime.errors import DataError
+
+COLOR_MODES = {"rgb": ("RGB", 3), "grayscale": ("L", 1)}
+RESAMPLE = {"bilinear": Image.Resampling.BILINEAR, "bicubic": Image.Resampling.BICUBIC,
+            "area": Image.Resampling.BOX, "nearest": Image.Resampling.NEAREST}
+# Refuse decompression bombs with a clear error rather than Pillow's warning.
+MAX_PIXELS = 64_000_000
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """How a raw image becomes a model input.
+
+    Attributes:
+        image_size: model input (height, width).
+        color_mode: ``rgb`` or ``grayscale``.
+        resize_chain: square sizes the RGB image is resized through before the colour conversion.
+        resample: Pillow resampling filter name.
+        mean: per-channel mean, on the 0..1 scale, subtracted after scaling.
+        std: per-channel standard deviation, on the 0..1 scale.
+        channel_order: ``rgb`` or ``bgr`` (Caffe-style ImageNet backbones).
+    """
+
+    image_size: tuple[int, int] = (64, 64)
+    color_mode: str = "rgb"
+    resize_chain: tuple[int, ...] = ()
+    resample: str = "bilinear"
+    mean: tuple[float, ...] = (0.0,)
+    std: tuple[float, ...] = (1.0,)
+    channel_order: str = "rgb"
+
+    def __post_init__(self):
+        if self.color_mode not in COLOR_MODES:
+            raise DataError(f"unknown colour mode '{self.color_mode}'; choose one of: {', '.join(COLOR_MODES)}")
+        if self.resample not in RESAMPLE:
+            raise DataError(f"unknown resample filter '{self.resample}'; choose one of: {', '.join(RESAMPLE)}")
+        if len(self.image_size) != 2 or min(self.image_size) < 8:
+            raise DataError(f"image_size must be two sizes of at least 8 pixels, got {self.image_size}")
+
+    @property
+    def channels(self) -> int:
+        return COLOR_MODES[self.color_mode][1]
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return (*self.image_size, self.channels)
+
+    def to_dict(self) -> dict:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Preprocessing:
+        known = {f for f in cls.__dataclass_fields__}
+        unknown = set(d) - known
+        if unknown:
+            raise DataError(f"unknown preprocessing keys: {', '.join(sorted(unknown))}")
+        kw = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
+        return cls(**kw)
+
+    # -- pixels -------------------------------------------------------------------------------
+    def load(self, source: str | os.PathLike | bytes | Image.Image) -> np.ndarray:
+        """Decodes and resizes one image to a ``uint8`` array of ``input_shape``.
+
+        Raises:
+            DataError: the file is missing, not an image, corrupt or too large.
+        """
+        img = open_image(source) if not isinstance(source, Image.Image) else source
+        img = img.convert("RGB")
+        for side in self.resize_chain:
+            img = self._resize(img, (side, side))
+        return self.from_pil(img)
+
+    def from_array(self, rgb: np.ndarray) -> np.ndarray:
+        """Finishes preprocessing an RGB ``uint8`` array that already went through ``resize_chain``."""
+        return self.from_pil(Image.fromarray(rgb, "RGB"))
+
+    def from_pil(self, img: Image.Image) -> np.ndarray:
+        pil_mode, _ = COLOR_MODES[self.color_mode]
+        if img.mode != pil_mode:
+            img = img.convert(pil_mode)
+        height, width = self.image_size
+        if img.size != (width, height):
+            img = self._resize(img, (width, height))
+        arr = np.asarray(img, dtype=np.uint8)
+        return arr[..., None] if arr.ndim == 2 else arr
+
+    def _resize(self, img: Image.Image, size: tuple[int, int]) -> Image.Image:
+        # reducing_gap=None keeps the plain filter, identical for every source size and Pillow build.
+        return img.resize(size, RESAMPLE[self.resample], reducing_gap=None)
+
+    def normalize(self, batch: np.ndarray) -> np.ndarray:
+        """Maps ``uint8`` pixels of shape ``(..., H, W, C)`` to the float32 model input."""
+        x = batch.astype(np.float32) / 255.0
+        if self.channel_order == "bgr":
+            x = x[..., ::-1]
+        mean = np.asarray(self.mean, np.float32)
+        std = np.asarray(self.std, np.float32)
+        return (x - mean) / std
+
+
+def open_image(source: str | os.PathLike | bytes) -> Image.Image:
+    """Opens and fully decodes an image with its EXIF orientation applied.
+
+    Raises:
+        DataError: one line naming the file and the problem.
+    """
+    name = "<bytes>" if isinstance(source, (bytes, bytearray)) else str(source)
+    try:
+        if not isinstance(source, (bytes, bytearray)):
+            path = Path(source)
+            if not path.exists():
+                raise DataError(f"image not found: {name}")
+            if not path.is_file():
+                raise DataError(f"not a file: {name}")
+        # Pillow warns (rather than fails) on damaged EXIF or TIFF tags and then decodes what it
+        # can; the image either decodes or raises below, so the warnings add nothing for a user.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            img = Image.open(io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source)
+            if img.width * img.height > MAX_PIXELS:
+                raise DataError(f"image too large ({img.width}x{img.height}): {name}")
+            img.load()
+            img = ImageOps.exif_transpose(img)
+        return img
+    except DataError:
+        raise
+    except UnidentifiedImageError:
+        raise DataError(f"not an image file: {name}") from None
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError, EOFError) as exc:
+        raise DataError(f"cannot read image {name}: {exc}") from None
+
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}

@@ -1,0 +1,97 @@
+"""The run folder that ``asl-edge train`` writes and every later stage reads.
+
+Layout::
+
+    model.keras           the trained tf_keras model (the float source of every export)
+    labels.txt            one class name per line, in output order
+    preprocessing.json    asl_edge.runtime.preprocess.Preprocessing.to_dict()
+    config.yaml           the resolved training config
+    split.json            data source, groups file, split method, seed and the indices of each split
+    metrics.json          held-out metrics; history.csv, training_curves.png, confusion_matrix.png
+    checkpoints/          last.keras, best.keras and state.json while training (for --resume)
+    logs/                 TensorBoard logs
+
+Only this module knows the file names. Reading needs no TensorFlow (the Keras model itself is
+loaded and saved by :mod:`asl_edge.models.io`); the data a run was trained on is reloaded by
+:func:`asl_edge.data.runs.run_dataset`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from asl_edge.runtime.errors import ModelError
+from asl_edge.runtime.fsutil import atomic_write, atomic_write_json
+from asl_edge.runtime.preprocess import Preprocessing
+
+MODEL_FILE = "model.keras"
+LABELS_FILE = "labels.txt"
+PREPROCESSING_FILE = "preprocessing.json"
+CONFIG_FILE = "config.yaml"
+SPLIT_FILE = "split.json"
+METRICS_FILE = "metrics.json"
+HISTORY_FILE = "history.csv"
+CURVES_FILE = "training_curves.png"
+CONFUSION_FILE = "confusion_matrix.png"
+CHECKPOINTS = "checkpoints"
+LAST_CHECKPOINT = "last.keras"
+BEST_CHECKPOINT = "best.keras"
+STATE_FILE = "state.json"
+LOGS = "logs"
+
+
+@dataclass(frozen=True)
+class Run:
+    """What a run folder holds, without loading the model."""
+
+    folder: Path
+    model_path: Path
+    class_names: tuple[str, ...]
+    preprocessing: Preprocessing
+    split: dict | None
+
+    @property
+    def name(self) -> str:
+        return self.folder.name
+
+
+def read_labels(path: Path) -> tuple[str, ...]:
+    names = tuple(line.strip() for line in Path(path).read_text().splitlines() if line.strip())
+    if not names:
+        raise ModelError(f"{path} lists no labels")
+    return names
+
+
+def load_run(folder: str | Path) -> Run:
+    """Reads a run folder (or the folder of a ``.keras`` file).
+
+    Raises:
+        ModelError: the folder is missing or lacks the model, labels or preprocessing.
+    """
+    folder = Path(folder)
+    if folder.is_file() and folder.suffix == ".keras":
+        folder = folder.parent
+    if not folder.is_dir():
+        raise ModelError(f"model folder not found: {folder}")
+    for name in (MODEL_FILE, LABELS_FILE, PREPROCESSING_FILE):
+        if not (folder / name).is_file():
+            raise ModelError(f"{folder} is not a trained run folder: {name} is missing")
+    try:
+        preprocessing = Preprocessing.from_dict(json.loads((folder / PREPROCESSING_FILE).read_text()))
+        split = json.loads((folder / SPLIT_FILE).read_text()) if (folder / SPLIT_FILE).is_file() else None
+    except (json.JSONDecodeError, TypeError) as exc:
+        raise ModelError(f"{folder}: unreadable run metadata: {exc}") from None
+    return Run(folder, folder / MODEL_FILE, read_labels(folder / LABELS_FILE), preprocessing, split)
+
+
+def write_metadata(folder: str | Path, class_names, preprocessing: Preprocessing,
+                   split_record: dict | None = None) -> None:
+    """Writes a run's labels, preprocessing and split record (the model is written by ``models.io``)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_write(folder / LABELS_FILE, "\n".join(class_names) + "\n")
+    atomic_write_json(folder / PREPROCESSING_FILE, preprocessing.to_dict())
+    if split_record is not None:
+        atomic_write_json(folder / SPLIT_FILE, split_record)

@@ -1,0 +1,220 @@
+"""Runners that execute an artifact with its runtime, behind one small interface.
+
+``load_runner(path)`` picks the runtime from the format table: Keras models through TensorFlow,
+``.tflite`` through LiteRT (``ai_edge_litert``; then ``tflite_runtime``; then the deprecated
+``tf.lite.Interpreter`` as a last resort), ``.onnx`` through ONNX Runtime. Every runner takes the
+float32 normalised batch that :meth:`Preprocessing.normalize` produces and returns float32
+probabilities; int8/uint8 inputs and outputs are quantised and dequantised here with the tensor's
+own scale and zero point. NumPy only at import time.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from asl_edge.runtime.errors import AslEdgeError, ModelError, RuntimeUnavailable
+from asl_edge.runtime.formats import format_for_path
+from asl_edge.runtime.quiet import quiet_native_stderr
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runner:
+    """An artifact loaded into its runtime.
+
+    Attributes:
+        runtime: ``keras``, ``litert`` or ``onnxruntime``.
+        runtime_version: the runtime package's version.
+        path: the artifact.
+        input_shape: ``(height, width, channels)``.
+        input_dtype: the input tensor's dtype.
+        input_quantization: ``(scale, zero_point)`` of a quantised input, else ``None``.
+        device: ``cpu`` or ``gpu``.
+    """
+
+    runtime: str
+    runtime_version: str
+    path: Path
+    input_shape: tuple[int, int, int]
+    input_dtype: np.dtype
+    input_quantization: tuple[float, int] | None = None
+    device: str = "cpu"
+    _predict: object = field(default=None, repr=False)
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """Probabilities ``(N, classes)`` for a float32 normalised batch ``(N, H, W, C)``."""
+        x = np.asarray(x, np.float32)
+        if x.ndim != 4 or tuple(x.shape[1:]) != tuple(self.input_shape):
+            raise ModelError(f"{self.path.name} takes inputs of shape {tuple(self.input_shape)}, "
+                             f"got {tuple(x.shape[1:])}: the preprocessing does not match this artifact")
+        return self._predict(x)
+
+
+def quantize(x: np.ndarray, scale: float, zero_point: int, dtype) -> np.ndarray:
+    """float -> integer tensor values, as the TFLite converter defines them (round half away)."""
+    info = np.iinfo(dtype)
+    return np.clip(np.round(x / scale) + zero_point, info.min, info.max).astype(dtype)
+
+
+def dequantize(q: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
+    return (q.astype(np.float32) - zero_point) * scale
+
+
+def _check_file(path: Path) -> None:
+    if not path.is_file():
+        raise ModelError(f"artifact not found: {path}")
+    if path.stat().st_size == 0:
+        raise ModelError(f"{path} is empty")
+
+
+# -- LiteRT ------------------------------------------------------------------------------------
+# Last-resort TFLite interpreters registered by higher layers: ``() -> (class, version, name)``.
+# asl_edge.models registers TensorFlow's deprecated tf.lite.Interpreter, so this module never
+# imports TensorFlow itself.
+_TFLITE_FALLBACKS: list = []
+
+
+def register_tflite_fallback(factory) -> None:
+    """Adds a last-resort TFLite interpreter factory (raises :class:`AslEdgeError` when unavailable)."""
+    _TFLITE_FALLBACKS.append(factory)
+
+
+def _interpreter_class():
+    """LiteRT first; ``tflite_runtime`` and ``tf.lite`` (deprecated) only as fallbacks."""
+    try:
+        import ai_edge_litert
+        from ai_edge_litert import interpreter as litert
+
+        return litert.Interpreter, getattr(ai_edge_litert, "__version__", "unknown"), "litert"
+    except ImportError:
+        pass
+    try:
+        import tflite_runtime
+        from tflite_runtime import interpreter as tflr
+
+        return tflr.Interpreter, tflite_runtime.__version__, "tflite_runtime"
+    except ImportError:
+        pass
+    for factory in _TFLITE_FALLBACKS:
+        try:
+            return factory()
+        except AslEdgeError:
+            continue
+    raise RuntimeUnavailable("no TFLite runtime installed: pip install ai-edge-litert")
+
+
+def _load_litert(path: Path, threads: int | None, device: str) -> Runner:
+    if device != "cpu":
+        raise RuntimeUnavailable("LiteRT runs on the CPU here; GPU delegates are not measured")
+    buf = path.read_bytes()
+    if len(buf) < 8 or buf[4:8] != b"TFL3":
+        raise ModelError(f"{path} is not a valid .tflite file (truncated or corrupt)")
+    cls, version, name = _interpreter_class()
+    try:
+        with quiet_native_stderr():
+            interp = cls(model_content=buf, num_threads=threads)
+            interp.allocate_tensors()
+    except Exception as exc:  # the interpreter raises RuntimeError/ValueError on damaged models
+        raise ModelError(f"cannot load {path}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+    inp, out = interp.get_input_details()[0], interp.get_output_details()[0]
+    in_q = inp["quantization"] if inp["dtype"] in (np.int8, np.uint8) else None
+    out_q = out["quantization"] if out["dtype"] in (np.int8, np.uint8) else None
+    batch_state = {"n": int(inp["shape"][0])}
+
+    def predict(x: np.ndarray) -> np.ndarray:
+        if batch_state["n"] != len(x):
+            interp.resize_tensor_input(inp["index"], [len(x), *inp["shape"][1:]])
+            interp.allocate_tensors()
+            batch_state["n"] = len(x)
+        feed = quantize(x, in_q[0], in_q[1], inp["dtype"]) if in_q else x.astype(inp["dtype"])
+        interp.set_tensor(inp["index"], feed)
+        interp.invoke()
+        y = interp.get_tensor(out["index"])
+        return dequantize(y, *out_q) if out_q else y.astype(np.float32)
+
+    return Runner(name, version, path, tuple(int(d) for d in inp["shape"][1:]),
+                  np.dtype(inp["dtype"]), tuple(in_q) if in_q else None, "cpu", predict)
+
+
+# -- ONNX Runtime --------------------------------------------------------------------------------
+def _load_onnx(path: Path, threads: int | None, device: str) -> Runner:
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise RuntimeUnavailable("ONNX Runtime is not installed: pip install onnxruntime") from None
+    providers = ["CPUExecutionProvider"]
+    if device == "gpu":
+        if "CUDAExecutionProvider" not in ort.get_available_providers():
+            raise RuntimeUnavailable("not measured: no GPU (ONNX Runtime has no CUDA provider here)")
+        providers = ["CUDAExecutionProvider"]
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    if threads:
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+    try:
+        session = ort.InferenceSession(str(path), options, providers=providers)
+    except Exception as exc:  # InvalidProtobuf, Fail, ...: all mean an unusable file
+        raise ModelError(f"cannot load {path}: {str(exc).splitlines()[0][:200]}") from None
+    inp = session.get_inputs()[0]
+    dtype = {"tensor(float)": np.float32, "tensor(int8)": np.int8, "tensor(uint8)": np.uint8}.get(inp.type, np.float32)
+
+    def predict(x: np.ndarray) -> np.ndarray:
+        return np.asarray(session.run(None, {inp.name: x.astype(dtype)})[0], np.float32)
+
+    shape = tuple(int(d) if isinstance(d, int) else -1 for d in inp.shape[1:])
+    return Runner("onnxruntime", ort.__version__, path, shape, np.dtype(dtype), None, device, predict)
+
+
+_LOADERS = {"litert": _load_litert, "onnxruntime": _load_onnx}
+
+
+def register_runtime(name: str, loader) -> None:
+    """Adds a runtime: ``loader(path, threads, device) -> Runner``.
+
+    The Keras runtime needs TensorFlow, so it is registered from :mod:`asl_edge.models` (the layer
+    that may import it) and this module stays TensorFlow-free.
+    """
+    _LOADERS[name] = loader
+
+
+def load_runner(path: str | Path, runtime: str | None = None, threads: int | None = None,
+                device: str = "cpu") -> Runner:
+    """Loads an artifact into its runtime.
+
+    Args:
+        path: ``.keras``, ``.tflite`` or ``.onnx`` file.
+        runtime: override the format table's runtime (``keras``, ``litert``, ``onnxruntime``).
+        threads: CPU threads the runtime may use (``None``: its default).
+        device: ``cpu`` or ``gpu``.
+
+    Raises:
+        ModelError: missing, truncated or corrupt file.
+        RuntimeUnavailable: the runtime or the device is not available here.
+    """
+    path = Path(path)
+    _check_file(path)
+    runtime = runtime or format_for_path(path).runtime
+    if runtime not in _LOADERS:
+        raise RuntimeUnavailable(f"unknown runtime '{runtime}'; choose one of: {', '.join(_LOADERS)}")
+    return _LOADERS[runtime](path, threads, device)
+
+
+def available_runtimes() -> dict[str, str | None]:
+    """Installed runtime packages and their versions (``None`` where missing); imports nothing heavy."""
+    from importlib import metadata
+
+    out = {}
+    for name, dist in (("litert", "ai-edge-litert"), ("tflite_runtime", "tflite-runtime"),
+                       ("onnxruntime", "onnxruntime"), ("onnxruntime-gpu", "onnxruntime-gpu"),
+                       ("tensorflow", "tensorflow")):
+        try:
+            out[name] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
