@@ -48,9 +48,12 @@ def test_rows_for_every_artifact_runtime_and_thread_count(results, tiny_export):
 
 
 @pytest.mark.skipif(machine.gpu_name() is not None, reason="this machine has a GPU")
-def test_no_gpu_gives_one_not_measured_row_per_artifact(results):
-    gpu = [r for r in results["results"] if r["device"] == "gpu"]
-    assert len(gpu) == len({r["artifact"] for r in results["results"]})
+def test_gpu_rows_only_where_a_gpu_is_or_when_asked(results, tiny_export):
+    assert not [r for r in results["results"] if r["device"] == "gpu"]  # default: no GPU here, no GPU rows
+    files = sorted(tiny_export.glob("*_fp32.*"))
+    doc = run_benchmark(files, BenchConfig(**{**FAST, "rounds": 1, "gpu": True}))
+    gpu = [r for r in doc["results"] if r["device"] == "gpu"]
+    assert len(gpu) == len(files)
     assert all(r["status"] == "not measured: no GPU" and r["latency_ms"] is None for r in gpu)
 
 

@@ -12,11 +12,11 @@ import pytest
 
 from asl_edge.bench import load_results, pi_estimate
 from asl_edge.report import (
-    best_choice,
     int8_vs_fp32,
     load_check,
     load_inputs,
     render,
+    recommend,
     repeatability,
 )
 from asl_edge.runtime.errors import DataError
@@ -34,12 +34,12 @@ def doc():
 
 
 def test_report_from_fixture_results(doc, tmp_path):
-    md, page = render([doc], tmp_path, [load_check(CHECK)])
+    md, page = render([doc], tmp_path, [load_check(CHECK)], include_gpu=True)
     text, html = md.read_text(), page.read_text()
     assert text.count("| artifact | runtime | device | threads |") == 1
     for row in doc["results"]:  # every result row is in the table
         assert f"| {row['artifact']} | {row['runtime'] or '-'} | {row['device']} |" in text
-    assert "not measured: no GPU" in text and "**Best choice on this machine**" in text
+    assert "not measured: no GPU" in text and "**Deploy on this machine:**" in text
     assert "Model cost: 7.52 M multiply-accumulates" in text
     # Pi figures: labelled as estimates and cited
     assert "ESTIMATES, not measurements" in text and "(estimate)" in text
@@ -52,18 +52,22 @@ def test_report_from_fixture_results(doc, tmp_path):
         assert (tmp_path / name).is_file()
     srcs = re.findall(r"src='([^']*)'", html)
     assert len(srcs) == 4 and all(s.startswith("data:image/png;base64,") for s in srcs)
-    assert "<table>" in html and "<b>Best choice on this machine</b>" in html
+    assert "<table>" in html and "<b>Deploy on this machine:</b>" in html
+    # the answer first: the "Deploy this" table comes before any machine section
+    assert text.index("## Deploy this") < text.index("## " + doc["machine"]["device"])
 
 
-def test_best_choice_is_measured_and_int8_is_not_assumed_faster(doc):
-    best = best_choice(doc["results"])
-    ok = [r for r in doc["results"] if r["status"] == "ok"]
-    assert best["latency_ms"]["p50"] == min(r["latency_ms"]["p50"] for r in ok)
+def test_recommendation_is_measured_and_int8_is_not_assumed_faster(doc):
+    best = recommend(doc["results"])["row"]
+    ok = [r for r in doc["results"] if r["status"] == "ok" and r.get("device", "cpu") == "cpu"]
+    top = max(r["accuracy"] for r in ok)
+    eligible = [r for r in ok if top - r["accuracy"] <= 0.005]
+    assert best["latency_ms"]["p50"] <= min(r["latency_ms"]["p50"] for r in eligible) * 1.05
     rows = copy.deepcopy(doc["results"])
     for r in rows:  # make int8 TFLite the most accurate: it must win only if also fastest among the accurate
         if r["status"] == "ok" and r["artifact"].endswith("int8.tflite"):
             r["accuracy"] = 1.0
-    assert best_choice(rows)["artifact"].endswith("int8.tflite")
+    assert recommend(rows)["row"]["artifact"].endswith("int8.tflite")
     comparisons = int8_vs_fp32(doc["results"])
     assert {(c["family"], c["threads"]) for c in comparisons} == {("tflite", 1), ("tflite", 2)}
     assert all(c["ratio"] == pytest.approx(c["int8"] / c["fp32"]) for c in comparisons)
@@ -73,7 +77,7 @@ def test_machines_merge_into_sections_and_repeats_into_repeatability(doc, tmp_pa
     other = copy.deepcopy(doc)
     other["machine"]["device"] = "second machine"
     text = render([doc, other], tmp_path / "two")[0].read_text()
-    assert "## fixture-x86" in text and "## second machine" in text and "## Best choice per machine" in text
+    assert "## fixture-x86" in text and "## second machine" in text and "## Deploy this" in text
     again = copy.deepcopy(doc)
     for r in again["results"]:
         if r["status"] == "ok":
@@ -162,3 +166,55 @@ def test_report_command_writes_both_files(tmp_path):
                        text=True, check=False)
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "REPORT.md").is_file() and (tmp_path / "report.html").is_file()
+
+
+def test_recommendation_prefers_the_artifact_that_survives_camera_shifts(doc):
+    rows = copy.deepcopy(doc["results"])
+    ok = [r for r in rows if r["status"] == "ok"]
+    fastest = min(ok, key=lambda r: r["latency_ms"]["p50"])
+    for r in ok:
+        r["accuracy"] = 0.99
+        r["shifts"] = {"mirrored": {"accuracy": 0.95}, "dark": {"accuracy": 0.97}}
+    fastest["shifts"]["mirrored"]["accuracy"] = 0.40  # fast but fails with a left hand
+    rec = recommend(rows)
+    assert rec["row"]["artifact"] != fastest["artifact"] or rec["row"]["runtime"] != fastest["runtime"]
+    assert "worst camera shift" in rec["why"]
+
+
+def test_report_skips_files_that_are_not_results_with_one_warning(tmp_path):
+    other = tmp_path / "holdout.json"
+    other.write_text(json.dumps({"recipe": "fast", "splits": [0.99]}))
+    r = subprocess.run([*ASL_EDGE, "report", str(RESULTS), str(other), "--out", str(tmp_path / "rep")],
+                       capture_output=True, text=True, check=False)
+    assert r.returncode == 0, r.stderr
+    warnings = [line for line in r.stderr.splitlines() if "skipped" in line]
+    assert len(warnings) == 1 and "holdout.json" in warnings[0]
+    r = subprocess.run([*ASL_EDGE, "report", str(other), "--out", str(tmp_path / "none")], capture_output=True,
+                       text=True, check=False)
+    assert r.returncode != 0 and r.stderr.strip().startswith("asl-edge: error:")
+
+
+def test_gpu_rows_that_were_not_measured_are_left_out_unless_asked(doc, tmp_path):
+    doc = copy.deepcopy(doc)
+    doc["results"].append({**doc["results"][0], "device": "gpu", "threads": None, "status": "not measured: no GPU",
+                           "accuracy": None, "latency_ms": None, "throughput_ips": None})
+    text = render([doc], tmp_path / "a")[0].read_text()
+    assert "not measured: no GPU" not in text
+    text = render([doc], tmp_path / "b", include_gpu=True)[0].read_text()
+    assert "not measured: no GPU" in text
+
+
+def test_accuracy_interval_is_wide_for_few_images_and_narrow_for_many():
+    from asl_edge.report.plots import accuracy_interval
+
+    lo_few, hi_few = accuracy_interval(0.98, 50)
+    lo_many, hi_many = accuracy_interval(0.98, 5000)
+    assert lo_few < lo_many < 0.98 < hi_many < hi_few <= 1.0
+    assert accuracy_interval(0.9, None) == (0.9, 0.9)
+
+
+def test_every_format_has_its_own_colour_in_every_plot():
+    from asl_edge.report.plots import KIND_COLOURS
+
+    assert set(KIND_COLOURS) == {f.name for f in export_formats()}
+    assert len(set(KIND_COLOURS.values())) == len(KIND_COLOURS)

@@ -16,7 +16,8 @@ class BenchConfig:
         warmup: untimed calls first (in every round).
         batch: batch size of the throughput measurement.
         data: data source; default the held-out split of the export's run, else the built-in set.
-        gpu: also try GPU rows (ONNX Runtime CUDA; "not measured: no GPU" where absent).
+        gpu: GPU rows: ``None`` (default) adds them where a GPU is present; ``True`` always (a row says
+            "not measured: no GPU" where there is none); ``False`` never.
         verify: check artifacts against their manifest first.
         device_name: a label for this machine.
     """
@@ -27,6 +28,6 @@ class BenchConfig:
     rounds: int = 5
     batch: int = 64
     data: str | None = None
-    gpu: bool = True
+    gpu: bool | None = None
     verify: bool = True
     device_name: str | None = None

@@ -9,6 +9,7 @@ so holding them all would only cost memory.
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -25,8 +26,11 @@ log = logging.getLogger(__name__)
 
 def predict_batches(runner, ds, batch_size: int = 256) -> np.ndarray:
     """Runs ``runner`` over a data set in batches and returns the stacked probabilities."""
+    from tqdm import tqdm
+
     out = []
-    for start in range(0, len(ds), batch_size):
+    for start in tqdm(range(0, len(ds), batch_size), desc="evaluate", unit="batch", file=sys.stderr, disable=None,
+                      leave=False):
         index = np.arange(start, min(start + batch_size, len(ds)))
         out.append(runner.predict(ds.preprocessing.normalize(ds.load_images(index))))
     return np.concatenate(out)

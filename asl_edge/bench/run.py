@@ -129,7 +129,8 @@ def run_benchmark(paths, cfg: BenchConfig | None = None) -> dict:
     targets = expand_targets(paths)
     return_freed_memory()
     has_gpu = gpu_name() is not None
-    slots = [("cpu", t) for t in cfg.threads] + ([("gpu", None)] if cfg.gpu else [])
+    want_gpu = has_gpu if cfg.gpu is None else cfg.gpu
+    slots = [("cpu", t) for t in cfg.threads] + ([("gpu", None)] if want_gpu else [])
     rows, data_sets, labels, loaded = [], [], {}, {}
     timed: list[_Timed] = []  # the rows measured, for their later rounds
     bar = tqdm(total=len(targets) * len(slots), desc="benchmark", unit="row", file=sys.stderr, disable=None)

@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 
 from asl_edge.cli import cli
+from asl_edge.cli.common import PLOT_MODULES, common_options, echo_json, examples, json_option, need_extra
 
 
-@cli.command("data-info")
-@click.option("--data", default="builtin", show_default=True, help="builtin, a class-per-folder tree, a .csv or an .npz.")
+@cli.command("data-info", epilog=examples("asl-edge data-info", "asl-edge data-info --data photos/ --groups signers.csv",
+                                          "asl-edge data-info --json"))
+@click.option("--data", default="builtin", show_default=True,
+              help="builtin, a class-per-folder tree, a .csv or an .npz.")
 @click.option("--groups", "groups_file", default=None, help="CSV of path,signer.")
-@click.option("--size", default=64, show_default=True, help="Side the samples are resized to.")
+@click.option("--size", default=64, show_default=True, type=click.IntRange(min=8, max=1024),
+              help="Side the samples are resized to.")
 @click.option("--out", default="runs/data-info", show_default=True, type=click.Path(),
               help="Folder for samples.png and summary.json.")
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@json_option
+@common_options
 def data_info(data, groups_file, size, out, as_json):
     """Class counts, image sizes, imbalance and signers; writes a PNG grid of samples per class."""
+    need_extra("train", *PLOT_MODULES)
     from asl_edge.data import load_dataset
     from asl_edge.data.explore import format_summary, sample_grid, summarize
     from asl_edge.runtime.fsutil import atomic_write_json
@@ -29,6 +34,8 @@ def data_info(data, groups_file, size, out, as_json):
     out = Path(out)
     grid = sample_grid(ds, out / "samples.png")
     atomic_write_json(out / "summary.json", summary)
-    click.echo(json.dumps(summary) if as_json else format_summary(summary))
-    if not as_json:
-        click.echo(f"sample grid: {grid}")
+    if as_json:
+        echo_json(summary)
+        return
+    click.echo(format_summary(summary))
+    click.echo(f"sample grid: {grid}")

@@ -8,19 +8,23 @@ import sys
 import click
 
 from asl_edge.cli import cli
+from asl_edge.cli.common import common_options, examples
 from asl_edge.runtime.errors import DataError
 
 
-@cli.command()
+@cli.command(epilog=examples("asl-edge predict model_int8.tflite photo.jpg photos/",
+                             "asl-edge predict model_int8.tflite photos/ --json --top-k 1",
+                             "asl-edge predict model_int8.tflite --camera 0 --show"))
 @click.argument("artifact", type=click.Path())
 @click.argument("images", nargs=-1, type=click.Path())
-@click.option("--top-k", "k", default=3, show_default=True, help="Labels shown per image.")
+@click.option("--top-k", "k", default=3, show_default=True, type=click.IntRange(min=1), help="Labels shown per image.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per image (JSON Lines).")
-@click.option("--threads", type=int, default=None, help="CPU threads for the runtime.")
+@click.option("--threads", type=click.IntRange(min=1, max=256), default=None, help="CPU threads for the runtime.")
 @click.option("--camera", type=int, default=None, help="Classify frames from this camera index instead.")
-@click.option("--max-frames", type=int, default=None, help="Stop the camera loop after N frames.")
+@click.option("--max-frames", type=click.IntRange(min=1), default=None, help="Stop the camera loop after N frames.")
 @click.option("--show/--no-show", default=False, help="Show camera frames with the label (needs a display).")
 @click.option("--no-verify", is_flag=True, help="Skip the sha256 check against the export manifest.")
+@common_options
 def predict(artifact, images, k, as_json, threads, camera, max_frames, show, no_verify):
     """Top-k labels for images or folders of images, or a live camera loop.
 

@@ -5,70 +5,89 @@ from __future__ import annotations
 import click
 
 from asl_edge.cli import cli
+from asl_edge.cli.common import TRAIN_MODULES, FiniteFloat, common_options, echo_json, examples, json_option, need_extra
+from asl_edge.cli.common import table as text_table
 from asl_edge.runtime.errors import ExportError, IntegrityError
 
 
 def _table(manifest: dict) -> str:
-    lines = [f"{'artifact':34} {'precision':9} {'KB':>8} {'gzip KB':>8} {'accuracy':>8} {'agree':>6}  status"]
-    for a in manifest["artifacts"]:
-        lines.append(f"{a['path']:34} {a['precision']:9} {a['size_bytes'] / 1024:8.1f} {a['size_gzip_bytes'] / 1024:8.1f} "
-                     f"{a['accuracy']:8.4f} {a['agreement']:6.3f}  {a['status']}")
-    for a in manifest["failed"]:
-        lines.append(f"{a['path']:34} {a['precision']:9} {'-':>8} {'-':>8} "
-                     f"{a.get('accuracy', float('nan')):8.4f} {a.get('agreement', float('nan')):6.3f}  {a['status']}")
-    lines.append(f"float model accuracy {manifest['float_accuracy']:.4f} on {manifest['evaluation']['samples']} "
-                 f"images ({manifest['evaluation']['data']})")
+    head = ["artifact", "precision", "KB", "gzip KB", "accuracy", "agree", "status"]
+    rows = [[a["path"], a["precision"], f"{a['size_bytes'] / 1024:.1f}", f"{a['size_gzip_bytes'] / 1024:.1f}",
+             f"{a['accuracy']:.4f}", f"{a['agreement']:.3f}", a["status"]] for a in manifest["artifacts"]]
+    rows += [[a["path"], a["precision"], "-", "-", f"{a['accuracy']:.4f}" if "accuracy" in a else "-",
+              f"{a['agreement']:.3f}" if "agreement" in a else "-", a["status"]] for a in manifest["failed"]]
+    lines = [text_table(head, rows, right={2, 3, 4, 5}),
+             f"float model accuracy {manifest['float_accuracy']:.4f} on {manifest['evaluation']['samples']} "
+             f"images ({manifest['evaluation']['data']})"]
     if manifest["compression"]:
         lines.append("compression: " + ", ".join(f"{k}={v}" for k, v in manifest["compression"].items()))
     return "\n".join(lines)
 
 
-@cli.command()
+@cli.command(epilog=examples("asl-edge export runs/train/edge_cnn-fast --int8",
+                             "asl-edge export runs/train/edge_cnn-fast --int8 --fp16 --out runs/export/ref",
+                             "asl-edge export runs/train/edge_cnn-fast --prune 0.5 --cluster 4 --qat --formats tflite"))
 @click.argument("model_dir", type=click.Path())
 @click.option("--int8", is_flag=True, help="Add full-integer int8 TFLite and static int8 ONNX artifacts.")
 @click.option("--fp16", is_flag=True, help="Add the fp16 TFLite artifact.")
 @click.option("--dynamic", is_flag=True, help="Add the dynamic-range TFLite artifact.")
-@click.option("--prune", type=float, default=0.0, help="Target sparsity of magnitude pruning, e.g. 0.5.")
+@click.option("--prune", type=FiniteFloat(0.0, 1.0, max_open=True), default=0.0,
+              help="Target sparsity of magnitude pruning, e.g. 0.5.")
 @click.option("--structured", is_flag=True, help="2:4 structured sparsity instead of --prune's target.")
 @click.option("--qat", is_flag=True, help="Quantisation-aware training before int8 (implies --int8).")
-@click.option("--cluster", type=int, default=0, help="Weight clustering with N clusters per kernel.")
+@click.option("--cluster", type=click.IntRange(min=0), default=0, help="Weight clustering with N clusters per kernel.")
 @click.option("--formats", default="tflite,onnx", show_default=True, help="Format families to write.")
-@click.option("--calib-samples", type=int, default=200, show_default=True, help="Training images for int8 calibration.")
-@click.option("--epochs", type=int, default=3, show_default=True, help="Fine-tuning epochs per compression step.")
-@click.option("--max-drop", type=float, default=1.0, show_default=True,
+@click.option("--calib-samples", type=click.IntRange(min=1), default=200, show_default=True,
+              help="Training images for int8 calibration.")
+@click.option("--epochs", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Fine-tuning epochs per compression step.")
+@click.option("--max-drop", type=FiniteFloat(min=0.0), default=1.0, show_default=True,
               help="Fail an int8 artifact that loses more accuracy than this many points.")
 @click.option("--data", default=None, help="Other data for fine-tuning, calibration and evaluation.")
 @click.option("--out", default=None, type=click.Path(), help="Output folder [default: runs/export/<run name>].")
-@click.option("--force", is_flag=True, help="Replace an existing export in --out.")
+@click.option("--force", is_flag=True, help="Replace an export that asl-edge wrote in --out.")
+@json_option
+@common_options
 def export(model_dir, int8, fp16, dynamic, prune, structured, qat, cluster, formats, calib_samples, epochs,
-           max_drop, data, out, force):
+           max_drop, data, out, force, as_json):
     """Export a trained run to TFLite and ONNX, each artifact verified, with a manifest.
 
     MODEL_DIR is a run folder written by `asl-edge train`.
     """
+    need_extra("train", *TRAIN_MODULES)
+    if cluster == 1:
+        raise click.BadParameter("needs at least 2 clusters (0: no clustering)", param_hint="--cluster")
     from asl_edge.export import ExportConfig, export_run
 
     config = ExportConfig(int8=int8, fp16=fp16, dynamic=dynamic, prune=prune, structured=structured, qat=qat,
                           cluster=cluster, families=tuple(f.strip() for f in formats.split(",") if f.strip()),
                           calib_samples=calib_samples, epochs=epochs, max_drop=max_drop, data=data)
     manifest = export_run(model_dir, config, out, force)
-    click.echo(_table(manifest))
-    click.echo(f"wrote {len(manifest['artifacts'])} artifacts and manifest.json to {manifest['out']}")
+    if as_json:
+        echo_json(manifest)
+    else:
+        click.echo(_table(manifest))
+        click.echo(f"wrote {len(manifest['artifacts'])} artifacts and manifest.json to {manifest['out']}")
     if manifest["failed"]:
         names = ", ".join(f"{a['path']} ({a['status'].removeprefix('failed: ')})" for a in manifest["failed"])
         raise ExportError(f"{len(manifest['failed'])} artifact(s) failed and were not written: {names}")
 
 
-@cli.command()
+@cli.command(epilog=examples("asl-edge verify runs/export/edge_cnn-fast", "asl-edge verify export/asl-digits-fast --json"))
 @click.argument("export_dir", type=click.Path())
-def verify(export_dir):
+@json_option
+@common_options
+def verify(export_dir, as_json):
     """Check every artifact of an export against the sha256 in its manifest."""
     from asl_edge.runtime.integrity import verify_export_dir
 
     rows = verify_export_dir(export_dir)
-    for name, ok, reason in rows:
-        click.echo(f"{'OK ' if ok else 'BAD'} {name}  {reason}")
+    if as_json:
+        echo_json([{"artifact": name, "ok": ok, "reason": reason} for name, ok, reason in rows])
+    else:
+        click.echo(text_table(["artifact", "check", "reason"], [[n, "OK" if ok else "BAD", r] for n, ok, r in rows]))
     bad = [name for name, ok, _ in rows if not ok]
     if bad:
         raise IntegrityError(f"{len(bad)} of {len(rows)} artifacts failed verification: {', '.join(bad)}")
-    click.echo(f"all {len(rows)} artifacts match {export_dir}/manifest.json")
+    if not as_json:
+        click.echo(f"all {len(rows)} artifacts match {export_dir}/manifest.json")

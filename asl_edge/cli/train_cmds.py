@@ -2,103 +2,173 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 
 from asl_edge.cli import cli
+from asl_edge.cli.common import (
+    PLOT_MODULES,
+    TRAIN_MODULES,
+    common_options,
+    echo_json,
+    examples,
+    json_option,
+    need_extra,
+    table,
+)
 
 
-@cli.command()
-@click.option("--data", default=None, help="builtin (default), a class-per-folder tree, a Sign Language MNIST .csv or an .npz.")
-@click.option("--model", "model_name", default=None, help="Registry name (see `asl-edge models`); the recipe's by default.")
-@click.option("--recipe", default="fast", show_default=True, help="Recipe name (fast, accurate) or a YAML file.")
+@cli.command(epilog=examples("asl-edge train", "asl-edge train --recipe accurate --out runs/train/acc",
+                             "asl-edge train --set train.epochs=5 --set augment.flip=false --out /tmp/quick"))
+@click.option("--data", default=None, help="builtin (default), a class-per-folder tree, a Sign Language MNIST .csv or "
+                                           "an .npz.")
+@click.option("--model", "model_name", default=None, help="Registry name (see `asl-edge models`); the recipe's by "
+                                                          "default.")
+@click.option("--recipe", default="fast", show_default=True, help="Recipe name (see `asl-edge recipes`) or a YAML file.")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override one config key, e.g. train.epochs=5.")
 @click.option("--groups", "groups_file", default=None, help="CSV of path,signer for a split by signer.")
 @click.option("--out", default=None, help="Run folder [default: runs/train/<model>-<recipe>].")
 @click.option("--resume", is_flag=True, help="Continue the interrupted run in --out from its last completed epoch.")
 @click.option("--force", is_flag=True, help="Overwrite a finished run in --out.")
-def train(data, model_name, recipe, sets, groups_file, out, resume, force):
+@json_option
+@common_options
+def train(data, model_name, recipe, sets, groups_file, out, resume, force, as_json):
     """Train a classifier, evaluate it on held-out signers and write a run folder."""
-    from asl_edge.training import config as cfg
-
-    config = cfg.resolve(recipe, sets, data__source=data, model__name=model_name, data__groups_file=groups_file)
+    need_extra("train", *TRAIN_MODULES, *PLOT_MODULES)
     from asl_edge.models import get_spec
-
-    get_spec(config.model.name)  # fail on an unknown model before TensorFlow loads
     from asl_edge.runtime.outputs import default_out
-
-    out = Path(out) if out else default_out("train", f"{config.model.name}-{Path(recipe).stem}")
+    from asl_edge.training import config as cfg
     from asl_edge.training.trainer import train as run_training
 
+    config = cfg.resolve(recipe, sets, data__source=data, model__name=model_name, data__groups_file=groups_file)
+    get_spec(config.model.name)  # fail on an unknown model before TensorFlow loads
+    out = Path(out) if out else default_out("train", f"{config.model.name}-{Path(recipe).stem}")
     result = run_training(config, out, resume=resume, force=force)
     m = result.metrics
+    if as_json:
+        echo_json({"run": str(result.folder), "seconds": result.seconds, "epochs": result.epochs_run, **m})
+        return
     click.echo(f"trained {config.model.name} in {result.seconds:.0f} s ({result.epochs_run} epochs); "
-               f"held-out test ({m['split']['method']}): accuracy {m['accuracy']:.4f}, macro F1 {m['macro_f1']:.4f}")
+               f"{m.get('evaluated_on', 'held-out test split')} ({m['split']['method']}, {m['num_samples']} images): "
+               f"accuracy {m['accuracy']:.4f}, macro F1 {m['macro_f1']:.4f}")
     click.echo(f"run folder: {result.folder}")
 
 
-@cli.command()
+@cli.command(epilog=examples("asl-edge evaluate runs/train/edge_cnn-fast",
+                             "asl-edge evaluate model_int8.tflite --shifts",
+                             "asl-edge evaluate model_int8.onnx --data photos/ --json"))
 @click.argument("model", type=click.Path())
-@click.option("--data", default=None, help="Images to evaluate on [default: the run's held-out test split, else builtin].")
-@click.option("--json", "as_json", is_flag=True, help="Print the metrics as one JSON object.")
+@click.option("--data", default=None, help="Images to evaluate on [default: the model's held-out test split].")
 @click.option("--out", default=None, type=click.Path(), help="Write metrics.json and confusion_matrix.png here.")
 @click.option("--no-verify", is_flag=True, help="Skip the sha256 check against the export manifest.")
-def evaluate(model, data, as_json, out, no_verify):
+@click.option("--shifts", "with_shifts", is_flag=True,
+              help="Also score every camera shift of the suite (mirrored, darker, grayscale, ...).")
+@click.option("--shift", "shift_names", multiple=True, metavar="NAME",
+              help="Score only this shift (repeatable; implies --shifts; see `asl-edge shifts`).")
+@json_option
+@common_options
+def evaluate(model, data, out, no_verify, with_shifts, shift_names, as_json):
     """Accuracy, per-class precision/recall/F1 and a confusion matrix for a model or artifact.
 
-    MODEL is a run folder, a .keras file, or a .tflite/.onnx artifact.
+    MODEL is a run folder, a .keras file, or a .tflite/.onnx artifact. With --shifts, the accuracy
+    under each deterministic camera shift as well (no TensorFlow needed for .tflite/.onnx).
     """
     from asl_edge.bench.evaluate import evaluate_model
     from asl_edge.runtime.metrics import format_report
 
+    if with_shifts or shift_names:
+        from asl_edge.bench.evaluate import evaluate_shifts, format_shifts
+        from asl_edge.runtime.fsutil import atomic_write_json
+        from asl_edge.runtime.runfolder import METRICS_FILE
+        from asl_edge.runtime.shifts import get_shift
+
+        chosen = [get_shift(n) for n in shift_names] or None
+        metrics = evaluate_shifts(model, data, shifts=chosen, verify=not no_verify)
+        if out:
+            atomic_write_json(Path(out) / METRICS_FILE, metrics)
+        echo_json(metrics) if as_json else click.echo(format_shifts(metrics))
+        return
+    if out:
+        need_extra("train", *PLOT_MODULES)
     metrics = evaluate_model(model, data, out_dir=out, verify=not no_verify)
     if as_json:
-        click.echo(json.dumps(metrics))
-    else:
-        click.echo(format_report(metrics))
-        if out:
-            click.echo(f"wrote {Path(out) / 'metrics.json'} and {Path(out) / 'confusion_matrix.png'}")
+        echo_json(metrics)
+        return
+    click.echo(format_report(metrics))
+    if out:
+        click.echo(f"wrote {Path(out) / 'metrics.json'} and {Path(out) / 'confusion_matrix.png'}")
 
 
-@cli.command()
+@cli.command(epilog=examples("asl-edge tune --trials 12 --epochs 15", "asl-edge tune --recipe accurate --trials 4"))
 @click.option("--data", default=None, help="Data source [default: builtin].")
 @click.option("--model", "model_name", default=None, help="Registry name [default: the recipe's].")
 @click.option("--recipe", default="fast", show_default=True, help="Base recipe.")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override one config key.")
-@click.option("--trials", default=12, show_default=True, help="Number of Optuna trials.")
-@click.option("--epochs", default=15, show_default=True, help="Epochs per trial.")
+@click.option("--trials", default=12, show_default=True, type=click.IntRange(min=1), help="Number of Optuna trials.")
+@click.option("--epochs", default=15, show_default=True, type=click.IntRange(min=1), help="Epochs per trial.")
 @click.option("--out", default="runs/tune", show_default=True, type=click.Path(), help="Results folder.")
-def tune(data, model_name, recipe, sets, trials, epochs, out):
+@json_option
+@common_options
+def tune(data, model_name, recipe, sets, trials, epochs, out, as_json):
     """Search dropout rate, L2 strength and learning rate with Optuna; writes a results table."""
+    need_extra("train", *TRAIN_MODULES, "optuna")
     from asl_edge.training import config as cfg
     from asl_edge.training.tune import TuneConfig, run_tuning
 
     config = cfg.resolve(recipe, sets, data__source=data, model__name=model_name)
     result = run_tuning(config, TuneConfig(trials=trials, epochs=epochs), Path(out))
+    if as_json:
+        echo_json({"best_params": result.best_params, "best_validation_accuracy": result.best_value, "out": out})
+        return
     click.echo(result.table)
     click.echo(f"best: {' '.join(f'--set {k}={v}' for k, v in result.best_params.items())} "
                f"(validation accuracy {result.best_value:.4f}); results in {out}")
 
 
-@cli.command("models")
-def list_models_cmd():
+@cli.command("models", epilog=examples("asl-edge models", "asl-edge models --json"))
+@json_option
+@common_options
+def list_models_cmd(as_json):
     """List the registered model architectures."""
     from asl_edge.models import get_spec, list_models
 
-    for name in list_models():
-        spec = get_spec(name)
-        click.echo(f"{name:18} {spec.family:9} {spec.description}")
+    specs = [get_spec(name) for name in list_models()]
+    if as_json:
+        echo_json([{"name": s.name, "family": s.family, "description": s.description} for s in specs])
+        return
+    click.echo(table(["model", "family", "description"], [[s.name, s.family, s.description] for s in specs]))
 
 
-@cli.command("recipes")
-def list_recipes_cmd():
+@cli.command("recipes", epilog=examples("asl-edge recipes", "asl-edge train --recipe accurate"))
+@json_option
+@common_options
+def list_recipes_cmd(as_json):
     """List the named training recipes."""
+    need_extra("train", "yaml")
     import yaml
 
     from asl_edge.training.config import RECIPE_DIR, list_recipes
 
-    for name in list_recipes():
-        text = yaml.safe_load((RECIPE_DIR / f"{name}.yaml").read_text()).get("description", "")
-        click.echo(f"{name:10} {' '.join(str(text).split())}")
+    rows = [[name, " ".join(str(yaml.safe_load((RECIPE_DIR / f"{name}.yaml").read_text()).get("description", "")).split())]
+            for name in list_recipes()]
+    if as_json:
+        echo_json([{"name": n, "description": d} for n, d in rows])
+        return
+    click.echo(table(["recipe", "description"], rows, right=set()))
+
+
+@cli.command("shifts", epilog=examples("asl-edge shifts", "asl-edge evaluate model_int8.tflite --shift mirrored"))
+@json_option
+@common_options
+def list_shifts_cmd(as_json):
+    """List the camera shifts that `evaluate --shifts` and `benchmark --shifts` apply."""
+    from asl_edge.runtime.shifts import camera_shifts
+
+    shifts = camera_shifts()
+    if as_json:
+        echo_json([{"name": s.name, "family": s.family, "severity": s.severity, "description": s.description}
+                   for s in shifts])
+        return
+    click.echo(table(["shift", "family", "severity", "description"],
+                     [[s.name, s.family, s.severity, s.description] for s in shifts], right={2}))

@@ -23,11 +23,12 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 
-def _fit(model, train, val, epochs: int, lr: float, callbacks=()):
+def _fit(model, train, val, epochs: int, lr: float, callbacks=(), desc: str = "fine-tuning"):
     from asl_edge.keras_compat import keras
+    from asl_edge.training.progress import epoch_bar
 
     model.compile(keras.optimizers.Adam(lr), "sparse_categorical_crossentropy", metrics=["accuracy"])
-    model.fit(train, validation_data=val, epochs=epochs, verbose=0, callbacks=list(callbacks))
+    model.fit(train, validation_data=val, epochs=epochs, verbose=0, callbacks=[*callbacks, epoch_bar(epochs, desc)])
     return model
 
 

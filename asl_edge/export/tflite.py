@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 
 import numpy as np
 
 from asl_edge.runtime.errors import ExportError
 from asl_edge.runtime.formats import ExportFormat
+from asl_edge.runtime.quiet import quiet_native_stderr
 
 
 def _converter(model):
@@ -75,6 +77,12 @@ def export_tflite(model, fmt: ExportFormat, samples: np.ndarray | None) -> bytes
         ExportError: the converter failed.
     """
     try:
-        return _BY_PRECISION[fmt.precision](model, samples)
+        # The converter warns "Statistics for quantized inputs were expected" on every full-integer
+        # conversion from a Keras model (the input ranges come from calibration, not from the user),
+        # and its MLIR passes print "fully_quantize: 0, inference_type: 6, ..." on fd 2: neither is
+        # actionable for a user of asl-edge (-vv shows the native lines).
+        with warnings.catch_warnings(), quiet_native_stderr():
+            warnings.filterwarnings("ignore", message="Statistics for quantized inputs", category=UserWarning)
+            return _BY_PRECISION[fmt.precision](model, samples)
     except Exception as exc:  # the MLIR converter raises ConverterError and others
         raise ExportError(f"TFLite {fmt.precision} conversion failed: {str(exc).strip().splitlines()[0][:300]}") from None

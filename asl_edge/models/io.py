@@ -70,7 +70,8 @@ def load_keras_runner(path: Path, threads: int | None, device: str) -> Runner:
     try:
         import tensorflow  # noqa: F401  (probe only; keras_compat does the real import)
     except ImportError:
-        raise RuntimeUnavailable("not measured: TensorFlow not installed (pip install \"asl-edge[train]\")") from None
+        raise RuntimeUnavailable("a Keras model needs TensorFlow, which is not installed: pip install \"asl-edge[train]\" "
+                                 "(or use the model's exported .tflite/.onnx)") from None
     from asl_edge.keras_compat import tf
 
     if threads:

@@ -1,4 +1,4 @@
-"""What the report works out from result rows: the table, the best choice, int8 against fp32, repeatability."""
+"""What the report works out from result rows: what to deploy, the table, int8 against fp32, repeatability."""
 
 from __future__ import annotations
 
@@ -37,14 +37,40 @@ def table(rows: list[dict]) -> str:
     return md_table(TABLE_HEAD, table_rows(rows))
 
 
-def best_choice(rows: list[dict], tolerance_pp: float = ACCURACY_TOLERANCE_PP) -> dict | None:
-    """The fastest single-image row (p50) among those within ``tolerance_pp`` points of the best accuracy."""
-    ok = [r for r in rows if r["status"] == "ok"]
+def worst_shift(row: dict) -> tuple[str, float] | None:
+    """The camera shift with the lowest accuracy in a row (``None`` when no shifts were measured)."""
+    shifts = {k: v.get("accuracy") for k, v in (row.get("shifts") or {}).items() if v.get("accuracy") is not None}
+    return min(shifts.items(), key=lambda kv: kv[1]) if shifts else None
+
+
+def recommend(rows: list[dict], tolerance_pp: float = ACCURACY_TOLERANCE_PP) -> dict | None:
+    """What to deploy on the machine these CPU rows were measured on, and why.
+
+    Among the artifacts within ``tolerance_pp`` points of the best held-out accuracy (and, where
+    camera shifts were measured, of the best worst-shift accuracy), the fastest p50; a tie in p50
+    (within 5%) goes to the smaller file.
+
+    Returns:
+        ``{"row", "why"}`` or ``None`` when no row was measured.
+    """
+    ok = [r for r in rows if r["status"] == "ok" and r.get("device", "cpu") == "cpu"]
     if not ok:
         return None
     top = max(r["accuracy"] for r in ok)
     eligible = [r for r in ok if (top - r["accuracy"]) * 100 <= tolerance_pp]
-    return min(eligible, key=lambda r: r["latency_ms"]["p50"])
+    why = f"within {tolerance_pp} points of the best held-out accuracy ({top:.2%})"
+    robust = [(r, worst_shift(r)) for r in eligible if worst_shift(r)]
+    if robust:
+        best_worst = max(w[1] for _, w in robust)
+        eligible = [r for r, w in robust if (best_worst - w[1]) * 100 <= tolerance_pp]
+        why += f" and of the best worst camera shift ({best_worst:.2%})"
+    fastest = min(r["latency_ms"]["p50"] for r in eligible)
+    near = [r for r in eligible if r["latency_ms"]["p50"] <= fastest * 1.05]
+    choice = min(near, key=lambda r: (r["size_bytes"], r["latency_ms"]["p50"]))
+    why = f"the fastest ({choice['latency_ms']['p50']:.3f} ms p50) of the artifacts {why}"
+    if len(near) > 1:
+        why += "; the smallest of those within 5% of that p50"
+    return {"row": choice, "why": why}
 
 
 def int8_vs_fp32(rows: list[dict]) -> list[dict]:

@@ -42,18 +42,30 @@ def load_check(path: str | Path) -> dict:
 def load_inputs(paths) -> tuple[list[dict], list[dict]]:
     """Splits the given files into benchmark results and ARM64 check documents, validating each.
 
+    A file that is neither (another kind of results JSON, say ``benchmarks/results/holdout/*.json``)
+    is skipped with one warning line, so ``asl-edge report pi4.json benchmarks/results/**/*.json``
+    works as people type it.
+
     Raises:
-        DataError: a missing file, or one that is neither.
+        DataError: a missing or unreadable file, or no usable file at all.
     """
     from asl_edge.bench.results import read_json, validate_results
 
-    results, checks = [], []
+    results, checks, skipped = [], [], []
     for p in paths:
         doc = read_json(p)
-        if isinstance(doc, dict) and doc.get("kind") == CHECK_KIND:
-            checks.append(validate_check(doc, str(p)))
-        else:
-            results.append(validate_results(doc, str(p)))
+        try:
+            if isinstance(doc, dict) and doc.get("kind") == CHECK_KIND:
+                checks.append(validate_check(doc, str(p)))
+            else:
+                results.append(validate_results(doc, str(p)))
+        except DataError as exc:
+            skipped.append(exc)
     if not results and not checks:
-        raise DataError("no results given")
+        if len(skipped) == 1:
+            raise skipped[0]
+        raise DataError(f"none of the {len(skipped)} files is an asl-edge benchmark results or ARM64 check file "
+                        f"(first: {skipped[0]})")
+    for exc in skipped:
+        log.warning("skipped %s", exc)
     return results, checks

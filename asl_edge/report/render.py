@@ -16,11 +16,12 @@ from pathlib import Path
 from asl_edge.report.analysis import (
     ACCURACY_TOLERANCE_PP,
     TABLE_HEAD,
-    best_choice,
     fmt,
     int8_vs_fp32,
+    recommend,
     repeatability,
     table_rows,
+    worst_shift,
 )
 from asl_edge.report.document import Document
 from asl_edge.report.plots import plots
@@ -66,12 +67,12 @@ def _device_section(out: Document, i: int, title: str, runs: list[dict], out_dir
                   f"row's best round (its lowest p50 and highest throughput; every round is in the JSON)")
     out.p(f"Data: {'; '.join(sets) or '-'}. Latency: {timing}.")
     out.table(TABLE_HEAD, table_rows(rows))
-    best = best_choice(rows)
-    if best:
-        out.p(f"**Best choice on this machine** (measured: the fastest p50 within {ACCURACY_TOLERANCE_PP} points of "
-              f"the best accuracy): `{best['artifact']}` on {best['runtime']} with {best.get('threads') or '-'} "
-              f"thread(s), {best['latency_ms']['p50']:.3f} ms p50, {best['throughput_ips']:,.0f} images/s, "
-              f"accuracy {best['accuracy']:.4f}.")
+    rec = recommend(rows)
+    if rec:
+        best = rec["row"]
+        out.p(f"**Deploy on this machine:** `{best['artifact']}` on {best['runtime']} with "
+              f"{best.get('threads') or '-'} thread(s): {best['latency_ms']['p50']:.3f} ms p50, "
+              f"{best['throughput_ips']:,.0f} images/s, accuracy {best['accuracy']:.2%}; {rec['why']}.")
     comparisons = int8_vs_fp32(rows)
     if comparisons:
         parts = [f"{c['family']} on {c['runtime']} x{c['threads']}: int8 {c['int8']:.3f} ms vs fp32 {c['fp32']:.3f} ms "
@@ -100,7 +101,48 @@ def _device_section(out: Document, i: int, title: str, runs: list[dict], out_dir
         name = f"{i}_{key}.png"
         atomic_write(out_dir / name, png)
         out.img(name, key.replace("_", " "), png)
-    return best
+    return rec
+
+
+def _without_absent_gpu(doc: dict) -> dict:
+    rows = [r for r in doc["results"] if not (r.get("device") == "gpu" and r["status"].startswith("not measured"))]
+    return {**doc, "results": rows}
+
+
+def _deploy_box(out: Document, recs: list[tuple[str, dict | None]], docs: list[dict]) -> None:
+    """The answer first: per machine (and per Raspberry Pi, estimated), the artifact to ship and why."""
+    from asl_edge.bench.pi_estimate import DEVICES, estimates
+
+    out.h(2, "Deploy this")
+    rows = []
+    for title, rec in recs:
+        if rec is None:
+            rows.append([title, "-", "-", "-", "-", "-", "nothing measured"])
+            continue
+        r = rec["row"]
+        worst = worst_shift(r)
+        rows.append([title, f"`{r['artifact']}` ({r['runtime']}, {r.get('threads') or '-'} thread(s))",
+                     f"{r['accuracy']:.2%}", f"{worst[1]:.2%} ({worst[0]})" if worst else "not measured",
+                     f"{r['size_bytes'] / 1024:,.1f}", f"{r['latency_ms']['p50']:.3f} (measured)", rec["why"]])
+    all_rows = [r for d in docs for r in d["results"] if r["status"] == "ok"]
+    est = {e["artifact"]: e for e in estimates(all_rows)}
+    for device in DEVICES:
+        candidates = [r for r in all_rows if r["artifact"] in est and r.get("device", "cpu") == "cpu"]
+        if not candidates:
+            continue
+        by_artifact = {}
+        for r in candidates:
+            by_artifact.setdefault(r["artifact"], r)
+        top = max(r["accuracy"] for r in by_artifact.values())
+        eligible = [r for r in by_artifact.values() if (top - r["accuracy"]) * 100 <= ACCURACY_TOLERANCE_PP]
+        r = min(eligible, key=lambda x: (est[x["artifact"]]["estimate_ms"][device], x["size_bytes"]))
+        worst = worst_shift(r)
+        rows.append([f"{device} (ESTIMATE)", f"`{r['artifact']}`", f"{r['accuracy']:.2%}",
+                     f"{worst[1]:.2%} ({worst[0]})" if worst else "not measured", f"{r['size_bytes'] / 1024:,.1f}",
+                     f"~{est[r['artifact']]['estimate_ms'][device]:.2f} (estimate)",
+                     f"the lowest estimated latency (from its MACs) of the artifacts within "
+                     f"{ACCURACY_TOLERANCE_PP} points of the best accuracy ({top:.2%})"])
+    out.table(["device", "ship", "accuracy (held-out)", "worst camera shift", "size KB", "p50 ms", "why"], rows)
 
 
 def _pi_section(out: Document, docs: list[dict]) -> None:
@@ -141,7 +183,7 @@ def _pi_section(out: Document, docs: list[dict]) -> None:
                 f"{r.macs_per_ms / 1e6:.1f}", f"{r.citation}{'; ' + r.derived if r.derived else ''} [link]({r.url})"]
                for r in REFERENCES])
     out.p(f"MobileNet v1 1.0 224: 569 M mult-adds ([Howard et al. 2017]({MOBILENET_PAPER}), Table 8); "
-          "`asl_edge.bench.run.count_macs` counts 568.7 M in the Keras MobileNet converted to .tflite. fp16 and "
+          "`asl_edge.bench.macs.count_macs` counts 568.7 M in the Keras MobileNet converted to .tflite. fp16 and "
           "dynamic-range artifacts take the fp32 rate (a CPU computes them in float32); ONNX artifacts take the "
           "rate of their precision although the published figures are TensorFlow Lite/XNNPACK ones.")
 
@@ -158,7 +200,8 @@ def _check_section(out: Document, check: dict) -> None:
           "float outputs within 1e-4. " + check.get("note", "No timings are recorded under emulation."))
     rows = []
     for r in check["results"]:
-        rows.append([r["artifact"], r.get("precision", "-"), f"{r.get('runtime') or '-'} {r.get('runtime_version_arm64') or ''}".strip(),
+        runtime = f"{r.get('runtime') or '-'} {r.get('runtime_version_arm64') or ''}".strip()
+        rows.append([r["artifact"], r.get("precision", "-"), runtime,
                      fmt(r.get("max_abs_diff"), ".2e"), fmt(r.get("max_lsb_diff"), "d"),
                      fmt(r.get("top1_agreement"), ".4f"),
                      {True: "yes", False: "no", None: "-"}[r.get("xnnpack_arm64")], r["status"]])
@@ -166,31 +209,33 @@ def _check_section(out: Document, check: dict) -> None:
                "XNNPACK on arm64", "status"], rows)
 
 
-def render(docs: list[dict], out_dir: str | Path, checks: list[dict] | tuple = ()) -> tuple[Path, Path]:
+def render(docs: list[dict], out_dir: str | Path, checks: list[dict] | tuple = (),
+           include_gpu: bool = False) -> tuple[Path, Path]:
     """Writes ``REPORT.md`` (with PNGs beside it) and a self-contained ``report.html``.
 
     Args:
         docs: benchmark results documents (``load_results``); one section per device label.
         out_dir: destination folder.
         checks: ARM64 emulation check documents (``load_check``).
+        include_gpu: keep "not measured: no GPU" rows (they are dropped by default: a GPU row is
+            shown only where a GPU was measured).
 
     Returns:
         The paths of ``REPORT.md`` and ``report.html``.
     """
     out_dir = Path(out_dir)
+    if not include_gpu:
+        docs = [_without_absent_gpu(d) for d in docs]
     out = Document()
     out.h(1, "asl-edge benchmark report")
+    groups = _group(docs)
+    body = Document()
+    recs = [(title, _device_section(body, i, title, runs, out_dir)) for i, (title, runs) in enumerate(groups.items())]
+    _deploy_box(out, recs, docs)
     out.p("Every figure in the machine sections was measured by `asl-edge benchmark` on the machine named there; "
           "rows marked *not measured* say why. Raspberry Pi figures are ESTIMATES unless a Pi's own results are "
           "included, and the ARM64 emulation check compares predictions only.")
-    groups = _group(docs)
-    bests = [(title, _device_section(out, i, title, runs, out_dir)) for i, (title, runs) in enumerate(groups.items())]
-    if len(groups) > 1:
-        out.h(2, "Best choice per machine (measured)")
-        out.table(["machine", "artifact", "runtime", "threads", "p50 ms", "images/s", "accuracy"],
-                  [[name, b["artifact"], b["runtime"], fmt(b.get("threads"), "d"), f"{b['latency_ms']['p50']:.3f}",
-                    f"{b['throughput_ips']:,.0f}", f"{b['accuracy']:.4f}"] if b else [name, "-", "-", "-", "-", "-", "-"]
-                   for name, b in bests])
+    out.blocks += body.blocks
     _pi_section(out, docs)
     for check in checks:
         _check_section(out, check)

@@ -12,6 +12,7 @@ import dataclasses
 import io
 import logging
 import math
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -101,7 +102,8 @@ def run_tuning(base: cfg.Config, tune: TuneConfig, out: Path) -> TuneResult:
     train_ds, val_ds = ds.subset(split.train), ds.subset(split.val)
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=tune.seed),
                                 pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=tune.epochs // 3))
-    study.optimize(_objective(base, tune, train_ds, val_ds), n_trials=tune.trials)
+    # Optuna draws its own tqdm bar over the trials (hidden when stderr is not a terminal).
+    study.optimize(_objective(base, tune, train_ds, val_ds), n_trials=tune.trials, show_progress_bar=sys.stderr.isatty())
 
     keys = ["model.dropout", "model.l2", "train.learning_rate"]
     rows = []

@@ -1,0 +1,96 @@
+"""What every asl-edge command shares: -v/-q anywhere on the line, --json, one table style,
+examples at the end of --help, and a one-line message when an extra is missing."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+
+import click
+
+from asl_edge.runtime.errors import require
+
+
+def _set_verbosity(ctx: click.Context, param: click.Parameter, value) -> None:
+    if not value or ctx.resilient_parsing:
+        return
+    if param.name == "quiet":
+        logging.getLogger().setLevel(logging.ERROR)
+        return
+    logging.getLogger().setLevel(logging.INFO if value == 1 else logging.DEBUG)
+    if value >= 2:
+        os.environ["ASL_EDGE_NATIVE_LOGS"] = "1"  # TensorFlow's and LiteRT's own start-up lines too
+
+
+def common_options(command):
+    """Adds ``-v/--verbose`` (repeatable) and ``-q/--quiet`` to a command, valid anywhere on its line."""
+    command = click.option("-q", "--quiet", is_flag=True, expose_value=False, is_eager=True,
+                           callback=_set_verbosity, help="Only errors.")(command)
+    return click.option("-v", "--verbose", count=True, expose_value=False, is_eager=True,
+                        callback=_set_verbosity, help="More log output (-vv: debug, with native runtime logs).")(command)
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON instead of a table.")
+
+
+def examples(*lines: str) -> str:
+    """An epilog of example command lines, kept as written (``\\b`` stops click re-wrapping them)."""
+    return "\b\nExamples:\n" + "\n".join(f"  {line}" for line in lines)
+
+
+def echo_json(obj) -> None:
+    """Prints one JSON document (NaN and infinities refused: they are not JSON)."""
+    click.echo(json.dumps(obj, allow_nan=False, default=str))
+
+
+def table(head: list[str], rows: list[list], right: set[int] | None = None) -> str:
+    """The one terminal table style: aligned columns under a header and a rule.
+
+    Args:
+        head: column titles.
+        rows: cells (converted with ``str``).
+        right: indices of right-aligned (numeric) columns; by default those whose cells all parse as numbers.
+    """
+    cells = [[str(c) for c in row] for row in rows]
+    if right is None:
+        right = {i for i in range(len(head)) if cells and all(_numeric(r[i]) for r in cells)}
+    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(head)]
+
+    def line(row):
+        return "  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths))).rstrip()
+
+    return "\n".join([line(head), "  ".join("-" * w for w in widths)] + [line(r) for r in cells])
+
+
+def _numeric(text: str) -> bool:
+    try:
+        float(text.replace(",", "").rstrip("%"))
+        return True
+    except ValueError:
+        return text == "-"
+
+
+def need_extra(extra: str, *modules: str) -> None:
+    """Raises the one-line "pip install asl-edge[extra]" error when one of ``modules`` is missing."""
+    for module in modules:
+        require(module, extra)
+
+
+# What each command that is not runtime-only needs, checked before any work starts.
+TRAIN_MODULES = ("yaml", "tensorflow", "tf_keras", "sklearn")
+PLOT_MODULES = ("matplotlib", "sklearn")
+
+
+class FiniteFloat(click.FloatRange):
+    """A float option in a range that also refuses NaN and infinities (which slip past comparisons)."""
+
+    name = "finite float"
+
+    def convert(self, value, param, ctx):
+        import math
+
+        value = super().convert(value, param, ctx)
+        if not math.isfinite(value):
+            self.fail(f"{value} is not a finite number", param, ctx)
+        return value
