@@ -50,6 +50,21 @@ if "$ASL" benchmark --help >/dev/null 2>&1; then
 fi
 "$VENV/bin/python" -c "import sys, asl_edge.cli; sys.exit('tensorflow was imported' if 'tensorflow' in sys.modules else 0)"
 
+# Commands that need the training extra say so in one line (and exit non-zero), never a traceback.
+expect_train_extra() {
+  local err rc=0
+  err=$("$ASL" "$@" 2>&1 >/dev/null) || rc=$?
+  if [ "$rc" -eq 0 ] || [ "$(printf '%s\n' "$err" | wc -l)" -ne 1 ] || ! grep -q 'pip install "asl-edge\[train\]"' <<<"$err"; then
+    echo "pi-check: FAILED: 'asl-edge $*' without the train extra gave (exit $rc): $err" >&2; exit 1
+  fi
+}
+expect_train_extra train --out "$IMAGES/run"
+expect_train_extra data-info --out "$IMAGES/info"
+expect_train_extra report benchmarks/results/bench/x86_64-2core-epyc-avx512.json --out "$IMAGES/report"
+expect_train_extra export models/asl-digits-fast --out "$IMAGES/export"
+expect_train_extra predict models/asl-digits-fast "$IMAGES"
+echo "pi-check: train, data-info, report, export and predict on a Keras run each name the train extra in one line"
+
 size() { du -sm "$1" | cut -f1; }
 echo "pi-check: OK. runtime-only venv $(size "$VENV") MB$( [ -d .venv ] && echo ", training venv $(size .venv) MB")"
 "$VENV/bin/python" - "$ASL" "$(ls "$EXPORT"/*_int8.tflite | head -1)" "$(ls "$IMAGES"/* | head -1)" <<'PY'

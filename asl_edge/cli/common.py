@@ -26,7 +26,7 @@ def _set_verbosity(ctx: click.Context, param: click.Parameter, value) -> None:
 def common_options(command):
     """Adds ``-v/--verbose`` (repeatable) and ``-q/--quiet`` to a command, valid anywhere on its line."""
     command = click.option("-q", "--quiet", is_flag=True, expose_value=False, is_eager=True,
-                           callback=_set_verbosity, help="Only errors.")(command)
+                           callback=_set_verbosity, help="Log errors only (results are still printed).")(command)
     return click.option("-v", "--verbose", count=True, expose_value=False, is_eager=True,
                         callback=_set_verbosity, help="More log output (-vv: debug, with native runtime logs).")(command)
 

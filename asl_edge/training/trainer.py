@@ -281,12 +281,19 @@ def plot_history(history_csv: Path, dest: Path) -> None:
     if not rows:
         return
     epochs = range(1, len(rows) + 1)
+    # The final model holds the weights of the epoch with the lowest validation loss (early stopping
+    # restores them), so the curves mark that epoch rather than leave the last one to be assumed.
+    best = None
+    if "val_loss" in rows[0]:
+        best = 1 + min(range(len(rows)), key=lambda i: float(rows[i]["val_loss"]))
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
     for ax, key in zip(axes, ("loss", "accuracy")):
         for prefix, style in (("", "-"), ("val_", "--")):
             col = prefix + key
             if col in rows[0]:
                 ax.plot(epochs, [float(r[col]) for r in rows], style, label=col)
+        if best is not None:
+            ax.axvline(best, color="tab:red", linestyle=":", label=f"restored: epoch {best}")
         ax.set_xlabel("epoch")
         ax.set_title(key)
         ax.legend()
