@@ -9,6 +9,7 @@ so holding them all would only cost memory.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -31,19 +32,19 @@ def predict_batches(runner, ds, batch_size: int = 256) -> np.ndarray:
     return np.concatenate(out)
 
 
-def evaluate_model(model: str | Path, data: str | None = None, out_dir: str | Path | None = None,
-                   verify: bool = True) -> dict:
-    """Evaluates ``model`` (run folder, ``.keras``, ``.tflite`` or ``.onnx``) on ``data``.
+def _shift_stage(preprocessing: Preprocessing) -> Preprocessing:
+    """The preprocessing that stops where camera shifts apply: RGB, after ``resize_chain``.
 
-    Args:
-        model: what to evaluate.
-        data: a data source; by default the run's held-out test split (Keras) or the built-in set.
-        out_dir: where to write ``metrics.json`` and ``confusion_matrix.png``.
-        verify: check an artifact's sha256 against its export manifest first.
-
-    Returns:
-        The metrics dict (top-level ``accuracy`` and ``macro_f1``).
+    With a resize chain (every model trained on the built-in set records ``(64,)``) this is exact;
+    without one, the decoded photo has no fixed size, so the RGB stage is taken at the model's size.
     """
+    side = preprocessing.resize_chain[-1] if preprocessing.resize_chain else None
+    size = (side, side) if side else tuple(preprocessing.image_size)
+    return replace(preprocessing, color_mode="rgb", image_size=size, normalization="fixed")
+
+
+def _load_target(model: str | Path, data: str | None, verify: bool, preprocessing_override=None):
+    """Loads the runner, class names, preprocessing and data set of ``model`` (see :func:`evaluate_model`)."""
     path = Path(model)
     if not path.exists():
         raise ModelError(f"model not found: {model}")
@@ -59,19 +60,41 @@ def evaluate_model(model: str | Path, data: str | None = None, out_dir: str | Pa
         class_names = tuple(meta["labels"])
         preprocessing = Preprocessing.from_dict(meta["preprocessing"])
         runner = load_runner(path)
-        ds = load_dataset(data or "builtin", preprocessing, stream=True)
+        ds = load_dataset(data or "builtin", preprocessing_override(preprocessing) if preprocessing_override
+                          else preprocessing, stream=True)
         described = f"{data or 'builtin'} (all images)"
     else:
         from asl_edge import runfolder
 
         run = runfolder.load_run(path)
         class_names = run.class_names
+        preprocessing = run.preprocessing
         runner = load_runner(run.model_path)
+        if preprocessing_override:
+            run = replace(run, preprocessing=preprocessing_override(preprocessing))
         ds = runfolder.run_dataset(run, data, part="test", stream=True)
         described = f"{data} (all images)" if data else f"{run.split['source']} held-out test split ({run.split['method']})"
     if tuple(ds.class_names) != tuple(class_names):
         raise ModelError(f"the data's classes ({', '.join(ds.class_names[:5])}...) do not match the model's "
                          f"({', '.join(class_names[:5])}...)")
+    return runner, class_names, preprocessing, ds, described
+
+
+def evaluate_model(model: str | Path, data: str | None = None, out_dir: str | Path | None = None,
+                   verify: bool = True) -> dict:
+    """Evaluates ``model`` (run folder, ``.keras``, ``.tflite`` or ``.onnx``) on ``data``.
+
+    Args:
+        model: what to evaluate.
+        data: a data source; by default the run's held-out test split (Keras) or the built-in set.
+        out_dir: where to write ``metrics.json`` and ``confusion_matrix.png``.
+        verify: check an artifact's sha256 against its export manifest first.
+
+    Returns:
+        The metrics dict (top-level ``accuracy`` and ``macro_f1``).
+    """
+    path = Path(model)
+    runner, class_names, _, ds, described = _load_target(model, data, verify)
     metrics = classification_metrics(ds.labels, predict_batches(runner, ds), class_names)
     metrics.update(model=str(model), runtime=runner.runtime, data=described)
     if out_dir is not None:
@@ -80,3 +103,68 @@ def evaluate_model(model: str | Path, data: str | None = None, out_dir: str | Pa
         plot_confusion_matrix(metrics, out_dir / "confusion_matrix.png", title=path.name)
     return metrics
 
+
+
+def evaluate_shifts(model: str | Path, data: str | None = None, shifts=None, verify: bool = True,
+                    batch_size: int = 256) -> dict:
+    """Accuracy of ``model`` on ``data`` unchanged and under each camera shift.
+
+    Each shift is applied to the RGB image as decoded and resized through ``resize_chain``, before
+    the colour-mode conversion and the final resize; the rest of the model's own preprocessing then
+    follows, so a grayscale model sees a real grayscale shift. Works for Keras run folders and for
+    ``.tflite``/``.onnx`` artifacts (the latter without TensorFlow).
+
+    Args:
+        model: run folder, ``.keras``, ``.tflite`` or ``.onnx``.
+        data: a data source; by default the run's held-out test split (Keras) or the built-in set.
+        shifts: the :class:`~asl_edge.runtime.shifts.Shift` objects; the whole suite by default.
+        verify: check an artifact's sha256 against its export manifest first.
+        batch_size: images per runtime call.
+
+    Returns:
+        The plain metrics dict of :func:`evaluate_model` (for the unchanged images) plus ``shifts``
+        (``{name: {"accuracy", "family", "severity", "num_samples"}}``) and ``worst_shift``
+        (``{"name", "accuracy"}``).
+    """
+    from asl_edge.runtime.shifts import camera_shifts
+
+    shifts = camera_shifts() if shifts is None else tuple(shifts)
+    runner, class_names, pre, rgb_ds, described = _load_target(model, data, verify, preprocessing_override=_shift_stage)
+    labels = rgb_ds.labels
+
+    def predict(transform) -> np.ndarray:
+        out = []
+        for start in range(0, len(rgb_ds), batch_size):
+            index = np.arange(start, min(start + batch_size, len(rgb_ds)))
+            rgb = rgb_ds.load_images(index)
+            batch = np.stack([pre.from_array(transform(img)) for img in rgb])
+            out.append(runner.predict(pre.normalize(batch)))
+        return np.concatenate(out)
+
+    metrics = classification_metrics(labels, predict(lambda img: img), class_names)
+    metrics.update(model=str(model), runtime=runner.runtime, data=described)
+    results = {}
+    for shift in shifts:
+        acc = float((predict(shift.apply).argmax(1) == labels).mean())
+        results[shift.name] = {"accuracy": acc, "family": shift.family, "severity": shift.severity,
+                               "num_samples": int(len(labels))}
+        log.info("shift %s: accuracy %.4f", shift.name, acc)
+    metrics["shifts"] = results
+    if results:
+        worst = min(results, key=lambda k: results[k]["accuracy"])
+        metrics["worst_shift"] = {"name": worst, "accuracy": results[worst]["accuracy"]}
+    else:
+        metrics["worst_shift"] = None
+    return metrics
+
+
+def format_shifts(metrics: dict) -> str:
+    """The text report of :func:`evaluate_shifts`: one line per shift, grouped by family."""
+    lines = [f"{metrics['model']} ({metrics['runtime']})",
+             f"data: {metrics['data']}: {metrics['num_samples']} images",
+             f"  {'unchanged':22} {'':9} accuracy {metrics['accuracy']:.4f}"]
+    for name, r in metrics["shifts"].items():
+        lines.append(f"  {name:22} {r['family']:9} accuracy {r['accuracy']:.4f}")
+    if metrics.get("worst_shift"):
+        lines.append(f"worst shift: {metrics['worst_shift']['name']} ({metrics['worst_shift']['accuracy']:.4f})")
+    return "\n".join(lines)

@@ -45,13 +45,30 @@ def train(data, model_name, recipe, sets, groups_file, out, resume, force):
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as one JSON object.")
 @click.option("--out", default=None, type=click.Path(), help="Write metrics.json and confusion_matrix.png here.")
 @click.option("--no-verify", is_flag=True, help="Skip the sha256 check against the export manifest.")
-def evaluate(model, data, as_json, out, no_verify):
+@click.option("--shifts", "with_shifts", is_flag=True,
+              help="Also score every camera shift of the suite (mirrored, darker, grayscale, ...).")
+@click.option("--shift", "shift_names", multiple=True, metavar="NAME",
+              help="Score only this shift (repeatable; implies --shifts).")
+def evaluate(model, data, as_json, out, no_verify, with_shifts, shift_names):
     """Accuracy, per-class precision/recall/F1 and a confusion matrix for a model or artifact.
 
-    MODEL is a run folder, a .keras file, or a .tflite/.onnx artifact.
+    MODEL is a run folder, a .keras file, or a .tflite/.onnx artifact. With --shifts, the accuracy
+    under each deterministic camera shift as well (no TensorFlow needed for .tflite/.onnx).
     """
-    from asl_edge.evaluate import evaluate_model
     from asl_edge.metrics import format_report
+
+    if with_shifts or shift_names:
+        from asl_edge.evaluate import evaluate_shifts, format_shifts
+        from asl_edge.fsutil import atomic_write_json
+        from asl_edge.runtime.shifts import get_shift
+
+        chosen = [get_shift(n) for n in shift_names] or None
+        metrics = evaluate_shifts(model, data, shifts=chosen, verify=not no_verify)
+        if out:
+            atomic_write_json(Path(out) / "metrics.json", metrics)
+        click.echo(json.dumps(metrics) if as_json else format_shifts(metrics))
+        return
+    from asl_edge.evaluate import evaluate_model
 
     metrics = evaluate_model(model, data, out_dir=out, verify=not no_verify)
     if as_json:
