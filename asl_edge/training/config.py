@@ -77,10 +77,11 @@ class AugmentSection:
         flip: random horizontal flips with p=0.5: a mirrored sign is the same sign made with the
             other hand (or seen by a selfie camera).
         scale_min: smallest scale of the content, the hand further from the camera (1.0: off; 0.5:
-            down to half size). Half the images are scaled, uniformly in ``[scale_min, 1]``; the
-            uncovered frame is filled with the image's border colour or, for half of them, a random
+            down to half size). Half the images are scaled, log-uniformly in ``[scale_min, scale_max]``;
+            the uncovered frame is filled with the image's border colour or, for half of them, a random
             grey/colour, so the model does not learn one kind of padding. Rotation and shift use the
             same fill and the same one affine warp.
+        scale_max: largest scale of the content, the hand closer to the camera (1.0: no zoom in).
         exposure: maximum multiplicative brightness gain, log-uniform in ``[1/exposure, exposure]``
             (1.0: off), clipped at white like an over-exposed sensor.
         gamma: maximum tone-curve exponent, log-uniform in ``[1/gamma, gamma]`` (1.0: off).
@@ -99,6 +100,7 @@ class AugmentSection:
     contrast: float = 0.3
     flip: bool = False
     scale_min: float = 1.0
+    scale_max: float = 1.0
     exposure: float = 1.0
     gamma: float = 1.0
     color_gain: float = 0.0

@@ -66,14 +66,16 @@ def _geometry(x, aug: AugmentSection):
     if aug.flip:
         flip = _per_image(_uniform(n, 0.0, 1.0)) < 0.5
         x = tf.where(flip, tf.reverse(x, axis=[2]), x)
-    if not (aug.rotation or aug.shift or aug.scale_min < 1.0):
+    if not (aug.rotation or aug.shift or aug.scale_min < 1.0 or aug.scale_max > 1.0):
         return x
     h = tf.cast(tf.shape(x)[1], tf.float32)
     w = tf.cast(tf.shape(x)[2], tf.float32)
     angle = _uniform(n, -1.0, 1.0) * (aug.rotation * 2.0 * math.pi)
     scale = tf.ones([n])
-    if aug.scale_min < 1.0:
-        scale = tf.where(_uniform(n, 0.0, 1.0) < 0.5, _uniform(n, aug.scale_min, 1.0), scale)
+    if aug.scale_min < 1.0 or aug.scale_max > 1.0:
+        # Log-uniform: halving the size is as likely as doubling it, so small hands are not rare.
+        log_scale = _uniform(n, math.log(aug.scale_min), math.log(aug.scale_max))
+        scale = tf.where(_uniform(n, 0.0, 1.0) < 0.5, tf.exp(log_scale), scale)
     tx = _uniform(n, -1.0, 1.0) * aug.shift * w
     ty = _uniform(n, -1.0, 1.0) * aug.shift * h
     # The output pixel p maps to the input pixel R(-angle)(p - c - t) / scale + c.
