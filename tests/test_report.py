@@ -15,8 +15,8 @@ from asl_edge.report import (
     int8_vs_fp32,
     load_check,
     load_inputs,
-    render,
     recommend,
+    render,
     repeatability,
 )
 from asl_edge.runtime.errors import DataError

@@ -1,16 +1,20 @@
 """``asl-edge evaluate``: the same metrics for a Keras model, a TFLite or an ONNX artifact.
 
 Runs only through :mod:`asl_edge.runtime.runners`, so artifacts evaluate in the runtime-only install;
-the preprocessing comes from the run folder (Keras) or from the artifact's embedded metadata.
-Folder trees are always streamed from disk a batch at a time: evaluation reads each image once,
-so holding them all would only cost memory.
+the preprocessing comes from the run folder (Keras) or from the artifact's embedded metadata
+(:func:`asl_edge.runtime.describe.describe`). Folder trees are always streamed from disk a batch at
+a time: evaluation reads each image once, so holding them all would only cost memory. With camera
+shifts (:mod:`asl_edge.runtime.shifts`), each shift is applied to the decoded image and the rest of
+the model's own preprocessing follows.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
+from dataclasses import replace
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -20,6 +24,7 @@ from asl_edge.runtime import runfolder
 from asl_edge.runtime.errors import ModelError
 from asl_edge.runtime.fsutil import atomic_write_json
 from asl_edge.runtime.metrics import classification_metrics, plot_confusion_matrix
+from asl_edge.runtime.preprocess import Preprocessing
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +41,49 @@ def predict_batches(runner, ds, batch_size: int = 256) -> np.ndarray:
     return np.concatenate(out)
 
 
+def _shift_stage(preprocessing: Preprocessing) -> Preprocessing:
+    """The preprocessing that stops where camera shifts apply: RGB, after ``resize_chain``.
+
+    With a resize chain (every model trained on the built-in set records ``(64,)``) this is exact;
+    without one, the decoded photo has no fixed size, so the RGB stage is taken at the model's size.
+    """
+    side = preprocessing.resize_chain[-1] if preprocessing.resize_chain else None
+    size = (side, side) if side else tuple(preprocessing.image_size)
+    return replace(preprocessing, color_mode="rgb", image_size=size, normalization="fixed")
+
+
+class _Target(NamedTuple):
+    runner: object
+    class_names: tuple[str, ...]
+    preprocessing: Preprocessing
+    ds: object
+    described: str
+
+
+def _load_target(model: str | Path, data: str | None, verify: bool, override=None) -> _Target:
+    """The runner, labels, preprocessing and data set of ``model``; ``override`` changes the
+    preprocessing the data is loaded with (not the model's own)."""
+    from asl_edge.runtime.describe import describe
+    from asl_edge.runtime.integrity import check_artifact
+    from asl_edge.runtime.runners import load_runner
+
+    desc = describe(model)
+    if desc.is_artifact:
+        check_artifact(desc.path, verify=verify)
+    load_pre = override(desc.preprocessing) if override else desc.preprocessing
+    if desc.is_artifact:
+        ds = load_dataset(data or "builtin", load_pre, stream=True)
+        described = f"{data or 'builtin'} (all images)"
+    else:
+        ds = run_dataset(replace(desc.run, preprocessing=load_pre), data, part="test", stream=True)
+        described = (f"{data} (all images)" if data else
+                     f"{desc.run.split['source']} held-out test split ({desc.run.split['method']})")
+    if tuple(ds.class_names) != tuple(desc.labels):
+        raise ModelError(f"the data's classes ({', '.join(ds.class_names[:5])}...) do not match the model's "
+                         f"({', '.join(desc.labels[:5])}...)")
+    return _Target(load_runner(desc.model_path), desc.labels, desc.preprocessing, ds, described)
+
+
 def evaluate_model(model: str | Path, data: str | None = None, out_dir: str | Path | None = None,
                    verify: bool = True) -> dict:
     """Evaluates ``model`` (run folder, ``.keras``, ``.tflite`` or ``.onnx``) on ``data``.
@@ -49,29 +97,77 @@ def evaluate_model(model: str | Path, data: str | None = None, out_dir: str | Pa
     Returns:
         The metrics dict (top-level ``accuracy`` and ``macro_f1``).
     """
-    from asl_edge.runtime.describe import describe
-    from asl_edge.runtime.integrity import check_artifact
-    from asl_edge.runtime.runners import load_runner
-
-    desc = describe(model)
-    class_names = desc.labels
-    if desc.is_artifact:
-        check_artifact(desc.path, verify=verify)
-        ds = load_dataset(data or "builtin", desc.preprocessing, stream=True)
-        described = f"{data or 'builtin'} (all images)"
-    else:
-        ds = run_dataset(desc.run, data, part="test", stream=True)
-        described = (f"{data} (all images)" if data else
-                     f"{desc.run.split['source']} held-out test split ({desc.run.split['method']})")
-    runner = load_runner(desc.model_path)
-    if tuple(ds.class_names) != tuple(class_names):
-        raise ModelError(f"the data's classes ({', '.join(ds.class_names[:5])}...) do not match the model's "
-                         f"({', '.join(class_names[:5])}...)")
-    metrics = classification_metrics(ds.labels, predict_batches(runner, ds), class_names)
-    metrics.update(model=str(model), runtime=runner.runtime, data=described)
+    target = _load_target(model, data, verify)
+    metrics = classification_metrics(target.ds.labels, predict_batches(target.runner, target.ds), target.class_names)
+    metrics.update(model=str(model), runtime=target.runner.runtime, data=target.described)
     if out_dir is not None:
         out_dir = Path(out_dir)
         atomic_write_json(out_dir / runfolder.METRICS_FILE, metrics)
         plot_confusion_matrix(metrics, out_dir / runfolder.CONFUSION_FILE, title=Path(model).name)
     return metrics
 
+
+def evaluate_shifts(model: str | Path, data: str | None = None, shifts=None, verify: bool = True,
+                    batch_size: int = 256) -> dict:
+    """Accuracy of ``model`` on ``data`` unchanged and under each camera shift.
+
+    Each shift is applied to the RGB image as decoded and resized through ``resize_chain``, before
+    the colour-mode conversion and the final resize; the rest of the model's own preprocessing then
+    follows, so a grayscale model sees a real grayscale shift. Works for Keras run folders and for
+    ``.tflite``/``.onnx`` artifacts (the latter without TensorFlow).
+
+    Args:
+        model: run folder, ``.keras``, ``.tflite`` or ``.onnx``.
+        data: a data source; by default the run's held-out test split (Keras) or the built-in set.
+        shifts: the :class:`~asl_edge.runtime.shifts.Shift` objects; the whole suite by default.
+        verify: check an artifact's sha256 against its export manifest first.
+        batch_size: images per runtime call.
+
+    Returns:
+        The plain metrics dict of :func:`evaluate_model` (for the unchanged images) plus ``shifts``
+        (``{name: {"accuracy", "family", "severity", "num_samples"}}``) and ``worst_shift``
+        (``{"name", "accuracy"}``).
+    """
+    from asl_edge.runtime.shifts import camera_shifts
+
+    shifts = camera_shifts() if shifts is None else tuple(shifts)
+    target = _load_target(model, data, verify, override=_shift_stage)
+    runner, class_names, pre, rgb_ds, described = target
+    labels = rgb_ds.labels
+
+    def predict(transform) -> np.ndarray:
+        out = []
+        for start in range(0, len(rgb_ds), batch_size):
+            index = np.arange(start, min(start + batch_size, len(rgb_ds)))
+            rgb = rgb_ds.load_images(index)
+            batch = np.stack([pre.from_array(transform(img)) for img in rgb])
+            out.append(runner.predict(pre.normalize(batch)))
+        return np.concatenate(out)
+
+    metrics = classification_metrics(labels, predict(lambda img: img), class_names)
+    metrics.update(model=str(model), runtime=runner.runtime, data=described)
+    results = {}
+    for shift in shifts:
+        acc = float((predict(shift.apply).argmax(1) == labels).mean())
+        results[shift.name] = {"accuracy": acc, "family": shift.family, "severity": shift.severity,
+                               "num_samples": int(len(labels))}
+        log.info("shift %s: accuracy %.4f", shift.name, acc)
+    metrics["shifts"] = results
+    if results:
+        worst = min(results, key=lambda k: results[k]["accuracy"])
+        metrics["worst_shift"] = {"name": worst, "accuracy": results[worst]["accuracy"]}
+    else:
+        metrics["worst_shift"] = None
+    return metrics
+
+
+def format_shifts(metrics: dict) -> str:
+    """The text report of :func:`evaluate_shifts`: one line per shift, grouped by family."""
+    lines = [f"{metrics['model']} ({metrics['runtime']})",
+             f"data: {metrics['data']}: {metrics['num_samples']} images",
+             f"  {'unchanged':22} {'':9} accuracy {metrics['accuracy']:.4f}"]
+    for name, r in metrics["shifts"].items():
+        lines.append(f"  {name:22} {r['family']:9} accuracy {r['accuracy']:.4f}")
+    if metrics.get("worst_shift"):
+        lines.append(f"worst shift: {metrics['worst_shift']['name']} ({metrics['worst_shift']['accuracy']:.4f})")
+    return "\n".join(lines)

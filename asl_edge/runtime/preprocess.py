@@ -6,7 +6,10 @@ as training did. The spec is saved with every model and inside every artifact.
 Steps, in order: decode, apply EXIF orientation, convert to RGB, resize through ``resize_chain``
 (the built-in data set is stored at 64x64, so models trained on it record ``(64,)`` here and a raw
 photograph takes the same detour), convert to the colour mode, resize to ``image_size``, then
-``(pixel / 255 - mean) / std`` in ``channel_order``.
+``(pixel / 255 - mean) / std`` in ``channel_order``; with ``normalization="per_image"`` each image is
+then standardised by its own mean and standard deviation (over all its pixels and channels), which
+makes the model input blind to exposure and contrast (the per-image statistics are part of the
+artifact's recorded preprocessing, so every runtime applies them).
 """
 
 from __future__ import annotations
@@ -23,6 +26,10 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from asl_edge.runtime.errors import DataError
 
 COLOR_MODES = {"rgb": ("RGB", 3), "grayscale": ("L", 1)}
+NORMALIZATIONS = ("fixed", "per_image")
+# Lower bound of the per-image standard deviation (on the normalised scale): a flat image maps to
+# zeros instead of dividing by zero. 1/255 is one grey level.
+PER_IMAGE_MIN_STD = 1.0 / 255.0
 RESAMPLE = {"bilinear": Image.Resampling.BILINEAR, "bicubic": Image.Resampling.BICUBIC,
             "area": Image.Resampling.BOX, "nearest": Image.Resampling.NEAREST}
 # Refuse decompression bombs with a clear error rather than Pillow's warning.
@@ -41,6 +48,8 @@ class Preprocessing:
         mean: per-channel mean, on the 0..1 scale, subtracted after scaling.
         std: per-channel standard deviation, on the 0..1 scale.
         channel_order: ``rgb`` or ``bgr`` (Caffe-style ImageNet backbones).
+        normalization: ``fixed`` (only ``mean``/``std``) or ``per_image`` (then each image minus its own
+            mean, divided by its own standard deviation, floored at :data:`PER_IMAGE_MIN_STD`).
     """
 
     image_size: tuple[int, int] = (64, 64)
@@ -50,8 +59,11 @@ class Preprocessing:
     mean: tuple[float, ...] = (0.0,)
     std: tuple[float, ...] = (1.0,)
     channel_order: str = "rgb"
+    normalization: str = "fixed"
 
     def __post_init__(self):
+        if self.normalization not in NORMALIZATIONS:
+            raise DataError(f"unknown normalization '{self.normalization}'; choose one of: {', '.join(NORMALIZATIONS)}")
         if self.color_mode not in COLOR_MODES:
             raise DataError(f"unknown colour mode '{self.color_mode}'; choose one of: {', '.join(COLOR_MODES)}")
         if self.resample not in RESAMPLE:
@@ -68,7 +80,10 @@ class Preprocessing:
         return (*self.image_size, self.channels)
 
     def to_dict(self) -> dict:
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+        d = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+        if d["normalization"] == "fixed":
+            del d["normalization"]  # the default: artifacts of fixed-normalisation models stay as they were
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> Preprocessing:
@@ -86,11 +101,22 @@ class Preprocessing:
         Raises:
             DataError: the file is missing, not an image, corrupt or too large.
         """
+        return self.from_pil(self._decode_rgb(source))
+
+    def load_rgb(self, source: str | os.PathLike | bytes | Image.Image) -> np.ndarray:
+        """Decodes one image up to the colour conversion: the ``uint8`` RGB array after ``resize_chain``.
+
+        :meth:`from_array` finishes it; ``from_array(load_rgb(x))`` equals ``load(x)``. Camera shifts
+        (:mod:`asl_edge.runtime.shifts`) are applied between the two.
+        """
+        return np.asarray(self._decode_rgb(source), np.uint8)
+
+    def _decode_rgb(self, source) -> Image.Image:
         img = open_image(source) if not isinstance(source, Image.Image) else source
         img = img.convert("RGB")
         for side in self.resize_chain:
             img = self._resize(img, (side, side))
-        return self.from_pil(img)
+        return img
 
     def from_array(self, rgb: np.ndarray) -> np.ndarray:
         """Finishes preprocessing an RGB ``uint8`` array that already went through ``resize_chain``."""
@@ -117,7 +143,13 @@ class Preprocessing:
             x = x[..., ::-1]
         mean = np.asarray(self.mean, np.float32)
         std = np.asarray(self.std, np.float32)
-        return (x - mean) / std
+        x = (x - mean) / std
+        if self.normalization == "per_image":
+            axes = tuple(range(x.ndim - 3, x.ndim))
+            centred = x - x.mean(axis=axes, keepdims=True)
+            spread = np.sqrt(np.mean(np.square(centred), axis=axes, keepdims=True))
+            x = centred / np.maximum(spread, np.float32(PER_IMAGE_MIN_STD))
+        return x.astype(np.float32)
 
 
 def open_image(source: str | os.PathLike | bytes) -> Image.Image:

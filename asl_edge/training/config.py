@@ -38,6 +38,8 @@ class DataSection:
         groups_file: CSV naming the signer of each image, for a split by signer.
         image_size: model input side in pixels.
         color_mode: ``rgb`` or ``grayscale``.
+        normalization: ``fixed`` (the model's mean/std only) or ``per_image`` (each image standardised by
+            its own mean and standard deviation; recorded in the artifact and applied by every runtime).
         val_fraction: share of signers (or images) for validation.
         test_fraction: share for the held-out test split.
         balance: ``none``, ``class_weight``, ``oversample`` or ``undersample``.
@@ -48,6 +50,7 @@ class DataSection:
     groups_file: str | None = None
     image_size: int = 64
     color_mode: str = "rgb"
+    normalization: str = "fixed"
     val_fraction: float = 0.15
     test_fraction: float = 0.15
     balance: str = "none"
@@ -56,17 +59,37 @@ class DataSection:
 
 @dataclass(frozen=True)
 class AugmentSection:
-    """``augment``: random transforms applied to training batches only (Keras preprocessing layers).
+    """``augment``: random transforms applied to training batches only, as batched TensorFlow ops.
+
+    They act on the decoded image on the 0..1 scale, after the colour-mode conversion (the data set
+    holds model-ready ``uint8`` pixels) and before the normalisation. Colour ops (``color_gain``,
+    ``grayscale_prob``) act only on RGB inputs: a grayscale-input model has no colour to perturb, and
+    the conversion itself already removes hue and white balance. Each image draws its own
+    parameters; the defaults below switch every new transform off.
 
     Attributes:
         enabled: apply augmentation at all.
-        rotation: maximum rotation as a fraction of a full turn.
+        rotation: maximum rotation as a fraction of a full turn (0.083: 30 degrees).
         shift: maximum shift as a fraction of the image side.
-        zoom: maximum zoom in or out as a fraction.
-        brightness: maximum brightness change as a fraction of the value range.
-        contrast: maximum contrast change factor.
-        flip: random horizontal flips (left- and right-handed signers; off by default since some
-            signs change meaning when mirrored).
+        zoom: maximum zoom in or out as a fraction (Keras ``RandomZoom``, reflected fill).
+        brightness: maximum additive brightness change as a fraction of the value range.
+        contrast: maximum contrast change factor (``1 +- contrast`` about each image's mean).
+        flip: random horizontal flips with p=0.5: a mirrored sign is the same sign made with the
+            other hand (or seen by a selfie camera).
+        scale_min: smallest scale of the content, the hand further from the camera (1.0: off; 0.5:
+            down to half size). Half the images are scaled, log-uniformly in ``[scale_min, scale_max]``;
+            the uncovered frame is filled with the image's border colour or, for half of them, a random
+            grey/colour, so the model does not learn one kind of padding. Rotation and shift use the
+            same fill and the same one affine warp.
+        scale_max: largest scale of the content, the hand closer to the camera (1.0: no zoom in).
+        exposure: maximum multiplicative brightness gain, log-uniform in ``[1/exposure, exposure]``
+            (1.0: off), clipped at white like an over-exposed sensor.
+        gamma: maximum tone-curve exponent, log-uniform in ``[1/gamma, gamma]`` (1.0: off).
+        color_gain: maximum per-channel (white balance) gain change, uniform in ``1 +- color_gain``.
+        grayscale_prob: share of images turned to grey (luma in all channels).
+        blur_prob: share of images blurred with a Gaussian of sigma 0.5-2 pixels.
+        noise: maximum standard deviation of additive Gaussian sensor noise (0..1 scale); each
+            image draws its own in ``[0, noise]``.
     """
 
     enabled: bool = True
@@ -76,6 +99,14 @@ class AugmentSection:
     brightness: float = 0.2
     contrast: float = 0.3
     flip: bool = False
+    scale_min: float = 1.0
+    scale_max: float = 1.0
+    exposure: float = 1.0
+    gamma: float = 1.0
+    color_gain: float = 0.0
+    grayscale_prob: float = 0.0
+    blur_prob: float = 0.0
+    noise: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -136,6 +167,7 @@ SECTIONS = {f.name: f.type for f in fields(Config)}
 _SECTION_TYPES = {"model": ModelSection, "data": DataSection, "augment": AugmentSection, "train": TrainSection}
 CHOICES = {
     "data.color_mode": ("rgb", "grayscale"),
+    "data.normalization": ("fixed", "per_image"),
     "data.balance": ("none", "class_weight", "oversample", "undersample"),
     "train.optimizer": ("adam", "adamw", "sgd", "rmsprop"),
     "train.schedule": ("constant", "cosine", "step", "exponential", "plateau"),

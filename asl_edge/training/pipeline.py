@@ -1,7 +1,9 @@
 """``tf.data`` input pipelines: in-memory arrays or images streamed from disk.
 
 Augmentation runs here, on training batches only, so it never becomes part of the exported
-graph. Decoding always goes through :meth:`Preprocessing.load` (Pillow), also when streaming,
+graph. It acts on the model-ready pixels (after the colour-mode conversion: the data set holds
+them), on the 0..1 scale, before the normalisation; for a grayscale-input model the colour ops are
+skipped, because the conversion itself removes what they would perturb. Decoding always goes through :meth:`Preprocessing.load` (Pillow), also when streaming,
 so training sees exactly the pixels that evaluation and every runtime see.
 """
 
@@ -18,34 +20,151 @@ from asl_edge.training.config import AugmentSection
 
 
 def augmenter(aug: AugmentSection, seed: int):
-    """The Keras preprocessing layers for ``aug`` (inputs on the 0..1 scale), or ``None``."""
+    """The batched augmentation for ``aug``: a function of a ``(B, H, W, C)`` float batch on the 0..1
+    scale that returns the augmented batch (same shape, clipped to 0..1), or ``None`` when off.
+
+    Every transform is a vectorised TensorFlow op on the whole batch with per-image random
+    parameters, in camera order: geometry (flip, one affine warp for rotation/shift/scale with a
+    varied fill, the legacy Keras zoom), light (exposure gain, contrast, additive brightness, gamma),
+    colour (white-balance gains, grey), then the sensor (blur, noise).
+    """
     from asl_edge.keras_compat import keras
 
     if not aug.enabled:
         return None
-    layers = []
+    zoom = keras.layers.RandomZoom(aug.zoom, fill_mode="reflect", seed=seed + 3) if aug.zoom else None
+
+    def apply(x):
+        x = _geometry(x, aug)
+        if zoom is not None:
+            x = zoom(x, training=True)
+        x = _photometric(x, aug)
+        x = _sensor(x, aug)
+        from asl_edge.keras_compat import tf
+
+        return tf.clip_by_value(x, 0.0, 1.0)
+
+    return apply
+
+
+def _uniform(n, low, high):
+    from asl_edge.keras_compat import tf
+
+    return tf.random.uniform([n], low, high)
+
+
+def _per_image(v):
+    return v[:, None, None, None]
+
+
+def _geometry(x, aug: AugmentSection):
+    import math
+
+    from asl_edge.keras_compat import tf
+
+    n = tf.shape(x)[0]
     if aug.flip:
-        layers.append(keras.layers.RandomFlip("horizontal", seed=seed))
-    if aug.rotation:
-        layers.append(keras.layers.RandomRotation(aug.rotation, fill_mode="reflect", seed=seed + 1))
-    if aug.shift:
-        layers.append(keras.layers.RandomTranslation(aug.shift, aug.shift, fill_mode="reflect", seed=seed + 2))
-    if aug.zoom:
-        layers.append(keras.layers.RandomZoom(aug.zoom, fill_mode="reflect", seed=seed + 3))
-    if aug.brightness:
-        layers.append(keras.layers.RandomBrightness(aug.brightness, value_range=(0.0, 1.0), seed=seed + 4))
+        flip = _per_image(_uniform(n, 0.0, 1.0)) < 0.5
+        x = tf.where(flip, tf.reverse(x, axis=[2]), x)
+    if not (aug.rotation or aug.shift or aug.scale_min < 1.0 or aug.scale_max > 1.0):
+        return x
+    h = tf.cast(tf.shape(x)[1], tf.float32)
+    w = tf.cast(tf.shape(x)[2], tf.float32)
+    angle = _uniform(n, -1.0, 1.0) * (aug.rotation * 2.0 * math.pi)
+    scale = tf.ones([n])
+    if aug.scale_min < 1.0 or aug.scale_max > 1.0:
+        # Log-uniform: halving the size is as likely as doubling it, so small hands are not rare.
+        log_scale = _uniform(n, math.log(aug.scale_min), math.log(aug.scale_max))
+        scale = tf.where(_uniform(n, 0.0, 1.0) < 0.5, tf.exp(log_scale), scale)
+    tx = _uniform(n, -1.0, 1.0) * aug.shift * w
+    ty = _uniform(n, -1.0, 1.0) * aug.shift * h
+    # The output pixel p maps to the input pixel R(-angle)(p - c - t) / scale + c.
+    cx, cy = (w - 1.0) / 2.0, (h - 1.0) / 2.0
+    cos, sin, k = tf.cos(angle), tf.sin(angle), 1.0 / scale
+    a0, a1, b0, b1 = k * cos, k * sin, -k * sin, k * cos
+    ox, oy = cx + tx, cy + ty
+    transforms = tf.stack([a0, a1, cx - a0 * ox - a1 * oy, b0, b1, cy - b0 * ox - b1 * oy,
+                           tf.zeros([n]), tf.zeros([n])], axis=1)
+
+    def warp(images):
+        return tf.raw_ops.ImageProjectiveTransformV3(
+            images=images, transforms=transforms, output_shape=tf.shape(images)[1:3],
+            fill_value=0.0, interpolation="BILINEAR", fill_mode="CONSTANT")
+
+    inside = warp(tf.ones_like(x[..., :1]))
+    border = tf.concat([x[:, 0], x[:, -1], x[:, :, 0], x[:, :, -1]], axis=1)  # (B, 2H+2W, C)
+    fill = tf.reduce_mean(border, axis=1)
+    random_fill = tf.random.uniform(tf.shape(fill))
+    fill = tf.where(_uniform(n, 0.0, 1.0)[:, None] < 0.5, fill, random_fill)
+    return warp(x) + (1.0 - inside) * fill[:, None, None, :]
+
+
+def _photometric(x, aug: AugmentSection):
+    import math
+
+    from asl_edge.keras_compat import tf
+
+    n = tf.shape(x)[0]
+    if aug.exposure > 1.0:
+        x = tf.clip_by_value(x * _per_image(tf.exp(_uniform(n, -1.0, 1.0) * math.log(aug.exposure))), 0.0, 1.0)
     if aug.contrast:
-        layers.append(keras.layers.RandomContrast(aug.contrast, seed=seed + 5))
-    return keras.Sequential(layers, name="augment") if layers else None
+        mean = tf.reduce_mean(x, axis=[1, 2], keepdims=True)
+        x = tf.clip_by_value((x - mean) * _per_image(_uniform(n, 1.0 - aug.contrast, 1.0 + aug.contrast)) + mean,
+                             0.0, 1.0)
+    if aug.brightness:
+        x = tf.clip_by_value(x + _per_image(_uniform(n, -aug.brightness, aug.brightness)), 0.0, 1.0)
+    if aug.gamma > 1.0:
+        x = tf.pow(tf.maximum(x, 0.0), _per_image(tf.exp(_uniform(n, -1.0, 1.0) * math.log(aug.gamma))))
+    if x.shape[-1] == 3:
+        if aug.color_gain:
+            gains = tf.random.uniform(tf.stack([n, 3]), 1.0 - aug.color_gain, 1.0 + aug.color_gain)
+            x = tf.clip_by_value(x * gains[:, None, None, :], 0.0, 1.0)
+        if aug.grayscale_prob:
+            luma = tf.reduce_sum(x * tf.constant([0.299, 0.587, 0.114]), axis=-1, keepdims=True)
+            x = tf.where(_per_image(_uniform(n, 0.0, 1.0)) < aug.grayscale_prob, tf.tile(luma, [1, 1, 1, 3]), x)
+    return x
+
+
+def _gaussian_kernel(sigma, radius: int = 3):
+    from asl_edge.keras_compat import tf
+
+    t = tf.range(-radius, radius + 1, dtype=tf.float32)
+    k = tf.exp(-0.5 * tf.square(t / sigma))
+    return k / tf.reduce_sum(k)
+
+
+def _sensor(x, aug: AugmentSection):
+    from asl_edge.keras_compat import tf
+
+    n = tf.shape(x)[0]
+    if aug.blur_prob:
+        radius = 3
+        k = _gaussian_kernel(tf.random.uniform([], 0.5, 2.0), radius)
+        channels = x.shape[-1]
+        kx = tf.tile(tf.reshape(k, [1, -1, 1, 1]), [1, 1, channels, 1])
+        ky = tf.tile(tf.reshape(k, [-1, 1, 1, 1]), [1, 1, channels, 1])
+        padded = tf.pad(x, [[0, 0], [radius, radius], [radius, radius], [0, 0]], mode="SYMMETRIC")
+        blurred = tf.nn.depthwise_conv2d(padded, kx, [1, 1, 1, 1], "VALID")
+        blurred = tf.nn.depthwise_conv2d(blurred, ky, [1, 1, 1, 1], "VALID")
+        x = tf.where(_per_image(_uniform(n, 0.0, 1.0)) < aug.blur_prob, blurred, x)
+    if aug.noise:
+        x = x + tf.random.normal(tf.shape(x)) * _per_image(_uniform(n, 0.0, aug.noise))
+    return x
 
 
 def _normalize_tf(x, preprocessing):
     # Same arithmetic, in the same order, as Preprocessing.normalize after the division by 255.
     from asl_edge.keras_compat import tf
+    from asl_edge.runtime.preprocess import PER_IMAGE_MIN_STD
 
     if preprocessing.channel_order == "bgr":
         x = x[..., ::-1]
-    return (x - tf.constant(preprocessing.mean, tf.float32)) / tf.constant(preprocessing.std, tf.float32)
+    x = (x - tf.constant(preprocessing.mean, tf.float32)) / tf.constant(preprocessing.std, tf.float32)
+    if preprocessing.normalization == "per_image":
+        centred = x - tf.reduce_mean(x, axis=[-3, -2, -1], keepdims=True)
+        spread = tf.sqrt(tf.reduce_mean(tf.square(centred), axis=[-3, -2, -1], keepdims=True))
+        x = centred / tf.maximum(spread, PER_IMAGE_MIN_STD)
+    return x
 
 
 def make_dataset(ds: ImageDataset, batch_size: int, *, training: bool = False, aug: AugmentSection | None = None,
@@ -92,7 +211,7 @@ def make_dataset(ds: ImageDataset, batch_size: int, *, training: bool = False, a
     def _prepare(x, *rest):
         x = tf.cast(x, tf.float32) / 255.0
         if layers is not None:
-            x = tf.clip_by_value(layers(x, training=True), 0.0, 1.0)
+            x = layers(x)
         return (_normalize_tf(x, pre), *rest)
 
     return data.map(_prepare, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)

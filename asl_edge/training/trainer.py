@@ -53,7 +53,8 @@ def preprocessing_for(config: cfg.Config) -> Preprocessing:
     spec = get_spec(config.model.name)
     size = config.data.image_size
     extra = {k: tuple(v) if isinstance(v, list) else v for k, v in spec.preprocessing.items()}
-    return Preprocessing(image_size=(size, size), color_mode=config.data.color_mode, **extra)
+    return Preprocessing(image_size=(size, size), color_mode=config.data.color_mode,
+                         normalization=config.data.normalization, **extra)
 
 
 def load_training_data(config: cfg.Config) -> tuple[ImageDataset, Split]:

@@ -1,0 +1,252 @@
+"""Deterministic camera shifts: the conditions a deployed camera meets that the training photos lack.
+
+One table, :func:`camera_shifts`, in the spirit of ImageNet-C: each :class:`Shift` has a unique
+name, a family, a fixed severity and a function from a ``uint8`` ``HxWx3`` RGB image to another of
+the same shape. Every function is deterministic (sensor noise draws from a seed derived from the
+image's own bytes), so a shift suite gives the same number on every run and machine.
+
+NumPy and Pillow only: the runtime-only (``pi``) install evaluates artifacts under shifts too.
+
+Where a transform uncovers pixels outside the original frame (rotation, shrinking, shifting,
+letterboxing) they are filled with the median colour of the image's border, the nearest thing to
+"more of the same background" that a single photo offers.
+"""
+
+from __future__ import annotations
+
+import io
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+
+import numpy as np
+from PIL import Image, ImageFilter
+
+from asl_edge.runtime.errors import ConfigError
+
+FAMILIES = ("geometry", "framing", "light", "colour", "sensor")
+
+
+@dataclass(frozen=True)
+class Shift:
+    """One deterministic camera condition.
+
+    Attributes:
+        name: unique name, e.g. ``darker_0.5``.
+        family: ``geometry``, ``framing``, ``light``, ``colour`` or ``sensor``.
+        severity: the transform's parameter as a number (factor, degrees, sigma, quality...).
+        apply: ``uint8`` ``HxWx3`` RGB -> ``uint8`` ``HxWx3`` RGB of the same shape.
+        description: one line for reports.
+    """
+
+    name: str
+    family: str
+    severity: float
+    apply: Callable[[np.ndarray], np.ndarray]
+    description: str
+
+
+# -- helpers -------------------------------------------------------------------------------------
+def _check(img: np.ndarray) -> np.ndarray:
+    img = np.asarray(img)
+    if img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] != 3:
+        raise ValueError(f"a shift takes a uint8 HxWx3 RGB image, got {img.dtype} {img.shape}")
+    return img
+
+
+def _to_uint8(x: np.ndarray) -> np.ndarray:
+    return np.clip(np.round(x), 0, 255).astype(np.uint8)
+
+
+def border_colour(img: np.ndarray) -> tuple[int, int, int]:
+    """The per-channel median of the image's outermost rows and columns."""
+    img = _check(img)
+    border = np.concatenate([img[0], img[-1], img[:, 0], img[:, -1]])
+    return tuple(int(v) for v in np.median(border, axis=0))
+
+
+def _pil(img: np.ndarray) -> Image.Image:
+    return Image.fromarray(_check(img), "RGB")
+
+
+# -- geometry ------------------------------------------------------------------------------------
+def mirror(img: np.ndarray) -> np.ndarray:
+    """Left-right mirror: the same sign made with the other hand (or a selfie camera)."""
+    return np.ascontiguousarray(_check(img)[:, ::-1])
+
+
+def rotate(img: np.ndarray, degrees: float) -> np.ndarray:
+    """Rotates counter-clockwise by ``degrees`` about the centre, keeping the frame size."""
+    out = _pil(img).rotate(degrees, resample=Image.Resampling.BILINEAR, fillcolor=border_colour(img))
+    return np.asarray(out, np.uint8)
+
+
+def translate(img: np.ndarray, dx: float, dy: float) -> np.ndarray:
+    """Moves the content by ``dx``, ``dy`` fractions of the width and height (right and down)."""
+    h, w = img.shape[:2]
+    out = _pil(img).transform((w, h), Image.Transform.AFFINE, (1, 0, -dx * w, 0, 1, -dy * h),
+                              resample=Image.Resampling.BILINEAR, fillcolor=border_colour(img))
+    return np.asarray(out, np.uint8)
+
+
+# -- framing -------------------------------------------------------------------------------------
+def shrink(img: np.ndarray, scale: float) -> np.ndarray:
+    """The hand further from the camera: content scaled by ``scale`` about the centre, border-filled."""
+    h, w = _check(img).shape[:2]
+    small = _pil(img).resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.BILINEAR,
+                             reducing_gap=None)
+    canvas = Image.new("RGB", (w, h), border_colour(img))
+    canvas.paste(small, ((w - small.width) // 2, (h - small.height) // 2))
+    return np.asarray(canvas, np.uint8)
+
+
+def zoom_in(img: np.ndarray, factor: float) -> np.ndarray:
+    """The hand closer to the camera: the central ``1/factor`` of the frame scaled back up."""
+    h, w = _check(img).shape[:2]
+    cw, ch = w / factor, h / factor
+    box = ((w - cw) / 2, (h - ch) / 2, (w + cw) / 2, (h + ch) / 2)
+    return np.asarray(_pil(img).resize((w, h), Image.Resampling.BILINEAR, box=box, reducing_gap=None), np.uint8)
+
+
+def crop_aspect(img: np.ndarray, aspect: float) -> np.ndarray:
+    """A landscape ``aspect`` camera frame squashed to the square input: the central full-width band of
+    height ``width / aspect`` stretched back to the frame (the hand looks taller and thinner)."""
+    h, w = _check(img).shape[:2]
+    band = w / aspect
+    box = (0, (h - band) / 2, w, (h + band) / 2)
+    return np.asarray(_pil(img).resize((w, h), Image.Resampling.BILINEAR, box=box, reducing_gap=None), np.uint8)
+
+
+def letterbox_aspect(img: np.ndarray, aspect: float) -> np.ndarray:
+    """The square photo padded with bars to a landscape ``aspect`` frame, then squashed back to the
+    square input (the hand looks narrower, with border-coloured bars left and right)."""
+    h, w = _check(img).shape[:2]
+    wide = round(h * aspect)
+    canvas = Image.new("RGB", (wide, h), border_colour(img))
+    canvas.paste(_pil(img), ((wide - w) // 2, 0))
+    return np.asarray(canvas.resize((w, h), Image.Resampling.BILINEAR, reducing_gap=None), np.uint8)
+
+
+# -- light ---------------------------------------------------------------------------------------
+def exposure(img: np.ndarray, gain: float) -> np.ndarray:
+    """Multiplies every pixel by ``gain`` (under- or over-exposure; clipped at 255)."""
+    return _to_uint8(_check(img).astype(np.float32) * gain)
+
+
+def contrast(img: np.ndarray, factor: float) -> np.ndarray:
+    """Scales each pixel's distance from the image's mean grey level by ``factor`` (haze, flat light)."""
+    x = _check(img).astype(np.float32)
+    mean = float(x.mean())
+    return _to_uint8((x - mean) * factor + mean)
+
+
+def gamma(img: np.ndarray, value: float) -> np.ndarray:
+    """``255 * (x / 255) ** value``: below 1 lifts the shadows, above 1 darkens the mid-tones."""
+    x = _check(img).astype(np.float32) / 255.0
+    return _to_uint8(255.0 * np.power(x, value))
+
+
+# -- colour --------------------------------------------------------------------------------------
+def grayscale(img: np.ndarray) -> np.ndarray:
+    """A monochrome camera (or an IR-cut-less one at night): ITU-R 601 luma in all three channels."""
+    luma = np.asarray(_pil(img).convert("L"), np.uint8)
+    return np.repeat(luma[..., None], 3, axis=2)
+
+
+def white_balance(img: np.ndarray, gains: tuple[float, float, float]) -> np.ndarray:
+    """Per-channel ``(R, G, B)`` gains: a colour cast from the light or a wrong white balance."""
+    return _to_uint8(_check(img).astype(np.float32) * np.asarray(gains, np.float32))
+
+
+# -- sensor --------------------------------------------------------------------------------------
+def blur(img: np.ndarray, radius: float) -> np.ndarray:
+    """Gaussian blur of ``radius`` pixels (out of focus, motion, a cheap lens)."""
+    return np.asarray(_pil(img).filter(ImageFilter.GaussianBlur(radius)), np.uint8)
+
+
+def noise(img: np.ndarray, sigma: float) -> np.ndarray:
+    """Additive Gaussian noise of ``sigma`` grey levels, seeded by the image's bytes (deterministic)."""
+    img = _check(img)
+    rng = np.random.default_rng(zlib.crc32(img.tobytes()))
+    return _to_uint8(img.astype(np.float32) + rng.normal(0.0, sigma, img.shape).astype(np.float32))
+
+
+def jpeg(img: np.ndarray, quality: int) -> np.ndarray:
+    """A JPEG round trip at ``quality`` (a streaming camera's compression)."""
+    buf = io.BytesIO()
+    _pil(img).save(buf, "JPEG", quality=int(quality))
+    buf.seek(0)
+    return np.asarray(Image.open(buf).convert("RGB"), np.uint8)
+
+
+# -- the table -----------------------------------------------------------------------------------
+def _geometry() -> list[Shift]:
+    out = [Shift("mirrored", "geometry", 1.0, mirror, "left-right mirror: the sign made with the other hand")]
+    for deg in (15, -15, 30, -30):
+        out.append(Shift(f"rotate_{deg:+d}", "geometry", float(deg), partial(rotate, degrees=deg),
+                         f"camera rolled {abs(deg)} degrees {'anticlockwise' if deg > 0 else 'clockwise'}"))
+    out.append(Shift("shift_right_0.125", "geometry", 0.125, partial(translate, dx=0.125, dy=0.0),
+                     "hand 12.5% of the frame further right"))
+    out.append(Shift("shift_up_0.125", "geometry", 0.125, partial(translate, dx=0.0, dy=-0.125),
+                     "hand 12.5% of the frame higher"))
+    return out
+
+
+def _framing() -> list[Shift]:
+    out = [Shift(f"smaller_{s}", "framing", s, partial(shrink, scale=s),
+                 f"hand further away: {s:g}x the size in the frame") for s in (0.75, 0.5)]
+    out.append(Shift("zoom_in_1.25", "framing", 1.25, partial(zoom_in, factor=1.25),
+                     "hand closer: the central 80% of the frame fills it"))
+    out.append(Shift("crop_4x3", "framing", 4 / 3, partial(crop_aspect, aspect=4 / 3),
+                     "a 4:3 landscape frame (centre band) stretched to the square input"))
+    out.append(Shift("letterbox_4x3", "framing", 4 / 3, partial(letterbox_aspect, aspect=4 / 3),
+                     "the photo letterboxed to 4:3 and squashed to the square input"))
+    return out
+
+
+def _light() -> list[Shift]:
+    out = [Shift(f"darker_{g}", "light", g, partial(exposure, gain=g), f"underexposed: pixels x{g:g}")
+           for g in (0.5, 0.3)]
+    out.append(Shift("brighter_1.5", "light", 1.5, partial(exposure, gain=1.5), "overexposed: pixels x1.5, clipped"))
+    out += [Shift(f"contrast_{c}", "light", c, partial(contrast, factor=c), f"flat light: contrast x{c:g}")
+            for c in (0.5, 0.3)]
+    out += [Shift(f"gamma_{g}", "light", g, partial(gamma, value=g), f"tone curve: gamma {g:g}") for g in (0.5, 2.0)]
+    return out
+
+
+def _colour() -> list[Shift]:
+    return [
+        Shift("grayscale", "colour", 1.0, grayscale, "monochrome camera: luma in every channel"),
+        Shift("warm_0.2", "colour", 0.2, partial(white_balance, gains=(1.2, 1.0, 0.8)),
+              "warm cast (tungsten light): red x1.2, blue x0.8"),
+        Shift("cool_0.2", "colour", 0.2, partial(white_balance, gains=(0.8, 1.0, 1.2)),
+              "cool cast (shade, daylight white balance indoors): red x0.8, blue x1.2"),
+    ]
+
+
+def _sensor() -> list[Shift]:
+    out = [Shift(f"blur_{r}", "sensor", float(r), partial(blur, radius=r), f"Gaussian blur, radius {r:g} px")
+           for r in (1.0, 2.0)]
+    out += [Shift(f"noise_{s}", "sensor", float(s), partial(noise, sigma=s), f"Gaussian noise, sigma {s} grey levels")
+            for s in (10, 20)]
+    out += [Shift(f"jpeg_{q}", "sensor", float(q), partial(jpeg, quality=q), f"JPEG round trip at quality {q}")
+            for q in (20, 10)]
+    return out
+
+
+def camera_shifts() -> tuple[Shift, ...]:
+    """The shift suite, in a fixed order (by family)."""
+    return tuple(_geometry() + _framing() + _light() + _colour() + _sensor())
+
+
+def get_shift(name: str) -> Shift:
+    """Looks up one shift by name.
+
+    Raises:
+        ConfigError: unknown name.
+    """
+    table = {s.name: s for s in camera_shifts()}
+    if name not in table:
+        raise ConfigError(f"Unknown shift '{name}'; choose one of: {', '.join(table)}")
+    return table[name]

@@ -1,0 +1,230 @@
+"""The camera shift suite, evaluation under shifts, per-image normalisation and the fast recipe's augmentation."""
+
+import json
+
+import numpy as np
+import pytest
+
+from asl_edge.runtime.errors import ConfigError
+from asl_edge.runtime.preprocess import Preprocessing
+from asl_edge.runtime.shifts import FAMILIES, camera_shifts, get_shift
+
+SHIFTS = camera_shifts()
+
+
+def _photo(seed: int = 0, side: int = 32) -> np.ndarray:
+    """A small asymmetric, textured RGB 'photo': a bright background with a darker blob off-centre."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:side, 0:side]
+    blob = ((xx - side * 0.35) ** 2 + (yy - side * 0.6) ** 2) < (side * 0.22) ** 2
+    img = np.full((side, side, 3), (200, 190, 180), np.float32)
+    img[blob] = (150, 100, 80)
+    img += rng.normal(0, 12, img.shape) + xx[..., None] * 1.5
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("shift", SHIFTS, ids=[s.name for s in SHIFTS])
+def test_shift_is_deterministic_keeps_shape_and_changes_pixels(shift):
+    img = _photo()
+    before = img.copy()
+    a, b = shift.apply(img), shift.apply(img.copy())
+    assert a.dtype == np.uint8 and a.shape == img.shape
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(img, before)  # the input is not modified in place
+    assert np.any(a != img)
+    assert shift.family in FAMILIES and isinstance(shift.severity, float) and shift.description
+
+
+@pytest.mark.parametrize("shift", SHIFTS, ids=[s.name for s in SHIFTS])
+def test_shift_works_on_non_square_and_other_sizes(shift):
+    img = _photo(1, side=48)[:40]
+    out = shift.apply(img)
+    assert out.shape == (40, 48, 3) and out.dtype == np.uint8
+
+
+def test_names_are_unique_and_lookup_works():
+    names = [s.name for s in SHIFTS]
+    assert len(names) == len(set(names))
+    for required in ("mirrored", "rotate_+15", "rotate_-30", "darker_0.5", "darker_0.3", "brighter_1.5",
+                     "contrast_0.3", "gamma_2.0", "grayscale", "warm_0.2", "cool_0.2", "smaller_0.5", "jpeg_10"):
+        assert get_shift(required).name == required
+
+
+def test_unknown_shift_names_the_choices():
+    with pytest.raises(ConfigError, match=r"Unknown shift 'sepia'; choose one of: mirrored, "):
+        get_shift("sepia")
+
+
+def test_shift_semantics():
+    img = _photo()
+    np.testing.assert_array_equal(get_shift("mirrored").apply(img), img[:, ::-1])
+    gray = get_shift("grayscale").apply(img)
+    assert np.all(gray[..., 0] == gray[..., 1]) and np.all(gray[..., 1] == gray[..., 2])
+    assert get_shift("darker_0.5").apply(img).mean() < img.mean() * 0.55
+    assert get_shift("contrast_0.3").apply(img).std() < img.std() * 0.35
+    warm = get_shift("warm_0.2").apply(img).astype(float)
+    assert warm[..., 0].mean() > img[..., 0].mean() and warm[..., 2].mean() < img[..., 2].mean()
+
+
+def test_shift_rejects_non_rgb_uint8():
+    with pytest.raises(ValueError, match="uint8 HxWx3"):
+        get_shift("blur_1.0").apply(np.zeros((8, 8), np.uint8))
+
+
+def test_shifts_module_imports_no_tensorflow():
+    import subprocess
+    import sys
+
+    code = ("import sys, asl_edge.runtime.shifts, asl_edge.bench.evaluate; "
+            "assert 'tensorflow' not in sys.modules, 'tensorflow imported'")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# -- per-image normalisation -------------------------------------------------------------------
+def test_per_image_normalization_is_exposure_invariant_and_matches_tf():
+    pre = Preprocessing(image_size=(32, 32), normalization="per_image")
+    batch = np.stack([_photo(0), _photo(1)])
+    x = pre.normalize(batch)
+    assert x.dtype == np.float32
+    np.testing.assert_allclose(x.mean(axis=(1, 2, 3)), 0, atol=1e-5)
+    np.testing.assert_allclose(x.std(axis=(1, 2, 3)), 1, atol=1e-4)
+    darker = pre.normalize((batch.astype(np.float32) * 0.5).round().astype(np.uint8))
+    assert np.abs(darker - x).mean() < 0.05
+    flat = pre.normalize(np.full((1, 32, 32, 3), 77, np.uint8))
+    assert np.all(np.isfinite(flat)) and np.abs(flat).max() < 1e-3
+
+    from asl_edge.keras_compat import tf
+    from asl_edge.training.pipeline import _normalize_tf
+
+    x_tf = _normalize_tf(tf.constant(batch, tf.float32) / 255.0, pre).numpy()
+    np.testing.assert_allclose(x_tf, x, atol=1e-5)
+
+
+def test_preprocessing_dict_round_trip_and_old_artifacts():
+    old = {"image_size": [64, 64], "color_mode": "rgb", "resize_chain": [64], "resample": "bilinear",
+           "mean": [0.0], "std": [1.0], "channel_order": "rgb"}
+    assert Preprocessing.from_dict(old).normalization == "fixed"
+    assert Preprocessing.from_dict(old).to_dict() == old  # fixed-normalisation metadata unchanged
+    new = Preprocessing(normalization="per_image", color_mode="grayscale")
+    assert Preprocessing.from_dict(new.to_dict()) == new
+    with pytest.raises(Exception, match="unknown normalization"):
+        Preprocessing(normalization="whiten")
+
+
+def test_load_rgb_then_from_array_equals_load(tmp_path):
+    from PIL import Image
+
+    path = tmp_path / "a.png"
+    Image.fromarray(_photo(side=100)).save(path)
+    pre = Preprocessing(image_size=(24, 24), color_mode="grayscale", resize_chain=(64,))
+    rgb = pre.load_rgb(path)
+    assert rgb.shape == (64, 64, 3)
+    np.testing.assert_array_equal(pre.from_array(rgb), pre.load(path))
+
+
+# -- the fast recipe's augmentation ------------------------------------------------------------
+def _ramp_batch(n: int = 64, side: int = 32) -> np.ndarray:
+    """Identical images, dark on the left and bright on the right: a flip reverses the ramp."""
+    ramp = np.linspace(0.1, 0.9, side, dtype=np.float32)
+    img = np.broadcast_to(ramp[None, :, None], (side, side, 3))
+    return np.broadcast_to(img, (n, side, side, 3)).copy()
+
+
+def test_fast_recipe_augmentation_is_on_and_active():
+    from asl_edge.keras_compat import tf
+    from asl_edge.training import config as cfg
+    from asl_edge.training.pipeline import augmenter
+
+    aug = cfg.resolve("fast").augment
+    assert aug.enabled and aug.flip, "the fast recipe must train on mirrored hands"
+    assert aug.exposure > 1.0 and aug.gamma > 1.0 and aug.contrast > 0, "photometric augmentation is off"
+    assert aug.scale_min < 1.0, "the fast recipe must train on smaller hands"
+    tf.random.set_seed(1)
+    src = _ramp_batch()
+    out = augmenter(aug, seed=0)(tf.constant(src)).numpy()
+    assert out.shape == src.shape and out.min() >= 0.0 and out.max() <= 1.0
+    assert np.abs(out - src).mean() > 0.02
+    # flips: the ramp's direction (left-right difference of the central band) reverses for some images
+    centre = out[:, 8:24]
+    direction = centre[:, :, 20:28].mean(axis=(1, 2, 3)) - centre[:, :, 4:12].mean(axis=(1, 2, 3))
+    assert (direction < 0).sum() >= 10 and (direction > 0).sum() >= 10
+    # photometric: each image gets its own brightness
+    assert out.mean(axis=(1, 2, 3)).std() > 0.03
+
+
+def test_fast_recipe_training_batches_differ_from_their_source(tiny_npz):
+    from asl_edge.data import load_dataset
+    from asl_edge.keras_compat import tf
+    from asl_edge.training import config as cfg
+    from asl_edge.training.pipeline import make_dataset
+    from asl_edge.training.trainer import preprocessing_for
+
+    config = cfg.resolve("fast", ["data.image_size=16"])
+    ds = load_dataset(str(tiny_npz), preprocessing_for(config))
+    tf.random.set_seed(0)
+    plain = np.concatenate([x.numpy() for x, _ in make_dataset(ds, 16)])
+    augmented = make_dataset(ds, len(ds), training=True, aug=config.augment)
+    x, y = next(iter(augmented))
+    order = np.argsort(y.numpy(), kind="stable")  # shuffled: compare per-class means, not per image
+    assert x.shape == plain.shape
+    assert not np.allclose(np.sort(x.numpy().ravel()), np.sort(plain.ravel()), atol=1e-3)
+    assert len(order) == len(ds)
+
+
+def test_augmentation_disabled_is_identity(tiny_npz):
+    from asl_edge.training import config as cfg
+    from asl_edge.training.pipeline import augmenter
+
+    assert augmenter(cfg.resolve("fast", ["augment.enabled=false"]).augment, seed=0) is None
+
+
+def test_grayscale_model_skips_colour_ops():
+    from asl_edge.keras_compat import tf
+    from asl_edge.training import config as cfg
+    from asl_edge.training.pipeline import augmenter
+
+    aug = cfg.resolve("fast", ["augment.grayscale_prob=1.0", "augment.color_gain=0.3"]).augment
+    out = augmenter(aug, seed=0)(tf.constant(_ramp_batch(8)[..., :1])).numpy()
+    assert out.shape == (8, 32, 32, 1)
+
+
+# -- evaluate --shifts ---------------------------------------------------------------------------
+def _check_shift_json(m: dict, n: int):
+    assert set(m["shifts"]) == {s.name for s in SHIFTS}
+    for name, r in m["shifts"].items():
+        assert set(r) == {"accuracy", "family", "severity", "num_samples"}
+        assert 0.0 <= r["accuracy"] <= 1.0 and r["num_samples"] == n and r["family"] == get_shift(name).family
+    worst = min(m["shifts"].values(), key=lambda r: r["accuracy"])["accuracy"]
+    assert m["worst_shift"]["accuracy"] == worst and m["worst_shift"]["name"] in m["shifts"]
+
+
+def test_evaluate_shifts_json_for_artifact_and_run(tiny_run, tiny_export, tiny_npz):
+    from click.testing import CliRunner
+
+    from asl_edge.cli import _register, cli
+
+    _register()
+    artifact = next(tiny_export.glob("*_int8.tflite"))
+    res = CliRunner().invoke(cli, ["evaluate", str(artifact), "--data", str(tiny_npz), "--shifts", "--json"])
+    assert res.exit_code == 0, res.output
+    m = json.loads(res.output)
+    _check_shift_json(m, 144)
+    assert "accuracy" in m and m["runtime"] in ("litert", "tflite_runtime", "tf.lite")
+
+    res = CliRunner().invoke(cli, ["evaluate", str(tiny_run), "--shifts"])
+    assert res.exit_code == 0, res.output
+    assert "held-out test split" in res.output and "images" in res.output and "worst shift:" in res.output
+
+    res = CliRunner().invoke(cli, ["evaluate", str(tiny_run), "--shift", "mirrored", "--json"])
+    assert list(json.loads(res.output)["shifts"]) == ["mirrored"]
+    res = CliRunner().invoke(cli, ["evaluate", str(tiny_run), "--shift", "sepia"])
+    assert res.exit_code != 0
+
+
+def test_evaluate_shifts_unchanged_matches_evaluate(tiny_export, tiny_npz):
+    from asl_edge.bench.evaluate import evaluate_model, evaluate_shifts
+
+    artifact = next(tiny_export.glob("*_fp32.onnx"), None) or next(tiny_export.glob("*_int8.tflite"))
+    plain = evaluate_model(artifact, str(tiny_npz))
+    shifted = evaluate_shifts(artifact, str(tiny_npz), shifts=[get_shift("mirrored")])
+    assert shifted["accuracy"] == pytest.approx(plain["accuracy"])
