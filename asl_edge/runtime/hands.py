@@ -1,0 +1,413 @@
+"""Hand localisation for frames from a camera: MediaPipe's hand models, run through LiteRT.
+
+NumPy, Pillow and ``ai_edge_litert`` only (no ``mediapipe`` package, no TensorFlow), so it runs in
+the runtime-only install on a Raspberry Pi. The models are MediaPipe's palm detector and hand
+landmark model (Apache 2.0, see ``assets/hands/SOURCE.md``); the pipeline around them is written
+here from the parameters MediaPipe publishes in its graph configs
+(``modules/palm_detection/palm_detection_cpu.pbtxt``, ``palm_detection_detection_to_roi.pbtxt``,
+``modules/hand_landmark/hand_landmark_cpu.pbtxt``):
+
+1. the frame is letterboxed (zero border) into the palm detector's 192x192 input, values 0..1;
+2. 2016 SSD anchors (4 layers, strides 8/16/16/16, fixed size) decode 18 raw values per anchor
+   into a box and 7 palm keypoints; scores are clipped to +-100 and passed through a sigmoid;
+3. weighted non-max suppression (IoU 0.3) merges overlapping palms;
+4. each palm becomes a rotated square region: rotation makes wrist (keypoint 0) -> middle-finger
+   MCP (keypoint 2) point up, the centre shifts by -0.5 box heights along that axis, the long side
+   is kept and scaled by 2.6;
+5. the hand landmark model reads that region (224x224, edge-replicated border) and gives a
+   presence score and 21 landmarks, projected back into the frame; their bounding box is the hand.
+
+If the first pass finds nothing, ``LocaliserConfig.fallback`` tries a few more views (a
+zoomed-out frame, for close-ups whose hand fills the picture; the whole frame straight into the
+landmark model) and keeps a hand only when the landmark model's presence score passes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from asl_edge.errors import DataError, ModelError
+
+ASSETS = Path(__file__).parent / "assets" / "hands"
+MODEL_SOURCE = {
+    "package": "mediapipe",
+    "version": "0.10.14",
+    "licence": "Apache-2.0",
+    "url": "https://pypi.org/project/mediapipe/0.10.14/",
+}
+PALM_INPUT = 192
+LANDMARK_INPUT = 224
+NUM_KEYPOINTS = 7
+# Palm detection graph parameters (palm_detection_cpu.pbtxt).
+ANCHOR_STRIDES = (8, 16, 16, 16)
+RAW_SCORE_CLIP = 100.0
+# Palm -> hand region (palm_detection_detection_to_roi.pbtxt).
+ROI_SCALE = 2.6
+ROI_SHIFT_Y = -0.5
+ROI_TARGET_ANGLE = math.pi / 2
+WRIST, MIDDLE_MCP = 0, 2
+
+
+@dataclass(frozen=True)
+class HandBox:
+    """A hand in pixels of the source frame (``x1``/``y1`` exclusive edges) and its score."""
+
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+    score: float
+
+    @property
+    def width(self) -> float:
+        return self.x1 - self.x0
+
+    @property
+    def height(self) -> float:
+        return self.y1 - self.y0
+
+    @property
+    def center(self) -> tuple[float, float]:
+        return (self.x0 + self.x1) / 2, (self.y0 + self.y1) / 2
+
+
+@dataclass(frozen=True)
+class Palm:
+    """One palm detection: box centre/size and 7 keypoints, in source-frame pixels."""
+
+    cx: float
+    cy: float
+    w: float
+    h: float
+    keypoints: np.ndarray = field(repr=False)
+    score: float
+
+
+@dataclass(frozen=True)
+class Hand:
+    """The landmark model's answer for one region: 21 (x, y) landmarks in frame pixels."""
+
+    landmarks: np.ndarray = field(repr=False)
+    presence: float
+    palm_score: float
+
+    def box(self) -> HandBox:
+        lo, hi = self.landmarks.min(axis=0), self.landmarks.max(axis=0)
+        return HandBox(float(lo[0]), float(lo[1]), float(hi[0]), float(hi[1]), self.presence)
+
+
+@dataclass(frozen=True)
+class LocaliserConfig:
+    """Everything that decides which box :class:`HandLocaliser` returns; recorded with a model.
+
+    Attributes:
+        palm_model: palm detector file stem in ``assets/hands`` (``palm_detection_full``/``_lite``).
+        landmark_model: landmark model stem (``hand_landmark_full``/``_lite``).
+        min_palm_score: palm detections below this sigmoid score are dropped (MediaPipe: 0.5).
+        nms_iou: IoU above which palms are merged by weighted NMS (MediaPipe: 0.3).
+        min_presence: hand presence score the landmark model must reach (MediaPipe: 0.5).
+        max_palms: palms (best first) whose regions go through the landmark model.
+        fallback: when the first pass finds no hand, also try the extra views.
+        zoom_out: the fallback's zoomed-out view pads the frame to this many times its long side.
+        margin: :meth:`HandLocaliser.crop` side is ``max(w, h) * (1 + margin)`` of the landmark box.
+    """
+
+    palm_model: str = "palm_detection_full"
+    landmark_model: str = "hand_landmark_full"
+    min_palm_score: float = 0.5
+    nms_iou: float = 0.3
+    min_presence: float = 0.5
+    max_palms: int = 2
+    fallback: bool = True
+    zoom_out: float = 1.6
+    margin: float = 0.25
+
+    def __post_init__(self):
+        for name in (self.palm_model, self.landmark_model):
+            if not (ASSETS / f"{name}.tflite").is_file():
+                known = sorted(p.stem for p in ASSETS.glob("*.tflite"))
+                raise ModelError(f"unknown hand model '{name}'; bundled: {', '.join(known)}")
+        if not (0 < self.min_palm_score < 1 and 0 < self.min_presence < 1 and 0 < self.nms_iou < 1):
+            raise DataError("min_palm_score, min_presence and nms_iou must lie between 0 and 1")
+        if self.max_palms < 1 or self.zoom_out < 1 or self.margin < 0:
+            raise DataError("max_palms must be >= 1, zoom_out >= 1 and margin >= 0")
+
+    def models(self) -> dict:
+        """Source, licence and sha256 of the two model files."""
+        return {name: {**MODEL_SOURCE, "file": f"{name}.tflite", "sha256": _sha256(ASSETS / f"{name}.tflite")}
+                for name in (self.palm_model, self.landmark_model)}
+
+    def to_dict(self) -> dict:
+        """JSON-ready settings plus the models' provenance (``models``), for run folders and artifacts."""
+        return {**asdict(self), "models": self.models()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> LocaliserConfig:
+        """Reverses :meth:`to_dict`; a recorded ``models`` entry must match the bundled files.
+
+        Raises:
+            DataError: unknown keys.
+            ModelError: a recorded model sha256 that differs from the bundled file.
+        """
+        d = dict(d)
+        recorded = d.pop("models", None)
+        unknown = set(d) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise DataError(f"unknown localiser keys: {', '.join(sorted(unknown))}")
+        config = cls(**d)
+        if recorded is not None:
+            for name, info in config.models().items():
+                if name in recorded and recorded[name].get("sha256") != info["sha256"]:
+                    raise ModelError(f"the recorded {name} (sha256 {recorded[name].get('sha256')}) is not the "
+                                     f"bundled one ({info['sha256']})")
+        return config
+
+
+@lru_cache(maxsize=None)
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+# -- palm detection: anchors, decoding, NMS ---------------------------------------------------------
+def palm_anchors(input_size: int = PALM_INPUT, strides: tuple[int, ...] = ANCHOR_STRIDES,
+                 per_layer: int = 2) -> np.ndarray:
+    """SSD anchor centres ``(N, 2)`` (x, y in 0..1) in the model's output order.
+
+    Consecutive layers with the same stride share one feature map; each layer puts ``per_layer``
+    anchors (aspect ratio 1 and the interpolated scale) on every cell. With fixed anchor size
+    every anchor is 1x1, so only the centres matter: 24*24*2 + 12*12*6 = 2016 for 192 inputs.
+    """
+    out, i = [], 0
+    while i < len(strides):
+        j = i
+        while j < len(strides) and strides[j] == strides[i]:
+            j += 1
+        side = math.ceil(input_size / strides[i])
+        ys, xs = np.meshgrid((np.arange(side) + 0.5) / side, (np.arange(side) + 0.5) / side, indexing="ij")
+        cells = np.stack([xs.ravel(), ys.ravel()], axis=1)
+        out.append(np.repeat(cells, (j - i) * per_layer, axis=0))
+        i = j
+    return np.concatenate(out).astype(np.float32)
+
+
+def decode_palms(raw_boxes: np.ndarray, raw_scores: np.ndarray, anchors: np.ndarray, min_score: float,
+                 input_size: int = PALM_INPUT) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Raw model outputs -> boxes ``(K, 4)`` (xmin, ymin, xmax, ymax) and keypoints ``(K, 7, 2)``,
+    both 0..1 on the model input, and sigmoid scores ``(K,)``, for anchors scoring ``>= min_score``.
+    """
+    raw_boxes = np.asarray(raw_boxes, np.float32).reshape(len(anchors), -1)
+    scores = 1.0 / (1.0 + np.exp(-np.clip(np.asarray(raw_scores, np.float32).reshape(-1),
+                                          -RAW_SCORE_CLIP, RAW_SCORE_CLIP)))
+    keep = np.flatnonzero(scores >= min_score)
+    raw, anc = raw_boxes[keep] / input_size, anchors[keep]
+    cx, cy = raw[:, 0] + anc[:, 0], raw[:, 1] + anc[:, 1]
+    w, h = raw[:, 2], raw[:, 3]
+    boxes = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1)
+    kps = raw[:, 4:4 + 2 * NUM_KEYPOINTS].reshape(-1, NUM_KEYPOINTS, 2) + anc[:, None, :]
+    return boxes, kps, scores[keep]
+
+
+def _iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    ix = np.clip(np.minimum(box[2], boxes[:, 2]) - np.maximum(box[0], boxes[:, 0]), 0, None)
+    iy = np.clip(np.minimum(box[3], boxes[:, 3]) - np.maximum(box[1], boxes[:, 1]), 0, None)
+    inter = ix * iy
+    area = lambda b: (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])  # noqa: E731
+    union = area(box) + area(boxes) - inter
+    return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
+
+
+def weighted_nms(boxes: np.ndarray, keypoints: np.ndarray, scores: np.ndarray,
+                 iou: float) -> list[tuple[np.ndarray, np.ndarray, float]]:
+    """MediaPipe's WEIGHTED non-max suppression: the best remaining detection absorbs every one
+    overlapping it by more than ``iou``; box and keypoints become the score-weighted mean of the
+    group, the score stays the best one's. Returns ``(box, keypoints, score)``, best first."""
+    order = np.argsort(-scores, kind="stable")
+    out = []
+    while len(order):
+        overlap = _iou(boxes[order[0]], boxes[order])
+        group, order = order[overlap > iou], order[overlap <= iou]
+        group = group if len(group) else order[:1]
+        weights = scores[group][:, None]
+        box = (boxes[group] * weights).sum(0) / weights.sum()
+        kps = (keypoints[group] * weights[:, :, None]).sum(0) / weights.sum()
+        out.append((box, kps, float(scores[group[0]])))
+    return out
+
+
+# -- image sampling ---------------------------------------------------------------------------------
+def sample_square(rgb: np.ndarray, cx: float, cy: float, side: float, angle: float, size: int,
+                  replicate: bool) -> np.ndarray:
+    """Bilinear sample of a square region (centre, side in pixels, rotated by ``angle`` radians,
+    clockwise on screen) into a ``size x size`` float32 array in 0..1. Outside the frame the
+    border is edge-replicated (``replicate``) or black."""
+    h, w = rgb.shape[:2]
+    step = side / size
+    t = (np.arange(size, dtype=np.float32) + 0.5) * step - side / 2
+    c, s = math.cos(angle), math.sin(angle)
+    xs = cx + c * t[None, :] - s * t[:, None] - 0.5
+    ys = cy + s * t[None, :] + c * t[:, None] - 0.5
+    if not replicate and angle == 0:
+        # Axis-aligned with a black border: Pillow's affine transform is the same bilinear sample.
+        img = Image.fromarray(rgb, "RGB").transform(
+            (size, size), Image.Transform.AFFINE, (step, 0, cx - side / 2, 0, step, cy - side / 2),
+            Image.Resampling.BILINEAR, fillcolor=(0, 0, 0))
+        return np.asarray(img, np.float32) * (1 / 255)
+    x0, y0 = np.floor(xs), np.floor(ys)
+    fx, fy = (xs - x0)[..., None], (ys - y0)[..., None]
+    x0i, y0i = x0.astype(np.int64), y0.astype(np.int64)
+    x0c, x1c = np.clip(x0i, 0, w - 1), np.clip(x0i + 1, 0, w - 1)
+    y0c, y1c = np.clip(y0i, 0, h - 1), np.clip(y0i + 1, 0, h - 1)
+    src = rgb.astype(np.float32) * (1 / 255)
+    top = src[y0c, x0c] * (1 - fx) + src[y0c, x1c] * fx
+    bottom = src[y1c, x0c] * (1 - fx) + src[y1c, x1c] * fx
+    out = top * (1 - fy) + bottom * fy
+    if not replicate:
+        inside = (xs >= -0.5) & (xs <= w - 0.5) & (ys >= -0.5) & (ys <= h - 0.5)
+        out *= inside[..., None]
+    return out
+
+
+def palm_region(palm: Palm) -> tuple[float, float, float, float]:
+    """Palm -> hand region ``(cx, cy, side, angle)`` in pixels, as palm_detection_detection_to_roi."""
+    (x0, y0), (x1, y1) = palm.keypoints[WRIST], palm.keypoints[MIDDLE_MCP]
+    angle = ROI_TARGET_ANGLE - math.atan2(-(y1 - y0), x1 - x0)
+    angle = (angle + math.pi) % (2 * math.pi) - math.pi
+    c, s = math.cos(angle), math.sin(angle)
+    cx = palm.cx - palm.h * ROI_SHIFT_Y * s
+    cy = palm.cy + palm.h * ROI_SHIFT_Y * c
+    return cx, cy, max(palm.w, palm.h) * ROI_SCALE, angle
+
+
+def _as_rgb(rgb: np.ndarray) -> np.ndarray:
+    rgb = np.asarray(rgb)
+    if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3 or min(rgb.shape[:2]) < 8:
+        raise DataError(f"expected an RGB uint8 image of shape (H, W, 3) with sides >= 8, "
+                        f"got {rgb.dtype} {rgb.shape}")
+    return np.ascontiguousarray(rgb)
+
+
+class HandLocaliser:
+    """Finds the most confident hand in an RGB frame and crops a square around it."""
+
+    def __init__(self, config: LocaliserConfig | None = None, threads: int | None = 1):
+        from asl_edge.runtimes import _interpreter_class
+
+        self.config = config or LocaliserConfig()
+        cls, self.runtime_version, self.runtime = _interpreter_class()
+
+        def load(name: str):
+            try:
+                interp = cls(model_path=str(ASSETS / f"{name}.tflite"), num_threads=threads)
+                interp.allocate_tensors()
+            except Exception as exc:  # the interpreter raises RuntimeError/ValueError on damaged files
+                raise ModelError(f"cannot load hand model {name}: {exc}") from None
+            return interp
+
+        self._palm = load(self.config.palm_model)
+        self._landmark = load(self.config.landmark_model)
+        self._palm_in = self._palm.get_input_details()[0]["index"]
+        outs = sorted(self._palm.get_output_details(), key=lambda d: -int(d["shape"][-1]))
+        self._palm_boxes, self._palm_scores = outs[0]["index"], outs[1]["index"]
+        self._lm_in = self._landmark.get_input_details()[0]["index"]
+        lm_outs = self._landmark.get_output_details()  # landmarks, presence, handedness, world
+        self._lm_points, self._lm_presence = lm_outs[0]["index"], lm_outs[1]["index"]
+        self.anchors = palm_anchors()
+
+    # -- stages ---------------------------------------------------------------------------------
+    def palms(self, rgb: np.ndarray, cx: float | None = None, cy: float | None = None,
+              side: float | None = None) -> list[Palm]:
+        """Palms in a square view of the frame (default: the whole frame letterboxed), best first."""
+        rgb = _as_rgb(rgb)
+        h, w = rgb.shape[:2]
+        side = side or float(max(h, w))
+        cx = w / 2 if cx is None else cx
+        cy = h / 2 if cy is None else cy
+        x = sample_square(rgb, cx, cy, side, 0.0, PALM_INPUT, replicate=False)
+        self._palm.set_tensor(self._palm_in, x[None])
+        self._palm.invoke()
+        boxes, kps, scores = decode_palms(self._palm.get_tensor(self._palm_boxes)[0],
+                                          self._palm.get_tensor(self._palm_scores)[0], self.anchors,
+                                          self.config.min_palm_score)
+        out = []
+        x0, y0 = cx - side / 2, cy - side / 2
+        for box, k, score in weighted_nms(boxes, kps, scores, self.config.nms_iou):
+            b = box * side
+            out.append(Palm(x0 + (b[0] + b[2]) / 2, y0 + (b[1] + b[3]) / 2, b[2] - b[0], b[3] - b[1],
+                            k * side + np.array([x0, y0], np.float32), score))
+        return out
+
+    def landmarks(self, rgb: np.ndarray, cx: float, cy: float, side: float, angle: float = 0.0,
+                  palm_score: float = 0.0) -> Hand:
+        """Runs the landmark model on one square region; landmarks in frame pixels."""
+        x = sample_square(_as_rgb(rgb), cx, cy, side, angle, LANDMARK_INPUT, replicate=True)
+        self._landmark.set_tensor(self._lm_in, x[None])
+        self._landmark.invoke()
+        pts = self._landmark.get_tensor(self._lm_points).reshape(21, 3)[:, :2] / LANDMARK_INPUT - 0.5
+        presence = float(self._landmark.get_tensor(self._lm_presence).reshape(-1)[0])
+        c, s = math.cos(angle), math.sin(angle)
+        px = cx + (c * pts[:, 0] - s * pts[:, 1]) * side
+        py = cy + (s * pts[:, 0] + c * pts[:, 1]) * side
+        return Hand(np.stack([px, py], axis=1), presence, palm_score)
+
+    def hands(self, rgb: np.ndarray) -> list[Hand]:
+        """Every hand of the first pass (up to ``max_palms``) that passes ``min_presence``."""
+        rgb = _as_rgb(rgb)
+        out = []
+        for palm in self.palms(rgb)[: self.config.max_palms]:
+            hand = self.landmarks(rgb, *palm_region(palm), palm_score=palm.score)
+            if hand.presence >= self.config.min_presence:
+                out.append(hand)
+        return out
+
+    def find_hand(self, rgb: np.ndarray) -> Hand | None:
+        """The most confident hand, trying the fallback views when the first pass finds none."""
+        rgb = _as_rgb(rgb)
+        found = self.hands(rgb)
+        if not found and self.config.fallback:
+            found = self._fallback(rgb)
+        return max(found, key=lambda hd: hd.presence) if found else None
+
+    def _fallback(self, rgb: np.ndarray) -> list[Hand]:
+        h, w = rgb.shape[:2]
+        long_side = float(max(h, w))
+        # 1. Zoomed out: a hand that fills a close-up is too big for the palm detector.
+        for palm in self.palms(rgb, side=long_side * self.config.zoom_out)[: self.config.max_palms]:
+            hand = self.landmarks(rgb, *palm_region(palm), palm_score=palm.score)
+            if hand.presence >= self.config.min_presence:
+                return [hand]
+        # 2. The whole frame as the landmark model's region (upright hands filling the picture).
+        hand = self.landmarks(rgb, w / 2, h / 2, long_side)
+        return [hand] if hand.presence >= self.config.min_presence else []
+
+    # -- public API -----------------------------------------------------------------------------
+    def find(self, rgb: np.ndarray) -> HandBox | None:
+        """The box around the landmarks of the most confident hand, or ``None``."""
+        hand = self.find_hand(rgb)
+        return hand.box() if hand is not None else None
+
+    def crop(self, rgb: np.ndarray, box: HandBox, size: int | None = None) -> np.ndarray:
+        """A square crop centred on ``box``: side ``max(w, h) * (1 + margin)``, edge-replicated
+        where it leaves the frame; resized to ``size`` x ``size`` (bilinear) when given."""
+        return crop_square(rgb, box, self.config.margin, size)
+
+
+def crop_square(rgb: np.ndarray, box: HandBox, margin: float, size: int | None = None) -> np.ndarray:
+    """See :meth:`HandLocaliser.crop`; usable without loading any model."""
+    rgb = _as_rgb(rgb)
+    h, w = rgb.shape[:2]
+    side = max(2, int(round(max(box.width, box.height) * (1 + margin))))
+    cx, cy = box.center
+    x0, y0 = int(round(cx - side / 2)), int(round(cy - side / 2))
+    rows = np.clip(np.arange(y0, y0 + side), 0, h - 1)
+    cols = np.clip(np.arange(x0, x0 + side), 0, w - 1)
+    out = rgb[rows[:, None], cols[None, :]]
+    if size is not None and size != side:
+        out = np.asarray(Image.fromarray(out, "RGB").resize((size, size), Image.Resampling.BILINEAR))
+    return out
