@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from asl_edge.errors import DataError
+from asl_edge.runtime.errors import DataError
 
 FRAME_SIZE = (320, 240)  # width, height
 

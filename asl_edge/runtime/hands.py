@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from asl_edge.errors import DataError, ModelError
+from asl_edge.runtime.errors import DataError, ModelError
 
 ASSETS = Path(__file__).parent / "assets" / "hands"
 MODEL_SOURCE = {
