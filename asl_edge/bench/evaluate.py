@@ -41,6 +41,46 @@ def predict_batches(runner, ds, batch_size: int = 256) -> np.ndarray:
     return np.concatenate(out)
 
 
+def predict_localised(runner, ds, preprocessing: Preprocessing, transform=None,
+                      batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """Probabilities and hand-found flags for a model with a hand localiser.
+
+    ``ds`` holds the images before localisation (:func:`camera_stage`): each one (after
+    ``transform``, a camera shift) goes through the model's whole preprocessing, localiser
+    included; an image without a hand gets no prediction (``found`` false).
+    """
+    from PIL import Image
+    from tqdm import tqdm
+
+    from asl_edge.runtime.errors import NoHandFound
+    from asl_edge.runtime.preprocess import open_image
+
+    probs, found = [], []
+    for start in tqdm(range(0, len(ds), batch_size), desc="evaluate", unit="batch", file=sys.stderr, disable=None,
+                      leave=False):
+        batch = []
+        for i in range(start, min(start + batch_size, len(ds))):
+            img = open_image(ds.paths[i]).convert("RGB") if ds.streaming else Image.fromarray(ds.images[i], "RGB")
+            if transform is not None:
+                img = Image.fromarray(transform(np.asarray(img)), "RGB")
+            try:
+                batch.append(preprocessing.load(img))
+                found.append(True)
+            except NoHandFound:
+                batch.append(np.zeros(preprocessing.input_shape, np.uint8))
+                found.append(False)
+        probs.append(runner.predict(preprocessing.normalize(np.stack(batch))))
+    return np.concatenate(probs), np.asarray(found, bool)
+
+
+def camera_stage(preprocessing: Preprocessing) -> Preprocessing:
+    """What data is loaded with for a model with a localiser: RGB, before localisation, at the
+    stored size (in-memory sets) or as decoded (streamed folders)."""
+    side = preprocessing.resize_chain[0] if preprocessing.resize_chain else max(preprocessing.image_size)
+    return replace(preprocessing, localiser=None, resize_chain=(), color_mode="rgb", normalization="fixed",
+                   image_size=(side, side))
+
+
 def _shift_stage(preprocessing: Preprocessing) -> Preprocessing:
     """The preprocessing that stops where camera shifts apply: RGB, after ``resize_chain``.
 
@@ -70,6 +110,8 @@ def _load_target(model: str | Path, data: str | None, verify: bool, override=Non
     desc = describe(model)
     if desc.is_artifact:
         check_artifact(desc.path, verify=verify)
+    if desc.preprocessing.localises:
+        override = camera_stage  # shifts, too, apply to the whole frame before the hand is found
     load_pre = override(desc.preprocessing) if override else desc.preprocessing
     if desc.is_artifact:
         ds = load_dataset(data or "builtin", load_pre, stream=True)
@@ -98,7 +140,12 @@ def evaluate_model(model: str | Path, data: str | None = None, out_dir: str | Pa
         The metrics dict (top-level ``accuracy`` and ``macro_f1``).
     """
     target = _load_target(model, data, verify)
-    metrics = classification_metrics(target.ds.labels, predict_batches(target.runner, target.ds), target.class_names)
+    if target.preprocessing.localises:
+        probs, found = predict_localised(target.runner, target.ds, target.preprocessing)
+        metrics = classification_metrics(target.ds.labels, probs, target.class_names, found=found)
+    else:
+        metrics = classification_metrics(target.ds.labels, predict_batches(target.runner, target.ds),
+                                         target.class_names)
     metrics.update(model=str(model), runtime=target.runner.runtime, data=target.described)
     if out_dir is not None:
         out_dir = Path(out_dir)
@@ -135,20 +182,25 @@ def evaluate_shifts(model: str | Path, data: str | None = None, shifts=None, ver
     runner, class_names, pre, rgb_ds, described = target
     labels = rgb_ds.labels
 
-    def predict(transform) -> np.ndarray:
+    def predict(transform) -> tuple[np.ndarray, np.ndarray | None]:
+        if pre.localises:
+            return predict_localised(runner, rgb_ds, pre, transform)
         out = []
         for start in range(0, len(rgb_ds), batch_size):
             index = np.arange(start, min(start + batch_size, len(rgb_ds)))
             rgb = rgb_ds.load_images(index)
             batch = np.stack([pre.from_array(transform(img)) for img in rgb])
             out.append(runner.predict(pre.normalize(batch)))
-        return np.concatenate(out)
+        return np.concatenate(out), None
 
-    metrics = classification_metrics(labels, predict(lambda img: img), class_names)
+    probs, found = predict(None if pre.localises else (lambda img: img))
+    metrics = classification_metrics(labels, probs, class_names, found=found)
     metrics.update(model=str(model), runtime=runner.runtime, data=described)
     results = {}
     for shift in shifts:
-        acc = float((predict(shift.apply).argmax(1) == labels).mean())
+        probs, found = predict(shift.apply)
+        right = probs.argmax(1) == labels
+        acc = float((right if found is None else right & found).mean())
         results[shift.name] = {"accuracy": acc, "family": shift.family, "severity": shift.severity,
                                "num_samples": int(len(labels))}
         log.info("shift %s: accuracy %.4f", shift.name, acc)

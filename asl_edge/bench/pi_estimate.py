@@ -111,13 +111,17 @@ def estimates(rows: list[dict]) -> list[dict]:
     out, seen = [], set()
     for r in rows:
         name, precision = r["artifact"], r.get("precision")
-        if name in seen or not name.endswith((".tflite", ".onnx")) or precision not in ARITHMETIC:
+        pipeline = r.get("localiser_macs") is not None
+        if name in seen or precision not in ARITHMETIC or not (pipeline or name.endswith((".tflite", ".onnx"))):
             continue
         seen.add(name)
         macs = r.get("macs") or macs_any
         if not macs:
             continue
-        out.append({"artifact": name, "precision": precision, "macs": macs,
-                    "estimate_ms": {d: estimate_ms(macs, precision, d) for d in DEVICES},
+        # The hand localiser's models run in float32 whatever the classifier's precision.
+        extra = r.get("localiser_macs") or 0
+        out.append({"artifact": name, "precision": precision, "macs": macs + extra,
+                    "estimate_ms": {d: estimate_ms(macs, precision, d) + (estimate_ms(extra, "fp32", d) if extra else 0)
+                                    for d in DEVICES},
                     "basis": {d: reference(d, precision) for d in DEVICES}})
     return out

@@ -37,6 +37,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import NamedTuple
 
+import numpy as np
+
 from asl_edge.bench.config import BenchConfig
 from asl_edge.bench.isolation import Measurer
 from asl_edge.bench.macs import count_macs
@@ -87,12 +89,46 @@ def _prepare(path: Path, manifest: dict | None, run: Path | None, cfg: BenchConf
     names, preprocessing = desc.labels, desc.preprocessing
     key = (json.dumps(preprocessing.to_dict(), sort_keys=True), str(run), str(manifest and manifest.get("name")))
     if key not in loaded:
-        loaded[key] = bench_data(preprocessing, manifest, cfg.data, run)
+        loaded[key] = (_localised_data if preprocessing.localises else bench_data)(preprocessing, manifest, cfg.data,
+                                                                                    run)
     ds, described = loaded[key]
     if tuple(ds.class_names) != tuple(names):
         raise DataError(f"the data's classes ({', '.join(ds.class_names)}) are not the artifact's labels "
                         f"({', '.join(names)}): pass --data with the model's classes")
     return names, preprocessing.normalize(ds.load_images()), ds.labels, described
+
+
+def _localised_data(preprocessing, manifest, data, run):
+    """The classifier's own input for a model with a hand localiser: the crops its localiser makes
+    of the held-out close-ups (those where it finds a hand; the pipeline row counts the others)."""
+    from asl_edge.bench.evaluate import camera_stage
+    from asl_edge.training.camera import camera_sets
+
+    staged, described = bench_data(camera_stage(preprocessing), manifest, data, run)
+    index = np.arange(len(staged))
+    sets = camera_sets(staged, preprocessing, index[:0], index[:0], index, 0, (0.35, 0.7), 0)
+    found = np.flatnonzero(sets.test_found)
+    return sets.test.subset(found), (f"{described}: the {len(found)} localised hand crops (no hand found in "
+                                     f"{len(staged) - len(found)})")
+
+
+def _pipeline_rows(base: dict, path: Path, preprocessing, manifest, run, cfg: BenchConfig, loaded: dict) -> list[dict]:
+    """Localiser + classifier per frame, one row per CPU thread count (see :mod:`asl_edge.bench.pipeline`)."""
+    from asl_edge.bench.evaluate import camera_stage
+    from asl_edge.bench.pipeline import PIPELINE_FORMAT, localiser_macs, measure_pipeline, scene_frames
+
+    staged, _ = bench_data(camera_stage(preprocessing), manifest, cfg.data, run)
+    frames, described = scene_frames(staged.load_images(), min(len(staged), 120))
+    labels = np.resize(staged.labels, len(frames))
+    row = {**base, "artifact": f"{path.name} + hand localiser", "format": PIPELINE_FORMAT, "data": described,
+           "localiser_macs": localiser_macs(preprocessing.localiser)}
+    out = []
+    for threads in cfg.threads:
+        try:
+            out.append({**row, **measure_pipeline(path, threads, frames, labels, min(cfg.runs, 300))})
+        except AslEdgeError as exc:
+            out.append({**row, **_not_measured(str(exc), threads, "cpu")})
+    return out
 
 
 class _Timed(NamedTuple):
@@ -159,6 +195,11 @@ def run_benchmark(paths, cfg: BenchConfig | None = None) -> dict:
                     rows.append({**base, **_guarded(measurer, measure, path, device, threads, x, y, cfg)})
                     timed.append(_Timed(len(rows) - 1, base, measurer, path, manifest, run, device, threads))
                 bar.update(1)
+            pre = describe(path).preprocessing
+            if pre.localises and fmt.family != "keras":
+                bar.set_postfix_str(f"{path.name} + hand localiser")
+                rows.extend(_pipeline_rows(base, path, pre, manifest, run, cfg, loaded))
+                data_sets.append(rows[-1].get("data") or "")
         bar.close()
         _later_rounds(rows, timed, cfg, loaded)
     finally:

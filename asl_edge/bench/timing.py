@@ -30,10 +30,13 @@ def _time_round(runner, x: np.ndarray, cfg: BenchConfig) -> dict:
     for _ in range(reps):
         runner.predict(batch)
     throughput = reps * len(batch) / (time.perf_counter() - t)
-    ms = times * 1e3
-    return {"latency_ms": {"p50": float(np.percentile(ms, 50)), "p90": float(np.percentile(ms, 90)),
-                           "p99": float(np.percentile(ms, 99)), "mean": float(ms.mean())},
-            "throughput_ips": float(throughput)}
+    return {"latency_ms": percentiles(times * 1e3), "throughput_ips": float(throughput)}
+
+
+def percentiles(ms: np.ndarray) -> dict:
+    """p50/p90/p99 and mean of per-call times in milliseconds."""
+    return {"p50": float(np.percentile(ms, 50)), "p90": float(np.percentile(ms, 90)),
+            "p99": float(np.percentile(ms, 99)), "mean": float(ms.mean())}
 
 
 def measure(path: Path, device: str, threads: int | None, x: np.ndarray, y: np.ndarray, cfg: BenchConfig) -> dict:

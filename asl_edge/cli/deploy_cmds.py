@@ -29,7 +29,9 @@ def predict(artifact, images, k, as_json, threads, camera, max_frames, show, no_
     """Top-k labels for images or folders of images, or a live camera loop.
 
     ARTIFACT is a .tflite or .onnx file from `asl-edge export` (labels and preprocessing are read
-    from inside it), or a run folder. Exit status 1 if any image could not be read.
+    from inside it), or a run folder. A model with a hand localiser (the camera recipe) finds the
+    hand first and says "no hand found" when there is none. Exit status 1 if any image could not
+    be read.
     """
     from asl_edge.runtime.predict import camera_loop, load_predictor, open_camera, predict_files
 
@@ -37,12 +39,16 @@ def predict(artifact, images, k, as_json, threads, camera, max_frames, show, no_
         raise click.UsageError("give images or folders, or --camera INDEX")
     predictor = load_predictor(artifact, threads=threads, verify=not no_verify)
     if camera is not None:
-        def report(i, label, prob, fps):
-            click.echo(json.dumps({"frame": i, "label": label, "probability": round(prob, 4), "fps": round(fps, 1)})
-                       if as_json else f"frame {i}: {label} ({prob:.2f})  {fps:.1f} fps")
+        def report(r):
+            if as_json:
+                click.echo(json.dumps({"frame": r.index, "hand": r.label is not None, "label": r.label,
+                                       "probability": round(r.probability, 4), "box": r.box, "fps": round(r.fps, 1)}))
+            else:
+                what = f"{r.label} ({r.probability:.2f})" if r.label is not None else "no hand"
+                click.echo(f"frame {r.index}: {what}  {r.fps:.1f} fps")
 
         stats = camera_loop(predictor, open_camera(camera), max_frames, show, report)
-        click.echo(f"{stats['frames']} frames, {stats['fps']:.1f} fps", err=True)
+        click.echo(f"{stats['frames']} frames, {stats['fps']:.1f} fps, no hand in {stats['no_hand']}", err=True)
         return
     failures = total = 0
     for p in predict_files(predictor, images, k):
@@ -51,9 +57,12 @@ def predict(artifact, images, k, as_json, threads, camera, max_frames, show, no_
             failures += 1
             click.echo(f"asl-edge: error: {p.error}", err=True)
         elif as_json:
-            click.echo(json.dumps({"path": p.path, "top": [{"label": l, "probability": round(v, 4)} for l, v in p.top]}))
+            top = [] if p.no_hand else [{"label": label, "probability": round(v, 4)} for label, v in p.top]
+            click.echo(json.dumps({"path": p.path, "hand": not p.no_hand, "top": top}))
+        elif p.no_hand:
+            click.echo(f"{p.path}: no hand found")
         else:
-            click.echo(f"{p.path}: " + ", ".join(f"{l} ({v:.2f})" for l, v in p.top))
+            click.echo(f"{p.path}: " + ", ".join(f"{label} ({v:.2f})" for label, v in p.top))
     if total == 0:
         raise DataError("no images found in " + ", ".join(images))
     if failures:

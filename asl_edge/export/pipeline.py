@@ -94,7 +94,13 @@ class ExportConfig:
 
 
 def _data(run: runfolder.Run, config: ExportConfig):
-    """Train and test parts: the run's own split, or ``--data`` split the same way."""
+    """Train and test parts: the run's own split, or ``--data`` split the same way.
+
+    A model with a hand localiser is calibrated and verified on the crops its localiser makes of
+    the close-ups (test images without a hand found are left out of the verification).
+    """
+    if run.preprocessing.localises and config.data is None:
+        return _localised_data(run)
     if config.data is None:
         return run_dataset(run, part="train"), run_dataset(run, part="test")
     from asl_edge.data import load_dataset
@@ -106,6 +112,23 @@ def _data(run: runfolder.Run, config: ExportConfig):
                           f"{', '.join(run.class_names[:5])}...")
     split = split_dataset(ds.labels, ds.groups, seed=config.seed)
     return ds.subset(split.train), ds.subset(split.test)
+
+
+def _localised_data(run: runfolder.Run):
+    from dataclasses import replace
+
+    from asl_edge.training.camera import camera_sets, stage0
+
+    staged = replace(run, preprocessing=stage0(run.preprocessing))
+    train_all, test_all = run_dataset(staged, part="train"), run_dataset(staged, part="test")
+    n_train = len(train_all)
+    joined = replace(train_all, labels=np.concatenate([train_all.labels, test_all.labels]),
+                     images=np.concatenate([train_all.images, test_all.images]),
+                     groups=None if train_all.groups is None else np.concatenate([train_all.groups, test_all.groups]))
+    index = np.arange(len(joined))
+    sets = camera_sets(joined, run.preprocessing, index[:n_train], index[:0], index[n_train:], 0, (0.35, 0.7), 0)
+    test = sets.test.subset(np.flatnonzero(sets.test_found))
+    return sets.train, test
 
 
 def _calibration(train_ds, n: int, seed: int) -> np.ndarray:

@@ -11,6 +11,10 @@ class DataError(AslEdgeError):
     """A data set, image or label file that cannot be used."""
 
 
+class NoHandFound(DataError):
+    """A model with a hand localisation stage found no hand in the image: no hand, no guess."""
+
+
 class ConfigError(AslEdgeError):
     """An unknown name, recipe or ``--set`` key, or a value of the wrong type."""
 

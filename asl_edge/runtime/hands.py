@@ -27,7 +27,7 @@ from __future__ import annotations
 import hashlib
 import math
 from dataclasses import asdict, dataclass, field
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -119,8 +119,8 @@ class LocaliserConfig:
         margin: :meth:`HandLocaliser.crop` side is ``max(w, h) * (1 + margin)`` of the landmark box.
     """
 
-    palm_model: str = "palm_detection_full"
-    landmark_model: str = "hand_landmark_full"
+    palm_model: str = "palm_detection_lite"
+    landmark_model: str = "hand_landmark_lite"
     min_palm_score: float = 0.5
     nms_iou: float = 0.3
     min_presence: float = 0.5
@@ -170,7 +170,7 @@ class LocaliserConfig:
         return config
 
 
-@lru_cache(maxsize=None)
+@cache
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -297,7 +297,7 @@ class HandLocaliser:
     """Finds the most confident hand in an RGB frame and crops a square around it."""
 
     def __init__(self, config: LocaliserConfig | None = None, threads: int | None = 1):
-        from asl_edge.runtimes import _interpreter_class
+        from asl_edge.runtime.runners import _interpreter_class
 
         self.config = config or LocaliserConfig()
         cls, self.runtime_version, self.runtime = _interpreter_class()
@@ -411,3 +411,24 @@ def crop_square(rgb: np.ndarray, box: HandBox, margin: float, size: int | None =
     if size is not None and size != side:
         out = np.asarray(Image.fromarray(out, "RGB").resize((size, size), Image.Resampling.BILINEAR))
     return out
+
+
+_CACHE: dict[str, HandLocaliser] = {}
+
+
+def cached_localiser(settings: dict, threads: int | None = 1) -> HandLocaliser:
+    """One :class:`HandLocaliser` per recorded setting (the models load once per process).
+
+    Args:
+        settings: :meth:`LocaliserConfig.to_dict` as recorded in a model's preprocessing.
+        threads: LiteRT threads of the two hand models.
+    """
+    import json
+
+    key = json.dumps(settings, sort_keys=True) + f"|{threads}"
+    if key not in _CACHE:
+        from asl_edge.runtime.quiet import quiet_native_stderr
+
+        with quiet_native_stderr():  # LiteRT's "Created TensorFlow Lite XNNPACK delegate" line
+            _CACHE[key] = HandLocaliser(LocaliserConfig.from_dict(settings), threads=threads)
+    return _CACHE[key]

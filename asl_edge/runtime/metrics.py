@@ -14,21 +14,27 @@ import numpy as np
 from asl_edge.runtime.fsutil import atomic_path
 
 
-def classification_metrics(y_true: np.ndarray, probs: np.ndarray, class_names) -> dict:
+def classification_metrics(y_true: np.ndarray, probs: np.ndarray, class_names, found: np.ndarray | None = None) -> dict:
     """Accuracy, per-class precision/recall/F1/support, macro and weighted averages, confusion matrix.
 
     Args:
         y_true: true class index per sample.
         probs: ``(N, classes)`` scores (probabilities or logits).
         class_names: name of each class index.
+        found: for a model with a hand localiser, whether a hand was found in each sample; a sample
+            without one has no prediction and counts as wrong (it is left out of the confusion
+            matrix, whose rows then sum to the found samples).
 
     Returns:
-        A JSON-ready dict with top-level ``accuracy`` and ``macro_f1``.
+        A JSON-ready dict with top-level ``accuracy`` and ``macro_f1`` (and ``no_hand``,
+        ``no_hand_share`` when ``found`` is given).
     """
     from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
 
     y_true = np.asarray(y_true)
     y_pred = np.asarray(probs).argmax(axis=1)
+    if found is not None:
+        y_pred = np.where(np.asarray(found, bool), y_pred, -1)
     labels = list(range(len(class_names)))
     p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
     macro = precision_recall_fscore_support(y_true, y_pred, labels=labels, average="macro", zero_division=0)
@@ -46,6 +52,8 @@ def classification_metrics(y_true: np.ndarray, probs: np.ndarray, class_names) -
         },
         "confusion_matrix": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
         "class_names": list(class_names),
+        **({} if found is None else {"no_hand": int((y_pred < 0).sum()),
+                                     "no_hand_share": float((y_pred < 0).mean())}),
     }
 
 
@@ -80,4 +88,9 @@ def format_report(metrics: dict) -> str:
     lines.append(f"{'macro':>10} {metrics['macro_precision']:9.3f} {metrics['macro_recall']:9.3f} "
                  f"{metrics['macro_f1']:9.3f} {metrics['num_samples']:8d}")
     lines.append(f"accuracy {metrics['accuracy']:.4f}   macro F1 {metrics['macro_f1']:.4f}")
+    if "no_hand" in metrics:
+        lines.append(f"no hand found in {metrics['no_hand']} of {metrics['num_samples']} images "
+                     f"({metrics['no_hand_share']:.1%}; counted as wrong)")
+    if metrics.get("data"):
+        lines.append(f"data: {metrics['data']}")
     return "\n".join(lines)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from asl_edge.runtime.errors import AslEdgeError, DataError, ModelError
+from asl_edge.runtime.errors import AslEdgeError, DataError, ModelError, NoHandFound
 from asl_edge.runtime.preprocess import IMAGE_SUFFIXES, Preprocessing
 
 log = logging.getLogger(__name__)
@@ -50,8 +50,15 @@ class Predictor:
             DataError: an image that cannot be read.
         """
         single = not isinstance(images, (list, tuple))
-        batch = np.stack([self._load(img) for img in ([images] if single else images)])
-        results = [Result(top[0][0], top[0][1], tuple(top)) for top in self.top_k(batch, k)]
+        loaded = []
+        for img in [images] if single else images:
+            try:
+                loaded.append(self._load(img))
+            except NoHandFound:
+                loaded.append(None)
+        found = [x for x in loaded if x is not None]
+        tops = iter(self.top_k(np.stack(found), k)) if found else iter(())
+        results = [Result(None, 0.0, ()) if x is None else _result(next(tops)) for x in loaded]
         return results[0] if single else results
 
     def _load(self, image) -> np.ndarray:
@@ -67,11 +74,20 @@ class Predictor:
 
 @dataclass(frozen=True)
 class Result:
-    """One image's answer: the best label, its probability and the top-k list."""
+    """One image's answer: the best label, its probability and the top-k list; ``label`` is
+    ``None`` when a model with a hand localiser found no hand (no hand, no guess)."""
 
-    label: str
+    label: str | None
     probability: float
     top: tuple[tuple[str, float], ...]
+
+    @property
+    def no_hand(self) -> bool:
+        return self.label is None
+
+
+def _result(top: list[tuple[str, float]]) -> Result:
+    return Result(top[0][0], top[0][1], tuple(top))
 
 
 def load_predictor(artifact: str | Path, threads: int | None = None, verify: bool = True) -> Predictor:
@@ -112,9 +128,12 @@ def expand_images(sources: Iterable[str | Path]) -> Iterator[Path]:
 
 @dataclass(frozen=True)
 class Prediction:
+    """One file's answer: ``top`` labels, or ``no_hand`` (a model with a localiser found none), or an ``error``."""
+
     path: str
     top: list[tuple[str, float]] | None = None
     error: str | None = None
+    no_hand: bool = False
 
 
 def predict_files(predictor: Predictor, sources: Iterable[str | Path], k: int = 3,
@@ -132,6 +151,10 @@ def predict_files(predictor: Predictor, sources: Iterable[str | Path], k: int = 
     for path in expand_images(sources):
         try:
             batch.append((path, predictor.preprocessing.load(path)))
+        except NoHandFound:
+            yield from flush()
+            yield Prediction(str(path), no_hand=True)
+            continue
         except DataError as exc:
             yield from flush()
             yield Prediction(str(path), error=str(exc))
@@ -141,45 +164,86 @@ def predict_files(predictor: Predictor, sources: Iterable[str | Path], k: int = 
     yield from flush()
 
 
+@dataclass(frozen=True)
+class FrameResult:
+    """One camera frame: the label (``None`` when no hand was found), its probability, the hand's
+    box in the frame (models with a localiser), and frames per second so far."""
+
+    index: int
+    label: str | None
+    probability: float
+    box: tuple[float, float, float, float] | None
+    fps: float
+
+
+def classify_frame(predictor: Predictor, rgb) -> tuple[str | None, float, tuple | None]:
+    """Label, probability and hand box of one RGB frame (PIL image); ``(None, 0.0, None)`` without a hand."""
+    pre = predictor.preprocessing
+    box = None
+    if pre.localises:
+        try:
+            crop, hand = pre.locate(rgb)
+        except NoHandFound:
+            return None, 0.0, None
+        box = (hand.x0, hand.y0, hand.x1, hand.y1)
+        pixels = pre.without_localiser().load(crop)
+    else:
+        pixels = pre.load(rgb)
+    label, prob = predictor.top_k(pixels[None], 1)[0][0]
+    return label, prob, box
+
+
 def camera_loop(predictor: Predictor, capture, max_frames: int | None = None, show: bool = False,
                 on_result=None) -> dict:
     """Classifies frames from an OpenCV-style ``capture`` (``read() -> (ok, bgr_frame)``).
+
+    A model with a localiser finds the hand in every frame first (MediaPipe's hand models through
+    LiteRT) and classifies the crop around it; a frame without a hand gives no label.
 
     Args:
         predictor: the model.
         capture: ``cv2.VideoCapture`` or anything with ``read()`` and ``release()``.
         max_frames: stop after this many frames (``None``: until the stream ends or ``q``).
-        show: draw the label and frames per second in a window (needs a display).
-        on_result: called with ``(frame_index, label, probability, fps)`` per frame.
+        show: draw the hand's box, the label and frames per second in a window (needs a display).
+        on_result: called with a :class:`FrameResult` per frame.
 
     Returns:
-        ``{"frames": n, "fps": mean frames per second}``.
+        ``{"frames": n, "fps": mean frames per second, "no_hand": frames without a hand}``.
     """
     from PIL import Image
 
-    frames, start = 0, time.perf_counter()
+    frames = no_hand = 0
+    start = time.perf_counter()
     try:
         while max_frames is None or frames < max_frames:
             ok, frame = capture.read()
             if not ok:
                 break
             rgb = Image.fromarray(np.ascontiguousarray(frame[..., ::-1]), "RGB")
-            label, prob = predictor.top_k(predictor.preprocessing.load(rgb)[None], 1)[0][0]
+            label, prob, box = classify_frame(predictor, rgb)
             frames += 1
+            no_hand += label is None
             fps = frames / max(time.perf_counter() - start, 1e-9)
             if on_result is not None:
-                on_result(frames, label, prob, fps)
-            if show:
-                import cv2
-
-                cv2.putText(frame, f"{label} {prob:.2f}  {fps:.1f} fps", (10, 30), cv2.FONT_HERSHEY_SIMPLEX, 0.9,
-                            (0, 255, 0), 2)
-                cv2.imshow("asl-edge", frame)
-                if cv2.waitKey(1) & 0xFF == ord("q"):
-                    break
+                on_result(FrameResult(frames, label, prob, box, fps))
+            if show and _show(frame, label, prob, box, fps):
+                break
     finally:
         capture.release()
-    return {"frames": frames, "fps": frames / max(time.perf_counter() - start, 1e-9)}
+    return {"frames": frames, "fps": frames / max(time.perf_counter() - start, 1e-9), "no_hand": no_hand}
+
+
+def _show(frame, label, prob, box, fps) -> bool:
+    """Draws the box and label on a BGR frame in a window; true when the user pressed ``q``."""
+    import cv2
+
+    if box is not None:
+        x0, y0, x1, y1 = (int(round(v)) for v in box)
+        cv2.rectangle(frame, (x0, y0), (x1, y1), (0, 255, 0), 2)
+    text = f"{label} {prob:.2f}" if label is not None else "no hand"
+    cv2.putText(frame, f"{text}  {fps:.1f} fps", (10, 30), cv2.FONT_HERSHEY_SIMPLEX, 0.9, (0, 255, 0), 2)
+    cv2.imshow("asl-edge", frame)
+    return cv2.waitKey(1) & 0xFF == ord("q")
 
 
 def open_camera(index: int):

@@ -17,13 +17,13 @@ from __future__ import annotations
 import io
 import os
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from asl_edge.runtime.errors import DataError
+from asl_edge.runtime.errors import DataError, NoHandFound
 
 COLOR_MODES = {"rgb": ("RGB", 3), "grayscale": ("L", 1)}
 NORMALIZATIONS = ("fixed", "per_image")
@@ -60,6 +60,7 @@ class Preprocessing:
     std: tuple[float, ...] = (1.0,)
     channel_order: str = "rgb"
     normalization: str = "fixed"
+    localiser: dict | None = None
 
     def __post_init__(self):
         if self.normalization not in NORMALIZATIONS:
@@ -83,6 +84,8 @@ class Preprocessing:
         d = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
         if d["normalization"] == "fixed":
             del d["normalization"]  # the default: artifacts of fixed-normalisation models stay as they were
+        if d["localiser"] is None:
+            del d["localiser"]  # likewise for models that classify the whole image
         return d
 
     @classmethod
@@ -92,7 +95,18 @@ class Preprocessing:
         if unknown:
             raise DataError(f"unknown preprocessing keys: {', '.join(sorted(unknown))}")
         kw = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
+        if kw.get("localiser") is not None and not isinstance(kw["localiser"], dict):
+            raise DataError("preprocessing 'localiser' must be an object")
         return cls(**kw)
+
+    @property
+    def localises(self) -> bool:
+        """Whether a hand is found and cropped before the rest of the preprocessing."""
+        return self.localiser is not None
+
+    def without_localiser(self) -> Preprocessing:
+        """The same steps after the hand crop (what a crop goes through)."""
+        return replace(self, localiser=None)
 
     # -- pixels -------------------------------------------------------------------------------
     def load(self, source: str | os.PathLike | bytes | Image.Image) -> np.ndarray:
@@ -114,9 +128,30 @@ class Preprocessing:
     def _decode_rgb(self, source) -> Image.Image:
         img = open_image(source) if not isinstance(source, Image.Image) else source
         img = img.convert("RGB")
+        if self.localiser is not None:
+            img = self.locate(img, name=source if isinstance(source, (str, os.PathLike)) else None)[0]
         for side in self.resize_chain:
             img = self._resize(img, (side, side))
         return img
+
+    def locate(self, img: Image.Image, name=None):
+        """The hand crop of an RGB image and the hand's box in it (the localisation stage).
+
+        Returns:
+            ``(crop, box)``: the square crop (PIL, RGB) around the hand and its
+            :class:`~asl_edge.runtime.hands.HandBox` in ``img``'s pixels.
+
+        Raises:
+            NoHandFound: the localiser found no hand (a distinct result, not a digit).
+        """
+        from asl_edge.runtime.hands import cached_localiser
+
+        localiser = cached_localiser(self.localiser)
+        rgb = np.asarray(img.convert("RGB"))
+        box = localiser.find(rgb)
+        if box is None:
+            raise NoHandFound(f"no hand found in {name or 'the image'}")
+        return Image.fromarray(localiser.crop(rgb, box), "RGB"), box
 
     def from_array(self, rgb: np.ndarray) -> np.ndarray:
         """Finishes preprocessing an RGB ``uint8`` array that already went through ``resize_chain``."""

@@ -44,6 +44,13 @@ class DataSection:
         test_fraction: share for the held-out test split.
         balance: ``none``, ``class_weight``, ``oversample`` or ``undersample``.
         stream: stream images from disk (``null``: only above 20,000 images).
+        localise: find the hand first (MediaPipe's hand models through LiteRT) and classify the
+            square crop around it; recorded in the model's preprocessing, so every runtime does the
+            same (the ``camera`` recipe). Training images go through the same localiser.
+        scene_copies: with ``localise``, how many times each training and validation close-up is
+            also pasted into a TRAIN background photograph and localised there.
+        scene_height_min: smallest pasted close-up height, as a share of the 320x240 frame height.
+        scene_height_max: largest one.
     """
 
     source: str = "builtin"
@@ -51,6 +58,10 @@ class DataSection:
     image_size: int = 64
     color_mode: str = "rgb"
     normalization: str = "fixed"
+    localise: bool = False
+    scene_copies: int = 0
+    scene_height_min: float = 0.35
+    scene_height_max: float = 0.7
     val_fraction: float = 0.15
     test_fraction: float = 0.15
     balance: str = "none"

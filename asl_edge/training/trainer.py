@@ -15,7 +15,7 @@ import math
 import shutil
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from asl_edge.data import ImageDataset, load_dataset
@@ -53,14 +53,29 @@ def preprocessing_for(config: cfg.Config) -> Preprocessing:
     spec = get_spec(config.model.name)
     size = config.data.image_size
     extra = {k: tuple(v) if isinstance(v, list) else v for k, v in spec.preprocessing.items()}
+    localiser = None
+    if config.data.localise:
+        from asl_edge.runtime.hands import LocaliserConfig
+
+        localiser = LocaliserConfig().to_dict()
     return Preprocessing(image_size=(size, size), color_mode=config.data.color_mode,
-                         normalization=config.data.normalization, **extra)
+                         normalization=config.data.normalization, localiser=localiser, **extra)
 
 
 def load_training_data(config: cfg.Config) -> tuple[ImageDataset, Split]:
-    """Loads the configured data and splits it (by signer where signers are known)."""
-    ds = load_dataset(config.data.source, preprocessing_for(config), groups_file=config.data.groups_file,
-                      stream=config.data.stream)
+    """Loads the configured data and splits it (by signer where signers are known).
+
+    A model with a localiser gets its data at the stored RGB size (in memory), to be localised by
+    :func:`asl_edge.training.camera.camera_sets`; the data set still records the model's preprocessing.
+    """
+    pre = preprocessing_for(config)
+    if pre.localises:
+        from asl_edge.training.camera import stage0
+
+        ds = load_dataset(config.data.source, stage0(pre), groups_file=config.data.groups_file, stream=False)
+        ds = replace(ds, preprocessing=replace(pre, resize_chain=ds.preprocessing.resize_chain))
+    else:
+        ds = load_dataset(config.data.source, pre, groups_file=config.data.groups_file, stream=config.data.stream)
     split = split_dataset(ds.labels, ds.groups, config.data.val_fraction, config.data.test_fraction,
                           config.train.seed)
     return ds, split
@@ -192,7 +207,15 @@ def _train(config: cfg.Config, folder: Path, resume: bool) -> TrainResult:
     atomic_write_json(folder / runfolder.SPLIT_FILE, split_record)
 
     train_index = split.train[resample_index(ds.labels[split.train], config.data.balance, config.train.seed)]
-    train_ds, val_ds, test_ds = ds.subset(train_index), ds.subset(split.val), ds.subset(split.test)
+    camera = None
+    if ds.preprocessing.localises:
+        from asl_edge.training.camera import camera_sets
+
+        camera = camera_sets(ds, ds.preprocessing, train_index, split.val, split.test, config.data.scene_copies,
+                             (config.data.scene_height_min, config.data.scene_height_max), config.train.seed)
+        train_ds, val_ds, test_ds = camera.train, camera.val, camera.test
+    else:
+        train_ds, val_ds, test_ds = ds.subset(train_index), ds.subset(split.val), ds.subset(split.test)
     weights = class_weights(train_ds.labels, ds.num_classes) if config.data.balance == "class_weight" else None
     log.info("split %s: %d train / %d val / %d test images", split.method, len(train_ds), len(val_ds), len(test_ds))
 
@@ -248,13 +271,16 @@ def _train(config: cfg.Config, folder: Path, resume: bool) -> TrainResult:
         state = {}
         resume = False
 
-    return _finish(model, config, ds, test_ds, split, folder, epochs_run, time.perf_counter() - start)
+    return _finish(model, config, ds, test_ds, split, folder, epochs_run, time.perf_counter() - start, camera)
 
 
-def _finish(model, config, ds, test_ds, split, folder, epochs_run, seconds) -> TrainResult:
+def _finish(model, config, ds, test_ds, split, folder, epochs_run, seconds, camera=None) -> TrainResult:
     # Batches through tf.data, never the whole split at once: memory stays flat for streamed trees.
     probs = model.predict(make_dataset(test_ds, 256), verbose=0)
-    metrics = classification_metrics(test_ds.labels, probs, ds.class_names)
+    metrics = classification_metrics(test_ds.labels, probs, ds.class_names,
+                                     found=None if camera is None else camera.test_found)
+    if camera is not None:
+        metrics["localisation"] = camera.stats
     metrics.update(split=split.describe(ds.groups), model=config.model.name, epochs_run=epochs_run,
                    train_seconds=round(seconds, 1), params=int(model.count_params()),
                    evaluated_on="held-out test split")

@@ -1,0 +1,123 @@
+"""Train on what you serve: the hand crops a camera model sees, made by its own localiser.
+
+A camera model records a hand localisation stage in its preprocessing
+(:class:`~asl_edge.runtime.hands.LocaliserConfig`); at run time every frame is localised and only
+the square crop around the hand is classified. Here the training, validation and test images go
+through that same stage:
+
+- each close-up photograph is localised as it is (a photograph where no hand is found falls back
+  to the whole image, and the run says how often that happened);
+- ``data.scene_copies`` times per training or validation image, the close-up is pasted into a
+  random window of a TRAIN background photograph (:mod:`asl_edge.data.scenes`; the scene test
+  set uses only the TEST backgrounds) at a random size and place, and localised in that frame;
+  a composite where no hand is found is left out (and counted);
+- the held-out test images are localised as plain close-ups; one without a hand found has no
+  prediction and counts as wrong (``found`` in the metrics).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from dataclasses import dataclass, replace
+
+import numpy as np
+from PIL import Image
+
+from asl_edge.data.dataset import ImageDataset
+from asl_edge.runtime.preprocess import Preprocessing
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CameraSets:
+    """The localised train/validation/test sets and what happened while making them."""
+
+    train: ImageDataset
+    val: ImageDataset
+    test: ImageDataset
+    test_found: np.ndarray
+    stats: dict
+
+
+def stage0(preprocessing: Preprocessing) -> Preprocessing:
+    """What the data set is loaded with before localisation: RGB at the stored size, nothing else."""
+    side = preprocessing.resize_chain[0] if preprocessing.resize_chain else max(preprocessing.image_size)
+    return replace(preprocessing, localiser=None, color_mode="rgb", normalization="fixed", image_size=(side, side))
+
+
+def _crops(images: np.ndarray, labels: np.ndarray, groups, pre: Preprocessing, copies: int, rng,
+           backgrounds: list[np.ndarray], height: tuple[float, float], plain_fallback: bool, desc: str):
+    """Localised crops of the close-ups (and of ``copies`` scene composites of each)."""
+    from tqdm import tqdm
+
+    from asl_edge.data.scenes import composite
+    from asl_edge.runtime.hands import cached_localiser
+
+    localiser = cached_localiser(pre.localiser)
+    finish = pre.without_localiser()
+    out, out_labels, out_groups, found = [], [], [], []
+    stats = {"images": int(len(images)), "plain_no_hand": 0, "composites": 0, "composite_no_hand": 0}
+    for i in tqdm(range(len(images)), desc=desc, unit="image", file=sys.stderr, disable=None, leave=False):
+        rgb = images[i]
+        box = localiser.find(rgb)
+        if box is None:
+            stats["plain_no_hand"] += 1
+        if box is not None or plain_fallback:
+            crop = localiser.crop(rgb, box) if box is not None else rgb
+            out.append(finish.load(Image.fromarray(crop, "RGB")))
+            out_labels.append(labels[i])
+            out_groups.append(None if groups is None else groups[i])
+            found.append(box is not None)
+        for _ in range(copies):
+            frame, _ = composite(rgb, backgrounds[int(rng.integers(len(backgrounds)))], rng, height_frac=height)
+            stats["composites"] += 1
+            box = localiser.find(frame)
+            if box is None:
+                stats["composite_no_hand"] += 1
+                continue
+            out.append(finish.load(Image.fromarray(localiser.crop(frame, box), "RGB")))
+            out_labels.append(labels[i])
+            out_groups.append(None if groups is None else groups[i])
+            found.append(True)
+    return np.stack(out), np.asarray(out_labels, np.int64), out_groups, np.asarray(found, bool), stats
+
+
+def camera_sets(ds: ImageDataset, pre: Preprocessing, train_index: np.ndarray, val_index: np.ndarray,
+                test_index: np.ndarray, copies: int, height: tuple[float, float], seed: int) -> CameraSets:
+    """Builds the localised sets from ``ds`` (loaded with :func:`stage0` of ``pre``).
+
+    Args:
+        ds: the data set at its stored RGB size (in memory).
+        pre: the model's preprocessing, with its localiser.
+        train_index, val_index, test_index: the split (train may repeat indices, for oversampling).
+        copies: scene composites per training and validation image.
+        height: the pasted close-up's height as a share of the frame height (low, high).
+        seed: the only source of randomness.
+    """
+    from asl_edge.data.scenes import background_names, load_background
+
+    backgrounds = [load_background(name) for name in background_names("train")] if copies else []
+    rng = np.random.default_rng(seed)
+    images = ds.load_images()
+
+    def part(index, n_copies, fallback, desc):
+        groups = None if ds.groups is None else ds.groups[index]
+        x, y, g, found, stats = _crops(images[index], ds.labels[index], groups, pre, n_copies, rng, backgrounds,
+                                       height, fallback, desc)
+        made = ImageDataset(labels=y, class_names=ds.class_names, preprocessing=pre, source=ds.source, images=x,
+                            groups=None if ds.groups is None else np.asarray(g))
+        return made, found, stats
+
+    train, _, train_stats = part(train_index, copies, True, "localise train")
+    val, _, val_stats = part(val_index, copies, True, "localise val")
+    test, test_found, test_stats = part(test_index, 0, True, "localise test")
+    stats = {"train": train_stats, "val": val_stats, "test": test_stats,
+             "scene_copies": copies, "scene_height": list(height),
+             "backgrounds": background_names("train") if copies else []}
+    log.info("camera sets: %d train / %d val / %d test crops; no hand in %d of %d training close-ups (whole "
+             "image used) and %d of %d composites (left out)", len(train), len(val), len(test),
+             train_stats["plain_no_hand"], train_stats["images"], train_stats["composite_no_hand"],
+             train_stats["composites"])
+    return CameraSets(train, val, test, test_found, stats)

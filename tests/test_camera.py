@@ -1,0 +1,125 @@
+"""The camera path: a model whose preprocessing finds the hand first (issue 15).
+
+Real close-ups from the built-in set (the localiser needs real hands), tiny models; the localiser
+itself is tested in test_hands.py.
+"""
+
+import io
+import json
+import subprocess
+import sys
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from asl_edge.runtime.errors import NoHandFound
+from asl_edge.runtime.metrics import classification_metrics
+from asl_edge.runtime.preprocess import Preprocessing
+
+ASL_EDGE = [sys.executable, "-m", "asl_edge"]
+
+
+@pytest.fixture(scope="module")
+def localiser():
+    from asl_edge.runtime.hands import LocaliserConfig
+
+    return LocaliserConfig().to_dict()
+
+
+@pytest.fixture(scope="module")
+def close_ups():
+    """Twelve built-in close-ups (RGB 64x64) with their labels and signers."""
+    from asl_edge.data.builtin import BUILTIN_FILE
+
+    with np.load(BUILTIN_FILE, allow_pickle=False) as z:
+        blobs, offsets, labels, signers = z["blobs"].tobytes(), z["offsets"], z["labels"], z["signers"]
+    pick = np.arange(0, 1880, 157)[:12]
+    images = np.stack([np.asarray(Image.open(io.BytesIO(blobs[offsets[i]:offsets[i + 1]])).convert("RGB"))
+                       for i in pick])
+    return images, labels[pick], signers[pick]
+
+
+def test_localiser_is_recorded_and_absent_from_models_without_one(localiser):
+    pre = Preprocessing(resize_chain=(64,), localiser=localiser)
+    assert Preprocessing.from_dict(json.loads(json.dumps(pre.to_dict()))) == pre
+    assert "localiser" not in Preprocessing().to_dict()  # older artifacts keep their exact metadata
+    assert pre.without_localiser().localiser is None and pre.localises
+
+
+def test_a_hand_is_cropped_and_a_blank_frame_has_no_hand(localiser, close_ups):
+    pre = Preprocessing(resize_chain=(64,), localiser=localiser)
+    images, _, _ = close_ups
+    found = 0
+    for img in images:
+        try:
+            x = pre.load(Image.fromarray(img))
+        except NoHandFound:
+            continue
+        found += 1
+        assert x.shape == pre.input_shape and x.dtype == np.uint8
+        # the crop is not the whole image: the model sees the hand's framing, not the photo's
+        assert not np.array_equal(x, Preprocessing(resize_chain=(64,)).load(Image.fromarray(img)))
+    assert found >= len(images) // 2
+    with pytest.raises(NoHandFound, match="no hand"):
+        pre.load(Image.fromarray(np.full((240, 320, 3), 128, np.uint8)))
+
+
+def test_no_hand_counts_as_wrong_and_is_reported():
+    y = np.array([0, 1, 1, 0])
+    probs = np.eye(2)[[0, 1, 1, 0]]  # all right...
+    m = classification_metrics(y, probs, ["a", "b"], found=np.array([True, True, False, False]))
+    assert m["accuracy"] == 0.5 and m["no_hand"] == 2 and m["no_hand_share"] == 0.5
+    assert np.asarray(m["confusion_matrix"]).sum() == 2  # only the frames with a hand
+    assert "no_hand" not in classification_metrics(y, probs, ["a", "b"])
+
+
+def test_training_sets_are_made_by_the_same_localiser_on_train_backgrounds_only(localiser, close_ups):
+    pytest.importorskip("skimage")
+    from asl_edge.data.dataset import ImageDataset
+    from asl_edge.data.scenes import background_names
+    from asl_edge.training.camera import camera_sets
+
+    images, labels, signers = close_ups
+    pre = Preprocessing(resize_chain=(64,), localiser=localiser, normalization="per_image")
+    ds = ImageDataset(labels=labels.astype(np.int64), class_names=tuple(str(i) for i in range(10)),
+                      preprocessing=replace(pre, localiser=None), source="builtin", images=images, groups=signers)
+    idx = np.arange(len(images))
+    sets = camera_sets(ds, pre, idx[:8], idx[8:10], idx[10:], copies=2, height=(0.4, 0.6), seed=0)
+    train = sets.stats["train"]
+    assert train["images"] == 8 and train["composites"] == 16
+    # close-ups without a hand fall back to the whole image; composites without one are left out
+    assert len(sets.train) == 8 + 16 - train["composite_no_hand"]
+    assert sets.train.images.shape[1:] == pre.input_shape and sets.train.preprocessing.localises
+    assert set(sets.stats["backgrounds"]) == set(background_names("train"))
+    assert not set(background_names("train")) & set(background_names("test"))
+    assert len(sets.test) == 2 and sets.test_found.dtype == bool
+
+
+def test_predict_says_no_hand_instead_of_guessing(tiny_export, localiser, tmp_path, close_ups):
+    """A tiny classifier given a localiser stage: a blank frame gets "no hand found", not a digit."""
+    from asl_edge.runtime.metadata import read_metadata, write_metadata
+
+    src = next(tiny_export.glob("*_int8.tflite"))
+    art = tmp_path / "cam_int8.tflite"
+    art.write_bytes(src.read_bytes())
+    meta = read_metadata(art)
+    pre = replace(Preprocessing.from_dict(meta["preprocessing"]), localiser=localiser)
+    write_metadata(art, meta["labels"], pre.to_dict())
+    Image.fromarray(np.full((240, 320, 3), 128, np.uint8)).save(tmp_path / "blank.png")
+    Image.fromarray(close_ups[0][0]).save(tmp_path / "hand.png")
+    r = subprocess.run([*ASL_EDGE, "predict", str(art), str(tmp_path / "blank.png"), "--json"], capture_output=True,
+                       text=True, check=False)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout) == {"path": str(tmp_path / "blank.png"), "hand": False, "top": []}
+    r = subprocess.run([*ASL_EDGE, "predict", str(art), str(tmp_path / "blank.png")], capture_output=True, text=True,
+                       check=False)
+    assert r.stdout.strip().endswith("no hand found")
+
+    import asl_edge
+
+    model = asl_edge.load(art)
+    blank, hand = model.predict([str(tmp_path / "blank.png"), str(tmp_path / "hand.png")])
+    assert blank.no_hand and blank.label is None
+    assert hand.label in meta["labels"] or hand.no_hand
