@@ -22,9 +22,28 @@ PREFIX = "asl_edge."
 KEYS = ("labels", "preprocessing")
 
 
-def _encode(labels, preprocessing: dict, extra: dict | None) -> dict[str, str]:
-    entries = {"labels": list(labels), "preprocessing": preprocessing, "version": __version__, **(extra or {})}
+def _encode(labels, preprocessing: dict, extra: dict | None, io_names: tuple[str | None, str | None] = (None, None)
+            ) -> dict[str, str]:
+    from asl_edge.runtime.preprocess import Preprocessing
+
+    recipe = Preprocessing.from_dict(preprocessing).input_recipe(labels, *io_names)
+    entries = {"labels": list(labels), "preprocessing": preprocessing, "input": recipe, "version": __version__,
+               **(extra or {})}
     return {PREFIX + k: json.dumps(v) for k, v in entries.items()}
+
+
+def _io_names(path: Path) -> tuple[str | None, str | None]:
+    """The first input and output tensor names of an artifact (for the plain input recipe)."""
+    if path.suffix == ".onnx":
+        import onnx
+
+        graph = onnx.load(str(path), load_external_data=False).graph
+        return graph.input[0].name, graph.output[0].name
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = schema.Model.GetRootAsModel(path.read_bytes(), 0)
+    sub = model.Subgraphs(0)
+    return sub.Tensors(sub.Inputs(0)).Name().decode(), sub.Tensors(sub.Outputs(0)).Name().decode()
 
 
 def _decode(entries: dict[str, str], path: Path) -> dict:
@@ -39,7 +58,7 @@ def _decode(entries: dict[str, str], path: Path) -> dict:
 def write_metadata(path: str | Path, labels, preprocessing: dict, extra: dict | None = None) -> None:
     """Embeds labels, preprocessing and ``extra`` into a ``.tflite`` or ``.onnx`` file, in place (atomically)."""
     path = Path(path)
-    entries = _encode(labels, preprocessing, extra)
+    entries = _encode(labels, preprocessing, extra, _io_names(path))
     if path.suffix == ".onnx":
         import onnx
 

@@ -27,6 +27,8 @@ from asl_edge.runtime.errors import DataError, NoHandFound
 
 COLOR_MODES = {"rgb": ("RGB", 3), "grayscale": ("L", 1)}
 NORMALIZATIONS = ("fixed", "per_image")
+# Version of the plain input recipe embedded in artifacts (Preprocessing.input_recipe).
+INPUT_SCHEMA_VERSION = 1
 # Lower bound of the per-image standard deviation (on the normalised scale): a flat image maps to
 # zeros instead of dividing by zero. 1/255 is one grey level.
 PER_IMAGE_MIN_STD = 1.0 / 255.0
@@ -98,6 +100,35 @@ class Preprocessing:
         if kw.get("localiser") is not None and not isinstance(kw["localiser"], dict):
             raise DataError("preprocessing 'localiser' must be an object")
         return cls(**kw)
+
+    def input_recipe(self, labels, input_name: str | None = None, output_name: str | None = None) -> dict:
+        """The whole input recipe in plain keys, for programs that are not asl-edge (schema version 1).
+
+        Embedded in every artifact as ``asl_edge.input``; README's "Artifact metadata" documents
+        the keys and runs an artifact with them using only ai-edge-litert, numpy and Pillow.
+        """
+        height, width = self.image_size
+        return {
+            "schema_version": INPUT_SCHEMA_VERSION,
+            "layout": "NHWC", "shape": [1, height, width, self.channels], "dtype": "float32",
+            "color": self.color_mode, "channel_order": self.channel_order,
+            "resize_chain": list(self.resize_chain), "size": [height, width], "resize_method": self.resample,
+            "pixel_scale": 1 / 255, "mean": list(self.mean), "std": list(self.std),
+            "normalization": self.normalization, "per_image_min_std": PER_IMAGE_MIN_STD,
+            "hand_localiser": self.localiser is not None,
+            "steps": [
+                "decode, apply the EXIF orientation, convert to RGB",
+                "hand_localiser: find the hand and crop the square around it (asl_edge.runtime.hands)",
+                "resize to each side of resize_chain in turn (square), with resize_method",
+                "convert to color ('grayscale': luminance, Pillow mode 'L'); resize to size (height, width)",
+                "x = (pixel * pixel_scale - mean) / std, per channel, channels in channel_order",
+                "normalization 'per_image': x = (x - mean(x)) / max(std(x), per_image_min_std) over the image",
+                "int8 artifacts: quantise x with the input tensor's scale and zero point",
+            ],
+            "input_name": input_name, "output_name": output_name,
+            "output": "probabilities (softmax), one per label, in label order",
+            "labels": list(labels),
+        }
 
     @property
     def localises(self) -> bool:
