@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from asl_edge.data import load_dataset
-from asl_edge.data.runs import run_dataset
+from asl_edge.bench.targets import split_of
+from asl_edge.data.identity import eval_data
 from asl_edge.runtime import runfolder
 from asl_edge.runtime.errors import ModelError
 from asl_edge.runtime.fsutil import atomic_write_json
@@ -38,12 +38,14 @@ def evaluate_model(model: str | Path, data: str | None = None, out_dir: str | Pa
 
     Args:
         model: what to evaluate.
-        data: a data source; by default the run's held-out test split (Keras) or the built-in set.
+        data: a data source, scored whole; by default exactly the model's held-out split (the
+            one embedded in an artifact, or its run's), else the built-in set, said so.
         out_dir: where to write ``metrics.json`` and ``confusion_matrix.png``.
         verify: check an artifact's sha256 against its export manifest first.
 
     Returns:
-        The metrics dict (top-level ``accuracy`` and ``macro_f1``).
+        The metrics dict (top-level ``accuracy`` and ``macro_f1``; ``data``, ``num_samples`` and
+        ``includes_training_images`` say what was scored, ``warning`` when not a held-out split).
     """
     from asl_edge.runtime.describe import describe
     from asl_edge.runtime.integrity import check_artifact
@@ -53,18 +55,16 @@ def evaluate_model(model: str | Path, data: str | None = None, out_dir: str | Pa
     class_names = desc.labels
     if desc.is_artifact:
         check_artifact(desc.path, verify=verify)
-        ds = load_dataset(data or "builtin", desc.preprocessing, stream=True)
-        described = f"{data or 'builtin'} (all images)"
-    else:
-        ds = run_dataset(desc.run, data, part="test", stream=True)
-        described = (f"{data} (all images)" if data else
-                     f"{desc.run.split['source']} held-out test split ({desc.run.split['method']})")
+    chosen = eval_data(desc.preprocessing, split_of(desc), data, stream=True)
+    ds = chosen.dataset
     runner = load_runner(desc.model_path)
     if tuple(ds.class_names) != tuple(class_names):
         raise ModelError(f"the data's classes ({', '.join(ds.class_names[:5])}...) do not match the model's "
                          f"({', '.join(class_names[:5])}...)")
     metrics = classification_metrics(ds.labels, predict_batches(runner, ds), class_names)
-    metrics.update(model=str(model), runtime=runner.runtime, data=described)
+    metrics.update(model=str(model), runtime=runner.runtime, **chosen.to_dict())
+    if chosen.warning:
+        metrics["warning"] = chosen.warning
     if out_dir is not None:
         out_dir = Path(out_dir)
         atomic_write_json(out_dir / runfolder.METRICS_FILE, metrics)

@@ -42,7 +42,7 @@ from asl_edge.bench.isolation import Measurer
 from asl_edge.bench.macs import count_macs
 from asl_edge.bench.memory import return_freed_memory
 from asl_edge.bench.results import KIND, METHOD, SCHEMA
-from asl_edge.bench.targets import bench_data, expand_targets
+from asl_edge.bench.targets import bench_data, expand_targets, split_of
 from asl_edge.bench.timing import add_round, measure, timing_round
 from asl_edge.runtime.describe import describe
 from asl_edge.runtime.errors import AslEdgeError, DataError
@@ -73,7 +73,7 @@ def _guarded(measurer: Measurer, fn, path: Path, device: str, threads: int | Non
 
 
 def _prepare(path: Path, manifest: dict | None, run: Path | None, cfg: BenchConfig, loaded: dict):
-    """The artifact checked and its data: ``(labels, x, y, data description)``.
+    """The artifact checked and its data: ``(labels, x, y, EvalData)``.
 
     ``loaded`` caches the data across the artifacts of one export.
 
@@ -85,14 +85,17 @@ def _prepare(path: Path, manifest: dict | None, run: Path | None, cfg: BenchConf
     check_artifact(path, cfg.verify)
     desc = describe(path)
     names, preprocessing = desc.labels, desc.preprocessing
-    key = (json.dumps(preprocessing.to_dict(), sort_keys=True), str(run), str(manifest and manifest.get("name")))
+    identity = split_of(desc, manifest, run)
+    key = (json.dumps(preprocessing.to_dict(), sort_keys=True), str(run), str(manifest and manifest.get("name")),
+           json.dumps(identity, sort_keys=True))
     if key not in loaded:
-        loaded[key] = bench_data(preprocessing, manifest, cfg.data, run)
-    ds, described = loaded[key]
+        loaded[key] = bench_data(preprocessing, manifest, cfg.data, run, identity)
+    chosen = loaded[key]
+    ds = chosen.dataset
     if tuple(ds.class_names) != tuple(names):
         raise DataError(f"the data's classes ({', '.join(ds.class_names)}) are not the artifact's labels "
                         f"({', '.join(names)}): pass --data with the model's classes")
-    return names, preprocessing.normalize(ds.load_images()), ds.labels, described
+    return names, preprocessing.normalize(ds.load_images()), ds.labels, chosen
 
 
 class _Timed(NamedTuple):
@@ -130,7 +133,7 @@ def run_benchmark(paths, cfg: BenchConfig | None = None) -> dict:
     return_freed_memory()
     has_gpu = gpu_name() is not None
     slots = [("cpu", t) for t in cfg.threads] + ([("gpu", None)] if cfg.gpu else [])
-    rows, data_sets, labels, loaded = [], [], {}, {}
+    rows, data_sets, labels, loaded, warnings = [], [], {}, {}, []
     timed: list[_Timed] = []  # the rows measured, for their later rounds
     bar = tqdm(total=len(targets) * len(slots), desc="benchmark", unit="row", file=sys.stderr, disable=None)
     try:
@@ -139,16 +142,20 @@ def run_benchmark(paths, cfg: BenchConfig | None = None) -> dict:
             base = {"artifact": path.name, "format": fmt.name, "precision": fmt.precision,
                     "size_bytes": path.stat().st_size, "size_gzip_bytes": gzip_size(path), "macs": None}
             try:
-                names, x, y, described = _prepare(path, manifest, run, cfg, loaded)
+                names, x, y, chosen = _prepare(path, manifest, run, cfg, loaded)
                 base["macs"] = count_macs(path) if fmt.family == "tflite" else None
             except AslEdgeError as exc:
                 rows.extend({**base, **_not_measured(str(exc), t, d)} for d, t in slots)
                 bar.update(len(slots))
                 continue
-            if described not in data_sets:
-                data_sets.append(described)
+            if chosen.description not in data_sets:
+                data_sets.append(chosen.description)
+            if chosen.warning and f"{path.name}: {chosen.warning}" not in warnings:
+                warnings.append(f"{path.name}: {chosen.warning}")
             labels[path.name] = list(names)
-            base["data"] = described
+            base["data"] = chosen.description
+            base["num_samples"] = len(y)
+            base["includes_training_images"] = chosen.includes_training_images
             for device, threads in slots:
                 bar.set_postfix_str(f"{path.name} {device}" + (f" x{threads}" if threads else ""))
                 if device == "gpu" and not has_gpu:
@@ -165,7 +172,8 @@ def run_benchmark(paths, cfg: BenchConfig | None = None) -> dict:
         for t in timed:
             t.measurer.close()
     return {"schema": SCHEMA, "kind": KIND, "machine": machine_info(cfg.device_name), "config": asdict(cfg),
-            "method": METHOD, "data": {"sets": data_sets}, "labels": labels, "results": rows}
+            "method": METHOD, "data": {"sets": data_sets}, "labels": labels, "results": rows,
+            "warnings": warnings}
 
 
 def _later_rounds(rows: list[dict], timed: list[_Timed], cfg: BenchConfig, loaded: dict) -> None:

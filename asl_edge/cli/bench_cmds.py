@@ -43,6 +43,9 @@ def benchmark(artifacts, data, threads, runs, rounds, warmup, batch, gpu, device
                       verify=not no_verify, device_name=device_name)
     doc = run_benchmark(artifacts, cfg)
     click.echo(table(doc["results"]))
+    click.echo("accuracy measured on " + "; ".join(doc["data"]["sets"]))
+    for warning in doc.get("warnings", []):
+        click.echo(warning, err=True)
     if out:
         save_results(doc, out)
         click.echo(f"wrote {out}")

@@ -41,19 +41,22 @@ def train(data, model_name, recipe, sets, groups_file, out, resume, force):
 
 @cli.command()
 @click.argument("model", type=click.Path())
-@click.option("--data", default=None, help="Images to evaluate on [default: the run's held-out test split, else builtin].")
+@click.option("--data", default=None, help="Images to evaluate on, all of them [default: the model's held-out split].")
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as one JSON object.")
 @click.option("--out", default=None, type=click.Path(), help="Write metrics.json and confusion_matrix.png here.")
 @click.option("--no-verify", is_flag=True, help="Skip the sha256 check against the export manifest.")
 def evaluate(model, data, as_json, out, no_verify):
     """Accuracy, per-class precision/recall/F1 and a confusion matrix for a model or artifact.
 
-    MODEL is a run folder, a .keras file, or a .tflite/.onnx artifact.
+    MODEL is a run folder, a .keras file, or a .tflite/.onnx artifact. Without --data it is scored
+    on exactly its held-out split (recorded in the run folder and embedded in every artifact).
     """
     from asl_edge.bench.evaluate import evaluate_model
     from asl_edge.runtime.metrics import format_report
 
     metrics = evaluate_model(model, data, out_dir=out, verify=not no_verify)
+    if metrics.get("warning"):
+        click.echo(metrics["warning"], err=True)
     if as_json:
         click.echo(json.dumps(metrics))
     else:

@@ -79,5 +79,6 @@ def format_report(metrics: dict) -> str:
         lines.append(f"{name:>10} {m['precision']:9.3f} {m['recall']:9.3f} {m['f1']:9.3f} {m['support']:8d}")
     lines.append(f"{'macro':>10} {metrics['macro_precision']:9.3f} {metrics['macro_recall']:9.3f} "
                  f"{metrics['macro_f1']:9.3f} {metrics['num_samples']:8d}")
-    lines.append(f"accuracy {metrics['accuracy']:.4f}   macro F1 {metrics['macro_f1']:.4f}")
+    lines.append(f"accuracy {metrics['accuracy']:.4f}   macro F1 {metrics['macro_f1']:.4f}"
+                 + (f"   on {metrics['data']}" if metrics.get("data") else ""))
     return "\n".join(lines)

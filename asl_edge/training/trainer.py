@@ -20,6 +20,7 @@ from pathlib import Path
 
 from asl_edge.data import ImageDataset, load_dataset
 from asl_edge.data.balance import class_weights, resample_index
+from asl_edge.data.identity import data_fingerprint
 from asl_edge.data.split import Split, split_dataset
 from asl_edge.models import create_model, get_spec
 from asl_edge.models import io as model_io
@@ -187,6 +188,7 @@ def _train(config: cfg.Config, folder: Path, resume: bool) -> TrainResult:
     ckpt.mkdir(parents=True, exist_ok=True)
     atomic_write(folder / cfg.CONFIG_NAME, cfg.to_yaml(config))
     split_record = {"source": config.data.source, "groups_file": config.data.groups_file,
+                    "fingerprint": data_fingerprint(config.data.source, config.data.groups_file),
                     **split.to_dict(ds.groups)}
     atomic_write_json(folder / runfolder.SPLIT_FILE, split_record)
 
