@@ -37,8 +37,13 @@ def benchmark(artifacts, data, threads, runs, rounds, warmup, batch, gpu, device
         counts = tuple(int(t) for t in threads.split(",") if t.strip())
     except ValueError:
         raise ConfigError(f"--threads takes comma-separated integers, got '{threads}'") from None
-    if not counts or min(counts) < 1 or min(runs, rounds, batch) < 1 or warmup < 0:
-        raise ConfigError("--threads, --runs, --rounds and --batch must be positive and --warmup not negative")
+    from asl_edge.cli.checks import check_number
+
+    if not counts:
+        raise ConfigError(f"--threads takes comma-separated integers, got '{threads}'")
+    for option, value in (("--threads", min(counts)), ("--runs", runs), ("--rounds", rounds), ("--batch", batch)):
+        check_number(option, value, minimum=1)
+    check_number("--warmup", warmup, minimum=0)
     cfg = BenchConfig(threads=counts, runs=runs, warmup=warmup, rounds=rounds, batch=batch, data=data, gpu=gpu,
                       verify=not no_verify, device_name=device_name)
     doc = run_benchmark(artifacts, cfg)

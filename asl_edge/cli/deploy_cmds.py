@@ -27,7 +27,13 @@ def predict(artifact, images, k, as_json, threads, camera, max_frames, show, no_
     ARTIFACT is a .tflite or .onnx file from `asl-edge export` (labels and preprocessing are read
     from inside it), or a run folder. Exit status 1 if any image could not be read.
     """
+    from asl_edge.cli.checks import check_number
     from asl_edge.runtime.predict import camera_loop, load_predictor, open_camera, predict_files
+
+    check_number("--top-k", k, minimum=1)
+    check_number("--threads", threads, minimum=1)
+    check_number("--camera", camera, minimum=0)
+    check_number("--max-frames", max_frames, minimum=1)
 
     if camera is None and not images:
         raise click.UsageError("give images or folders, or --camera INDEX")

@@ -46,7 +46,14 @@ def export(model_dir, int8, fp16, dynamic, prune, structured, qat, cluster, form
 
     MODEL_DIR is a run folder written by `asl-edge train`.
     """
+    from asl_edge.cli.checks import check_number
     from asl_edge.export import ExportConfig, export_run
+
+    check_number("--prune", prune, minimum=0, below=1)
+    check_number("--cluster", cluster, minimum=0)
+    check_number("--calib-samples", calib_samples, minimum=1)
+    check_number("--epochs", epochs, minimum=1)
+    check_number("--max-drop", max_drop, minimum=0, maximum=100)
 
     config = ExportConfig(int8=int8, fp16=fp16, dynamic=dynamic, prune=prune, structured=structured, qat=qat,
                           cluster=cluster, families=tuple(f.strip() for f in formats.split(",") if f.strip()),

@@ -75,8 +75,12 @@ def evaluate(model, data, as_json, out, no_verify):
 @click.option("--out", default="runs/tune", show_default=True, type=click.Path(), help="Results folder.")
 def tune(data, model_name, recipe, sets, trials, epochs, out):
     """Search dropout rate, L2 strength and learning rate with Optuna; writes a results table."""
+    from asl_edge.cli.checks import check_number
     from asl_edge.training import config as cfg
     from asl_edge.training.tune import TuneConfig, run_tuning
+
+    check_number("--trials", trials, minimum=1)
+    check_number("--epochs", epochs, minimum=1)
 
     config = cfg.resolve(recipe, sets, data__source=data, model__name=model_name)
     result = run_tuning(config, TuneConfig(trials=trials, epochs=epochs), Path(out))

@@ -88,6 +88,9 @@ class ExportConfig:
             raise ConfigError("--calib-samples must be at least 1: int8 calibration needs images")
         if self.epochs < 1:
             raise ConfigError("--epochs must be at least 1")
+        # NaN would switch the gate off (every comparison is false) and is not valid JSON.
+        if not 0.0 <= self.max_drop <= 100.0:
+            raise ConfigError(f"--max-drop must be a number of points in [0, 100], got {self.max_drop}")
 
     @property
     def flags(self) -> tuple[str, ...]:
