@@ -129,3 +129,64 @@ def test_benchmark_of_a_copied_artifact_uses_the_held_out_split(tiny_export, tin
     row = doc["results"][0]
     assert row["num_samples"] == n_test and row["includes_training_images"] is False
     assert doc["data"]["sets"] == [row["data"]] and not doc["warnings"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["export", "{run}", "--max-drop", "nan"], "--max-drop must be a finite number, got nan"),
+    (["export", "{run}", "--max-drop", "-1"], "--max-drop must be at least 0"),
+    (["export", "{run}", "--prune", "nan"], "--prune must be a finite number"),
+    (["export", "{run}", "--prune", "1"], "--prune must be below 1"),
+    (["export", "{run}", "--cluster", "-2"], "--cluster must be at least 0"),
+    (["export", "{run}", "--epochs", "0"], "--epochs must be at least 1"),
+    (["export", "{run}", "--calib-samples", "-5"], "--calib-samples must be at least 1"),
+    (["predict", "{art}", "{art}", "--top-k", "0"], "--top-k must be at least 1"),
+    (["predict", "{art}", "{art}", "--threads", "-1"], "--threads must be at least 1"),
+    (["benchmark", "{art}", "--threads", "0"], "--threads must be at least 1"),
+    (["benchmark", "{art}", "--runs", "-3"], "--runs must be at least 1"),
+    (["tune", "--trials", "0"], "--trials must be at least 1"),
+])
+def test_numeric_options_are_checked_in_one_line(tiny_run, tiny_export, tmp_path, args, message):
+    art = artifact(tiny_export, "tflite_fp32")
+    args = [a.format(run=tiny_run, art=art) for a in args]
+    r = subprocess.run([*ASL_EDGE, *args, "--out", str(tmp_path / "o")] if args[0] in ("export", "tune")
+                       else [*ASL_EDGE, *args], capture_output=True, text=True)
+    assert r.returncode != 0 and message in r.stderr
+    assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_rows_record_where_they_ran(tiny_export, tiny_run):
+    from asl_edge.bench import BenchConfig, run_benchmark
+
+    doc = run_benchmark([tiny_run / "model.keras", artifact(tiny_export, "onnx_fp32")],
+                        BenchConfig(threads=(1,), runs=3, warmup=1, rounds=1, gpu=False))
+    providers = {r["format"]: r["providers"] for r in doc["results"]}
+    assert providers == {"keras": ["/CPU:0"], "onnx_fp32": ["CPUExecutionProvider"]}
+
+
+def test_onnx_gpu_row_refuses_a_silent_cpu_fallback(tiny_export, monkeypatch):
+    """ONNX Runtime drops to the CPU when CUDA fails to load; the GPU row must say so, not time it."""
+    import onnxruntime as ort
+
+    from asl_edge.runtime.errors import RuntimeUnavailable
+    from asl_edge.runtime.runners import load_runner
+
+    real = ort.InferenceSession
+
+    def cpu_only(path, options, providers):
+        assert providers[0] == "CUDAExecutionProvider"
+        return real(path, options, providers=["CPUExecutionProvider"])
+
+    monkeypatch.setattr(ort, "get_available_providers", lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"])
+    monkeypatch.setattr(ort, "InferenceSession", cpu_only)
+    with pytest.raises(RuntimeUnavailable, match="could not use CUDA"):
+        load_runner(artifact(tiny_export, "onnx_fp32"), device="gpu")
+
+
+def test_models_list_describes_edge_cnn_as_the_fast_recipe_builds_it():
+    from asl_edge.models import get_spec
+    from asl_edge.training import config as cfg
+
+    fast = cfg.resolve("fast")
+    assert fast.model.name == "edge_cnn" and fast.model.separable is False
+    assert "plain 3x3 convolutions" in get_spec("edge_cnn").description
