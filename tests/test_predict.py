@@ -57,7 +57,13 @@ def test_help_and_evaluate_without_tensorflow(tiny_export, tiny_npz):
     assert run_no_tf("--help").returncode == 0
     r = run_no_tf("evaluate", artifact(tiny_export, ARTIFACTS[0]), "--data", tiny_npz, "--json")
     assert r.returncode == 0, r.stderr
-    assert 0 <= json.loads(r.stdout)["accuracy"] <= 1
+    m = json.loads(r.stdout)
+    assert m["accuracy"] >= 0.9 and m["num_samples"] == 144  # three trivially separable classes, all images
+    assert m["includes_training_images"] is True and "WARNING" in r.stderr
+    held_out = run_no_tf("evaluate", artifact(tiny_export, ARTIFACTS[0]), "--json")
+    assert held_out.returncode == 0, held_out.stderr
+    m = json.loads(held_out.stdout)
+    assert m["includes_training_images"] is False and m["num_samples"] == 36 and "WARNING" not in held_out.stderr
 
 
 def test_training_command_without_tensorflow_says_which_extra():

@@ -18,8 +18,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from asl_edge.data import load_dataset
-from asl_edge.data.runs import run_dataset
+from asl_edge.bench.targets import split_of
+from asl_edge.data.identity import eval_data
 from asl_edge.runtime import runfolder
 from asl_edge.runtime.errors import ModelError
 from asl_edge.runtime.fsutil import atomic_write_json
@@ -97,12 +97,13 @@ class _Target(NamedTuple):
     class_names: tuple[str, ...]
     preprocessing: Preprocessing
     ds: object
-    described: str
+    chosen: object  # asl_edge.data.identity.EvalData: what the data is
 
 
 def _load_target(model: str | Path, data: str | None, verify: bool, override=None) -> _Target:
-    """The runner, labels, preprocessing and data set of ``model``; ``override`` changes the
-    preprocessing the data is loaded with (not the model's own)."""
+    """The runner, labels, preprocessing and data of ``model``: by default exactly its held-out
+    split (:func:`asl_edge.data.identity.eval_data`); ``override`` changes the preprocessing the data
+    is loaded with (not the model's own)."""
     from asl_edge.runtime.describe import describe
     from asl_edge.runtime.integrity import check_artifact
     from asl_edge.runtime.runners import load_runner
@@ -113,17 +114,11 @@ def _load_target(model: str | Path, data: str | None, verify: bool, override=Non
     if desc.preprocessing.localises:
         override = camera_stage  # shifts, too, apply to the whole frame before the hand is found
     load_pre = override(desc.preprocessing) if override else desc.preprocessing
-    if desc.is_artifact:
-        ds = load_dataset(data or "builtin", load_pre, stream=True)
-        described = f"{data or 'builtin'} (all images)"
-    else:
-        ds = run_dataset(replace(desc.run, preprocessing=load_pre), data, part="test", stream=True)
-        described = (f"{data} (all images)" if data else
-                     f"{desc.run.split['source']} held-out test split ({desc.run.split['method']})")
-    if tuple(ds.class_names) != tuple(desc.labels):
-        raise ModelError(f"the data's classes ({', '.join(ds.class_names[:5])}...) do not match the model's "
-                         f"({', '.join(desc.labels[:5])}...)")
-    return _Target(load_runner(desc.model_path), desc.labels, desc.preprocessing, ds, described)
+    chosen = eval_data(load_pre, split_of(desc), data, stream=True)
+    if tuple(chosen.dataset.class_names) != tuple(desc.labels):
+        raise ModelError(f"the data's classes ({', '.join(chosen.dataset.class_names[:5])}...) do not match the "
+                         f"model's ({', '.join(desc.labels[:5])}...)")
+    return _Target(load_runner(desc.model_path), desc.labels, desc.preprocessing, chosen.dataset, chosen)
 
 
 def evaluate_model(model: str | Path, data: str | None = None, out_dir: str | Path | None = None,
@@ -132,12 +127,15 @@ def evaluate_model(model: str | Path, data: str | None = None, out_dir: str | Pa
 
     Args:
         model: what to evaluate.
-        data: a data source; by default the run's held-out test split (Keras) or the built-in set.
+        data: a data source, scored whole; by default exactly the model's held-out split (the
+            one embedded in an artifact, or its run's), else the built-in set, said so.
         out_dir: where to write ``metrics.json`` and ``confusion_matrix.png``.
         verify: check an artifact's sha256 against its export manifest first.
 
     Returns:
-        The metrics dict (top-level ``accuracy`` and ``macro_f1``).
+        The metrics dict (top-level ``accuracy`` and ``macro_f1``; ``data``, ``num_samples`` and
+        ``includes_training_images`` say what was scored, ``warning`` when not a held-out split;
+        ``no_hand``/``no_hand_share`` for a model with a hand localiser).
     """
     target = _load_target(model, data, verify)
     if target.preprocessing.localises:
@@ -146,7 +144,9 @@ def evaluate_model(model: str | Path, data: str | None = None, out_dir: str | Pa
     else:
         metrics = classification_metrics(target.ds.labels, predict_batches(target.runner, target.ds),
                                          target.class_names)
-    metrics.update(model=str(model), runtime=target.runner.runtime, data=target.described)
+    metrics.update(model=str(model), runtime=target.runner.runtime, **target.chosen.to_dict())
+    if target.chosen.warning:
+        metrics["warning"] = target.chosen.warning
     if out_dir is not None:
         out_dir = Path(out_dir)
         atomic_write_json(out_dir / runfolder.METRICS_FILE, metrics)
@@ -179,7 +179,7 @@ def evaluate_shifts(model: str | Path, data: str | None = None, shifts=None, ver
 
     shifts = camera_shifts() if shifts is None else tuple(shifts)
     target = _load_target(model, data, verify, override=_shift_stage)
-    runner, class_names, pre, rgb_ds, described = target
+    runner, class_names, pre, rgb_ds, chosen = target
     labels = rgb_ds.labels
 
     def predict(transform) -> tuple[np.ndarray, np.ndarray | None]:
@@ -195,7 +195,9 @@ def evaluate_shifts(model: str | Path, data: str | None = None, shifts=None, ver
 
     probs, found = predict(None if pre.localises else (lambda img: img))
     metrics = classification_metrics(labels, probs, class_names, found=found)
-    metrics.update(model=str(model), runtime=runner.runtime, data=described)
+    metrics.update(model=str(model), runtime=runner.runtime, **chosen.to_dict())
+    if chosen.warning:
+        metrics["warning"] = chosen.warning
     results = {}
     for shift in shifts:
         probs, found = predict(shift.apply)

@@ -44,7 +44,7 @@ from asl_edge.bench.isolation import Measurer
 from asl_edge.bench.macs import count_macs
 from asl_edge.bench.memory import return_freed_memory
 from asl_edge.bench.results import KIND, METHOD, SCHEMA
-from asl_edge.bench.targets import bench_data, expand_targets
+from asl_edge.bench.targets import bench_data, expand_targets, split_of
 from asl_edge.bench.timing import add_round, measure, timing_round
 from asl_edge.runtime.describe import describe
 from asl_edge.runtime.errors import AslEdgeError, DataError
@@ -75,7 +75,7 @@ def _guarded(measurer: Measurer, fn, path: Path, device: str, threads: int | Non
 
 
 def _prepare(path: Path, manifest: dict | None, run: Path | None, cfg: BenchConfig, loaded: dict):
-    """The artifact checked and its data: ``(labels, x, y, data description)``.
+    """The artifact checked and its data: ``(labels, x, y, EvalData)``.
 
     ``loaded`` caches the data across the artifacts of one export.
 
@@ -87,29 +87,36 @@ def _prepare(path: Path, manifest: dict | None, run: Path | None, cfg: BenchConf
     check_artifact(path, cfg.verify)
     desc = describe(path)
     names, preprocessing = desc.labels, desc.preprocessing
-    key = (json.dumps(preprocessing.to_dict(), sort_keys=True), str(run), str(manifest and manifest.get("name")))
+    identity = split_of(desc, manifest, run)
+    key = (json.dumps(preprocessing.to_dict(), sort_keys=True), str(run), str(manifest and manifest.get("name")),
+           json.dumps(identity, sort_keys=True))
     if key not in loaded:
-        loaded[key] = (_localised_data if preprocessing.localises else bench_data)(preprocessing, manifest, cfg.data,
-                                                                                    run)
-    ds, described = loaded[key]
+        make = _localised_data if preprocessing.localises else bench_data
+        loaded[key] = make(preprocessing, manifest, cfg.data, run, identity)
+    chosen = loaded[key]
+    ds = chosen.dataset
     if tuple(ds.class_names) != tuple(names):
         raise DataError(f"the data's classes ({', '.join(ds.class_names)}) are not the artifact's labels "
                         f"({', '.join(names)}): pass --data with the model's classes")
-    return names, preprocessing.normalize(ds.load_images()), ds.labels, described
+    return names, preprocessing.normalize(ds.load_images()), ds.labels, chosen
 
 
-def _localised_data(preprocessing, manifest, data, run):
+def _localised_data(preprocessing, manifest, data, run, identity):
     """The classifier's own input for a model with a hand localiser: the crops its localiser makes
     of the held-out close-ups (those where it finds a hand; the pipeline row counts the others)."""
+    from dataclasses import replace
+
     from asl_edge.bench.evaluate import camera_stage
     from asl_edge.training.camera import camera_sets
 
-    staged, described = bench_data(camera_stage(preprocessing), manifest, data, run)
+    chosen = bench_data(camera_stage(preprocessing), manifest, data, run, identity)
+    staged = chosen.dataset
     index = np.arange(len(staged))
     sets = camera_sets(staged, preprocessing, index[:0], index[:0], index, 0, (0.35, 0.7), 0)
     found = np.flatnonzero(sets.test_found)
-    return sets.test.subset(found), (f"{described}: the {len(found)} localised hand crops (no hand found in "
-                                     f"{len(staged) - len(found)})")
+    return replace(chosen, dataset=sets.test.subset(found),
+                   description=f"{chosen.description}, the {len(found)} localised hand crops (no hand found in "
+                               f"{len(staged) - len(found)})")
 
 
 def _pipeline_rows(base: dict, path: Path, preprocessing, manifest, run, cfg: BenchConfig, loaded: dict) -> list[dict]:
@@ -117,7 +124,8 @@ def _pipeline_rows(base: dict, path: Path, preprocessing, manifest, run, cfg: Be
     from asl_edge.bench.evaluate import camera_stage
     from asl_edge.bench.pipeline import PIPELINE_FORMAT, localiser_macs, measure_pipeline, scene_frames
 
-    staged, _ = bench_data(camera_stage(preprocessing), manifest, cfg.data, run)
+    staged = bench_data(camera_stage(preprocessing), manifest, cfg.data, run,
+                        split_of(describe(path), manifest, run)).dataset
     frames, described = scene_frames(staged.load_images(), min(len(staged), 120))
     labels = np.resize(staged.labels, len(frames))
     row = {**base, "artifact": f"{path.name} + hand localiser", "format": PIPELINE_FORMAT, "data": described,
@@ -167,7 +175,7 @@ def run_benchmark(paths, cfg: BenchConfig | None = None) -> dict:
     has_gpu = gpu_name() is not None
     want_gpu = has_gpu if cfg.gpu is None else cfg.gpu
     slots = [("cpu", t) for t in cfg.threads] + ([("gpu", None)] if want_gpu else [])
-    rows, data_sets, labels, loaded = [], [], {}, {}
+    rows, data_sets, labels, loaded, warnings = [], [], {}, {}, []
     timed: list[_Timed] = []  # the rows measured, for their later rounds
     bar = tqdm(total=len(targets) * len(slots), desc="benchmark", unit="row", file=sys.stderr, disable=None)
     try:
@@ -176,16 +184,20 @@ def run_benchmark(paths, cfg: BenchConfig | None = None) -> dict:
             base = {"artifact": path.name, "format": fmt.name, "precision": fmt.precision,
                     "size_bytes": path.stat().st_size, "size_gzip_bytes": gzip_size(path), "macs": None}
             try:
-                names, x, y, described = _prepare(path, manifest, run, cfg, loaded)
+                names, x, y, chosen = _prepare(path, manifest, run, cfg, loaded)
                 base["macs"] = count_macs(path) if fmt.family == "tflite" else None
             except AslEdgeError as exc:
                 rows.extend({**base, **_not_measured(str(exc), t, d)} for d, t in slots)
                 bar.update(len(slots))
                 continue
-            if described not in data_sets:
-                data_sets.append(described)
+            if chosen.description not in data_sets:
+                data_sets.append(chosen.description)
+            if chosen.warning and f"{path.name}: {chosen.warning}" not in warnings:
+                warnings.append(f"{path.name}: {chosen.warning}")
             labels[path.name] = list(names)
-            base["data"] = described
+            base["data"] = chosen.description
+            base["num_samples"] = len(y)
+            base["includes_training_images"] = chosen.includes_training_images
             for device, threads in slots:
                 bar.set_postfix_str(f"{path.name} {device}" + (f" x{threads}" if threads else ""))
                 if device == "gpu" and not has_gpu:
@@ -207,7 +219,8 @@ def run_benchmark(paths, cfg: BenchConfig | None = None) -> dict:
         for t in timed:
             t.measurer.close()
     return {"schema": SCHEMA, "kind": KIND, "machine": machine_info(cfg.device_name), "config": asdict(cfg),
-            "method": METHOD, "data": {"sets": data_sets}, "labels": labels, "results": rows}
+            "method": METHOD, "data": {"sets": data_sets}, "labels": labels, "results": rows,
+            "warnings": warnings}
 
 
 def _later_rounds(rows: list[dict], timed: list[_Timed], cfg: BenchConfig, loaded: dict) -> None:

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
-from asl_edge.data.runs import run_dataset
 from asl_edge.runtime import runfolder
 from asl_edge.runtime.errors import DataError, ModelError
 from asl_edge.runtime.preprocess import Preprocessing
@@ -53,21 +51,48 @@ def expand_targets(paths) -> list[tuple[Path, dict | None, Path | None]]:
     return out
 
 
+def split_of(desc, manifest: dict | None = None, run_folder: str | Path | None = None) -> dict | None:
+    """The split identity a model was held out on: embedded in the artifact (``asl_edge.split``),
+    else its run folder's split (``run_folder``, the run of the manifest beside it, or the run
+    folder of a Keras model); ``None`` when none is known."""
+    from asl_edge.data.identity import split_identity
+    from asl_edge.runtime.integrity import MANIFEST, read_manifest
+
+    if desc.metadata.get("split"):
+        return desc.metadata["split"]
+    run = desc.run
+    if run is None:
+        folder = run_folder
+        if folder is None and manifest is None and (desc.path.parent / MANIFEST).is_file():
+            try:
+                manifest = read_manifest(desc.path.parent)
+            except ModelError:
+                manifest = None
+        if folder is None and manifest is not None:
+            folder = _source_run(desc.path.parent, manifest)
+        try:
+            run = runfolder.load_run(folder) if folder else None
+        except ModelError:
+            run = None
+    return split_identity(run.split) if run is not None and run.split is not None else None
+
+
 def bench_data(preprocessing: Preprocessing, manifest: dict | None = None, data: str | None = None,
-               run_folder: str | Path | None = None):
+               run_folder: str | Path | None = None, identity: dict | None = None):
     """The images a benchmark measures accuracy on.
 
-    ``data`` when given (the whole of it); else the held-out test split of the run (``run_folder``,
-    or the one the manifest names) when it is reachable and records its split; else the whole
-    built-in set. Images are loaded with ``preprocessing`` (the artifact's own).
+    ``data`` when given (the whole of it); else the held-out split ``identity`` names (the
+    artifact's own, see :func:`split_of`), else the run's (``run_folder``, or the one the manifest
+    names); else the whole built-in set, said so. Images are loaded with ``preprocessing`` (the
+    artifact's own).
 
     Returns:
-        ``(ImageDataset, description)``; the description says which set and which part of it.
+        :class:`~asl_edge.data.identity.EvalData`: the images, a description naming the data and
+        the count, and whether they include training images.
     """
-    from asl_edge.data import load_dataset
-    from asl_edge.runtime import runfolder
+    from asl_edge.data.identity import eval_data, split_identity
 
-    if data is None:
+    if identity is None:
         folder = run_folder
         if folder is None and manifest is not None:
             folder = (manifest.get("source") or {}).get("run")
@@ -76,8 +101,5 @@ def bench_data(preprocessing: Preprocessing, manifest: dict | None = None, data:
         except ModelError:
             run = None
         if run is not None and run.split is not None:
-            # the artifact's own preprocessing (the same as the run's for an export of it)
-            ds = run_dataset(replace(run, preprocessing=preprocessing), part="test")
-            return ds, f"{run.split['source']} held-out test split ({len(ds)} images)"
-    ds = load_dataset(data or "builtin", preprocessing)
-    return ds, f"{data or 'builtin'} (all {len(ds)} images)"
+            identity = split_identity(run.split)
+    return eval_data(preprocessing, identity, data)

@@ -60,6 +60,7 @@ def measure(path: Path, device: str, threads: int | None, x: np.ndarray, y: np.n
     pred = probs.argmax(1)
     return {
         "runtime": runner.runtime, "runtime_version": runner.runtime_version, "device": device,
+        "providers": list(runner.providers),
         "threads": threads, "accuracy": float((pred == y).mean()), "load_ms": round(load_ms, 2),
         **first, "rounds": [_round_summary(first)], "peak_rss_mb": round(peak, 1),
         "rss_growth_mb": None if rss_before is None else round(peak - rss_before / 1024, 1),

@@ -23,12 +23,12 @@ def _results_table(rows: list[dict]) -> str:
 @click.argument("artifacts", nargs=-1, required=True, type=click.Path())
 @click.option("--data", default=None, help="Images to measure accuracy on [default: the model's held-out split].")
 @click.option("--threads", default="1", show_default=True, help="CPU thread counts to measure, e.g. 1,2,4.")
-@click.option("--runs", default=1000, show_default=True, type=click.IntRange(min=1),
+@click.option("--runs", default=1000, show_default=True,
               help="Timed single-image runs per row and round.")
-@click.option("--rounds", default=5, show_default=True, type=click.IntRange(min=1),
+@click.option("--rounds", default=5, show_default=True,
               help="Timing rounds per row, interleaved across the rows; the best round is reported.")
-@click.option("--warmup", default=20, show_default=True, type=click.IntRange(min=0), help="Untimed runs first, every round.")
-@click.option("--batch", default=64, show_default=True, type=click.IntRange(min=1), help="Batch size of the throughput "
+@click.option("--warmup", default=20, show_default=True, help="Untimed runs first, every round.")
+@click.option("--batch", default=64, show_default=True, help="Batch size of the throughput "
                                                                                          "measurement.")
 @click.option("--gpu/--no-gpu", default=None, help="GPU rows: by default only where a GPU is present; --gpu always "
                                                    "(a row says why where none is), --no-gpu never.")
@@ -50,16 +50,23 @@ def benchmark(artifacts, data, threads, runs, rounds, warmup, batch, gpu, device
         counts = tuple(int(t) for t in threads.split(",") if t.strip())
     except ValueError:
         raise ConfigError(f"--threads takes comma-separated integers, got '{threads}'") from None
-    if not counts or min(counts) < 1:
-        raise ConfigError(f"--threads takes positive integers, got '{threads}'")
+    from asl_edge.cli.checks import check_number
+
+    if not counts:
+        raise ConfigError(f"--threads takes comma-separated integers, got '{threads}'")
+    for option, value in (("--threads", min(counts)), ("--runs", runs), ("--rounds", rounds), ("--batch", batch)):
+        check_number(option, value, minimum=1)
+    check_number("--warmup", warmup, minimum=0)
     cfg = BenchConfig(threads=counts, runs=runs, warmup=warmup, rounds=rounds, batch=batch, data=data, gpu=gpu,
                       verify=not no_verify, device_name=device_name)
     doc = run_benchmark(artifacts, cfg)
     if as_json:
         echo_json(doc)
     else:
-        click.echo(f"data: {'; '.join((doc.get('data') or {}).get('sets') or ['-'])}")
         click.echo(_results_table(doc["results"]))
+        click.echo("accuracy measured on " + "; ".join(doc["data"]["sets"]))
+    for warning in doc.get("warnings", []):
+        click.echo(warning, err=True)
     if out:
         save_results(doc, out)
         if not as_json:

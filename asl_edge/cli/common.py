@@ -81,16 +81,3 @@ def need_extra(extra: str, *modules: str) -> None:
 TRAIN_MODULES = ("yaml", "tensorflow", "tf_keras", "sklearn")
 PLOT_MODULES = ("matplotlib", "sklearn")
 
-
-class FiniteFloat(click.FloatRange):
-    """A float option in a range that also refuses NaN and infinities (which slip past comparisons)."""
-
-    name = "finite float"
-
-    def convert(self, value, param, ctx):
-        import math
-
-        value = super().convert(value, param, ctx)
-        if not math.isfinite(value):
-            self.fail(f"{value} is not a finite number", param, ctx)
-        return value

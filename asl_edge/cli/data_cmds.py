@@ -15,7 +15,7 @@ from asl_edge.cli.common import PLOT_MODULES, common_options, echo_json, example
 @click.option("--data", default="builtin", show_default=True,
               help="builtin, a class-per-folder tree, a .csv or an .npz.")
 @click.option("--groups", "groups_file", default=None, help="CSV of path,signer.")
-@click.option("--size", default=64, show_default=True, type=click.IntRange(min=8, max=1024),
+@click.option("--size", default=64, show_default=True,
               help="Side the samples are resized to.")
 @click.option("--out", default="runs/data-info", show_default=True, type=click.Path(),
               help="Folder for samples.png and summary.json.")
@@ -23,6 +23,9 @@ from asl_edge.cli.common import PLOT_MODULES, common_options, echo_json, example
 @common_options
 def data_info(data, groups_file, size, out, as_json):
     """Class counts, image sizes, imbalance and signers; writes a PNG grid of samples per class."""
+    from asl_edge.cli.checks import check_number
+
+    check_number("--size", size, minimum=8, maximum=1024)
     need_extra("train", *PLOT_MODULES)
     from asl_edge.data import load_dataset
     from asl_edge.data.explore import format_summary, sample_grid, summarize

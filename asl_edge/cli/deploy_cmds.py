@@ -17,11 +17,11 @@ from asl_edge.runtime.errors import DataError
                              "asl-edge predict model_int8.tflite --camera 0 --show"))
 @click.argument("artifact", type=click.Path())
 @click.argument("images", nargs=-1, type=click.Path())
-@click.option("--top-k", "k", default=3, show_default=True, type=click.IntRange(min=1), help="Labels shown per image.")
+@click.option("--top-k", "k", default=3, show_default=True, help="Labels shown per image.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per image (JSON Lines).")
-@click.option("--threads", type=click.IntRange(min=1, max=256), default=None, help="CPU threads for the runtime.")
+@click.option("--threads", type=int, default=None, help="CPU threads for the runtime.")
 @click.option("--camera", type=int, default=None, help="Classify frames from this camera index instead.")
-@click.option("--max-frames", type=click.IntRange(min=1), default=None, help="Stop the camera loop after N frames.")
+@click.option("--max-frames", type=int, default=None, help="Stop the camera loop after N frames.")
 @click.option("--show/--no-show", default=False, help="Show camera frames with the label (needs a display).")
 @click.option("--no-verify", is_flag=True, help="Skip the sha256 check against the export manifest.")
 @common_options
@@ -33,7 +33,13 @@ def predict(artifact, images, k, as_json, threads, camera, max_frames, show, no_
     hand first and says "no hand found" when there is none. Exit status 1 if any image could not
     be read.
     """
+    from asl_edge.cli.checks import check_number
     from asl_edge.runtime.predict import camera_loop, load_predictor, open_camera, predict_files
+
+    check_number("--top-k", k, minimum=1)
+    check_number("--threads", threads, minimum=1)
+    check_number("--camera", camera, minimum=0)
+    check_number("--max-frames", max_frames, minimum=1)
 
     if camera is None and not images:
         raise click.UsageError("give images or folders, or --camera INDEX")

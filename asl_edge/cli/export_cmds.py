@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from asl_edge.cli import cli
-from asl_edge.cli.common import TRAIN_MODULES, FiniteFloat, common_options, echo_json, examples, json_option, need_extra
+from asl_edge.cli.common import TRAIN_MODULES, common_options, echo_json, examples, json_option, need_extra
 from asl_edge.cli.common import table as text_table
 from asl_edge.runtime.errors import ExportError, IntegrityError
 
@@ -31,17 +31,17 @@ def _table(manifest: dict) -> str:
 @click.option("--int8", is_flag=True, help="Add full-integer int8 TFLite and static int8 ONNX artifacts.")
 @click.option("--fp16", is_flag=True, help="Add the fp16 TFLite artifact.")
 @click.option("--dynamic", is_flag=True, help="Add the dynamic-range TFLite artifact.")
-@click.option("--prune", type=FiniteFloat(0.0, 1.0, max_open=True), default=0.0,
+@click.option("--prune", type=float, default=0.0,
               help="Target sparsity of magnitude pruning, e.g. 0.5.")
 @click.option("--structured", is_flag=True, help="2:4 structured sparsity instead of --prune's target.")
 @click.option("--qat", is_flag=True, help="Quantisation-aware training before int8 (implies --int8).")
-@click.option("--cluster", type=click.IntRange(min=0), default=0, help="Weight clustering with N clusters per kernel.")
+@click.option("--cluster", type=int, default=0, help="Weight clustering with N clusters per kernel.")
 @click.option("--formats", default="tflite,onnx", show_default=True, help="Format families to write.")
-@click.option("--calib-samples", type=click.IntRange(min=1), default=200, show_default=True,
+@click.option("--calib-samples", type=int, default=200, show_default=True,
               help="Training images for int8 calibration.")
-@click.option("--epochs", type=click.IntRange(min=1), default=3, show_default=True,
+@click.option("--epochs", type=int, default=3, show_default=True,
               help="Fine-tuning epochs per compression step.")
-@click.option("--max-drop", type=FiniteFloat(min=0.0), default=1.0, show_default=True,
+@click.option("--max-drop", type=float, default=1.0, show_default=True,
               help="Fail an int8 artifact that loses more accuracy than this many points.")
 @click.option("--data", default=None, help="Other data for fine-tuning, calibration and evaluation.")
 @click.option("--out", default=None, type=click.Path(), help="Output folder [default: runs/export/<run name>].")
@@ -54,9 +54,14 @@ def export(model_dir, int8, fp16, dynamic, prune, structured, qat, cluster, form
 
     MODEL_DIR is a run folder written by `asl-edge train`.
     """
+    from asl_edge.cli.checks import check_number
+
+    check_number("--prune", prune, minimum=0, below=1)
+    check_number("--cluster", cluster, minimum=0)
+    check_number("--calib-samples", calib_samples, minimum=1)
+    check_number("--epochs", epochs, minimum=1)
+    check_number("--max-drop", max_drop, minimum=0, maximum=100)
     need_extra("train", *TRAIN_MODULES)
-    if cluster == 1:
-        raise click.BadParameter("needs at least 2 clusters (0: no clustering)", param_hint="--cluster")
     from asl_edge.export import ExportConfig, export_run
 
     config = ExportConfig(int8=int8, fp16=fp16, dynamic=dynamic, prune=prune, structured=structured, qat=qat,

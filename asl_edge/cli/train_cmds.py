@@ -59,7 +59,7 @@ def train(data, model_name, recipe, sets, groups_file, out, resume, force, as_js
                              "asl-edge evaluate model_int8.tflite --shifts",
                              "asl-edge evaluate model_int8.onnx --data photos/ --json"))
 @click.argument("model", type=click.Path())
-@click.option("--data", default=None, help="Images to evaluate on [default: the model's held-out test split].")
+@click.option("--data", default=None, help="Images to evaluate on, all of them [default: the model's held-out split].")
 @click.option("--out", default=None, type=click.Path(), help="Write metrics.json and confusion_matrix.png here.")
 @click.option("--no-verify", is_flag=True, help="Skip the sha256 check against the export manifest.")
 @click.option("--shifts", "with_shifts", is_flag=True,
@@ -71,8 +71,10 @@ def train(data, model_name, recipe, sets, groups_file, out, resume, force, as_js
 def evaluate(model, data, out, no_verify, with_shifts, shift_names, as_json):
     """Accuracy, per-class precision/recall/F1 and a confusion matrix for a model or artifact.
 
-    MODEL is a run folder, a .keras file, or a .tflite/.onnx artifact. With --shifts, the accuracy
-    under each deterministic camera shift as well (no TensorFlow needed for .tflite/.onnx).
+    MODEL is a run folder, a .keras file, or a .tflite/.onnx artifact. Without --data it is scored
+    on exactly its held-out split (recorded in the run folder and embedded in every artifact). With
+    --shifts, the accuracy under each deterministic camera shift as well (no TensorFlow needed for
+    .tflite/.onnx).
     """
     from asl_edge.bench.evaluate import evaluate_model
     from asl_edge.runtime.metrics import format_report
@@ -85,6 +87,8 @@ def evaluate(model, data, out, no_verify, with_shifts, shift_names, as_json):
 
         chosen = [get_shift(n) for n in shift_names] or None
         metrics = evaluate_shifts(model, data, shifts=chosen, verify=not no_verify)
+        if metrics.get("warning"):
+            click.echo(metrics["warning"], err=True)
         if out:
             atomic_write_json(Path(out) / METRICS_FILE, metrics)
         echo_json(metrics) if as_json else click.echo(format_shifts(metrics))
@@ -92,6 +96,8 @@ def evaluate(model, data, out, no_verify, with_shifts, shift_names, as_json):
     if out:
         need_extra("train", *PLOT_MODULES)
     metrics = evaluate_model(model, data, out_dir=out, verify=not no_verify)
+    if metrics.get("warning"):
+        click.echo(metrics["warning"], err=True)
     if as_json:
         echo_json(metrics)
         return
@@ -105,13 +111,17 @@ def evaluate(model, data, out, no_verify, with_shifts, shift_names, as_json):
 @click.option("--model", "model_name", default=None, help="Registry name [default: the recipe's].")
 @click.option("--recipe", default="fast", show_default=True, help="Base recipe.")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override one config key.")
-@click.option("--trials", default=12, show_default=True, type=click.IntRange(min=1), help="Number of Optuna trials.")
-@click.option("--epochs", default=15, show_default=True, type=click.IntRange(min=1), help="Epochs per trial.")
+@click.option("--trials", default=12, show_default=True, help="Number of Optuna trials.")
+@click.option("--epochs", default=15, show_default=True, help="Epochs per trial.")
 @click.option("--out", default="runs/tune", show_default=True, type=click.Path(), help="Results folder.")
 @json_option
 @common_options
 def tune(data, model_name, recipe, sets, trials, epochs, out, as_json):
     """Search dropout rate, L2 strength and learning rate with Optuna; writes a results table."""
+    from asl_edge.cli.checks import check_number
+
+    check_number("--trials", trials, minimum=1)
+    check_number("--epochs", epochs, minimum=1)
     need_extra("train", *TRAIN_MODULES, "optuna")
     from asl_edge.training import config as cfg
     from asl_edge.training.tune import TuneConfig, run_tuning

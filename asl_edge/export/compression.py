@@ -23,6 +23,21 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 
+def copy_model(model):
+    """An independent copy of ``model`` (new layers, same weights).
+
+    tfmot's wrappers (``prune_low_magnitude``, ``cluster_weights``, ``quantize_apply``) reuse the
+    layers of the model they wrap, so fine-tuning the wrapped model rewrites the original's
+    weights too; every compression step therefore starts from a copy, and the trained model the
+    manifest records as ``source`` stays as it was (asl-edge issue #12).
+    """
+    from asl_edge.keras_compat import keras
+
+    copy = keras.models.clone_model(model)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
 def _fit(model, train, val, epochs: int, lr: float, callbacks=(), desc: str = "fine-tuning"):
     from asl_edge.keras_compat import keras
     from asl_edge.training.progress import epoch_bar
@@ -55,7 +70,7 @@ def prune(model, train, val, target_sparsity: float, epochs: int, steps_per_epoc
         params = {"sparsity_m_by_n": (2, 4)}
     else:
         params = {"pruning_schedule": sparsity.PolynomialDecay(0.0, target_sparsity, 0, end_step, frequency=max(1, end_step // 20))}
-    pruned = sparsity.prune_low_magnitude(model, **params)
+    pruned = sparsity.prune_low_magnitude(copy_model(model), **params)
     _fit(pruned, train, val, epochs, lr, [sparsity.UpdatePruningStep()])
     return sparsity.strip_pruning(pruned)
 
@@ -72,7 +87,7 @@ def cluster(model, train, val, n_clusters: int, epochs: int, preserve_sparsity: 
 
     clustering = tfmot.clustering.keras
     clustered = clustering.cluster_weights(
-        model, number_of_clusters=n_clusters,
+        copy_model(model), number_of_clusters=n_clusters,
         cluster_centroids_init=clustering.CentroidInitialization.KMEANS_PLUS_PLUS,
         preserve_sparsity=preserve_sparsity)
     _fit(clustered, train, val, epochs, lr)
@@ -91,7 +106,7 @@ def quantize_aware(model, train, val, epochs: int, preserve: str | None = None, 
     tfmot = load_tfmot()
 
     quantize = tfmot.quantization.keras
-    annotated = quantize.quantize_annotate_model(model)
+    annotated = quantize.quantize_annotate_model(copy_model(model))
     clustered = preserve in ("cluster", "prune+cluster")
     if preserve == "prune":
         scheme = tfmot.experimental.combine.Default8BitPrunePreserveQuantizeScheme()

@@ -20,11 +20,12 @@ from pathlib import Path
 import numpy as np
 
 from asl_edge import __version__
+from asl_edge.data.identity import held_out_name
 from asl_edge.data.runs import run_dataset
 from asl_edge.models import io as model_io
 from asl_edge.runtime import outputs, runfolder
 from asl_edge.runtime.errors import AslEdgeError, ConfigError, ExportError
-from asl_edge.runtime.formats import ExportFormat, selected_formats
+from asl_edge.runtime.formats import ExportFormat, artifact_name, compression_tag, selected_formats
 from asl_edge.runtime.fsutil import (
     atomic_dir,
     atomic_write,
@@ -87,6 +88,9 @@ class ExportConfig:
             raise ConfigError("--calib-samples must be at least 1: int8 calibration needs images")
         if self.epochs < 1:
             raise ConfigError("--epochs must be at least 1")
+        # NaN would switch the gate off (every comparison is false) and is not valid JSON.
+        if not 0.0 <= self.max_drop <= 100.0:
+            raise ConfigError(f"--max-drop must be a number of points in [0, 100], got {self.max_drop}")
 
     @property
     def flags(self) -> tuple[str, ...]:
@@ -94,15 +98,20 @@ class ExportConfig:
 
 
 def _data(run: runfolder.Run, config: ExportConfig):
-    """Train and test parts: the run's own split, or ``--data`` split the same way.
+    """Train and test parts and the test part's identity: the run's own split, or ``--data`` split
+    the same way.
 
     A model with a hand localiser is calibrated and verified on the crops its localiser makes of
     the close-ups (test images without a hand found are left out of the verification).
     """
-    if run.preprocessing.localises and config.data is None:
-        return _localised_data(run)
+    from asl_edge.data.identity import data_fingerprint, split_identity
+
+    if run.preprocessing.localises and config.data is None and run.split is not None:
+        return (*_localised_data(run), split_identity(run.split))
     if config.data is None:
-        return run_dataset(run, part="train"), run_dataset(run, part="test")
+        if run.split is None:
+            raise ExportError(f"{run.folder} records no data split: pass --data")
+        return run_dataset(run, part="train"), run_dataset(run, part="test"), split_identity(run.split)
     from asl_edge.data import load_dataset
     from asl_edge.data.split import split_dataset
 
@@ -111,7 +120,23 @@ def _data(run: runfolder.Run, config: ExportConfig):
         raise ExportError(f"--data has classes {', '.join(ds.class_names[:5])}..., the model "
                           f"{', '.join(run.class_names[:5])}...")
     split = split_dataset(ds.labels, ds.groups, seed=config.seed)
-    return ds.subset(split.train), ds.subset(split.test)
+    record = {"source": config.data, "groups_file": None, **split.to_dict(ds.groups)}
+    return ds.subset(split.train), ds.subset(split.test), split_identity(record, data_fingerprint(config.data))
+
+
+def _uses_qat_model(fmt: ExportFormat) -> bool:
+    """Only the int8 TFLite artifact is converted from the quantisation-aware model."""
+    return fmt.precision == "int8" and fmt.family == "tflite"
+
+
+def _tag(config: ExportConfig, fmt: ExportFormat) -> str:
+    """The compression part of an artifact's name (empty for the trained model as it is)."""
+    return compression_tag(config.prune, config.structured, config.cluster, config.qat and _uses_qat_model(fmt))
+
+
+def _source_record(run: runfolder.Run, source, probs, y_test) -> dict:
+    return {"run": str(run.folder), "model_sha256": sha256_file(run.model_path),
+            "params": int(source.count_params()), "accuracy": float((probs.argmax(1) == y_test).mean())}
 
 
 def _localised_data(run: runfolder.Run):
@@ -254,23 +279,26 @@ def export_run(run_dir: str | Path, config: ExportConfig, out: str | Path | None
     if (out / MANIFEST).exists() and not force:
         raise ExportError(f"{out} already holds an export: use --force to replace it, or --out elsewhere")
     source = model_io.load_keras_model(run.model_path)
-    train_ds, test_ds = _data(run, config)
+    train_ds, test_ds, identity = _data(run, config)
     formats = selected_formats(config.families, config.flags)
     with folder_lock(out.parent):
-        float_model, int8_model, applied = _compress(source, train_ds, test_ds, config)
         x_test = test_ds.preprocessing.normalize(test_ds.load_images())
         y_test = test_ds.labels
+        # The trained model as it is, measured before any compression step runs (those work on
+        # copies: see compression.copy_model).
         source_probs = source.predict(x_test, batch_size=256, verbose=0)
+        source_record = _source_record(run, source, source_probs, y_test)
+        float_model, int8_model, applied = _compress(source, train_ds, test_ds, config)
         float_probs = float_model.predict(x_test, batch_size=256, verbose=0)
         float_acc = float((float_probs.argmax(1) == y_test).mean())
         needs_calib = any(f.precision == "int8" for f in formats)
         samples = _calibration(train_ds, config.calib_samples, config.seed) if needs_calib else None
         artifacts, failed = [], []
-        extra = {"model": run.name, "input_name": "input"}
+        extra = {"model": run.name, "input_name": "input", "split": identity}
         with atomic_dir(out) as tmp:
             for fmt in formats:
-                dest = tmp / f"{run.name}{fmt.suffix}"
-                model = int8_model if fmt.precision == "int8" and fmt.family == "tflite" else float_model
+                dest = tmp / artifact_name(run.name, fmt, _tag(config, fmt))
+                model = int8_model if _uses_qat_model(fmt) else float_model
                 log.info("exporting %s", fmt.name)
                 try:
                     _write_artifact(fmt, model, samples, dest)
@@ -292,17 +320,17 @@ def export_run(run_dir: str | Path, config: ExportConfig, out: str | Path | None
                 "schema": 1,
                 "name": run.name,
                 "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-                "source": {"run": str(run.folder), "model_sha256": sha256_file(run.model_path),
-                           "params": int(source.count_params()),
-                           "accuracy": float((source_probs.argmax(1) == y_test).mean())},
+                "source": source_record,
                 "float_accuracy": float_acc,
                 "input_shape": list(run.preprocessing.input_shape),
                 "labels": list(run.class_names),
                 "preprocessing": run.preprocessing.to_dict(),
                 "compression": applied,
                 "calibration": None if samples is None else {"samples": int(len(samples)), "from": "training split"},
-                "evaluation": {"data": config.data or f"{run.split['source']} held-out test split",
-                               "samples": int(len(y_test))},
+                "evaluation": {"data": f"{held_out_name(identity)}: {len(y_test)} images",
+                               "samples": int(len(y_test)), "includes_training_images": False,
+                               "split": {k: v for k, v in identity.items() if k != "test"},
+                               "agreement_with": "source (the trained model, before compression)"},
                 "max_drop_pp": config.max_drop,
                 "config": asdict(config),
                 "versions": _versions(),

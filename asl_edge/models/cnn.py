@@ -87,5 +87,6 @@ def build_deep_cnn(config: ModelConfig, input_shape, num_classes):
 register(ModelSpec("custom_cnn", build_custom_cnn,
                    "configurable CNN: depth x (conv-BN-ReLU-maxpool), dropout, L1/L2"))
 register(ModelSpec("edge_cnn", build_edge_cnn,
-                   "tiny depthwise-separable CNN for edge devices (the fast recipe's model)"))
+                   "tiny CNN for edge devices: depthwise-separable blocks, or plain 3x3 convolutions "
+                   "with model.separable=false (the fast recipe's model, plain)"))
 register(ModelSpec("deep_cnn", build_deep_cnn, "deeper VGG-style CNN, two convolutions per stage"))

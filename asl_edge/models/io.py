@@ -82,17 +82,22 @@ def load_keras_runner(path: Path, threads: int | None, device: str) -> Runner:
             log.debug("TensorFlow threads already fixed for this process")
     if device == "gpu" and not tf.config.list_physical_devices("GPU"):
         raise RuntimeUnavailable("not measured: no GPU")
-    model = load_keras_model(path)
+    # Pinned: TensorFlow places ops on a GPU whenever one is visible, so a "cpu" row would
+    # otherwise silently time the GPU.
+    placement = "/GPU:0" if device == "gpu" else "/CPU:0"
+    with tf.device(placement):
+        model = load_keras_model(path)
 
     @tf.function(reduce_retracing=True)
     def forward(x):
-        return model(x, training=False)
+        with tf.device(placement):
+            return model(x, training=False)
 
     def predict(x: np.ndarray) -> np.ndarray:
         return forward(tf.constant(x)).numpy().astype(np.float32)
 
     return Runner("keras", tf.__version__, path, tuple(int(d) for d in model.input_shape[1:]), np.dtype(np.float32),
-                  None, device, predict)
+                  None, device, predict, (placement,))
 
 
 def tf_lite_interpreter():

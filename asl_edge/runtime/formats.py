@@ -91,3 +91,28 @@ def format_for_path(path: str | Path) -> ExportFormat:
 def selected_formats(families: tuple[str, ...] = ("tflite", "onnx"), flags: tuple[str, ...] = ()) -> list[ExportFormat]:
     """The formats an export writes: the default row of each family plus those whose flag is set."""
     return [f for f in _FORMATS if f.family in families and (f.flag is None or f.flag in flags)]
+
+
+def compression_tag(prune: float = 0.0, structured: bool = False, cluster: int = 0, qat: bool = False) -> str:
+    """What was done to a model, as a file-name part: ``p50`` (50% magnitude pruning), ``s24``
+    (2:4 structured sparsity), ``c4`` (4 weight clusters), ``q`` (quantisation-aware training);
+    empty for the trained model itself.
+    """
+    parts = []
+    if structured:
+        parts.append("s24")
+    elif prune:
+        parts.append(f"p{round(prune * 100):d}")
+    if cluster:
+        parts.append(f"c{cluster:d}")
+    if qat:
+        parts.append("q")
+    return "".join(parts)
+
+
+def artifact_name(model_name: str, fmt: ExportFormat, tag: str = "") -> str:
+    """The file name of an artifact: ``<model>[_<compression tag>]<suffix>``, e.g.
+    ``asl-digits-fast_int8.tflite`` or ``asl-digits-fast_p50c4_int8.tflite``, so that two different
+    models never share a name. :func:`format_for_path` reads either back.
+    """
+    return f"{model_name}_{tag}{fmt.suffix}" if tag else f"{model_name}{fmt.suffix}"

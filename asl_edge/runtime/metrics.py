@@ -87,10 +87,9 @@ def format_report(metrics: dict) -> str:
         lines.append(f"{name:>10} {m['precision']:9.3f} {m['recall']:9.3f} {m['f1']:9.3f} {m['support']:8d}")
     lines.append(f"{'macro':>10} {metrics['macro_precision']:9.3f} {metrics['macro_recall']:9.3f} "
                  f"{metrics['macro_f1']:9.3f} {metrics['num_samples']:8d}")
-    lines.append(f"accuracy {metrics['accuracy']:.4f}   macro F1 {metrics['macro_f1']:.4f}")
+    lines.append(f"accuracy {metrics['accuracy']:.4f}   macro F1 {metrics['macro_f1']:.4f}"
+                 + (f"   on {metrics['data']}" if metrics.get("data") else ""))
     if "no_hand" in metrics:
         lines.append(f"no hand found in {metrics['no_hand']} of {metrics['num_samples']} images "
                      f"({metrics['no_hand_share']:.1%}; counted as wrong)")
-    if metrics.get("data"):
-        lines.append(f"data: {metrics['data']}")
     return "\n".join(lines)

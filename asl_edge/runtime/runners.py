@@ -35,6 +35,8 @@ class Runner:
         input_dtype: the input tensor's dtype.
         input_quantization: ``(scale, zero_point)`` of a quantised input, else ``None``.
         device: ``cpu`` or ``gpu``.
+        providers: where it actually runs, as the runtime reports it (ONNX Runtime's
+            ``session.get_providers()``, the TensorFlow device, ``litert`` for the CPU interpreter).
     """
 
     runtime: str
@@ -45,6 +47,7 @@ class Runner:
     input_quantization: tuple[float, int] | None = None
     device: str = "cpu"
     _predict: object = field(default=None, repr=False)
+    providers: tuple[str, ...] = ()
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Probabilities ``(N, classes)`` for a float32 normalised batch ``(N, H, W, C)``."""
@@ -138,7 +141,7 @@ def _load_litert(path: Path, threads: int | None, device: str) -> Runner:
         return dequantize(y, *out_q) if out_q else y.astype(np.float32)
 
     return Runner(name, version, path, tuple(int(d) for d in inp["shape"][1:]),
-                  np.dtype(inp["dtype"]), tuple(in_q) if in_q else None, "cpu", predict)
+                  np.dtype(inp["dtype"]), tuple(in_q) if in_q else None, "cpu", predict, (f"{name} CPU",))
 
 
 # -- ONNX Runtime --------------------------------------------------------------------------------
@@ -151,7 +154,7 @@ def _load_onnx(path: Path, threads: int | None, device: str) -> Runner:
     if device == "gpu":
         if "CUDAExecutionProvider" not in ort.get_available_providers():
             raise RuntimeUnavailable("not measured: no GPU (ONNX Runtime has no CUDA provider here)")
-        providers = ["CUDAExecutionProvider"]
+        providers = ["CUDAExecutionProvider", "CPUExecutionProvider"]
     options = ort.SessionOptions()
     options.log_severity_level = 3
     if threads:
@@ -161,6 +164,11 @@ def _load_onnx(path: Path, threads: int | None, device: str) -> Runner:
         session = ort.InferenceSession(str(path), options, providers=providers)
     except Exception as exc:  # InvalidProtobuf, Fail, ...: all mean an unusable file
         raise ModelError(f"cannot load {path}: {str(exc).splitlines()[0][:200]}") from None
+    used = tuple(session.get_providers())
+    if device == "gpu" and "CUDAExecutionProvider" not in used:
+        # ONNX Runtime falls back to the CPU when the CUDA provider fails to load (missing CUDA or
+        # cuDNN libraries); a "gpu" row timed on the CPU would be a false figure.
+        raise RuntimeUnavailable(f"not measured: ONNX Runtime could not use CUDA here (providers: {', '.join(used)})")
     inp = session.get_inputs()[0]
     dtype = {"tensor(float)": np.float32, "tensor(int8)": np.int8, "tensor(uint8)": np.uint8}.get(inp.type, np.float32)
 
@@ -168,7 +176,7 @@ def _load_onnx(path: Path, threads: int | None, device: str) -> Runner:
         return np.asarray(session.run(None, {inp.name: x.astype(dtype)})[0], np.float32)
 
     shape = tuple(int(d) if isinstance(d, int) else -1 for d in inp.shape[1:])
-    return Runner("onnxruntime", ort.__version__, path, shape, np.dtype(dtype), None, device, predict)
+    return Runner("onnxruntime", ort.__version__, path, shape, np.dtype(dtype), None, device, predict, used)
 
 
 _LOADERS = {"litert": _load_litert, "onnxruntime": _load_onnx}

@@ -134,6 +134,8 @@ class TrainSection:
         warmup_epochs: linear warm-up before the schedule.
         step_epochs: epochs between drops (``step``).
         decay_rate: multiplier per drop (``step``) or per epoch (``exponential``); ``plateau`` factor.
+        plateau_patience: ``plateau``: epochs without a better validation loss before the rate is
+            multiplied by ``decay_rate`` (Keras' ``ReduceLROnPlateau``).
         early_stopping_patience: epochs without a better validation loss before stopping (0: off).
         label_smoothing: label smoothing of the cross-entropy.
         seed: seed of every random choice (split, shuffling, augmentation, initialisation).
@@ -152,6 +154,7 @@ class TrainSection:
     warmup_epochs: int = 0
     step_epochs: int = 10
     decay_rate: float = 0.5
+    plateau_patience: int = 5
     early_stopping_patience: int = 15
     label_smoothing: float = 0.0
     seed: int = 0
@@ -307,12 +310,29 @@ def resolve(recipe: str = DEFAULT_RECIPE, sets: tuple[str, ...] | list[str] = ()
         if value is not None:
             section, key = compound.split("__", 1)
             config = _apply(config, section, key, value)
+    return check(config)
+
+
+def check(config: Config) -> Config:
+    """Checks combinations of keys that are each valid alone; returns ``config``.
+
+    Raises:
+        ConfigError: ``plateau`` with a warm-up (ReduceLROnPlateau changes a plain rate, a warm-up
+            is a schedule), or a plateau factor outside (0, 1).
+    """
+    train = config.train
+    if train.schedule == "plateau":
+        if train.warmup_epochs:
+            raise ConfigError("train.schedule=plateau cannot follow a warm-up (it lowers a plain rate): "
+                              "set train.warmup_epochs=0 or another schedule")
+        if not 0.0 < train.decay_rate < 1.0 or train.plateau_patience < 1:
+            raise ConfigError("train.schedule=plateau needs 0 < train.decay_rate < 1 and train.plateau_patience >= 1")
     return config
 
 
 def from_dict(d: dict) -> Config:
     """Rebuilds a config saved with :meth:`Config.to_dict` (for ``--resume``)."""
-    return merge(Config(), d)
+    return check(merge(Config(), d))
 
 
 def to_yaml(config: Config) -> str:

@@ -2,10 +2,33 @@
 
 from __future__ import annotations
 
+import functools
+
 from asl_edge.training.config import TrainSection
 
 
+def register_schedules() -> None:
+    """Registers this module's Keras serialisables (the warm-up schedule), so that a checkpoint
+    compiled with them (``checkpoints/last.keras`` of a warm-up run) loads before
+    :func:`learning_rate` has been called in this process (``--resume``)."""
+    _warmup_class()
+
+
+def schedule_callbacks(train: TrainSection) -> list:
+    """Callbacks a schedule needs: ``plateau`` is Keras' ``ReduceLROnPlateau`` on the validation loss
+    (multiplying the rate by ``decay_rate`` after ``plateau_patience`` epochs without improvement)."""
+    if train.schedule != "plateau":
+        return []
+    from asl_edge.keras_compat import keras
+
+    return [keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=train.decay_rate,
+                                              patience=train.plateau_patience, verbose=0)]
+
+
+@functools.cache
 def _warmup_class():
+    # Cached: one class, registered once. Loading a checkpoint compiled with a warm-up needs it
+    # registered first (see register_schedules).
     from asl_edge.keras_compat import keras
 
     @keras.saving.register_keras_serializable(package="asl_edge")
@@ -38,7 +61,8 @@ def _warmup_class():
 
 
 def learning_rate(train: TrainSection, steps_per_epoch: int, epochs: int | None = None, peak: float | None = None):
-    """Returns a float (``constant``, ``plateau``) or a Keras ``LearningRateSchedule``.
+    """Returns a float (``constant``; ``plateau``, lowered by :func:`schedule_callbacks`) or a Keras
+    ``LearningRateSchedule``.
 
     Args:
         train: the ``train`` config section.

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import shutil
 import sys
 import time
@@ -20,17 +21,18 @@ from pathlib import Path
 
 from asl_edge.data import ImageDataset, load_dataset
 from asl_edge.data.balance import class_weights, resample_index
+from asl_edge.data.identity import data_fingerprint
 from asl_edge.data.split import Split, split_dataset
 from asl_edge.models import create_model, get_spec
 from asl_edge.models import io as model_io
 from asl_edge.runtime import runfolder
-from asl_edge.runtime.errors import TrainingError
+from asl_edge.runtime.errors import ConfigError, TrainingError
 from asl_edge.runtime.fsutil import atomic_path, atomic_write, atomic_write_json, folder_lock
 from asl_edge.runtime.metrics import classification_metrics, plot_confusion_matrix
 from asl_edge.runtime.preprocess import Preprocessing
 from asl_edge.training import config as cfg
 from asl_edge.training.pipeline import make_dataset, streamed_decode_errors
-from asl_edge.training.schedules import learning_rate, optimizer
+from asl_edge.training.schedules import learning_rate, optimizer, register_schedules, schedule_callbacks
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +48,7 @@ class TrainResult:
     metrics: dict
     epochs_run: int
     seconds: float
+    weights_sha256: str = ""
 
 
 def preprocessing_for(config: cfg.Config) -> Preprocessing:
@@ -133,8 +136,10 @@ def _callbacks(folder: Path, state: dict, patience: int, resume: bool, phase: st
     return [
         keras.callbacks.TerminateOnNaN(),
         stopper,
-        SaveState(stopper),
+        # The history row before the saved state: a kill between the two may log an epoch twice
+        # on resume, never lose one.
         keras.callbacks.CSVLogger(str(folder / runfolder.HISTORY_FILE), append=resume or phase != "head"),
+        SaveState(stopper),
         keras.callbacks.TensorBoard(str(folder / runfolder.LOGS), write_graph=False, profile_batch=0),
     ], stopper, verbose_bar
 
@@ -171,6 +176,10 @@ def train(config: cfg.Config, out: str | Path, *, resume: bool = False, force: b
         TrainingError: NaN loss, or ``out`` already holds a run.
     """
     folder = Path(out)
+    if not is_chief(config.train.distribute):
+        if resume:
+            raise TrainingError("--resume is not supported with train.distribute=multi_worker")
+        return _train_as_worker(config, folder)
     ckpt = folder / CHECKPOINTS
     with folder_lock(folder):
         if resume:
@@ -193,16 +202,55 @@ def train(config: cfg.Config, out: str | Path, *, resume: bool = False, force: b
             return _train(config, folder, resume)
 
 
+def is_chief(distribute: str) -> bool:
+    """Whether this process writes the run folder: always, except for the non-chief workers of
+    ``multi_worker`` training (``TF_CONFIG``: the ``chief`` task, else ``worker`` 0).
+
+    Raises:
+        ConfigError: ``multi_worker`` without a usable ``TF_CONFIG``.
+    """
+    if distribute != "multi_worker":
+        return True
+    try:
+        tf_config = json.loads(os.environ.get("TF_CONFIG") or "{}")
+        task, cluster = tf_config["task"], tf_config["cluster"]
+        kind, index = task["type"], int(task.get("index", 0))
+    except (ValueError, KeyError, TypeError):
+        raise ConfigError("train.distribute=multi_worker needs TF_CONFIG with 'cluster' and 'task' "
+                          "(https://www.tensorflow.org/guide/distributed_training#TF_CONFIG)") from None
+    return kind == "chief" or (kind == "worker" and index == 0 and "chief" not in cluster)
+
+
+def _train_as_worker(config: cfg.Config, out: Path) -> TrainResult:
+    """A non-chief worker trains in step with the chief but writes into a temporary folder that is
+    removed afterwards: every worker must save (saving may run collective ops), only the chief's
+    files count, and only the chief takes the run folder's lock. The pattern of
+    https://www.tensorflow.org/tutorials/distribute/multi_worker_with_keras#model_saving_and_loading
+    """
+    import tempfile
+
+    tmp = Path(tempfile.mkdtemp(prefix="asl-edge-worker-"))
+    try:
+        result = _train(config, tmp, resume=False)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return TrainResult(out, result.metrics, result.epochs_run, result.seconds, result.weights_sha256)
+
+
 def _train(config: cfg.Config, folder: Path, resume: bool) -> TrainResult:
     from asl_edge.keras_compat import keras
 
     start = time.perf_counter()
+    # The strategy first: MultiWorkerMirroredStrategy must exist before any TensorFlow op runs
+    # (https://www.tensorflow.org/api_docs/python/tf/distribute/MultiWorkerMirroredStrategy).
+    strategy = _strategy(config.train.distribute)
     keras.utils.set_random_seed(config.train.seed)
     ds, split = load_training_data(config)
     ckpt = folder / CHECKPOINTS
     ckpt.mkdir(parents=True, exist_ok=True)
     atomic_write(folder / cfg.CONFIG_NAME, cfg.to_yaml(config))
     split_record = {"source": config.data.source, "groups_file": config.data.groups_file,
+                    "fingerprint": data_fingerprint(config.data.source, config.data.groups_file),
                     **split.to_dict(ds.groups)}
     atomic_write_json(folder / runfolder.SPLIT_FILE, split_record)
 
@@ -227,8 +275,9 @@ def _train(config: cfg.Config, folder: Path, resume: bool) -> TrainResult:
     val_data = _one_hot_if_needed(make_dataset(val_ds, batch), ds.num_classes, smoothing)
     steps = math.ceil(len(train_ds) / batch)
 
+    if config.train.distribute == "multi_worker":
+        train_data, val_data = _shard_by_data(train_data), _shard_by_data(val_data)
     state = json.loads((ckpt / STATE_FILE).read_text()) if resume and (ckpt / STATE_FILE).is_file() else {}
-    strategy = _strategy(config.train.distribute)
     phases = [("head", config.train.epochs, config.train.learning_rate)]
     is_transfer = get_spec(config.model.name).family == "transfer"
     if is_transfer and config.train.fine_tune_epochs:
@@ -242,6 +291,7 @@ def _train(config: cfg.Config, folder: Path, resume: bool) -> TrainResult:
             continue  # the head phase finished before the interruption
         with strategy.scope():
             if state.get("phase") == phase and (ckpt / runfolder.LAST_CHECKPOINT).is_file():
+                register_schedules()  # the checkpoint's optimizer may hold the warm-up schedule
                 model = keras.models.load_model(ckpt / runfolder.LAST_CHECKPOINT, safe_mode=True)
                 initial = int(state["epoch"])
                 log.info("resuming %s phase at epoch %d", phase, initial + 1)
@@ -258,6 +308,7 @@ def _train(config: cfg.Config, folder: Path, resume: bool) -> TrainResult:
                 state = {}
         callbacks, stopper, bar = _callbacks(folder, state, config.train.early_stopping_patience,
                                              resume, phase)
+        callbacks[1:1] = schedule_callbacks(config.train)  # before CSVLogger, so that it logs the rate
         if initial < epochs:
             history = model.fit(train_data, validation_data=val_data, epochs=epochs, initial_epoch=initial,
                                 callbacks=callbacks, verbose=1 if bar else 2)
@@ -272,6 +323,27 @@ def _train(config: cfg.Config, folder: Path, resume: bool) -> TrainResult:
         resume = False
 
     return _finish(model, config, ds, test_ds, split, folder, epochs_run, time.perf_counter() - start, camera)
+
+
+def _shard_by_data(dataset):
+    # In-memory arrays have no files to shard by; say so instead of letting tf.data try and warn.
+    from asl_edge.keras_compat import tf
+
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return dataset.with_options(options)
+
+
+def weights_digest(model) -> str:
+    """sha256 over a model's weights in order (equal digests: equal weights, bit for bit)."""
+    import hashlib
+
+    import numpy as np
+
+    digest = hashlib.sha256()
+    for w in model.get_weights():
+        digest.update(np.ascontiguousarray(w).tobytes())
+    return digest.hexdigest()
 
 
 def _finish(model, config, ds, test_ds, split, folder, epochs_run, seconds, camera=None) -> TrainResult:
@@ -291,7 +363,7 @@ def _finish(model, config, ds, test_ds, split, folder, epochs_run, seconds, came
                           if ds.groups is not None else config.model.name)
     plot_history(folder / runfolder.HISTORY_FILE, folder / runfolder.CURVES_FILE)
     log.info("test accuracy %.4f, macro F1 %.4f", metrics["accuracy"], metrics["macro_f1"])
-    return TrainResult(folder, metrics, epochs_run, seconds)
+    return TrainResult(folder, metrics, epochs_run, seconds, weights_digest(model))
 
 
 def plot_history(history_csv: Path, dest: Path) -> None:
