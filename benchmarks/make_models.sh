@@ -1,17 +1,39 @@
 #!/usr/bin/env bash
-# Rebuilds the reference model of the fast recipe (models/asl-digits-fast/) and its deployable
-# artifacts (export/asl-digits-fast/) from scratch, then writes the model card; then the compressed
-# variant (export/asl-digits-fast-compressed/: pruned 50%, 4 clusters per kernel, prune- and
-# cluster-preserving QAT, int8 TFLite) and the size comparison of the two. `make models`.
+# Rebuilds the reference models (models/asl-digits-<recipe>/) and their deployable artifacts
+# (export/asl-digits-<recipe>/) from scratch for the `fast` (close-up photographs) and `camera`
+# (hand localiser + classifier) recipes; records each int8 artifact's camera-shift evaluation, the
+# scene test set's figure, and the model cards; then the compressed variant of the fast model
+# (pruned 50%, 4 clusters per kernel, prune- and cluster-preserving QAT, int8 TFLite). `make models`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-.venv/bin}
-NAME=asl-digits-fast
+PHOTOS=${PHOTOS:-../shared/datasets/asl-digits}
+mkdir -p benchmarks/results/scenes
 
-"$BIN/asl-edge" train --recipe fast --out "models/$NAME" --force
-"$BIN/asl-edge" export "models/$NAME" --int8 --fp16 --out "export/$NAME" --force
-"$BIN/python" benchmarks/model_card.py "models/$NAME" "export/$NAME"
-"$BIN/asl-edge" export "models/$NAME" --int8 --prune 0.5 --cluster 4 --qat --epochs 5 --formats tflite \
-  --out "export/$NAME-compressed" --force
-"$BIN/python" benchmarks/compression_ratio.py "export/$NAME" "export/$NAME-compressed"
-echo "reference model: models/$NAME   artifacts: export/$NAME"
+for RECIPE in fast camera; do
+  NAME=asl-digits-$RECIPE
+  "$BIN/asl-edge" train --recipe "$RECIPE" --out "models/$NAME" --force
+  "$BIN/asl-edge" export "models/$NAME" --int8 --fp16 --out "export/$NAME" --force
+  "$BIN/asl-edge" evaluate "export/$NAME/${NAME}_int8.tflite" --shifts --json > "models/$NAME/shifts_int8.json"
+  "$BIN/asl-edge" evaluate "models/$NAME" --shifts --json > "models/$NAME/shifts_float.json"
+done
+
+# The scene test set: held-out close-ups (the raw photographs) pasted into TEST background photographs.
+if [ -d "$PHOTOS" ]; then
+  "$BIN/python" benchmarks/make_scenes.py --split models/asl-digits-camera/split.json --photos "$PHOTOS" --out runs/scenes
+  for RECIPE in camera fast; do
+    "$BIN/asl-edge" evaluate "export/asl-digits-$RECIPE/asl-digits-${RECIPE}_int8.tflite" --data runs/scenes --json \
+      > "benchmarks/results/scenes/$RECIPE.json"
+  done
+  cp benchmarks/results/scenes/camera.json models/asl-digits-camera/scenes.json
+else
+  echo "make models: $PHOTOS not found: the scene test set is not rebuilt" >&2
+fi
+
+for RECIPE in fast camera; do
+  "$BIN/python" benchmarks/model_card.py "models/asl-digits-$RECIPE" "export/asl-digits-$RECIPE"
+done
+"$BIN/asl-edge" export models/asl-digits-fast --int8 --prune 0.5 --cluster 4 --qat --epochs 5 --formats tflite \
+  --out export/asl-digits-fast-compressed --force
+"$BIN/python" benchmarks/compression_ratio.py export/asl-digits-fast export/asl-digits-fast-compressed
+echo "reference models: models/asl-digits-{fast,camera}   artifacts: export/asl-digits-{fast,camera}"

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Writes MODEL_CARD.md for a reference run from its metrics.json, config and export manifest.
+"""Writes MODEL_CARD.md for a reference run from its metrics, config, export manifest and the
+camera-shift (and, for a camera model, scene) evaluations that `make models` records beside it.
 
 Usage: python benchmarks/model_card.py models/asl-digits-fast export/asl-digits-fast
 """
@@ -13,44 +14,73 @@ from pathlib import Path
 import yaml
 
 
+def _shift_table(path: Path) -> str:
+    if not path.is_file():
+        return "Camera shifts: not measured (run `make models`)."
+    doc = json.loads(path.read_text())
+    rows = "\n".join(f"| {name} | {r['family']} | {r['accuracy']:.2%} |" for name, r in doc["shifts"].items())
+    worst = doc["worst_shift"]
+    return (f"**Camera shifts** (`asl-edge evaluate {doc['model']} --shifts`, {doc['data']}): unchanged "
+            f"{doc['accuracy']:.2%}; worst **{worst['name']} {worst['accuracy']:.2%}**.\n\n"
+            f"| shift | family | accuracy |\n|---|---|---|\n{rows}")
+
+
+def _scenes(path: Path) -> str:
+    if not path.is_file():
+        return ""
+    doc = json.loads(path.read_text())
+    return (f"\n**Scene frames** (`asl-edge evaluate {doc['model']} --data runs/scenes`, {doc['data']}; "
+            f"`benchmarks/make_scenes.py`): **{doc['accuracy']:.2%}** read right, no hand found in "
+            f"{doc.get('no_hand_share', 0):.1%} (counted as wrong).\n")
+
+
 def main(run_dir: str, export_dir: str) -> int:
     run, export = Path(run_dir), Path(export_dir)
     metrics = json.loads((run / "metrics.json").read_text())
     config = yaml.safe_load((run / "config.yaml").read_text())
     manifest = json.loads((export / "manifest.json").read_text())
     split = metrics["split"]
+    recipe = run.name.removeprefix("asl-digits-")
+    localises = bool(config["data"].get("localise"))
     rows = "\n".join(
         f"| `{a['path']}` | {a['format']} | {a['precision']} | {a['size_bytes'] / 1024:.1f} | "
         f"{a['size_gzip_bytes'] / 1024:.1f} | {a['accuracy']:.4f} | {a['agreement']:.4f} |"
         for a in manifest["artifacts"])
+    int8 = next(a["path"] for a in manifest["artifacts"] if a["format"] == "tflite_int8")
+    stage = ("**Hand localisation** (recorded in each artifact): MediaPipe's palm detector and hand landmark "
+             "models (the `mediapipe` 0.10.14 wheel, Apache 2.0) run through LiteRT find the hand; the square "
+             "crop around its landmarks is classified; a frame without a hand gets no label. Trained on the "
+             "crops this localiser makes of the close-ups and of close-ups pasted into TRAIN background "
+             "photographs.\n\n" if localises else "")
     card = f"""# Model card: {run.name}
 
-**Task**: classify a photograph of an American Sign Language digit sign (0-9).
+**Task**: classify an American Sign Language digit sign (0-9){' in a camera frame' if localises else ''}.
 **Model**: `{config['model']['name']}` (width {config['model']['width']}, depth {config['model']['depth']},
 dropout {config['model']['dropout']}), {metrics['params']:,} parameters, input
-{manifest.get('input_shape', 'see manifest')} RGB, trained with the `fast` recipe for {metrics['epochs_run']} epochs
+{manifest.get('input_shape', 'see manifest')}, `{recipe}` recipe, {metrics['epochs_run']} epochs
 ({metrics['train_seconds']:.0f} s on the machine that built it).
 
-**Data**: the built-in *Sign Language Digits Dataset* (Mavi 2020, arXiv:2011.08927, Apache 2.0),
+{stage}**Data**: the built-in *Sign Language Digits Dataset* (Mavi 2020, arXiv:2011.08927, Apache 2.0),
 1,882 photographs, split **by signer** ({split['method']}, seed {split['seed']}):
 {split['sizes']['train']} / {split['sizes']['val']} / {split['sizes']['test']} images from
 {split['groups']['train']} / {split['groups']['val']} / {split['groups']['test']} signers (train / validation / test).
 No signer of the test split was seen in training.
 
 **Accuracy on unseen signers** (held-out test split, {metrics['num_samples']} images):
-{metrics['accuracy']:.4f}, macro F1 {metrics['macro_f1']:.4f}. One split's test set is small;
-`benchmarks/signer_holdout.py` measures the spread over several splits (see README).
+{metrics['accuracy']:.4f}, macro F1 {metrics['macro_f1']:.4f}.
+{_scenes(run / 'scenes.json')}
+{_shift_table(run / 'shifts_int8.json')}
 
-**Artifacts** (`export/{export.name}/`, each verified against the float model on the test split):
+**Artifacts** (`export/{export.name}/`, each verified against the trained model on the test split;
+the int8 TFLite, `{int8}`, is the one to deploy):
 
 | file | format | precision | KB | gzip KB | accuracy | top-1 agreement |
 |---|---|---|---|---|---|---|
 {rows}
 
-**Preprocessing** (embedded in each artifact): decode, EXIF orientation, RGB, resize to 64x64
-(bilinear), `pixel / 255`. **Limits**: one hand, plain light background, photographed from the
-front as in the data set; other backgrounds, lighting and skin tones absent from the data are
-untested. Digits only: no letters.
+**Preprocessing**: embedded in each artifact (`asl_edge.input`, see README "Artifact metadata").
+**Limits**: one hand, photographed from the front as in the data set; backgrounds, lighting and
+skin tones absent from the data, and signs other than the digits, are untested.
 
 Rebuild with `make models`.
 """

@@ -43,10 +43,23 @@ PY
 for artifact in "$EXPORT"/*.tflite "$EXPORT"/*.onnx; do
   echo "== $artifact"
   "$ASL" predict "$artifact" "$IMAGES" --top-k 1
-  "$ASL" evaluate "$artifact" --json | "$VENV/bin/python" -c "import json,sys; m=json.load(sys.stdin); print(f\"evaluate (built-in set, all images): accuracy {m['accuracy']:.4f}, macro F1 {m['macro_f1']:.4f}\")"
+  "$ASL" evaluate "$artifact" --json | "$VENV/bin/python" -c "import json,sys; m=json.load(sys.stdin); print(f\"evaluate ({m['data']}): accuracy {m['accuracy']:.4f}, macro F1 {m['macro_f1']:.4f}\")"
 done
 if "$ASL" benchmark --help >/dev/null 2>&1; then
-  "$ASL" benchmark "$EXPORT" --runs 50 --threads 1 --out "$IMAGES/bench.json"
+  "$ASL" benchmark "$EXPORT" --runs 50 --rounds 2 --threads 1 --out "$IMAGES/bench.json"
+fi
+# The camera model: the hand localiser (MediaPipe's models, shipped in the package) runs through
+# LiteRT in the runtime-only install too; a frame without a hand says so.
+CAMERA=${CAMERA:-export/asl-digits-camera}
+if [ -d "$CAMERA" ]; then
+  CAM_INT8=$(ls "$CAMERA"/*_int8.tflite | head -1)
+  "$ASL" predict "$CAM_INT8" "$IMAGES" --top-k 1
+  "$VENV/bin/python" -c "from PIL import Image; Image.new('RGB', (320, 240), (128, 128, 128)).save('$IMAGES/blank.png')"
+  "$ASL" predict "$CAM_INT8" "$IMAGES/blank.png" | grep -q "no hand found" \
+    || { echo "pi-check: FAILED: the camera model did not say 'no hand found' for a blank frame" >&2; exit 1; }
+  "$ASL" evaluate "$CAM_INT8" --json | "$VENV/bin/python" -c "import json,sys; m=json.load(sys.stdin); print(f\"evaluate camera model ({m['data']}): accuracy {m['accuracy']:.4f}, no hand in {m['no_hand_share']:.1%}\")"
+  "$ASL" benchmark "$CAMERA" --runs 30 --rounds 1 --threads 1 --out "$IMAGES/bench-camera.json"
+  rm -f "$IMAGES/blank.png"
 fi
 "$VENV/bin/python" -c "import sys, asl_edge.cli; sys.exit('tensorflow was imported' if 'tensorflow' in sys.modules else 0)"
 

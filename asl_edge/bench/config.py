@@ -20,6 +20,8 @@ class BenchConfig:
             "not measured: no GPU" where there is none); ``False`` never.
         verify: check artifacts against their manifest first.
         device_name: a label for this machine.
+        shifts: also score every camera shift (:mod:`asl_edge.runtime.shifts`) per artifact, on
+            the same data as its accuracy; the report shows them as a heat map.
     """
 
     threads: tuple[int, ...] = (1,)
@@ -31,3 +33,4 @@ class BenchConfig:
     gpu: bool | None = None
     verify: bool = True
     device_name: str | None = None
+    shifts: bool = False

@@ -119,6 +119,18 @@ def _localised_data(preprocessing, manifest, data, run, identity):
                                f"{len(staged) - len(found)})")
 
 
+def _shift_scores(path: Path, cfg: BenchConfig) -> tuple[dict | None, dict | None]:
+    """Accuracy per camera shift of one artifact (``(None, None)`` where it cannot be scored)."""
+    from asl_edge.bench.evaluate import evaluate_shifts
+
+    try:
+        doc = evaluate_shifts(path, cfg.data, verify=False)  # checked by _prepare already
+    except AslEdgeError as exc:
+        log.warning("%s: camera shifts not measured: %s", path.name, exc)
+        return None, None
+    return {k: {"accuracy": v["accuracy"], "family": v["family"]} for k, v in doc["shifts"].items()}, doc["worst_shift"]
+
+
 def _pipeline_rows(base: dict, path: Path, preprocessing, manifest, run, cfg: BenchConfig, loaded: dict) -> list[dict]:
     """Localiser + classifier per frame, one row per CPU thread count (see :mod:`asl_edge.bench.pipeline`)."""
     from asl_edge.bench.evaluate import camera_stage
@@ -195,6 +207,8 @@ def run_benchmark(paths, cfg: BenchConfig | None = None) -> dict:
             if chosen.warning and f"{path.name}: {chosen.warning}" not in warnings:
                 warnings.append(f"{path.name}: {chosen.warning}")
             labels[path.name] = list(names)
+            if cfg.shifts:
+                base["shifts"], base["worst_shift"] = _shift_scores(path, cfg)
             base["data"] = chosen.description
             base["num_samples"] = len(y)
             base["includes_training_images"] = chosen.includes_training_images

@@ -33,11 +33,13 @@ def _results_table(rows: list[dict]) -> str:
 @click.option("--gpu/--no-gpu", default=None, help="GPU rows: by default only where a GPU is present; --gpu always "
                                                    "(a row says why where none is), --no-gpu never.")
 @click.option("--device-name", default=None, help="A label for this machine in the results.")
+@click.option("--shifts", is_flag=True, help="Also score every camera shift per artifact (`asl-edge shifts`).")
 @click.option("--no-verify", is_flag=True, help="Skip the sha256 check against the export manifest.")
 @click.option("--out", default=None, type=click.Path(), help="Write the results JSON here.")
 @json_option
 @common_options
-def benchmark(artifacts, data, threads, runs, rounds, warmup, batch, gpu, device_name, no_verify, out, as_json):
+def benchmark(artifacts, data, threads, runs, rounds, warmup, batch, gpu, device_name, shifts, no_verify, out,
+              as_json):
     """Accuracy, size, latency (p50/p90/p99), throughput and memory of artifacts or export folders.
 
     An export folder stands for its artifacts plus the source Keras model when its run folder is
@@ -58,7 +60,7 @@ def benchmark(artifacts, data, threads, runs, rounds, warmup, batch, gpu, device
         check_number(option, value, minimum=1)
     check_number("--warmup", warmup, minimum=0)
     cfg = BenchConfig(threads=counts, runs=runs, warmup=warmup, rounds=rounds, batch=batch, data=data, gpu=gpu,
-                      verify=not no_verify, device_name=device_name)
+                      verify=not no_verify, device_name=device_name, shifts=shifts)
     doc = run_benchmark(artifacts, cfg)
     if as_json:
         echo_json(doc)
