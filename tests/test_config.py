@@ -47,7 +47,7 @@ def test_bad_set_is_a_clear_error(item, message):
 
 
 def test_unknown_recipe_lists_choices():
-    with pytest.raises(ConfigError, match="Unknown recipe 'turbo'; choose one of: accurate, fast"):
+    with pytest.raises(ConfigError, match="Unknown recipe 'turbo'; choose one of: accurate, camera, fast"):
         cfg.resolve("turbo")
 
 

@@ -104,9 +104,10 @@ def test_camera_loop_with_a_fake_capture(tiny_export):
 
     seen = []
     cap = FakeCapture()
-    stats = camera_loop(load_predictor(artifact(tiny_export, ARTIFACTS[0])), cap, max_frames=5,
-                        on_result=lambda *r: seen.append(r))
-    assert stats["frames"] == 5 and cap.released and {label for _, label, _, _ in seen} == {"bright"}
+    stats = camera_loop(load_predictor(artifact(tiny_export, ARTIFACTS[0])), cap, max_frames=5, on_result=seen.append)
+    assert stats["frames"] == 5 and cap.released and stats["no_hand"] == 0
+    assert [r.index for r in seen] == [1, 2, 3, 4, 5] and {r.label for r in seen} == {"bright"}
+    assert all(r.box is None and 0 < r.probability <= 1 and r.fps > 0 for r in seen)  # no localiser: no box
 
 
 def test_missing_camera_extra_or_camera_is_one_line(tiny_export):

@@ -9,7 +9,7 @@ import os
 
 import click
 
-from asl_edge.runtime.errors import require
+from asl_edge.runtime.errors import MissingDependencyError
 
 
 def _set_verbosity(ctx: click.Context, param: click.Parameter, value) -> None:
@@ -72,9 +72,17 @@ def _numeric(text: str) -> bool:
 
 
 def need_extra(extra: str, *modules: str) -> None:
-    """Raises the one-line "pip install asl-edge[extra]" error when one of ``modules`` is missing."""
+    """Raises the one-line "pip install asl-edge[extra]" error when one of ``modules`` is missing.
+
+    Looks the modules up without importing them: importing TensorFlow here would print its native
+    start-up lines outside :mod:`asl_edge.keras_compat`'s quiet block.
+    """
+    import importlib.util
+
     for module in modules:
-        require(module, extra)
+        if importlib.util.find_spec(module) is None:
+            raise MissingDependencyError(f"this command needs '{module}', which is not installed: "
+                                         f"pip install \"asl-edge[{extra}]\"")
 
 
 # What each command that is not runtime-only needs, checked before any work starts.
