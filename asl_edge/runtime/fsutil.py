@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -133,10 +134,81 @@ def folder_lock(folder: str | os.PathLike) -> Iterator[None]:
             fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
 
+def require_regular_file(path: str | os.PathLike, error=AslEdgeError, what: str = "file",
+                         max_bytes: int | None = None) -> int:
+    """Refuses anything but a regular file (FIFOs, devices, sockets, folders hang or never end).
+
+    Symbolic links are followed, so a link to ``/dev/zero`` is refused too (issue #13).
+
+    Args:
+        path: the file.
+        error: the :class:`AslEdgeError` subclass to raise.
+        what: what the file is, for the message.
+        max_bytes: refuse larger files.
+
+    Returns:
+        The file's size in bytes.
+    """
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise error(f"{what} not found: {printable(path)}") from None
+    except OSError as exc:
+        raise error(f"cannot read {what} {printable(path)}: {exc.strerror}") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise error(f"{printable(path)} is a folder, not a {what}")
+    if not stat.S_ISREG(st.st_mode):
+        raise error(f"{printable(path)} is not a regular file (a pipe, device or socket): refusing to read it")
+    if max_bytes is not None and st.st_size > max_bytes:
+        raise error(f"{printable(path)} is too large for a {what} ({st.st_size} bytes, at most {max_bytes})")
+    return st.st_size
+
+
+def open_regular(path: str | os.PathLike, error=AslEdgeError, what: str = "file"):
+    """Opens a file for reading only if it is a regular file, checked on the open descriptor.
+
+    ``O_NONBLOCK`` keeps the ``open`` itself from blocking on a FIFO; the check after it (on the
+    descriptor, so a swapped path cannot slip through) refuses the FIFO.
+    """
+    require_regular_file(path, error, what)
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise error(f"{printable(path)} is not a regular file: refusing to read it")
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def read_regular(path: str | os.PathLike, error=AslEdgeError, what: str = "file",
+                 max_bytes: int | None = None) -> bytes:
+    """The bytes of a regular file (see :func:`open_regular`), at most ``max_bytes``."""
+    require_regular_file(path, error, what, max_bytes)
+    with open_regular(path, error, what) as fh:
+        data = fh.read() if max_bytes is None else fh.read(max_bytes + 1)
+    if max_bytes is not None and len(data) > max_bytes:
+        raise error(f"{printable(path)} is too large for a {what} (more than {max_bytes} bytes)")
+    return data
+
+
+def printable(text) -> str:
+    """``text`` with control characters escaped, safe to print on one terminal line.
+
+    File names and labels come from users and artifacts; a newline or an ANSI escape in them
+    must not forge lines or colours in asl-edge's output (issue #13).
+    """
+    text = str(text)
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
 def sha256_file(path: str | os.PathLike) -> str:
-    """Returns the hex sha256 of a file."""
+    """Returns the hex sha256 of a regular file (a FIFO or device is refused, never read)."""
     digest = hashlib.sha256()
-    with open(path, "rb") as fh:
+    with open_regular(path) as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()

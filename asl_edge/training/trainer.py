@@ -218,7 +218,7 @@ def _train(config: cfg.Config, folder: Path, resume: bool) -> TrainResult:
             continue  # the head phase finished before the interruption
         with strategy.scope():
             if state.get("phase") == phase and (ckpt / runfolder.LAST_CHECKPOINT).is_file():
-                model = keras.models.load_model(ckpt / runfolder.LAST_CHECKPOINT, safe_mode=True)
+                model = model_io.load_keras_model(ckpt / runfolder.LAST_CHECKPOINT, compile=True)
                 initial = int(state["epoch"])
                 log.info("resuming %s phase at epoch %d", phase, initial + 1)
             else:
