@@ -63,12 +63,13 @@ def export(model_dir, int8, fp16, dynamic, prune, structured, qat, cluster, form
 @click.argument("export_dir", type=click.Path())
 def verify(export_dir):
     """Check every artifact of an export against the sha256 in its manifest."""
+    from asl_edge.runtime.fsutil import printable
     from asl_edge.runtime.integrity import verify_export_dir
 
     rows = verify_export_dir(export_dir)
     for name, ok, reason in rows:
-        click.echo(f"{'OK ' if ok else 'BAD'} {name}  {reason}")
-    bad = [name for name, ok, _ in rows if not ok]
+        click.echo(f"{'OK ' if ok else 'BAD'} {printable(name)}  {reason}")
+    bad = [printable(name) for name, ok, _ in rows if not ok]
     if bad:
         raise IntegrityError(f"{len(bad)} of {len(rows)} artifacts failed verification: {', '.join(bad)}")
-    click.echo(f"all {len(rows)} artifacts match {export_dir}/manifest.json")
+    click.echo(f"all {len(rows)} artifacts match {printable(export_dir)}/manifest.json")

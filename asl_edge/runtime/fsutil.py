@@ -216,4 +216,4 @@ def sha256_file(path: str | os.PathLike) -> str:
 
 def gzip_size(path: str | os.PathLike) -> int:
     """Returns the size in bytes of a file once gzipped (level 9), as the tfmot guides measure it."""
-    return len(gzip.compress(Path(path).read_bytes(), compresslevel=9, mtime=0))
+    return len(gzip.compress(read_regular(path), compresslevel=9, mtime=0))
