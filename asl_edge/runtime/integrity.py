@@ -130,10 +130,8 @@ def check_artifact(path: str | Path, verify: bool = True) -> None:
     entry = next((a for a in read_manifest(path.parent)["artifacts"] if a["path"] == path.name), None)
     if entry is None or "sha256" not in entry:
         return
-    if "size_bytes" in entry and path.stat().st_size != entry["size_bytes"]:
-        raise IntegrityError(f"{printable(path)}: size differs from {MANIFEST}: the file changed or is truncated; "
-                             "re-export it or pass --no-verify")
-    if sha256_file(path) != entry["sha256"]:
+    # The size first: a file of the wrong size cannot match, and hashing it is not needed.
+    if ("size_bytes" in entry and path.stat().st_size != entry["size_bytes"]) or sha256_file(path) != entry["sha256"]:
         raise IntegrityError(f"{printable(path)}: sha256 does not match {MANIFEST}: the file changed or is corrupt; "
                              "re-export it or pass --no-verify")
 
