@@ -14,7 +14,9 @@ import hashlib
 import json
 import os
 import shutil
+import re
 import stat
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -88,25 +90,112 @@ def _json_default(obj):
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
+_NEW_TAG = ".asl-edge-new."
+_OLD_TAG = ".asl-edge-old"
+# Temporary folders of asl-edge 0.2.0 and earlier: ".<name>.<8 mkdtemp characters>.tmp".
+_LEGACY_TMP = re.compile(r"\.(?P<name>.+)\.[a-z0-9_]{8}\.tmp")
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swaps two paths atomically (Linux ``renameat2(RENAME_EXCHANGE)``); False where unsupported."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    rc = renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange)
+    if rc == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.EPERM, errno.ENOTSUP):
+        return False  # file system or kernel without the flag: fall back to two renames
+    raise OSError(err, os.strerror(err), str(a))
+
+
+def recover_dir(dest: str | os.PathLike) -> None:
+    """Finishes or undoes an interrupted :func:`atomic_dir` swap of ``dest``; call it under the lock.
+
+    - ``dest`` missing but its ``.old`` copy present: the new folder never landed; the old one is
+      put back.
+    - leftover new/old temporary folders of ``dest``: removed.
+    """
+    dest = Path(dest)
+    parent = dest.parent
+    if not parent.is_dir():
+        return
+    old = parent / f".{dest.name}{_OLD_TAG}"
+    if old.is_dir() and not old.is_symlink() and not os.path.lexists(dest):
+        os.replace(old, dest)
+    for entry in os.scandir(parent):
+        name = entry.name
+        legacy = _LEGACY_TMP.fullmatch(name)
+        ours = name.startswith(f".{dest.name}{_NEW_TAG}") and name.endswith(".tmp")
+        if (ours or name == old.name or (legacy and legacy.group("name") == dest.name)) \
+                and entry.is_dir(follow_symlinks=False):
+            shutil.rmtree(entry.path, ignore_errors=True)
+
+
 @contextlib.contextmanager
 def atomic_dir(dest: str | os.PathLike) -> Iterator[Path]:
-    """Yields a temporary folder beside ``dest``; it replaces ``dest`` only if the block succeeds."""
+    """Yields a temporary folder beside ``dest``; it replaces ``dest`` only if the block succeeds.
+
+    The swap is crash-safe at every point: on Linux the two folders are exchanged in one
+    ``renameat2`` call; elsewhere ``dest`` is first renamed to ``.<name>.asl-edge-old`` and
+    :func:`recover_dir` (which the next writer runs under its lock) puts it back if the new folder
+    never landed. Leftover temporary folders are removed by the next run. Callers hold a lock on
+    ``dest`` (:func:`output_lock`).
+    """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent))
+    recover_dir(dest)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}{_NEW_TAG}", suffix=".tmp", dir=dest.parent))
     os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp creates 0700; give the folder normal permissions
     try:
         yield tmp
-        if dest.exists():
-            old = dest.with_name(f".{dest.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(dest, old)
-            os.replace(tmp, dest)
-            shutil.rmtree(old, ignore_errors=True)
+        if os.path.lexists(dest):
+            if not _exchange(tmp, dest):
+                old = dest.with_name(f".{dest.name}{_OLD_TAG}")
+                os.replace(dest, old)
+                os.replace(tmp, dest)
+                shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(tmp, dest)
+        _fsync_dir(dest.parent)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def output_lock(dest: str | os.PathLike) -> Iterator[None]:
+    """Locks one output folder (not its parent: writers of sibling folders do not block each other).
+
+    The lock file lives beside the folder (``.<name>.asl-edge.lock``) because the folder itself is
+    swapped whole by :func:`atomic_dir`.
+
+    Raises:
+        AslEdgeError: another asl-edge process is writing ``dest``.
+    """
+    dest = Path(dest)
+    with _flock(dest.parent, dest.parent / f".{dest.name}.asl-edge.lock", dest):
+        yield
 
 
 @contextlib.contextmanager
@@ -117,8 +206,14 @@ def folder_lock(folder: str | os.PathLike) -> Iterator[None]:
         AslEdgeError: another asl-edge process holds the lock.
     """
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    lock_file = folder / ".asl-edge.lock"
+    with _flock(folder, folder / ".asl-edge.lock", folder):
+        yield
+
+
+@contextlib.contextmanager
+def _flock(parent: Path, lock_file: Path, shown: Path) -> Iterator[None]:
+    folder = shown
+    parent.mkdir(parents=True, exist_ok=True)
     with open(lock_file, "a+") as fh:
         try:
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -66,10 +66,35 @@ def dequantize(q: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
 
 
 def _check_file(path: Path) -> None:
-    if not path.is_file():
-        raise ModelError(f"artifact not found: {path}")
-    if path.stat().st_size == 0:
-        raise ModelError(f"{path} is empty")
+    from asl_edge.runtime.fsutil import printable, require_regular_file
+
+    if require_regular_file(path, ModelError, "artifact") == 0:
+        raise ModelError(f"{printable(path)} is empty")
+
+
+def check_threads(threads: int | None) -> int | None:
+    """Thread counts must lie between 1 and the CPU count (ONNX Runtime segfaults at 100000; issue #13).
+
+    Raises:
+        ConfigError: a count out of range.
+    """
+    if threads is None:
+        return None
+    import os
+
+    cpus = os.cpu_count() or 1
+    if isinstance(threads, bool) or not isinstance(threads, int) or not 1 <= threads <= cpus:
+        from asl_edge.runtime.errors import ConfigError
+
+        raise ConfigError(f"--threads must lie between 1 and the {cpus} CPUs of this machine, got {threads}")
+    return threads
+
+
+def _read_artifact(path: Path) -> bytes:
+    from asl_edge.runtime.fsutil import read_regular
+    from asl_edge.runtime.validate import MAX_ARTIFACT_BYTES
+
+    return read_regular(path, ModelError, "artifact", MAX_ARTIFACT_BYTES)
 
 
 # -- LiteRT ------------------------------------------------------------------------------------
@@ -111,9 +136,10 @@ def _interpreter_class():
 def _load_litert(path: Path, threads: int | None, device: str) -> Runner:
     if device != "cpu":
         raise RuntimeUnavailable("LiteRT runs on the CPU here; GPU delegates are not measured")
-    buf = path.read_bytes()
-    if len(buf) < 8 or buf[4:8] != b"TFL3":
-        raise ModelError(f"{path} is not a valid .tflite file (truncated or corrupt)")
+    from asl_edge.runtime.validate import validate_tflite
+
+    buf = _read_artifact(path)
+    validate_tflite(buf, path)  # before LiteRT sees a byte of it: a damaged flatbuffer can segfault it
     cls, version, name = _interpreter_class()
     try:
         with quiet_native_stderr():
@@ -157,8 +183,14 @@ def _load_onnx(path: Path, threads: int | None, device: str) -> Runner:
     if threads:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
+    from asl_edge.runtime.validate import validate_onnx
+
+    buf = _read_artifact(path)
+    validate_onnx(buf, path)
     try:
-        session = ort.InferenceSession(str(path), options, providers=providers)
+        # From the validated bytes, not the path: the file cannot change after the check, and
+        # ONNX Runtime resolves no external-data paths for an in-memory model.
+        session = ort.InferenceSession(buf, options, providers=providers)
     except Exception as exc:  # InvalidProtobuf, Fail, ...: all mean an unusable file
         raise ModelError(f"cannot load {path}: {str(exc).splitlines()[0][:200]}") from None
     inp = session.get_inputs()[0]
@@ -199,6 +231,7 @@ def load_runner(path: str | Path, runtime: str | None = None, threads: int | Non
     """
     path = Path(path)
     _check_file(path)
+    threads = check_threads(threads)
     runtime = runtime or format_for_path(path).runtime
     if runtime not in _LOADERS:
         raise RuntimeUnavailable(f"unknown runtime '{runtime}'; choose one of: {', '.join(_LOADERS)}")
