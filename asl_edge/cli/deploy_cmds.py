@@ -9,12 +9,14 @@ import click
 
 from asl_edge.cli import cli
 from asl_edge.runtime.errors import DataError
+from asl_edge.runtime.fsutil import printable
 
 
 @cli.command()
 @click.argument("artifact", type=click.Path())
 @click.argument("images", nargs=-1, type=click.Path())
-@click.option("--top-k", "k", default=3, show_default=True, help="Labels shown per image.")
+@click.option("--top-k", "k", default=3, show_default=True, type=click.IntRange(min=1),
+              help="Labels shown per image.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per image (JSON Lines).")
 @click.option("--threads", type=int, default=None, help="CPU threads for the runtime.")
 @click.option("--camera", type=int, default=None, help="Classify frames from this camera index instead.")
@@ -45,11 +47,11 @@ def predict(artifact, images, k, as_json, threads, camera, max_frames, show, no_
         total += 1
         if p.error:
             failures += 1
-            click.echo(f"asl-edge: error: {p.error}", err=True)
+            click.echo(f"asl-edge: error: {printable(p.error)}", err=True)
         elif as_json:
             click.echo(json.dumps({"path": p.path, "top": [{"label": l, "probability": round(v, 4)} for l, v in p.top]}))
         else:
-            click.echo(f"{p.path}: " + ", ".join(f"{l} ({v:.2f})" for l, v in p.top))
+            click.echo(f"{printable(p.path)}: " + ", ".join(f"{printable(l)} ({v:.2f})" for l, v in p.top))
     if total == 0:
         raise DataError("no images found in " + ", ".join(images))
     if failures:

@@ -30,7 +30,13 @@ class Predictor:
     preprocessing: Preprocessing
 
     def top_k(self, images: np.ndarray, k: int = 3) -> list[list[tuple[str, float]]]:
-        """Top-``k`` (label, probability) per ``uint8`` image of the preprocessing's shape."""
+        """Top-``k`` (label, probability) per ``uint8`` image of the preprocessing's shape.
+
+        Raises:
+            DataError: ``k`` below 1 (``-1`` used to drop a label silently; issue #13).
+        """
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+            raise DataError(f"top-k must be a whole number of at least 1, got {k!r}")
         probs = self.runner.predict(self.preprocessing.normalize(images))
         order = np.argsort(-probs, axis=1)[:, :k]
         return [[(self.labels[j], float(p[j])) for j in row] for row, p in zip(order, probs)]
