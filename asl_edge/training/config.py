@@ -227,13 +227,20 @@ def safe_yaml(text: str, where: str):
 
     class BoundedLoader(yaml.SafeLoader):
         aliases = 0
+        depth = 0
 
         def compose_node(self, parent, index):
             if self.check_event(yaml.AliasEvent):
                 BoundedLoader.aliases += 1
                 if BoundedLoader.aliases > MAX_YAML_ALIASES:
                     raise ConfigError(f"{where} uses more than {MAX_YAML_ALIASES} YAML aliases")
-            return super().compose_node(parent, index)
+            BoundedLoader.depth += 1
+            try:
+                if BoundedLoader.depth > 32:
+                    raise ConfigError(f"{where} is nested too deeply")
+                return super().compose_node(parent, index)
+            finally:
+                BoundedLoader.depth -= 1
 
     try:
         data = yaml.load(text, Loader=BoundedLoader)  # noqa: S506  (a SafeLoader subclass)
