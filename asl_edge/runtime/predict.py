@@ -38,6 +38,12 @@ class Predictor:
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
             raise DataError(f"top-k must be a whole number of at least 1, got {k!r}")
         probs = self.runner.predict(self.preprocessing.normalize(images))
+        if probs.ndim != 2 or probs.shape[1] != len(self.labels):
+            raise ModelError(f"the model gives {probs.shape[-1] if probs.ndim else 0} outputs for "
+                             f"{len(self.labels)} labels: the artifact and its metadata do not match")
+        if not np.isfinite(probs).all() or probs.min() < -1e-3 or probs.max() > 1 + 1e-3:
+            raise ModelError("the model gives outputs that are not probabilities (NaN, infinite or outside 0..1): "
+                             "the artifact is damaged; re-export it")
         order = np.argsort(-probs, axis=1)[:, :k]
         return [[(self.labels[j], float(p[j])) for j in row] for row, p in zip(order, probs)]
 
