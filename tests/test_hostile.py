@@ -351,3 +351,39 @@ def test_csv_rows_are_stored_compactly(tmp_path):
     (tmp_path / "s.csv").write_text("\n".join(rows) + "\n")
     ds = load_sign_mnist_csv(tmp_path / "s.csv", Preprocessing(image_size=(28, 28), color_mode="grayscale"))
     assert ds.images.dtype == np.uint8 and ds.images.shape == (50, 28, 28, 1) and (ds.images == 7).all()
+
+
+# -- the probe: an unverified artifact runs first in a memory-capped child -------------------------------
+@pytest.mark.parametrize("body,match", [
+    ("import os, signal; os.kill(os.getpid(), signal.SIGSEGV)", "SIGSEGV"),
+    ("raise MemoryError", "more memory"),
+    ("import resource, sys\nlimit = int(sys.argv[4])\nresource.setrlimit(resource.RLIMIT_AS, (limit, limit))\n"
+     "import sys; sys.exit(3 if bytearray(limit) else 0)", "more memory|cannot be loaded"),
+])
+def test_probe_turns_a_dying_child_into_one_error(tiny_export, monkeypatch, body, match):
+    from asl_edge.runtime import runners
+
+    monkeypatch.setattr(runners, "_PROBE", "import sys\n" + body.replace("raise MemoryError", "sys.exit(4)"))
+    with pytest.raises(ModelError, match=match):
+        runners.load_runner(tiny_export / "tiny_fp32.tflite", probe_first=True)
+
+
+def test_unverified_artifact_is_probed_and_verified_one_is_not(tiny_export, tmp_path, monkeypatch):
+    from asl_edge.runtime import runners
+    from asl_edge.runtime.predict import load_predictor
+
+    calls = []
+    monkeypatch.setattr(runners, "probe", lambda *a: calls.append(a[0]))
+    load_predictor(tiny_export / "tiny_fp32.tflite")
+    assert calls == []
+    shutil.copy(tiny_export / "tiny_fp32.tflite", tmp_path / "alone.tflite")
+    load_predictor(tmp_path / "alone.tflite")
+    load_predictor(tiny_export / "tiny_fp32.tflite", verify=False)
+    assert len(calls) == 2
+
+
+def test_probe_passes_a_good_artifact(tiny_export, tmp_path):
+    from asl_edge.runtime.runners import load_runner
+
+    shutil.copy(tiny_export / "tiny_int8.onnx", tmp_path / "alone.onnx")
+    assert load_runner(tmp_path / "alone.onnx", probe_first=True).predict(np.zeros((1, 16, 16, 3))).shape == (1, 3)

@@ -49,7 +49,8 @@ def predict(artifact, images, k, as_json, threads, camera, max_frames, show, no_
             failures += 1
             click.echo(f"asl-edge: error: {printable(p.error)}", err=True)
         elif as_json:
-            click.echo(json.dumps({"path": p.path, "top": [{"label": l, "probability": round(v, 4)} for l, v in p.top]}))
+            top = [{"label": l, "probability": round(v, 4)} for l, v in p.top]
+            click.echo(json.dumps({"path": p.path, "top": top}))  # JSON escapes control characters itself
         else:
             click.echo(f"{printable(p.path)}: " + ", ".join(f"{printable(l)} ({v:.2f})" for l, v in p.top))
     if total == 0:

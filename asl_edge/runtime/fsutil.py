@@ -13,8 +13,8 @@ import gzip
 import hashlib
 import json
 import os
-import shutil
 import re
+import shutil
 import stat
 import sys
 import tempfile

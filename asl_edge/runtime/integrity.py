@@ -112,8 +112,11 @@ def artifact_path(export_dir: str | Path, entry: dict) -> Path:
     return candidate
 
 
-def check_artifact(path: str | Path, verify: bool = True) -> None:
+def check_artifact(path: str | Path, verify: bool = True) -> bool:
     """Refuses an artifact whose sha256 differs from the manifest beside it.
+
+    Returns:
+        True when the manifest beside it vouches for the file (sha256 checked and equal).
 
     Artifacts without a manifest beside them (copied alone to a device) pass: there is nothing
     to compare with (their structure is still validated before any runtime sees them).
@@ -126,14 +129,15 @@ def check_artifact(path: str | Path, verify: bool = True) -> None:
     require_regular_file(path, ModelError, "artifact")
     manifest_path = path.parent / MANIFEST
     if not verify or not manifest_path.exists():
-        return
+        return False
     entry = next((a for a in read_manifest(path.parent)["artifacts"] if a["path"] == path.name), None)
     if entry is None or "sha256" not in entry:
-        return
+        return False
     # The size first: a file of the wrong size cannot match, and hashing it is not needed.
     if ("size_bytes" in entry and path.stat().st_size != entry["size_bytes"]) or sha256_file(path) != entry["sha256"]:
         raise IntegrityError(f"{printable(path)}: sha256 does not match {MANIFEST}: the file changed or is corrupt; "
                              "re-export it or pass --no-verify")
+    return True
 
 
 def verify_export_dir(export_dir: str | Path) -> list[tuple[str, bool, str]]:

@@ -98,10 +98,11 @@ def load_predictor(artifact: str | Path, threads: int | None = None, verify: boo
     from asl_edge.runtime.runners import load_runner
 
     desc = describe(artifact)
-    if desc.is_artifact:
-        check_artifact(desc.path, verify=verify)
+    vouched = check_artifact(desc.path, verify=verify) if desc.is_artifact else True
     labels, preprocessing, path = desc.labels, desc.preprocessing, desc.path
-    runner = load_runner(desc.model_path, threads=threads)
+    # An artifact no manifest vouches for (copied alone, or --no-verify) is validated and then
+    # run once in a memory-capped child before this process loads it (issue #13).
+    runner = load_runner(desc.model_path, threads=threads, probe_first=not vouched)
     if tuple(runner.input_shape) != tuple(preprocessing.input_shape):
         raise ModelError(f"{path.name} takes {tuple(runner.input_shape)} inputs but its metadata describes "
                          f"{tuple(preprocessing.input_shape)}: the artifact and its metadata do not match")

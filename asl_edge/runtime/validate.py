@@ -325,7 +325,7 @@ def validate_onnx(buf: bytes, path: str | Path = "<model>") -> None:
         if graph is None:
             raise ValueError("no graph")
         counts = {1: 0, 5: 0, 11: 0, 12: 0}  # node, initializer, input, output
-        for field, wire, a, b in _scan_fields(buf, *graph):
+        for field, _wire, a, b in _scan_fields(buf, *graph):
             if field in counts:
                 counts[field] += 1
                 for _ in _scan_fields(buf, a, b):  # each node / tensor / value info is itself well-formed
@@ -352,7 +352,7 @@ def validate_onnx(buf: bytes, path: str | Path = "<model>") -> None:
 
 
 def _uses_external_data(buf: bytes, start: int, end: int) -> bool:
-    for field, wire, a, b in _scan_fields(buf, start, end):
+    for field, wire, a, _b in _scan_fields(buf, start, end):
         if field == 14 and wire == 0:  # TensorProto.data_location
             value, _ = _varint(buf, a)
             if value == 1:

@@ -267,7 +267,6 @@ def load_recipe(name_or_path: str) -> dict:
     Raises:
         ConfigError: unknown name, missing file or invalid YAML.
     """
-    import yaml
 
     path = Path(name_or_path)
     if path.suffix not in (".yaml", ".yml"):
