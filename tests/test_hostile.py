@@ -387,3 +387,26 @@ def test_probe_passes_a_good_artifact(tiny_export, tmp_path):
 
     shutil.copy(tiny_export / "tiny_int8.onnx", tmp_path / "alone.onnx")
     assert load_runner(tmp_path / "alone.onnx", probe_first=True).predict(np.zeros((1, 16, 16, 3))).shape == (1, 3)
+
+
+def test_onnx_checks_without_the_onnx_package(tiny_export, monkeypatch):
+    """The runtime-only install has onnxruntime but not onnx: the protobuf-free scan still holds."""
+    from asl_edge.runtime.validate import validate_onnx
+
+    monkeypatch.setitem(sys.modules, "onnx", None)  # import onnx -> ImportError
+    buf = (tiny_export / "tiny_fp32.onnx").read_bytes()
+    validate_onnx(buf)
+    for bad in (buf[: len(buf) // 2], b"\x0f" + buf[1:], b"\x3a\xff\xff\xff\x0f" + buf):
+        with pytest.raises(ModelError):
+            validate_onnx(bad)
+
+
+def test_export_takes_the_lock_before_any_check(tiny_run, tmp_path):
+    from asl_edge.export import ExportConfig, export_run
+    from asl_edge.runtime.fsutil import output_lock
+
+    out = tmp_path / "out"
+    with output_lock(out):
+        with pytest.raises(AslEdgeError, match="in use by another asl-edge process"):
+            export_run(tiny_run, ExportConfig(families=("onnx",)), out)
+    assert not out.exists()

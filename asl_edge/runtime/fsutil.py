@@ -129,13 +129,19 @@ def recover_dir(dest: str | os.PathLike) -> None:
     if not parent.is_dir():
         return
     old = parent / f".{dest.name}{_OLD_TAG}"
-    if old.is_dir() and not old.is_symlink() and not os.path.lexists(dest):
-        os.replace(old, dest)
+    # asl-edge 0.2.0 and earlier swapped through ".<name>.old": only a folder holding a manifest
+    # is taken for one of its exports (never a user's folder of that name).
+    legacy_old = parent / f".{dest.name}.old"
+    legacy_ok = legacy_old.is_dir() and not legacy_old.is_symlink() and (legacy_old / "manifest.json").is_file()
+    for candidate, ok in ((old, old.is_dir() and not old.is_symlink()), (legacy_old, legacy_ok)):
+        if ok and not os.path.lexists(dest):
+            os.replace(candidate, dest)
     for entry in os.scandir(parent):
         name = entry.name
         legacy = _LEGACY_TMP.fullmatch(name)
         ours = name.startswith(f".{dest.name}{_NEW_TAG}") and name.endswith(".tmp")
-        if (ours or name == old.name or (legacy and legacy.group("name") == dest.name)) \
+        if (ours or name == old.name or (name == legacy_old.name and legacy_ok)
+                or (legacy and legacy.group("name") == dest.name)) \
                 and entry.is_dir(follow_symlinks=False):
             shutil.rmtree(entry.path, ignore_errors=True)
 

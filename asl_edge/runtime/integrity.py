@@ -30,6 +30,8 @@ def _check_entry(entry, path: Path, i: int) -> None:
     name = entry.get("path")
     if not isinstance(name, str) or not name or len(name) > 255:
         _damaged(path, f"artifact {i} has no file name")
+    if not name.isprintable():
+        _damaged(path, f"artifact {i} has control characters in its name")
     if "sha256" in entry and not (isinstance(entry["sha256"], str) and _SHA256.fullmatch(entry["sha256"])):
         _damaged(path, f"artifact {i} has a malformed sha256")
     size = entry.get("size_bytes")

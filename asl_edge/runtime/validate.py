@@ -249,7 +249,7 @@ MAX_LABEL_CHARS = 200
 
 
 def check_labels(labels, path: str | Path) -> tuple[str, ...]:
-    """Labels must be 1..10000 distinct printable strings of at most 200 characters.
+    """Labels must be 1..10000 printable strings of 1 to 200 characters.
 
     Raises:
         ModelError: one line naming the problem.
