@@ -39,6 +39,10 @@ def benchmark(artifacts, data, threads, runs, rounds, warmup, batch, gpu, device
         raise ConfigError(f"--threads takes comma-separated integers, got '{threads}'") from None
     if not counts or min(counts) < 1 or min(runs, rounds, batch) < 1 or warmup < 0:
         raise ConfigError("--threads, --runs, --rounds and --batch must be positive and --warmup not negative")
+    from asl_edge.runtime.runners import check_threads
+
+    for count in counts:
+        check_threads(count)
     cfg = BenchConfig(threads=counts, runs=runs, warmup=warmup, rounds=rounds, batch=batch, data=data, gpu=gpu,
                       verify=not no_verify, device_name=device_name)
     doc = run_benchmark(artifacts, cfg)

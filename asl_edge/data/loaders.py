@@ -65,7 +65,11 @@ def load_dataset(
     else:
         path = Path(source)
         if not path.exists():
-            raise DataError(f"data not found: {source}")
+            raise DataError(f"data not found: {printable(source)}")
+        if not path.is_dir():
+            from asl_edge.runtime.fsutil import require_regular_file
+
+            require_regular_file(path, DataError, "data file")  # a FIFO or device would hang the read
         if path.is_dir():
             ds = load_folder(path, preprocessing, stream)
         elif path.suffix.lower() == ".csv":

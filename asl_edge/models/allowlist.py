@@ -19,6 +19,7 @@ from asl_edge.runtime.errors import ModelError
 
 MAX_CONFIG_BYTES = 32 << 20
 MAX_ENTRIES = 64
+MAX_UNPACKED_BYTES = 4 << 30
 MAX_DEPTH = 64
 
 # Keras layers without a function argument: anything that takes a Python callable or arbitrary
@@ -137,6 +138,10 @@ def read_keras_config(path: str | Path) -> dict:
             infos = archive.infolist()
             if len(infos) > MAX_ENTRIES:
                 raise ModelError(f"{path} is not a valid .keras file ({len(infos)} entries)")
+            # A zip bomb would fill the disk when Keras extracts the weights.
+            if sum(i.file_size for i in infos) > MAX_UNPACKED_BYTES or any(
+                    i.file_size > 64 << 20 and i.file_size > 200 * max(i.compress_size, 1) for i in infos):
+                raise ModelError(f"{path} is not a valid .keras file (it unpacks to far more than it holds)")
             info = next((i for i in infos if i.filename == "config.json"), None)
             if info is None:
                 raise ModelError(f"{path} is not a valid .keras file (no config.json)")
