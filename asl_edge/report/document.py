@@ -6,10 +6,13 @@ import base64
 import html
 import re
 
+from asl_edge.runtime.fsutil import printable
+
 
 def md_table(head: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    lines += ["| " + " | ".join(c.replace("|", "/") for c in row) + " |" for row in rows]
+    # printable(): a newline or ANSI escape in a file name must not forge table rows (issue #13).
+    lines = ["| " + " | ".join(printable(h) for h in head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(printable(c).replace("|", "/") for c in row) + " |" for row in rows]
     return "\n".join(lines)
 
 
