@@ -59,7 +59,8 @@ def evaluate_model(model: str | Path, data: str | None = None, out_dir: str | Pa
     else:
         ds = run_dataset(desc.run, data, part="test", stream=True)
         described = (f"{data} (all images)" if data else
-                     f"{desc.run.split['source']} held-out test split ({desc.run.split['method']})")
+                     f"{desc.run.split['source']} held-out test split "
+                     f"({desc.run.split.get('method', 'unknown method')})")
     runner = load_runner(desc.model_path, probe_first=not vouched)  # see load_predictor (issue #13)
     if tuple(ds.class_names) != tuple(class_names):
         raise ModelError(f"the data's classes ({', '.join(ds.class_names[:5])}...) do not match the model's "

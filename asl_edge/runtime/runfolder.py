@@ -94,8 +94,8 @@ def load_run(folder: str | Path) -> Run:
                                                                         "preprocessing file", 1 << 20)))
         split = json.loads(read_regular(folder / SPLIT_FILE, ModelError, "split file", 256 << 20)) \
             if (folder / SPLIT_FILE).is_file() else None
-        if split is not None and not isinstance(split, dict):
-            raise TypeError("split.json is not an object")
+        if split is not None and (not isinstance(split, dict) or not isinstance(split.get("source"), str)):
+            raise TypeError("split.json is not an object naming its data source")
     except (ValueError, TypeError, RecursionError, DataError) as exc:
         raise ModelError(f"{printable(folder)}: unreadable run metadata: {printable(str(exc))[:200]}") from None
     return Run(folder, folder / MODEL_FILE, read_labels(folder / LABELS_FILE), preprocessing, split)
