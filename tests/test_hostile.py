@@ -410,3 +410,56 @@ def test_export_takes_the_lock_before_any_check(tiny_run, tmp_path):
         with pytest.raises(AslEdgeError, match="in use by another asl-edge process"):
             export_run(tiny_run, ExportConfig(families=("onnx",)), out)
     assert not out.exists()
+
+
+@pytest.mark.parametrize("entries", [
+    {"asl_edge.labels": "[" * 50000, "asl_edge.preprocessing": "{}"},
+    {"asl_edge.labels": "not json", "asl_edge.preprocessing": "{}"},
+    {"asl_edge.labels": '["a", "b"]', "asl_edge.preprocessing": "[]"},
+    {"asl_edge.labels": '{"a": 1}', "asl_edge.preprocessing": "{}"},
+    {"asl_edge.labels": '["a", "b"]', "asl_edge.preprocessing": '{"image_size": "big"}'},
+    {"asl_edge.labels": '["a", "b"]', "asl_edge.preprocessing": '{"evil": 1}'},
+])
+def test_malformed_metadata_is_one_clear_error(entries):
+    from asl_edge.runtime.metadata import _decode
+
+    with pytest.raises(ModelError):
+        _decode(entries, Path("m.tflite"))
+
+
+def test_damaged_split_is_one_clear_error(tiny_run, tmp_path):
+    from asl_edge.data.runs import run_dataset
+    from asl_edge.runtime.runfolder import load_run
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    split = json.loads((run / "split.json").read_text())
+    split["test"] = [10**9]
+    (run / "split.json").write_text(json.dumps(split))
+    with pytest.raises(ModelError, match="indices"):
+        run_dataset(load_run(run), part="test")
+    (run / "split.json").write_text("[1, 2]")
+    with pytest.raises(ModelError):
+        load_run(run)
+
+
+def test_data_file_that_is_a_fifo_is_refused(tmp_path):
+    from asl_edge.data import load_dataset
+    from asl_edge.runtime.preprocess import Preprocessing
+
+    os.mkfifo(tmp_path / "d.csv")
+    with pytest.raises(DataError, match="not a regular file"):
+        load_dataset(tmp_path / "d.csv", Preprocessing())
+
+
+def test_keras_zip_bomb_is_refused(tmp_path):
+    import zipfile
+
+    from asl_edge.models.allowlist import check_keras_file
+
+    path = tmp_path / "bomb.keras"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("config.json", json.dumps({"class_name": "Functional", "config": {"layers": []}}))
+        zf.writestr("model.weights.h5", b"\0" * (80 << 20))
+    with pytest.raises(ModelError, match="unpacks"):
+        check_keras_file(path)
