@@ -463,3 +463,33 @@ def test_keras_zip_bomb_is_refused(tmp_path):
         zf.writestr("model.weights.h5", b"\0" * (80 << 20))
     with pytest.raises(ModelError, match="unpacks"):
         check_keras_file(path)
+
+
+def test_tflite_stride_zero_is_refused(tiny_export):
+    """A stride of 0 is a division by zero inside LiteRT (SIGFPE); the options are checked first."""
+    import flatbuffers
+    from ai_edge_litert import schema_py_generated as schema
+
+    from asl_edge.runtime.validate import validate_tflite
+
+    buf = (tiny_export / "tiny_fp32.tflite").read_bytes()
+    model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(buf, 0))
+    convs = [op for op in model.subgraphs[0].operators
+             if isinstance(op.builtinOptions, (schema.Conv2DOptionsT, schema.DepthwiseConv2DOptionsT,
+                                               schema.Pool2DOptionsT))]
+    assert convs
+    convs[0].builtinOptions.strideW = 0
+    builder = flatbuffers.Builder(len(buf) + 1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    with pytest.raises(ModelError, match="Stride"):
+        validate_tflite(bytes(builder.Output()))
+
+
+@pytest.mark.parametrize("key,value", [("units", 10**10), ("filters", [10**9]), ("kernel_size", [1, 10**6]),
+                                       ("batch_input_shape", [None, 10**6, 10**6, 3])])
+def test_keras_layer_sizes_are_bounded(key, value):
+    from asl_edge.models.allowlist import check_config
+
+    layer = {"class_name": "Dense", "module": "keras.layers", "config": {key: value}}
+    with pytest.raises(ModelError, match="out of range"):
+        check_config({"class_name": "Functional", "config": {"layers": [layer]}}, Path("m.keras"))

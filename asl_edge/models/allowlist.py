@@ -82,6 +82,31 @@ ANY_CLASS = frozenset().union(*ALLOWED.values())
 FUNCTION_KEYS = frozenset({"function", "function_type", "output_shape_type", "__lambda__", "__python_function__"})
 
 
+# Sizes a layer config may ask for: Keras allocates the weights before it reads the file's
+# values, so Dense(units=10**10) would take all memory while loading.
+SIZE_KEYS = {"units": 1 << 14, "filters": 1 << 14, "depth_multiplier": 64, "kernel_size": 64, "pool_size": 64,
+             "strides": 64, "dilation_rate": 64, "batch_input_shape": 4096, "batch_shape": 4096,
+             "target_shape": 1 << 16, "size": 64, "cropping": 4096, "padding": 4096, "output_dim": 1 << 14,
+             "input_dim": 1 << 20, "num_heads": 256, "key_dim": 4096, "groups": 4096}
+
+
+def _check_sizes(key: str, value, path: Path, where: str) -> None:
+    limit = SIZE_KEYS[key]
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, (list, tuple)):
+            if len(v) > 16:
+                _refuse(path, f"'{key}' at {where} has {len(v)} entries")
+            stack.extend(v)
+        elif isinstance(v, dict):
+            continue  # a serialised object: checked by the walk
+        elif isinstance(v, bool) or v is None or isinstance(v, str):
+            continue
+        elif not isinstance(v, (int, float)) or not -1 <= v <= limit:
+            _refuse(path, f"'{key}' {v!s:.40} at {where} is out of range (at most {limit})")
+
+
 def _refuse(path: Path, why: str):
     raise ModelError(f"refusing to load {path}: {why} (only Keras' built-in layers and asl-edge's own "
                      "classes are allowed; Lambda layers and function references can run code)")
@@ -121,6 +146,8 @@ def check_config(config, path: Path) -> None:
             for key, value in node.items():
                 if key in FUNCTION_KEYS:
                     _refuse(path, f"function reference '{key}' at {where}")
+                if key in SIZE_KEYS:
+                    _check_sizes(key, value, path, where)
                 stack.append((value, f"{where}/{key}"[:200], depth + 1))
         elif isinstance(node, list):
             stack.extend((v, where, depth + 1) for v in node)

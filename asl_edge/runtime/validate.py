@@ -161,12 +161,10 @@ def _walk_tflite(schema, buf: bytes, size: int, path: Path) -> None:
             if op.LargeCustomOptionsOffset() > 1 and \
                     op.LargeCustomOptionsOffset() + op.LargeCustomOptionsSize() > size:
                 _bad(path, f"operator {k} options lie outside the file")
-            if op.BuiltinOptionsType() or op.BuiltinOptions() is not None:
-                opts = op.BuiltinOptions()
-                if opts is not None:
-                    from flatbuffers.table import Table
-
-                    _table_ok(Table(buf, opts.Pos), size, path, f"operator {k} options")
+            opts = op.BuiltinOptions()
+            if opts is not None:
+                _table_ok(_Table(buf, opts.Pos), size, path, f"operator {k} options")
+                _check_options(schema, int(op.BuiltinOptionsType()), opts, path, k)
     for i in range(n_metadata):
         meta = model.Metadata(i)
         _table_ok(meta._tab, size, path, f"metadata {i}")
@@ -187,6 +185,43 @@ def _walk_tflite(schema, buf: bytes, size: int, path: Path) -> None:
                 _table_ok(entry._tab, size, path, f"signature {i} {what}")
                 if not 0 <= entry.TensorIndex() < limit:
                     _bad(path, f"signature {i} {what} names tensor {entry.TensorIndex()} of {limit}")
+
+
+# Options whose integer fields a kernel divides by or loops over: all must lie in 1..MAX_OPTION
+# (a stride of 0 is a division by zero inside LiteRT: SIGFPE, no message).
+_POSITIVE_OPTIONS = {
+    "Conv2DOptions": ("StrideH", "StrideW", "DilationHFactor", "DilationWFactor"),
+    "DepthwiseConv2DOptions": ("StrideH", "StrideW", "DilationHFactor", "DilationWFactor", "DepthMultiplier"),
+    "Pool2DOptions": ("StrideH", "StrideW", "FilterHeight", "FilterWidth"),
+    "TransposeConvOptions": ("StrideH", "StrideW"),
+    "Conv3DOptions": ("StrideD", "StrideH", "StrideW", "DilationDFactor", "DilationHFactor", "DilationWFactor"),
+    "SpaceToDepthOptions": ("BlockSize",),
+    "DepthToSpaceOptions": ("BlockSize",),
+}
+MAX_OPTION = 1 << 12
+
+
+def _Table(buf, pos):  # noqa: N802  (mirrors flatbuffers.table.Table)
+    from flatbuffers.table import Table
+
+    return Table(buf, pos)
+
+
+def _check_options(schema, options_type: int, opts, path: Path, k: int) -> None:
+    names = {v: n for n, v in vars(schema.BuiltinOptions).items() if not n.startswith("_")}
+    name = names.get(options_type)
+    fields = _POSITIVE_OPTIONS.get(name)
+    if not fields:
+        return
+    table = getattr(schema, name)()
+    table.Init(opts.Bytes, opts.Pos)
+    for field in fields:
+        value = int(getattr(table, field)())
+        # DepthMultiplier is 0 in files from converters that leave it unset; LiteRT ignores it then.
+        if field == "DepthMultiplier" and value == 0:
+            continue
+        if not 1 <= value <= MAX_OPTION:
+            _bad(path, f"operator {k} has {field} {value}")
 
 
 def _check_tensor(tensor, t: int, g: int, size: int, n_buffers: int, buffer_sizes: list, path: Path) -> int:
