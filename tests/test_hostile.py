@@ -363,23 +363,38 @@ def test_csv_rows_are_stored_compactly(tmp_path):
 def test_probe_turns_a_dying_child_into_one_error(tiny_export, monkeypatch, body, match):
     from asl_edge.runtime import runners
 
+    monkeypatch.setenv("ASL_EDGE_PROBE_CACHE", "off")  # an earlier test may have remembered this file
     monkeypatch.setattr(runners, "_PROBE", "import sys\n" + body.replace("raise MemoryError", "sys.exit(4)"))
     with pytest.raises(ModelError, match=match):
         runners.load_runner(tiny_export / "tiny_fp32.tflite", probe_first=True)
 
 
-def test_unverified_artifact_is_probed_and_verified_one_is_not(tiny_export, tmp_path, monkeypatch):
+def test_every_artifact_is_probed_and_keras_runs_are_not(tiny_export, tiny_run, tmp_path, monkeypatch):
+    """A manifest beside an artifact can be crafted as easily as the artifact: it exempts nothing."""
     from asl_edge.runtime import runners
     from asl_edge.runtime.predict import load_predictor
 
     calls = []
     monkeypatch.setattr(runners, "probe", lambda *a: calls.append(a[0]))
     load_predictor(tiny_export / "tiny_fp32.tflite")
-    assert calls == []
     shutil.copy(tiny_export / "tiny_fp32.tflite", tmp_path / "alone.tflite")
     load_predictor(tmp_path / "alone.tflite")
-    load_predictor(tiny_export / "tiny_fp32.tflite", verify=False)
-    assert len(calls) == 2
+    load_predictor(tiny_export / "tiny_fp32.onnx", verify=False)
+    assert len(calls) == 3
+
+
+def test_probe_is_remembered_per_sha256(tiny_export, tmp_path, monkeypatch):
+    import subprocess as sp
+
+    from asl_edge.runtime import runners
+
+    monkeypatch.setenv("ASL_EDGE_PROBE_CACHE", str(tmp_path / "cache"))
+    runs = []
+    real = sp.run
+    monkeypatch.setattr(sp, "run", lambda *a, **k: runs.append(1) or real(*a, **k))
+    for _ in range(2):
+        runners.load_runner(tiny_export / "tiny_int8.tflite", probe_first=True)
+    assert len(runs) == 1 and len(list((tmp_path / "cache").iterdir())) == 1
 
 
 def test_probe_passes_a_good_artifact(tiny_export, tmp_path):

@@ -51,9 +51,8 @@ def evaluate_model(model: str | Path, data: str | None = None, out_dir: str | Pa
 
     desc = describe(model)
     class_names = desc.labels
-    vouched = True
     if desc.is_artifact:
-        vouched = check_artifact(desc.path, verify=verify)
+        check_artifact(desc.path, verify=verify)
         ds = load_dataset(data or "builtin", desc.preprocessing, stream=True)
         described = f"{data or 'builtin'} (all images)"
     else:
@@ -61,7 +60,7 @@ def evaluate_model(model: str | Path, data: str | None = None, out_dir: str | Pa
         described = (f"{data} (all images)" if data else
                      f"{desc.run.split['source']} held-out test split "
                      f"({desc.run.split.get('method', 'unknown method')})")
-    runner = load_runner(desc.model_path, probe_first=not vouched)  # see load_predictor (issue #13)
+    runner = load_runner(desc.model_path, probe_first=desc.is_artifact)  # see load_predictor (issue #13)
     if tuple(ds.class_names) != tuple(class_names):
         raise ModelError(f"the data's classes ({', '.join(ds.class_names[:5])}...) do not match the model's "
                          f"({', '.join(class_names[:5])}...)")

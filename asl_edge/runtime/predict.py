@@ -98,11 +98,13 @@ def load_predictor(artifact: str | Path, threads: int | None = None, verify: boo
     from asl_edge.runtime.runners import load_runner
 
     desc = describe(artifact)
-    vouched = check_artifact(desc.path, verify=verify) if desc.is_artifact else True
+    if desc.is_artifact:
+        check_artifact(desc.path, verify=verify)
     labels, preprocessing, path = desc.labels, desc.preprocessing, desc.path
-    # An artifact no manifest vouches for (copied alone, or --no-verify) is validated and then
-    # run once in a memory-capped child before this process loads it (issue #13).
-    runner = load_runner(desc.model_path, threads=threads, probe_first=not vouched)
+    # An artifact is validated and then run once in a memory-capped child before this process
+    # loads it (issue #13): a manifest beside it can be crafted as easily as the file, so it does
+    # not exempt it. The probe is remembered per sha256, so a device pays it once per artifact.
+    runner = load_runner(desc.model_path, threads=threads, probe_first=desc.is_artifact)
     if tuple(runner.input_shape) != tuple(preprocessing.input_shape):
         raise ModelError(f"{path.name} takes {tuple(runner.input_shape)} inputs but its metadata describes "
                          f"{tuple(preprocessing.input_shape)}: the artifact and its metadata do not match")

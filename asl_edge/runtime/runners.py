@@ -152,12 +152,12 @@ def _check_allocated(interp, path: Path, batch: int) -> None:
                          "the file is damaged or crafted")
 
 
-def _load_litert(path: Path, threads: int | None, device: str) -> Runner:
+def _load_litert(path: Path, threads: int | None, device: str, content: bytes | None = None) -> Runner:
     if device != "cpu":
         raise RuntimeUnavailable("LiteRT runs on the CPU here; GPU delegates are not measured")
     from asl_edge.runtime.validate import validate_tflite
 
-    buf = _read_artifact(path)
+    buf = _read_artifact(path) if content is None else content
     validate_tflite(buf, path)  # before LiteRT sees a byte of it: a damaged flatbuffer can segfault it
     cls, version, name = _interpreter_class()
     try:
@@ -194,7 +194,7 @@ def _load_litert(path: Path, threads: int | None, device: str) -> Runner:
 
 
 # -- ONNX Runtime --------------------------------------------------------------------------------
-def _load_onnx(path: Path, threads: int | None, device: str) -> Runner:
+def _load_onnx(path: Path, threads: int | None, device: str, content: bytes | None = None) -> Runner:
     try:
         import onnxruntime as ort
     except ImportError:
@@ -211,7 +211,7 @@ def _load_onnx(path: Path, threads: int | None, device: str) -> Runner:
         options.inter_op_num_threads = 1
     from asl_edge.runtime.validate import validate_onnx
 
-    buf = _read_artifact(path)
+    buf = _read_artifact(path) if content is None else content
     validate_onnx(buf, path)
     try:
         # From the validated bytes, not the path: the file cannot change after the check, and
@@ -253,10 +253,12 @@ import resource, sys
 limit = int(sys.argv[4])
 resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 import numpy as np
+from pathlib import Path
 from asl_edge.runtime.errors import AslEdgeError
-from asl_edge.runtime.runners import load_runner
+from asl_edge.runtime.runners import _LOADERS
+content = sys.stdin.buffer.read()
 try:
-    runner = load_runner(sys.argv[1], runtime=sys.argv[2], threads=int(sys.argv[3]) or None)
+    runner = _LOADERS[sys.argv[2]](Path(sys.argv[1]), int(sys.argv[3]) or None, "cpu", content=content)
     runner.predict(np.zeros((1, *[max(d, 1) for d in runner.input_shape]), np.float32))
 except AslEdgeError as exc:
     print(str(exc)); sys.exit(3)
@@ -274,28 +276,57 @@ def _probe_memory_limit() -> int:
     return int(min(max(3 << 30, ram * 3 // 4), 16 << 30))
 
 
-def probe(path: Path, runtime: str, threads: int | None) -> None:
-    """Loads and runs ``path`` once in a memory-capped child process.
+def _probe_cache() -> Path | None:
+    """Where the sha256 of artifacts that passed the probe are remembered (``None``: nowhere)."""
+    if os.environ.get("ASL_EDGE_PROBE_CACHE") == "off":
+        return None
+    root = os.environ.get("ASL_EDGE_PROBE_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "asl-edge", "probed")
+    return Path(root)
+
+
+def probe(path: Path, runtime: str, threads: int | None, content: bytes | None = None) -> None:
+    """Loads and runs an artifact once in a memory-capped child process.
+
+    The child gets the very bytes this process will load (on its stdin), so the file cannot
+    change in between. Bytes that passed are remembered by sha256 (``~/.cache/asl-edge/probed``,
+    ``ASL_EDGE_PROBE_CACHE`` to move it, ``off`` to not remember), so a device pays the probe once
+    per artifact.
 
     Raises:
         ModelError: the child failed cleanly (its message), died on a signal, ran out of memory
             or did not finish.
     """
+    import hashlib
     import signal
     import subprocess
     import sys
 
+    content = _read_artifact(path) if content is None else content
+    digest = hashlib.sha256(content).hexdigest()
+    cache = _probe_cache()
+    marker = None if cache is None else cache / f"{digest}-{runtime}"
+    if marker is not None and marker.is_file():
+        return
     cmd = [sys.executable, "-c", _PROBE, str(path), runtime, str(threads or 0), str(_probe_memory_limit())]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [
+        str(Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH")]))}
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=PROBE_TIMEOUT_S,
-                              env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [
-                                  str(Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH")]))})
+        proc = subprocess.run(cmd, input=content, capture_output=True, timeout=PROBE_TIMEOUT_S, env=env)
     except subprocess.TimeoutExpired:
         raise ModelError(f"{printable(path)} did not load within {PROBE_TIMEOUT_S} s: refusing it") from None
+    out = proc.stdout.decode("utf-8", "replace").strip()
+    err = proc.stderr.decode("utf-8", "replace").strip()
     if proc.returncode == 0:
+        if marker is not None:
+            try:
+                marker.parent.mkdir(parents=True, exist_ok=True)
+                marker.touch()
+            except OSError:
+                log.debug("cannot remember the probe in %s", marker)
         return
-    if proc.returncode == 3 and proc.stdout.strip():
-        raise ModelError(proc.stdout.strip().splitlines()[-1])
+    if proc.returncode == 3 and out:
+        raise ModelError(out.splitlines()[-1])
     if proc.returncode == 4:
         raise ModelError(f"{printable(path)} needs more memory than this machine allows a model: "
                          "the file is damaged or crafted")
@@ -306,7 +337,7 @@ def probe(path: Path, runtime: str, threads: int | None) -> None:
             name = f"signal {-proc.returncode}"
         raise ModelError(f"{printable(path)} crashed the {runtime} runtime ({name}): the file is damaged or "
                          "crafted; re-export it")
-    tail = proc.stderr.strip().splitlines()[-1][:200] if proc.stderr.strip() else f"exit status {proc.returncode}"
+    tail = err.splitlines()[-1][:200] if err else f"exit status {proc.returncode}"
     raise ModelError(f"{printable(path)} cannot be loaded: {printable(tail)}")
 
 
@@ -332,8 +363,11 @@ def load_runner(path: str | Path, runtime: str | None = None, threads: int | Non
     runtime = runtime or format_for_path(path).runtime
     if runtime not in _LOADERS:
         raise RuntimeUnavailable(f"unknown runtime '{runtime}'; choose one of: {', '.join(_LOADERS)}")
-    if probe_first and runtime in ("litert", "onnxruntime") and device == "cpu":
-        probe(path, runtime, threads)
+    if runtime in ("litert", "onnxruntime"):
+        content = _read_artifact(path)  # read once: the probe and the runtime see the same bytes
+        if probe_first and device == "cpu":
+            probe(path, runtime, threads, content)
+        return _LOADERS[runtime](path, threads, device, content=content)
     return _LOADERS[runtime](path, threads, device)
 
 
