@@ -30,8 +30,9 @@ MAX_SUBGRAPHS = 64
 MAX_METADATA_ENTRY = 1 << 20
 
 # TensorType -> bytes per element (0: variable size, strings and resources).
+# (INT4, UINT4 and INT2 are packed below a byte: 0, like strings, skips the exact data-size check.)
 _TFLITE_ITEMSIZE = {0: 4, 1: 2, 2: 4, 3: 1, 4: 8, 5: 0, 6: 1, 7: 2, 8: 8, 9: 1, 10: 8, 11: 16, 12: 8, 13: 0,
-                    14: 0, 15: 4, 16: 4, 17: 1, 18: 1, 19: 2}
+                    14: 0, 15: 4, 16: 2, 17: 0, 18: 2, 19: 0, 20: 0, 21: 1, 22: 1}
 
 
 def _bad(path: Path, why: str):
