@@ -1,9 +1,14 @@
 """Shared fixtures: a tiny trained run and its export to every format, built once per session."""
 
+import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+# The artifact probe remembers what passed (asl_edge.runtime.runners.probe): keep that out of ~/.cache.
+os.environ.setdefault("ASL_EDGE_PROBE_CACHE", tempfile.mkdtemp(prefix="asl-edge-probe-"))
 
 
 def make_tiny_npz(path: Path, side: int = 16, signers: int = 12, seed: int = 0) -> Path:

@@ -70,13 +70,18 @@ def read_json(path: str | Path):
     Raises:
         DataError: missing or not JSON.
     """
+    from asl_edge.runtime.fsutil import printable, read_regular
+
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"results file not found: {path}")
+    if not path.exists():
+        raise DataError(f"results file not found: {printable(path)}")
+    raw = read_regular(path, DataError, "results file", 64 << 20)
     try:
-        return json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise DataError(f"{path} is not JSON") from None
+        return json.loads(raw.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        raise DataError(f"{printable(path)} is not JSON") from None
+    except RecursionError:
+        raise DataError(f"{printable(path)} is nested too deeply") from None
 
 
 def load_results(path: str | Path) -> dict:

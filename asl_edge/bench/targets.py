@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from asl_edge.runtime import runfolder
-from asl_edge.runtime.errors import DataError, ModelError
+from asl_edge.runtime.errors import DataError, IntegrityError, ModelError
 from asl_edge.runtime.preprocess import Preprocessing
 
 
@@ -13,11 +13,21 @@ from asl_edge.runtime.preprocess import Preprocessing
 def _source_run(export_dir: Path, manifest: dict) -> Path | None:
     """The export's run folder, when reachable: as recorded (relative to the working directory),
     or relative to the folder holding ``export/`` (an export moved together with its repository)."""
-    recorded = (manifest.get("source") or {}).get("run")
-    if not recorded:
+    from asl_edge.runtime.fsutil import printable, sha256_file
+
+    source = manifest.get("source") or {}
+    recorded, expected = source.get("run"), source.get("model_sha256")
+    if not recorded or not expected:
         return None
     for candidate in (Path(recorded), export_dir.parent.parent / recorded, export_dir / recorded):
-        if (candidate / runfolder.MODEL_FILE).is_file():
+        model = candidate / runfolder.MODEL_FILE
+        if model.is_file():
+            # The manifest names the run: only the model it was exported from may be loaded
+            # (a crafted manifest could point at any .keras file; issue #13).
+            if sha256_file(model) != expected:
+                raise IntegrityError(f"{printable(model)} is not the model {printable(export_dir)} was exported from "
+                                     "(its sha256 differs from manifest.json source.model_sha256): refusing it; "
+                                     "benchmark the export's artifact files instead")
             return candidate
     return None
 
@@ -32,7 +42,7 @@ def expand_targets(paths) -> list[tuple[Path, dict | None, Path | None]]:
         DataError: a path that does not exist.
         ModelError: a folder that is not an export (no or a damaged manifest).
     """
-    from asl_edge.runtime.integrity import MANIFEST, read_manifest
+    from asl_edge.runtime.integrity import MANIFEST, artifact_path, read_manifest
 
     out = []
     for p in map(Path, paths):
@@ -41,13 +51,15 @@ def expand_targets(paths) -> list[tuple[Path, dict | None, Path | None]]:
             run = _source_run(p, manifest)
             if run is not None:
                 out.append((run / runfolder.MODEL_FILE, manifest, run))
-            out.extend((p / a["path"], manifest, run) for a in manifest["artifacts"])
+            out.extend((artifact_path(p, a), manifest, run) for a in manifest["artifacts"])
         elif p.is_file():
-            manifest = read_manifest(p.parent) if (p.parent / MANIFEST).is_file() else None
+            manifest = read_manifest(p.parent) if (p.parent / MANIFEST).exists() else None
             run = p.parent if p.suffix == ".keras" else _source_run(p.parent, manifest) if manifest else None
             out.append((p, manifest, run))
         else:
-            raise DataError(f"not found: {p}")
+            from asl_edge.runtime.fsutil import require_regular_file
+
+            require_regular_file(p, DataError, "artifact")
     return out
 
 

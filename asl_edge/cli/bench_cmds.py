@@ -59,6 +59,10 @@ def benchmark(artifacts, data, threads, runs, rounds, warmup, batch, gpu, device
     for option, value in (("--threads", min(counts)), ("--runs", runs), ("--rounds", rounds), ("--batch", batch)):
         check_number(option, value, minimum=1)
     check_number("--warmup", warmup, minimum=0)
+    from asl_edge.runtime.runners import check_threads
+
+    for count in counts:
+        check_threads(count)
     cfg = BenchConfig(threads=counts, runs=runs, warmup=warmup, rounds=rounds, batch=batch, data=data, gpu=gpu,
                       verify=not no_verify, device_name=device_name, shifts=shifts)
     doc = run_benchmark(artifacts, cfg)

@@ -10,6 +10,7 @@ import click
 from asl_edge.cli import cli
 from asl_edge.cli.common import common_options, examples
 from asl_edge.runtime.errors import DataError
+from asl_edge.runtime.fsutil import printable
 
 
 @cli.command(epilog=examples("asl-edge predict model_int8.tflite photo.jpg photos/",
@@ -17,7 +18,8 @@ from asl_edge.runtime.errors import DataError
                              "asl-edge predict model_int8.tflite --camera 0 --show"))
 @click.argument("artifact", type=click.Path())
 @click.argument("images", nargs=-1, type=click.Path())
-@click.option("--top-k", "k", default=3, show_default=True, help="Labels shown per image.")
+@click.option("--top-k", "k", default=3, show_default=True, type=click.IntRange(min=1),
+              help="Labels shown per image.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per image (JSON Lines).")
 @click.option("--threads", type=int, default=None, help="CPU threads for the runtime.")
 @click.option("--camera", type=int, default=None, help="Classify frames from this camera index instead.")
@@ -61,14 +63,14 @@ def predict(artifact, images, k, as_json, threads, camera, max_frames, show, no_
         total += 1
         if p.error:
             failures += 1
-            click.echo(f"asl-edge: error: {p.error}", err=True)
+            click.echo(f"asl-edge: error: {printable(p.error)}", err=True)
         elif as_json:
             top = [] if p.no_hand else [{"label": label, "probability": round(v, 4)} for label, v in p.top]
             click.echo(json.dumps({"path": p.path, "hand": not p.no_hand, "top": top}))
         elif p.no_hand:
-            click.echo(f"{p.path}: no hand found")
+            click.echo(f"{printable(p.path)}: no hand found")
         else:
-            click.echo(f"{p.path}: " + ", ".join(f"{label} ({v:.2f})" for label, v in p.top))
+            click.echo(f"{printable(p.path)}: " + ", ".join(f"{printable(label)} ({v:.2f})" for label, v in p.top))
     if total == 0:
         raise DataError("no images found in " + ", ".join(images))
     if failures:

@@ -84,15 +84,16 @@ def export(model_dir, int8, fp16, dynamic, prune, structured, qat, cluster, form
 @common_options
 def verify(export_dir, as_json):
     """Check every artifact of an export against the sha256 in its manifest."""
+    from asl_edge.runtime.fsutil import printable
     from asl_edge.runtime.integrity import verify_export_dir
 
     rows = verify_export_dir(export_dir)
     if as_json:
         echo_json([{"artifact": name, "ok": ok, "reason": reason} for name, ok, reason in rows])
     else:
-        click.echo(text_table(["artifact", "check", "reason"], [[n, "OK" if ok else "BAD", r] for n, ok, r in rows]))
-    bad = [name for name, ok, _ in rows if not ok]
+        click.echo(text_table(["artifact", "check", "reason"], [[printable(n), "OK" if ok else "BAD", r] for n, ok, r in rows]))
+    bad = [printable(name) for name, ok, _ in rows if not ok]
     if bad:
         raise IntegrityError(f"{len(bad)} of {len(rows)} artifacts failed verification: {', '.join(bad)}")
     if not as_json:
-        click.echo(f"all {len(rows)} artifacts match {export_dir}/manifest.json")
+        click.echo(f"all {len(rows)} artifacts match {printable(export_dir)}/manifest.json")

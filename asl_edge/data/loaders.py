@@ -26,6 +26,7 @@ import numpy as np
 
 from asl_edge.data.dataset import ImageDataset
 from asl_edge.runtime.errors import DataError
+from asl_edge.runtime.fsutil import printable
 from asl_edge.runtime.preprocess import IMAGE_SUFFIXES, Preprocessing
 
 log = logging.getLogger(__name__)
@@ -64,7 +65,11 @@ def load_dataset(
     else:
         path = Path(source)
         if not path.exists():
-            raise DataError(f"data not found: {source}")
+            raise DataError(f"data not found: {printable(source)}")
+        if not path.is_dir():
+            from asl_edge.runtime.fsutil import require_regular_file
+
+            require_regular_file(path, DataError, "data file")  # a FIFO or device would hang the read
         if path.is_dir():
             ds = load_folder(path, preprocessing, stream)
         elif path.suffix.lower() == ".csv":
@@ -80,12 +85,28 @@ def load_dataset(
     return ds
 
 
+def _is_regular(path: Path) -> bool:
+    import stat
+
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
 def _list_class_folder(folder: Path) -> list[Path]:
-    files = []
+    """Regular files only: a FIFO or a link to a device would hang the first read (issue #13)."""
+    files, skipped = [], []
     for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        files.extend(Path(dirpath) / f for f in sorted(filenames)
-                     if not f.startswith(".") and f.lower() not in _JUNK)
+        for f in sorted(filenames):
+            if f.startswith(".") or f.lower() in _JUNK:
+                continue
+            path = Path(dirpath) / f
+            (files if _is_regular(path) else skipped).append(path)
+    if skipped:
+        log.warning("skipped %d entries of %s that are not regular files (pipes, devices, broken links), "
+                    "e.g. %s", len(skipped), printable(folder), printable(skipped[0].name))
     return files
 
 
@@ -129,7 +150,14 @@ def _check_header(path: str) -> None:
 def _gray_to_images(pixels: np.ndarray, side: int, preprocessing: Preprocessing) -> np.ndarray:
     from PIL import Image
 
-    return np.stack([preprocessing.load(Image.fromarray(row.reshape(side, side), "L")) for row in pixels])
+    # Written into one preallocated array: a list of per-image arrays and np.stack doubled the peak.
+    out = np.empty((len(pixels), *preprocessing.input_shape), np.uint8)
+    for i, row in enumerate(pixels):
+        out[i] = preprocessing.load(Image.fromarray(row.reshape(side, side), "L"))
+    return out
+
+
+CSV_CHUNK = 4096
 
 
 def load_sign_mnist_csv(path: Path, preprocessing: Preprocessing) -> ImageDataset:
@@ -139,7 +167,9 @@ def load_sign_mnist_csv(path: Path, preprocessing: Preprocessing) -> ImageDatase
     so an error names its line.
     """
     expected = ["label"] + [f"pixel{i}" for i in range(1, 785)]
-    labels, pixels = [], []
+    # Rows go straight into uint8 chunks (784 bytes a row) instead of lists of Python ints, which
+    # took about 32 KB a row: 100k rows needed 3.2 GB (issue #13).
+    labels, chunks, chunk, filled = [], [], np.empty((CSV_CHUNK, 784), np.uint8), 0
     try:
         # utf-8-sig: spreadsheet programs start their CSV exports with a byte-order mark
         with open(path, newline="", encoding="utf-8-sig") as fh:
@@ -156,21 +186,28 @@ def load_sign_mnist_csv(path: Path, preprocessing: Preprocessing) -> ImageDatase
                 if len(row) != 785:
                     raise DataError(f"{path}:{lineno}: expected 785 values, got {len(row)}")
                 try:
-                    values = [int(v) for v in row]
-                except ValueError:
+                    values = np.array([int(v) for v in row], np.int64)
+                except (ValueError, OverflowError):
                     raise DataError(f"{path}:{lineno}: non-integer value") from None
-                if values[0] not in SIGN_MNIST_LABELS:
-                    raise DataError(f"{path}:{lineno}: label {values[0]} out of range "
+                if int(values[0]) not in SIGN_MNIST_LABELS:
+                    raise DataError(f"{path}:{lineno}: label {printable(values[0])} out of range "
                                     "(Sign Language MNIST uses 0-24 without 9 (J))")
-                if min(values[1:]) < 0 or max(values[1:]) > 255:
+                if values[1:].min() < 0 or values[1:].max() > 255:
                     raise DataError(f"{path}:{lineno}: pixel values must lie in 0..255")
-                labels.append(SIGN_MNIST_LABELS.index(values[0]))
-                pixels.append(values[1:])
+                labels.append(SIGN_MNIST_LABELS.index(int(values[0])))
+                chunk[filled] = values[1:]
+                filled += 1
+                if filled == CSV_CHUNK:
+                    chunks.append(chunk)
+                    chunk, filled = np.empty((CSV_CHUNK, 784), np.uint8), 0
     except (UnicodeDecodeError, csv.Error) as exc:
         raise DataError(f"{path} is not a readable text CSV file: {exc}") from None
     if not labels:
         raise DataError(f"{path} has a header but no rows")
-    images = _gray_to_images(np.asarray(pixels, np.uint8), 28, preprocessing)
+    chunks.append(chunk[:filled])
+    pixels = np.concatenate(chunks) if len(chunks) > 1 else chunks[0]
+    del chunks, chunk
+    images = _gray_to_images(pixels, 28, preprocessing)
     return ImageDataset(labels=np.asarray(labels, np.int64), class_names=SIGN_MNIST_LETTERS,
                         preprocessing=preprocessing, source=str(path), images=images)
 

@@ -6,6 +6,7 @@ import numpy as np
 
 from asl_edge.data.loaders import load_dataset
 from asl_edge.runtime.errors import ModelError
+from asl_edge.runtime.fsutil import printable
 from asl_edge.runtime.runfolder import Run
 
 
@@ -25,6 +26,19 @@ def run_dataset(run: Run, data: str | None = None, part: str = "test", stream: b
         return load_dataset(data, run.preprocessing, stream=stream)
     if run.split is None:
         raise ModelError(f"{run.folder} records no data split: pass --data")
-    ds = load_dataset(run.split["source"], run.preprocessing, groups_file=run.split.get("groups_file"), stream=stream)
-    return ds.subset(np.asarray(run.split[part], np.int64))
+    split = run.split
+    source, groups = split.get("source"), split.get("groups_file")
+    if not isinstance(source, str) or not (groups is None or isinstance(groups, str)) \
+            or not isinstance(split.get(part), list):
+        raise ModelError(f"{printable(run.folder)}/split.json is damaged (source, groups_file or {part} indices): "
+                         "pass --data")
+    ds = load_dataset(source, run.preprocessing, groups_file=groups, stream=stream)
+    try:
+        index = np.asarray(split[part], np.int64)
+    except (ValueError, TypeError, OverflowError):
+        index = None
+    if index is None or index.ndim != 1 or (index.size and (index.min() < 0 or index.max() >= len(ds))):
+        raise ModelError(f"{printable(run.folder)}/split.json: the {part} indices do not fit {printable(source)} "
+                         f"({len(ds)} images): the data changed since training, or the file is damaged; pass --data")
+    return ds.subset(index)
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import math
+import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -30,8 +31,10 @@ from asl_edge.runtime.fsutil import (
     atomic_dir,
     atomic_write,
     atomic_write_json,
-    folder_lock,
     gzip_size,
+    output_lock,
+    printable,
+    recover_dir,
     sha256_file,
 )
 from asl_edge.runtime.integrity import MANIFEST
@@ -252,6 +255,51 @@ def _versions() -> dict:
     return out
 
 
+def _refuse_run_folder(out: Path, run_folder: Path) -> None:
+    """An export never goes into, above or below the run folder it reads (issue #13: ``--out RUN``)."""
+    a, b = out.resolve(), run_folder.resolve()
+    if a == b or a in b.parents or b in a.parents:
+        raise ExportError(f"--out {printable(out)} overlaps the run folder {printable(run_folder)}: "
+                          "choose an output folder outside it")
+
+
+def check_output_folder(out: Path, force: bool) -> None:
+    """Refuses to write where asl-edge would destroy files it did not write.
+
+    ``out`` may be missing, an empty folder, or an earlier export (with ``--force``) whose files are
+    all asl-edge's own (the manifest, its artifacts, labels.txt). A file, a link, a folder of the
+    user's files, or an export the user added files to is refused, ``--force`` or not.
+
+    Raises:
+        ExportError: one line saying why.
+    """
+    if not os.path.lexists(out):
+        return
+    shown = printable(out)
+    if out.is_symlink() or not out.is_dir():
+        raise ExportError(f"--out {shown} exists and is not a folder: refusing to replace it")
+    names = {p.name for p in out.iterdir()}
+    if not names:
+        return
+    if MANIFEST not in names:
+        raise ExportError(f"--out {shown} holds files that asl-edge did not write (no {MANIFEST}): "
+                          "refusing to replace it; choose a new or empty folder")
+    if not force:
+        raise ExportError(f"{shown} already holds an export: use --force to replace it, or --out elsewhere")
+    from asl_edge.runtime.integrity import read_manifest
+
+    try:
+        manifest = read_manifest(out)
+        ours = {MANIFEST, runfolder.LABELS_FILE} | {a["path"] for a in manifest["artifacts"]}
+    except AslEdgeError:
+        ours = {MANIFEST, runfolder.LABELS_FILE}
+    foreign = sorted(names - ours)
+    if foreign:
+        listed = ", ".join(printable(n) for n in foreign[:5]) + (", ..." if len(foreign) > 5 else "")
+        raise ExportError(f"{shown} holds files asl-edge did not write ({listed}): --force replaces only an "
+                          "export's own files; move them away or choose another --out")
+
+
 def default_out(run_dir: str | Path) -> Path:
     return outputs.default_out("export", runfolder.load_run(run_dir).name)
 
@@ -276,12 +324,13 @@ def export_run(run_dir: str | Path, config: ExportConfig, out: str | Path | None
     """
     run = runfolder.load_run(run_dir)
     out = Path(out) if out else default_out(run_dir)
-    if (out / MANIFEST).exists() and not force:
-        raise ExportError(f"{out} already holds an export: use --force to replace it, or --out elsewhere")
-    source = model_io.load_keras_model(run.model_path)
-    train_ds, test_ds, identity = _data(run, config)
-    formats = selected_formats(config.families, config.flags)
-    with folder_lock(out.parent):
+    _refuse_run_folder(out, run.folder)
+    with output_lock(out):
+        recover_dir(out)
+        check_output_folder(out, force)
+        source = model_io.load_keras_model(run.model_path)
+        train_ds, test_ds, identity = _data(run, config)
+        formats = selected_formats(config.families, config.flags)
         x_test = test_ds.preprocessing.normalize(test_ds.load_images())
         y_test = test_ds.labels
         # The trained model as it is, measured before any compression step runs (those work on

@@ -43,25 +43,44 @@ def write_run(folder: str | Path, model, class_names, preprocessing: Preprocessi
     return runfolder.load_run(folder)
 
 
-def load_keras_model(path: str | Path):
-    """Loads a ``.keras`` model in safe mode (no arbitrary code, no pickle).
+def load_keras_model(path: str | Path, compile: bool = False):
+    """Loads a ``.keras`` model in safe mode, after an allow-list check of its config.
+
+    Every class the archive names must be one of Keras' built-in layers (no ``Lambda``) or one of
+    asl-edge's own (:mod:`asl_edge.models.allowlist`); the check runs on a private copy of the
+    file, which Keras then loads, so the file cannot change between the check and the load.
+
+    Args:
+        path: the ``.keras`` file (a model, or a checkpoint with ``compile=True``).
+        compile: restore the optimizer and loss (checkpoints, to resume training).
 
     Raises:
-        ModelError: the file is missing, truncated or not a Keras model.
+        ModelError: the file is missing, truncated, not a Keras model or names a class that is not
+            allowed.
     """
+    import shutil
+    import tempfile
     import zipfile
 
-    path = Path(path)
-    if not path.is_file():
-        raise ModelError(f"model file not found: {path}")
-    if not zipfile.is_zipfile(path):
-        raise ModelError(f"{path} is not a valid .keras file (truncated or corrupt)")
-    from asl_edge.keras_compat import keras
+    from asl_edge.models.allowlist import check_keras_file
+    from asl_edge.runtime.fsutil import require_regular_file
 
-    try:
-        return keras.models.load_model(path, compile=False, safe_mode=True)
-    except Exception as exc:  # Keras raises many types for a bad archive; all mean "unusable file"
-        raise ModelError(f"cannot load Keras model {path}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
+    path = Path(path)
+    require_regular_file(path, ModelError, what="model file")
+    with tempfile.TemporaryDirectory(prefix="asl-edge-model-") as tmp:
+        private = Path(tmp) / "model.keras"
+        with open(path, "rb") as src, open(private, "wb") as dst:
+            shutil.copyfileobj(src, dst)
+        if not zipfile.is_zipfile(private):
+            raise ModelError(f"{path} is not a valid .keras file (truncated or corrupt)")
+        check_keras_file(private, shown=path)
+        from asl_edge.keras_compat import keras
+
+        try:
+            return keras.models.load_model(private, compile=compile, safe_mode=True)
+        except Exception as exc:  # Keras raises many types for a bad archive; all mean "unusable file"
+            first = str(exc).splitlines()[0][:300] if str(exc) else ""
+            raise ModelError(f"cannot load Keras model {path}: {type(exc).__name__}: {first}") from None
 
 
 # -- Keras -------------------------------------------------------------------------------------

@@ -6,10 +6,13 @@ import base64
 import html
 import re
 
+from asl_edge.runtime.fsutil import printable
+
 
 def md_table(head: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    lines += ["| " + " | ".join(c.replace("|", "/") for c in row) + " |" for row in rows]
+    # printable(): a newline or ANSI escape in a file name must not forge table rows (issue #13).
+    lines = ["| " + " | ".join(printable(h) for h in head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(printable(c).replace("|", "/") for c in row) + " |" for row in rows]
     return "\n".join(lines)
 
 
@@ -58,19 +61,21 @@ class Document:
             elif b[0] == "p":
                 out.append(f"<p>{inline(b[1])}</p>")
             elif b[0] == "table":
-                out.append("<table><tr>" + "".join(f"<th>{html.escape(c)}</th>" for c in b[1]) + "</tr>"
+                out.append("<table><tr>" + "".join(f"<th>{html.escape(str(c))}</th>" for c in b[1]) + "</tr>"
                            + "".join("<tr>" + "".join(f"<td>{inline(c)}</td>" for c in r) + "</tr>" for r in b[2])
                            + "</table>")
             else:
-                out.append(f"<p><img alt='{html.escape(b[2])}' src='data:image/png;base64,"
+                out.append(f"<p><img alt='{html.escape(str(b[2]))}' src='data:image/png;base64,"
                            f"{base64.b64encode(b[3]).decode()}'></p>")
         return "\n".join(out) + "\n</body></html>\n"
 
 
 def inline(text: str) -> str:
     """The few Markdown inline forms the report uses (bold, code, links), as HTML."""
-    text = html.escape(text, quote=False)
+    # quote=True: with quote=False a results file's fields could close the href and add
+    # attributes such as onmouseover to a link (issue #13).
+    text = html.escape(str(text), quote=True)
     text = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", text)
     text = re.sub(r"`(.+?)`", r"<code>\1</code>", text)
     text = re.sub(r"\*(.+?)\*", r"<i>\1</i>", text)
-    return re.sub(r"\[([^\]]+)\]\((https?://[^)\s]+)\)", r"<a href='\2'>\1</a>", text)
+    return re.sub(r"\[([^\]]+)\]\((https?://[^)\s]+)\)", r'<a href="\2">\1</a>', text)

@@ -8,68 +8,169 @@ line instead of silently giving other answers; ``--no-verify`` skips the check.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from asl_edge.runtime.errors import IntegrityError, ModelError
-from asl_edge.runtime.fsutil import sha256_file
+from asl_edge.runtime.fsutil import printable, read_regular, require_regular_file, sha256_file
 
 MANIFEST = "manifest.json"
+MAX_MANIFEST_BYTES = 8 << 20
+MAX_ARTIFACTS = 256
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
-def read_manifest(export_dir: str | Path) -> dict:
-    """Loads an export's manifest.
+def _damaged(path: Path, why: str):
+    raise ModelError(f"{printable(path)} is damaged ({why}): re-export the model")
+
+
+def _check_entry(entry, path: Path, i: int) -> None:
+    if not isinstance(entry, dict):
+        _damaged(path, f"artifact {i} is not an object")
+    name = entry.get("path")
+    if not isinstance(name, str) or not name or len(name) > 255:
+        _damaged(path, f"artifact {i} has no file name")
+    if not name.isprintable():
+        _damaged(path, f"artifact {i} has control characters in its name")
+    if "sha256" in entry and not (isinstance(entry["sha256"], str) and _SHA256.fullmatch(entry["sha256"])):
+        _damaged(path, f"artifact {i} has a malformed sha256")
+    size = entry.get("size_bytes")
+    if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
+        _damaged(path, f"artifact {i} has a malformed size")
+
+
+def validate_manifest(manifest, path: Path) -> dict:
+    """Checks the manifest's structure (types and sizes) so later readers never meet a surprise.
 
     Raises:
-        ModelError: missing or unreadable manifest.
+        ModelError: one line naming the problem.
     """
-    path = Path(export_dir) / MANIFEST
-    if not path.is_file():
-        raise ModelError(f"{export_dir} holds no {MANIFEST}: not an asl-edge export folder")
-    try:
-        manifest = json.loads(path.read_text())
-        manifest["artifacts"]
-    except (json.JSONDecodeError, KeyError, TypeError):
-        raise ModelError(f"{path} is damaged: re-export the model") from None
+    if not isinstance(manifest, dict):
+        _damaged(path, "not a JSON object")
+    artifacts = manifest.get("artifacts")
+    if not isinstance(artifacts, list):
+        _damaged(path, "no artifact list")
+    if len(artifacts) > MAX_ARTIFACTS:
+        _damaged(path, f"{len(artifacts)} artifacts")
+    for i, entry in enumerate(artifacts):
+        _check_entry(entry, path, i)
+    for key in ("failed",):
+        if key in manifest and not isinstance(manifest[key], list):
+            _damaged(path, f"'{key}' is not a list")
+    for key in ("source", "compression", "preprocessing", "config", "versions", "evaluation"):
+        if manifest.get(key) is not None and not isinstance(manifest[key], dict):
+            _damaged(path, f"'{key}' is not an object")
+    source = manifest.get("source") or {}
+    if source.get("run") is not None and not isinstance(source["run"], str):
+        _damaged(path, "source.run is not a path")
+    if source.get("model_sha256") is not None and not (isinstance(source["model_sha256"], str)
+                                                       and _SHA256.fullmatch(source["model_sha256"])):
+        _damaged(path, "source.model_sha256 is malformed")
+    labels = manifest.get("labels")
+    if labels is not None and not (isinstance(labels, list) and all(isinstance(x, str) for x in labels)):
+        _damaged(path, "labels are not a list of strings")
     return manifest
 
 
-def check_artifact(path: str | Path, verify: bool = True) -> None:
-    """Refuses an artifact whose sha256 differs from the manifest beside it.
-
-    Artifacts without a manifest beside them (copied alone to a device) pass: there is nothing
-    to compare with.
+def read_manifest(export_dir: str | Path) -> dict:
+    """Loads an export's manifest, checked for structure.
 
     Raises:
-        IntegrityError: the hash does not match.
+        ModelError: missing, unreadable or malformed manifest.
+    """
+    path = Path(export_dir) / MANIFEST
+    if not path.exists():
+        raise ModelError(f"{printable(export_dir)} holds no {MANIFEST}: not an asl-edge export folder")
+    raw = read_regular(path, ModelError, "manifest", MAX_MANIFEST_BYTES)
+    try:
+        manifest = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        _damaged(path, "not UTF-8")
+    except RecursionError:
+        _damaged(path, "nested too deeply")
+    except ValueError:
+        _damaged(path, "not JSON")
+    return validate_manifest(manifest, path)
+
+
+def artifact_path(export_dir: str | Path, entry: dict) -> Path:
+    """The file of a manifest entry, refused unless it names a file directly inside ``export_dir``.
+
+    Raises:
+        IntegrityError: a path that leaves the folder (``../``, absolute, through a symbolic link).
+    """
+    export_dir = Path(export_dir)
+    name = entry["path"]
+    candidate = export_dir / name
+    bad = name in (".", "..") or "/" in name or "\\" in name or "\0" in name or Path(name).is_absolute()
+    if not bad:
+        try:
+            bad = candidate.resolve().parent != export_dir.resolve()
+        except (OSError, RuntimeError):
+            bad = True
+    if bad:
+        raise IntegrityError(f"{printable(export_dir / MANIFEST)} names '{printable(name)}', which is not a file "
+                             "inside the export folder: refusing it")
+    return candidate
+
+
+def check_artifact(path: str | Path, verify: bool = True) -> bool:
+    """Refuses an artifact whose sha256 differs from the manifest beside it.
+
+    Returns:
+        True when the manifest beside it vouches for the file (sha256 checked and equal).
+
+    Artifacts without a manifest beside them (copied alone to a device) pass: there is nothing
+    to compare with (their structure is still validated before any runtime sees them).
+
+    Raises:
+        IntegrityError: the hash or the size does not match.
+        ModelError: not a regular file, or a damaged manifest.
     """
     path = Path(path)
+    require_regular_file(path, ModelError, "artifact")
     manifest_path = path.parent / MANIFEST
-    if not verify or not manifest_path.is_file():
-        return
+    if not verify or not manifest_path.exists():
+        return False
     entry = next((a for a in read_manifest(path.parent)["artifacts"] if a["path"] == path.name), None)
-    if entry is None:
-        return
-    if sha256_file(path) != entry["sha256"]:
-        raise IntegrityError(f"{path}: sha256 does not match {MANIFEST}: the file changed or is corrupt; "
+    if entry is None or "sha256" not in entry:
+        return False
+    # The size first: a file of the wrong size cannot match, and hashing it is not needed.
+    if ("size_bytes" in entry and path.stat().st_size != entry["size_bytes"]) or sha256_file(path) != entry["sha256"]:
+        raise IntegrityError(f"{printable(path)}: sha256 does not match {MANIFEST}: the file changed or is corrupt; "
                              "re-export it or pass --no-verify")
+    return True
 
 
 def verify_export_dir(export_dir: str | Path) -> list[tuple[str, bool, str]]:
     """Checks every artifact listed in an export's manifest.
 
     Returns:
-        ``(file name, ok, reason)`` per artifact.
+        ``(file name, ok, reason)`` per artifact; a name that leaves the folder is reported, never read.
     """
     export_dir = Path(export_dir)
     rows = []
     for entry in read_manifest(export_dir)["artifacts"]:
-        path = export_dir / entry["path"]
-        if not path.is_file():
-            rows.append((entry["path"], False, "missing"))
-        elif path.stat().st_size != entry["size_bytes"]:
-            rows.append((entry["path"], False, f"size {path.stat().st_size} != {entry['size_bytes']} (truncated?)"))
+        name = entry["path"]
+        try:
+            path = artifact_path(export_dir, entry)
+        except IntegrityError:
+            rows.append((name, False, "outside the export folder: not checked"))
+            continue
+        if not path.exists():
+            rows.append((name, False, "missing"))
+            continue
+        try:
+            size = require_regular_file(path, ModelError, "artifact")
+        except ModelError:
+            rows.append((name, False, "not a regular file"))
+            continue
+        if "sha256" not in entry or "size_bytes" not in entry:
+            rows.append((name, False, "no sha256 or size in the manifest"))
+        elif size != entry["size_bytes"]:
+            rows.append((name, False, f"size {size} != {entry['size_bytes']} (truncated?)"))
         elif sha256_file(path) != entry["sha256"]:
-            rows.append((entry["path"], False, "sha256 mismatch"))
+            rows.append((name, False, "sha256 mismatch"))
         else:
-            rows.append((entry["path"], True, "ok"))
+            rows.append((name, True, "ok"))
     return rows

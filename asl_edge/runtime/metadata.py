@@ -16,7 +16,7 @@ from pathlib import Path
 
 from asl_edge import __version__
 from asl_edge.runtime.errors import ModelError
-from asl_edge.runtime.fsutil import atomic_write
+from asl_edge.runtime.fsutil import atomic_write, printable
 
 PREFIX = "asl_edge."
 KEYS = ("labels", "preprocessing")
@@ -47,11 +47,35 @@ def _io_names(path: Path) -> tuple[str | None, str | None]:
 
 
 def _decode(entries: dict[str, str], path: Path) -> dict:
-    out = {k[len(PREFIX):]: json.loads(v) for k, v in entries.items() if k.startswith(PREFIX)}
+    """Parses and checks the entries: bounded sizes, labels as printable names, a valid preprocessing."""
+    from asl_edge.runtime.errors import DataError
+    from asl_edge.runtime.preprocess import Preprocessing
+    from asl_edge.runtime.validate import MAX_METADATA_ENTRY, check_labels
+
+    shown = printable(path)
+    out = {}
+    for key, value in entries.items():
+        if not key.startswith(PREFIX):
+            continue
+        if len(value) > MAX_METADATA_ENTRY:
+            raise ModelError(f"{shown}: metadata entry {printable(key)} is too large")
+        try:
+            out[key[len(PREFIX):]] = json.loads(value)
+        except RecursionError:
+            raise ModelError(f"{shown}: metadata entry {printable(key)} is nested too deeply") from None
+        except ValueError:
+            raise ModelError(f"{shown}: metadata entry {printable(key)} is not JSON") from None
     missing = [k for k in KEYS if k not in out]
     if missing:
-        raise ModelError(f"{path} has no asl-edge metadata ({', '.join(missing)} missing): "
+        raise ModelError(f"{shown} has no asl-edge metadata ({', '.join(missing)} missing): "
                          "export it with `asl-edge export` or run it through its run folder")
+    out["labels"] = list(check_labels(out["labels"], path))
+    if not isinstance(out["preprocessing"], dict):
+        raise ModelError(f"{shown}: its preprocessing metadata is not an object")
+    try:
+        Preprocessing.from_dict(out["preprocessing"])
+    except DataError as exc:
+        raise ModelError(f"{shown}: invalid preprocessing metadata: {exc}") from None
     return out
 
 
@@ -103,7 +127,8 @@ def _tflite_entries(buf: bytes) -> dict[str, str]:
         meta = model.Metadata(i)
         name = meta.Name().decode()
         if name.startswith(PREFIX):
-            out[name] = model.Buffers(meta.Buffer()).DataAsNumpy().tobytes().decode()
+            data = model.Buffers(meta.Buffer()).DataAsNumpy()
+            out[name] = b"" if isinstance(data, int) else data.tobytes().decode("utf-8")
     return out
 
 
@@ -113,16 +138,18 @@ def read_metadata(path: str | Path) -> dict:
     Raises:
         ModelError: missing or unreadable file, or no asl-edge metadata inside.
     """
+    from asl_edge.runtime.fsutil import read_regular
+    from asl_edge.runtime.validate import MAX_ARTIFACT_BYTES, validate_onnx, validate_tflite
+
     path = Path(path)
-    if not path.is_file():
-        raise ModelError(f"artifact not found: {path}")
     try:
         if path.suffix == ".onnx":
-            entries = _onnx_entries(path)
+            buf = read_regular(path, ModelError, "artifact", MAX_ARTIFACT_BYTES)
+            validate_onnx(buf, path)
+            entries = _onnx_entries(buf)
         elif path.suffix == ".tflite":
-            buf = path.read_bytes()
-            if len(buf) < 8 or buf[4:8] != b"TFL3":
-                raise ModelError(f"{path} is not a valid .tflite file (truncated or corrupt)")
+            buf = read_regular(path, ModelError, "artifact", MAX_ARTIFACT_BYTES)
+            validate_tflite(buf, path)
             entries = _tflite_entries(buf)
         else:
             raise ModelError(f"{path}: expected a .tflite or .onnx artifact")
@@ -133,18 +160,18 @@ def read_metadata(path: str | Path) -> dict:
     return _decode(entries, path)
 
 
-def _onnx_entries(path: Path) -> dict[str, str]:
+def _onnx_entries(buf: bytes) -> dict[str, str]:
     try:
         import onnx
     except ImportError:
         onnx = None
     if onnx is not None:
-        model = onnx.load(str(path), load_external_data=False)
+        model = onnx.load_from_string(buf)
         return {p.key: p.value for p in model.metadata_props}
     # Runtime-only install: onnxruntime reads the same properties.
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.log_severity_level = 3
-    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(buf, options, providers=["CPUExecutionProvider"])
     return dict(session.get_modelmeta().custom_metadata_map)

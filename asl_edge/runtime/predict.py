@@ -30,8 +30,20 @@ class Predictor:
     preprocessing: Preprocessing
 
     def top_k(self, images: np.ndarray, k: int = 3) -> list[list[tuple[str, float]]]:
-        """Top-``k`` (label, probability) per ``uint8`` image of the preprocessing's shape."""
+        """Top-``k`` (label, probability) per ``uint8`` image of the preprocessing's shape.
+
+        Raises:
+            DataError: ``k`` below 1 (``-1`` used to drop a label silently; issue #13).
+        """
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+            raise DataError(f"top-k must be a whole number of at least 1, got {k!r}")
         probs = self.runner.predict(self.preprocessing.normalize(images))
+        if probs.ndim != 2 or probs.shape[1] != len(self.labels):
+            raise ModelError(f"the model gives {probs.shape[-1] if probs.ndim else 0} outputs for "
+                             f"{len(self.labels)} labels: the artifact and its metadata do not match")
+        if not np.isfinite(probs).all() or probs.min() < -1e-3 or probs.max() > 1 + 1e-3:
+            raise ModelError("the model gives outputs that are not probabilities (NaN, infinite or outside 0..1): "
+                             "the artifact is damaged; re-export it")
         order = np.argsort(-probs, axis=1)[:, :k]
         return [[(self.labels[j], float(p[j])) for j in row] for row, p in zip(order, probs)]
 
@@ -105,7 +117,10 @@ def load_predictor(artifact: str | Path, threads: int | None = None, verify: boo
     if desc.is_artifact:
         check_artifact(desc.path, verify=verify)
     labels, preprocessing, path = desc.labels, desc.preprocessing, desc.path
-    runner = load_runner(desc.model_path, threads=threads)
+    # An artifact is validated and then run once in a memory-capped child before this process
+    # loads it (issue #13): a manifest beside it can be crafted as easily as the file, so it does
+    # not exempt it. The probe is remembered per sha256, so a device pays it once per artifact.
+    runner = load_runner(desc.model_path, threads=threads, probe_first=desc.is_artifact)
     if tuple(runner.input_shape) != tuple(preprocessing.input_shape):
         raise ModelError(f"{path.name} takes {tuple(runner.input_shape)} inputs but its metadata describes "
                          f"{tuple(preprocessing.input_shape)}: the artifact and its metadata do not match")

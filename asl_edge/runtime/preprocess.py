@@ -15,6 +15,7 @@ artifact's recorded preprocessing, so every runtime applies them).
 from __future__ import annotations
 
 import io
+import math
 import os
 import warnings
 from dataclasses import asdict, dataclass, replace
@@ -36,6 +37,15 @@ RESAMPLE = {"bilinear": Image.Resampling.BILINEAR, "bicubic": Image.Resampling.B
             "area": Image.Resampling.BOX, "nearest": Image.Resampling.NEAREST}
 # Refuse decompression bombs with a clear error rather than Pillow's warning.
 MAX_PIXELS = 64_000_000
+# Bounds of image_size and resize_chain sides (a 30000 side would take 3.6 GB per image).
+MIN_SIDE, MAX_SIDE = 8, 2048
+
+
+def _short(value) -> str:
+    from asl_edge.runtime.fsutil import printable
+
+    text = printable(repr(value))
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 @dataclass(frozen=True)
@@ -65,14 +75,40 @@ class Preprocessing:
     localiser: dict | None = None
 
     def __post_init__(self):
+        # Every field is checked for type and range: a preprocessing can come from an artifact's
+        # metadata, which anyone can write (issue #13: resize_chain [30000], std [0]).
+        def sizes(value, name, most):
+            if not isinstance(value, tuple) or len(value) > most or \
+                    any(isinstance(v, bool) or not isinstance(v, int) or not MIN_SIDE <= v <= MAX_SIDE for v in value):
+                raise DataError(f"{name} must be at most {most} sizes between {MIN_SIDE} and {MAX_SIDE} pixels, "
+                                f"got {_short(value)}")
+
+        def floats(value, name):
+            if not isinstance(value, tuple) or not 1 <= len(value) <= 3 or \
+                    any(isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) for v in value):
+                raise DataError(f"{name} must be 1 to 3 finite numbers, got {_short(value)}")
+
+        for name in ("color_mode", "resample", "channel_order"):
+            if not isinstance(getattr(self, name), str):
+                raise DataError(f"{name} must be a name, got {_short(getattr(self, name))}")
+        if self.channel_order not in ("rgb", "bgr"):
+            raise DataError(f"channel_order must be rgb or bgr, got {_short(self.channel_order)}")
+        sizes(self.image_size, "image_size", 2)
+        sizes(self.resize_chain, "resize_chain", 4)
+        floats(self.mean, "mean")
+        floats(self.std, "std")
+        if any(v < 1e-6 for v in self.std):
+            raise DataError(f"std must be positive, got {_short(self.std)}")
         if self.normalization not in NORMALIZATIONS:
             raise DataError(f"unknown normalization '{self.normalization}'; choose one of: {', '.join(NORMALIZATIONS)}")
         if self.color_mode not in COLOR_MODES:
             raise DataError(f"unknown colour mode '{self.color_mode}'; choose one of: {', '.join(COLOR_MODES)}")
         if self.resample not in RESAMPLE:
             raise DataError(f"unknown resample filter '{self.resample}'; choose one of: {', '.join(RESAMPLE)}")
-        if len(self.image_size) != 2 or min(self.image_size) < 8:
+        if len(self.image_size) != 2:
             raise DataError(f"image_size must be two sizes of at least 8 pixels, got {self.image_size}")
+        if len(self.mean) not in (1, self.channels) or len(self.std) not in (1, self.channels):
+            raise DataError(f"mean and std need 1 or {self.channels} values for {self.color_mode}")
 
     @property
     def channels(self) -> int:
@@ -92,8 +128,10 @@ class Preprocessing:
 
     @classmethod
     def from_dict(cls, d: dict) -> Preprocessing:
+        if not isinstance(d, dict):
+            raise DataError(f"a preprocessing must be an object, got {_short(d)}")
         known = {f for f in cls.__dataclass_fields__}
-        unknown = set(d) - known
+        unknown = {str(k) for k in d} - known
         if unknown:
             raise DataError(f"unknown preprocessing keys: {', '.join(sorted(unknown))}")
         kw = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
@@ -241,13 +279,29 @@ def open_image(source: str | os.PathLike | bytes) -> Image.Image:
                 raise DataError(f"image too large ({img.width}x{img.height}): {name}")
             img.load()
             img = ImageOps.exif_transpose(img)
-        return img
+        return to_8bit(img)
     except DataError:
         raise
     except UnidentifiedImageError:
         raise DataError(f"not an image file: {name}") from None
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError, EOFError) as exc:
         raise DataError(f"cannot read image {name}: {exc}") from None
+
+
+def to_8bit(img: Image.Image) -> Image.Image:
+    """16-bit and 32-bit single-channel images scaled to 8 bits (Pillow's ``convert("RGB")``
+    clips them instead, so a 16-bit grayscale PNG became all white; issue #13)."""
+    if img.mode not in ("I", "F") and not img.mode.startswith("I;16"):
+        return img
+    arr = np.asarray(img, dtype=np.float64)
+    if img.mode.startswith("I;16"):
+        top = 65535.0
+    else:
+        finite = arr[np.isfinite(arr)]
+        peak = float(finite.max()) if finite.size else 0.0
+        top = 1.0 if img.mode == "F" and peak <= 1.0 else 255.0 if peak <= 255 else 65535.0 if peak <= 65535 else peak
+    arr = np.nan_to_num(arr, nan=0.0, posinf=top, neginf=0.0)
+    return Image.fromarray(np.clip(np.round(arr * (255.0 / top)), 0, 255).astype(np.uint8), "L")
 
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}

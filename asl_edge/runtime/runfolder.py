@@ -58,10 +58,18 @@ class Run:
 
 
 def read_labels(path: Path) -> tuple[str, ...]:
-    names = tuple(line.strip() for line in Path(path).read_text().splitlines() if line.strip())
+    """One printable name per line (control characters would forge output lines; issue #13)."""
+    from asl_edge.runtime.fsutil import printable, read_regular
+    from asl_edge.runtime.validate import check_labels
+
+    try:
+        text = read_regular(path, ModelError, "labels file", 4 << 20).decode("utf-8")
+    except UnicodeDecodeError:
+        raise ModelError(f"{printable(path)} is not UTF-8 text") from None
+    names = tuple(line.strip() for line in text.splitlines() if line.strip())
     if not names:
-        raise ModelError(f"{path} lists no labels")
-    return names
+        raise ModelError(f"{printable(path)} lists no labels")
+    return check_labels(names, path)
 
 
 def load_run(folder: str | Path) -> Run:
@@ -78,11 +86,18 @@ def load_run(folder: str | Path) -> Run:
     for name in (MODEL_FILE, LABELS_FILE, PREPROCESSING_FILE):
         if not (folder / name).is_file():
             raise ModelError(f"{folder} is not a trained run folder: {name} is missing")
+    from asl_edge.runtime.errors import DataError
+    from asl_edge.runtime.fsutil import printable, read_regular
+
     try:
-        preprocessing = Preprocessing.from_dict(json.loads((folder / PREPROCESSING_FILE).read_text()))
-        split = json.loads((folder / SPLIT_FILE).read_text()) if (folder / SPLIT_FILE).is_file() else None
-    except (json.JSONDecodeError, TypeError) as exc:
-        raise ModelError(f"{folder}: unreadable run metadata: {exc}") from None
+        preprocessing = Preprocessing.from_dict(json.loads(read_regular(folder / PREPROCESSING_FILE, ModelError,
+                                                                        "preprocessing file", 1 << 20)))
+        split = json.loads(read_regular(folder / SPLIT_FILE, ModelError, "split file", 256 << 20)) \
+            if (folder / SPLIT_FILE).is_file() else None
+        if split is not None and (not isinstance(split, dict) or not isinstance(split.get("source"), str)):
+            raise TypeError("split.json is not an object naming its data source")
+    except (ValueError, TypeError, RecursionError, DataError) as exc:
+        raise ModelError(f"{printable(folder)}: unreadable run metadata: {printable(str(exc))[:200]}") from None
     return Run(folder, folder / MODEL_FILE, read_labels(folder / LABELS_FILE), preprocessing, split)
 
 

@@ -11,6 +11,7 @@ own scale and zero point. NumPy only at import time.
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import numpy as np
 
 from asl_edge.runtime.errors import AslEdgeError, ModelError, RuntimeUnavailable
 from asl_edge.runtime.formats import format_for_path
+from asl_edge.runtime.fsutil import printable
 from asl_edge.runtime.quiet import quiet_native_stderr
 
 log = logging.getLogger(__name__)
@@ -69,10 +71,35 @@ def dequantize(q: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
 
 
 def _check_file(path: Path) -> None:
-    if not path.is_file():
-        raise ModelError(f"artifact not found: {path}")
-    if path.stat().st_size == 0:
-        raise ModelError(f"{path} is empty")
+    from asl_edge.runtime.fsutil import require_regular_file
+
+    if require_regular_file(path, ModelError, "artifact") == 0:
+        raise ModelError(f"{printable(path)} is empty")
+
+
+def check_threads(threads: int | None) -> int | None:
+    """Thread counts must lie between 1 and the CPU count (ONNX Runtime segfaults at 100000; issue #13).
+
+    Raises:
+        ConfigError: a count out of range.
+    """
+    if threads is None:
+        return None
+    import os
+
+    cpus = os.cpu_count() or 1
+    if isinstance(threads, bool) or not isinstance(threads, int) or not 1 <= threads <= cpus:
+        from asl_edge.runtime.errors import ConfigError
+
+        raise ConfigError(f"--threads must lie between 1 and the {cpus} CPUs of this machine, got {threads}")
+    return threads
+
+
+def _read_artifact(path: Path) -> bytes:
+    from asl_edge.runtime.fsutil import read_regular
+    from asl_edge.runtime.validate import MAX_ARTIFACT_BYTES
+
+    return read_regular(path, ModelError, "artifact", MAX_ARTIFACT_BYTES)
 
 
 # -- LiteRT ------------------------------------------------------------------------------------
@@ -111,33 +138,58 @@ def _interpreter_class():
     raise RuntimeUnavailable("no TFLite runtime installed: pip install ai-edge-litert")
 
 
-def _load_litert(path: Path, threads: int | None, device: str) -> Runner:
+def _check_allocated(interp, path: Path, batch: int) -> None:
+    """Refuses a model whose tensors, as LiteRT planned them, are larger than any real one.
+
+    Shapes computed while preparing (a Reshape or Tile fed a damaged constant) escape the file
+    checks of :mod:`asl_edge.runtime.validate`; here they are bounded before the first invoke.
+    """
+    from asl_edge.runtime.validate import MAX_ARENA_BYTES
+
+    total = 0
+    for t in interp.get_tensor_details():
+        shape = np.asarray(t.get("shape", ()), np.int64)
+        total += int(np.prod(np.maximum(shape, 1), dtype=np.float64)) * np.dtype(t["dtype"]).itemsize
+    if total > MAX_ARENA_BYTES * max(batch, 1):
+        raise ModelError(f"{printable(path)} needs {total >> 20} MB of tensors: larger than any real model; "
+                         "the file is damaged or crafted")
+
+
+def _load_litert(path: Path, threads: int | None, device: str, content: bytes | None = None) -> Runner:
     if device != "cpu":
         raise RuntimeUnavailable("LiteRT runs on the CPU here; GPU delegates are not measured")
-    buf = path.read_bytes()
-    if len(buf) < 8 or buf[4:8] != b"TFL3":
-        raise ModelError(f"{path} is not a valid .tflite file (truncated or corrupt)")
+    from asl_edge.runtime.validate import validate_tflite
+
+    buf = _read_artifact(path) if content is None else content
+    validate_tflite(buf, path)  # before LiteRT sees a byte of it: a damaged flatbuffer can segfault it
     cls, version, name = _interpreter_class()
     try:
         with quiet_native_stderr():
             interp = cls(model_content=buf, num_threads=threads)
             interp.allocate_tensors()
     except Exception as exc:  # the interpreter raises RuntimeError/ValueError on damaged models
-        raise ModelError(f"cannot load {path}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        raise ModelError(f"cannot load {printable(path)}: {printable(first)}") from None
     inp, out = interp.get_input_details()[0], interp.get_output_details()[0]
     in_q = inp["quantization"] if inp["dtype"] in (np.int8, np.uint8) else None
     out_q = out["quantization"] if out["dtype"] in (np.int8, np.uint8) else None
+    _check_allocated(interp, path, 1)
     batch_state = {"n": int(inp["shape"][0])}
 
     def predict(x: np.ndarray) -> np.ndarray:
-        if batch_state["n"] != len(x):
-            interp.resize_tensor_input(inp["index"], [len(x), *inp["shape"][1:]])
-            interp.allocate_tensors()
-            batch_state["n"] = len(x)
-        feed = quantize(x, in_q[0], in_q[1], inp["dtype"]) if in_q else x.astype(inp["dtype"])
-        interp.set_tensor(inp["index"], feed)
-        interp.invoke()
-        y = interp.get_tensor(out["index"])
+        try:
+            if batch_state["n"] != len(x):
+                interp.resize_tensor_input(inp["index"], [len(x), *inp["shape"][1:]])
+                interp.allocate_tensors()
+                batch_state["n"] = len(x)
+                _check_allocated(interp, path, len(x))
+            feed = quantize(x, in_q[0], in_q[1], inp["dtype"]) if in_q else x.astype(inp["dtype"])
+            interp.set_tensor(inp["index"], feed)
+            interp.invoke()
+            y = interp.get_tensor(out["index"])
+        except (RuntimeError, ValueError) as exc:  # a damaged model that LiteRT refuses at run time
+            first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+            raise ModelError(f"{printable(path)} failed to run: {printable(first)}") from None
         return dequantize(y, *out_q) if out_q else y.astype(np.float32)
 
     return Runner(name, version, path, tuple(int(d) for d in inp["shape"][1:]),
@@ -145,7 +197,7 @@ def _load_litert(path: Path, threads: int | None, device: str) -> Runner:
 
 
 # -- ONNX Runtime --------------------------------------------------------------------------------
-def _load_onnx(path: Path, threads: int | None, device: str) -> Runner:
+def _load_onnx(path: Path, threads: int | None, device: str, content: bytes | None = None) -> Runner:
     try:
         import onnxruntime as ort
     except ImportError:
@@ -160,8 +212,14 @@ def _load_onnx(path: Path, threads: int | None, device: str) -> Runner:
     if threads:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
+    from asl_edge.runtime.validate import validate_onnx
+
+    buf = _read_artifact(path) if content is None else content
+    validate_onnx(buf, path)
     try:
-        session = ort.InferenceSession(str(path), options, providers=providers)
+        # From the validated bytes, not the path: the file cannot change after the check, and
+        # ONNX Runtime resolves no external-data paths for an in-memory model.
+        session = ort.InferenceSession(buf, options, providers=providers)
     except Exception as exc:  # InvalidProtobuf, Fail, ...: all mean an unusable file
         raise ModelError(f"cannot load {path}: {str(exc).splitlines()[0][:200]}") from None
     used = tuple(session.get_providers())
@@ -173,7 +231,11 @@ def _load_onnx(path: Path, threads: int | None, device: str) -> Runner:
     dtype = {"tensor(float)": np.float32, "tensor(int8)": np.int8, "tensor(uint8)": np.uint8}.get(inp.type, np.float32)
 
     def predict(x: np.ndarray) -> np.ndarray:
-        return np.asarray(session.run(None, {inp.name: x.astype(dtype)})[0], np.float32)
+        try:
+            return np.asarray(session.run(None, {inp.name: x.astype(dtype)})[0], np.float32)
+        except Exception as exc:  # onnxruntime's Fail / RuntimeException on a damaged model
+            first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+            raise ModelError(f"{printable(path)} failed to run: {printable(first)}") from None
 
     shape = tuple(int(d) if isinstance(d, int) else -1 for d in inp.shape[1:])
     return Runner("onnxruntime", ort.__version__, path, shape, np.dtype(dtype), None, device, predict, used)
@@ -191,8 +253,104 @@ def register_runtime(name: str, loader) -> None:
     _LOADERS[name] = loader
 
 
+# The probe: a child process that loads an unverified artifact and runs it once, under a memory
+# cap, so that a crash or a runaway allocation in the native runtime ends the child, not asl-edge
+# (issue #13: a .tflite copied alone, or --no-verify, is not vouched for by a manifest).
+_PROBE = """
+import resource, sys
+limit = int(sys.argv[4])
+resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+import numpy as np
+from pathlib import Path
+from asl_edge.runtime.errors import AslEdgeError
+from asl_edge.runtime.runners import _LOADERS
+content = sys.stdin.buffer.read()
+try:
+    runner = _LOADERS[sys.argv[2]](Path(sys.argv[1]), int(sys.argv[3]) or None, "cpu", content=content)
+    runner.predict(np.zeros((1, *[max(d, 1) for d in runner.input_shape]), np.float32))
+except AslEdgeError as exc:
+    print(str(exc)); sys.exit(3)
+except MemoryError:
+    sys.exit(4)
+"""
+PROBE_TIMEOUT_S = 120
+
+
+def _probe_memory_limit() -> int:
+    try:
+        ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        ram = 4 << 30
+    return int(min(max(3 << 30, ram * 3 // 4), 16 << 30))
+
+
+def _probe_cache() -> Path | None:
+    """Where the sha256 of artifacts that passed the probe are remembered (``None``: nowhere)."""
+    if os.environ.get("ASL_EDGE_PROBE_CACHE") == "off":
+        return None
+    root = os.environ.get("ASL_EDGE_PROBE_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "asl-edge", "probed")
+    return Path(root)
+
+
+def probe(path: Path, runtime: str, threads: int | None, content: bytes | None = None) -> None:
+    """Loads and runs an artifact once in a memory-capped child process.
+
+    The child gets the very bytes this process will load (on its stdin), so the file cannot
+    change in between. Bytes that passed are remembered by sha256 (``~/.cache/asl-edge/probed``,
+    ``ASL_EDGE_PROBE_CACHE`` to move it, ``off`` to not remember), so a device pays the probe once
+    per artifact.
+
+    Raises:
+        ModelError: the child failed cleanly (its message), died on a signal, ran out of memory
+            or did not finish.
+    """
+    import hashlib
+    import signal
+    import subprocess
+    import sys
+
+    content = _read_artifact(path) if content is None else content
+    digest = hashlib.sha256(content).hexdigest()
+    cache = _probe_cache()
+    marker = None if cache is None else cache / f"{digest}-{runtime}"
+    if marker is not None and marker.is_file():
+        return
+    cmd = [sys.executable, "-c", _PROBE, str(path), runtime, str(threads or 0), str(_probe_memory_limit())]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [
+        str(Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH")]))}
+    try:
+        proc = subprocess.run(cmd, input=content, capture_output=True, timeout=PROBE_TIMEOUT_S, env=env)
+    except subprocess.TimeoutExpired:
+        raise ModelError(f"{printable(path)} did not load within {PROBE_TIMEOUT_S} s: refusing it") from None
+    out = proc.stdout.decode("utf-8", "replace").strip()
+    err = proc.stderr.decode("utf-8", "replace").strip()
+    if proc.returncode == 0:
+        if marker is not None:
+            try:
+                marker.parent.mkdir(parents=True, exist_ok=True)
+                marker.touch()
+            except OSError:
+                log.debug("cannot remember the probe in %s", marker)
+        return
+    if proc.returncode == 3 and out:
+        raise ModelError(out.splitlines()[-1])
+    if proc.returncode == 4:
+        raise ModelError(f"{printable(path)} needs more memory than this machine allows a model: "
+                         "the file is damaged or crafted")
+    if proc.returncode < 0:
+        try:
+            name = signal.Signals(-proc.returncode).name
+        except ValueError:
+            name = f"signal {-proc.returncode}"
+        raise ModelError(f"{printable(path)} crashed the {runtime} runtime ({name}): the file is damaged or "
+                         "crafted; re-export it")
+    tail = err.splitlines()[-1][:200] if err else f"exit status {proc.returncode}"
+    raise ModelError(f"{printable(path)} cannot be loaded: {printable(tail)}")
+
+
 def load_runner(path: str | Path, runtime: str | None = None, threads: int | None = None,
-                device: str = "cpu") -> Runner:
+                device: str = "cpu", probe_first: bool = False) -> Runner:
     """Loads an artifact into its runtime.
 
     Args:
@@ -200,6 +358,8 @@ def load_runner(path: str | Path, runtime: str | None = None, threads: int | Non
         runtime: override the format table's runtime (``keras``, ``litert``, ``onnxruntime``).
         threads: CPU threads the runtime may use (``None``: its default).
         device: ``cpu`` or ``gpu``.
+        probe_first: load and run it once in a memory-capped child process first (:func:`probe`):
+            for artifacts no manifest vouches for.
 
     Raises:
         ModelError: missing, truncated or corrupt file.
@@ -207,9 +367,15 @@ def load_runner(path: str | Path, runtime: str | None = None, threads: int | Non
     """
     path = Path(path)
     _check_file(path)
+    threads = check_threads(threads)
     runtime = runtime or format_for_path(path).runtime
     if runtime not in _LOADERS:
         raise RuntimeUnavailable(f"unknown runtime '{runtime}'; choose one of: {', '.join(_LOADERS)}")
+    if runtime in ("litert", "onnxruntime"):
+        content = _read_artifact(path)  # read once: the probe and the runtime see the same bytes
+        if probe_first and device == "cpu":
+            probe(path, runtime, threads, content)
+        return _LOADERS[runtime](path, threads, device, content=content)
     return _LOADERS[runtime](path, threads, device)
 
 

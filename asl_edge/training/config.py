@@ -252,13 +252,67 @@ def merge(config: Config, overrides: dict) -> Config:
     return config
 
 
+MAX_YAML_BYTES = 1 << 20
+MAX_YAML_ALIASES = 100
+MAX_YAML_NODES = 100_000
+
+
+def safe_yaml(text: str, where: str):
+    """``yaml.safe_load`` bounded in size, aliases, expanded nodes and depth.
+
+    A 600-byte document of nested anchors (a "billion laughs") ran for minutes and took gigabytes
+    once expanded (issue #13); here it is refused in milliseconds.
+
+    Raises:
+        ConfigError: too large, too many aliases or nodes, too deep, or not YAML.
+    """
+    import yaml
+
+    if len(text) > MAX_YAML_BYTES:
+        raise ConfigError(f"{where} is too large ({len(text)} bytes; at most {MAX_YAML_BYTES})")
+
+    class BoundedLoader(yaml.SafeLoader):
+        aliases = 0
+        depth = 0
+
+        def compose_node(self, parent, index):
+            if self.check_event(yaml.AliasEvent):
+                BoundedLoader.aliases += 1
+                if BoundedLoader.aliases > MAX_YAML_ALIASES:
+                    raise ConfigError(f"{where} uses more than {MAX_YAML_ALIASES} YAML aliases")
+            BoundedLoader.depth += 1
+            try:
+                if BoundedLoader.depth > 32:
+                    raise ConfigError(f"{where} is nested too deeply")
+                return super().compose_node(parent, index)
+            finally:
+                BoundedLoader.depth -= 1
+
+    try:
+        data = yaml.load(text, Loader=BoundedLoader)  # noqa: S506  (a SafeLoader subclass)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{where} is not valid YAML: {str(exc).splitlines()[0]}") from None
+    except RecursionError:
+        raise ConfigError(f"{where} is nested too deeply") from None
+    nodes, stack = 0, [(data, 0)]
+    while stack:  # counts shared (aliased) nodes each time they appear: the expanded size
+        node, depth = stack.pop()
+        nodes += 1
+        if nodes > MAX_YAML_NODES or depth > 32:
+            raise ConfigError(f"{where} is too large or too deeply nested once its aliases are expanded")
+        if isinstance(node, dict):
+            stack.extend((v, depth + 1) for kv in node.items() for v in kv)
+        elif isinstance(node, list):
+            stack.extend((v, depth + 1) for v in node)
+    return data
+
+
 def load_recipe(name_or_path: str) -> dict:
     """Reads a named recipe (``fast``, ``accurate``) or a YAML file.
 
     Raises:
         ConfigError: unknown name, missing file or invalid YAML.
     """
-    import yaml
 
     path = Path(name_or_path)
     if path.suffix not in (".yaml", ".yml"):
@@ -268,18 +322,22 @@ def load_recipe(name_or_path: str) -> dict:
                               "or give a .yaml file")
     elif not path.is_file():
         raise ConfigError(f"recipe file not found: {name_or_path}")
+    from asl_edge.runtime.fsutil import read_regular
+
+    raw = read_regular(path, ConfigError, "recipe file", MAX_YAML_BYTES)
     try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path} is not UTF-8 text") from None
+    data = safe_yaml(text, str(path)) or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} must hold a mapping of sections (data, model, train, ...)")
     data.pop("description", None)
     return data
 
 
 def parse_set(items: tuple[str, ...] | list[str]) -> dict:
-    """Turns ``["train.epochs=5", ...]`` into ``{"train": {"epochs": 5}}`` (values parsed as YAML)."""
-    import yaml
-
+    """Turns ``["train.epochs=5", ...]`` into ``{"train": {"epochs": 5}}`` (values parsed as bounded YAML)."""
     out: dict = {}
     for item in items:
         if "=" not in item:
@@ -289,8 +347,10 @@ def parse_set(items: tuple[str, ...] | list[str]) -> dict:
         if len(parts) != 2 or not all(parts):
             raise ConfigError(f"--set key must look like section.key (e.g. train.epochs), got '{key}'")
         try:
-            value = yaml.safe_load(raw) if raw.strip() else None
-        except yaml.YAMLError:
+            value = safe_yaml(raw, f"--set {key}") if raw.strip() else None
+        except ConfigError as exc:
+            if "not valid YAML" not in str(exc):
+                raise
             value = raw
         out.setdefault(parts[0], {})[parts[1]] = value
     return out

@@ -292,7 +292,7 @@ def _train(config: cfg.Config, folder: Path, resume: bool) -> TrainResult:
         with strategy.scope():
             if state.get("phase") == phase and (ckpt / runfolder.LAST_CHECKPOINT).is_file():
                 register_schedules()  # the checkpoint's optimizer may hold the warm-up schedule
-                model = keras.models.load_model(ckpt / runfolder.LAST_CHECKPOINT, safe_mode=True)
+                model = model_io.load_keras_model(ckpt / runfolder.LAST_CHECKPOINT, compile=True)
                 initial = int(state["epoch"])
                 log.info("resuming %s phase at epoch %d", phase, initial + 1)
             else:
