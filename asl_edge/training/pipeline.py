@@ -157,7 +157,6 @@ def _sensor(x, aug: AugmentSection):
 def _normalize_tf(x, preprocessing):
     # Same arithmetic, in the same order, as Preprocessing.normalize after the division by 255.
     from asl_edge.keras_compat import tf
-
     from asl_edge.preprocess import PER_IMAGE_MIN_STD
 
     if preprocessing.channel_order == "bgr":
