@@ -9,7 +9,7 @@ every shift of :func:`asl_edge.runtime.shifts.camera_shifts`. Results accumulate
 
 Usage:
   python benchmarks/shift_ablation.py --list
-  python benchmarks/shift_ablation.py --variant flip_photo_geo --out benchmarks/results/shift_ablation.json
+  python benchmarks/shift_ablation.py --variant flip_photo_geo --out benchmarks/results/shifts/ablation.json
   python benchmarks/shift_ablation.py --reference models/asl-digits-fast export/asl-digits-fast/asl-digits-fast_int8.tflite
 """
 
@@ -38,10 +38,13 @@ GEO = ["augment.scale_min=0.5", "augment.scale_max=1.25", "augment.rotation=0.06
        "augment.zoom=0.0"]
 SENSOR = ["augment.blur_prob=0.15", "augment.noise=0.05"]
 # After the mild round: rotation must reach the 30 degrees of the suite, small hands must be common
-# (scale drawn log-uniformly from the commit that adds GEO2 on; the mild rows drew it uniformly).
-GEO2 = ["augment.scale_min=0.4", "augment.scale_max=1.25", "augment.rotation=0.09", "augment.shift=0.1",
+# (scale drawn log-uniformly).
+GEO2 = ["augment.scale_log=true", "augment.scale_min=0.4", "augment.scale_max=1.25", "augment.rotation=0.09", "augment.shift=0.1",
         "augment.zoom=0.0"]
 PHOTO2 = PHOTO[:4] + ["augment.color_gain=0.3", "augment.grayscale_prob=0.15"]
+# geo2 cost unchanged accuracy (the model underfits the wider geometry in 80 epochs): between the two.
+GEO3 = ["augment.scale_log=true", "augment.scale_min=0.5", "augment.scale_max=1.25", "augment.rotation=0.083", "augment.shift=0.1",
+        "augment.zoom=0.0"]
 PER_IMAGE = ["data.normalization=per_image"]
 GRAY = ["data.color_mode=grayscale"]
 LONGER = ["model.dropout=0.1", "train.epochs=80", "train.early_stopping_patience=25"]
@@ -56,7 +59,11 @@ VARIANTS = {
     "geo2_per_image": ("fast", FLIP + PHOTO2 + GEO2 + SENSOR + PER_IMAGE + LONGER),
     "geo2_per_image_w20": ("fast", FLIP + PHOTO2 + GEO2 + SENSOR + PER_IMAGE + LONGER + ["model.width=20"]),
     "geo2_gray_per_image": ("fast", FLIP + PHOTO2 + GEO2 + SENSOR + PER_IMAGE + GRAY + LONGER),
+    "geo3_per_image": ("fast", FLIP + PHOTO2 + GEO3 + SENSOR + PER_IMAGE + LONGER),
+    # the chosen recipe lost the reference's +-30 degree accuracy (its rotation was 0.08): reach 30 degrees
+    "mild_rot30_per_image": ("fast", FLIP + PHOTO + GEO + SENSOR + PER_IMAGE + LONGER + ["augment.rotation=0.083"]),
     "recipe_fast": ("fast", []),
+    "recipe_fast_seed1": ("fast", ["train.seed=1"]),  # another signer split: 30-odd other unseen signers
 }
 
 
@@ -116,7 +123,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--variant", nargs="*", default=[], help="variants to run (see --list)")
     parser.add_argument("--reference", nargs=2, metavar=("RUN", "INT8"), help="score an existing run + artifact")
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/shift_ablation.json"))
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/shifts/ablation.json"))
     parser.add_argument("--work", type=Path, default=None, help="where run folders go [a temporary folder]")
     parser.add_argument("--force", action="store_true", help="rerun variants already in --out")
     parser.add_argument("--list", action="store_true")

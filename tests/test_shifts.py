@@ -164,11 +164,9 @@ def test_fast_recipe_training_batches_differ_from_their_source(tiny_npz):
     tf.random.set_seed(0)
     plain = np.concatenate([x.numpy() for x, _ in make_dataset(ds, 16)])
     augmented = make_dataset(ds, len(ds), training=True, aug=config.augment)
-    x, y = next(iter(augmented))
-    order = np.argsort(y.numpy(), kind="stable")  # shuffled: compare per-class means, not per image
+    x, _ = next(iter(augmented))  # one batch of every image, shuffled: compare value distributions
     assert x.shape == plain.shape
     assert not np.allclose(np.sort(x.numpy().ravel()), np.sort(plain.ravel()), atol=1e-3)
-    assert len(order) == len(ds)
 
 
 def test_augmentation_disabled_is_identity(tiny_npz):

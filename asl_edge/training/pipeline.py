@@ -73,9 +73,11 @@ def _geometry(x, aug: AugmentSection):
     angle = _uniform(n, -1.0, 1.0) * (aug.rotation * 2.0 * math.pi)
     scale = tf.ones([n])
     if aug.scale_min < 1.0 or aug.scale_max > 1.0:
-        # Log-uniform: halving the size is as likely as doubling it, so small hands are not rare.
-        log_scale = _uniform(n, math.log(aug.scale_min), math.log(aug.scale_max))
-        scale = tf.where(_uniform(n, 0.0, 1.0) < 0.5, tf.exp(log_scale), scale)
+        if aug.scale_log:  # halving the size as likely as doubling it: more small hands
+            drawn = tf.exp(_uniform(n, math.log(aug.scale_min), math.log(aug.scale_max)))
+        else:
+            drawn = _uniform(n, aug.scale_min, aug.scale_max)
+        scale = tf.where(_uniform(n, 0.0, 1.0) < 0.5, drawn, scale)
     tx = _uniform(n, -1.0, 1.0) * aug.shift * w
     ty = _uniform(n, -1.0, 1.0) * aug.shift * h
     # The output pixel p maps to the input pixel R(-angle)(p - c - t) / scale + c.
