@@ -76,7 +76,7 @@ def test_gpu_present_but_no_gpu_runtime_is_a_row_not_a_crash(tiny_export, monkey
 def test_missing_runtime_is_a_row_not_a_crash(tiny_export, monkeypatch):
     from asl_edge.runtime import runners as runtimes
 
-    def no_onnxruntime(path, threads, device):
+    def no_onnxruntime(path, threads, device, **kw):
         raise runtimes.RuntimeUnavailable("ONNX Runtime is not installed: pip install onnxruntime")
 
     monkeypatch.setitem(runtimes._LOADERS, "onnxruntime", no_onnxruntime)
@@ -93,8 +93,8 @@ def test_runtime_failing_mid_measurement_is_a_failed_row_and_the_rest_is_measure
 
     real = runtimes._LOADERS["litert"]
 
-    def crashing(path, threads, device):
-        runner = real(path, threads, device)
+    def crashing(path, threads, device, **kw):
+        runner = real(path, threads, device, **kw)
         runner._predict = lambda x: (_ for _ in ()).throw(RuntimeError("interpreter exploded"))
         return runner
 
@@ -109,11 +109,11 @@ def test_runtime_failing_in_a_later_round_makes_a_failed_row(tiny_export, monkey
 
     real, loads = runtimes._LOADERS["onnxruntime"], []
 
-    def fails_on_second_load(path, threads, device):
+    def fails_on_second_load(path, threads, device, **kw):
         loads.append(path)
         if len(loads) > 1:
             raise RuntimeError("session lost")
-        return real(path, threads, device)
+        return real(path, threads, device, **kw)
 
     monkeypatch.setitem(runtimes._LOADERS, "onnxruntime", fails_on_second_load)
     (row,) = run_benchmark(sorted(tiny_export.glob("*_fp32.onnx")), BenchConfig(gpu=False, **FAST))["results"]
