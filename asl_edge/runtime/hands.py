@@ -27,7 +27,7 @@ from __future__ import annotations
 import hashlib
 import math
 from dataclasses import asdict, dataclass, field
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -108,24 +108,30 @@ class LocaliserConfig:
     """Everything that decides which box :class:`HandLocaliser` returns; recorded with a model.
 
     Attributes:
-        palm_model: palm detector file stem in ``assets/hands`` (``palm_detection_full``/``_lite``).
-        landmark_model: landmark model stem (``hand_landmark_full``/``_lite``).
-        min_palm_score: palm detections below this sigmoid score are dropped (MediaPipe: 0.5).
+        palm_model: palm detector file stem in ``assets/hands`` (bundled: ``palm_detection_lite``;
+            ``palm_detection_full`` works if its file is added there).
+        landmark_model: landmark model stem (bundled: ``hand_landmark_lite``).
+        min_palm_score: palm detections below this sigmoid score are dropped (MediaPipe: 0.5; lower
+            here because the landmark model's presence score checks every palm anyway).
         nms_iou: IoU above which palms are merged by weighted NMS (MediaPipe: 0.3).
-        min_presence: hand presence score the landmark model must reach (MediaPipe: 0.5).
+        min_presence: hand presence score the landmark model must reach (MediaPipe: 0.5; higher
+            here, which removed most hands "found" in hand-free frames of the development set).
         max_palms: palms (best first) whose regions go through the landmark model.
-        fallback: when the first pass finds no hand, also try the extra views.
+        fallback: when the first pass finds no hand, also try the extra views (tiles, zoomed out,
+            whole frame into the landmark model), stopping at the first hand.
+        tile_frac: the fallback's tiles are squares of this share of the frame's short side.
         zoom_out: the fallback's zoomed-out view pads the frame to this many times its long side.
         margin: :meth:`HandLocaliser.crop` side is ``max(w, h) * (1 + margin)`` of the landmark box.
     """
 
-    palm_model: str = "palm_detection_full"
-    landmark_model: str = "hand_landmark_full"
-    min_palm_score: float = 0.5
+    palm_model: str = "palm_detection_lite"
+    landmark_model: str = "hand_landmark_lite"
+    min_palm_score: float = 0.3
     nms_iou: float = 0.3
-    min_presence: float = 0.5
+    min_presence: float = 0.7
     max_palms: int = 2
     fallback: bool = True
+    tile_frac: float = 0.75
     zoom_out: float = 1.6
     margin: float = 0.25
 
@@ -136,8 +142,8 @@ class LocaliserConfig:
                 raise ModelError(f"unknown hand model '{name}'; bundled: {', '.join(known)}")
         if not (0 < self.min_palm_score < 1 and 0 < self.min_presence < 1 and 0 < self.nms_iou < 1):
             raise DataError("min_palm_score, min_presence and nms_iou must lie between 0 and 1")
-        if self.max_palms < 1 or self.zoom_out < 1 or self.margin < 0:
-            raise DataError("max_palms must be >= 1, zoom_out >= 1 and margin >= 0")
+        if self.max_palms < 1 or self.zoom_out < 1 or self.margin < 0 or not 0.2 <= self.tile_frac <= 1:
+            raise DataError("max_palms must be >= 1, zoom_out >= 1, margin >= 0 and tile_frac in 0.2..1")
 
     def models(self) -> dict:
         """Source, licence and sha256 of the two model files."""
@@ -170,7 +176,7 @@ class LocaliserConfig:
         return config
 
 
-@lru_cache(maxsize=None)
+@cache
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -246,32 +252,50 @@ def sample_square(rgb: np.ndarray, cx: float, cy: float, side: float, angle: flo
                   replicate: bool) -> np.ndarray:
     """Bilinear sample of a square region (centre, side in pixels, rotated by ``angle`` radians,
     clockwise on screen) into a ``size x size`` float32 array in 0..1. Outside the frame the
-    border is edge-replicated (``replicate``) or black."""
+    border is edge-replicated (``replicate``) or black.
+
+    The output pixel centre ``(u + 0.5, v + 0.5)`` reads the source point
+    ``centre + R(angle) @ ((u + 0.5) * side / size - side / 2, ...)`` (continuous coordinates).
+    """
     h, w = rgb.shape[:2]
     step = side / size
-    t = (np.arange(size, dtype=np.float32) + 0.5) * step - side / 2
     c, s = math.cos(angle), math.sin(angle)
-    xs = cx + c * t[None, :] - s * t[:, None] - 0.5
-    ys = cy + s * t[None, :] + c * t[:, None] - 0.5
-    if not replicate and angle == 0:
-        # Axis-aligned with a black border: Pillow's affine transform is the same bilinear sample.
-        img = Image.fromarray(rgb, "RGB").transform(
-            (size, size), Image.Transform.AFFINE, (step, 0, cx - side / 2, 0, step, cy - side / 2),
-            Image.Resampling.BILINEAR, fillcolor=(0, 0, 0))
-        return np.asarray(img, np.float32) * (1 / 255)
-    x0, y0 = np.floor(xs), np.floor(ys)
-    fx, fy = (xs - x0)[..., None], (ys - y0)[..., None]
-    x0i, y0i = x0.astype(np.int64), y0.astype(np.int64)
-    x0c, x1c = np.clip(x0i, 0, w - 1), np.clip(x0i + 1, 0, w - 1)
-    y0c, y1c = np.clip(y0i, 0, h - 1), np.clip(y0i + 1, 0, h - 1)
-    src = rgb.astype(np.float32) * (1 / 255)
-    top = src[y0c, x0c] * (1 - fx) + src[y0c, x1c] * fx
-    bottom = src[y1c, x0c] * (1 - fx) + src[y1c, x1c] * fx
-    out = top * (1 - fy) + bottom * fy
-    if not replicate:
-        inside = (xs >= -0.5) & (xs <= w - 0.5) & (ys >= -0.5) & (ys <= h - 0.5)
-        out *= inside[..., None]
-    return out
+    # Source point of output (0, 0) corner, continuous coordinates.
+    ox = cx - side / 2 * (c - s)
+    oy = cy - side / 2 * (s + c)
+    if replicate:
+        # Cut the part of the source under the rotated square, edge-replicated where it leaves the
+        # frame (index clipping), so Pillow's transform below never reads outside its input.
+        half = side / 2 * (abs(c) + abs(s)) + 2
+        x0, y0 = int(math.floor(cx - half)), int(math.floor(cy - half))
+        x1, y1 = int(math.ceil(cx + half)), int(math.ceil(cy + half))
+        rows = np.clip(np.arange(y0, y1), 0, h - 1)
+        cols = np.clip(np.arange(x0, x1), 0, w - 1)
+        src = rgb[rows[:, None], cols[None, :]] if (x0 < 0 or y0 < 0 or x1 > w or y1 > h) else rgb[y0:y1, x0:x1]
+        ox, oy = ox - x0, oy - y0
+    else:
+        src = rgb
+    img = Image.fromarray(np.ascontiguousarray(src), "RGB").transform(
+        (size, size), Image.Transform.AFFINE, (c * step, -s * step, ox, s * step, c * step, oy),
+        Image.Resampling.BILINEAR, fillcolor=(0, 0, 0))
+    return np.asarray(img, np.float32) * (1 / 255)
+
+
+def tile_views(width: int, height: int, tile_frac: float = 1.0) -> list[tuple[float, float, float]]:
+    """Square tiles ``(cx, cy, side)`` covering the frame, side ``tile_frac`` x the short side,
+    neighbours overlapping by at least half a tile. A square frame with ``tile_frac`` 1 has none
+    (the tile would be the first pass again)."""
+    side = min(width, height) * tile_frac
+    if side >= max(width, height) * 0.95:
+        return []
+
+    def centres(length: float) -> np.ndarray:
+        if side >= length:
+            return np.array([length / 2])
+        n = math.ceil((length - side) / (side / 2)) + 1
+        return np.linspace(side / 2, length - side / 2, n)
+
+    return [(float(x), float(y), float(side)) for y in centres(height) for x in centres(width)]
 
 
 def palm_region(palm: Palm) -> tuple[float, float, float, float]:
@@ -357,7 +381,8 @@ class HandLocaliser:
         return Hand(np.stack([px, py], axis=1), presence, palm_score)
 
     def hands(self, rgb: np.ndarray) -> list[Hand]:
-        """Every hand of the first pass (up to ``max_palms``) that passes ``min_presence``."""
+        """Every hand of the first pass (the whole frame letterboxed; up to ``max_palms``) that
+        passes ``min_presence``."""
         rgb = _as_rgb(rgb)
         out = []
         for palm in self.palms(rgb)[: self.config.max_palms]:
@@ -377,14 +402,26 @@ class HandLocaliser:
     def _fallback(self, rgb: np.ndarray) -> list[Hand]:
         h, w = rgb.shape[:2]
         long_side = float(max(h, w))
-        # 1. Zoomed out: a hand that fills a close-up is too big for the palm detector.
-        for palm in self.palms(rgb, side=long_side * self.config.zoom_out)[: self.config.max_palms]:
+        # 1. Zoomed in: overlapping square tiles; a small hand in a wide frame gets more pixels.
+        for cx, cy, side in tile_views(w, h, self.config.tile_frac):
+            hands = self._palm_view(rgb, cx, cy, side)
+            if hands:
+                return hands
+        # 2. Zoomed out: a hand that fills a close-up is too big for the palm detector.
+        hands = self._palm_view(rgb, w / 2, h / 2, long_side * self.config.zoom_out)
+        if hands:
+            return hands
+        # 3. The whole frame as the landmark model's region (a hand filling the picture).
+        hand = self.landmarks(rgb, w / 2, h / 2, long_side)
+        return [hand] if hand.presence >= self.config.min_presence else []
+
+    def _palm_view(self, rgb: np.ndarray, cx: float, cy: float, side: float) -> list[Hand]:
+        """The first hand that passes ``min_presence`` among the best palms of one square view."""
+        for palm in self.palms(rgb, cx, cy, side)[: self.config.max_palms]:
             hand = self.landmarks(rgb, *palm_region(palm), palm_score=palm.score)
             if hand.presence >= self.config.min_presence:
                 return [hand]
-        # 2. The whole frame as the landmark model's region (upright hands filling the picture).
-        hand = self.landmarks(rgb, w / 2, h / 2, long_side)
-        return [hand] if hand.presence >= self.config.min_presence else []
+        return []
 
     # -- public API -----------------------------------------------------------------------------
     def find(self, rgb: np.ndarray) -> HandBox | None:
@@ -404,7 +441,7 @@ def crop_square(rgb: np.ndarray, box: HandBox, margin: float, size: int | None =
     h, w = rgb.shape[:2]
     side = max(2, int(round(max(box.width, box.height) * (1 + margin))))
     cx, cy = box.center
-    x0, y0 = int(round(cx - side / 2)), int(round(cy - side / 2))
+    x0, y0 = math.floor(cx - side / 2 + 0.5), math.floor(cy - side / 2 + 0.5)
     rows = np.clip(np.arange(y0, y0 + side), 0, h - 1)
     cols = np.clip(np.arange(x0, x0 + side), 0, w - 1)
     out = rgb[rows[:, None], cols[None, :]]
