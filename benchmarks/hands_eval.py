@@ -11,6 +11,8 @@ Measures, with a :class:`LocaliserConfig` (defaults, or ``--config '{"fallback":
 * accuracy on the scene frames of (i) the model on the whole frame, (ii) localiser + crop + model
   (no hand found counts as wrong), and, as upper bound for (ii), the model on the pasted photo's
   own box (oracle crop);
+* with ``--framing-only``: IoU between each scene frame's box (mapped into its close-up) and the
+  close-up's own box, i.e. whether training crops of close-ups and test crops of scenes agree;
 * with ``--negatives N``: hands found in N windows of the same backgrounds with nothing pasted;
 * latency per 320x240 frame on one thread: localiser alone and localiser + crop + classifier,
   ``time.perf_counter`` around each frame, p50/p90 over all scene frames after a warm-up.
@@ -38,6 +40,38 @@ from asl_edge.runtime.hands import HandLocaliser, LocaliserConfig
 def _classify(predictor, rgb: np.ndarray) -> str:
     x = predictor.preprocessing.load(Image.fromarray(rgb, "RGB"))
     return predictor.top_k(x[None], 1)[0][0][0]
+
+
+def _iou(a, b) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - ix * iy
+    return ix * iy / union if union > 0 else 0.0
+
+
+def framing(loc: HandLocaliser, scenes: Path, photos: Path) -> dict:
+    """Does a hand get the same box in a scene frame as in its own close-up? The scene box is
+    mapped into the close-up's pixels through the pasted photo's box; IoU per frame where both
+    are found."""
+    record = json.loads((scenes / "scenes.json").read_text())
+    ious, cache = [], {}
+    for f in record["frames"]:
+        src = f["source"]
+        if src not in cache:
+            photo = np.asarray(Image.open(photos / src).convert("RGB"))
+            box = loc.find(photo)
+            cache[src] = (photo.shape, None if box is None else (box.x0, box.y0, box.x1, box.y1))
+        (ph, pw, _), close = cache[src]
+        scene = loc.find(np.asarray(Image.open(scenes / f["file"]).convert("RGB")))
+        if close is None or scene is None:
+            continue
+        x0, y0, x1, y1 = f["box"]
+        sx, sy = pw / (x1 - x0), ph / (y1 - y0)
+        mapped = ((scene.x0 - x0) * sx, (scene.y0 - y0) * sy, (scene.x1 - x0) * sx, (scene.y1 - y0) * sy)
+        ious.append(_iou(mapped, close))
+    v = np.asarray(ious)
+    return {"frames_with_both_boxes": len(v), "iou_median": float(np.median(v)), "iou_mean": float(v.mean()),
+            "iou_p10": float(np.percentile(v, 10)), "iou_over_0.8": float((v > 0.8).mean())}
 
 
 def evaluate(scenes: Path, model: Path, split_file: Path, photos: Path, config: LocaliserConfig,
@@ -152,8 +186,19 @@ def main(argv=None) -> int:
     ap.add_argument("--skip-closeups", action="store_true")
     ap.add_argument("--latency-rounds", type=int, default=1)
     ap.add_argument("--negatives", type=int, default=0, help="also count hands found in this many hand-free frames")
+    ap.add_argument("--framing-only", action="store_true",
+                    help="only compare each scene frame's box with its close-up's box (IoU)")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)
+    if args.framing_only:
+        config = LocaliserConfig.from_dict(json.loads(args.config))
+        result = {"localiser": config.to_dict(), "scenes": str(args.scenes),
+                  "framing": framing(HandLocaliser(config, threads=1), args.scenes, args.photos)}
+        result["command"] = "PYTHONPATH=. python benchmarks/hands_eval.py " + " ".join(argv if argv is not None else sys.argv[1:])
+        print(json.dumps(result, indent=1))
+        if args.out:
+            args.out.write_text(json.dumps(result, indent=1) + "\n")
+        return 0
     result = evaluate(args.scenes, args.model, args.split, args.photos,
                       LocaliserConfig.from_dict(json.loads(args.config)), args.skip_closeups, args.latency_rounds, args.negatives)
     result["command"] = "PYTHONPATH=. python benchmarks/hands_eval.py " + " ".join(argv if argv is not None else sys.argv[1:])

@@ -168,7 +168,8 @@ def test_train_and_test_backgrounds_are_disjoint():
         scenes.background_names("val")
 
 
-@pytest.mark.skipif(importlib.util.find_spec("skimage") is None, reason="scikit-image not installed")
+@pytest.mark.skipif(importlib.util.find_spec("skimage") is None or importlib.util.find_spec("sklearn") is None,
+                    reason="the background photographs ship in scikit-image and scikit-learn")
 def test_backgrounds_load_from_installed_packages():
     for name in scenes.BACKGROUNDS:
         img = scenes.load_background(name)
