@@ -17,9 +17,11 @@ here from the parameters MediaPipe publishes in its graph configs
 5. the hand landmark model reads that region (224x224, edge-replicated border) and gives a
    presence score and 21 landmarks, projected back into the frame; their bounding box is the hand.
 
-If the first pass finds nothing, ``LocaliserConfig.fallback`` tries a few more views (a
-zoomed-out frame, for close-ups whose hand fills the picture; the whole frame straight into the
-landmark model) and keeps a hand only when the landmark model's presence score passes.
+If the first pass finds nothing, ``LocaliserConfig.fallback`` tries a few more views (overlapping
+zoomed-in tiles, for small hands; a zoomed-out frame, for close-ups whose hand fills the picture),
+then the best weak palms of all views, then the whole frame straight into the landmark model, and
+keeps a hand only when the landmark model's presence score passes. Only frames the first pass
+misses pay for this.
 """
 
 from __future__ import annotations
@@ -118,8 +120,11 @@ class LocaliserConfig:
             here, which removed most hands "found" in hand-free frames of the development set).
         max_palms: palms (best first) whose regions go through the landmark model.
         fallback: when the first pass finds no hand, also try the extra views (tiles, zoomed out,
-            whole frame into the landmark model), stopping at the first hand.
+            weak palms, whole frame into the landmark model), stopping at the first hand.
         tile_frac: the fallback's tiles are squares of this share of the frame's short side.
+        candidate_score: palms of any view scoring between this and ``min_palm_score`` are kept...
+        max_candidates: ...and the best this many (one per place) go through the landmark model
+            when no view found a hand (0: never).
         zoom_out: the fallback's zoomed-out view pads the frame to this many times its long side.
         margin: :meth:`HandLocaliser.crop` side is ``max(w, h) * (1 + margin)`` of the landmark box.
     """
@@ -128,10 +133,12 @@ class LocaliserConfig:
     landmark_model: str = "hand_landmark_lite"
     min_palm_score: float = 0.3
     nms_iou: float = 0.3
-    min_presence: float = 0.7
+    min_presence: float = 0.8
     max_palms: int = 2
     fallback: bool = True
     tile_frac: float = 0.75
+    candidate_score: float = 0.05
+    max_candidates: int = 3
     zoom_out: float = 1.6
     margin: float = 0.25
 
@@ -142,6 +149,8 @@ class LocaliserConfig:
                 raise ModelError(f"unknown hand model '{name}'; bundled: {', '.join(known)}")
         if not (0 < self.min_palm_score < 1 and 0 < self.min_presence < 1 and 0 < self.nms_iou < 1):
             raise DataError("min_palm_score, min_presence and nms_iou must lie between 0 and 1")
+        if self.max_candidates < 0 or not 0 < self.candidate_score < 1:
+            raise DataError("max_candidates must be >= 0 and candidate_score between 0 and 1")
         if self.max_palms < 1 or self.zoom_out < 1 or self.margin < 0 or not 0.2 <= self.tile_frac <= 1:
             raise DataError("max_palms must be >= 1, zoom_out >= 1, margin >= 0 and tile_frac in 0.2..1")
 
@@ -346,8 +355,9 @@ class HandLocaliser:
 
     # -- stages ---------------------------------------------------------------------------------
     def palms(self, rgb: np.ndarray, cx: float | None = None, cy: float | None = None,
-              side: float | None = None) -> list[Palm]:
-        """Palms in a square view of the frame (default: the whole frame letterboxed), best first."""
+              side: float | None = None, min_score: float | None = None) -> list[Palm]:
+        """Palms in a square view of the frame (default: the whole frame letterboxed), best first,
+        scoring at least ``min_score`` (default ``min_palm_score``)."""
         rgb = _as_rgb(rgb)
         h, w = rgb.shape[:2]
         side = side or float(max(h, w))
@@ -358,7 +368,7 @@ class HandLocaliser:
         self._palm.invoke()
         boxes, kps, scores = decode_palms(self._palm.get_tensor(self._palm_boxes)[0],
                                           self._palm.get_tensor(self._palm_scores)[0], self.anchors,
-                                          self.config.min_palm_score)
+                                          self.config.min_palm_score if min_score is None else min_score)
         out = []
         x0, y0 = cx - side / 2, cy - side / 2
         for box, k, score in weighted_nms(boxes, kps, scores, self.config.nms_iou):
@@ -394,34 +404,48 @@ class HandLocaliser:
     def find_hand(self, rgb: np.ndarray) -> Hand | None:
         """The most confident hand, trying the fallback views when the first pass finds none."""
         rgb = _as_rgb(rgb)
-        found = self.hands(rgb)
-        if not found and self.config.fallback:
-            found = self._fallback(rgb)
-        return max(found, key=lambda hd: hd.presence) if found else None
-
-    def _fallback(self, rgb: np.ndarray) -> list[Hand]:
+        if not self.config.fallback:
+            found = self.hands(rgb)
+            return max(found, key=lambda hd: hd.presence) if found else None
         h, w = rgb.shape[:2]
         long_side = float(max(h, w))
+        weak: list[Palm] = []
+        # 0. The first pass: the whole frame letterboxed.
         # 1. Zoomed in: overlapping square tiles; a small hand in a wide frame gets more pixels.
-        for cx, cy, side in tile_views(w, h, self.config.tile_frac):
-            hands = self._palm_view(rgb, cx, cy, side)
-            if hands:
-                return hands
         # 2. Zoomed out: a hand that fills a close-up is too big for the palm detector.
-        hands = self._palm_view(rgb, w / 2, h / 2, long_side * self.config.zoom_out)
-        if hands:
-            return hands
-        # 3. The whole frame as the landmark model's region (a hand filling the picture).
-        hand = self.landmarks(rgb, w / 2, h / 2, long_side)
-        return [hand] if hand.presence >= self.config.min_presence else []
-
-    def _palm_view(self, rgb: np.ndarray, cx: float, cy: float, side: float) -> list[Hand]:
-        """The first hand that passes ``min_presence`` among the best palms of one square view."""
-        for palm in self.palms(rgb, cx, cy, side)[: self.config.max_palms]:
+        views = [(w / 2, h / 2, long_side), *tile_views(w, h, self.config.tile_frac),
+                 (w / 2, h / 2, long_side * self.config.zoom_out)]
+        for cx, cy, side in views:
+            found = self._palm_view(rgb, cx, cy, side, weak)
+            if found:
+                return max(found, key=lambda hd: hd.presence)
+        # 3. The best palms every view scored below min_palm_score (one per place).
+        tried: list[Palm] = []
+        for palm in sorted(weak, key=lambda p: -p.score):
+            if len(tried) >= self.config.max_candidates:
+                break
+            if any(abs(palm.cx - q.cx) < q.w / 2 and abs(palm.cy - q.cy) < q.h / 2 for q in tried):
+                continue
+            tried.append(palm)
             hand = self.landmarks(rgb, *palm_region(palm), palm_score=palm.score)
             if hand.presence >= self.config.min_presence:
-                return [hand]
-        return []
+                return hand
+        # 4. The whole frame as the landmark model's region (a hand filling the picture).
+        hand = self.landmarks(rgb, w / 2, h / 2, long_side)
+        return hand if hand.presence >= self.config.min_presence else None
+
+    def _palm_view(self, rgb: np.ndarray, cx: float, cy: float, side: float, weak: list[Palm]) -> list[Hand]:
+        """Hands among the best ``max_palms`` palms of one square view that pass ``min_palm_score``
+        and ``min_presence``; palms between ``candidate_score`` and ``min_palm_score`` go to ``weak``."""
+        low = min(self.config.candidate_score, self.config.min_palm_score)
+        palms = self.palms(rgb, cx, cy, side, min_score=low)
+        out = []
+        for palm in [p for p in palms if p.score >= self.config.min_palm_score][: self.config.max_palms]:
+            hand = self.landmarks(rgb, *palm_region(palm), palm_score=palm.score)
+            if hand.presence >= self.config.min_presence:
+                out.append(hand)
+        weak.extend(p for p in palms if p.score < self.config.min_palm_score)
+        return out
 
     # -- public API -----------------------------------------------------------------------------
     def find(self, rgb: np.ndarray) -> HandBox | None:
