@@ -30,12 +30,13 @@ def main(argv=None) -> int:
     ap.add_argument("--model", type=Path, default=Path("export/asl-digits-fast/asl-digits-fast_int8.tflite"))
     ap.add_argument("--config", default="{}", help="LocaliserConfig fields as JSON")
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--every", type=int, default=1, help="time every k-th frame only")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)
     loc = HandLocaliser(LocaliserConfig.from_dict(json.loads(args.config)), threads=1)
     predictor = load_predictor(args.model, threads=1)
     record = json.loads((args.scenes / "scenes.json").read_text())
-    frames = [np.asarray(Image.open(args.scenes / f["file"]).convert("RGB")) for f in record["frames"]]
+    frames = [np.asarray(Image.open(args.scenes / f["file"]).convert("RGB")) for f in record["frames"][:: args.every]]
 
     def full(rgb):
         box = loc.find(rgb)
