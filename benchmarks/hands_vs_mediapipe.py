@@ -6,13 +6,15 @@ Two steps, because mediapipe (the reference) must not be installed next to asl-e
 
        /tmp/mpvenv/bin/python benchmarks/hands_vs_mediapipe.py reference IMAGES... --out /tmp/mp_boxes.json
 
-   runs ``mediapipe.solutions.hands`` (static images, one hand, full models, thresholds 0.5) and
+   runs ``mediapipe.solutions.hands`` (static images, one hand, ``model_complexity=0``: the lite
+   palm and landmark models that asl-edge bundles, thresholds 0.5) and
    writes the landmark bounding box per image (this step imports nothing from asl_edge);
 2. in the asl-edge environment::
 
        python benchmarks/hands_vs_mediapipe.py compare /tmp/mp_boxes.json
 
-   runs :class:`HandLocaliser` with the same settings (full models, one palm, no fallback) and
+   runs :class:`HandLocaliser` with MediaPipe's settings (lite models, palm score and presence
+   0.5, one palm, no fallback) and
    reports agreement on "hand found" and the IoU of the boxes.
 """
 
@@ -41,7 +43,7 @@ def reference(paths: list[Path], out: Path) -> None:
     import mediapipe as mp
 
     boxes = {}
-    with mp.solutions.hands.Hands(static_image_mode=True, max_num_hands=1, model_complexity=1,
+    with mp.solutions.hands.Hands(static_image_mode=True, max_num_hands=1, model_complexity=0,
                                   min_detection_confidence=0.5, min_tracking_confidence=0.5) as hands:
         for path in paths:
             rgb = np.asarray(Image.open(path).convert("RGB"))
@@ -68,8 +70,8 @@ def compare(ref_file: Path) -> dict:
     from asl_edge.runtime.hands import HandLocaliser, LocaliserConfig
 
     ref = json.loads(ref_file.read_text())
-    loc = HandLocaliser(LocaliserConfig(palm_model="palm_detection_full", landmark_model="hand_landmark_full",
-                                        max_palms=1, fallback=False))
+    loc = HandLocaliser(LocaliserConfig(palm_model="palm_detection_lite", landmark_model="hand_landmark_lite",
+                                        min_palm_score=0.5, min_presence=0.5, max_palms=1, fallback=False))
     both, only_ref, only_ours, neither, ious = 0, 0, 0, 0, []
     for path, rbox in ref["boxes"].items():
         box = loc.find(np.asarray(Image.open(path).convert("RGB")))

@@ -25,16 +25,26 @@ import numpy as np
 from PIL import Image
 
 from asl_edge.data.builtin import BUILTIN_FILE
-from asl_edge.data.scenes import BACKGROUNDS, FRAME_SIZE, background_names, background_path, composite, load_background
+from asl_edge.data.scenes import (
+    BACKGROUNDS,
+    FRAME_SIZE,
+    background_names,
+    background_path,
+    composite,
+    load_background,
+)
 
 
 def make_scenes(split_file: Path, photos: Path, out: Path, seed: int = 0, per_photo: int = 2,
-                height_frac: tuple[float, float] = (0.35, 0.7), quality: int = 90) -> dict:
+                height_frac: tuple[float, float] = (0.35, 0.7), quality: int = 90, part: str = "test",
+                backgrounds_split: str = "test") -> dict:
+    """Writes the frames and ``scenes.json``; ``part``/``backgrounds_split`` other than test/test
+    make a development set (e.g. validation signers on TRAIN backgrounds) for tuning."""
     split = json.loads(split_file.read_text())
     with np.load(BUILTIN_FILE, allow_pickle=False) as z:
         filenames = z["filenames"]
-    sources = [str(filenames[i]) for i in split["test"]]
-    names = background_names("test")
+    sources = [str(filenames[i]) for i in split[part]]
+    names = background_names(backgrounds_split)
     backgrounds = {n: load_background(n) for n in names}
     rng = np.random.default_rng(seed)
     frames = []
@@ -51,7 +61,7 @@ def make_scenes(split_file: Path, photos: Path, out: Path, seed: int = 0, per_ph
                            "box": list(box), "height_frac": round((box[3] - box[1]) / FRAME_SIZE[1], 4)})
     record = {
         "seed": seed, "per_photo": per_photo, "height_frac": list(height_frac), "frame_size": list(FRAME_SIZE),
-        "jpeg_quality": quality, "split_file": str(split_file),
+        "jpeg_quality": quality, "split_file": str(split_file), "part": part, "backgrounds_split": backgrounds_split,
         "split_sha256": hashlib.sha256(split_file.read_bytes()).hexdigest(),
         "photos": str(photos), "frames_count": len(frames),
         "backgrounds": {n: {**vars(BACKGROUNDS[n]),
@@ -71,9 +81,14 @@ def main(argv=None) -> int:
     ap.add_argument("--per-photo", type=int, default=2, help="frames per held-out photograph")
     ap.add_argument("--min-height", type=float, default=0.35, help="smallest photo height / frame height")
     ap.add_argument("--max-height", type=float, default=0.7, help="largest photo height / frame height")
+    ap.add_argument("--part", choices=("test", "val", "train"), default="test",
+                    help="which signers of the split (test: the held-out ones; val: a development set)")
+    ap.add_argument("--backgrounds", choices=("test", "train"), default="test",
+                    help="background set (the scene test set uses test; tuning uses train)")
     args = ap.parse_args(argv)
-    rec = make_scenes(args.split, args.photos, args.out, args.seed, args.per_photo, (args.min_height, args.max_height))
-    print(f"{rec['frames_count']} frames from {len(rec['frames']) // args.per_photo} held-out photos on "
+    rec = make_scenes(args.split, args.photos, args.out, args.seed, args.per_photo, (args.min_height, args.max_height),
+                      part=args.part, backgrounds_split=args.backgrounds)
+    print(f"{rec['frames_count']} frames from {len(rec['frames']) // args.per_photo} {args.part} photos on "
           f"{', '.join(rec['backgrounds'])} -> {args.out}")
     return 0
 

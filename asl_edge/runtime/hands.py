@@ -17,9 +17,11 @@ here from the parameters MediaPipe publishes in its graph configs
 5. the hand landmark model reads that region (224x224, edge-replicated border) and gives a
    presence score and 21 landmarks, projected back into the frame; their bounding box is the hand.
 
-If the first pass finds nothing, ``LocaliserConfig.fallback`` tries a few more views (a
-zoomed-out frame, for close-ups whose hand fills the picture; the whole frame straight into the
-landmark model) and keeps a hand only when the landmark model's presence score passes.
+If the first pass finds nothing, ``LocaliserConfig.fallback`` tries a few more views (overlapping
+zoomed-in tiles, for small hands; a zoomed-out frame, for close-ups whose hand fills the picture),
+then the best weak palms of all views, then the whole frame straight into the landmark model, and
+keeps a hand only when the landmark model's presence score passes. Only frames the first pass
+misses pay for this.
 """
 
 from __future__ import annotations
@@ -108,24 +110,35 @@ class LocaliserConfig:
     """Everything that decides which box :class:`HandLocaliser` returns; recorded with a model.
 
     Attributes:
-        palm_model: palm detector file stem in ``assets/hands`` (``palm_detection_full``/``_lite``).
-        landmark_model: landmark model stem (``hand_landmark_full``/``_lite``).
-        min_palm_score: palm detections below this sigmoid score are dropped (MediaPipe: 0.5).
+        palm_model: palm detector file stem in ``assets/hands`` (bundled: ``palm_detection_lite``;
+            ``palm_detection_full`` works if its file is added there).
+        landmark_model: landmark model stem (bundled: ``hand_landmark_lite``).
+        min_palm_score: palm detections below this sigmoid score are dropped (MediaPipe: 0.5; lower
+            here because the landmark model's presence score checks every palm anyway).
         nms_iou: IoU above which palms are merged by weighted NMS (MediaPipe: 0.3).
-        min_presence: hand presence score the landmark model must reach (MediaPipe: 0.5).
+        min_presence: hand presence score the landmark model must reach (MediaPipe: 0.5; higher
+            here, which removed most hands "found" in hand-free frames of the development set).
         max_palms: palms (best first) whose regions go through the landmark model.
-        fallback: when the first pass finds no hand, also try the extra views.
+        fallback: when the first pass finds no hand, also try the extra views (tiles, zoomed out,
+            weak palms, whole frame into the landmark model), stopping at the first hand.
+        tile_frac: the fallback's tiles are squares of this share of the frame's short side.
+        candidate_score: palms of any view scoring between this and ``min_palm_score`` are kept...
+        max_candidates: ...and the best this many (one per place) go through the landmark model
+            when no view found a hand (0: never).
         zoom_out: the fallback's zoomed-out view pads the frame to this many times its long side.
         margin: :meth:`HandLocaliser.crop` side is ``max(w, h) * (1 + margin)`` of the landmark box.
     """
 
     palm_model: str = "palm_detection_lite"
     landmark_model: str = "hand_landmark_lite"
-    min_palm_score: float = 0.5
+    min_palm_score: float = 0.3
     nms_iou: float = 0.3
-    min_presence: float = 0.5
+    min_presence: float = 0.8
     max_palms: int = 2
     fallback: bool = True
+    tile_frac: float = 0.75
+    candidate_score: float = 0.05
+    max_candidates: int = 3
     zoom_out: float = 1.6
     margin: float = 0.25
 
@@ -136,8 +149,10 @@ class LocaliserConfig:
                 raise ModelError(f"unknown hand model '{name}'; bundled: {', '.join(known)}")
         if not (0 < self.min_palm_score < 1 and 0 < self.min_presence < 1 and 0 < self.nms_iou < 1):
             raise DataError("min_palm_score, min_presence and nms_iou must lie between 0 and 1")
-        if self.max_palms < 1 or self.zoom_out < 1 or self.margin < 0:
-            raise DataError("max_palms must be >= 1, zoom_out >= 1 and margin >= 0")
+        if self.max_candidates < 0 or not 0 < self.candidate_score < 1:
+            raise DataError("max_candidates must be >= 0 and candidate_score between 0 and 1")
+        if self.max_palms < 1 or self.zoom_out < 1 or self.margin < 0 or not 0.2 <= self.tile_frac <= 1:
+            raise DataError("max_palms must be >= 1, zoom_out >= 1, margin >= 0 and tile_frac in 0.2..1")
 
     def models(self) -> dict:
         """Source, licence and sha256 of the two model files."""
@@ -246,32 +261,50 @@ def sample_square(rgb: np.ndarray, cx: float, cy: float, side: float, angle: flo
                   replicate: bool) -> np.ndarray:
     """Bilinear sample of a square region (centre, side in pixels, rotated by ``angle`` radians,
     clockwise on screen) into a ``size x size`` float32 array in 0..1. Outside the frame the
-    border is edge-replicated (``replicate``) or black."""
+    border is edge-replicated (``replicate``) or black.
+
+    The output pixel centre ``(u + 0.5, v + 0.5)`` reads the source point
+    ``centre + R(angle) @ ((u + 0.5) * side / size - side / 2, ...)`` (continuous coordinates).
+    """
     h, w = rgb.shape[:2]
     step = side / size
-    t = (np.arange(size, dtype=np.float32) + 0.5) * step - side / 2
     c, s = math.cos(angle), math.sin(angle)
-    xs = cx + c * t[None, :] - s * t[:, None] - 0.5
-    ys = cy + s * t[None, :] + c * t[:, None] - 0.5
-    if not replicate and angle == 0:
-        # Axis-aligned with a black border: Pillow's affine transform is the same bilinear sample.
-        img = Image.fromarray(rgb, "RGB").transform(
-            (size, size), Image.Transform.AFFINE, (step, 0, cx - side / 2, 0, step, cy - side / 2),
-            Image.Resampling.BILINEAR, fillcolor=(0, 0, 0))
-        return np.asarray(img, np.float32) * (1 / 255)
-    x0, y0 = np.floor(xs), np.floor(ys)
-    fx, fy = (xs - x0)[..., None], (ys - y0)[..., None]
-    x0i, y0i = x0.astype(np.int64), y0.astype(np.int64)
-    x0c, x1c = np.clip(x0i, 0, w - 1), np.clip(x0i + 1, 0, w - 1)
-    y0c, y1c = np.clip(y0i, 0, h - 1), np.clip(y0i + 1, 0, h - 1)
-    src = rgb.astype(np.float32) * (1 / 255)
-    top = src[y0c, x0c] * (1 - fx) + src[y0c, x1c] * fx
-    bottom = src[y1c, x0c] * (1 - fx) + src[y1c, x1c] * fx
-    out = top * (1 - fy) + bottom * fy
-    if not replicate:
-        inside = (xs >= -0.5) & (xs <= w - 0.5) & (ys >= -0.5) & (ys <= h - 0.5)
-        out *= inside[..., None]
-    return out
+    # Source point of output (0, 0) corner, continuous coordinates.
+    ox = cx - side / 2 * (c - s)
+    oy = cy - side / 2 * (s + c)
+    if replicate:
+        # Cut the part of the source under the rotated square, edge-replicated where it leaves the
+        # frame (index clipping), so Pillow's transform below never reads outside its input.
+        half = side / 2 * (abs(c) + abs(s)) + 2
+        x0, y0 = int(math.floor(cx - half)), int(math.floor(cy - half))
+        x1, y1 = int(math.ceil(cx + half)), int(math.ceil(cy + half))
+        rows = np.clip(np.arange(y0, y1), 0, h - 1)
+        cols = np.clip(np.arange(x0, x1), 0, w - 1)
+        src = rgb[rows[:, None], cols[None, :]] if (x0 < 0 or y0 < 0 or x1 > w or y1 > h) else rgb[y0:y1, x0:x1]
+        ox, oy = ox - x0, oy - y0
+    else:
+        src = rgb
+    img = Image.fromarray(np.ascontiguousarray(src), "RGB").transform(
+        (size, size), Image.Transform.AFFINE, (c * step, -s * step, ox, s * step, c * step, oy),
+        Image.Resampling.BILINEAR, fillcolor=(0, 0, 0))
+    return np.asarray(img, np.float32) * (1 / 255)
+
+
+def tile_views(width: int, height: int, tile_frac: float = 1.0) -> list[tuple[float, float, float]]:
+    """Square tiles ``(cx, cy, side)`` covering the frame, side ``tile_frac`` x the short side,
+    neighbours overlapping by at least half a tile. A square frame with ``tile_frac`` 1 has none
+    (the tile would be the first pass again)."""
+    side = min(width, height) * tile_frac
+    if side >= max(width, height) * 0.95:
+        return []
+
+    def centres(length: float) -> np.ndarray:
+        if side >= length:
+            return np.array([length / 2])
+        n = math.ceil((length - side) / (side / 2)) + 1
+        return np.linspace(side / 2, length - side / 2, n)
+
+    return [(float(x), float(y), float(side)) for y in centres(height) for x in centres(width)]
 
 
 def palm_region(palm: Palm) -> tuple[float, float, float, float]:
@@ -297,10 +330,10 @@ class HandLocaliser:
     """Finds the most confident hand in an RGB frame and crops a square around it."""
 
     def __init__(self, config: LocaliserConfig | None = None, threads: int | None = 1):
-        from asl_edge.runtime.runners import _interpreter_class
+        from asl_edge.runtime.runners import interpreter_class
 
         self.config = config or LocaliserConfig()
-        cls, self.runtime_version, self.runtime = _interpreter_class()
+        cls, self.runtime_version, self.runtime = interpreter_class()
 
         def load(name: str):
             try:
@@ -322,8 +355,9 @@ class HandLocaliser:
 
     # -- stages ---------------------------------------------------------------------------------
     def palms(self, rgb: np.ndarray, cx: float | None = None, cy: float | None = None,
-              side: float | None = None) -> list[Palm]:
-        """Palms in a square view of the frame (default: the whole frame letterboxed), best first."""
+              side: float | None = None, min_score: float | None = None) -> list[Palm]:
+        """Palms in a square view of the frame (default: the whole frame letterboxed), best first,
+        scoring at least ``min_score`` (default ``min_palm_score``)."""
         rgb = _as_rgb(rgb)
         h, w = rgb.shape[:2]
         side = side or float(max(h, w))
@@ -334,7 +368,7 @@ class HandLocaliser:
         self._palm.invoke()
         boxes, kps, scores = decode_palms(self._palm.get_tensor(self._palm_boxes)[0],
                                           self._palm.get_tensor(self._palm_scores)[0], self.anchors,
-                                          self.config.min_palm_score)
+                                          self.config.min_palm_score if min_score is None else min_score)
         out = []
         x0, y0 = cx - side / 2, cy - side / 2
         for box, k, score in weighted_nms(boxes, kps, scores, self.config.nms_iou):
@@ -357,7 +391,8 @@ class HandLocaliser:
         return Hand(np.stack([px, py], axis=1), presence, palm_score)
 
     def hands(self, rgb: np.ndarray) -> list[Hand]:
-        """Every hand of the first pass (up to ``max_palms``) that passes ``min_presence``."""
+        """Every hand of the first pass (the whole frame letterboxed; up to ``max_palms``) that
+        passes ``min_presence``."""
         rgb = _as_rgb(rgb)
         out = []
         for palm in self.palms(rgb)[: self.config.max_palms]:
@@ -369,22 +404,48 @@ class HandLocaliser:
     def find_hand(self, rgb: np.ndarray) -> Hand | None:
         """The most confident hand, trying the fallback views when the first pass finds none."""
         rgb = _as_rgb(rgb)
-        found = self.hands(rgb)
-        if not found and self.config.fallback:
-            found = self._fallback(rgb)
-        return max(found, key=lambda hd: hd.presence) if found else None
-
-    def _fallback(self, rgb: np.ndarray) -> list[Hand]:
+        if not self.config.fallback:
+            found = self.hands(rgb)
+            return max(found, key=lambda hd: hd.presence) if found else None
         h, w = rgb.shape[:2]
         long_side = float(max(h, w))
-        # 1. Zoomed out: a hand that fills a close-up is too big for the palm detector.
-        for palm in self.palms(rgb, side=long_side * self.config.zoom_out)[: self.config.max_palms]:
+        weak: list[Palm] = []
+        # 0. The first pass: the whole frame letterboxed.
+        # 1. Zoomed in: overlapping square tiles; a small hand in a wide frame gets more pixels.
+        # 2. Zoomed out: a hand that fills a close-up is too big for the palm detector.
+        views = [(w / 2, h / 2, long_side), *tile_views(w, h, self.config.tile_frac),
+                 (w / 2, h / 2, long_side * self.config.zoom_out)]
+        for cx, cy, side in views:
+            found = self._palm_view(rgb, cx, cy, side, weak)
+            if found:
+                return max(found, key=lambda hd: hd.presence)
+        # 3. The best palms every view scored below min_palm_score (one per place).
+        tried: list[Palm] = []
+        for palm in sorted(weak, key=lambda p: -p.score):
+            if len(tried) >= self.config.max_candidates:
+                break
+            if any(abs(palm.cx - q.cx) < q.w / 2 and abs(palm.cy - q.cy) < q.h / 2 for q in tried):
+                continue
+            tried.append(palm)
             hand = self.landmarks(rgb, *palm_region(palm), palm_score=palm.score)
             if hand.presence >= self.config.min_presence:
-                return [hand]
-        # 2. The whole frame as the landmark model's region (upright hands filling the picture).
+                return hand
+        # 4. The whole frame as the landmark model's region (a hand filling the picture).
         hand = self.landmarks(rgb, w / 2, h / 2, long_side)
-        return [hand] if hand.presence >= self.config.min_presence else []
+        return hand if hand.presence >= self.config.min_presence else None
+
+    def _palm_view(self, rgb: np.ndarray, cx: float, cy: float, side: float, weak: list[Palm]) -> list[Hand]:
+        """Hands among the best ``max_palms`` palms of one square view that pass ``min_palm_score``
+        and ``min_presence``; palms between ``candidate_score`` and ``min_palm_score`` go to ``weak``."""
+        low = min(self.config.candidate_score, self.config.min_palm_score)
+        palms = self.palms(rgb, cx, cy, side, min_score=low)
+        out = []
+        for palm in [p for p in palms if p.score >= self.config.min_palm_score][: self.config.max_palms]:
+            hand = self.landmarks(rgb, *palm_region(palm), palm_score=palm.score)
+            if hand.presence >= self.config.min_presence:
+                out.append(hand)
+        weak.extend(p for p in palms if p.score < self.config.min_palm_score)
+        return out
 
     # -- public API -----------------------------------------------------------------------------
     def find(self, rgb: np.ndarray) -> HandBox | None:
@@ -404,7 +465,7 @@ def crop_square(rgb: np.ndarray, box: HandBox, margin: float, size: int | None =
     h, w = rgb.shape[:2]
     side = max(2, int(round(max(box.width, box.height) * (1 + margin))))
     cx, cy = box.center
-    x0, y0 = int(round(cx - side / 2)), int(round(cy - side / 2))
+    x0, y0 = math.floor(cx - side / 2 + 0.5), math.floor(cy - side / 2 + 0.5)
     rows = np.clip(np.arange(y0, y0 + side), 0, h - 1)
     cols = np.clip(np.arange(x0, x0 + side), 0, w - 1)
     out = rgb[rows[:, None], cols[None, :]]

@@ -114,7 +114,7 @@ def register_tflite_fallback(factory) -> None:
     _TFLITE_FALLBACKS.append(factory)
 
 
-def _interpreter_class():
+def interpreter_class():
     """LiteRT first; ``tflite_runtime`` and ``tf.lite`` (deprecated) only as fallbacks."""
     try:
         import ai_edge_litert
@@ -162,7 +162,7 @@ def _load_litert(path: Path, threads: int | None, device: str, content: bytes | 
 
     buf = _read_artifact(path) if content is None else content
     validate_tflite(buf, path)  # before LiteRT sees a byte of it: a damaged flatbuffer can segfault it
-    cls, version, name = _interpreter_class()
+    cls, version, name = interpreter_class()
     try:
         with quiet_native_stderr():
             interp = cls(model_content=buf, num_threads=threads)
