@@ -160,3 +160,15 @@ def test_search_finds_the_shortest_prefix():
     assert r.float_layers == tuple(ranked[:5]) and r.met and len(calls) <= 6
     miss = search_mixed(ranked, lambda keep: 0.0, 0.9, 1.0)
     assert not miss.met and miss.float_layers == tuple(ranked)
+
+
+def test_report_shows_the_layer_report_worst_first(hard_export, tmp_path):
+    from asl_edge.report import load_inputs, render
+
+    docs, side = load_inputs([hard_export / REPORT_JSON])
+    md, _ = render(docs, tmp_path / "report", side)
+    text = md.read_text()
+    assert "int8 error per layer" in text
+    rows = [line for line in text.splitlines() if line.startswith("| 1 ")]
+    assert rows and HARD in rows[0]
+    assert "tflite_int8_mixed" in text and "onnx_int8_mixed" in text

@@ -308,16 +308,17 @@ def search_mixed(ranked: Sequence[str], accuracy_of: Callable[[tuple[str, ...]],
 
 
 # -- report files ---------------------------------------------------------------------------------
-def report_doc(rows: Sequence[LayerError], model_name: str, samples: int) -> dict:
-    """The ``layer_report.json`` document (``kind: layer-report``)."""
+def report_doc(rows: Sequence[LayerError], model_name: str, samples: int, mixed: Sequence[dict] = ()) -> dict:
+    """The ``layer_report.json`` document (``kind: layer-report``), with the mixed artifacts found, if any."""
     return {"kind": REPORT_KIND, "model": model_name, "debug_samples": samples, "ranked_by": "nsr",
             "mapping": "TFLite tensor names -> Keras layer names (asl_edge.export.layers)",
-            "layers": [{"rank": i + 1, **asdict(r)} for i, r in enumerate(rows)]}
+            "layers": [{"rank": i + 1, **asdict(r)} for i, r in enumerate(rows)], "mixed": list(mixed)}
 
 
-def write_report(rows: Sequence[LayerError], folder: Path, model_name: str, samples: int) -> dict:
+def write_report(rows: Sequence[LayerError], folder: Path, model_name: str, samples: int,
+                 mixed: Sequence[dict] = ()) -> dict:
     """Writes ``layer_report.csv`` and ``layer_report.json`` into ``folder``; returns the JSON document."""
-    doc = report_doc(rows, model_name, samples)
+    doc = report_doc(rows, model_name, samples, mixed)
     buf = io.StringIO()
     cols = ["rank", "layer", "kind", "nsr", "rmse_scale", "max_abs_error", "macs", "macs_share", "params",
             "size_share", "fused", "ops"]
@@ -517,6 +518,9 @@ def layer_report_and_mixed(run, config, int8_model, float_model, samples: np.nda
             info["full_int8"] = _candidate_figures(best.read_bytes(), ".onnx", x_val, y_val, x_val)
             info["mixed"] = _candidate_figures(content, ".onnx", x_val, y_val, x_val)
         out.append(MixedArtifact(get_format("onnx_int8_mixed"), content, info))
+    write_report(rows, folder, run.name, len(samples),
+                 [{"format": m.format.name, **{k: m.info[k] for k in ("float_layers", "full_int8", "mixed")}}
+                  for m in out])
     return fields, out
 
 
