@@ -172,3 +172,12 @@ def test_report_shows_the_layer_report_worst_first(hard_export, tmp_path):
     rows = [line for line in text.splitlines() if line.startswith("| 1 ")]
     assert rows and HARD in rows[0]
     assert "tflite_int8_mixed" in text and "onnx_int8_mixed" in text
+
+
+def test_search_that_cannot_meet_the_drop_writes_no_mixed_artifact(hard_run, tmp_path):
+    m = export_run(hard_run, ExportConfig(int8=True, calib_samples=20, max_drop=-1.0, families=("tflite",)),
+                   tmp_path / "miss")
+    assert not [a for a in m["artifacts"] + m["failed"] if a["precision"] == "int8_mixed"]
+    miss = m["layer_report"]["mixed_not_found"]["tflite"]
+    assert miss["search"]["met"] is False and miss["search"]["trials"]
+    assert not next(a for a in m["failed"] if a["format"] == "tflite_int8").get("replaced_by")

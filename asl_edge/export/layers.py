@@ -233,7 +233,13 @@ class TFLiteMixed:
         nodes = [n for n, found in getattr(self, "_node_layers", {}).items() if set(found) & set(keep_float)]
         if keep_float and not nodes:
             raise ExportError(f"no TFLite op maps to the layers {', '.join(keep_float)}")
-        self._debugger.options = self._options(nodes)
+        try:
+            self._debugger.options = self._options(nodes)
+        except ValueError:
+            # With every quantisable op denylisted the debug model has no NumericVerify op left and the
+            # setter's re-initialisation raises "Please check if the quantized model is in debug mode",
+            # after it has stored the options; the non-debug model below still uses them.
+            pass
         with quiet_native_stderr():
             return self._debugger.get_nondebug_quantized_model()
 
@@ -398,14 +404,14 @@ def onnx_accuracy_of(prepared: Path, samples: np.ndarray, x: np.ndarray, y: np.n
     return run
 
 
-def summary(result: MixedResult, report_rows: Sequence[LayerError]) -> dict:
+def summary(result: MixedResult, report_rows: Sequence[LayerError], split: str = "validation") -> dict:
     """Manifest fields of a mixed artifact."""
     by_name = {r.layer: r for r in report_rows}
     return {"float_layers": list(result.float_layers),
             "float_layers_fused": {n: list(by_name[n].fused) for n in result.float_layers if n in by_name},
             "float_layers_macs_share": round(sum(by_name[n].macs_share for n in result.float_layers
                                                  if n in by_name), 4),
-            "search": {"split": "validation", "float_accuracy": result.float_accuracy, "accuracy": result.accuracy,
+            "search": {"split": split, "float_accuracy": result.float_accuracy, "accuracy": result.accuracy,
                        "met": result.met, "trials": list(result.trials)}}
 
 
@@ -430,16 +436,56 @@ class MixedArtifact:
 
 
 def _search_split(run, config):
-    """The validation split (the held-out test split stays the gate): the run's, or ``--data`` split alike."""
+    """(data, name): the validation split, the held-out test split staying the gate; the test split
+    where there is no validation split."""
     from asl_edge.data.runs import run_dataset
 
     if config.data is None:
-        return run_dataset(run, part="val")
-    from asl_edge.data import load_dataset
-    from asl_edge.data.split import split_dataset
+        parts = {part: lambda part=part: run_dataset(run, part=part) for part in ("val", "test")}
+    else:
+        from asl_edge.data import load_dataset
+        from asl_edge.data.split import split_dataset
 
-    ds = load_dataset(config.data, run.preprocessing)
-    return ds.subset(split_dataset(ds.labels, ds.groups, seed=config.seed).val)
+        ds = load_dataset(config.data, run.preprocessing)
+        split = split_dataset(ds.labels, ds.groups, seed=config.seed)
+        parts = {"val": lambda: ds.subset(split.val), "test": lambda: ds.subset(split.test)}
+    val = parts["val"]()
+    if len(val):
+        return val, "validation"
+    log.warning("no validation split: the mixed int8 search runs on the test split that also gates it")
+    return parts["test"](), "test"
+
+
+def _tflite_mixed(mixed: TFLiteMixed, float_model, samples, ranked, x_val, y_val, float_acc, max_drop):
+    """(search result, (bytes, manifest fields) or ``None`` when the search missed)."""
+    result = search_mixed(ranked, tflite_accuracy_of(mixed, x_val, y_val), float_acc, max_drop)
+    if not result.met:
+        return result, None
+    content = mixed.convert(result.float_layers)
+    info = {"full_int8": _candidate_figures(mixed.convert(()), ".tflite", x_val, y_val, x_val),
+            "mixed": _candidate_figures(content, ".tflite", x_val, y_val, x_val)}
+    return result, (content, info)
+
+
+def _onnx_mixed(mixed: TFLiteMixed, float_model, samples, ranked, x_val, y_val, float_acc, max_drop):
+    """As :func:`_tflite_mixed`, through ONNX Runtime's quantiser with ``nodes_to_exclude``."""
+    from asl_edge.export.onnx import prepare, quantize_int8
+
+    names = keras_layers(float_model)
+    with tempfile.TemporaryDirectory() as tmp:
+        prepared, best = Path(tmp) / "prepared.onnx", Path(tmp) / "best.onnx"
+        prepare(float_model, prepared)
+        result = search_mixed(ranked, onnx_accuracy_of(prepared, samples, x_val, y_val, names), float_acc, max_drop)
+        if not result.met:
+            return result, None
+        nodes = onnx_nodes(prepared, result.float_layers, names)
+        quantize_int8(prepared, best, samples, nodes)
+        content = best.read_bytes()
+        quantize_int8(prepared, best, samples)
+        info = {"onnx_nodes_excluded": nodes,
+                "full_int8": _candidate_figures(best.read_bytes(), ".onnx", x_val, y_val, x_val),
+                "mixed": _candidate_figures(content, ".onnx", x_val, y_val, x_val)}
+    return result, (content, info)
 
 
 def gate_failed(failed: Sequence[dict], family: str, max_drop: float) -> bool:
@@ -488,36 +534,21 @@ def layer_report_and_mixed(run, config, int8_model, float_model, samples: np.nda
     log.info("layer report: worst int8 layers %s", ", ".join(fields["worst"]))
     if not any(search.values()):
         return fields, []
-    val = _search_split(run, config)
+    val, split_name = _search_split(run, config)
     x_val, y_val = val.preprocessing.normalize(val.load_images()), val.labels
     float_acc = float((float_model.predict(x_val, batch_size=256, verbose=0).argmax(1) == y_val).mean())
     ranked = [r.layer for r in rows]
     out = []
-    if search["tflite"]:
-        result = search_mixed(ranked, tflite_accuracy_of(mixed, x_val, y_val), float_acc, config.max_drop)
-        content = mixed.convert(result.float_layers)
-        info = summary(result, rows)
-        info["full_int8"] = _candidate_figures(mixed.convert(()), ".tflite", x_val, y_val, x_val)
-        info["mixed"] = _candidate_figures(content, ".tflite", x_val, y_val, x_val)
-        out.append(MixedArtifact(get_format("tflite_int8_mixed"), content, info))
-    if search["onnx"]:
-        from asl_edge.export.onnx import prepare, quantize_int8
-
-        names = keras_layers(float_model)
-        with tempfile.TemporaryDirectory() as tmp:
-            prepared, best = Path(tmp) / "prepared.onnx", Path(tmp) / "best.onnx"
-            prepare(float_model, prepared)
-            result = search_mixed(ranked, onnx_accuracy_of(prepared, samples, x_val, y_val, names), float_acc,
-                                  config.max_drop)
-            nodes = onnx_nodes(prepared, result.float_layers, names)
-            quantize_int8(prepared, best, samples, nodes)
-            content = best.read_bytes()
-            info = summary(result, rows)
-            info["onnx_nodes_excluded"] = nodes
-            quantize_int8(prepared, best, samples)
-            info["full_int8"] = _candidate_figures(best.read_bytes(), ".onnx", x_val, y_val, x_val)
-            info["mixed"] = _candidate_figures(content, ".onnx", x_val, y_val, x_val)
-        out.append(MixedArtifact(get_format("onnx_int8_mixed"), content, info))
+    for family, find in (("tflite", _tflite_mixed), ("onnx", _onnx_mixed)):
+        if not search[family]:
+            continue
+        result, found = find(mixed, float_model, samples, ranked, x_val, y_val, float_acc, config.max_drop)
+        if found is None:  # no prefix met the drop on validation: nothing to write, the search is on record
+            fields.setdefault("mixed_not_found", {})[family] = summary(result, rows, split_name)
+            continue
+        content, info = found
+        info = {**summary(result, rows, split_name), **info}
+        out.append(MixedArtifact(get_format(f"{family}_int8_mixed"), content, info))
     write_report(rows, folder, run.name, len(samples),
                  [{"format": m.format.name, **{k: m.info[k] for k in ("float_layers", "full_int8", "mixed")}}
                   for m in out])
