@@ -181,3 +181,15 @@ def test_search_that_cannot_meet_the_drop_writes_no_mixed_artifact(hard_run, tmp
     miss = m["layer_report"]["mixed_not_found"]["tflite"]
     assert miss["search"]["met"] is False and miss["search"]["trials"]
     assert not next(a for a in m["failed"] if a["format"] == "tflite_int8").get("replaced_by")
+
+
+@pytest.mark.parametrize("fmt", MIXED, ids=lambda f: f.name)
+def test_mixed_artifacts_evaluate_without_tensorflow(hard_export, tiny_npz, fmt):
+    """The runtime-only install (a Pi) runs the mixed artifacts: float islands need no TensorFlow."""
+    no_tf = ("import sys; sys.modules.update({m: None for m in ('tensorflow', 'tf_keras', 'keras')}); "
+             "from asl_edge.cli import main; main()")
+    path = next(hard_export.glob(f"*{fmt.suffix}"))
+    r = subprocess.run([sys.executable, "-c", no_tf, "evaluate", str(path), "--data", str(tiny_npz), "--json"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert json.loads(r.stdout)["accuracy"] >= 0.9
