@@ -193,3 +193,11 @@ def test_mixed_artifacts_evaluate_without_tensorflow(hard_export, tiny_npz, fmt)
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-2000:]
     assert json.loads(r.stdout)["accuracy"] >= 0.9
+
+
+def test_qat_model_falls_back_to_the_float_model_for_report_and_search(hard_run, tmp_path):
+    m = export_run(hard_run, ExportConfig(qat=True, epochs=1, calib_samples=20, max_drop=MAX_DROP, layer_report=True,
+                                          families=("tflite",)), tmp_path / "qat")
+    assert m["layer_report"]["worst"][0] == HARD and m["layer_report"]["source"].startswith("float model")
+    mixed = next(a for a in m["artifacts"] if a["format"] == "tflite_int8_mixed")
+    assert mixed["float_layers"] == [HARD] and mixed["accuracy_drop_pp"] <= MAX_DROP

@@ -523,14 +523,22 @@ def layer_report_and_mixed(run, config, int8_model, float_model, samples: np.nda
     search = {fam: fam in config.families and gate_failed(failed, fam, config.max_drop) for fam in ("tflite", "onnx")}
     if not (config.layer_report or any(search.values())):
         return {}, []
+    source = "int8 model"
     try:
         mixed = TFLiteMixed(int8_model, samples)
-        rows = mixed.report()
     except ExportError as exc:
-        log.warning("no layer report: %s", exc)
-        return {"status": f"failed: {exc}"}, []
+        if int8_model is float_model:
+            log.warning("no layer report: %s", exc)
+            return {"status": f"failed: {exc}"}, []
+        # A QAT model carries its own fake-quant ranges and the debugger builds no debug model from
+        # it ("Please check if the quantized model is in debug mode"): report and search post-training
+        # quantisation of the float model instead, and say so.
+        log.warning("the QAT model cannot be debugged (%s); the layer report uses the float model", exc)
+        mixed, source = TFLiteMixed(float_model, samples), "float model, post-training quantisation (QAT model: " \
+                                                           "no debug model)"
+    rows = mixed.report()
     write_report(rows, folder, run.name, len(samples))
-    fields = {"csv": REPORT_CSV, "json": REPORT_JSON, "worst": [r.layer for r in rows[:3]]}
+    fields = {"csv": REPORT_CSV, "json": REPORT_JSON, "worst": [r.layer for r in rows[:3]], "source": source}
     log.info("layer report: worst int8 layers %s", ", ".join(fields["worst"]))
     if not any(search.values()):
         return fields, []
