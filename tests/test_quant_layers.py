@@ -137,8 +137,12 @@ def test_mixed_rows_are_never_selected_by_flags():
     assert format_for_path("m_int8.tflite").name == "tflite_int8"
 
 
-def test_layer_report_flag_implies_int8():
+def test_layer_report_flag_implies_int8_and_the_report_knows_the_kind():
+    from asl_edge.export.layers import REPORT_KIND
+    from asl_edge.report.inputs import LAYER_REPORT_KIND
+
     assert "int8" in ExportConfig(layer_report=True).flags
+    assert LAYER_REPORT_KIND == REPORT_KIND
 
 
 def test_names_map_to_the_deepest_keras_layer():

@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import logging
 import tempfile
 import time
@@ -413,10 +412,6 @@ def summary(result: MixedResult, report_rows: Sequence[LayerError], split: str =
                                                  if n in by_name), 4),
             "search": {"split": split, "float_accuracy": result.float_accuracy, "accuracy": result.accuracy,
                        "met": result.met, "trials": list(result.trials)}}
-
-
-def dumps(doc: dict) -> str:
-    return json.dumps(doc, indent=2)
 
 
 # -- the export pipeline's hook -------------------------------------------------------------------

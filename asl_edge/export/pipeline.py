@@ -224,7 +224,9 @@ def export_run(run_dir: str | Path, config: ExportConfig, out: str | Path | None
 
     Returns:
         The manifest; artifacts that failed conversion, verification or the accuracy gate are
-        listed under ``failed`` (and not written), the others are in place.
+        listed under ``failed`` (and not written), the others are in place. A full int8 artifact
+        that failed the gate may be ``replaced_by`` an ``int8_mixed`` one (:mod:`asl_edge.export.layers`);
+        ``layer_report`` says where the per-layer report went.
 
     Raises:
         ModelError: not a run folder, or a corrupt model.
