@@ -96,6 +96,7 @@ def test_mixed_tflite_has_only_the_hard_layer_in_float(hard_export):
             layer = layers_in_name(out["name"], {"conv2d", "conv2d_1", "conv2d_2", "probabilities"})[-1]
             float_ops[layer] = all(tensors[i]["dtype"] == np.float32 for i in [*op["inputs"], *op["outputs"]] if i >= 0)
     assert float_ops == {"conv2d": False, "conv2d_1": False, "conv2d_2": True, "probabilities": False}
+    assert interp.get_input_details()[0]["dtype"] == np.int8  # the same interface as the full int8 artifact
 
 
 def test_mixed_onnx_excludes_only_the_hard_layer(hard_export):

@@ -32,7 +32,7 @@ test split stays the gate of the written artifact. ONNX does the same with the s
 ``quantize_static(nodes_to_exclude=...)`` (ONNX node names map to Keras layers the same way; the
 ranking is the TFLite one, so a layer that only ONNX Runtime's quantiser handles badly is found
 late; see :func:`asl_edge.export.onnx.quantize_int8` for the one workaround an excluded node
-needs). The mixed TFLite model has float32 input and output (the debugger quantises the body only).
+needs). The mixed TFLite model has int8 input and output, as the full int8 one.
 """
 
 from __future__ import annotations
@@ -208,8 +208,9 @@ class TFLiteMixed:
         self._node_layers = self._map_nodes(self.convert(()))
 
     def _options(self, nodes: Sequence[str]):
+        # fully_quantize: int8 input and output, as the full int8 artifact it replaces
         return self._tf.lite.experimental.QuantizationDebugOptions(
-            layer_direct_compare_metrics={"nsr": _nsr}, denylisted_nodes=list(nodes) or None)
+            layer_direct_compare_metrics={"nsr": _nsr}, denylisted_nodes=list(nodes) or None, fully_quantize=True)
 
     def _map_nodes(self, model_bytes: bytes) -> dict[str, list[str]]:
         """TFLite tensor name -> Keras layers, unnamed op outputs inheriting their input op's layers."""
@@ -228,7 +229,7 @@ class TFLiteMixed:
         return {names[i]: found for i, found in by_tensor.items() if found}
 
     def convert(self, keep_float: Sequence[str]) -> bytes:
-        """The int8 model with the ops of the Keras layers ``keep_float`` left in float (float I/O)."""
+        """The int8 model (int8 input and output) with the ops of the Keras layers ``keep_float`` left in float."""
         nodes = [n for n, found in getattr(self, "_node_layers", {}).items() if set(found) & set(keep_float)]
         if keep_float and not nodes:
             raise ExportError(f"no TFLite op maps to the layers {', '.join(keep_float)}")
