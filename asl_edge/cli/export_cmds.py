@@ -21,11 +21,27 @@ def _table(manifest: dict) -> str:
              f"images ({manifest['evaluation']['data']})"]
     if manifest["compression"]:
         lines.append("compression: " + ", ".join(f"{k}={v}" for k, v in manifest["compression"].items()))
+    for a in manifest["artifacts"] + manifest["failed"]:
+        if a.get("precision") == "int8_mixed":
+            full, mixed = a["full_int8"], a["mixed"]
+            lines.append(f"{a['path']}: {len(a['float_layers'])} layer(s) in float ({', '.join(a['float_layers'])}); "
+                         f"{mixed['size_bytes'] / 1024:.1f} KB vs {full['size_bytes'] / 1024:.1f} KB full int8, "
+                         f"{mixed['latency_ms_1thread']:.2f} vs {full['latency_ms_1thread']:.2f} ms (1 thread)")
     return "\n".join(lines)
+
+
+def _layer_table(out: str, top: int = 10) -> str:
+    from asl_edge.bench.results import read_json
+    from asl_edge.export.layers import REPORT_JSON, format_table
+
+    head, rows = format_table(read_json(f"{out}/{REPORT_JSON}"), top)
+    title = f"int8 error per Keras layer, worst first ({out}/{REPORT_JSON}):"
+    return title + "\n" + text_table(head, rows, right={3, 4, 5, 6})
 
 
 @cli.command(epilog=examples("asl-edge export runs/train/edge_cnn-fast --int8",
                              "asl-edge export runs/train/edge_cnn-fast --int8 --fp16 --out runs/export/ref",
+                             "asl-edge export runs/train/mobilenetv2-fast --int8 --layer-report --max-drop 0.5",
                              "asl-edge export runs/train/edge_cnn-fast --prune 0.5 --cluster 4 --qat --formats tflite"))
 @click.argument("model_dir", type=click.Path())
 @click.option("--int8", is_flag=True, help="Add full-integer int8 TFLite and static int8 ONNX artifacts.")
@@ -42,14 +58,18 @@ def _table(manifest: dict) -> str:
 @click.option("--epochs", type=int, default=3, show_default=True,
               help="Fine-tuning epochs per compression step.")
 @click.option("--max-drop", type=float, default=1.0, show_default=True,
-              help="Fail an int8 artifact that loses more accuracy than this many points.")
+              help="Fail an int8 artifact that loses more accuracy than this many points; then write an "
+                   "int8_mixed one with the fewest layers in float that stays within it.")
+@click.option("--layer-report", is_flag=True,
+              help="Write layer_report.csv/.json: each Keras layer's int8 error, MACs and size, worst first "
+                   "(implies --int8).")
 @click.option("--data", default=None, help="Other data for fine-tuning, calibration and evaluation.")
 @click.option("--out", default=None, type=click.Path(), help="Output folder [default: runs/export/<run name>].")
 @click.option("--force", is_flag=True, help="Replace an export that asl-edge wrote in --out.")
 @json_option
 @common_options
 def export(model_dir, int8, fp16, dynamic, prune, structured, qat, cluster, formats, calib_samples, epochs,
-           max_drop, data, out, force, as_json):
+           max_drop, layer_report, data, out, force, as_json):
     """Export a trained run to TFLite and ONNX, each artifact verified, with a manifest.
 
     MODEL_DIR is a run folder written by `asl-edge train`.
@@ -66,16 +86,21 @@ def export(model_dir, int8, fp16, dynamic, prune, structured, qat, cluster, form
 
     config = ExportConfig(int8=int8, fp16=fp16, dynamic=dynamic, prune=prune, structured=structured, qat=qat,
                           cluster=cluster, families=tuple(f.strip() for f in formats.split(",") if f.strip()),
-                          calib_samples=calib_samples, epochs=epochs, max_drop=max_drop, data=data)
+                          calib_samples=calib_samples, epochs=epochs, max_drop=max_drop, data=data,
+                          layer_report=layer_report)
     manifest = export_run(model_dir, config, out, force)
     if as_json:
         echo_json(manifest)
     else:
         click.echo(_table(manifest))
+        if manifest.get("layer_report", {}).get("json"):
+            click.echo(_layer_table(manifest["out"]))
         click.echo(f"wrote {len(manifest['artifacts'])} artifacts and manifest.json to {manifest['out']}")
-    if manifest["failed"]:
-        names = ", ".join(f"{a['path']} ({a['status'].removeprefix('failed: ')})" for a in manifest["failed"])
-        raise ExportError(f"{len(manifest['failed'])} artifact(s) failed and were not written: {names}")
+    # A full int8 artifact replaced by a verified int8_mixed one (issue #18) does not fail the command.
+    failed = [a for a in manifest["failed"] if not a.get("replaced_by")]
+    if failed:
+        names = ", ".join(f"{a['path']} ({a['status'].removeprefix('failed: ')})" for a in failed)
+        raise ExportError(f"{len(failed)} artifact(s) failed and were not written: {names}")
 
 
 @cli.command(epilog=examples("asl-edge verify runs/export/edge_cnn-fast", "asl-edge verify export/asl-digits-fast --json"))

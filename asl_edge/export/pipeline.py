@@ -15,10 +15,12 @@ import datetime as dt
 import logging
 import math
 import os
+import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 from asl_edge import __version__
 from asl_edge.data.identity import held_out_name
@@ -58,7 +60,9 @@ class ExportConfig:
         families: ``tflite`` and/or ``onnx``.
         calib_samples: training images used to calibrate post-training int8 quantisation.
         epochs: fine-tuning epochs of each compression step.
-        max_drop: largest allowed accuracy loss of a quantised artifact, in points.
+        max_drop: largest allowed accuracy loss of a quantised artifact, in points; where full int8
+            exceeds it, an ``int8_mixed`` artifact keeps the fewest layers in float that meet it.
+        layer_report: write ``layer_report.csv``/``.json``: each Keras layer's int8 error, MACs and size.
         data: another data set for fine-tuning, calibration and evaluation (split like training).
         batch_size: fine-tuning batch size.
         seed: seed of the calibration sample draw and fine-tuning.
@@ -78,6 +82,7 @@ class ExportConfig:
     data: str | None = None
     batch_size: int = 32
     seed: int = 0
+    layer_report: bool = False
 
     def __post_init__(self):
         if not 0.0 <= self.prune < 1.0:
@@ -97,7 +102,8 @@ class ExportConfig:
 
     @property
     def flags(self) -> tuple[str, ...]:
-        return tuple(f for f, on in (("int8", self.int8 or self.qat), ("fp16", self.fp16), ("dynamic", self.dynamic)) if on)
+        int8 = self.int8 or self.qat or self.layer_report
+        return tuple(f for f, on in (("int8", int8), ("fp16", self.fp16), ("dynamic", self.dynamic)) if on)
 
 
 def _data(run: runfolder.Run, config: ExportConfig):
@@ -316,7 +322,9 @@ def export_run(run_dir: str | Path, config: ExportConfig, out: str | Path | None
 
     Returns:
         The manifest; artifacts that failed conversion, verification or the accuracy gate are
-        listed under ``failed`` (and not written), the others are in place.
+        listed under ``failed`` (and not written), the others are in place. A full int8 artifact
+        that failed the gate may be ``replaced_by`` an ``int8_mixed`` one (:mod:`asl_edge.export.layers`);
+        ``layer_report`` says where the per-layer report went.
 
     Raises:
         ModelError: not a run folder, or a corrupt model.
@@ -345,12 +353,11 @@ def export_run(run_dir: str | Path, config: ExportConfig, out: str | Path | None
         artifacts, failed = [], []
         extra = {"model": run.name, "input_name": "input", "split": identity}
         with atomic_dir(out) as tmp:
-            for fmt in formats:
-                dest = tmp / artifact_name(run.name, fmt, _tag(config, fmt))
-                model = int8_model if _uses_qat_model(fmt) else float_model
+            def emit(fmt: ExportFormat, write, info: dict | None = None, tag: str = "") -> None:
+                dest = tmp / artifact_name(run.name, fmt, tag)
                 log.info("exporting %s", fmt.name)
                 try:
-                    _write_artifact(fmt, model, samples, dest)
+                    write(dest)
                     from asl_edge.runtime.metadata import write_metadata
 
                     write_metadata(dest, run.class_names, run.preprocessing.to_dict(), extra)
@@ -358,13 +365,29 @@ def export_run(run_dir: str | Path, config: ExportConfig, out: str | Path | None
                 except AslEdgeError as exc:
                     entry = {"status": f"failed: {exc}"}
                 entry = {"path": dest.name, "format": fmt.name, "family": fmt.family, "precision": fmt.precision,
-                         **entry}
+                         **entry, **(info or {})}
                 if entry["status"] != "ok":
                     dest.unlink(missing_ok=True)
                     failed.append(entry)
-                    continue
+                    return
                 entry.update(size_bytes=dest.stat().st_size, size_gzip_bytes=gzip_size(dest), sha256=sha256_file(dest))
                 artifacts.append(entry)
+
+            for fmt in tqdm(formats, desc="export", unit="artifact", file=sys.stderr, disable=None, leave=False):
+                model = int8_model if _uses_qat_model(fmt) else float_model
+                emit(fmt, lambda dest, fmt=fmt, model=model: _write_artifact(fmt, model, samples, dest),
+                     tag=_tag(config, fmt))
+            # -- issue #18: layer report, and int8_mixed artifacts where full int8 failed --max-drop --
+            layer_report = {}
+            if samples is not None:
+                from asl_edge.export import layers
+
+                layer_report, mixed = layers.layer_report_and_mixed(run, config, int8_model, float_model, samples,
+                                                                    failed, tmp)
+                for m in mixed:
+                    emit(m.format, lambda dest, m=m: atomic_write(dest, m.content), m.info, tag=_tag(config, m.format))
+                layers.mark_replaced(failed, artifacts)
+            # -- end issue #18 --
             manifest = {
                 "schema": 1,
                 "name": run.name,
@@ -386,6 +409,8 @@ def export_run(run_dir: str | Path, config: ExportConfig, out: str | Path | None
                 "artifacts": artifacts,
                 "failed": failed,
             }
+            if layer_report:
+                manifest["layer_report"] = layer_report
             atomic_write(tmp / runfolder.LABELS_FILE, "\n".join(run.class_names) + "\n")
             atomic_write_json(tmp / MANIFEST, manifest)
     manifest["out"] = str(out)

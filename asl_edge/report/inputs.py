@@ -11,6 +11,7 @@ log = logging.getLogger(__name__)
 
 
 CHECK_KIND = "arm64-emulation-check"
+LAYER_REPORT_KIND = "layer-report"  # asl_edge.export.layers.REPORT_KIND (the report reads it without importing export)
 
 
 # -- loading --------------------------------------------------------------------------------------
@@ -28,6 +29,20 @@ def validate_check(doc, name: str = "check") -> dict:
     return doc
 
 
+def validate_layer_report(doc, name: str = "layer report") -> dict:
+    """Checks that ``doc`` is an export's ``layer_report.json`` (``asl-edge export --layer-report``).
+
+    Raises:
+        DataError: not a layer report, or a row without layer or error.
+    """
+    if not isinstance(doc, dict) or doc.get("kind") != LAYER_REPORT_KIND or not isinstance(doc.get("layers"), list):
+        raise DataError(f"{name} is not an asl-edge layer report")
+    for i, row in enumerate(doc["layers"]):
+        if not isinstance(row, dict) or not {"layer", "nsr", "macs_share", "size_share"} <= set(row):
+            raise DataError(f"{name}: layer row {i} lacks layer, nsr, macs_share or size_share")
+    return doc
+
+
 def load_check(path: str | Path) -> dict:
     """Reads and validates an ARM64 emulation check file.
 
@@ -40,7 +55,7 @@ def load_check(path: str | Path) -> dict:
 
 
 def load_inputs(paths) -> tuple[list[dict], list[dict]]:
-    """Splits the given files into benchmark results and ARM64 check documents, validating each.
+    """Splits the given files into benchmark results and side documents (ARM64 checks, layer reports).
 
     A file that is neither (another kind of results JSON, say ``benchmarks/results/holdout/*.json``)
     is skipped with one warning line, so ``asl-edge report pi4.json benchmarks/results/**/*.json``
@@ -57,6 +72,8 @@ def load_inputs(paths) -> tuple[list[dict], list[dict]]:
         try:
             if isinstance(doc, dict) and doc.get("kind") == CHECK_KIND:
                 checks.append(validate_check(doc, str(p)))
+            elif isinstance(doc, dict) and doc.get("kind") == LAYER_REPORT_KIND:  # an export's layer_report.json
+                checks.append(validate_layer_report(doc, str(p)))
             else:
                 results.append(validate_results(doc, str(p)))
         except DataError as exc:

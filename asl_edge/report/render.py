@@ -24,6 +24,7 @@ from asl_edge.report.analysis import (
     worst_shift,
 )
 from asl_edge.report.document import Document
+from asl_edge.report.inputs import LAYER_REPORT_KIND
 from asl_edge.report.plots import plots
 from asl_edge.runtime.fsutil import atomic_write
 
@@ -209,6 +210,29 @@ def _check_section(out: Document, check: dict) -> None:
                "XNNPACK on arm64", "status"], rows)
 
 
+def _layer_section(out: Document, doc: dict, top: int = 15) -> None:
+    """Issue #18: which Keras layers int8 hurts most, and the mixed artifacts that keep them in float."""
+    out.h(2, f"int8 error per layer: {doc.get('model', '?')}")
+    out.p(f"From `asl-edge export --layer-report` ({doc.get('debug_samples', '?')} calibration images through "
+          "LiteRT's quantisation debugger; each op's error is its own, on its own int8 inputs). NSR: RMSE of the "
+          "int8 output over the float output's standard deviation; RMSE/scale: 0.29 is rounding alone. Worst first.")
+    rows = [[str(r.get("rank", i + 1)), r["layer"], r.get("kind", "-"), f"{r['nsr']:.4f}",
+             f"{r.get('rmse_scale', float('nan')):.2f}", f"{100 * r['macs_share']:.1f}", f"{100 * r['size_share']:.1f}"]
+            for i, r in enumerate(doc["layers"][:top])]
+    out.table(["rank", "layer", "kind", "int8 NSR", "RMSE/scale", "MACs %", "size %"], rows)
+    mixed = doc.get("mixed") or []
+    if mixed:
+        out.p("Full int8 lost more than --max-drop, so these artifacts keep the listed layers in float "
+              "(validation split; the manifest has the held-out test figures):")
+        out.table(["artifact", "float layers", "size KB (full int8)", "latency ms 1 thread (full int8)",
+                   "val accuracy (full int8)"],
+                  [[m["format"], ", ".join(m["float_layers"]) or "-",
+                    f"{m['mixed']['size_bytes'] / 1024:.1f} ({m['full_int8']['size_bytes'] / 1024:.1f})",
+                    f"{m['mixed']['latency_ms_1thread']:.3f} ({m['full_int8']['latency_ms_1thread']:.3f})",
+                    f"{m['mixed']['validation_accuracy']:.4f} ({m['full_int8']['validation_accuracy']:.4f})"]
+                   for m in mixed])
+
+
 def render(docs: list[dict], out_dir: str | Path, checks: list[dict] | tuple = (),
            include_gpu: bool = False) -> tuple[Path, Path]:
     """Writes ``REPORT.md`` (with PNGs beside it) and a self-contained ``report.html``.
@@ -238,7 +262,10 @@ def render(docs: list[dict], out_dir: str | Path, checks: list[dict] | tuple = (
     out.blocks += body.blocks
     _pi_section(out, docs)
     for check in checks:
-        _check_section(out, check)
+        if check.get("kind") == LAYER_REPORT_KIND:
+            _layer_section(out, check)
+        else:
+            _check_section(out, check)
     md_path = atomic_write(out_dir / "REPORT.md", out.markdown())
     html_path = atomic_write(out_dir / "report.html", out.html("asl-edge benchmark report"))
     return md_path, html_path

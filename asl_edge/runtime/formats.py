@@ -21,8 +21,10 @@ class ExportFormat:
         suffix: file-name ending after the model name, e.g. ``_int8.tflite``.
         family: ``keras``, ``tflite`` or ``onnx``: which exporter function writes it.
         runtime: ``keras``, ``litert`` or ``onnxruntime``: which runner executes it.
-        precision: ``fp32``, ``fp16``, ``dynamic`` (int8 weights, float activations) or ``int8``.
-        flag: the ``asl-edge export`` flag that adds it; ``None`` for the default set.
+        precision: ``fp32``, ``fp16``, ``dynamic`` (int8 weights, float activations), ``int8`` or
+            ``int8_mixed`` (int8 with the layers that lose most accuracy kept in float, issue #18).
+        flag: the ``asl-edge export`` flag that adds it; ``None`` for the default set; ``max_drop``
+            for the mixed rows, written only when full int8 fails ``--max-drop``.
         tolerance: largest allowed max-abs difference of its probabilities from the Keras model,
             or ``None`` where only accuracy and top-1 agreement are gated (quantised artifacts).
     """
@@ -41,7 +43,7 @@ class ExportFormat:
 
     @property
     def quantized(self) -> bool:
-        return self.precision in ("int8", "dynamic")
+        return self.precision in ("int8", "dynamic", "int8_mixed")
 
 
 _FORMATS = (
@@ -52,6 +54,8 @@ _FORMATS = (
     ExportFormat("tflite_int8", "_int8.tflite", "tflite", "litert", "int8", "int8", None),
     ExportFormat("onnx_fp32", "_fp32.onnx", "onnx", "onnxruntime", "fp32", None, 1e-4),
     ExportFormat("onnx_int8", "_int8.onnx", "onnx", "onnxruntime", "int8", "int8", None),
+    ExportFormat("tflite_int8_mixed", "_int8_mixed.tflite", "tflite", "litert", "int8_mixed", "max_drop", None),
+    ExportFormat("onnx_int8_mixed", "_int8_mixed.onnx", "onnx", "onnxruntime", "int8_mixed", "max_drop", None),
 )
 
 
