@@ -33,7 +33,12 @@ def test_rows_for_every_artifact_runtime_and_thread_count(results, tiny_export):
     for r in cpu:
         lat = r["latency_ms"]
         assert 0 < lat["p50"] <= lat["p90"] <= lat["p99"] and lat["mean"] > 0
-        assert 0 <= r["accuracy"] <= 1 and r["throughput_ips"] > 0 and r["load_ms"] >= 0 and r["peak_rss_mb"] > 0
+        # each row's accuracy is the manifest's for that artifact on the same held-out images
+        expected_acc = {a["path"]: a["accuracy"] for a in manifest["artifacts"]}
+        expected_acc["model.keras"] = manifest["source"]["accuracy"]
+        assert r["accuracy"] == pytest.approx(expected_acc[r["artifact"]], abs=1e-6)
+        assert r["includes_training_images"] is False and r["num_samples"] == manifest["evaluation"]["samples"]
+        assert r["throughput_ips"] > 0 and r["load_ms"] >= 0 and r["peak_rss_mb"] > 0
         assert r["runtime"] == {"keras": "keras", "tflite": "litert", "onnx": "onnxruntime"}[r["format"].split("_")[0]]
         if r["artifact"] in sizes:
             assert (r["size_bytes"], r["size_gzip_bytes"]) == sizes[r["artifact"]]
@@ -42,7 +47,8 @@ def test_rows_for_every_artifact_runtime_and_thread_count(results, tiny_export):
         assert len(r["rounds"]) == FAST["rounds"]
         assert r["latency_ms"]["p50"] == min(x["p50"] for x in r["rounds"])
         assert r["throughput_ips"] == max(x["throughput_ips"] for x in r["rounds"])
-    assert "held-out test split" in results["data"]["sets"][0]
+    assert results["data"]["sets"] == [f"held-out signers of {manifest['evaluation']['split']['source']}: "
+                                       f"{manifest['evaluation']['samples']} images"]
     assert results["labels"]["model.keras"] == ["dark", "mid", "bright"]
     assert results["machine"]["cores"] >= 1 and results["machine"]["arch"]
 

@@ -190,3 +190,15 @@ def test_models_list_describes_edge_cnn_as_the_fast_recipe_builds_it():
     fast = cfg.resolve("fast")
     assert fast.model.name == "edge_cnn" and fast.model.separable is False
     assert "plain 3x3 convolutions" in get_spec("edge_cnn").description
+
+
+def test_eval_data_says_what_it_could_not_know(tiny_run, tiny_npz):
+    from asl_edge.data.identity import eval_data, split_identity
+
+    run = runfolder.load_run(tiny_run)
+    chosen = eval_data(run.preprocessing, None, str(tiny_npz))
+    assert chosen.includes_training_images is None and "may include" in chosen.warning
+    identity = {**split_identity(run.split), "fingerprint": "sha256:" + "0" * 64}  # the data changed since
+    chosen = eval_data(run.preprocessing, identity)
+    assert chosen.includes_training_images is None and "not the data this model's split was made on" in chosen.warning
+    assert chosen.description.startswith(f"all of builtin: {len(chosen.dataset)} images (not a held-out split")

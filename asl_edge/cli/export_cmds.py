@@ -16,9 +16,11 @@ def _table(manifest: dict) -> str:
     for a in manifest["failed"]:
         lines.append(f"{a['path']:34} {a['precision']:9} {'-':>8} {'-':>8} "
                      f"{a.get('accuracy', float('nan')):8.4f} {a.get('agreement', float('nan')):6.3f}  {a['status']}")
-    lines.append(f"float model accuracy {manifest['float_accuracy']:.4f} on {manifest['evaluation']['samples']} "
-                 f"images ({manifest['evaluation']['data']})")
+    data = manifest["evaluation"]["data"]
+    lines.append(f"accuracy and agreement on {data}; agreement: top-1 agreement with the trained model")
+    lines.append(f"trained model accuracy {manifest['source']['accuracy']:.4f}")
     if manifest["compression"]:
+        lines.append(f"compressed float model accuracy {manifest['float_accuracy']:.4f}")
         lines.append("compression: " + ", ".join(f"{k}={v}" for k, v in manifest["compression"].items()))
     return "\n".join(lines)
 

@@ -35,7 +35,8 @@ def train(data, model_name, recipe, sets, groups_file, out, resume, force):
     result = run_training(config, out, resume=resume, force=force)
     m = result.metrics
     click.echo(f"trained {config.model.name} in {result.seconds:.0f} s ({result.epochs_run} epochs); "
-               f"held-out test ({m['split']['method']}): accuracy {m['accuracy']:.4f}, macro F1 {m['macro_f1']:.4f}")
+               f"{m['evaluated_on']} ({m['split']['method']}): accuracy {m['accuracy']:.4f}, "
+               f"macro F1 {m['macro_f1']:.4f}")
     click.echo(f"run folder: {result.folder}")
 
 

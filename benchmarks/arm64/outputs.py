@@ -48,7 +48,8 @@ def cmd_inputs(export_dir: Path, dest: Path) -> None:
     from asl_edge.runtime.preprocess import Preprocessing
 
     manifest = read_manifest(export_dir)
-    ds, described = bench_data(Preprocessing.from_dict(manifest["preprocessing"]), manifest)
+    chosen = bench_data(Preprocessing.from_dict(manifest["preprocessing"]), manifest)
+    ds, described = chosen.dataset, chosen.description
     with atomic_path(dest) as tmp:
         np.save(tmp, ds.load_images())
     atomic_write_json(str(dest) + ".json", {"description": described, "images": len(ds)})
