@@ -18,6 +18,7 @@ from asl_edge.bench.evaluate import evaluate_model
 from asl_edge.data.identity import data_fingerprint
 from asl_edge.export import ExportConfig, export_run
 from asl_edge.runtime import runfolder
+from asl_edge.runtime.errors import DataError
 from asl_edge.runtime.formats import artifact_name, compression_tag, format_for_path, get_format
 from asl_edge.runtime.fsutil import sha256_file
 from asl_edge.runtime.metadata import read_metadata
@@ -199,6 +200,9 @@ def test_eval_data_says_what_it_could_not_know(tiny_run, tiny_npz):
     chosen = eval_data(run.preprocessing, None, str(tiny_npz))
     assert chosen.includes_training_images is None and "may include" in chosen.warning
     identity = {**split_identity(run.split), "fingerprint": "sha256:" + "0" * 64}  # the data changed since
-    chosen = eval_data(run.preprocessing, identity)
+    with pytest.raises(DataError, match="not the data this model's split was made on.*pass --data"):
+        eval_data(run.preprocessing, identity)
+    builtin = {**identity, "source": "builtin"}  # the built-in set, changed: scored whole, said so
+    chosen = eval_data(run.preprocessing, builtin)
     assert chosen.includes_training_images is None and "not the data this model's split was made on" in chosen.warning
     assert chosen.description.startswith(f"all of builtin: {len(chosen.dataset)} images (not a held-out split")
