@@ -9,12 +9,13 @@ from asl_edge.runtime.errors import ExportError, IntegrityError
 
 
 def _table(manifest: dict) -> str:
-    lines = [f"{'artifact':34} {'precision':9} {'KB':>8} {'gzip KB':>8} {'accuracy':>8} {'agree':>6}  status"]
+    w = max([34, *(len(a["path"]) for a in manifest["artifacts"] + manifest["failed"])])
+    lines = [f"{'artifact':{w}} {'precision':9} {'KB':>8} {'gzip KB':>8} {'accuracy':>8} {'agree':>6}  status"]
     for a in manifest["artifacts"]:
-        lines.append(f"{a['path']:34} {a['precision']:9} {a['size_bytes'] / 1024:8.1f} {a['size_gzip_bytes'] / 1024:8.1f} "
+        lines.append(f"{a['path']:{w}} {a['precision']:9} {a['size_bytes'] / 1024:8.1f} {a['size_gzip_bytes'] / 1024:8.1f} "
                      f"{a['accuracy']:8.4f} {a['agreement']:6.3f}  {a['status']}")
     for a in manifest["failed"]:
-        lines.append(f"{a['path']:34} {a['precision']:9} {'-':>8} {'-':>8} "
+        lines.append(f"{a['path']:{w}} {a['precision']:9} {'-':>8} {'-':>8} "
                      f"{a.get('accuracy', float('nan')):8.4f} {a.get('agreement', float('nan')):6.3f}  {a['status']}")
     data = manifest["evaluation"]["data"]
     lines.append(f"accuracy and agreement on {data}; agreement: top-1 agreement with the trained model")
