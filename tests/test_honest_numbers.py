@@ -206,3 +206,14 @@ def test_eval_data_says_what_it_could_not_know(tiny_run, tiny_npz):
     chosen = eval_data(run.preprocessing, builtin)
     assert chosen.includes_training_images is None and "not the data this model's split was made on" in chosen.warning
     assert chosen.description.startswith(f"all of builtin: {len(chosen.dataset)} images (not a held-out split")
+
+
+def test_benchmark_cli_names_the_data_of_a_copied_artifact(tiny_export, tiny_run, tiny_npz, tmp_path):
+    copy = tmp_path / artifact(tiny_export, "tflite_int8").name
+    shutil.copy(artifact(tiny_export, "tflite_int8"), copy)
+    n_test = len(json.loads((tiny_run / runfolder.SPLIT_FILE).read_text())["test"])
+    r = subprocess.run([*ASL_EDGE, "benchmark", str(copy), "--runs", "3", "--rounds", "1", "--warmup", "1",
+                        "--no-gpu"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert f"accuracy measured on held-out signers of {tiny_npz}: {n_test} images" in r.stdout
+    assert "WARNING" not in r.stderr

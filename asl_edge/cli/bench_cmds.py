@@ -10,6 +10,20 @@ import click
 from asl_edge.cli import cli
 
 
+def _data_lines(doc: dict) -> str:
+    """What each row's accuracy was measured on: one line, or one per artifact when they differ."""
+    sets = doc["data"]["sets"]
+    if len(sets) <= 1:
+        return f"accuracy measured on {sets[0] if sets else 'no data'}"
+    lines, seen = ["accuracy measured on:"], set()
+    for r in doc["results"]:
+        key = (r["artifact"], r.get("data"))
+        if r.get("data") and key not in seen:
+            seen.add(key)
+            lines.append(f"  {r['artifact']}: {r['data']}")
+    return "\n".join(lines)
+
+
 @cli.command()
 @click.argument("artifacts", nargs=-1, required=True, type=click.Path())
 @click.option("--data", default=None, help="Images to measure accuracy on [default: the run's held-out split, else builtin].")
@@ -48,7 +62,7 @@ def benchmark(artifacts, data, threads, runs, rounds, warmup, batch, gpu, device
                       verify=not no_verify, device_name=device_name)
     doc = run_benchmark(artifacts, cfg)
     click.echo(table(doc["results"]))
-    click.echo("accuracy measured on " + "; ".join(doc["data"]["sets"]))
+    click.echo(_data_lines(doc))
     for warning in doc.get("warnings", []):
         click.echo(warning, err=True)
     if out:
