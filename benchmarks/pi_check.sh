@@ -43,7 +43,7 @@ PY
 for artifact in "$EXPORT"/*.tflite "$EXPORT"/*.onnx; do
   echo "== $artifact"
   "$ASL" predict "$artifact" "$IMAGES" --top-k 1
-  "$ASL" evaluate "$artifact" --json | "$VENV/bin/python" -c "import json,sys; m=json.load(sys.stdin); print(f\"evaluate ({m['data']}): accuracy {m['accuracy']:.4f}, macro F1 {m['macro_f1']:.4f}\")"
+  "$ASL" evaluate "$artifact" --json | "$VENV/bin/python" -c "import json,sys; m=json.load(sys.stdin); print(f\"evaluate on {m['data']}: accuracy {m['accuracy']:.4f}, macro F1 {m['macro_f1']:.4f}\")"
 done
 if "$ASL" benchmark --help >/dev/null 2>&1; then
   "$ASL" benchmark "$EXPORT" --runs 50 --rounds 2 --threads 1 --out "$IMAGES/bench.json"

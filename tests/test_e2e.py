@@ -34,7 +34,13 @@ def test_train_on_builtin_writes_metrics_by_signer(trained):
     metrics = json.loads((trained / "metrics.json").read_text())
     assert metrics["split"]["method"].startswith("stratified-group")
     assert metrics["split"]["groups"]["test"] >= 20
-    assert len(metrics["per_class"]) == 10 and 0.0 <= metrics["accuracy"] <= 1.0
+    # Two epochs are too few for a useful model (BatchNorm statistics have not settled), so check
+    # the figure against its own confusion matrix rather than a level.
+    cm = np.asarray(metrics["confusion_matrix"])
+    assert len(metrics["per_class"]) == 10 and cm.shape == (10, 10) and cm.sum() == metrics["num_samples"]
+    assert metrics["accuracy"] == pytest.approx(np.trace(cm) / cm.sum())
+    assert metrics["evaluated_on"] == f"held-out signers of builtin: {metrics['num_samples']} images"
+    assert metrics["includes_training_images"] is False
 
 
 def test_raw_photographs_of_held_out_signers_score_exactly_as_in_training(trained, tmp_path):

@@ -18,6 +18,7 @@ from asl_edge.bench.evaluate import evaluate_model
 from asl_edge.data.identity import data_fingerprint
 from asl_edge.export import ExportConfig, export_run
 from asl_edge.runtime import runfolder
+from asl_edge.runtime.errors import DataError
 from asl_edge.runtime.formats import artifact_name, compression_tag, format_for_path, get_format
 from asl_edge.runtime.fsutil import sha256_file
 from asl_edge.runtime.metadata import read_metadata
@@ -190,3 +191,29 @@ def test_models_list_describes_edge_cnn_as_the_fast_recipe_builds_it():
     fast = cfg.resolve("fast")
     assert fast.model.name == "edge_cnn" and fast.model.separable is False
     assert "plain 3x3 convolutions" in get_spec("edge_cnn").description
+
+
+def test_eval_data_says_what_it_could_not_know(tiny_run, tiny_npz):
+    from asl_edge.data.identity import eval_data, split_identity
+
+    run = runfolder.load_run(tiny_run)
+    chosen = eval_data(run.preprocessing, None, str(tiny_npz))
+    assert chosen.includes_training_images is None and "may include" in chosen.warning
+    identity = {**split_identity(run.split), "fingerprint": "sha256:" + "0" * 64}  # the data changed since
+    with pytest.raises(DataError, match="not the data this model's split was made on.*pass --data"):
+        eval_data(run.preprocessing, identity)
+    builtin = {**identity, "source": "builtin"}  # the built-in set, changed: scored whole, said so
+    chosen = eval_data(run.preprocessing, builtin)
+    assert chosen.includes_training_images is None and "not the data this model's split was made on" in chosen.warning
+    assert chosen.description.startswith(f"all of builtin: {len(chosen.dataset)} images (not a held-out split")
+
+
+def test_benchmark_cli_names_the_data_of_a_copied_artifact(tiny_export, tiny_run, tiny_npz, tmp_path):
+    copy = tmp_path / artifact(tiny_export, "tflite_int8").name
+    shutil.copy(artifact(tiny_export, "tflite_int8"), copy)
+    n_test = len(json.loads((tiny_run / runfolder.SPLIT_FILE).read_text())["test"])
+    r = subprocess.run([*ASL_EDGE, "benchmark", str(copy), "--runs", "3", "--rounds", "1", "--warmup", "1",
+                        "--no-gpu"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert f"accuracy measured on held-out signers of {tiny_npz}: {n_test} images" in r.stdout
+    assert "WARNING" not in r.stderr

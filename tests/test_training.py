@@ -69,7 +69,7 @@ def test_existing_run_is_refused_without_force(tiny_npz, tmp_path):
     ["train.schedule=step", "train.step_epochs=1", "train.optimizer=sgd"],
     ["train.schedule=exponential", "train.warmup_epochs=1", "train.optimizer=adamw"],
     ["train.schedule=plateau", "train.optimizer=rmsprop", "data.balance=class_weight"],
-    ["train.label_smoothing=0.1", "data.balance=oversample", "augment.flip=true"],
+    ["train.label_smoothing=0.1", "data.balance=oversample", "augment.enabled=true", "augment.flip=true"],
 ])
 def test_schedules_optimizers_and_balancing_train(tiny_npz, tmp_path, sets):
     result = train(cfg.resolve("fast", tiny_sets(tiny_npz, epochs=2, extra=sets)), tmp_path / "run")

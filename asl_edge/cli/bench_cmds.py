@@ -11,6 +11,20 @@ from asl_edge.cli import cli
 from asl_edge.cli.common import PLOT_MODULES, common_options, echo_json, examples, json_option, need_extra, table
 
 
+def _data_lines(doc: dict) -> str:
+    """What each row's accuracy was measured on: one line, or one per artifact when they differ."""
+    sets = doc["data"]["sets"]
+    if len(sets) <= 1:
+        return f"accuracy measured on {sets[0] if sets else 'no data'}"
+    lines, seen = ["accuracy measured on:"], set()
+    for r in doc["results"]:
+        key = (r["artifact"], r.get("data"))
+        if r.get("data") and key not in seen:
+            seen.add(key)
+            lines.append(f"  {r['artifact']}: {r['data']}")
+    return "\n".join(lines)
+
+
 def _results_table(rows: list[dict]) -> str:
     from asl_edge.report.analysis import TABLE_HEAD, table_rows
 
@@ -70,7 +84,7 @@ def benchmark(artifacts, data, threads, runs, rounds, warmup, batch, gpu, device
         echo_json(doc)
     else:
         click.echo(_results_table(doc["results"]))
-        click.echo("accuracy measured on " + "; ".join(doc["data"]["sets"]))
+        click.echo(_data_lines(doc))
     for warning in doc.get("warnings", []):
         click.echo(warning, err=True)
     if out:

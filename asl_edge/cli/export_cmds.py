@@ -17,9 +17,10 @@ def _table(manifest: dict) -> str:
     rows += [[a["path"], a["precision"], "-", "-", f"{a['accuracy']:.4f}" if "accuracy" in a else "-",
               f"{a['agreement']:.3f}" if "agreement" in a else "-", a["status"]] for a in manifest["failed"]]
     lines = [text_table(head, rows, right={2, 3, 4, 5}),
-             f"float model accuracy {manifest['float_accuracy']:.4f} on {manifest['evaluation']['samples']} "
-             f"images ({manifest['evaluation']['data']})"]
+             f"accuracy and agreement on {manifest['evaluation']['data']}; agreement: top-1 agreement with the "
+             f"trained model", f"trained model accuracy {manifest['source']['accuracy']:.4f}"]
     if manifest["compression"]:
+        lines.append(f"compressed float model accuracy {manifest['float_accuracy']:.4f}")
         lines.append("compression: " + ", ".join(f"{k}={v}" for k, v in manifest["compression"].items()))
     for a in manifest["artifacts"] + manifest["failed"]:
         if a.get("precision") == "int8_mixed":

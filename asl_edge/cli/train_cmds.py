@@ -50,8 +50,8 @@ def train(data, model_name, recipe, sets, groups_file, out, resume, force, as_js
         echo_json({"run": str(result.folder), "seconds": result.seconds, "epochs": result.epochs_run, **m})
         return
     click.echo(f"trained {config.model.name} in {result.seconds:.0f} s ({result.epochs_run} epochs); "
-               f"{m.get('evaluated_on', 'held-out test split')} ({m['split']['method']}, {m['num_samples']} images): "
-               f"accuracy {m['accuracy']:.4f}, macro F1 {m['macro_f1']:.4f}")
+               f"{m['evaluated_on']} ({m['split']['method']}): accuracy {m['accuracy']:.4f}, "
+               f"macro F1 {m['macro_f1']:.4f}")
     click.echo(f"run folder: {result.folder}")
 
 

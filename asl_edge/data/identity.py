@@ -144,7 +144,12 @@ def eval_data(preprocessing: Preprocessing, identity: dict | None, data: str | N
 
     Returns:
         The images with a description naming the data and the count; ``includes_training_images``
-        and a warning say when the score is not a held-out figure.
+        and a warning say when the score is not a held-out figure. Without ``data`` and without a
+        reloadable split of the built-in set, the whole built-in set, said so.
+
+    Raises:
+        DataError: the held-out split is of another data set that is not reachable here (or has
+            changed) and no ``data`` was given.
     """
     if data is not None:
         ds = load_dataset(data, preprocessing, stream=stream)
@@ -169,6 +174,8 @@ def eval_data(preprocessing: Preprocessing, identity: dict | None, data: str | N
             return EvalData(ds, f"{held_out_name(identity)}: {len(ds)} images", False)
         except DataError as exc:
             why = f"its held-out split cannot be reloaded here ({exc})"
+            if identity["source"] != BUILTIN:  # another data set's labels: the built-in one cannot stand in
+                raise DataError(f"{why}: pass --data to choose the images to score") from None
     else:
         why = "the model records no held-out split"
     ds = load_dataset(BUILTIN, preprocessing, stream=stream)

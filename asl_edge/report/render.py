@@ -67,6 +67,8 @@ def _device_section(out: Document, i: int, title: str, runs: list[dict], out_dir
         timing = (f"{rounds} rounds per row, interleaved across the rows, each of {timing}; the table gives each "
                   f"row's best round (its lowest p50 and highest throughput; every round is in the JSON)")
     out.p(f"Data: {'; '.join(sets) or '-'}. Latency: {timing}.")
+    for warning in doc.get("warnings") or []:
+        out.p(f"**{warning}**")
     out.table(TABLE_HEAD, table_rows(rows))
     rec = recommend(rows)
     if rec:

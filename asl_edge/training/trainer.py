@@ -21,7 +21,7 @@ from pathlib import Path
 
 from asl_edge.data import ImageDataset, load_dataset
 from asl_edge.data.balance import class_weights, resample_index
-from asl_edge.data.identity import data_fingerprint
+from asl_edge.data.identity import data_fingerprint, held_out_name
 from asl_edge.data.split import Split, split_dataset
 from asl_edge.models import create_model, get_spec
 from asl_edge.models import io as model_io
@@ -355,7 +355,8 @@ def _finish(model, config, ds, test_ds, split, folder, epochs_run, seconds, came
         metrics["localisation"] = camera.stats
     metrics.update(split=split.describe(ds.groups), model=config.model.name, epochs_run=epochs_run,
                    train_seconds=round(seconds, 1), params=int(model.count_params()),
-                   evaluated_on="held-out test split")
+                   evaluated_on=f"{held_out_name({'source': config.data.source, 'method': split.method})}: "
+                                f"{len(test_ds)} images", includes_training_images=False)
     # Only now does the folder become a finished run: labels and preprocessing first, the model last.
     model_io.write_run(folder, model, ds.class_names, ds.preprocessing)
     atomic_write_json(folder / runfolder.METRICS_FILE, metrics)
