@@ -263,10 +263,10 @@ resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 import numpy as np
 from pathlib import Path
 from asl_edge.runtime.errors import AslEdgeError
-from asl_edge.runtime.runners import _LOADERS
+from asl_edge.runtime.runners import _call_loader
 content = sys.stdin.buffer.read()
 try:
-    runner = _LOADERS[sys.argv[2]](Path(sys.argv[1]), int(sys.argv[3]) or None, "cpu", content=content)
+    runner = _call_loader(sys.argv[2], Path(sys.argv[1]), int(sys.argv[3]) or None, "cpu", content)
     runner.predict(np.zeros((1, *[max(d, 1) for d in runner.input_shape]), np.float32))
 except AslEdgeError as exc:
     print(str(exc)); sys.exit(3)
@@ -375,8 +375,16 @@ def load_runner(path: str | Path, runtime: str | None = None, threads: int | Non
         content = _read_artifact(path)  # read once: the probe and the runtime see the same bytes
         if probe_first and device == "cpu":
             probe(path, runtime, threads, content)
-        return _LOADERS[runtime](path, threads, device, content=content)
+        return _call_loader(runtime, path, threads, device, content)
     return _LOADERS[runtime](path, threads, device)
+
+
+def _call_loader(runtime: str, path: Path, threads: int | None, device: str, content: bytes | None) -> Runner:
+    """The built-in loaders take the bytes already read; registered ones keep ``(path, threads, device)``."""
+    loader = _LOADERS[runtime]
+    if loader in (_load_litert, _load_onnx):
+        return loader(path, threads, device, content=content)
+    return loader(path, threads, device)
 
 
 def available_runtimes() -> dict[str, str | None]:
