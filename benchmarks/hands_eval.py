@@ -159,20 +159,28 @@ def evaluate(scenes: Path, model: Path, split_file: Path, photos: Path, config: 
             t_all.append(time.perf_counter() - t)
             c_all.append(time.process_time() - c)
     ms = lambda v, q: round(float(np.percentile(v, q)) * 1000, 2) if v else None  # noqa: E731
-    out["latency_ms_one_thread"] = {"frames": len(t_loc), "localiser_p50": ms(t_loc, 50), "localiser_p90": ms(t_loc, 90),
-                                    "localiser_plus_classifier_p50": ms(t_all, 50),
-                                    "localiser_plus_classifier_p90": ms(t_all, 90),
-                                    "cpu_localiser_p50": ms(c_loc, 50), "cpu_localiser_p90": ms(c_loc, 90),
-                                    "cpu_localiser_plus_classifier_p50": ms(c_all, 50),
-                                    "cpu_localiser_plus_classifier_p90": ms(c_all, 90)}
+    out["latency_ms_one_thread"] = {
+        "frames": len(t_loc),
+        "localiser_p50": ms(t_loc, 50),
+        "localiser_p90": ms(t_loc, 90),
+        "localiser_plus_classifier_p50": ms(t_all, 50),
+        "localiser_plus_classifier_p90": ms(t_all, 90),
+        "cpu_localiser_p50": ms(c_loc, 50),
+        "cpu_localiser_p90": ms(c_loc, 90),
+        "cpu_localiser_plus_classifier_p50": ms(c_all, 50),
+        "cpu_localiser_plus_classifier_p90": ms(c_all, 90),
+    }
     try:
         load = list(os.getloadavg())
     except OSError:
         load = None
     out["load_average_after"] = load
     out["cpu_count"] = os.cpu_count()
-    out["host"] = {"machine": platform.machine(), "python": platform.python_version(),
-                   "runtime": f"{loc.runtime} {loc.runtime_version}"}
+    out["host"] = {
+        "machine": platform.machine(),
+        "python": platform.python_version(),
+        "runtime": f"{loc.runtime} {loc.runtime_version}",
+    }
     return out
 
 
@@ -186,22 +194,38 @@ def main(argv=None) -> int:
     ap.add_argument("--skip-closeups", action="store_true")
     ap.add_argument("--latency-rounds", type=int, default=1)
     ap.add_argument("--negatives", type=int, default=0, help="also count hands found in this many hand-free frames")
-    ap.add_argument("--framing-only", action="store_true",
-                    help="only compare each scene frame's box with its close-up's box (IoU)")
+    ap.add_argument(
+        "--framing-only", action="store_true", help="only compare each scene frame's box with its close-up's box (IoU)"
+    )
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)
     if args.framing_only:
         config = LocaliserConfig.from_dict(json.loads(args.config))
-        result = {"localiser": config.to_dict(), "scenes": str(args.scenes),
-                  "framing": framing(HandLocaliser(config, threads=1), args.scenes, args.photos)}
-        result["command"] = "PYTHONPATH=. python benchmarks/hands_eval.py " + " ".join(argv if argv is not None else sys.argv[1:])
+        result = {
+            "localiser": config.to_dict(),
+            "scenes": str(args.scenes),
+            "framing": framing(HandLocaliser(config, threads=1), args.scenes, args.photos),
+        }
+        result["command"] = "PYTHONPATH=. python benchmarks/hands_eval.py " + " ".join(
+            argv if argv is not None else sys.argv[1:]
+        )
         print(json.dumps(result, indent=1))
         if args.out:
             args.out.write_text(json.dumps(result, indent=1) + "\n")
         return 0
-    result = evaluate(args.scenes, args.model, args.split, args.photos,
-                      LocaliserConfig.from_dict(json.loads(args.config)), args.skip_closeups, args.latency_rounds, args.negatives)
-    result["command"] = "PYTHONPATH=. python benchmarks/hands_eval.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    result = evaluate(
+        args.scenes,
+        args.model,
+        args.split,
+        args.photos,
+        LocaliserConfig.from_dict(json.loads(args.config)),
+        args.skip_closeups,
+        args.latency_rounds,
+        args.negatives,
+    )
+    result["command"] = "PYTHONPATH=. python benchmarks/hands_eval.py " + " ".join(
+        argv if argv is not None else sys.argv[1:]
+    )
     text = json.dumps(result, indent=1)
     print(text)
     if args.out:

@@ -61,10 +61,18 @@ def main(argv=None) -> int:
         q = lambda v, p: round(float(np.percentile(v, p)) * 1000, 2)  # noqa: E731
         result[name] = {"best_of_repeats_p50_ms": q(best, 50), "best_of_repeats_p90_ms": q(best, 90),
                         "first_repeat_p50_ms": q(first, 50), "first_repeat_p90_ms": q(first, 90)}
-    out = {"frames": len(frames), "repeats": args.repeats, "threads": 1, "latency": result,
-           "load_average_before": list(load_before), "load_average_after": list(os.getloadavg()),
-           "cpu_count": os.cpu_count(), "localiser": loc.config.to_dict(),
-           "command": "PYTHONPATH=. python benchmarks/hands_latency.py " + " ".join(argv if argv is not None else sys.argv[1:])}
+    out = {
+        "frames": len(frames),
+        "repeats": args.repeats,
+        "threads": 1,
+        "latency": result,
+        "load_average_before": list(load_before),
+        "load_average_after": list(os.getloadavg()),
+        "cpu_count": os.cpu_count(),
+        "localiser": loc.config.to_dict(),
+        "command": "PYTHONPATH=. python benchmarks/hands_latency.py "
+        + " ".join(argv if argv is not None else sys.argv[1:]),
+    }
     text = json.dumps(out, indent=1)
     print(text)
     if args.out:

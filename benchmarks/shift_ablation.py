@@ -10,7 +10,8 @@ every shift of :func:`asl_edge.runtime.shifts.camera_shifts`. Results accumulate
 Usage:
   python benchmarks/shift_ablation.py --list
   python benchmarks/shift_ablation.py --variant flip_photo_geo --out benchmarks/results/shifts/ablation.json
-  python benchmarks/shift_ablation.py --reference models/asl-digits-fast export/asl-digits-fast/asl-digits-fast_int8.tflite
+  python benchmarks/shift_ablation.py --reference models/asl-digits-fast \
+      export/asl-digits-fast/asl-digits-fast_int8.tflite
 """
 
 from __future__ import annotations
@@ -28,23 +29,52 @@ import numpy as np
 # Ingredients, each a list of --set overrides on top of the fast recipe. The first measured set
 # ("heavy", kept for the record) underfitted the 71k-weight model; the "mild" ones replaced it.
 FLIP = ["augment.flip=true"]
-PHOTO_HEAVY = ["augment.exposure=3.0", "augment.gamma=2.0", "augment.contrast=0.7", "augment.brightness=0.15",
-               "augment.color_gain=0.25", "augment.grayscale_prob=0.2"]
+PHOTO_HEAVY = [
+    "augment.exposure=3.0",
+    "augment.gamma=2.0",
+    "augment.contrast=0.7",
+    "augment.brightness=0.15",
+    "augment.color_gain=0.25",
+    "augment.grayscale_prob=0.2",
+]
 GEO_HEAVY = ["augment.scale_min=0.45", "augment.rotation=0.1", "augment.shift=0.15", "augment.zoom=0.0"]
 SENSOR_HEAVY = ["augment.blur_prob=0.2", "augment.noise=0.06"]
-PHOTO = ["augment.exposure=2.0", "augment.gamma=1.8", "augment.contrast=0.5", "augment.brightness=0.1",
-         "augment.color_gain=0.2", "augment.grayscale_prob=0.15"]
-GEO = ["augment.scale_min=0.5", "augment.scale_max=1.25", "augment.rotation=0.06", "augment.shift=0.1",
-       "augment.zoom=0.0"]
+PHOTO = [
+    "augment.exposure=2.0",
+    "augment.gamma=1.8",
+    "augment.contrast=0.5",
+    "augment.brightness=0.1",
+    "augment.color_gain=0.2",
+    "augment.grayscale_prob=0.15",
+]
+GEO = [
+    "augment.scale_min=0.5",
+    "augment.scale_max=1.25",
+    "augment.rotation=0.06",
+    "augment.shift=0.1",
+    "augment.zoom=0.0",
+]
 SENSOR = ["augment.blur_prob=0.15", "augment.noise=0.05"]
 # After the mild round: rotation must reach the 30 degrees of the suite, small hands must be common
 # (scale drawn log-uniformly).
-GEO2 = ["augment.scale_log=true", "augment.scale_min=0.4", "augment.scale_max=1.25", "augment.rotation=0.09", "augment.shift=0.1",
-        "augment.zoom=0.0"]
+GEO2 = [
+    "augment.scale_log=true",
+    "augment.scale_min=0.4",
+    "augment.scale_max=1.25",
+    "augment.rotation=0.09",
+    "augment.shift=0.1",
+    "augment.zoom=0.0",
+]
 PHOTO2 = PHOTO[:4] + ["augment.color_gain=0.3", "augment.grayscale_prob=0.15"]
 # geo2 cost unchanged accuracy (the model underfits the wider geometry in 80 epochs): between the two.
-GEO3 = ["augment.scale_log=true", "augment.scale_min=0.5", "augment.scale_max=1.25", "augment.rotation=0.083", "augment.shift=0.1",
-        "augment.zoom=0.0"]
+GEO3 = [
+    "augment.scale_log=true",
+    "augment.scale_min=0.5",
+    "augment.scale_max=1.25",
+    "augment.rotation=0.083",
+    "augment.shift=0.1",
+    "augment.zoom=0.0",
+]
 PER_IMAGE = ["data.normalization=per_image"]
 GRAY = ["data.color_mode=grayscale"]
 LONGER = ["model.dropout=0.1", "train.epochs=80", "train.early_stopping_patience=25"]
@@ -90,12 +120,16 @@ def score(run: Path, artifact: Path, tmp: Path) -> dict:
     out = {}
     for kind, target, extra in (("float", run, []), ("int8", artifact, ["--data", str(data)])):
         m = json.loads(_cli("evaluate", str(target), *extra, "--shifts", "--json"))
-        out[kind] = {"unchanged": m["accuracy"], "num_samples": m["num_samples"],
-                     "shifts": {k: v["accuracy"] for k, v in m["shifts"].items()},
-                     "worst_shift": m["worst_shift"]}
+        out[kind] = {
+            "unchanged": m["accuracy"],
+            "num_samples": m["num_samples"],
+            "shifts": {k: v["accuracy"] for k, v in m["shifts"].items()},
+            "worst_shift": m["worst_shift"],
+        }
     out["int8_minus_float_max_drop"] = max(
         [out["float"]["unchanged"] - out["int8"]["unchanged"]]
-        + [out["float"]["shifts"][k] - out["int8"]["shifts"][k] for k in out["int8"]["shifts"]])
+        + [out["float"]["shifts"][k] - out["int8"]["shifts"][k] for k in out["int8"]["shifts"]]
+    )
     return out
 
 
@@ -110,11 +144,16 @@ def run_variant(name: str, recipe: str, sets: list[str], work: Path) -> dict:
     metrics = json.loads((run / "metrics.json").read_text())
     _cli("export", str(run), "--int8", "--formats", "tflite", "--out", str(run / "export"), "--force")
     artifact = next((run / "export").glob("*_int8.tflite"))
-    result = {"recipe": recipe, "sets": sets,
-              "command": " ".join(["asl-edge", *args]),
-              "train_seconds": metrics["train_seconds"], "train_wall_seconds": round(wall, 1),
-              "epochs_run": metrics["epochs_run"], "params": metrics["params"],
-              "int8_bytes": artifact.stat().st_size}
+    result = {
+        "recipe": recipe,
+        "sets": sets,
+        "command": " ".join(["asl-edge", *args]),
+        "train_seconds": metrics["train_seconds"],
+        "train_wall_seconds": round(wall, 1),
+        "epochs_run": metrics["epochs_run"],
+        "params": metrics["params"],
+        "int8_bytes": artifact.stat().st_size,
+    }
     result.update(score(run, artifact, work))
     return result
 
@@ -138,8 +177,12 @@ def main() -> int:
     work.mkdir(parents=True, exist_ok=True)
     if args.reference:
         run, artifact = Path(args.reference[0]), Path(args.reference[1])
-        entry = {"recipe": "reference (committed model)", "sets": [], "command": f"(existing) {run} {artifact}",
-                 "int8_bytes": artifact.stat().st_size}
+        entry = {
+            "recipe": "reference (committed model)",
+            "sets": [],
+            "command": f"(existing) {run} {artifact}",
+            "int8_bytes": artifact.stat().st_size,
+        }
         entry.update(score(run, artifact, work))
         results["variants"]["reference"] = entry
     for name in args.variant:
@@ -151,9 +194,11 @@ def main() -> int:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(results, indent=2) + "\n")
         v = results["variants"][name]
-        print(f"{name}: int8 unchanged {v['int8']['unchanged']:.4f}, worst {v['int8']['worst_shift']['name']} "
-              f"{v['int8']['worst_shift']['accuracy']:.4f}, {v['train_seconds']} s, {v['int8_bytes'] / 1024:.1f} KB",
-              flush=True)
+        print(
+            f"{name}: int8 unchanged {v['int8']['unchanged']:.4f}, worst {v['int8']['worst_shift']['name']} "
+            f"{v['int8']['worst_shift']['accuracy']:.4f}, {v['train_seconds']} s, {v['int8_bytes'] / 1024:.1f} KB",
+            flush=True,
+        )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     return 0

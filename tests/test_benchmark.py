@@ -164,8 +164,12 @@ def test_bad_option_is_one_line(tiny_export, tmp_path, option, value):
     import sys
 
     out = tmp_path / "r.json"
-    r = subprocess.run([sys.executable, "-m", "asl_edge", "benchmark", str(tiny_export), option, value, "--out", str(out)],
-                       capture_output=True, text=True, check=False)
+    r = subprocess.run(
+        [sys.executable, "-m", "asl_edge", "benchmark", str(tiny_export), option, value, "--out", str(out)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert r.returncode != 0 and r.stderr.startswith("asl-edge: error:") and len(r.stderr.strip().splitlines()) == 1
     assert option in r.stderr and not out.exists()
 
@@ -248,8 +252,9 @@ def test_arm64_compare_writes_the_json_and_exits_1_on_a_difference(tiny_export, 
     outputs, work, x86, info = x86_outputs
     arm = {k: v + 0.01 for k, v in x86.items()}
     np.savez(tmp_path / "arm64.npz", info=np.array(json.dumps(info)), **arm)
-    rc = outputs.cmd_compare(tiny_export, work / "pixels.npy", work / "x86.npz", tmp_path / "arm64.npz",
-                             tmp_path / "check.json", "qemu test")
+    rc = outputs.cmd_compare(
+        tiny_export, work / "pixels.npy", work / "x86.npz", tmp_path / "arm64.npz", tmp_path / "check.json", "qemu test"
+    )
     doc = json.loads((tmp_path / "check.json").read_text())
     assert rc == 1 and doc["status"] == "fail" and doc["kind"] == "arm64-emulation-check"
     assert "timings" not in json.dumps(doc["results"])

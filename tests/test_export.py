@@ -74,7 +74,16 @@ def test_manifest_has_the_contract_fields(tiny_export):
     m = manifest_of(tiny_export)
     assert {"artifacts", "labels", "preprocessing", "versions", "source", "float_accuracy"} <= set(m)
     for a in m["artifacts"]:
-        assert {"path", "format", "precision", "size_bytes", "size_gzip_bytes", "sha256", "accuracy", "agreement"} <= set(a)
+        assert {
+            "path",
+            "format",
+            "precision",
+            "size_bytes",
+            "size_gzip_bytes",
+            "sha256",
+            "accuracy",
+            "agreement",
+        } <= set(a)
     assert (tiny_export / "labels.txt").read_text().split() == m["labels"]
     assert all(ok for _, ok, _ in verify_export_dir(tiny_export))
 
@@ -97,8 +106,11 @@ def test_pruning_reaches_target_sparsity(tiny_run, tmp_path):
 
 
 def test_prune_preserving_qat_and_clustering(tiny_run, tmp_path):
-    m = export_run(tiny_run, ExportConfig(prune=0.5, qat=True, epochs=2, families=("tflite",), calib_samples=20,
-                                          max_drop=100.0), tmp_path / "pq")
+    m = export_run(
+        tiny_run,
+        ExportConfig(prune=0.5, qat=True, epochs=2, families=("tflite",), calib_samples=20, max_drop=100.0),
+        tmp_path / "pq",
+    )
     assert m["compression"]["qat"] == "prune-preserving" and not m["failed"]
     int8 = next(a for a in m["artifacts"] if a["precision"] == "int8")
     assert int8["input"]["dtype"] == "int8"
@@ -108,8 +120,11 @@ def test_prune_preserving_qat_and_clustering(tiny_run, tmp_path):
 
 def test_prune_then_cluster_keeps_the_zeros(tiny_run, tmp_path):
     """tfmot's PCQAT pipeline: sparsity-preserving clustering, then QAT that keeps both."""
-    m = export_run(tiny_run, ExportConfig(prune=0.5, cluster=4, qat=True, epochs=2, families=("tflite",),
-                                          calib_samples=20, max_drop=100.0), tmp_path / "pcq")
+    m = export_run(
+        tiny_run,
+        ExportConfig(prune=0.5, cluster=4, qat=True, epochs=2, families=("tflite",), calib_samples=20, max_drop=100.0),
+        tmp_path / "pcq",
+    )
     assert m["compression"]["qat"] == "prune+cluster-preserving" and not m["failed"]
     assert m["compression"]["sparsity_after_clustering"] >= m["compression"]["sparsity"] - 0.01
     assert m["compression"]["max_unique_weights"] <= 4 + 1  # the clusters plus the preserved zero
@@ -122,14 +137,17 @@ def test_existing_export_is_refused_without_force(tiny_export, tiny_run, tmp_pat
         export_run(tiny_run, ExportConfig(), copy)
 
 
-@pytest.mark.parametrize("config_kwargs, message", [
-    (dict(calib_samples=0), "calib-samples must be at least 1"),
-    (dict(prune=1.5), "--prune must lie in"),
-    (dict(prune=float("nan")), "--prune must lie in"),
-    (dict(max_drop=float("nan")), "--max-drop must be"),
-    (dict(max_drop=-1.0), "--max-drop must be"),
-    (dict(families=("coreml",)), "--formats takes tflite and/or onnx"),
-])
+@pytest.mark.parametrize(
+    "config_kwargs, message",
+    [
+        (dict(calib_samples=0), "calib-samples must be at least 1"),
+        (dict(prune=1.5), "--prune must lie in"),
+        (dict(prune=float("nan")), "--prune must lie in"),
+        (dict(max_drop=float("nan")), "--max-drop must be"),
+        (dict(max_drop=-1.0), "--max-drop must be"),
+        (dict(families=("coreml",)), "--formats takes tflite and/or onnx"),
+    ],
+)
 def test_bad_export_options(config_kwargs, message):
     with pytest.raises(ConfigError, match=message):
         ExportConfig(**config_kwargs)

@@ -62,18 +62,26 @@ def _modules_after(code: str) -> set[str]:
 
 def test_importing_the_package_and_its_runtime_imports_no_tensorflow():
     runtime = sorted(p.stem for p in (PACKAGE / "runtime").glob("*.py") if p.stem != "__init__")
-    loaded = _modules_after("import asl_edge, asl_edge.cli\n" + "\n".join(f"import asl_edge.runtime.{m}" for m in runtime))
+    loaded = _modules_after(
+        "import asl_edge, asl_edge.cli\n" + "\n".join(f"import asl_edge.runtime.{m}" for m in runtime)
+    )
     assert not loaded & set(HEAVY)
 
 
-@pytest.mark.parametrize("command", [
-    ["predict", str(INT8), str(REPO / "tests")],  # a folder without images: still loads the model
-    ["evaluate", str(INT8), "--json"],
-    ["benchmark", str(INT8), "--runs", "5", "--rounds", "1", "--no-gpu"],
-], ids=["predict", "evaluate", "benchmark"])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["predict", str(INT8), str(REPO / "tests")],  # a folder without images: still loads the model
+        ["evaluate", str(INT8), "--json"],
+        ["benchmark", str(INT8), "--runs", "5", "--rounds", "1", "--no-gpu"],
+    ],
+    ids=["predict", "evaluate", "benchmark"],
+)
 def test_device_commands_on_a_tflite_import_no_tensorflow(command):
-    code = ("import sys\nfrom asl_edge.cli import main\ntry:\n    main(" + repr(command) + ")\n"
-            "except SystemExit:\n    pass\n")
+    code = (
+        "import sys\nfrom asl_edge.cli import main\ntry:\n    main(" + repr(command) + ")\n"
+        "except SystemExit:\n    pass\n"
+    )
     loaded = _modules_after(code)
     assert "ai_edge_litert" in loaded  # the model really ran
     assert not loaded & set(HEAVY), loaded & set(HEAVY)

@@ -11,14 +11,18 @@ from asl_edge.bench.machine import gpu_name, machine_info, parse_cpuinfo
 ROOT = Path(__file__).resolve().parents[1]
 X86_VNNI = ("processor\t: 0\nvendor_id\t: GenuineIntel\nmodel\t\t: 106\nmodel name\t: Intel(R) Xeon(R) Gold 6338\n"
             "flags\t\t: fpu sse4_2 avx2 fma avx512f avx512_vnni\n")
-X86_AVX_VNNI = "processor\t: 0\nmodel\t\t: 151\nmodel name\t: 12th Gen Intel(R) Core(TM) i7-12700\nflags\t\t: avx2 fma avx_vnni\n"
+X86_AVX_VNNI = (
+    "processor\t: 0\nmodel\t\t: 151\nmodel name\t: 12th Gen Intel(R) Core(TM) i7-12700\nflags\t\t: avx2 fma avx_vnni\n"
+)
 X86_NO_VNNI = "processor\t: 0\nmodel\t\t: 49\nmodel name\t: AMD EPYC 7B12\nflags\t\t: fpu sse4_2 avx2 fma\n"
 # The very file the ARM64 emulation check gives its chroot (one block per core).
 A72 = (ROOT / "benchmarks/arm64/cpuinfo-cortex-a72").read_text().replace("processor\t: N", "processor\t: 0")
 PI4 = A72 + "Hardware\t: BCM2835\nRevision\t: c03114\nModel\t\t: Raspberry Pi 4 Model B Rev 1.4\n"
-PI5 = ("processor\t: 0\nBogoMIPS\t: 108.00\nFeatures\t: fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics fphp "
-       "asimdhp cpuid asimdrdm lrcpc dcpop asimddp\nCPU implementer\t: 0x41\nCPU part\t: 0xd0b\n\n"
-       "Model\t\t: Raspberry Pi 5 Model B Rev 1.0\n")
+PI5 = (
+    "processor\t: 0\nBogoMIPS\t: 108.00\nFeatures\t: fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics fphp "
+    "asimdhp cpuid asimdrdm lrcpc dcpop asimddp\nCPU implementer\t: 0x41\nCPU part\t: 0xd0b\n\n"
+    "Model\t\t: Raspberry Pi 5 Model B Rev 1.0\n"
+)
 
 CASES = [
     # text, cpu, board, must have, must not have, int8 dot product
@@ -31,8 +35,11 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("text, cpu, board, has, lacks, dot", CASES,
-                         ids=["x86-avx512vnni", "x86-avxvnni", "x86-no-vnni", "cortex-a72", "pi4", "pi5"])
+@pytest.mark.parametrize(
+    "text, cpu, board, has, lacks, dot",
+    CASES,
+    ids=["x86-avx512vnni", "x86-avxvnni", "x86-no-vnni", "cortex-a72", "pi4", "pi5"],
+)
 def test_parse_cpuinfo(text, cpu, board, has, lacks, dot):
     info = parse_cpuinfo(text)
     assert info["cpu"] == cpu and info["board"] == board

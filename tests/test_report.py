@@ -149,7 +149,8 @@ def test_bad_results_file_is_one_clear_error(tmp_path, content, message):
         load_inputs([bad])
     r = subprocess.run([*ASL_EDGE, "report", str(bad), "--out", str(tmp_path / "out")], capture_output=True, text=True,
                        check=False)
-    assert r.returncode != 0 and r.stderr.strip().startswith("asl-edge: error:") and len(r.stderr.strip().splitlines()) == 1
+    assert r.returncode != 0 and r.stderr.strip().startswith("asl-edge: error:")
+    assert len(r.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "out" / "REPORT.md").exists()
 
 
@@ -162,8 +163,12 @@ def test_ok_row_with_impossible_values_is_refused(tmp_path):
 
 
 def test_report_command_writes_both_files(tmp_path):
-    r = subprocess.run([*ASL_EDGE, "report", str(RESULTS), str(CHECK), "--out", str(tmp_path)], capture_output=True,
-                       text=True, check=False)
+    r = subprocess.run(
+        [*ASL_EDGE, "report", str(RESULTS), str(CHECK), "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "REPORT.md").is_file() and (tmp_path / "report.html").is_file()
 
@@ -184,20 +189,34 @@ def test_recommendation_prefers_the_artifact_that_survives_camera_shifts(doc):
 def test_report_skips_files_that_are_not_results_with_one_warning(tmp_path):
     other = tmp_path / "holdout.json"
     other.write_text(json.dumps({"recipe": "fast", "splits": [0.99]}))
-    r = subprocess.run([*ASL_EDGE, "report", str(RESULTS), str(other), "--out", str(tmp_path / "rep")],
-                       capture_output=True, text=True, check=False)
+    r = subprocess.run(
+        [*ASL_EDGE, "report", str(RESULTS), str(other), "--out", str(tmp_path / "rep")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert r.returncode == 0, r.stderr
     warnings = [line for line in r.stderr.splitlines() if "skipped" in line]
     assert len(warnings) == 1 and "holdout.json" in warnings[0]
-    r = subprocess.run([*ASL_EDGE, "report", str(other), "--out", str(tmp_path / "none")], capture_output=True,
-                       text=True, check=False)
+    r = subprocess.run(
+        [*ASL_EDGE, "report", str(other), "--out", str(tmp_path / "none")], capture_output=True, text=True, check=False
+    )
     assert r.returncode != 0 and r.stderr.strip().startswith("asl-edge: error:")
 
 
 def test_gpu_rows_that_were_not_measured_are_left_out_unless_asked(doc, tmp_path):
     doc = copy.deepcopy(doc)
-    doc["results"].append({**doc["results"][0], "device": "gpu", "threads": None, "status": "not measured: no GPU",
-                           "accuracy": None, "latency_ms": None, "throughput_ips": None})
+    doc["results"].append(
+        {
+            **doc["results"][0],
+            "device": "gpu",
+            "threads": None,
+            "status": "not measured: no GPU",
+            "accuracy": None,
+            "latency_ms": None,
+            "throughput_ips": None,
+        }
+    )
     text = render([doc], tmp_path / "a")[0].read_text()
     assert "not measured: no GPU" not in text
     text = render([doc], tmp_path / "b", include_gpu=True)[0].read_text()

@@ -32,17 +32,40 @@ def tiny_npz(tmp_path_factory):
 
 
 def tiny_sets(data, epochs=3, extra=()):
-    return [f"data.source={data}", "data.image_size=16", "model.name=custom_cnn", "model.width=4", "model.depth=2",
-            f"train.epochs={epochs}", "train.batch_size=16", "data.val_fraction=0.25", "data.test_fraction=0.25",
-            # BatchNorm statistics cannot settle in a dozen steps; brightness jitter would blur these classes,
-            # and per-image normalisation (the fast recipe's) would erase them: they differ only in brightness.
-            "model.batch_norm=false", "augment.enabled=false", "data.normalization=fixed", "model.dropout=0", "train.learning_rate=0.03", *extra]
+    return [
+        f"data.source={data}",
+        "data.image_size=16",
+        "model.name=custom_cnn",
+        "model.width=4",
+        "model.depth=2",
+        f"train.epochs={epochs}",
+        "train.batch_size=16",
+        "data.val_fraction=0.25",
+        "data.test_fraction=0.25",
+        # BatchNorm statistics cannot settle in a dozen steps; brightness jitter would blur these classes,
+        # and per-image normalisation (the fast recipe's) would erase them: they differ only in brightness.
+        "model.batch_norm=false",
+        "augment.enabled=false",
+        "data.normalization=fixed",
+        "model.dropout=0",
+        "train.learning_rate=0.03",
+        *extra,
+    ]
 
 
 def test_train_writes_a_complete_run(tiny_npz, tmp_path):
     result = train(cfg.resolve("fast", tiny_sets(tiny_npz, epochs=6)), tmp_path / "run")
-    for name in ("model.keras", "labels.txt", "preprocessing.json", "config.yaml", "split.json", "history.csv",
-                 "training_curves.png", "confusion_matrix.png", "metrics.json"):
+    for name in (
+        "model.keras",
+        "labels.txt",
+        "preprocessing.json",
+        "config.yaml",
+        "split.json",
+        "history.csv",
+        "training_curves.png",
+        "confusion_matrix.png",
+        "metrics.json",
+    ):
         assert (tmp_path / "run" / name).is_file(), name
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert {"accuracy", "macro_f1", "per_class", "confusion_matrix", "split"} <= set(metrics)
@@ -65,12 +88,15 @@ def test_existing_run_is_refused_without_force(tiny_npz, tmp_path):
     train(config, tmp_path / "run", force=True)
 
 
-@pytest.mark.parametrize("sets", [
-    ["train.schedule=step", "train.step_epochs=1", "train.optimizer=sgd"],
-    ["train.schedule=exponential", "train.warmup_epochs=1", "train.optimizer=adamw"],
-    ["train.schedule=plateau", "train.optimizer=rmsprop", "data.balance=class_weight"],
-    ["train.label_smoothing=0.1", "data.balance=oversample", "augment.enabled=true", "augment.flip=true"],
-])
+@pytest.mark.parametrize(
+    "sets",
+    [
+        ["train.schedule=step", "train.step_epochs=1", "train.optimizer=sgd"],
+        ["train.schedule=exponential", "train.warmup_epochs=1", "train.optimizer=adamw"],
+        ["train.schedule=plateau", "train.optimizer=rmsprop", "data.balance=class_weight"],
+        ["train.label_smoothing=0.1", "data.balance=oversample", "augment.enabled=true", "augment.flip=true"],
+    ],
+)
 def test_schedules_optimizers_and_balancing_train(tiny_npz, tmp_path, sets):
     result = train(cfg.resolve("fast", tiny_sets(tiny_npz, epochs=2, extra=sets)), tmp_path / "run")
     assert result.epochs_run == 2 and np.isfinite(result.metrics["accuracy"])
@@ -87,9 +113,17 @@ def test_resume_after_sigkill(tiny_npz, tmp_path):
     """A run killed with SIGKILL mid-training resumes from its last completed epoch."""
     out = tmp_path / "run"
     epochs = 40
-    cmd = [*ASL_EDGE, "train", "--out", str(out), *[a for s in tiny_sets(tiny_npz, epochs=epochs,
-                                                                         extra=["train.early_stopping_patience=0"])
-                                                    for a in ("--set", s)]]
+    cmd = [
+        *ASL_EDGE,
+        "train",
+        "--out",
+        str(out),
+        *[
+            a
+            for s in tiny_sets(tiny_npz, epochs=epochs, extra=["train.early_stopping_patience=0"])
+            for a in ("--set", s)
+        ],
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     state_file = out / "checkpoints" / "state.json"
     deadline = time.monotonic() + 120
@@ -112,20 +146,29 @@ def test_resume_after_sigkill(tiny_npz, tmp_path):
 
 
 def test_resume_with_nothing_to_resume(tmp_path):
-    r = subprocess.run([*ASL_EDGE, "train", "--out", str(tmp_path / "none"), "--resume"], capture_output=True, text=True)
+    r = subprocess.run(
+        [*ASL_EDGE, "train", "--out", str(tmp_path / "none"), "--resume"], capture_output=True, text=True
+    )
     assert r.returncode != 0 and "nothing to resume" in r.stderr and "Traceback" not in r.stderr
 
 
-@pytest.mark.parametrize("args, message", [
-    (["train", "--data", "/no/such/dir"], "data not found: /no/such/dir"),
-    (["train", "--model", "nope"], "Unknown model 'nope'; choose one of:"),
-    (["train", "--recipe", "nope"], "Unknown recipe 'nope'"),
-    (["train", "--set", "train.bogus=1"], "unknown config key 'train.bogus'"),
-    (["evaluate", "/no/such/model"], "model not found"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["train", "--data", "/no/such/dir"], "data not found: /no/such/dir"),
+        (["train", "--model", "nope"], "Unknown model 'nope'; choose one of:"),
+        (["train", "--recipe", "nope"], "Unknown recipe 'nope'"),
+        (["train", "--set", "train.bogus=1"], "unknown config key 'train.bogus'"),
+        (["evaluate", "/no/such/model"], "model not found"),
+    ],
+)
 def test_cli_bad_input_is_one_line(args, message, tmp_path):
-    r = subprocess.run([*ASL_EDGE, *args, *(["--out", str(tmp_path / "o")] if args[0] == "train" else [])],
-                       capture_output=True, text=True, cwd=tmp_path)
+    r = subprocess.run(
+        [*ASL_EDGE, *args, *(["--out", str(tmp_path / "o")] if args[0] == "train" else [])],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
     assert r.returncode != 0
     assert message in r.stderr
     assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
@@ -143,7 +186,9 @@ def _streamed_tree(tmp_path):
             Image.fromarray(img).save(tmp_path / "d" / c / f"{i}.jpg")
             lines.append(f"{c}/{i}.jpg,s{i % 8}")
     (tmp_path / "groups.csv").write_text("\n".join(lines))
-    return tiny_sets(tmp_path / "d", epochs=4, extra=["data.stream=true", f"data.groups_file={tmp_path / 'groups.csv'}"])
+    return tiny_sets(
+        tmp_path / "d", epochs=4, extra=["data.stream=true", f"data.groups_file={tmp_path / 'groups.csv'}"]
+    )
 
 
 def test_streaming_folder_trains_and_evaluates(tmp_path):

@@ -9,7 +9,11 @@ from pathlib import Path
 from asl_edge.bench.memory import return_freed_memory
 from asl_edge.runtime.errors import AslEdgeError
 
-RUNTIME_MODULES = {"litert": "ai_edge_litert.interpreter", "onnxruntime": "onnxruntime", "keras": "asl_edge.keras_compat"}
+RUNTIME_MODULES = {
+    "litert": "ai_edge_litert.interpreter",
+    "onnxruntime": "onnxruntime",
+    "keras": "asl_edge.keras_compat",
+}
 
 
 def import_runtime(path: Path) -> None:

@@ -57,7 +57,9 @@ def validate_results(doc, name: str = "results") -> dict:
             raise DataError(f"{name}: result {i} lacks {', '.join(missing)}")
         if row["status"] == "ok":
             lat = row["latency_ms"]
-            if not isinstance(lat, dict) or any(not isinstance(lat.get(k), (int, float)) for k in ("p50", "p90", "p99")):
+            if not isinstance(lat, dict) or any(
+                not isinstance(lat.get(k), (int, float)) for k in ("p50", "p90", "p99")
+            ):
                 raise DataError(f"{name}: result {i} ({row['artifact']}) has no latency_ms p50/p90/p99")
             if not isinstance(row["accuracy"], (int, float)) or not 0 <= row["accuracy"] <= 1:
                 raise DataError(f"{name}: result {i} ({row['artifact']}) has an accuracy outside [0, 1]")

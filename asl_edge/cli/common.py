@@ -27,8 +27,15 @@ def common_options(command):
     """Adds ``-v/--verbose`` (repeatable) and ``-q/--quiet`` to a command, valid anywhere on its line."""
     command = click.option("-q", "--quiet", is_flag=True, expose_value=False, is_eager=True,
                            callback=_set_verbosity, help="Log errors only (results are still printed).")(command)
-    return click.option("-v", "--verbose", count=True, expose_value=False, is_eager=True,
-                        callback=_set_verbosity, help="More log output (-vv: debug, with native runtime logs).")(command)
+    return click.option(
+        "-v",
+        "--verbose",
+        count=True,
+        expose_value=False,
+        is_eager=True,
+        callback=_set_verbosity,
+        help="More log output (-vv: debug, with native runtime logs).",
+    )(command)
 
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON instead of a table.")
@@ -81,11 +88,11 @@ def need_extra(extra: str, *modules: str) -> None:
 
     for module in modules:
         if importlib.util.find_spec(module) is None:
-            raise MissingDependencyError(f"this command needs '{module}', which is not installed: "
-                                         f"pip install \"asl-edge[{extra}]\"")
+            raise MissingDependencyError(
+                f"this command needs '{module}', which is not installed: pip install \"asl-edge[{extra}]\""
+            )
 
 
 # What each command that is not runtime-only needs, checked before any work starts.
 TRAIN_MODULES = ("yaml", "tensorflow", "tf_keras", "sklearn")
 PLOT_MODULES = ("matplotlib", "sklearn")
-

@@ -10,15 +10,24 @@ from asl_edge.cli import cli
 from asl_edge.cli.common import PLOT_MODULES, common_options, echo_json, examples, json_option, need_extra
 
 
-@cli.command("data-info", epilog=examples("asl-edge data-info", "asl-edge data-info --data photos/ --groups signers.csv",
-                                          "asl-edge data-info --json"))
-@click.option("--data", default="builtin", show_default=True,
-              help="builtin, a class-per-folder tree, a .csv or an .npz.")
+@cli.command(
+    "data-info",
+    epilog=examples(
+        "asl-edge data-info", "asl-edge data-info --data photos/ --groups signers.csv", "asl-edge data-info --json"
+    ),
+)
+@click.option(
+    "--data", default="builtin", show_default=True, help="builtin, a class-per-folder tree, a .csv or an .npz."
+)
 @click.option("--groups", "groups_file", default=None, help="CSV of path,signer.")
-@click.option("--size", default=64, show_default=True,
-              help="Side the samples are resized to.")
-@click.option("--out", default="runs/data-info", show_default=True, type=click.Path(),
-              help="Folder for samples.png and summary.json.")
+@click.option("--size", default=64, show_default=True, help="Side the samples are resized to.")
+@click.option(
+    "--out",
+    default="runs/data-info",
+    show_default=True,
+    type=click.Path(),
+    help="Folder for samples.png and summary.json.",
+)
 @json_option
 @common_options
 def data_info(data, groups_file, size, out, as_json):

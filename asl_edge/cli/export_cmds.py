@@ -104,7 +104,9 @@ def export(model_dir, int8, fp16, dynamic, prune, structured, qat, cluster, form
         raise ExportError(f"{len(failed)} artifact(s) failed and were not written: {names}")
 
 
-@cli.command(epilog=examples("asl-edge verify runs/export/edge_cnn-fast", "asl-edge verify export/asl-digits-fast --json"))
+@cli.command(
+    epilog=examples("asl-edge verify runs/export/edge_cnn-fast", "asl-edge verify export/asl-digits-fast --json")
+)
 @click.argument("export_dir", type=click.Path())
 @json_option
 @common_options
@@ -117,7 +119,9 @@ def verify(export_dir, as_json):
     if as_json:
         echo_json([{"artifact": name, "ok": ok, "reason": reason} for name, ok, reason in rows])
     else:
-        click.echo(text_table(["artifact", "check", "reason"], [[printable(n), "OK" if ok else "BAD", r] for n, ok, r in rows]))
+        click.echo(
+            text_table(["artifact", "check", "reason"], [[printable(n), "OK" if ok else "BAD", r] for n, ok, r in rows])
+        )
     bad = [printable(name) for name, ok, _ in rows if not ok]
     if bad:
         raise IntegrityError(f"{len(bad)} of {len(rows)} artifacts failed verification: {', '.join(bad)}")

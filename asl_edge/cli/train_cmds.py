@@ -25,7 +25,9 @@ from asl_edge.cli.common import (
                                            "an .npz.")
 @click.option("--model", "model_name", default=None, help="Registry name (see `asl-edge models`); the recipe's by "
                                                           "default.")
-@click.option("--recipe", default="fast", show_default=True, help="Recipe name (see `asl-edge recipes`) or a YAML file.")
+@click.option(
+    "--recipe", default="fast", show_default=True, help="Recipe name (see `asl-edge recipes`) or a YAML file."
+)
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override one config key, e.g. train.epochs=5.")
 @click.option("--groups", "groups_file", default=None, help="CSV of path,signer for a split by signer.")
 @click.option("--out", default=None, help="Run folder [default: runs/train/<model>-<recipe>].")
@@ -49,23 +51,38 @@ def train(data, model_name, recipe, sets, groups_file, out, resume, force, as_js
     if as_json:
         echo_json({"run": str(result.folder), "seconds": result.seconds, "epochs": result.epochs_run, **m})
         return
-    click.echo(f"trained {config.model.name} in {result.seconds:.0f} s ({result.epochs_run} epochs); "
-               f"{m['evaluated_on']} ({m['split']['method']}): accuracy {m['accuracy']:.4f}, "
-               f"macro F1 {m['macro_f1']:.4f}")
+    click.echo(
+        f"trained {config.model.name} in {result.seconds:.0f} s ({result.epochs_run} epochs); "
+        f"{m['evaluated_on']} ({m['split']['method']}): accuracy {m['accuracy']:.4f}, "
+        f"macro F1 {m['macro_f1']:.4f}"
+    )
     click.echo(f"run folder: {result.folder}")
 
 
-@cli.command(epilog=examples("asl-edge evaluate runs/train/edge_cnn-fast",
-                             "asl-edge evaluate model_int8.tflite --shifts",
-                             "asl-edge evaluate model_int8.onnx --data photos/ --json"))
+@cli.command(
+    epilog=examples(
+        "asl-edge evaluate runs/train/edge_cnn-fast",
+        "asl-edge evaluate model_int8.tflite --shifts",
+        "asl-edge evaluate model_int8.onnx --data photos/ --json",
+    )
+)
 @click.argument("model", type=click.Path())
 @click.option("--data", default=None, help="Images to evaluate on, all of them [default: the model's held-out split].")
 @click.option("--out", default=None, type=click.Path(), help="Write metrics.json and confusion_matrix.png here.")
 @click.option("--no-verify", is_flag=True, help="Skip the sha256 check against the export manifest.")
-@click.option("--shifts", "with_shifts", is_flag=True,
-              help="Also score every camera shift of the suite (mirrored, darker, grayscale, ...).")
-@click.option("--shift", "shift_names", multiple=True, metavar="NAME",
-              help="Score only this shift (repeatable; implies --shifts; see `asl-edge shifts`).")
+@click.option(
+    "--shifts",
+    "with_shifts",
+    is_flag=True,
+    help="Also score every camera shift of the suite (mirrored, darker, grayscale, ...).",
+)
+@click.option(
+    "--shift",
+    "shift_names",
+    multiple=True,
+    metavar="NAME",
+    help="Score only this shift (repeatable; implies --shifts; see `asl-edge shifts`).",
+)
 @json_option
 @common_options
 def evaluate(model, data, out, no_verify, with_shifts, shift_names, as_json):
@@ -132,8 +149,10 @@ def tune(data, model_name, recipe, sets, trials, epochs, out, as_json):
         echo_json({"best_params": result.best_params, "best_validation_accuracy": result.best_value, "out": out})
         return
     click.echo(result.table)
-    click.echo(f"best: {' '.join(f'--set {k}={v}' for k, v in result.best_params.items())} "
-               f"(validation accuracy {result.best_value:.4f}); results in {out}")
+    click.echo(
+        f"best: {' '.join(f'--set {k}={v}' for k, v in result.best_params.items())} "
+        f"(validation accuracy {result.best_value:.4f}); results in {out}"
+    )
 
 
 @cli.command("models", epilog=examples("asl-edge models", "asl-edge models --json"))
@@ -160,8 +179,10 @@ def list_recipes_cmd(as_json):
 
     from asl_edge.training.config import RECIPE_DIR, list_recipes
 
-    rows = [[name, " ".join(str(yaml.safe_load((RECIPE_DIR / f"{name}.yaml").read_text()).get("description", "")).split())]
-            for name in list_recipes()]
+    rows = [
+        [name, " ".join(str(yaml.safe_load((RECIPE_DIR / f"{name}.yaml").read_text()).get("description", "")).split())]
+        for name in list_recipes()
+    ]
     if as_json:
         echo_json([{"name": n, "description": d} for n, d in rows])
         return
@@ -177,8 +198,14 @@ def list_shifts_cmd(as_json):
 
     shifts = camera_shifts()
     if as_json:
-        echo_json([{"name": s.name, "family": s.family, "severity": s.severity, "description": s.description}
-                   for s in shifts])
+        echo_json(
+            [{"name": s.name, "family": s.family, "severity": s.severity, "description": s.description} for s in shifts]
+        )
         return
-    click.echo(table(["shift", "family", "severity", "description"],
-                     [[s.name, s.family, s.severity, s.description] for s in shifts], right={2}))
+    click.echo(
+        table(
+            ["shift", "family", "severity", "description"],
+            [[s.name, s.family, s.severity, s.description] for s in shifts],
+            right={2},
+        )
+    )

@@ -69,7 +69,11 @@ def prune(model, train, val, target_sparsity: float, epochs: int, steps_per_epoc
     if structured_2_4:
         params = {"sparsity_m_by_n": (2, 4)}
     else:
-        params = {"pruning_schedule": sparsity.PolynomialDecay(0.0, target_sparsity, 0, end_step, frequency=max(1, end_step // 20))}
+        params = {
+            "pruning_schedule": sparsity.PolynomialDecay(
+                0.0, target_sparsity, 0, end_step, frequency=max(1, end_step // 20)
+            )
+        }
     pruned = sparsity.prune_low_magnitude(copy_model(model), **params)
     _fit(pruned, train, val, epochs, lr, [sparsity.UpdatePruningStep()])
     return sparsity.strip_pruning(pruned)
@@ -87,9 +91,11 @@ def cluster(model, train, val, n_clusters: int, epochs: int, preserve_sparsity: 
 
     clustering = tfmot.clustering.keras
     clustered = clustering.cluster_weights(
-        copy_model(model), number_of_clusters=n_clusters,
+        copy_model(model),
+        number_of_clusters=n_clusters,
         cluster_centroids_init=clustering.CentroidInitialization.KMEANS_PLUS_PLUS,
-        preserve_sparsity=preserve_sparsity)
+        preserve_sparsity=preserve_sparsity,
+    )
     _fit(clustered, train, val, epochs, lr)
     return clustering.strip_clustering(clustered)
 
@@ -112,7 +118,8 @@ def quantize_aware(model, train, val, epochs: int, preserve: str | None = None, 
         scheme = tfmot.experimental.combine.Default8BitPrunePreserveQuantizeScheme()
     elif clustered:
         scheme = tfmot.experimental.combine.Default8BitClusterPreserveQuantizeScheme(
-            preserve_sparsity=preserve == "prune+cluster")
+            preserve_sparsity=preserve == "prune+cluster"
+        )
     else:
         scheme = quantize.default_8bit.Default8BitQuantizeScheme()
     qat = quantize.quantize_apply(annotated, scheme)
@@ -147,6 +154,10 @@ def sparsity(model) -> float:
 
 def unique_weights(model) -> int:
     """The largest number of distinct values in any kernel (clustering check)."""
-    counts = [len(np.unique(w.numpy())) for layer in model.layers for w in layer.weights
-              if "kernel" in w.name.split("/")[-1] and w.shape.rank and w.shape.rank > 1]
+    counts = [
+        len(np.unique(w.numpy()))
+        for layer in model.layers
+        for w in layer.weights
+        if "kernel" in w.name.split("/")[-1] and w.shape.rank and w.shape.rank > 1
+    ]
     return max(counts) if counts else 0

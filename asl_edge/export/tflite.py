@@ -85,4 +85,6 @@ def export_tflite(model, fmt: ExportFormat, samples: np.ndarray | None) -> bytes
             warnings.filterwarnings("ignore", message="Statistics for quantized inputs", category=UserWarning)
             return _BY_PRECISION[fmt.precision](model, samples)
     except Exception as exc:  # the MLIR converter raises ConverterError and others
-        raise ExportError(f"TFLite {fmt.precision} conversion failed: {str(exc).strip().splitlines()[0][:300]}") from None
+        raise ExportError(
+            f"TFLite {fmt.precision} conversion failed: {str(exc).strip().splitlines()[0][:300]}"
+        ) from None

@@ -89,8 +89,10 @@ def load_keras_runner(path: Path, threads: int | None, device: str) -> Runner:
     try:
         import tensorflow  # noqa: F401  (probe only; keras_compat does the real import)
     except ImportError:
-        raise RuntimeUnavailable("a Keras model needs TensorFlow, which is not installed: pip install \"asl-edge[train]\" "
-                                 "(or use the model's exported .tflite/.onnx)") from None
+        raise RuntimeUnavailable(
+            'a Keras model needs TensorFlow, which is not installed: pip install "asl-edge[train]" '
+            "(or use the model's exported .tflite/.onnx)"
+        ) from None
     from asl_edge.keras_compat import tf
 
     if threads:
@@ -115,8 +117,17 @@ def load_keras_runner(path: Path, threads: int | None, device: str) -> Runner:
     def predict(x: np.ndarray) -> np.ndarray:
         return forward(tf.constant(x)).numpy().astype(np.float32)
 
-    return Runner("keras", tf.__version__, path, tuple(int(d) for d in model.input_shape[1:]), np.dtype(np.float32),
-                  None, device, predict, (placement,))
+    return Runner(
+        "keras",
+        tf.__version__,
+        path,
+        tuple(int(d) for d in model.input_shape[1:]),
+        np.dtype(np.float32),
+        None,
+        device,
+        predict,
+        (placement,),
+    )
 
 
 def tf_lite_interpreter():

@@ -3,8 +3,9 @@
 Augmentation runs here, on training batches only, so it never becomes part of the exported
 graph. It acts on the model-ready pixels (after the colour-mode conversion: the data set holds
 them), on the 0..1 scale, before the normalisation; for a grayscale-input model the colour ops are
-skipped, because the conversion itself removes what they would perturb. Decoding always goes through :meth:`Preprocessing.load` (Pillow), also when streaming,
-so training sees exactly the pixels that evaluation and every runtime see.
+skipped, because the conversion itself removes what they would perturb. Decoding always goes
+through :meth:`Preprocessing.load` (Pillow), also when streaming, so training sees exactly the
+pixels that evaluation and every runtime see.
 """
 
 from __future__ import annotations
@@ -85,13 +86,19 @@ def _geometry(x, aug: AugmentSection):
     cos, sin, k = tf.cos(angle), tf.sin(angle), 1.0 / scale
     a0, a1, b0, b1 = k * cos, k * sin, -k * sin, k * cos
     ox, oy = cx + tx, cy + ty
-    transforms = tf.stack([a0, a1, cx - a0 * ox - a1 * oy, b0, b1, cy - b0 * ox - b1 * oy,
-                           tf.zeros([n]), tf.zeros([n])], axis=1)
+    transforms = tf.stack(
+        [a0, a1, cx - a0 * ox - a1 * oy, b0, b1, cy - b0 * ox - b1 * oy, tf.zeros([n]), tf.zeros([n])], axis=1
+    )
 
     def warp(images):
         return tf.raw_ops.ImageProjectiveTransformV3(
-            images=images, transforms=transforms, output_shape=tf.shape(images)[1:3],
-            fill_value=0.0, interpolation="BILINEAR", fill_mode="CONSTANT")
+            images=images,
+            transforms=transforms,
+            output_shape=tf.shape(images)[1:3],
+            fill_value=0.0,
+            interpolation="BILINEAR",
+            fill_mode="CONSTANT",
+        )
 
     inside = warp(tf.ones_like(x[..., :1]))
     border = tf.concat([x[:, 0], x[:, -1], x[:, :, 0], x[:, :, -1]], axis=1)  # (B, 2H+2W, C)
@@ -111,8 +118,9 @@ def _photometric(x, aug: AugmentSection):
         x = tf.clip_by_value(x * _per_image(tf.exp(_uniform(n, -1.0, 1.0) * math.log(aug.exposure))), 0.0, 1.0)
     if aug.contrast:
         mean = tf.reduce_mean(x, axis=[1, 2], keepdims=True)
-        x = tf.clip_by_value((x - mean) * _per_image(_uniform(n, 1.0 - aug.contrast, 1.0 + aug.contrast)) + mean,
-                             0.0, 1.0)
+        x = tf.clip_by_value(
+            (x - mean) * _per_image(_uniform(n, 1.0 - aug.contrast, 1.0 + aug.contrast)) + mean, 0.0, 1.0
+        )
     if aug.brightness:
         x = tf.clip_by_value(x + _per_image(_uniform(n, -aug.brightness, aug.brightness)), 0.0, 1.0)
     if aug.gamma > 1.0:
@@ -169,8 +177,15 @@ def _normalize_tf(x, preprocessing):
     return x
 
 
-def make_dataset(ds: ImageDataset, batch_size: int, *, training: bool = False, aug: AugmentSection | None = None,
-                 seed: int = 0, sample_weights: dict[int, float] | None = None):
+def make_dataset(
+    ds: ImageDataset,
+    batch_size: int,
+    *,
+    training: bool = False,
+    aug: AugmentSection | None = None,
+    seed: int = 0,
+    sample_weights: dict[int, float] | None = None,
+):
     """Builds a batched ``tf.data.Dataset`` of ``(normalised image, label[, weight])``.
 
     Args:
@@ -202,8 +217,9 @@ def make_dataset(ds: ImageDataset, batch_size: int, *, training: bool = False, a
     data = tf.data.Dataset.zip((images, tf.data.Dataset.from_tensor_slices(labels)))
     if sample_weights is not None:
         weights = np.asarray([sample_weights[int(c)] for c in labels], np.float32)
-        data = tf.data.Dataset.zip((images, tf.data.Dataset.from_tensor_slices(labels),
-                                    tf.data.Dataset.from_tensor_slices(weights)))
+        data = tf.data.Dataset.zip(
+            (images, tf.data.Dataset.from_tensor_slices(labels), tf.data.Dataset.from_tensor_slices(weights))
+        )
     if training:
         # Shuffle file names/indices, not decoded images, so memory stays flat when streaming.
         data = data.shuffle(min(len(ds), 10_000), seed=seed, reshuffle_each_iteration=True)

@@ -85,8 +85,9 @@ def learning_rate(train: TrainSection, steps_per_epoch: int, epochs: int | None 
         after = schedules.CosineDecay(peak, total)
     elif train.schedule == "step":
         boundaries = list(range(train.step_epochs * steps_per_epoch, total, train.step_epochs * steps_per_epoch))
-        after = schedules.PiecewiseConstantDecay(boundaries or [total],
-                                                 [peak * train.decay_rate ** i for i in range(len(boundaries or [total]) + 1)])
+        after = schedules.PiecewiseConstantDecay(
+            boundaries or [total], [peak * train.decay_rate**i for i in range(len(boundaries or [total]) + 1)]
+        )
     elif train.schedule == "exponential":
         after = schedules.ExponentialDecay(peak, steps_per_epoch, train.decay_rate)
     else:  # validated in config; kept as a guard for programmatic use

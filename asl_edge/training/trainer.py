@@ -314,10 +314,15 @@ def _train(config: cfg.Config, folder: Path, resume: bool) -> TrainResult:
                                 callbacks=callbacks, verbose=1 if bar else 2)
             losses = history.history.get("loss", [])
             if losses and not math.isfinite(losses[-1]):
-                kept = (f"the best model so far is kept in {ckpt / runfolder.BEST_CHECKPOINT}" if (ckpt / runfolder.BEST_CHECKPOINT).is_file()
-                        else "no epoch finished with a finite loss, so no checkpoint was kept")
-                raise TrainingError(f"training stopped: the loss became NaN in epoch {initial + len(losses)}; "
-                                    f"{kept}; try a lower --set train.learning_rate")
+                kept = (
+                    f"the best model so far is kept in {ckpt / runfolder.BEST_CHECKPOINT}"
+                    if (ckpt / runfolder.BEST_CHECKPOINT).is_file()
+                    else "no epoch finished with a finite loss, so no checkpoint was kept"
+                )
+                raise TrainingError(
+                    f"training stopped: the loss became NaN in epoch {initial + len(losses)}; "
+                    f"{kept}; try a lower --set train.learning_rate"
+                )
             epochs_run += initial + len(losses)
         state = {}
         resume = False
@@ -349,19 +354,28 @@ def weights_digest(model) -> str:
 def _finish(model, config, ds, test_ds, split, folder, epochs_run, seconds, camera=None) -> TrainResult:
     # Batches through tf.data, never the whole split at once: memory stays flat for streamed trees.
     probs = model.predict(make_dataset(test_ds, 256), verbose=0)
-    metrics = classification_metrics(test_ds.labels, probs, ds.class_names,
-                                     found=None if camera is None else camera.test_found)
+    metrics = classification_metrics(
+        test_ds.labels, probs, ds.class_names, found=None if camera is None else camera.test_found
+    )
     if camera is not None:
         metrics["localisation"] = camera.stats
-    metrics.update(split=split.describe(ds.groups), model=config.model.name, epochs_run=epochs_run,
-                   train_seconds=round(seconds, 1), params=int(model.count_params()),
-                   evaluated_on=f"{held_out_name({'source': config.data.source, 'method': split.method})}: "
-                                f"{len(test_ds)} images", includes_training_images=False)
+    metrics.update(
+        split=split.describe(ds.groups),
+        model=config.model.name,
+        epochs_run=epochs_run,
+        train_seconds=round(seconds, 1),
+        params=int(model.count_params()),
+        evaluated_on=f"{held_out_name({'source': config.data.source, 'method': split.method})}: {len(test_ds)} images",
+        includes_training_images=False,
+    )
     # Only now does the folder become a finished run: labels and preprocessing first, the model last.
     model_io.write_run(folder, model, ds.class_names, ds.preprocessing)
     atomic_write_json(folder / runfolder.METRICS_FILE, metrics)
-    plot_confusion_matrix(metrics, folder / runfolder.CONFUSION_FILE, title=f"{config.model.name}, unseen signers"
-                          if ds.groups is not None else config.model.name)
+    plot_confusion_matrix(
+        metrics,
+        folder / runfolder.CONFUSION_FILE,
+        title=f"{config.model.name}, unseen signers" if ds.groups is not None else config.model.name,
+    )
     plot_history(folder / runfolder.HISTORY_FILE, folder / runfolder.CURVES_FILE)
     log.info("test accuracy %.4f, macro F1 %.4f", metrics["accuracy"], metrics["macro_f1"])
     return TrainResult(folder, metrics, epochs_run, seconds, weights_digest(model))

@@ -103,15 +103,22 @@ def run_tuning(base: cfg.Config, tune: TuneConfig, out: Path) -> TuneResult:
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=tune.seed),
                                 pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=tune.epochs // 3))
     # Optuna draws its own tqdm bar over the trials (hidden when stderr is not a terminal).
-    study.optimize(_objective(base, tune, train_ds, val_ds), n_trials=tune.trials, show_progress_bar=sys.stderr.isatty())
+    study.optimize(
+        _objective(base, tune, train_ds, val_ds), n_trials=tune.trials, show_progress_bar=sys.stderr.isatty()
+    )
 
     keys = ["model.dropout", "model.l2", "train.learning_rate"]
     rows = []
     for t in study.trials:
         params = t.user_attrs.get("params", {})
-        rows.append({"trial": t.number, "state": t.state.name.lower(),
-                     "val_accuracy": None if t.value is None else round(t.value, 4),
-                     **{k: params.get(k) for k in keys}})
+        rows.append(
+            {
+                "trial": t.number,
+                "state": t.state.name.lower(),
+                "val_accuracy": None if t.value is None else round(t.value, 4),
+                **{k: params.get(k) for k in keys},
+            }
+        )
     rows.sort(key=lambda r: -(r["val_accuracy"] or -1))
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
@@ -121,12 +128,21 @@ def run_tuning(base: cfg.Config, tune: TuneConfig, out: Path) -> TuneResult:
     header = "| trial | state | val accuracy | dropout | l2 | learning rate |\n|---|---|---|---|---|---|\n"
     table = header + "\n".join(
         f"| {r['trial']} | {r['state']} | {r['val_accuracy'] if r['val_accuracy'] is not None else '-'} | "
-        f"{_fmt(r['model.dropout'])} | {_fmt(r['model.l2'])} | {_fmt(r['train.learning_rate'])} |" for r in rows)
+        f"{_fmt(r['model.dropout'])} | {_fmt(r['model.l2'])} | {_fmt(r['train.learning_rate'])} |"
+        for r in rows
+    )
     atomic_write(out / "tuning.md", table + "\n")
     best = study.best_trial.user_attrs["params"]
-    atomic_write_json(out / "best.json", {"params": best, "val_accuracy": study.best_value,
-                                          "trials": tune.trials, "epochs": tune.epochs,
-                                          "split": split.describe(ds.groups)})
+    atomic_write_json(
+        out / "best.json",
+        {
+            "params": best,
+            "val_accuracy": study.best_value,
+            "trials": tune.trials,
+            "epochs": tune.epochs,
+            "split": split.describe(ds.groups),
+        },
+    )
     return TuneResult(best, float(study.best_value), table, rows)
 
 

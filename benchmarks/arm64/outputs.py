@@ -130,7 +130,8 @@ def compare(export_dir: Path, x86: dict, arm: dict, x86_info: dict, arm_info: di
                "xnnpack_x86": x86_info["artifacts"][path.name]["xnnpack"],
                "xnnpack_arm64": arm_info["artifacts"].get(path.name, {}).get("xnnpack")}
         if b is None or a.shape != b.shape:
-            rows.append({**row, "status": "fail: no arm64 outputs" if b is None else f"fail: shape {b.shape} != {a.shape}"})
+            status = "fail: no arm64 outputs" if b is None else f"fail: shape {b.shape} != {a.shape}"
+            rows.append({**row, "status": status})
             continue
         diff = float(np.abs(a.astype(np.float64) - b.astype(np.float64)).max())
         lsb = output_lsb(path) if fmt.quantized else None
@@ -169,11 +170,14 @@ def cmd_compare(export_dir: Path, pixels_path: Path, x86_path: Path, arm_path: P
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "status": "fail" if failed else "pass",
         "note": "Predictions only: timings under QEMU user-mode emulation are not Raspberry Pi timings and are "
-                "not recorded.",
+        "not recorded.",
         "export": export_dir.name,
-        "emulation": {"qemu": qemu, "qemu_cpu": os.environ.get("QEMU_CPU", ""),
-                      "userland": "Debian 12 bookworm arm64 (mmdebstrap --variant=extract)",
-                      "machine": arm_info["machine"]},
+        "emulation": {
+            "qemu": qemu,
+            "qemu_cpu": os.environ.get("QEMU_CPU", ""),
+            "userland": "Debian 12 bookworm arm64 (mmdebstrap --variant=extract)",
+            "machine": arm_info["machine"],
+        },
         "host": x86_info["machine"],
         "data": data,
         "batch": 1,
@@ -182,8 +186,15 @@ def cmd_compare(export_dir: Path, pixels_path: Path, x86_path: Path, arm_path: P
     }
     atomic_write_json(dest, doc)
     for r in rows:
-        what = (f"{r['max_lsb_diff']} LSB" if "max_lsb_diff" in r else f"max |diff| {r.get('max_abs_diff', float('nan')):.2e}")
-        print(f"{r['artifact']:36} {r['precision']:6} {what:22} top-1 agreement {r.get('top1_agreement', 0):.4f}  {r['status']}")
+        what = (
+            f"{r['max_lsb_diff']} LSB"
+            if "max_lsb_diff" in r
+            else f"max |diff| {r.get('max_abs_diff', float('nan')):.2e}"
+        )
+        print(
+            f"{r['artifact']:36} {r['precision']:6} {what:22} "
+            f"top-1 agreement {r.get('top1_agreement', 0):.4f}  {r['status']}"
+        )
     print(f"wrote {dest}")
     return 1 if failed else 0
 
