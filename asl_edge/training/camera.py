@@ -34,9 +34,9 @@ log = logging.getLogger(__name__)
 class CameraSets:
     """The localised train/validation/test sets and what happened while making them."""
 
-    train: ImageDataset
-    val: ImageDataset
-    test: ImageDataset
+    train: ImageDataset | None
+    val: ImageDataset | None
+    test: ImageDataset | None
     test_found: np.ndarray
     stats: dict
 
@@ -81,6 +81,8 @@ def _crops(images: np.ndarray, labels: np.ndarray, groups, pre: Preprocessing, c
             out_labels.append(labels[i])
             out_groups.append(None if groups is None else groups[i])
             found.append(True)
+    if not out:  # an empty part (an export needs no validation set)
+        return np.zeros((0, *pre.input_shape), np.uint8), np.zeros(0, np.int64), [], np.zeros(0, bool), stats
     return np.stack(out), np.asarray(out_labels, np.int64), out_groups, np.asarray(found, bool), stats
 
 
@@ -106,6 +108,8 @@ def camera_sets(ds: ImageDataset, pre: Preprocessing, train_index: np.ndarray, v
         groups = None if ds.groups is None else ds.groups[index]
         x, y, g, found, stats = _crops(images[index], ds.labels[index], groups, pre, n_copies, rng, backgrounds,
                                        height, fallback, desc)
+        if len(y) == 0:
+            return None, found, stats
         made = ImageDataset(labels=y, class_names=ds.class_names, preprocessing=pre, source=ds.source, images=x,
                             groups=None if ds.groups is None else np.asarray(g))
         return made, found, stats
@@ -117,7 +121,7 @@ def camera_sets(ds: ImageDataset, pre: Preprocessing, train_index: np.ndarray, v
              "scene_copies": copies, "scene_height": list(height),
              "backgrounds": background_names("train") if copies else []}
     log.info("camera sets: %d train / %d val / %d test crops; no hand in %d of %d training close-ups (whole "
-             "image used) and %d of %d composites (left out)", len(train), len(val), len(test),
+             "image used) and %d of %d composites (left out)", *(len(s) if s else 0 for s in (train, val, test)),
              train_stats["plain_no_hand"], train_stats["images"], train_stats["composite_no_hand"],
              train_stats["composites"])
     return CameraSets(train, val, test, test_found, stats)
