@@ -508,3 +508,17 @@ def test_keras_layer_sizes_are_bounded(key, value):
     layer = {"class_name": "Dense", "module": "keras.layers", "config": {key: value}}
     with pytest.raises(ModelError, match="out of range"):
         check_config({"class_name": "Functional", "config": {"layers": [layer]}}, Path("m.keras"))
+
+
+def test_benchmark_out_never_overwrites_a_foreign_file(tmp_path):
+    from asl_edge.bench.results import check_results_dest
+
+    notes = tmp_path / "notes.txt"
+    notes.write_text("precious")
+    with pytest.raises(DataError, match="refusing to overwrite"):
+        check_results_dest(notes)
+    with pytest.raises(DataError, match="folder"):
+        check_results_dest(tmp_path)
+    check_results_dest(tmp_path / "new.json")
+    r = _cli("benchmark", tmp_path / "whatever.tflite", "--out", notes)
+    assert r.returncode != 0 and notes.read_text() == "precious"

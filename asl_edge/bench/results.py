@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from asl_edge.runtime.errors import DataError
@@ -35,6 +36,27 @@ METHOD = {
 def save_results(doc: dict, dest: str | Path) -> Path:
     """Writes a results document atomically (temporary file, then rename)."""
     return atomic_write_json(dest, doc)
+
+
+def check_results_dest(dest: str | Path) -> None:
+    """Refuses ``--out`` when it names something other than a new file or an earlier results file.
+
+    Raises:
+        DataError: a folder, a pipe or device, or a file that is not asl-edge benchmark results
+            (issue #13: no command overwrites a file it did not write).
+    """
+    from asl_edge.runtime.fsutil import printable
+
+    dest = Path(dest)
+    if not os.path.lexists(dest):
+        return
+    if dest.is_dir():
+        raise DataError(f"--out {printable(dest)} is a folder: give a file name for the results JSON")
+    try:
+        load_results(dest)
+    except DataError:
+        raise DataError(f"--out {printable(dest)} exists and is not an asl-edge benchmark results file: "
+                        "refusing to overwrite it; choose another name") from None
 
 
 def validate_results(doc, name: str = "results") -> dict:

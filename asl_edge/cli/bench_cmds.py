@@ -77,6 +77,10 @@ def benchmark(artifacts, data, threads, runs, rounds, warmup, batch, gpu, device
 
     for count in counts:
         check_threads(count)
+    if out:
+        from asl_edge.bench.results import check_results_dest
+
+        check_results_dest(out)  # before measuring: never overwrite a file asl-edge did not write
     cfg = BenchConfig(threads=counts, runs=runs, warmup=warmup, rounds=rounds, batch=batch, data=data, gpu=gpu,
                       verify=not no_verify, device_name=device_name, shifts=shifts)
     doc = run_benchmark(artifacts, cfg)
