@@ -183,8 +183,9 @@ def test_report_shows_the_layer_report_worst_first(hard_export, tmp_path):
 
 
 def test_search_that_cannot_meet_the_drop_writes_no_mixed_artifact(hard_run, tmp_path):
-    m = export_run(hard_run, ExportConfig(int8=True, calib_samples=20, max_drop=-1.0, families=("tflite",)),
-                   tmp_path / "miss")
+    config = ExportConfig(int8=True, calib_samples=20, families=("tflite",))
+    object.__setattr__(config, "max_drop", -1.0)  # a drop no search can meet (the CLI refuses negatives)
+    m = export_run(hard_run, config, tmp_path / "miss")
     assert not [a for a in m["artifacts"] + m["failed"] if a["precision"] == "int8_mixed"]
     miss = m["layer_report"]["mixed_not_found"]["tflite"]
     assert miss["search"]["met"] is False and miss["search"]["trials"]

@@ -18,7 +18,7 @@ from asl_edge.runtime.fsutil import printable
                              "asl-edge predict model_int8.tflite --camera 0 --show"))
 @click.argument("artifact", type=click.Path())
 @click.argument("images", nargs=-1, type=click.Path())
-@click.option("--top-k", "k", default=3, show_default=True, type=click.IntRange(min=1),
+@click.option("--top-k", "k", default=3, show_default=True,
               help="Labels shown per image.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per image (JSON Lines).")
 @click.option("--threads", type=int, default=None, help="CPU threads for the runtime.")
