@@ -10,8 +10,8 @@
 #   BIN=...     folder with asl-edge and python (default .venv/bin)
 #   EXPORTS=... export folders (default export/asl-digits-fast export/asl-digits-camera)
 #   DEVICE=...  device label and results file name (default <arch>-<cores>core)
-#   THREADS=... thread counts (default 1,2)   RUNS=... timed runs per row and round (default 3000)
-#   ROUNDS=...  timing rounds per row (default 8): interleaved across the rows, so that each row
+#   THREADS=... thread counts (default 1,2)   RUNS=... timed runs per row and round (default 2000)
+#   ROUNDS=...  timing rounds per row (default 6): interleaved across the rows, so that each row
 #               samples the machine over the whole run (more than a minute here); the best round is
 #               reported. On this 2-vCPU VM the 2-thread p50 switches between two levels ~35% apart
 #               for stretches of up to tens of seconds: one stretch of timing cannot repeat within 10%.
@@ -21,8 +21,8 @@ BIN=${BIN:-.venv/bin}
 EXPORTS=${EXPORTS:-export/asl-digits-fast export/asl-digits-camera}
 DEVICE=${DEVICE:-$(uname -m)-$(nproc)core}
 THREADS=${THREADS:-1,2}
-RUNS=${RUNS:-3000}
-ROUNDS=${ROUNDS:-8}
+RUNS=${RUNS:-2000}
+ROUNDS=${ROUNDS:-6}
 RESULTS=benchmarks/results/bench
 FIRST=$RESULTS/$DEVICE.json
 SECOND=$RESULTS/$DEVICE-repeat.json
@@ -53,5 +53,5 @@ PY
 EXTRA=()
 [ -f benchmarks/results/arm64/arm64-emulated.json ] && EXTRA+=(benchmarks/results/arm64/arm64-emulated.json)
 shopt -s nullglob
-EXTRA+=("$RESULTS"/machines/*.json)
+EXTRA+=("$RESULTS"/machines/*.json)  # other machines measured with these reference models
 "$BIN/asl-edge" report "$FIRST" "$SECOND" "${EXTRA[@]}" --out benchmarks/report

@@ -20,8 +20,9 @@ class BenchConfig:
             "not measured: no GPU" where there is none); ``False`` never.
         verify: check artifacts against their manifest first.
         device_name: a label for this machine.
-        shifts: also score every camera shift (:mod:`asl_edge.runtime.shifts`) per artifact, on
-            the same data as its accuracy; the report shows them as a heat map.
+        shifts: also score every camera shift (:mod:`asl_edge.runtime.shifts`) of each int8 TFLite
+            artifact (the one to deploy), on the same data as its accuracy; the report shows them
+            as a heat map.
     """
 
     threads: tuple[int, ...] = (1,)

@@ -119,6 +119,11 @@ def _localised_data(preprocessing, manifest, data, run, identity):
                                f"{len(staged) - len(found)})")
 
 
+# The artifact whose camera shifts a benchmark scores: the one to deploy (the others run the same
+# network, so their shift figures would repeat its figure at a higher cost).
+SHIFT_FORMAT = "tflite_int8"
+
+
 def _shift_scores(path: Path, cfg: BenchConfig) -> tuple[dict | None, dict | None]:
     """Accuracy per camera shift of one artifact (``(None, None)`` where it cannot be scored)."""
     from asl_edge.bench.evaluate import evaluate_shifts
@@ -207,7 +212,7 @@ def run_benchmark(paths, cfg: BenchConfig | None = None) -> dict:
             if chosen.warning and f"{path.name}: {chosen.warning}" not in warnings:
                 warnings.append(f"{path.name}: {chosen.warning}")
             labels[path.name] = list(names)
-            if cfg.shifts:
+            if cfg.shifts and fmt.name == SHIFT_FORMAT:
                 base["shifts"], base["worst_shift"] = _shift_scores(path, cfg)
             base["data"] = chosen.description
             base["num_samples"] = len(y)

@@ -47,7 +47,8 @@ def _results_table(rows: list[dict]) -> str:
 @click.option("--gpu/--no-gpu", default=None, help="GPU rows: by default only where a GPU is present; --gpu always "
                                                    "(a row says why where none is), --no-gpu never.")
 @click.option("--device-name", default=None, help="A label for this machine in the results.")
-@click.option("--shifts", is_flag=True, help="Also score every camera shift per artifact (`asl-edge shifts`).")
+@click.option("--shifts", is_flag=True,
+              help="Also score every camera shift of each int8 TFLite artifact (`asl-edge shifts`).")
 @click.option("--no-verify", is_flag=True, help="Skip the sha256 check against the export manifest.")
 @click.option("--out", default=None, type=click.Path(), help="Write the results JSON here.")
 @json_option
