@@ -230,7 +230,8 @@ def run_benchmark(paths, cfg: BenchConfig | None = None) -> dict:
             if pre.localises and fmt.family != "keras":
                 bar.set_postfix_str(f"{path.name} + hand localiser")
                 rows.extend(_pipeline_rows(base, path, pre, manifest, run, cfg, loaded))
-                data_sets.append(rows[-1].get("data") or "")
+                if rows[-1].get("data") and rows[-1]["data"] not in data_sets:
+                    data_sets.append(rows[-1]["data"])
         bar.close()
         _later_rounds(rows, timed, cfg, loaded)
     finally:

@@ -86,13 +86,15 @@ def load_keras_model(path: str | Path, compile: bool = False):
 # -- Keras -------------------------------------------------------------------------------------
 def load_keras_runner(path: Path, threads: int | None, device: str) -> Runner:
     """The Keras runtime for :func:`asl_edge.runtime.runners.load_runner` (TensorFlow, imported here)."""
-    try:
-        import tensorflow  # noqa: F401  (probe only; keras_compat does the real import)
-    except ImportError:
+    import importlib.util
+
+    # Looked up, not imported: importing TensorFlow outside keras_compat's quiet block prints its
+    # native start-up lines (TensorFlow set to None in sys.modules reads as missing, too).
+    if importlib.util.find_spec("tensorflow") is None:
         raise RuntimeUnavailable(
             'a Keras model needs TensorFlow, which is not installed: pip install "asl-edge[train]" '
             "(or use the model's exported .tflite/.onnx)"
-        ) from None
+        )
     from asl_edge.keras_compat import tf
 
     if threads:

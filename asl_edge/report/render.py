@@ -59,7 +59,7 @@ def _device_section(out: Document, i: int, title: str, runs: list[dict], out_dir
     out.h(2, title)
     out.p(_machine_line(m))
     cfg = doc.get("config") or {}
-    sets = (doc.get("data") or {}).get("sets") or []
+    sets = list(dict.fromkeys((doc.get("data") or {}).get("sets") or []))
     rounds = cfg.get("rounds", 1)
     timing = (f"{cfg.get('runs', '?')} timed single-image runs after {cfg.get('warmup', '?')} warm-up runs; "
               f"throughput: batches of {cfg.get('batch', '?')}")
