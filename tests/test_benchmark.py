@@ -129,8 +129,8 @@ def test_keras_without_tensorflow_is_a_not_measured_row(tiny_run, tmp_path, monk
     monkeypatch.syspath_prepend(str(blocker.parent))  # a spawned child starts with the parent's sys.path
     doc = run_benchmark([tiny_run / "model.keras"], BenchConfig(gpu=False, **FAST))
     (row,) = doc["results"]
-    assert row["status"].startswith("not measured: a Keras model needs TensorFlow") and row["accuracy"] is None
-    assert 'pip install "asl-edge[train]"' in row["status"]
+    assert row["status"].startswith("not measured: ") and row["accuracy"] is None
+    assert "tensorflow" in row["status"].lower() and 'pip install "asl-edge[train]"' in row["status"]
 
 
 def test_changed_artifact_is_refused_unless_no_verify(tiny_export, tmp_path):

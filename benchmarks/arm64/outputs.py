@@ -92,8 +92,56 @@ def cmd_predict(export_dir: Path, pixels_path: Path, dest: Path) -> None:
                                         "xnnpack": xnnpack}
         print(f"predict: {path.name} on {runner.runtime} {runner.runtime_version}: {len(x)} images"
               + (", XNNPACK delegate applied" if xnnpack else ""))
+    settings = _localiser_settings(export_dir)
+    if settings is not None:
+        arrays[HAND_BOXES] = hand_boxes(settings, pixels)
+        found = int(np.isfinite(arrays[HAND_BOXES][:, 0]).sum())
+        print(f"predict: hand localiser: {found} of {len(pixels)} hands found")
     with atomic_path(dest) as tmp:
         np.savez(tmp, info=np.array(json.dumps(info)), **arrays)
+
+
+HAND_BOXES = "hand_localiser_boxes"
+# Hand boxes (pixels of the 64x64 inputs) from float models on two CPUs: the same hand, within a pixel.
+BOX_TOLERANCE_PX = 1.0
+
+
+def _localiser_settings(export_dir: Path) -> dict | None:
+    """The export's hand localiser settings (camera models), else ``None``."""
+    from asl_edge.runtime.metadata import read_metadata
+
+    return read_metadata(_artifacts(export_dir)[0])["preprocessing"].get("localiser")
+
+
+def hand_boxes(settings: dict, pixels: np.ndarray) -> np.ndarray:
+    """The localiser's box per image, ``(N, 4)`` (NaN where no hand is found): MediaPipe's models
+    through LiteRT are part of a camera model, so they are compared across CPUs too."""
+    from asl_edge.runtime.hands import cached_localiser
+
+    localiser = cached_localiser(settings)
+    out = np.full((len(pixels), 4), np.nan)
+    for i, rgb in enumerate(pixels):
+        box = localiser.find(np.ascontiguousarray(rgb[..., :3]))
+        if box is not None:
+            out[i] = (box.x0, box.y0, box.x1, box.y1)
+    return out
+
+
+def compare_hands(x86: dict, arm: dict) -> dict | None:
+    """One row for the hand localiser: found in the same images, boxes within BOX_TOLERANCE_PX."""
+    if HAND_BOXES not in x86:
+        return None
+    row = {"artifact": "hand localiser (MediaPipe palm + landmark lite)", "format": "localiser", "precision": "fp32",
+           "runtime": "litert", "tolerance": f"{BOX_TOLERANCE_PX} px"}
+    if HAND_BOXES not in arm:
+        return {**row, "status": "fail: no arm64 hand boxes"}
+    a, b = x86[HAND_BOXES], arm[HAND_BOXES]
+    found_a, found_b = np.isfinite(a[:, 0]), np.isfinite(b[:, 0])
+    both = found_a & found_b
+    diff = float(np.abs(a[both] - b[both]).max()) if both.any() else 0.0
+    row.update(images=len(a), max_abs_diff=diff, top1_agreement=float((found_a == found_b).mean()))
+    ok = bool((found_a == found_b).all()) and diff <= BOX_TOLERANCE_PX
+    return {**row, "status": "pass" if ok else f"fail: hands found differently or boxes differ by {diff:.3g} px"}
 
 
 def output_lsb(path: Path) -> float | None:
@@ -151,6 +199,9 @@ def compare(export_dir: Path, x86: dict, arm: dict, x86_info: dict, arm_info: di
         else:
             row["status"] = "pass"
         rows.append(row)
+    hands = compare_hands(x86, arm)
+    if hands is not None:
+        rows.append(hands)
     return rows
 
 
