@@ -5,8 +5,9 @@ VENV   ?= .venv
 PI_VENV ?= .venv-pi
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip
-RUN    ?= runs/demo
-EXPORT ?= $(RUN)/export
+DEMO   ?= runs/demo
+RUN    ?= $(DEMO)/train
+EXPORT ?= $(DEMO)/export
 
 .PHONY: demo test install install-dev pi-check arm64-check bench models lint clean
 
@@ -29,9 +30,9 @@ install-dev: $(VENV)/.stamp-dev
 demo: $(VENV)/.stamp-train
 	$(BIN)/asl-edge train --out $(RUN) --force
 	$(BIN)/asl-edge export $(RUN) --int8 --fp16 --out $(EXPORT) --force
-	$(BIN)/asl-edge benchmark $(EXPORT) --out $(RUN)/benchmark.json
-	$(BIN)/asl-edge report $(RUN)/benchmark.json --out $(RUN)/report
-	@echo "demo done: model in $(RUN), artifacts in $(EXPORT), report in $(RUN)/report/REPORT.md"
+	$(BIN)/asl-edge benchmark $(EXPORT) --out $(DEMO)/benchmark.json
+	$(BIN)/asl-edge report $(DEMO)/benchmark.json --out $(DEMO)/report
+	@echo "demo done: model in $(RUN), artifacts in $(EXPORT), report in $(DEMO)/report/REPORT.md"
 
 ## test: set up with the dev extras, then run the test suite
 test: $(VENV)/.stamp-dev
