@@ -59,18 +59,25 @@ def predict(artifact, images, k, as_json, threads, camera, max_frames, show, no_
         click.echo(f"{stats['frames']} frames, {stats['fps']:.1f} fps, no hand in {stats['no_hand']}", err=True)
         return
     failures = total = 0
-    for p in predict_files(predictor, images, k):
-        total += 1
-        if p.error:
-            failures += 1
-            click.echo(f"asl-edge: error: {printable(p.error)}", err=True)
-        elif as_json:
-            top = [] if p.no_hand else [{"label": label, "probability": round(v, 4)} for label, v in p.top]
-            click.echo(json.dumps({"path": p.path, "hand": not p.no_hand, "top": top}))
-        elif p.no_hand:
-            click.echo(f"{printable(p.path)}: no hand found")
-        else:
-            click.echo(f"{printable(p.path)}: " + ", ".join(f"{printable(label)} ({v:.2f})" for label, v in p.top))
+    # A count of the images done on stderr, on a terminal only; each answer still prints as it comes.
+    from tqdm import tqdm
+
+    with tqdm(desc="predict", unit="image", file=sys.stderr, disable=None, leave=False) as bar:
+        for p in predict_files(predictor, images, k):
+            total += 1
+            bar.update(1)
+            with bar.external_write_mode():
+                if p.error:
+                    failures += 1
+                    click.echo(f"asl-edge: error: {printable(p.error)}", err=True)
+                elif as_json:
+                    top = [] if p.no_hand else [{"label": label, "probability": round(v, 4)} for label, v in p.top]
+                    click.echo(json.dumps({"path": p.path, "hand": not p.no_hand, "top": top}))
+                elif p.no_hand:
+                    click.echo(f"{printable(p.path)}: no hand found")
+                else:
+                    click.echo(f"{printable(p.path)}: "
+                               + ", ".join(f"{printable(label)} ({v:.2f})" for label, v in p.top))
     if total == 0:
         raise DataError("no images found in " + ", ".join(images))
     if failures:
