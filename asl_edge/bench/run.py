@@ -107,14 +107,13 @@ def _localised_data(preprocessing, manifest, data, run, identity):
     from dataclasses import replace
 
     from asl_edge.bench.evaluate import camera_stage
-    from asl_edge.training.camera import camera_sets
+    from asl_edge.training.camera import localised
 
     chosen = bench_data(camera_stage(preprocessing), manifest, data, run, identity)
     staged = chosen.dataset
-    index = np.arange(len(staged))
-    sets = camera_sets(staged, preprocessing, index[:0], index[:0], index, 0, (0.35, 0.7), 0)
-    found = np.flatnonzero(sets.test_found)
-    return replace(chosen, dataset=sets.test.subset(found),
+    crops, found = localised(staged, preprocessing)
+    found = np.flatnonzero(found)
+    return replace(chosen, dataset=crops.subset(found),
                    description=f"{chosen.description}, the {len(found)} localised hand crops (no hand found in "
                                f"{len(staged) - len(found)})")
 

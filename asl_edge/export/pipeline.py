@@ -151,18 +151,12 @@ def _source_record(run: runfolder.Run, source, probs, y_test) -> dict:
 def _localised_data(run: runfolder.Run):
     from dataclasses import replace
 
-    from asl_edge.training.camera import camera_sets, stage0
+    from asl_edge.training.camera import localised, stage0
 
     staged = replace(run, preprocessing=stage0(run.preprocessing))
-    train_all, test_all = run_dataset(staged, part="train"), run_dataset(staged, part="test")
-    n_train = len(train_all)
-    joined = replace(train_all, labels=np.concatenate([train_all.labels, test_all.labels]),
-                     images=np.concatenate([train_all.images, test_all.images]),
-                     groups=None if train_all.groups is None else np.concatenate([train_all.groups, test_all.groups]))
-    index = np.arange(len(joined))
-    sets = camera_sets(joined, run.preprocessing, index[:n_train], index[:0], index[n_train:], 0, (0.35, 0.7), 0)
-    test = sets.test.subset(np.flatnonzero(sets.test_found))
-    return sets.train, test
+    train, _ = localised(run_dataset(staged, part="train"), run.preprocessing)
+    test, found = localised(run_dataset(staged, part="test"), run.preprocessing)
+    return train, test.subset(np.flatnonzero(found))
 
 
 def _calibration(train_ds, n: int, seed: int) -> np.ndarray:

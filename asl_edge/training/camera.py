@@ -125,3 +125,11 @@ def camera_sets(ds: ImageDataset, pre: Preprocessing, train_index: np.ndarray, v
              train_stats["plain_no_hand"], train_stats["images"], train_stats["composite_no_hand"],
              train_stats["composites"])
     return CameraSets(train, val, test, test_found, stats)
+
+
+def localised(ds: ImageDataset, pre: Preprocessing) -> tuple[ImageDataset, np.ndarray]:
+    """Every image of ``ds`` (loaded with :func:`stage0`) as the crop ``pre``'s localiser makes of
+    it, and whether a hand was found in each (where none is, the whole image stands in)."""
+    index = np.arange(len(ds))
+    sets = camera_sets(ds, pre, index[:0], index[:0], index, 0, (0.35, 0.7), 0)
+    return sets.test, sets.test_found
