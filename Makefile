@@ -53,7 +53,8 @@ arm64-check-camera: $(VENV)/.stamp-train
 	OUT=benchmarks/results/arm64/arm64-emulated-camera.json PYTHON=$(BIN)/python bash benchmarks/arm64_check.sh \
 	  export/asl-digits-camera
 
-## bench: reproduce the committed benchmark results and report under benchmarks/
+## bench: reproduce the committed benchmark results and report under benchmarks/ (COMPARE=1: also rerun the
+## architecture comparison, benchmarks/results/architectures.json, about an hour on 2 cores)
 bench: $(VENV)/.stamp-train
 	bash benchmarks/run_bench.sh
 

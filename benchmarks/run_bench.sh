@@ -50,7 +50,13 @@ worst = max(r["difference"] for r in rows)
 print(f"largest p50 difference between the two runs: {worst:.1%} "
       + ("(within 10%)" if worst <= 0.10 else "(NOT within 10%: the machine was busy? rerun on an idle machine)"))
 PY
+# COMPARE=1 also reruns the architecture comparison (every registry model trained, exported and
+# measured: about an hour on 2 cores) before the report shows it.
+if [ "${COMPARE:-0}" = 1 ]; then
+  "$BIN/python" benchmarks/compare_architectures.py --out benchmarks/results/architectures.json
+fi
 EXTRA=()
+[ -f benchmarks/results/architectures.json ] && EXTRA+=(benchmarks/results/architectures.json)
 [ -f benchmarks/results/arm64/arm64-emulated.json ] && EXTRA+=(benchmarks/results/arm64/arm64-emulated.json)
 shopt -s nullglob
 EXTRA+=("$RESULTS"/machines/*.json)  # other machines measured with these reference models

@@ -20,7 +20,8 @@ from asl_edge.cli.common import (
 
 
 @cli.command(epilog=examples("asl-edge train", "asl-edge train --recipe accurate --out runs/train/acc",
-                             "asl-edge train --set train.epochs=5 --set augment.flip=false --out /tmp/quick"))
+                             "asl-edge train --set train.epochs=5 --set augment.flip=false --out /tmp/quick",
+                             "asl-edge train --teacher runs/train/big --out runs/train/distilled"))
 @click.option("--data", default=None, help="builtin (default), a class-per-folder tree, a Sign Language MNIST .csv or "
                                            "an .npz.")
 @click.option("--model", "model_name", default=None, help="Registry name (see `asl-edge models`); the recipe's by "
@@ -30,12 +31,14 @@ from asl_edge.cli.common import (
 )
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override one config key, e.g. train.epochs=5.")
 @click.option("--groups", "groups_file", default=None, help="CSV of path,signer for a split by signer.")
+@click.option("--teacher", default=None, metavar="RUN_DIR",
+              help="Distil this trained run into the new model (train.distill_temperature, train.distill_weight).")
 @click.option("--out", default=None, help="Run folder [default: runs/train/<model>-<recipe>].")
 @click.option("--resume", is_flag=True, help="Continue the interrupted run in --out from its last completed epoch.")
 @click.option("--force", is_flag=True, help="Overwrite a finished run in --out.")
 @json_option
 @common_options
-def train(data, model_name, recipe, sets, groups_file, out, resume, force, as_json):
+def train(data, model_name, recipe, sets, groups_file, teacher, out, resume, force, as_json):
     """Train a classifier, evaluate it on held-out signers and write a run folder."""
     need_extra("train", *TRAIN_MODULES, *PLOT_MODULES)
     from asl_edge.models import get_spec
@@ -43,7 +46,8 @@ def train(data, model_name, recipe, sets, groups_file, out, resume, force, as_js
     from asl_edge.training import config as cfg
     from asl_edge.training.trainer import train as run_training
 
-    config = cfg.resolve(recipe, sets, data__source=data, model__name=model_name, data__groups_file=groups_file)
+    config = cfg.resolve(recipe, sets, data__source=data, model__name=model_name, data__groups_file=groups_file,
+                         train__teacher=teacher)
     get_spec(config.model.name)  # fail on an unknown model before TensorFlow loads
     out = Path(out) if out else default_out("train", f"{config.model.name}-{Path(recipe).stem}")
     result = run_training(config, out, resume=resume, force=force)

@@ -54,6 +54,9 @@ class ModelSpec:
         preprocessing: overrides of :class:`~asl_edge.runtime.preprocess.Preprocessing` the model needs
             (ImageNet normalisation, channel order).
         min_size: smallest input side the architecture accepts.
+        input_size: the side a recipe's ``data.image_size`` becomes when it is below ``min_size``
+            (``None``: ``min_size``), so every model trains with every recipe; an ``image_size``
+            the user sets explicitly is never changed.
     """
 
     name: str
@@ -62,6 +65,11 @@ class ModelSpec:
     family: str = "cnn"
     preprocessing: dict = field(default_factory=dict)
     min_size: int = 8
+    input_size: int | None = None
+
+    def adapted_size(self, image_size: int) -> int:
+        """``image_size`` if the architecture accepts it, else this model's default side."""
+        return image_size if image_size >= self.min_size else (self.input_size or self.min_size)
 
 
 _REGISTRY: dict[str, ModelSpec] = {}

@@ -104,3 +104,14 @@ def repeatability(first: list[dict], again: list[dict]) -> list[dict]:
                         "p50": a, "p50_again": b, "difference": abs(b - a) / a,
                         "round_spread": max(rounds) / min(rounds) - 1 if len(rounds) > 1 else None})
     return out
+
+
+def pareto_front(rows: list[dict], cost: str, gain: str = "int8_accuracy") -> list[dict]:
+    """The rows no other row beats on both ``cost`` (lower is better) and ``gain`` (higher is better),
+    cheapest first: the architectures worth choosing for that cost."""
+    front, best = [], float("-inf")
+    for r in sorted(rows, key=lambda r: (r[cost], -r[gain])):
+        if r[gain] > best:
+            front.append(r)
+            best = r[gain]
+    return front

@@ -12,6 +12,9 @@ log = logging.getLogger(__name__)
 
 CHECK_KIND = "arm64-emulation-check"
 LAYER_REPORT_KIND = "layer-report"  # asl_edge.export.layers.REPORT_KIND (the report reads it without importing export)
+ARCHITECTURES_KIND = "architecture-comparison"  # benchmarks/compare_architectures.py (issue #17)
+ARCHITECTURE_FIELDS = ("model", "params", "macs", "accuracy", "int8_accuracy", "int8_size_bytes", "latency_ms_p50",
+                       "train_seconds")
 
 
 # -- loading --------------------------------------------------------------------------------------
@@ -40,6 +43,24 @@ def validate_layer_report(doc, name: str = "layer report") -> dict:
     for i, row in enumerate(doc["layers"]):
         if not isinstance(row, dict) or not {"layer", "nsr", "macs_share", "size_share"} <= set(row):
             raise DataError(f"{name}: layer row {i} lacks layer, nsr, macs_share or size_share")
+    return doc
+
+
+def validate_architectures(doc, name: str = "comparison") -> dict:
+    """Checks that ``doc`` is an architecture comparison (``benchmarks/compare_architectures.py``).
+
+    Raises:
+        DataError: not a comparison, or a row without one of :data:`ARCHITECTURE_FIELDS` as a number.
+    """
+    if not isinstance(doc, dict) or doc.get("kind") != ARCHITECTURES_KIND or not isinstance(doc.get("results"), list):
+        raise DataError(f"{name} is not an asl-edge architecture comparison")
+    for i, row in enumerate(doc["results"]):
+        if not isinstance(row, dict) or not isinstance(row.get("model"), str):
+            raise DataError(f"{name}: comparison row {i} has no model name")
+        bad = [k for k in ARCHITECTURE_FIELDS[1:]
+               if isinstance(row.get(k), bool) or not isinstance(row.get(k), (int, float))]
+        if bad:
+            raise DataError(f"{name}: comparison row {i} ({row['model']:.40}) lacks a number for {', '.join(bad)}")
     return doc
 
 
@@ -74,6 +95,8 @@ def load_inputs(paths) -> tuple[list[dict], list[dict]]:
                 checks.append(validate_check(doc, str(p)))
             elif isinstance(doc, dict) and doc.get("kind") == LAYER_REPORT_KIND:  # an export's layer_report.json
                 checks.append(validate_layer_report(doc, str(p)))
+            elif isinstance(doc, dict) and doc.get("kind") == ARCHITECTURES_KIND:
+                checks.append(validate_architectures(doc, str(p)))
             else:
                 results.append(validate_results(doc, str(p)))
         except DataError as exc:

@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from asl_edge.report.analysis import DEPLOYED_SUFFIX
+from asl_edge.report.analysis import DEPLOYED_SUFFIX, pareto_front
 from asl_edge.runtime.formats import export_formats
 
 # The tab10 palette in the format table's order: tflite_int8 is always the same colour.
@@ -143,6 +143,34 @@ def shift_heatmap(rows: list[dict]) -> bytes | None:
             ax.text(j, i, f"{v:.0f}", ha="center", va="center", fontsize=7)
     fig.colorbar(im, ax=ax, label="accuracy (%)")
     ax.set_title("Accuracy under camera shifts (held-out signers)")
+    return _png(fig)
+
+
+def architecture_pareto(rows: list[dict]) -> bytes:
+    """int8 accuracy against int8 latency (1 thread) and against int8 size, one point per
+    architecture, with 95% intervals and each Pareto front drawn as a step line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    for ax, cost, scale, label in ((axes[0], "latency_ms_p50", 1.0, "int8 p50 latency, 1 thread (ms, log scale)"),
+                                   (axes[1], "int8_size_bytes", 1 / 1024, "int8 size (KB, log scale)")):
+        for i, r in enumerate(rows):
+            acc = r["int8_accuracy"] * 100
+            lo, hi = accuracy_interval(r["int8_accuracy"], r.get("num_samples"))
+            c = _PALETTE[i % len(_PALETTE)]
+            ax.errorbar(r[cost] * scale, acc, yerr=[[acc - lo * 100], [hi * 100 - acc]], fmt="o", color=c, capsize=3)
+            ax.annotate(r["model"], (r[cost] * scale, acc), textcoords="offset points", xytext=(5, 4), fontsize=8)
+        front = pareto_front(rows, cost)
+        ax.step([r[cost] * scale for r in front], [r["int8_accuracy"] * 100 for r in front], where="post",
+                color="black", alpha=0.4, linestyle="--", label="Pareto front")
+        ax.set_xscale("log")
+        ax.set(xlabel=label, ylabel="int8 accuracy (%), 95% interval")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=LEGEND_FONT, loc="lower right")
+    fig.suptitle("Architectures: accuracy against latency and size (held-out signers)")
     return _png(fig)
 
 

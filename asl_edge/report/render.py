@@ -18,14 +18,15 @@ from asl_edge.report.analysis import (
     TABLE_HEAD,
     fmt,
     int8_vs_fp32,
+    pareto_front,
     recommend,
     repeatability,
     table_rows,
     worst_shift,
 )
 from asl_edge.report.document import Document
-from asl_edge.report.inputs import LAYER_REPORT_KIND
-from asl_edge.report.plots import plots
+from asl_edge.report.inputs import ARCHITECTURES_KIND, LAYER_REPORT_KIND
+from asl_edge.report.plots import architecture_pareto, plots
 from asl_edge.runtime.fsutil import atomic_write
 
 
@@ -235,6 +236,40 @@ def _layer_section(out: Document, doc: dict, top: int = 15) -> None:
                    for m in mixed])
 
 
+ARCHITECTURES_PNG = "architectures_pareto.png"
+
+
+def _architecture_section(out: Document, doc: dict, out_dir: Path) -> None:
+    """Issue #17: every registry model trained, exported and measured the same way, and its Pareto fronts."""
+    rows = sorted(doc["results"], key=lambda r: -r["int8_accuracy"])
+    first = rows[0] if rows else {}
+    out.h(2, "Architectures compared")
+    out.p(f"Every registry model trained with the `{doc.get('recipe', '?')}` recipe's data, split and augmentation "
+          f"(epochs, rate and input size per model in the script's table), exported to int8 TFLite and measured with "
+          f"LiteRT on {first.get('data', 'the held-out split')}; latency is the p50 of single-image calls. "
+          + (f"{doc['note'][0].upper()}{doc['note'][1:]}: their figures are not what ImageNet weights would give. "
+             if doc.get("note") else "")
+          + f"Command: `{doc.get('command', 'python benchmarks/compare_architectures.py')}`.")
+    fronts = {r["model"] for cost in ("latency_ms_p50", "int8_size_bytes") for r in pareto_front(rows, cost)}
+    table = []
+    for r in rows:
+        worst = r.get("worst_shift") or {}
+        table.append([r["model"] + (" *" if r["model"] in fronts else ""), str(r.get("input_size", "-")),
+                      f"{r['params'] / 1e3:,.0f}k", f"{r['macs'] / 1e6:,.1f}", f"{r['accuracy']:.4f}",
+                      f"{r['int8_accuracy']:.4f}",
+                      f"{worst.get('name', '-')} {fmt(worst.get('accuracy'), '.3f')}" if worst else "-",
+                      f"{r['int8_size_bytes'] / 1024:,.1f}", f"{r['latency_ms_p50']:.3f}",
+                      fmt(r.get("latency_ms_p50_2threads"), ".3f"), fmt(r.get("pi4_estimate_ms"), ".2f"),
+                      f"{r['train_seconds']:.0f}"])
+    out.table(["model (* on a Pareto front)", "input", "params", "MMACs", "accuracy", "int8 accuracy",
+               "worst camera shift (int8)", "int8 KB", "p50 ms 1 thread", "p50 ms 2 threads",
+               "Pi 4 estimate ms", "train s"], table)
+    if rows:
+        png = architecture_pareto(rows)
+        atomic_write(out_dir / ARCHITECTURES_PNG, png)
+        out.img(ARCHITECTURES_PNG, "accuracy against latency and size per architecture", png)
+
+
 def render(docs: list[dict], out_dir: str | Path, checks: list[dict] | tuple = (),
            include_gpu: bool = False) -> tuple[Path, Path]:
     """Writes ``REPORT.md`` (with PNGs beside it) and a self-contained ``report.html``.
@@ -266,6 +301,8 @@ def render(docs: list[dict], out_dir: str | Path, checks: list[dict] | tuple = (
     for check in checks:
         if check.get("kind") == LAYER_REPORT_KIND:
             _layer_section(out, check)
+        elif check.get("kind") == ARCHITECTURES_KIND:
+            _architecture_section(out, check, out_dir)
         else:
             _check_section(out, check)
     md_path = atomic_write(out_dir / "REPORT.md", out.markdown())

@@ -8,11 +8,14 @@ as YAML and checked against the field's type. The resolved config is saved besid
 from __future__ import annotations
 
 import dataclasses
+import logging
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from asl_edge.models.registry import ModelConfig
+from asl_edge.models.registry import ModelConfig, get_spec
 from asl_edge.runtime.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 RECIPE_DIR = Path(__file__).resolve().parent.parent / "recipes"
 DEFAULT_RECIPE = "fast"
@@ -128,7 +131,8 @@ class TrainSection:
     """``train``: optimisation, schedules, stopping and hardware.
 
     Attributes:
-        epochs: maximum epochs (phase one, for transfer models).
+        epochs: maximum epochs (phase one, for transfer models: the head on a frozen pretrained
+            backbone; a backbone of random weights, ``model.weights=none``, trains whole instead).
         batch_size: images per step.
         optimizer: ``adam``, ``adamw``, ``sgd`` or ``rmsprop``.
         learning_rate: peak learning rate.
@@ -146,6 +150,12 @@ class TrainSection:
         fine_tune_epochs: transfer models, phase two: epochs with the top of the backbone unfrozen.
         fine_tune_layers: how many backbone layers phase two unfreezes (-1: all).
         fine_tune_lr_factor: phase-two learning rate as a fraction of ``learning_rate``.
+        teacher: run folder of a trained model to distil into this one (``asl-edge train --teacher``):
+            the loss mixes the labels with the teacher's softened outputs (:mod:`asl_edge.training.distill`).
+            The teacher must share the input recipe (its side may differ) and must not have trained on
+            this run's held-out split.
+        distill_temperature: softmax temperature of the teacher's and student's outputs in the soft term.
+        distill_weight: share of the soft (teacher) term in the loss; the labels get the rest.
     """
 
     epochs: int = 40
@@ -165,6 +175,9 @@ class TrainSection:
     fine_tune_epochs: int = 0
     fine_tune_layers: int = 20
     fine_tune_lr_factor: float = 0.1
+    teacher: str | None = None
+    distill_temperature: float = 4.0
+    distill_weight: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -368,12 +381,30 @@ def resolve(recipe: str = DEFAULT_RECIPE, sets: tuple[str, ...] | list[str] = ()
         **direct: ``section__key=value`` overrides from dedicated CLI options (``data__source``).
     """
     config = merge(Config(), load_recipe(recipe))
-    config = merge(config, parse_set(sets))
+    overrides = parse_set(sets)
+    config = merge(config, overrides)
     for compound, value in direct.items():
         if value is not None:
             section, key = compound.split("__", 1)
             config = _apply(config, section, key, value)
+    if "image_size" not in overrides.get("data", {}) and direct.get("data__image_size") is None:
+        config = adapt_image_size(config)
     return check(config)
+
+
+def adapt_image_size(config: Config) -> Config:
+    """Raises a recipe's ``data.image_size`` to the model's registry default where the architecture
+    needs larger inputs (``--model inceptionv3`` with the 64-pixel ``fast`` recipe trains at 75).
+
+    Raises:
+        ConfigError: unknown model name.
+    """
+    size = get_spec(config.model.name).adapted_size(config.data.image_size)
+    if size == config.data.image_size:
+        return config
+    log.info("model %s needs larger inputs: data.image_size %d -> %d",
+                                     config.model.name, config.data.image_size, size)
+    return dataclasses.replace(config, data=dataclasses.replace(config.data, image_size=size))
 
 
 def check(config: Config) -> Config:
@@ -390,6 +421,11 @@ def check(config: Config) -> Config:
                               "set train.warmup_epochs=0 or another schedule")
         if not 0.0 < train.decay_rate < 1.0 or train.plateau_patience < 1:
             raise ConfigError("train.schedule=plateau needs 0 < train.decay_rate < 1 and train.plateau_patience >= 1")
+    if train.teacher:
+        if not 0.0 <= train.distill_weight <= 1.0:
+            raise ConfigError(f"train.distill_weight must lie in [0, 1], got {train.distill_weight}")
+        if not 0.0 < train.distill_temperature <= 100.0:
+            raise ConfigError(f"train.distill_temperature must lie in (0, 100], got {train.distill_temperature}")
     return config
 
 

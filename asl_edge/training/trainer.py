@@ -144,19 +144,33 @@ def _callbacks(folder: Path, state: dict, patience: int, resume: bool, phase: st
     ], stopper, verbose_bar
 
 
-def _compile(model, config: cfg.Config, steps: int, epochs: int, peak: float):
+def _compile(model, config: cfg.Config, steps: int, epochs: int, peak: float, num_classes: int):
     from asl_edge.keras_compat import keras
 
     lr = learning_rate(config.train, steps, epochs, peak)
-    loss = keras.losses.CategoricalCrossentropy(label_smoothing=config.train.label_smoothing) \
-        if config.train.label_smoothing else keras.losses.SparseCategoricalCrossentropy()
-    model.compile(optimizer(config.train, lr), loss, metrics=["accuracy"])
+    train = config.train
+    if train.teacher:
+        from asl_edge.training.distill import distillation_loss, hard_label_accuracy
+
+        loss = distillation_loss(num_classes, train.distill_temperature, train.distill_weight, train.label_smoothing)
+        metrics = [hard_label_accuracy(num_classes)]
+    else:
+        loss = keras.losses.CategoricalCrossentropy(label_smoothing=train.label_smoothing) \
+            if train.label_smoothing else keras.losses.SparseCategoricalCrossentropy()
+        metrics = ["accuracy"]
+    model.compile(optimizer(train, lr), loss, metrics=metrics)
     return loss
 
 
-def _one_hot_if_needed(dataset, num_classes: int, smoothing: float):
+def _targets(dataset, num_classes: int, smoothing: float, teacher=None):
+    """Labels as the loss wants them: class indices, one-hot for label smoothing, or one-hot
+    followed by the teacher's outputs for distillation."""
     from asl_edge.keras_compat import tf
 
+    if teacher is not None:
+        from asl_edge.training.distill import with_teacher
+
+        return with_teacher(dataset, teacher, num_classes)
     if not smoothing:
         return dataset
     return dataset.map(lambda x, y, *w: (x, tf.one_hot(y, num_classes), *w))
@@ -269,10 +283,14 @@ def _train(config: cfg.Config, folder: Path, resume: bool) -> TrainResult:
 
     batch = config.train.batch_size
     smoothing = config.train.label_smoothing
-    train_data = _one_hot_if_needed(make_dataset(train_ds, batch, training=True, aug=config.augment,
-                                                 seed=config.train.seed, sample_weights=weights),
-                                    ds.num_classes, smoothing)
-    val_data = _one_hot_if_needed(make_dataset(val_ds, batch), ds.num_classes, smoothing)
+    teacher = None
+    if config.train.teacher:
+        from asl_edge.training.distill import load_teacher
+
+        teacher = load_teacher(config.train.teacher, ds.preprocessing, ds.class_names, split_record)
+    train_data = _targets(make_dataset(train_ds, batch, training=True, aug=config.augment, seed=config.train.seed,
+                                       sample_weights=weights), ds.num_classes, smoothing, teacher)
+    val_data = _targets(make_dataset(val_ds, batch), ds.num_classes, smoothing, teacher)
     steps = math.ceil(len(train_ds) / batch)
 
     if config.train.distribute == "multi_worker":
@@ -292,6 +310,10 @@ def _train(config: cfg.Config, folder: Path, resume: bool) -> TrainResult:
         with strategy.scope():
             if state.get("phase") == phase and (ckpt / runfolder.LAST_CHECKPOINT).is_file():
                 register_schedules()  # the checkpoint's optimizer may hold the warm-up schedule
+                if config.train.teacher:
+                    from asl_edge.training.distill import register_distillation
+
+                    register_distillation()  # and its loss the distillation loss
                 model = model_io.load_keras_model(ckpt / runfolder.LAST_CHECKPOINT, compile=True)
                 initial = int(state["epoch"])
                 log.info("resuming %s phase at epoch %d", phase, initial + 1)
@@ -302,8 +324,8 @@ def _train(config: cfg.Config, folder: Path, resume: bool) -> TrainResult:
                 if is_transfer:
                     from asl_edge.models.transfer import set_backbone_trainable
 
-                    set_backbone_trainable(model, 0 if phase == "head" else config.train.fine_tune_layers)
-                _compile(model, config, steps, epochs, peak)
+                    set_backbone_trainable(model, _trainable_top(config, phase))
+                _compile(model, config, steps, epochs, peak, ds.num_classes)
                 initial = 0
                 state = {}
         callbacks, stopper, bar = _callbacks(folder, state, config.train.early_stopping_patience,
@@ -328,6 +350,18 @@ def _train(config: cfg.Config, folder: Path, resume: bool) -> TrainResult:
         resume = False
 
     return _finish(model, config, ds, test_ds, split, folder, epochs_run, time.perf_counter() - start, camera)
+
+
+def _trainable_top(config: cfg.Config, phase: str) -> int:
+    """Backbone layers a transfer model trains in ``phase`` (see ``set_backbone_trainable``).
+
+    A pretrained backbone is frozen while the head learns, then its top ``fine_tune_layers``
+    are unfrozen. A backbone of random weights (``model.weights=none``) holds nothing to keep,
+    so all of it trains from the first epoch.
+    """
+    if config.model.weights in ("none", ""):
+        return -1
+    return 0 if phase == "head" else config.train.fine_tune_layers
 
 
 def _shard_by_data(dataset):
