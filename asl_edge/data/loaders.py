@@ -145,8 +145,10 @@ def _check_header(path: str) -> None:
     try:
         with Image.open(path):
             pass
-    except (UnidentifiedImageError, OSError):
-        raise DataError(f"not an image file: {path}") from None
+    # Pillow's format plugins raise more than OSError on a crafted header (a PPM size of b"\xce":
+    # ValueError); the same set as preprocess.open_image.
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError):
+        raise DataError(f"not an image file: {printable(path)}") from None
 
 
 CSV_CHUNK = 512  # rows parsed at a time: about 1.5 MB of text and 0.8 MB of int16, whatever the file's size
