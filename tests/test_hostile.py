@@ -526,6 +526,25 @@ def test_malformed_metadata_is_one_clear_error(entries):
         _decode(entries, Path("m.tflite"))
 
 
+def test_onnx_metadata_that_is_not_utf8_is_one_clear_error(tmp_path):
+    """Found by the ONNX fuzz test: protobuf returns bytes for a string field that is not UTF-8."""
+    from onnx import TensorProto, helper
+
+    from asl_edge.runtime.metadata import read_metadata
+
+    graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)
+    helper.set_model_props(model, {"asl_edge.labels": '["a", "bQ"]', "asl_edge.preprocessing": "{}", "otherQ": "1"})
+    raw = model.SerializeToString()
+    (tmp_path / "m.onnx").write_bytes(raw.replace(b'bQ"]', b'b\xff"]'))
+    with pytest.raises(ModelError, match="asl_edge.labels is not UTF-8 text"):
+        read_metadata(tmp_path / "m.onnx")
+    (tmp_path / "m.onnx").write_bytes(raw.replace(b"otherQ", b"other\xff"))  # a foreign key: ignored
+    assert read_metadata(tmp_path / "m.onnx")["labels"] == ["a", "bQ"]
+
+
 def test_damaged_split_is_one_clear_error(tiny_run, tmp_path):
     from asl_edge.data.runs import run_dataset
     from asl_edge.runtime.runfolder import load_run
