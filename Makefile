@@ -30,8 +30,8 @@ install-dev: $(VENV)/.stamp-dev
 demo: $(VENV)/.stamp-train
 	$(BIN)/asl-edge train --out $(RUN) --force
 	$(BIN)/asl-edge export $(RUN) --int8 --fp16 --out $(EXPORT) --force
-	$(BIN)/asl-edge benchmark $(EXPORT) --out $(DEMO)/benchmark.json
-	$(BIN)/asl-edge report $(DEMO)/benchmark.json --out $(DEMO)/report
+	$(BIN)/asl-edge benchmark $(EXPORT) --out $(DEMO)/benchmark.json --force
+	$(BIN)/asl-edge report $(DEMO)/benchmark.json --out $(DEMO)/report --force
 	@echo "demo done: model in $(RUN), artifacts in $(EXPORT), report in $(DEMO)/report/REPORT.md"
 
 ## test: set up with the dev extras, then run the test suite

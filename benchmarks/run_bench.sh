@@ -34,7 +34,7 @@ SHIFTS=--shifts
 for out in "$FIRST" "$SECOND"; do
   # shellcheck disable=SC2086  # EXPORTS is a list of folders
   "$BIN/asl-edge" benchmark $EXPORTS --threads "$THREADS" --runs "$RUNS" --rounds "$ROUNDS" --device-name "$DEVICE" \
-    $SHIFTS --out "$out"
+    $SHIFTS --out "$out" --force
   SHIFTS=
 done
 "$BIN/python" - "$FIRST" "$SECOND" <<'PY'
@@ -60,4 +60,4 @@ EXTRA=()
 [ -f benchmarks/results/arm64/arm64-emulated.json ] && EXTRA+=(benchmarks/results/arm64/arm64-emulated.json)
 shopt -s nullglob
 EXTRA+=("$RESULTS"/machines/*.json)  # other machines measured with these reference models
-"$BIN/asl-edge" report "$FIRST" "$SECOND" "${EXTRA[@]}" --out benchmarks/report
+"$BIN/asl-edge" report "$FIRST" "$SECOND" "${EXTRA[@]}" --out benchmarks/report --force

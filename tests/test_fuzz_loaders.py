@@ -138,6 +138,17 @@ def test_fuzz_folder_trees(entries, stream):
         shutil.rmtree(root)
 
 
+@pytest.mark.parametrize("header", [b"P4\n\xce 1\n\x80", b"P5\n1 1\n-3\n", b"BM\x00"])
+def test_crafted_image_header_in_a_streamed_folder_is_one_clear_error(tmp_path, header):
+    """Found by the fuzz test above: Pillow's PPM plugin raises ValueError on a crafted size."""
+    for cls in ("a", "b"):
+        (tmp_path / cls).mkdir()
+        Image.new("RGB", (9, 9)).save(tmp_path / cls / "x.png")
+    (tmp_path / "a" / "notes.txt").write_bytes(header)
+    with pytest.raises(DataError, match="not an image file: .*notes.txt"):
+        load_dataset(tmp_path, PRE, stream=True)
+
+
 def test_symlink_loops_do_not_hang_or_duplicate(tmp_path):
     """A class folder that links back to itself and to the root is read once, not followed."""
     for cls in ("a", "b"):

@@ -353,6 +353,90 @@ def test_csv_rows_are_stored_compactly(tmp_path):
     assert ds.images.dtype == np.uint8 and ds.images.shape == (50, 28, 28, 1) and (ds.images == 7).all()
 
 
+CSV_HEADER = "label," + ",".join(f"pixel{i}" for i in range(1, 785))
+GRAY28 = dict(image_size=(28, 28), color_mode="grayscale")
+
+
+def test_large_csv_is_streamed_into_one_compact_array(tmp_path):
+    """20,000 rows (56 MB of text): memory grows by the uint8 image array plus one bounded chunk."""
+    import tracemalloc
+
+    from asl_edge.data.loaders import load_sign_mnist_csv
+    from asl_edge.runtime.preprocess import Preprocessing
+
+    rng = np.random.default_rng(0)
+    letters = [v for v in range(25) if v != 9]
+    block = [f"{letters[i % 24]}," + ",".join(map(str, rng.integers(0, 256, 784))) for i in range(100)]
+    path = tmp_path / "big.csv"
+    path.write_text(CSV_HEADER + "\n" + ("\n".join(block) + "\n") * 200)
+    pre = Preprocessing(**GRAY28)
+    small = tmp_path / "small.csv"
+    small.write_text(CSV_HEADER + "\n" + "\n".join(block[:2]) + "\n")
+    load_sign_mnist_csv(small, pre)  # the imports (Pillow) are paid outside the measurement
+    tracemalloc.start()
+    try:
+        ds = load_sign_mnist_csv(path, pre)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert ds.images.shape == (20_000, 28, 28, 1) and ds.images.dtype == np.uint8
+    assert ds.images.base is None or ds.images.base.nbytes == ds.images.nbytes  # one array, no spare rows
+    expected = np.array([int(v) for v in block[57].split(",")[1:]], np.uint8).reshape(28, 28, 1)
+    # row 12,357 is block row 57: raw label 10, the letter K (Sign Language MNIST counts J as 9)
+    assert (ds.images[12_357] == expected).all() and ds.class_names[ds.labels[12_357]] == "K"
+    # Rows as Python ints took about 32 KB each (640 MB here); whole-file uint8 copies doubled the array.
+    assert peak < ds.images.nbytes + (8 << 20), f"peak {peak / 1e6:.1f} MB for a {ds.images.nbytes / 1e6:.1f} MB array"
+
+
+def _csv_lines(n):
+    return [f"{i % 3}," + ",".join([str(i % 200)] * 784) for i in range(n)]
+
+
+@pytest.mark.parametrize("fault, message", [
+    (lambda row: row.rsplit(",", 1)[0], "expected 785 values, got 784"),
+    (lambda row: row + ",0", "expected 785 values, got 786"),
+    (lambda row: row.replace(",5,", ",abc,", 1), "non-integer value"),
+    (lambda row: row.replace(",5,", ",1.5,", 1), "non-integer value"),
+    (lambda row: row.replace(",5,", "," + "9" * 25 + ",", 1), "value out of range"),
+    (lambda row: row.replace(",5,", ",70000,", 1), "pixel values must lie in 0..255"),
+    (lambda row: row.replace(",5,", ",-7,", 1), "pixel values must lie in 0..255"),
+    (lambda row: row.replace(",5,", ",256,", 1), "pixel values must lie in 0..255"),
+    (lambda row: "9" + row[1:], "label 9 out of range"),
+    (lambda row: "30" + row[1:], "label 30 out of range"),
+    (lambda row: "#" + row, "non-integer value"),
+])
+@pytest.mark.parametrize("bad_line", [2, 1_234])  # in the first chunk, and a later one
+def test_malformed_csv_row_is_one_line_naming_it(tmp_path, fault, message, bad_line):
+    from asl_edge.data.loaders import load_sign_mnist_csv
+    from asl_edge.runtime.preprocess import Preprocessing
+
+    rows = _csv_lines(1_500)
+    rows[bad_line - 2] = fault("1,5," + ",".join(["1"] * 783))
+    rows[1_400] = "30" + rows[1_400][1:]  # a later bad row must not be the one named
+    (tmp_path / "s.csv").write_text(CSV_HEADER + "\n" + "\n".join(rows) + "\n")
+    with pytest.raises(DataError, match=message) as err:
+        load_sign_mnist_csv(tmp_path / "s.csv", Preprocessing(**GRAY28))
+    assert f"s.csv:{bad_line}: " in str(err.value) and "\n" not in str(err.value)
+
+
+def test_csv_blank_lines_crlf_and_quoted_cells_load_as_the_rows_say(tmp_path):
+    from asl_edge.data.loaders import load_sign_mnist_csv
+    from asl_edge.runtime.preprocess import Preprocessing
+
+    rows = _csv_lines(1_100)
+    rows[700] = ",".join(f'"{v}"' for v in rows[700].split(","))  # quoted: the row-by-row reader takes it
+    text = CSV_HEADER + "\r\n" + "\r\n\r\n".join(rows) + "\r\n\r\n"
+    (tmp_path / "s.csv").write_bytes(text.encode())
+    ds = load_sign_mnist_csv(tmp_path / "s.csv", Preprocessing(**GRAY28))
+    assert len(ds) == 1_100 and ds.images.shape[0] == 1_100
+    assert [int(ds.images[i, 0, 0, 0]) for i in (0, 699, 700, 1_099)] == [0, 99, 100, 99]
+    assert ds.labels.tolist() == [i % 3 for i in range(1_100)]
+    # Lines ending in a bare carriage return are not counted ahead: the arrays grow instead.
+    (tmp_path / "cr.csv").write_bytes((CSV_HEADER + "\r" + "\r".join(rows[:600]) + "\r").encode())
+    ds = load_sign_mnist_csv(tmp_path / "cr.csv", Preprocessing(**GRAY28))
+    assert len(ds) == 600 and int(ds.images[599, 0, 0, 0]) == 599 % 200
+
+
 # -- the probe: an unverified artifact runs first in a memory-capped child -------------------------------
 @pytest.mark.parametrize("body,match", [
     ("import os, signal; os.kill(os.getpid(), signal.SIGSEGV)", "SIGSEGV"),
@@ -440,6 +524,25 @@ def test_malformed_metadata_is_one_clear_error(entries):
 
     with pytest.raises(ModelError):
         _decode(entries, Path("m.tflite"))
+
+
+def test_onnx_metadata_that_is_not_utf8_is_one_clear_error(tmp_path):
+    """Found by the ONNX fuzz test: protobuf returns bytes for a string field that is not UTF-8."""
+    from onnx import TensorProto, helper
+
+    from asl_edge.runtime.metadata import read_metadata
+
+    graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)
+    helper.set_model_props(model, {"asl_edge.labels": '["a", "bQ"]', "asl_edge.preprocessing": "{}", "otherQ": "1"})
+    raw = model.SerializeToString()
+    (tmp_path / "m.onnx").write_bytes(raw.replace(b'bQ"]', b'b\xff"]'))
+    with pytest.raises(ModelError, match="asl_edge.labels is not UTF-8 text"):
+        read_metadata(tmp_path / "m.onnx")
+    (tmp_path / "m.onnx").write_bytes(raw.replace(b"otherQ", b"other\xff"))  # a foreign key: ignored
+    assert read_metadata(tmp_path / "m.onnx")["labels"] == ["a", "bQ"]
 
 
 def test_damaged_split_is_one_clear_error(tiny_run, tmp_path):

@@ -38,25 +38,38 @@ def save_results(doc: dict, dest: str | Path) -> Path:
     return atomic_write_json(dest, doc)
 
 
-def check_results_dest(dest: str | Path) -> None:
-    """Refuses ``--out`` when it names something other than a new file or an earlier results file.
+def check_results_dest(dest: str | Path, force: bool = False) -> None:
+    """Refuses ``--out`` when it names something other than a new file or (with ``force``) an earlier
+    results file.
+
+    Args:
+        dest: the results file to write.
+        force: replace an earlier asl-edge benchmark results file.
 
     Raises:
-        DataError: a folder, a pipe or device, or a file that is not asl-edge benchmark results
-            (issue #13: no command overwrites a file it did not write).
+        DataError: a folder, a link, a pipe or device, a file inside a training run folder, a
+            file that is not asl-edge benchmark results (issue #13: no command overwrites a file it
+            did not write), or an earlier results file without ``force``.
     """
     from asl_edge.runtime.fsutil import printable
+    from asl_edge.runtime.outfolder import refuse_run_folder
 
     dest = Path(dest)
+    refuse_run_folder(dest)
     if not os.path.lexists(dest):
         return
     if dest.is_dir():
         raise DataError(f"--out {printable(dest)} is a folder: give a file name for the results JSON")
+    if dest.is_symlink():
+        raise DataError(f"--out {printable(dest)} is a symbolic link: refusing to write through it; give a file name")
     try:
         load_results(dest)
     except DataError:
         raise DataError(f"--out {printable(dest)} exists and is not an asl-edge benchmark results file: "
                         "refusing to overwrite it; choose another name") from None
+    if not force:
+        raise DataError(f"{printable(dest)} already holds benchmark results: use --force to replace them, "
+                        "or --out elsewhere")
 
 
 def validate_results(doc, name: str = "results") -> dict:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -50,11 +51,12 @@ def _results_table(rows: list[dict]) -> str:
 @click.option("--shifts", is_flag=True,
               help="Also score every camera shift of each int8 TFLite artifact (`asl-edge shifts`).")
 @click.option("--no-verify", is_flag=True, help="Skip the sha256 check against the export manifest.")
-@click.option("--out", default=None, type=click.Path(), help="Write the results JSON here.")
+@click.option("--out", default=None, type=click.Path(), help="Write the results JSON here (a new file).")
+@click.option("--force", is_flag=True, help="Replace an earlier benchmark results file in --out.")
 @json_option
 @common_options
 def benchmark(artifacts, data, threads, runs, rounds, warmup, batch, gpu, device_name, shifts, no_verify, out,
-              as_json):
+              force, as_json):
     """Accuracy, size, latency (p50/p90/p99), throughput and memory of artifacts or export folders.
 
     An export folder stands for its artifacts plus the source Keras model when its run folder is
@@ -78,13 +80,25 @@ def benchmark(artifacts, data, threads, runs, rounds, warmup, batch, gpu, device
 
     for count in counts:
         check_threads(count)
-    if out:
-        from asl_edge.bench.results import check_results_dest
-
-        check_results_dest(out)  # before measuring: never overwrite a file asl-edge did not write
     cfg = BenchConfig(threads=counts, runs=runs, warmup=warmup, rounds=rounds, batch=batch, data=data, gpu=gpu,
                       verify=not no_verify, device_name=device_name, shifts=shifts)
-    doc = run_benchmark(artifacts, cfg)
+    import contextlib
+
+    from asl_edge.bench.results import check_results_dest
+    from asl_edge.runtime.fsutil import output_lock
+
+    # The file is locked and checked before measuring (never overwrite a file asl-edge did not
+    # write) and stays locked until the results are written.
+    if out:
+        from asl_edge.runtime.outfolder import refuse_run_folder
+
+        refuse_run_folder(out)  # before the lock too: its file would be written beside --out
+    with output_lock(Path(os.path.abspath(out))) if out else contextlib.nullcontext():
+        if out:
+            check_results_dest(out, force)
+        doc = run_benchmark(artifacts, cfg)
+        if out:
+            save_results(doc, out)
     if as_json:
         echo_json(doc)
     else:
@@ -92,10 +106,8 @@ def benchmark(artifacts, data, threads, runs, rounds, warmup, batch, gpu, device
         click.echo(_data_lines(doc))
     for warning in doc.get("warnings", []):
         click.echo(warning, err=True)
-    if out:
-        save_results(doc, out)
-        if not as_json:
-            click.echo(f"wrote {out}")
+    if out and not as_json:
+        click.echo(f"wrote {out}")
     failed = [r for r in doc["results"] if r["status"].startswith("failed")]
     if failed:
         click.echo(f"asl-edge: {len(failed)} row(s) failed while measuring: {failed[0]['artifact']}: "
@@ -109,18 +121,23 @@ def benchmark(artifacts, data, threads, runs, rounds, warmup, batch, gpu, device
 @click.option("--out", default="runs/report", show_default=True, type=click.Path(),
               help="Folder for REPORT.md, report.html and the plots.")
 @click.option("--gpu", "include_gpu", is_flag=True, help="Keep GPU rows that say 'not measured: no GPU'.")
+@click.option("--force", is_flag=True, help="Replace a report that asl-edge wrote in --out.")
 @json_option
 @common_options
-def report(results, out, include_gpu, as_json):
+def report(results, out, include_gpu, force, as_json):
     """Turn benchmark results from one or several machines into REPORT.md and report.html.
 
     RESULTS are `asl-edge benchmark --out` files (files with the same --device-name are repeated
     runs of one machine) and, optionally, the ARM64 emulation check's JSON (`make arm64-check`).
-    Files of another kind are skipped with a warning.
+    Files of another kind are skipped with a warning. --out must be a new or empty folder, or
+    (with --force) one an earlier asl-edge command wrote.
     """
     need_extra("train", *PLOT_MODULES)
     from asl_edge.report import load_inputs, render
+    from asl_edge.runtime.outfolder import output_folder
 
-    docs, checks = load_inputs(results)
-    md, page = render(docs, Path(out), checks, include_gpu=include_gpu)
+    with output_folder(out, "report", force) as tmp:
+        docs, checks = load_inputs(results)
+        written = render(docs, tmp, checks, include_gpu=include_gpu)
+    md, page = (Path(out) / p.name for p in written)
     echo_json({"markdown": str(md), "html": str(page)}) if as_json else click.echo(f"wrote {md} and {page}")

@@ -26,11 +26,12 @@ from asl_edge.cli.common import PLOT_MODULES, common_options, echo_json, example
     default="runs/data-info",
     show_default=True,
     type=click.Path(),
-    help="Folder for samples.png and summary.json.",
+    help="Folder for samples.png and summary.json (new or empty; --force replaces an earlier one).",
 )
+@click.option("--force", is_flag=True, help="Replace what asl-edge wrote in --out before.")
 @json_option
 @common_options
-def data_info(data, groups_file, size, out, as_json):
+def data_info(data, groups_file, size, out, force, as_json):
     """Class counts, image sizes, imbalance and signers; writes a PNG grid of samples per class."""
     from asl_edge.cli.checks import check_number
 
@@ -39,13 +40,14 @@ def data_info(data, groups_file, size, out, as_json):
     from asl_edge.data import load_dataset
     from asl_edge.data.explore import format_summary, sample_grid, summarize
     from asl_edge.runtime.fsutil import atomic_write_json
+    from asl_edge.runtime.outfolder import output_folder
     from asl_edge.runtime.preprocess import Preprocessing
 
-    ds = load_dataset(data, Preprocessing(image_size=(size, size)), groups_file=groups_file)
-    summary = summarize(ds)
-    out = Path(out)
-    grid = sample_grid(ds, out / "samples.png")
-    atomic_write_json(out / "summary.json", summary)
+    with output_folder(out, "data-info", force) as tmp:
+        ds = load_dataset(data, Preprocessing(image_size=(size, size)), groups_file=groups_file)
+        summary = summarize(ds)
+        grid = Path(out) / sample_grid(ds, tmp / "samples.png").name
+        atomic_write_json(tmp / "summary.json", summary)
     if as_json:
         echo_json(summary)
         return

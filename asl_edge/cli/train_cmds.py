@@ -72,7 +72,9 @@ def train(data, model_name, recipe, sets, groups_file, teacher, out, resume, for
 )
 @click.argument("model", type=click.Path())
 @click.option("--data", default=None, help="Images to evaluate on, all of them [default: the model's held-out split].")
-@click.option("--out", default=None, type=click.Path(), help="Write metrics.json and confusion_matrix.png here.")
+@click.option("--out", default=None, type=click.Path(),
+              help="Write metrics.json and confusion_matrix.png into this new folder.")
+@click.option("--force", is_flag=True, help="Replace what asl-edge wrote in --out before.")
 @click.option("--no-verify", is_flag=True, help="Skip the sha256 check against the export manifest.")
 @click.option(
     "--shifts",
@@ -89,42 +91,52 @@ def train(data, model_name, recipe, sets, groups_file, teacher, out, resume, for
 )
 @json_option
 @common_options
-def evaluate(model, data, out, no_verify, with_shifts, shift_names, as_json):
+def evaluate(model, data, out, force, no_verify, with_shifts, shift_names, as_json):
     """Accuracy, per-class precision/recall/F1 and a confusion matrix for a model or artifact.
 
     MODEL is a run folder, a .keras file, or a .tflite/.onnx artifact. Without --data it is scored
     on exactly its held-out split (recorded in the run folder and embedded in every artifact). With
     --shifts, the accuracy under each deterministic camera shift as well (no TensorFlow needed for
-    .tflite/.onnx).
+    .tflite/.onnx). --out must be a new or empty folder, or (with --force) one an earlier asl-edge
+    command wrote; never a run folder (it holds the training's own metrics).
     """
-    from asl_edge.bench.evaluate import evaluate_model
-    from asl_edge.runtime.metrics import format_report
+    import contextlib
 
-    if with_shifts or shift_names:
-        from asl_edge.bench.evaluate import evaluate_shifts, format_shifts
-        from asl_edge.runtime.fsutil import atomic_write_json
-        from asl_edge.runtime.runfolder import METRICS_FILE
-        from asl_edge.runtime.shifts import get_shift
+    from asl_edge.runtime.outfolder import output_folder
 
-        chosen = [get_shift(n) for n in shift_names] or None
-        metrics = evaluate_shifts(model, data, shifts=chosen, verify=not no_verify)
-        if metrics.get("warning"):
-            click.echo(metrics["warning"], err=True)
-        if out:
-            atomic_write_json(Path(out) / METRICS_FILE, metrics)
-        echo_json(metrics) if as_json else click.echo(format_shifts(metrics))
-        return
-    if out:
+    shifts = with_shifts or shift_names
+    if out and not shifts:
         need_extra("train", *PLOT_MODULES)
-    metrics = evaluate_model(model, data, out_dir=out, verify=not no_verify)
+    # The folder is locked and checked before the (long) evaluation, and written whole after it.
+    with output_folder(out, "evaluate", force) if out else contextlib.nullcontext() as tmp:
+        if shifts:
+            from asl_edge.bench.evaluate import evaluate_shifts
+            from asl_edge.runtime.fsutil import atomic_write_json
+            from asl_edge.runtime.runfolder import METRICS_FILE
+            from asl_edge.runtime.shifts import get_shift
+
+            chosen = [get_shift(n) for n in shift_names] or None
+            metrics = evaluate_shifts(model, data, shifts=chosen, verify=not no_verify)
+            if tmp is not None:
+                atomic_write_json(tmp / METRICS_FILE, metrics)
+        else:
+            from asl_edge.bench.evaluate import evaluate_model
+
+            metrics = evaluate_model(model, data, out_dir=tmp, verify=not no_verify)
     if metrics.get("warning"):
         click.echo(metrics["warning"], err=True)
     if as_json:
         echo_json(metrics)
-        return
-    click.echo(format_report(metrics))
-    if out:
-        click.echo(f"wrote {Path(out) / 'metrics.json'} and {Path(out) / 'confusion_matrix.png'}")
+    elif shifts:
+        from asl_edge.bench.evaluate import format_shifts
+
+        click.echo(format_shifts(metrics))
+    else:
+        from asl_edge.runtime.metrics import format_report
+
+        click.echo(format_report(metrics))
+        if out:
+            click.echo(f"wrote {Path(out) / 'metrics.json'} and {Path(out) / 'confusion_matrix.png'}")
 
 
 @cli.command(epilog=examples("asl-edge tune --trials 12 --epochs 15", "asl-edge tune --recipe accurate --trials 4"))
@@ -134,21 +146,25 @@ def evaluate(model, data, out, no_verify, with_shifts, shift_names, as_json):
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override one config key.")
 @click.option("--trials", default=12, show_default=True, help="Number of Optuna trials.")
 @click.option("--epochs", default=15, show_default=True, help="Epochs per trial.")
-@click.option("--out", default="runs/tune", show_default=True, type=click.Path(), help="Results folder.")
+@click.option("--out", default="runs/tune", show_default=True, type=click.Path(),
+              help="Results folder (new or empty; --force replaces an earlier one).")
+@click.option("--force", is_flag=True, help="Replace the results asl-edge wrote in --out before.")
 @json_option
 @common_options
-def tune(data, model_name, recipe, sets, trials, epochs, out, as_json):
+def tune(data, model_name, recipe, sets, trials, epochs, out, force, as_json):
     """Search dropout rate, L2 strength and learning rate with Optuna; writes a results table."""
     from asl_edge.cli.checks import check_number
 
     check_number("--trials", trials, minimum=1)
     check_number("--epochs", epochs, minimum=1)
     need_extra("train", *TRAIN_MODULES, "optuna")
+    from asl_edge.runtime.outfolder import output_folder
     from asl_edge.training import config as cfg
     from asl_edge.training.tune import TuneConfig, run_tuning
 
     config = cfg.resolve(recipe, sets, data__source=data, model__name=model_name)
-    result = run_tuning(config, TuneConfig(trials=trials, epochs=epochs), Path(out))
+    with output_folder(out, "tune", force) as tmp:
+        result = run_tuning(config, TuneConfig(trials=trials, epochs=epochs), tmp)
     if as_json:
         echo_json({"best_params": result.best_params, "best_validation_accuracy": result.best_value, "out": out})
         return

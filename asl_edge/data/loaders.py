@@ -4,7 +4,7 @@
 - a folder with one sub-folder per class (the ASL Alphabet layout), any format Pillow opens;
   above :data:`STREAM_THRESHOLD` images it is streamed from disk instead of held in memory.
 - a ``.csv`` in the Sign Language MNIST layout (``label,pixel1..pixel784``; 24 letters, J and Z
-  absent because they need motion).
+  absent because they need motion), read in chunks straight into one ``uint8`` array.
 - a ``.npz`` with ``images`` (or ``x``) and ``labels`` (or ``y``), optional ``class_names`` and
   ``groups``; loaded with ``allow_pickle=False``.
 
@@ -15,9 +15,11 @@ and npz) gives the signer of each image for data sets that do not carry it.
 from __future__ import annotations
 
 import csv
+import itertools
 import logging
 import os
 import string
+import warnings
 import zipfile
 import zlib
 from pathlib import Path
@@ -143,73 +145,142 @@ def _check_header(path: str) -> None:
     try:
         with Image.open(path):
             pass
-    except (UnidentifiedImageError, OSError):
-        raise DataError(f"not an image file: {path}") from None
+    # Pillow's format plugins raise more than OSError on a crafted header (a PPM size of b"\xce":
+    # ValueError); the same set as preprocess.open_image.
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError):
+        raise DataError(f"not an image file: {printable(path)}") from None
 
 
-def _gray_to_images(pixels: np.ndarray, side: int, preprocessing: Preprocessing) -> np.ndarray:
-    from PIL import Image
-
-    # Written into one preallocated array: a list of per-image arrays and np.stack doubled the peak.
-    out = np.empty((len(pixels), *preprocessing.input_shape), np.uint8)
-    for i, row in enumerate(pixels):
-        out[i] = preprocessing.load(Image.fromarray(row.reshape(side, side), "L"))
-    return out
-
-
-CSV_CHUNK = 4096
+CSV_CHUNK = 512  # rows parsed at a time: about 1.5 MB of text and 0.8 MB of int16, whatever the file's size
+_SIGN_MNIST_INDEX = np.full(26, -1, np.int64)  # raw label -> class index; -1 for J (9) and Z (25)
+_SIGN_MNIST_INDEX[list(SIGN_MNIST_LABELS)] = np.arange(len(SIGN_MNIST_LABELS))
 
 
 def load_sign_mnist_csv(path: Path, preprocessing: Preprocessing) -> ImageDataset:
-    """Loads the Sign Language MNIST CSV layout (``label,pixel1..pixel784``).
+    """Loads the Sign Language MNIST CSV layout (``label,pixel1..pixel784``), streamed.
 
-    Every cell is checked as it is read (integer, label one of the 24 letters, pixel in 0..255),
-    so an error names its line.
+    The file is read :data:`CSV_CHUNK` rows at a time and each row goes straight into one
+    preallocated ``uint8`` image array, so memory is that array plus one chunk, whatever the
+    number of rows (issue #13: rows held as Python ints took about 32 KB each, 3.2 GB for 100k).
+    Every cell is checked (integer, label one of the 24 letters, pixel in 0..255), and an error
+    names the first bad line.
+
+    Raises:
+        DataError: not a readable CSV, wrong columns, no rows, or a bad row (named by its line).
     """
+    from PIL import Image
+
     expected = ["label"] + [f"pixel{i}" for i in range(1, 785)]
-    # Rows go straight into uint8 chunks (784 bytes a row) instead of lists of Python ints, which
-    # took about 32 KB a row: 100k rows needed 3.2 GB (issue #13).
-    labels, chunks, chunk, filled = [], [], np.empty((CSV_CHUNK, 784), np.uint8), 0
+    capacity = _max_rows(path)
+    images = np.empty((capacity, *preprocessing.input_shape), np.uint8)
+    labels = np.empty(capacity, np.int64)
+    filled = 0
     try:
         # utf-8-sig: spreadsheet programs start their CSV exports with a byte-order mark
         with open(path, newline="", encoding="utf-8-sig") as fh:
-            reader = csv.reader(fh)
-            header = next(reader, None)
+            first = fh.readline()
+            header = next(csv.reader([first]), None) if first else None
             if header is None:
                 raise DataError(f"{path} is empty")
             if [h.strip() for h in header] != expected:
                 raise DataError(f"{path}: expected columns label,pixel1..pixel784 (Sign Language MNIST), "
                                 f"got {len(header)} columns starting {','.join(header[:3])}")
-            for lineno, row in enumerate(reader, start=2):
-                if not row:
+            lineno = 2
+            for lines in iter(lambda: list(itertools.islice(fh, CSV_CHUNK)), []):
+                numbers, values = _csv_rows(path, lines, lineno)
+                lineno += len(lines)
+                if not len(values):
                     continue
-                if len(row) != 785:
-                    raise DataError(f"{path}:{lineno}: expected 785 values, got {len(row)}")
-                try:
-                    values = np.array([int(v) for v in row], np.int64)
-                except (ValueError, OverflowError):
-                    raise DataError(f"{path}:{lineno}: non-integer value") from None
-                if int(values[0]) not in SIGN_MNIST_LABELS:
-                    raise DataError(f"{path}:{lineno}: label {printable(values[0])} out of range "
-                                    "(Sign Language MNIST uses 0-24 without 9 (J))")
-                if values[1:].min() < 0 or values[1:].max() > 255:
-                    raise DataError(f"{path}:{lineno}: pixel values must lie in 0..255")
-                labels.append(SIGN_MNIST_LABELS.index(int(values[0])))
-                chunk[filled] = values[1:]
-                filled += 1
-                if filled == CSV_CHUNK:
-                    chunks.append(chunk)
-                    chunk, filled = np.empty((CSV_CHUNK, 784), np.uint8), 0
+                classes = _check_csv_rows(path, numbers, values)
+                if filled + len(values) > capacity:
+                    capacity = max(filled + len(values), capacity * 3 // 2)
+                    images, labels = _grown(images, capacity), _grown(labels, capacity)
+                labels[filled:filled + len(values)] = classes
+                for row in values[:, 1:].astype(np.uint8):
+                    images[filled] = preprocessing.load(Image.fromarray(row.reshape(28, 28), "L"))
+                    filled += 1
     except (UnicodeDecodeError, csv.Error) as exc:
         raise DataError(f"{path} is not a readable text CSV file: {exc}") from None
-    if not labels:
+    if not filled:
         raise DataError(f"{path} has a header but no rows")
-    chunks.append(chunk[:filled])
-    pixels = np.concatenate(chunks) if len(chunks) > 1 else chunks[0]
-    del chunks, chunk
-    images = _gray_to_images(pixels, 28, preprocessing)
-    return ImageDataset(labels=np.asarray(labels, np.int64), class_names=SIGN_MNIST_LETTERS,
-                        preprocessing=preprocessing, source=str(path), images=images)
+    return ImageDataset(labels=labels[:filled], class_names=SIGN_MNIST_LETTERS,
+                        preprocessing=preprocessing, source=str(path), images=images[:filled])
+
+
+def _max_rows(path: Path) -> int:
+    """An upper bound on the data rows of a CSV, so the arrays are allocated once.
+
+    The line breaks are counted in binary 1 MiB blocks (nothing decoded or kept); a valid row has
+    at least 1,569 characters (785 values), which bounds the count for a file of blank lines. Files
+    whose lines end in a bare carriage return are not counted right: their arrays grow.
+    """
+    from asl_edge.runtime.fsutil import open_regular
+
+    lines, size, last = 0, 0, b"\n"
+    with open_regular(path, DataError, "data file") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            lines += block.count(b"\n")
+            size += len(block)
+            last = block[-1:]
+    lines += last != b"\n"
+    return max(1, min(lines - 1, size // 1569 + 1))
+
+
+def _grown(array: np.ndarray, rows: int) -> np.ndarray:
+    out = np.empty((rows, *array.shape[1:]), array.dtype)
+    out[:len(array)] = array
+    return out
+
+
+def _csv_rows(path: Path, lines: list[str], first_line: int) -> tuple[np.ndarray, np.ndarray]:
+    """The line numbers and integer values ``(rows, 785)`` of one chunk of CSV lines (blank lines skipped).
+
+    numpy's C parser reads a well-formed chunk, as int16 (a fourth of int64's memory; a value
+    beyond int16 is refused there and named below). Any chunk it refuses, or parses to another
+    width, is read again row by row, which names the first bad line (and accepts what Python's
+    ``int`` and ``csv`` accept, such as quoted cells).
+    """
+    keep = [i for i, line in enumerate(lines) if line.strip()]
+    numbers = first_line + np.asarray(keep, np.int64)
+    if not keep:
+        return numbers, np.empty((0, 785), np.int64)
+    rows = lines if len(keep) == len(lines) else [lines[i] for i in keep]
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # a deprecated conversion (float to int) is a bad cell, not a warning
+            values = np.loadtxt(rows, delimiter=",", dtype=np.int16, ndmin=2, comments=None)
+        if values.shape[1] == 785:
+            return numbers, values
+    except (ValueError, Warning):
+        pass
+    values = np.empty((len(rows), 785), np.int64)
+    for i, (lineno, row) in enumerate(zip(numbers.tolist(), csv.reader(rows))):
+        if len(row) != 785:
+            raise DataError(f"{path}:{lineno}: expected 785 values, got {len(row)}")
+        try:
+            values[i] = [int(v) for v in row]
+        except ValueError:
+            raise DataError(f"{path}:{lineno}: non-integer value") from None
+        except OverflowError:
+            raise DataError(f"{path}:{lineno}: value out of range") from None
+    return numbers, values
+
+
+def _check_csv_rows(path: Path, numbers: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """The class index of each row; the first row with a bad label or pixel is named by its line."""
+    raw = values[:, 0]
+    known = (raw >= 0) & (raw < len(_SIGN_MNIST_INDEX))
+    classes = np.where(known, _SIGN_MNIST_INDEX[np.where(known, raw, 9)], -1)
+    pixels = values[:, 1:]
+    bad_pixels = (pixels.min(axis=1) < 0) | (pixels.max(axis=1) > 255)
+    bad = (classes < 0) | bad_pixels
+    if bad.any():
+        i = int(bad.argmax())
+        if classes[i] < 0:
+            raise DataError(f"{path}:{numbers[i]}: label {int(raw[i])} out of range "
+                            "(Sign Language MNIST uses 0-24 without 9 (J))")
+        raise DataError(f"{path}:{numbers[i]}: pixel values must lie in 0..255")
+    return classes
 
 
 def load_npz(path: Path, preprocessing: Preprocessing) -> ImageDataset:

@@ -27,6 +27,10 @@ class ExportError(AslEdgeError):
     """A conversion that failed, or an artifact that failed verification or the accuracy gate."""
 
 
+class OutputError(AslEdgeError):
+    """An output folder or file that asl-edge will not write into (it would replace what it did not write)."""
+
+
 class IntegrityError(AslEdgeError):
     """An artifact whose sha256 no longer matches its manifest."""
 

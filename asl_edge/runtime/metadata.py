@@ -58,8 +58,13 @@ def _decode(entries: dict[str, str], path: Path) -> dict:
     shown = printable(path)
     out = {}
     for key, value in entries.items():
+        # protobuf hands back bytes, not str, for a string field that is not UTF-8 (a damaged file)
+        if isinstance(key, bytes):
+            key = key.decode("utf-8", "replace")
         if not key.startswith(PREFIX):
             continue
+        if not isinstance(value, str):
+            raise ModelError(f"{shown}: metadata entry {printable(key)} is not UTF-8 text")
         if len(value) > MAX_METADATA_ENTRY:
             raise ModelError(f"{shown}: metadata entry {printable(key)} is too large")
         try:

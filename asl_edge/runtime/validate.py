@@ -5,9 +5,11 @@ buffer index can make it read out of bounds (a segfault, exit 139, no message) o
 gigabytes for one prediction. :func:`validate_tflite` walks the flatbuffer with the schema
 bindings shipped in ``ai_edge_litert`` and refuses any index out of range, any constant tensor
 whose data does not match its shape, any buffer outside the file and any tensor too large to be
-real. :func:`validate_onnx` bounds an ONNX file the same way with the ``onnx`` checker where
-that package is installed (the train extra) and with a protobuf-free scan of its top-level
-structure where it is not (the runtime-only install). Pure Python and NumPy: no TensorFlow.
+real, and bounds the operator options and constant inputs that size an output at run time
+(strides, enums, reshape/pad/tile/resize shapes, axes, permutations). :func:`validate_onnx`
+bounds an ONNX file the same way: a protobuf-free scan of its structure and of every node's
+attributes and constant shape inputs (both installs), then the ``onnx`` checker where that
+package is installed (the train extra). Pure Python and NumPy: no TensorFlow.
 """
 
 from __future__ import annotations
@@ -143,9 +145,11 @@ def _walk_tflite(schema, buf: bytes, size: int, path: Path) -> None:
             _check_indices(sub.OutputsAsNumpy(), n_tensors, path, f"subgraph {g} output")
         if g == 0 and (n_inputs < 1 or n_outputs < 1):
             _bad(path, "the main subgraph has no inputs or outputs")
+        tensors = []
         for t in range(n_tensors):
             tensor = sub.Tensors(t)
             arena += _check_tensor(tensor, t, g, size, n_buffers, buffer_sizes, path)
+            tensors.append(tensor)
         if arena > MAX_ARENA_BYTES:
             _bad(path, f"its tensors need more than {MAX_ARENA_BYTES >> 20} MB")
         for k in range(n_ops):
@@ -166,6 +170,9 @@ def _walk_tflite(schema, buf: bytes, size: int, path: Path) -> None:
             if opts is not None:
                 _table_ok(_Table(buf, opts.Pos), size, path, f"operator {k} options")
                 _check_options(schema, int(op.BuiltinOptionsType()), opts, path, k)
+            code = model.OperatorCodes(op.OpcodeIndex())
+            _check_operator(_Operator(schema, op, k, max(int(code.BuiltinCode()), int(code.DeprecatedBuiltinCode())),
+                                      tensors, model, buf, size, path))
     for i in range(n_metadata):
         meta = model.Metadata(i)
         _table_ok(meta._tab, size, path, f"metadata {i}")
@@ -208,21 +215,205 @@ def _Table(buf, pos):  # noqa: N802  (mirrors flatbuffers.table.Table)
     return Table(buf, pos)
 
 
+# Enum-valued option fields: a value outside the enum reaches a kernel's switch with no case for it.
+_ENUM_OPTIONS = {"FusedActivationFunction": "ActivationFunctionType", "Padding": "Padding",
+                 "WeightsFormat": "FullyConnectedOptionsWeightsFormat"}
+# Float option fields a kernel multiplies by: NaN or infinity turns every output into garbage.
+_FLOAT_OPTIONS = {"SoftmaxOptions": ("Beta",), "LeakyReluOptions": ("Alpha",), "L2NormOptions": ()}
+
+
+def _enum_values(schema, enum: str) -> set[int]:
+    return {v for n, v in vars(getattr(schema, enum)).items() if not n.startswith("_")}
+
+
 def _check_options(schema, options_type: int, opts, path: Path, k: int) -> None:
     names = {v: n for n, v in vars(schema.BuiltinOptions).items() if not n.startswith("_")}
     name = names.get(options_type)
-    fields = _POSITIVE_OPTIONS.get(name)
-    if not fields:
-        return
+    if name is None or not hasattr(schema, name):
+        _bad(path, f"operator {k} has unknown options type {options_type}")
     table = getattr(schema, name)()
     table.Init(opts.Bytes, opts.Pos)
-    for field in fields:
+    for field, enum in _ENUM_OPTIONS.items():
+        if hasattr(table, field) and int(getattr(table, field)()) not in _enum_values(schema, enum):
+            _bad(path, f"operator {k} has {field} {int(getattr(table, field)())}")
+    for field in _FLOAT_OPTIONS.get(name, ()):
+        if not np.isfinite(float(getattr(table, field)())):
+            _bad(path, f"operator {k} has {field} {float(getattr(table, field)())}")
+    for field in _POSITIVE_OPTIONS.get(name, ()):
         value = int(getattr(table, field)())
         # DepthMultiplier is 0 in files from converters that leave it unset; LiteRT ignores it then.
         if field == "DepthMultiplier" and value == 0:
             continue
         if not 1 <= value <= MAX_OPTION:
             _bad(path, f"operator {k} has {field} {value}")
+
+
+# -- operators whose inputs or options decide an output's shape -------------------------------------
+# LiteRT sizes these outputs from constant input tensors or options at allocation time, so a
+# damaged value bypasses the bounds on the declared tensor shapes above: a padding of 2**30
+# allocates gigabytes, an axis past the rank indexes outside the shape array. Only constant
+# inputs are checked here; shapes computed at run time are left to the memory-capped probe.
+_INT_TYPES = {2: np.int32, 4: np.int64, 7: np.int16, 9: np.int8}  # TensorType -> dtype
+_REDUCERS = {"MEAN", "SUM", "REDUCE_MAX", "REDUCE_MIN", "REDUCE_PROD", "REDUCE_ANY", "REDUCE_ALL"}
+
+
+class _Operator:
+    """One operator with what its checks need: name, options, input tensors' shapes and constants."""
+
+    def __init__(self, schema, op, k: int, builtin: int, tensors: list, model, buf: bytes, size: int, path: Path):
+        names = {v: n for n, v in vars(schema.BuiltinOperator).items() if not n.startswith("_")}
+        self.schema, self.op, self.k, self.name = schema, op, k, names.get(builtin, str(builtin))
+        self.tensors, self.model, self.buf, self.size, self.path = tensors, model, buf, size, path
+        self.inputs = op.InputsAsNumpy().tolist() if op.InputsLength() else []
+        self.outputs = op.OutputsAsNumpy().tolist() if op.OutputsLength() else []
+
+    def bad(self, why: str):
+        _bad(self.path, f"operator {self.k} ({self.name}) {why}")
+
+    def options(self, name: str):
+        opts = self.op.BuiltinOptions()
+        names = {v: n for n, v in vars(self.schema.BuiltinOptions).items() if not n.startswith("_")}
+        if opts is None or names.get(int(self.op.BuiltinOptionsType())) != name:
+            return None
+        table = getattr(self.schema, name)()
+        table.Init(opts.Bytes, opts.Pos)
+        return table
+
+    def shape(self, i: int) -> list[int] | None:
+        """The declared shape of input ``i`` (``None`` when the operator has no such input)."""
+        if i >= len(self.inputs) or self.inputs[i] < 0:
+            return None
+        tensor = self.tensors[self.inputs[i]]
+        return tensor.ShapeAsNumpy().astype(np.int64).tolist() if tensor.ShapeLength() else []
+
+    def itemsize(self) -> int:
+        if not self.outputs:
+            return 1
+        return max(_TFLITE_ITEMSIZE.get(int(self.tensors[self.outputs[0]].Type()), 1), 1)
+
+    def const(self, i: int) -> np.ndarray | None:
+        """The integer values of input ``i`` when it is a constant tensor, else ``None``."""
+        if i >= len(self.inputs) or self.inputs[i] < 0:
+            return None
+        tensor = self.tensors[self.inputs[i]]
+        dtype = _INT_TYPES.get(int(tensor.Type()))
+        buffer = self.model.Buffers(int(tensor.Buffer()))
+        offset, length = int(buffer.Offset()), int(buffer.Size())
+        data = self.buf[offset:offset + length] if offset > 1 else buffer.DataAsNumpy()
+        if dtype is None or isinstance(data, int) or not len(data):
+            return None  # not a constant (DataAsNumpy gives 0 for an empty buffer), or not integer
+        return np.frombuffer(bytes(data), dtype=np.dtype(dtype).newbyteorder("<")).astype(np.int64)
+
+    def need_inputs(self, n: int) -> None:
+        if len(self.inputs) < n or any(i < 0 for i in self.inputs[:n]):
+            self.bad(f"has {len(self.inputs)} inputs, needs {n}")
+
+    def bound_output(self, dims) -> None:
+        """Refuses an output shape with a negative side, or one larger than any real tensor."""
+        elements = self.itemsize()
+        for d in dims:
+            if d < 0:
+                self.bad(f"would make an output with a negative side ({'x'.join(map(str, dims))})")
+            elements *= max(int(d), 1)
+            if elements > MAX_TENSOR_BYTES:
+                self.bad(f"would make an output too large ({'x'.join(map(str, dims))})")
+
+    def axis(self, value: int, rank: int, what: str = "axis") -> None:
+        if not -max(rank, 1) <= value < max(rank, 1):
+            self.bad(f"has {what} {value} for a rank-{rank} input")
+
+
+def _check_operator(op: _Operator) -> None:
+    """Bounds the options and constant inputs that decide an operator's output (see above)."""
+    name, shape0 = op.name, op.shape(0)
+    rank = len(shape0) if shape0 is not None else 0
+    if name == "RESHAPE":
+        opts = op.options("ReshapeOptions")
+        shapes = [op.const(1), opts.NewShapeAsNumpy() if opts is not None and opts.NewShapeLength() else None]
+        for new in (s for s in shapes if s is not None):
+            new = np.asarray(new, np.int64).tolist()
+            if len(new) > MAX_RANK or any(d < -1 for d in new) or new.count(-1) > 1:
+                op.bad(f"has an impossible new shape {new[:MAX_RANK + 1]}")
+            op.bound_output([d for d in new if d != -1])
+    elif name in ("PAD", "PADV2", "MIRROR_PAD"):
+        op.need_inputs(2)
+        pads = op.const(1)
+        if pads is not None:
+            if pads.size != 2 * rank or (pads < 0).any():
+                op.bad(f"has paddings {pads.tolist()[:2 * MAX_RANK]} for a rank-{rank} input")
+            op.bound_output([d + int(a) + int(b) for d, (a, b) in zip(shape0, pads.reshape(-1, 2))])
+    elif name == "TILE":
+        op.need_inputs(2)
+        mult = op.const(1)
+        if mult is not None:
+            if mult.size != rank:
+                op.bad(f"has {mult.size} multiples for a rank-{rank} input")
+            op.bound_output([d * int(m) for d, m in zip(shape0, mult)])
+    elif name in ("RESIZE_BILINEAR", "RESIZE_NEAREST_NEIGHBOR"):
+        op.need_inputs(2)
+        hw = op.const(1)
+        if hw is not None:
+            if hw.size != 2 or rank != 4 or (hw < 1).any():
+                op.bad(f"has size {hw.tolist()[:4]} for a rank-{rank} input")
+            op.bound_output([shape0[0], int(hw[0]), int(hw[1]), shape0[3]])
+    elif name in ("BROADCAST_TO", "FILL"):
+        op.need_inputs(2)
+        target = op.const(0 if name == "FILL" else 1)
+        if target is not None:
+            if target.size > MAX_RANK:
+                op.bad(f"has a rank-{target.size} shape")
+            op.bound_output(target.tolist())
+    elif name == "SLICE":
+        op.need_inputs(3)
+        for i, what in ((1, "begin"), (2, "size")):
+            values = op.const(i)
+            if values is not None and values.size != rank:
+                op.bad(f"has {values.size} {what} values for a rank-{rank} input")
+    elif name == "STRIDED_SLICE":
+        # begin/end/strides may be shorter or longer than the rank (ellipsis and new-axis masks),
+        # but never differ in length, exceed the largest rank or step by 0.
+        op.need_inputs(4)
+        sizes = {v.size for v in (op.const(i) for i in (1, 2, 3)) if v is not None}
+        if len(sizes) > 1 or max(sizes, default=0) > MAX_RANK:
+            op.bad(f"has begin, end and strides of {sorted(sizes)} values")
+        strides = op.const(3)
+        if strides is not None and (strides == 0).any():
+            op.bad("has a stride of 0")
+    elif name in _REDUCERS:
+        axes = op.const(1)
+        for a in (axes.tolist() if axes is not None else []):
+            op.axis(int(a), rank)
+    elif name == "TRANSPOSE":
+        op.need_inputs(2)
+        perm = op.const(1)
+        if perm is not None and sorted(perm.tolist()) != list(range(rank)):
+            op.bad(f"has permutation {perm.tolist()[:MAX_RANK + 1]} for a rank-{rank} input")
+    elif name == "CONCATENATION":
+        opts = op.options("ConcatenationOptions")
+        if opts is not None:
+            op.axis(int(opts.Axis()), rank)
+        ranks = {len(op.shape(i) or []) for i in range(len(op.inputs)) if op.shape(i) is not None}
+        if len(ranks) > 1:
+            op.bad("joins inputs of different ranks")
+    elif name == "GATHER":
+        opts = op.options("GatherOptions")
+        if opts is not None:
+            op.axis(int(opts.Axis()), rank)
+            op.axis(int(opts.BatchDims()), rank, "batch_dims")
+    elif name == "SQUEEZE":
+        opts = op.options("SqueezeOptions")
+        dims = opts.SqueezeDimsAsNumpy().tolist() if opts is not None and opts.SqueezeDimsLength() else []
+        if len(dims) > MAX_RANK:
+            op.bad(f"squeezes {len(dims)} dimensions")
+        for d in dims:
+            op.axis(int(d), rank, "squeeze dimension")
+    elif name in ("PACK", "UNPACK"):
+        opts = op.options("PackOptions" if name == "PACK" else "UnpackOptions")
+        if opts is not None:
+            op.axis(int(opts.Axis()), rank + (name == "PACK"))
+            count = int(opts.ValuesCount() if name == "PACK" else opts.Num())
+            if count != (len(op.inputs) if name == "PACK" else len(op.outputs)):
+                op.bad(f"says {count} values but has {len(op.inputs) if name == 'PACK' else len(op.outputs)}")
 
 
 def _check_tensor(tensor, t: int, g: int, size: int, n_buffers: int, buffer_sizes: list, path: Path) -> int:
@@ -340,10 +531,11 @@ def _scan_fields(buf: bytes, start: int, end: int):
 def validate_onnx(buf: bytes, path: str | Path = "<model>") -> None:
     """Refuses an ONNX file that is not a well-formed, bounded model.
 
-    With the ``onnx`` package: ``onnx.checker.check_model`` plus size bounds on every
-    initializer. Without it (runtime-only install): a protobuf-free scan that every field of the
+    Always (the runtime-only install too): a protobuf-free scan that every field of the
     ModelProto and its GraphProto lies inside the file, that the graph has nodes, inputs and
-    outputs, and that external data (a path ONNX Runtime would open) is not used.
+    outputs, that external data (a path ONNX Runtime would open) is not used, and that node
+    attributes and constant shape inputs are bounded (:func:`_check_onnx_nodes`). With the
+    ``onnx`` package also ``onnx.checker.check_model`` and size bounds on every initializer.
 
     Raises:
         ModelError: one line naming the problem.
@@ -361,6 +553,7 @@ def validate_onnx(buf: bytes, path: str | Path = "<model>") -> None:
         if graph is None:
             raise ValueError("no graph")
         counts = {1: 0, 5: 0, 11: 0, 12: 0}  # node, initializer, input, output
+        nodes, consts = [], {}
         for field, _wire, a, b in _scan_fields(buf, *graph):
             if field in counts:
                 counts[field] += 1
@@ -368,9 +561,14 @@ def validate_onnx(buf: bytes, path: str | Path = "<model>") -> None:
                     pass
             if field == 5 and _uses_external_data(buf, a, b):
                 raise ValueError("initializer stored in an external file")
+            if field == 5:
+                consts.update([_small_int_tensor(buf, a, b)])
+            elif field == 1:
+                nodes.append(_node(buf, a, b))
         if not counts[1] or not counts[11] or not counts[12]:
             raise ValueError("graph without nodes, inputs or outputs")
-    except ValueError as exc:
+        _check_onnx_nodes(buf, nodes, consts)
+    except (ValueError, OverflowError, struct.error) as exc:
         raise ModelError(f"{printable(path)} is not a valid .onnx file ({exc}): re-export it") from None
     try:
         import onnx
@@ -385,6 +583,158 @@ def validate_onnx(buf: bytes, path: str | Path = "<model>") -> None:
     for init in model.graph.initializer:
         if any(d < 0 for d in init.dims) or int(np.prod(init.dims, dtype=np.float64)) * 8 > MAX_ARTIFACT_BYTES:
             raise ModelError(f"{printable(path)}: initializer {printable(init.name)} has an impossible shape")
+
+
+# -- ONNX node attributes and the constant inputs that size an output ------------------------------
+# Read with the same protobuf-free scanner, so the runtime-only install (no ``onnx`` package: a Pi)
+# gets these checks too. ONNX Runtime validates most attributes itself; these bound what it takes
+# on trust: a stride or dilation of 0, kernels and pads past any real size, axes past the largest
+# rank, and shape tensors (Reshape, Expand, Tile, ConstantOfShape, Resize, Pad) that ask for
+# gigabytes. Shapes computed at run time are left to the memory-capped probe.
+_WINDOWED = {"Conv", "ConvTranspose", "ConvInteger", "QLinearConv", "MaxPool", "AveragePool", "LpPool", "MaxUnpool"}
+# Float attributes a kernel scales by (Gemm, LeakyRelu, Elu, BatchNormalization ...): NaN or
+# infinity there is garbage out. (Clip's min/max may be infinite on purpose: not listed.)
+_FINITE_ATTRS = {"alpha", "beta", "gamma", "epsilon"}
+MAX_ONNX_INTS = 4096
+MAX_SHAPE_CONST = 64  # elements: shape, pads and sizes tensors are this small; larger ones are weights
+
+
+def _signed(value: int) -> int:
+    return value - (1 << 64) if value >= 1 << 63 else value
+
+
+def _varints(buf: bytes, wire: int, a: int, b: int) -> list[int]:
+    """A repeated integer field's values: one varint (wire 0) or a packed run (wire 2)."""
+    if wire == 0:
+        return [_signed(_varint(buf, a)[0])]
+    if wire != 2:
+        raise ValueError("an integer list of the wrong wire type")
+    values, pos = [], a
+    while pos < b:
+        value, pos = _varint(buf, pos)
+        values.append(_signed(value))
+        if len(values) > MAX_ONNX_INTS:
+            raise ValueError(f"an integer list longer than {MAX_ONNX_INTS}")
+    return values
+
+
+def _string(buf: bytes, a: int, b: int) -> str:
+    return buf[a:b].decode("utf-8", "replace")
+
+
+def _attribute(buf: bytes, a: int, b: int) -> tuple[str, dict]:
+    """AttributeProto: its name and the integer, integer list, float and tensor fields that are set."""
+    name, attr = "", {}
+    for field, wire, x, y in _scan_fields(buf, a, b):
+        if field == 1 and wire == 2:
+            name = _string(buf, x, y)
+        elif field == 2 and wire == 5:
+            attr["f"] = struct.unpack_from("<f", buf, x)[0]
+        elif field == 3:
+            attr["i"] = _varints(buf, wire, x, y)[0]
+        elif field == 5 and wire == 2:
+            attr["t"] = (x, y)
+        elif field == 7:
+            attr.setdefault("floats", []).extend(
+                struct.unpack_from(f"<{(y - x) // 4}f", buf, x) if wire == 2 else struct.unpack_from("<f", buf, x))
+        elif field == 8:
+            attr.setdefault("ints", []).extend(_varints(buf, wire, x, y))
+            if len(attr["ints"]) > MAX_ONNX_INTS:
+                raise ValueError(f"attribute {name} has more than {MAX_ONNX_INTS} integers")
+    return name, attr
+
+
+def _node(buf: bytes, a: int, b: int) -> tuple[str, list[str], list[str], dict]:
+    """NodeProto: op type, input and output names, attributes by name."""
+    op_type, inputs, outputs, attrs = "", [], [], {}
+    for field, wire, x, y in _scan_fields(buf, a, b):
+        if wire != 2:
+            continue
+        if field == 1:
+            inputs.append(_string(buf, x, y))
+        elif field == 2:
+            outputs.append(_string(buf, x, y))
+        elif field == 4:
+            op_type = _string(buf, x, y)
+        elif field == 5:
+            name, attr = _attribute(buf, x, y)
+            attrs[name] = attr
+    return op_type, inputs, outputs, attrs
+
+
+def _small_int_tensor(buf: bytes, a: int, b: int) -> tuple[str, np.ndarray | None]:
+    """TensorProto: its name and values when it is an int32/int64 tensor of a few elements."""
+    name, dtype, dims, raw, ints = "", 0, [], None, []
+    for field, wire, x, y in _scan_fields(buf, a, b):
+        if field == 1:
+            dims.extend(_varints(buf, wire, x, y))
+        elif field == 2 and wire == 0:
+            dtype = _varint(buf, x)[0]
+        elif field in (5, 7):  # int32_data, int64_data
+            if (y - x) <= 10 * MAX_SHAPE_CONST:
+                ints.extend(_varints(buf, wire, x, y))
+        elif field == 8 and wire == 2:
+            name = _string(buf, x, y)
+        elif field == 9 and wire == 2:
+            raw = (x, y)
+    count = 1
+    for d in dims:  # stops early: a crafted list of huge sides must not overflow the product
+        count *= max(d, 0)
+        if count > MAX_SHAPE_CONST:
+            break
+    if dtype not in (6, 7) or count > MAX_SHAPE_CONST:  # INT32, INT64
+        return name, None
+    if raw is not None:
+        width = 4 if dtype == 6 else 8
+        if raw[1] - raw[0] != count * width:
+            raise ValueError(f"tensor {name} holds {raw[1] - raw[0]} bytes for {count} values")
+        return name, np.frombuffer(buf[raw[0]:raw[1]], "<i4" if dtype == 6 else "<i8").astype(np.int64)
+    return name, np.asarray(ints, np.int64) if len(ints) == count else None
+
+
+def _check_onnx_nodes(buf: bytes, nodes: list, consts: dict) -> None:
+    """Bounds attributes and constant shape inputs of every node (see above)."""
+    for op_type, _inputs, outputs, attrs in nodes:  # Constant nodes are constants as initializers are
+        if op_type == "Constant" and outputs and "t" in attrs.get("value", {}):
+            consts[outputs[0]] = _small_int_tensor(buf, *attrs["value"]["t"])[1]
+    for k, (op_type, inputs, _outputs, attrs) in enumerate(nodes):
+        def bad(why, k=k, op_type=op_type):
+            raise ValueError(f"node {k} ({op_type[:40]}) {why}")
+
+        for name, attr in attrs.items():
+            if name == "axis" and "i" in attr and not -MAX_RANK <= attr["i"] < MAX_RANK:
+                bad(f"has axis {attr['i']}")
+            if name == "axes" and any(not -MAX_RANK <= v < MAX_RANK for v in attr.get("ints", [])):
+                bad(f"has axes {attr['ints'][:MAX_RANK + 1]}")
+            if name in _FINITE_ATTRS and "f" in attr and not np.isfinite(attr["f"]):
+                bad(f"has {name[:40]} {attr['f']}")
+        if op_type in _WINDOWED:
+            for name, low in (("strides", 1), ("dilations", 1), ("kernel_shape", 1), ("pads", 0)):
+                values = attrs.get(name, {}).get("ints", [])
+                if len(values) > 2 * MAX_RANK or any(not low <= v <= MAX_OPTION for v in values):
+                    bad(f"has {name} {values[:2 * MAX_RANK + 1]}")
+            group = attrs.get("group", {}).get("i", 1)
+            if not 1 <= group <= MAX_OPTION:
+                bad(f"has group {group}")
+        if op_type == "Transpose" and "perm" in attrs:
+            perm = attrs["perm"].get("ints", [])
+            if len(perm) > MAX_RANK or sorted(perm) != list(range(len(perm))):
+                bad(f"has permutation {perm[:MAX_RANK + 1]}")
+        shape_input = {"Reshape": 1, "Expand": 1, "Tile": 1, "ConstantOfShape": 0, "Resize": 3, "Pad": 1}.get(op_type)
+        values = consts.get(inputs[shape_input]) if shape_input is not None and shape_input < len(inputs) else None
+        if values is None:
+            continue
+        if op_type == "Pad":
+            if values.size > 2 * MAX_RANK or (np.abs(values) > 1 << 16).any():
+                bad(f"has pads {values.tolist()[:2 * MAX_RANK + 1]}")
+            continue
+        if values.size > MAX_RANK or (values < (-1 if op_type == "Reshape" else 0)).any() or \
+                (op_type == "Reshape" and (values == -1).sum() > 1):
+            bad(f"has an impossible shape {values.tolist()[:MAX_RANK + 1]}")
+        # Tile's values multiply the input's sides; the others are sides: either way their
+        # product bounds the output's elements (4 bytes each at the least for a float model).
+        if np.prod(np.maximum(values, 1), dtype=np.float64) * 4 > MAX_TENSOR_BYTES:
+            bad(f"would make an output too large ({'x'.join(map(str, values.tolist()))})")
 
 
 def _uses_external_data(buf: bytes, start: int, end: int) -> bool:
