@@ -110,3 +110,29 @@ def test_cli_missing_teacher_is_one_line(tiny_npz, tmp_path):
     assert proc.returncode != 0
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "nope" in lines[0] and "Traceback" not in proc.stderr
+
+
+def test_distillation_experiment_writes_teacher_alone_and_distilled_rows(tiny_npz, tmp_path):
+    import importlib.util
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    sys.path.insert(0, str(root / "benchmarks"))  # the script imports compare_architectures beside it
+    try:
+        spec = importlib.util.spec_from_file_location("distill_experiment", root / "benchmarks/distill_experiment.py")
+        experiment = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = experiment
+        spec.loader.exec_module(experiment)
+    finally:
+        sys.path.remove(str(root / "benchmarks"))
+    out = tmp_path / "distill.json"
+    base = [a for s in sets(tiny_npz) for a in ("--base-set", s)]
+    assert experiment.main([*base, "--runs", "20", "--work", str(tmp_path / "w"), "--out", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    rows = {r["role"]: r for r in doc["results"]}
+    assert set(rows) == {"teacher", "alone", "distilled"} and rows["teacher"]["model"] == "deep_cnn"
+    assert rows["distilled"]["model"] == rows["alone"]["model"] == "edge_cnn"
+    assert rows["distilled"]["int8_size_bytes"] == rows["alone"]["int8_size_bytes"]  # the student's size
+    assert set(doc["gap_closed"]) == {"accuracy", "int8_accuracy", "mean_shift_accuracy"}
+    saved = (tmp_path / "w" / "distilled" / "train" / "config.yaml").read_text()
+    assert str(tmp_path / "w" / "teacher" / "train") in saved

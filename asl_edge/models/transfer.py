@@ -79,12 +79,16 @@ def _transfer(app_name: str, **kwargs):
     return build
 
 
-def set_backbone_trainable(model, trainable_top: int | None) -> int:
-    """Freezes the backbone, or unfreezes its top ``trainable_top`` layers (BatchNorm stays frozen).
+def set_backbone_trainable(model, trainable_top: int | None, pretrained: bool = True) -> int:
+    """Freezes the backbone, or unfreezes its top ``trainable_top`` layers.
 
     Args:
         model: a model built by this module.
         trainable_top: ``None`` or 0 freezes the whole backbone; ``-1`` unfreezes all of it.
+        pretrained: the backbone holds learnt weights: its BatchNorm layers stay frozen. Fine-tuning
+            BatchNorm statistics on a small set destroys them (Keras' transfer-learning guide keeps
+            them frozen); a backbone of random weights needs them to learn, or a deep one such as
+            InceptionV3 never leaves chance.
 
     Returns:
         Number of backbone layers left trainable.
@@ -93,8 +97,8 @@ def set_backbone_trainable(model, trainable_top: int | None) -> int:
     keep = len(base_layers) if trainable_top == -1 else (trainable_top or 0)
     cut = len(base_layers) - keep
     for i, layer in enumerate(base_layers):
-        # Fine-tuning BatchNorm statistics on a small set destroys them; Keras' own guide keeps them frozen.
-        layer.trainable = i >= cut and layer.__class__.__name__ != "BatchNormalization"
+        frozen_bn = pretrained and layer.__class__.__name__ == "BatchNormalization"
+        layer.trainable = i >= cut and not frozen_bn
     return keep
 
 

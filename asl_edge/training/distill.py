@@ -123,7 +123,7 @@ def _classes():
     class DistillationLoss(keras.losses.Loss):
         """``(1 - weight) * CE(labels) + weight * T^2 * KL(teacher_T || student_T)``."""
 
-        def __init__(self, num_classes: int, temperature: float = 4.0, weight: float = 0.5,
+        def __init__(self, num_classes: int, temperature: float = 2.0, weight: float = 0.9,
                      label_smoothing: float = 0.0, name: str = "distillation", **kwargs):
             super().__init__(name=name, **kwargs)
             self.num_classes, self.temperature, self.weight = num_classes, temperature, weight

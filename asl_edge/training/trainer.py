@@ -324,7 +324,7 @@ def _train(config: cfg.Config, folder: Path, resume: bool) -> TrainResult:
                 if is_transfer:
                     from asl_edge.models.transfer import set_backbone_trainable
 
-                    set_backbone_trainable(model, _trainable_top(config, phase))
+                    set_backbone_trainable(model, _trainable_top(config, phase), pretrained=_pretrained(config))
                 _compile(model, config, steps, epochs, peak, ds.num_classes)
                 initial = 0
                 state = {}
@@ -357,11 +357,15 @@ def _trainable_top(config: cfg.Config, phase: str) -> int:
 
     A pretrained backbone is frozen while the head learns, then its top ``fine_tune_layers``
     are unfrozen. A backbone of random weights (``model.weights=none``) holds nothing to keep,
-    so all of it trains from the first epoch.
+    so all of it, BatchNorm included, trains from the first epoch.
     """
-    if config.model.weights in ("none", ""):
+    if not _pretrained(config):
         return -1
     return 0 if phase == "head" else config.train.fine_tune_layers
+
+
+def _pretrained(config: cfg.Config) -> bool:
+    return config.model.weights not in ("none", "")
 
 
 def _shard_by_data(dataset):
