@@ -67,6 +67,11 @@ def test_force_replaces_only_an_exports_own_files(tiny_export, tmp_path):
     (out / "my_notes.md").write_text("mine")
     with pytest.raises(AslEdgeError, match="did not write"):
         check_output_folder(out, force=True)
+    (out / "my_notes.md").unlink()
+    artifact = next(out.glob("*_int8.tflite"))
+    artifact.write_bytes(artifact.read_bytes() + b"my edit")  # listed in the manifest, but changed since
+    with pytest.raises(AslEdgeError, match=f"changed since \\({artifact.name}\\)"):
+        check_output_folder(out, force=True)
     empty = tmp_path / "empty"
     empty.mkdir()
     check_output_folder(empty, force=False)

@@ -290,14 +290,19 @@ def check_output_folder(out: Path, force: bool) -> None:
 
     try:
         manifest = read_manifest(out)
-        ours = {MANIFEST, runfolder.LABELS_FILE} | {a["path"] for a in manifest["artifacts"]}
-    except AslEdgeError:
-        ours = {MANIFEST, runfolder.LABELS_FILE}
-    foreign = sorted(names - ours)
+        hashes = {a["path"]: a.get("sha256") for a in manifest["artifacts"]}
+        report = manifest.get("layer_report") or {}
+        ours = {MANIFEST, runfolder.LABELS_FILE, *hashes, *(report.get(k) for k in ("csv", "json") if report.get(k))}
+    except (AslEdgeError, KeyError, TypeError, AttributeError):
+        hashes, ours = {}, {MANIFEST, runfolder.LABELS_FILE}
+    # An artifact whose bytes no longer match the manifest was changed by someone else: not ours to delete.
+    edited = {name for name, digest in hashes.items() if name in names and
+              ((out / name).is_symlink() or not (out / name).is_file() or sha256_file(out / name) != digest)}
+    foreign = sorted((names - ours) | edited)
     if foreign:
         listed = ", ".join(printable(n) for n in foreign[:5]) + (", ..." if len(foreign) > 5 else "")
-        raise ExportError(f"{shown} holds files asl-edge did not write ({listed}): --force replaces only an "
-                          "export's own files; move them away or choose another --out")
+        raise ExportError(f"{shown} holds files asl-edge did not write or that were changed since ({listed}): "
+                          "--force replaces only an export's own files; move them away or choose another --out")
 
 
 def default_out(run_dir: str | Path) -> Path:
