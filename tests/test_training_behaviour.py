@@ -142,7 +142,7 @@ def _kill_at_epoch(cmd, state_file, epoch, timeout=180):
 
 @pytest.mark.parametrize("kill_at", [1, 4], ids=["in-warmup", "after-warmup"])
 def test_resume_of_a_warmup_run(tiny_npz, tmp_path, kill_at):
-    """The accurate recipe's warm-up: the checkpoint's optimizer holds the WarmUp schedule, which a
+    """A warm-up run (train.warmup_epochs): the checkpoint's optimizer holds the WarmUp schedule, which a
     fresh process must know before it loads ``last.keras``."""
     out = tmp_path / "run"
     epochs, warmup = 12, 3
