@@ -74,8 +74,8 @@ CANDIDATES: dict[str, Candidate] = {
     "vgg16": Candidate(20, 1e-4, image_size=32),  # no batch norm: a high rate from scratch does not converge
     "resnet50": Candidate(25, 1e-3),
     "inceptionv3": Candidate(25, 1e-3),
-    "mobilenetv2": Candidate(40, 1e-3),
-    "mobilenetv3small": Candidate(40, 1e-3),
+    "mobilenetv2": Candidate(40, 3e-3),
+    "mobilenetv3small": Candidate(40, 3e-3),
 }
 
 

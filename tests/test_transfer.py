@@ -67,6 +67,18 @@ def final_model(folder):
     return model_io.load_keras_model(runfolder.load_run(folder).model_path)
 
 
+def test_random_backbones_get_batchnorm_averages_that_can_follow_a_small_data_set(weights_file):
+    from asl_edge.models import ModelConfig, create_model
+    from asl_edge.models.transfer import RANDOM_INIT_BN_MOMENTUM
+
+    def momenta(weights):
+        model = create_model(MODEL, (SIDE, SIDE, 3), 3, ModelConfig(weights=weights))
+        return {layer.momentum for layer in backbone(model) if layer.__class__.__name__ == "BatchNormalization"}
+
+    assert momenta("none") == {RANDOM_INIT_BN_MOMENTUM}
+    assert momenta(str(weights_file[0])) == {0.999}  # pretrained: Keras' own, kept
+
+
 def test_weights_file_is_loaded_into_the_backbone(tiny_npz, weights_file):
     from asl_edge.models import ModelConfig, create_model
 

@@ -9,6 +9,7 @@ one-line error and keeps the best checkpoint.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -332,8 +333,10 @@ def _train(config: cfg.Config, folder: Path, resume: bool) -> TrainResult:
                                              resume, phase)
         callbacks[1:1] = schedule_callbacks(config.train)  # before CSVLogger, so that it logs the rate
         if initial < epochs:
-            history = model.fit(train_data, validation_data=val_data, epochs=epochs, initial_epoch=initial,
-                                callbacks=callbacks, verbose=1 if bar else 2)
+            # Keras prints its epoch lines on stdout; stdout is for results (`train --json`).
+            with contextlib.redirect_stdout(sys.stderr):
+                history = model.fit(train_data, validation_data=val_data, epochs=epochs, initial_epoch=initial,
+                                    callbacks=callbacks, verbose=1 if bar else 2)
             losses = history.history.get("loss", [])
             if losses and not math.isfinite(losses[-1]):
                 kept = (
