@@ -48,6 +48,16 @@ def test_localiser_is_recorded_and_absent_from_models_without_one(localiser):
     assert pre.without_localiser().localiser is None and pre.localises
 
 
+def test_camera_data_is_staged_as_the_whole_rgb_frame_at_the_stored_size(localiser):
+    pre = Preprocessing(image_size=(48, 48), color_mode="grayscale", resize_chain=(64, 56),
+                        normalization="per_image", localiser=localiser)
+    staged = pre.before_localisation()
+    assert (staged.localiser, staged.resize_chain, staged.color_mode, staged.normalization) == (
+        None, (), "rgb", "fixed")
+    assert staged.image_size == (64, 64)  # the first (stored) side, not the model's
+    assert Preprocessing(image_size=(40, 40), localiser=localiser).before_localisation().image_size == (40, 40)
+
+
 def test_a_hand_is_cropped_and_a_blank_frame_has_no_hand(localiser, close_ups):
     pre = Preprocessing(resize_chain=(64,), localiser=localiser)
     images, _, _ = close_ups

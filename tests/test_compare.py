@@ -29,6 +29,10 @@ def test_every_model_trains_with_the_default_recipe_and_has_comparison_settings(
         assert config.data.image_size >= get_spec(name).min_size
 
 
+def test_the_edge_cnn_row_is_the_fast_recipe_as_shipped():
+    assert compare.resolve("edge_cnn", [], 1.0).to_dict() == cfg.resolve("fast").to_dict()
+
+
 def test_recipe_size_adapts_but_an_explicit_size_is_kept():
     assert cfg.resolve("fast", model__name="inceptionv3").data.image_size == 75
     assert cfg.resolve("fast", model__name="edge_cnn").data.image_size == 64

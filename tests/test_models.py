@@ -30,6 +30,12 @@ def test_builds_flat_runs_and_is_quantisable(name):
     tfmot.quantization.keras.quantize_model(model)
 
 
+@pytest.mark.parametrize(("weights", "pretrained"),
+                         [("none", False), ("", False), ("imagenet", True), ("backbone.h5", True)])
+def test_pretrained_means_learnt_backbone_weights(weights, pretrained):
+    assert ModelConfig(weights=weights).pretrained is pretrained
+
+
 def test_unknown_model_lists_choices():
     with pytest.raises(ConfigError, match=r"Unknown model 'resnet9000'; choose one of: .*edge_cnn"):
         create_model("resnet9000", (32, 32, 3), 2)

@@ -176,6 +176,23 @@ def test_augmentation_disabled_is_identity(tiny_npz):
     assert augmenter(cfg.resolve("fast", ["augment.enabled=false"]).augment, seed=0) is None
 
 
+def test_jpeg_augmentation_reencodes_each_image_at_its_own_quality():
+    from asl_edge.keras_compat import tf
+    from asl_edge.training.config import AugmentSection
+    from asl_edge.training.pipeline import augmenter
+
+    rng = np.random.default_rng(0)
+    src = np.clip(_ramp_batch(16) + rng.normal(0, 0.05, (16, 32, 32, 3)), 0, 1).astype(np.float32)
+    plain = dict(rotation=0, shift=0, zoom=0, brightness=0, contrast=0)
+    out = augmenter(AugmentSection(**plain, jpeg_prob=1.0, jpeg_min_quality=5), seed=0)(tf.constant(src)).numpy()
+    error = np.abs(out - src).mean(axis=(1, 2, 3))
+    assert (error > 0.002).all() and error.std() > 0.001  # every image compressed, not all alike
+    # what a JPEG encoder does: the 8x8 blocks' content is smoothed, the noise the source had is gone
+    assert np.abs(np.diff(out, axis=2)).mean() < np.abs(np.diff(src, axis=2)).mean()
+    same = augmenter(AugmentSection(**plain, jpeg_prob=0.0), seed=0)(tf.constant(src)).numpy()
+    np.testing.assert_allclose(same, src, atol=1e-6)
+
+
 def test_grayscale_model_skips_colour_ops():
     from asl_edge.keras_compat import tf
     from asl_edge.training import config as cfg

@@ -45,7 +45,7 @@ def predict_localised(runner, ds, preprocessing: Preprocessing, transform=None,
                       batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
     """Probabilities and hand-found flags for a model with a hand localiser.
 
-    ``ds`` holds the images before localisation (:func:`camera_stage`): each one (after
+    ``ds`` holds the images before localisation (:meth:`Preprocessing.before_localisation`): each one (after
     ``transform``, a camera shift) goes through the model's whole preprocessing, localiser
     included; an image without a hand gets no prediction (``found`` false).
     """
@@ -71,14 +71,6 @@ def predict_localised(runner, ds, preprocessing: Preprocessing, transform=None,
                 found.append(False)
         probs.append(runner.predict(preprocessing.normalize(np.stack(batch))))
     return np.concatenate(probs), np.asarray(found, bool)
-
-
-def camera_stage(preprocessing: Preprocessing) -> Preprocessing:
-    """What data is loaded with for a model with a localiser: RGB, before localisation, at the
-    stored size (in-memory sets) or as decoded (streamed folders)."""
-    side = preprocessing.resize_chain[0] if preprocessing.resize_chain else max(preprocessing.image_size)
-    return replace(preprocessing, localiser=None, resize_chain=(), color_mode="rgb", normalization="fixed",
-                   image_size=(side, side))
 
 
 def _shift_stage(preprocessing: Preprocessing) -> Preprocessing:
@@ -112,7 +104,7 @@ def _load_target(model: str | Path, data: str | None, verify: bool, override=Non
     if desc.is_artifact:
         check_artifact(desc.path, verify=verify)
     if desc.preprocessing.localises:
-        override = camera_stage  # shifts, too, apply to the whole frame before the hand is found
+        override = Preprocessing.before_localisation  # shifts, too, apply to the whole frame before the hand is found
     load_pre = override(desc.preprocessing) if override else desc.preprocessing
     chosen = eval_data(load_pre, split_of(desc), data, stream=True)
     if tuple(chosen.dataset.class_names) != tuple(desc.labels):

@@ -106,10 +106,9 @@ def _localised_data(preprocessing, manifest, data, run, identity):
     of the held-out close-ups (those where it finds a hand; the pipeline row counts the others)."""
     from dataclasses import replace
 
-    from asl_edge.bench.evaluate import camera_stage
     from asl_edge.training.camera import localised
 
-    chosen = bench_data(camera_stage(preprocessing), manifest, data, run, identity)
+    chosen = bench_data(preprocessing.before_localisation(), manifest, data, run, identity)
     staged = chosen.dataset
     crops, found = localised(staged, preprocessing)
     found = np.flatnonzero(found)
@@ -137,10 +136,9 @@ def _shift_scores(path: Path, cfg: BenchConfig) -> tuple[dict | None, dict | Non
 
 def _pipeline_rows(base: dict, path: Path, preprocessing, manifest, run, cfg: BenchConfig, loaded: dict) -> list[dict]:
     """Localiser + classifier per frame, one row per CPU thread count (see :mod:`asl_edge.bench.pipeline`)."""
-    from asl_edge.bench.evaluate import camera_stage
     from asl_edge.bench.pipeline import PIPELINE_FORMAT, localiser_macs, measure_pipeline, scene_frames
 
-    staged = bench_data(camera_stage(preprocessing), manifest, cfg.data, run,
+    staged = bench_data(preprocessing.before_localisation(), manifest, cfg.data, run,
                         split_of(describe(path), manifest, run)).dataset
     frames, described = scene_frames(staged.load_images(), min(len(staged), 120))
     labels = np.resize(staged.labels, len(frames))

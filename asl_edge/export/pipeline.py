@@ -151,9 +151,9 @@ def _source_record(run: runfolder.Run, source, probs, y_test) -> dict:
 def _localised_data(run: runfolder.Run):
     from dataclasses import replace
 
-    from asl_edge.training.camera import localised, stage0
+    from asl_edge.training.camera import localised
 
-    staged = replace(run, preprocessing=stage0(run.preprocessing))
+    staged = replace(run, preprocessing=run.preprocessing.before_localisation())
     train, _ = localised(run_dataset(staged, part="train"), run.preprocessing)
     test, found = localised(run_dataset(staged, part="test"), run.preprocessing)
     return train, test.subset(np.flatnonzero(found))

@@ -41,6 +41,11 @@ class ModelConfig:
     head_units: int = 0
     separable: bool = True
 
+    @property
+    def pretrained(self) -> bool:
+        """The backbone starts from learnt weights (ImageNet or a local file), not random ones."""
+        return self.weights not in ("none", "", None)
+
 
 @dataclass(frozen=True)
 class ModelSpec:

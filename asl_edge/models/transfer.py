@@ -34,14 +34,12 @@ def _backbone(app_name: str, config: ModelConfig, inputs, **kwargs):
 
     if inputs.shape[-1] != 3:
         raise ConfigError(f"{app_name} needs colour input: use --set data.color_mode=rgb")
-    weights = config.weights
+    weights = config.weights if config.pretrained else None
     local = None
-    if weights not in ("imagenet", "none", None, ""):
+    if weights not in ("imagenet", None):
         local = Path(weights)
         if not local.is_file():
             raise ModelError(f"weights file not found: {weights}")
-        weights = None
-    elif weights in ("none", ""):
         weights = None
     factory = getattr(keras.applications, app_name)
     try:
@@ -59,7 +57,7 @@ def _backbone(app_name: str, config: ModelConfig, inputs, **kwargs):
             raise ModelError(f"cannot load weights from {local}: {exc}") from None
     for layer in base.layers[1:]:
         layer._name = BASE_PREFIX + layer.name  # marks backbone layers for freezing and fine-tuning
-        if weights is None and local is None and isinstance(layer, keras.layers.BatchNormalization):
+        if not config.pretrained and isinstance(layer, keras.layers.BatchNormalization):
             # Keras' MobileNets keep BatchNorm averages with momentum 0.999, made for ImageNet's
             # million images: on a few thousand they stay near their initial values for the whole
             # run, and a backbone trained from random weights then validates at chance (MobileNetV2:

@@ -177,6 +177,15 @@ class Preprocessing:
         """The same steps after the hand crop (what a crop goes through)."""
         return replace(self, localiser=None)
 
+    def before_localisation(self) -> Preprocessing:
+        """What a data set is loaded with for a model with a localiser: the whole frame as RGB at
+        the stored size (the first side of ``resize_chain``), nothing else; the localiser, then
+        :meth:`without_localiser`, finish it. Training, export calibration, ``evaluate`` and
+        ``benchmark`` all stage camera data through this one step."""
+        side = self.resize_chain[0] if self.resize_chain else max(self.image_size)
+        return replace(self, localiser=None, resize_chain=(), color_mode="rgb", normalization="fixed",
+                       image_size=(side, side))
+
     # -- pixels -------------------------------------------------------------------------------
     def load(self, source: str | os.PathLike | bytes | Image.Image) -> np.ndarray:
         """Decodes and resizes one image to a ``uint8`` array of ``input_shape``.

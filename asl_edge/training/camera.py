@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
@@ -39,12 +39,6 @@ class CameraSets:
     test: ImageDataset | None
     test_found: np.ndarray
     stats: dict
-
-
-def stage0(preprocessing: Preprocessing) -> Preprocessing:
-    """What the data set is loaded with before localisation: RGB at the stored size, nothing else."""
-    side = preprocessing.resize_chain[0] if preprocessing.resize_chain else max(preprocessing.image_size)
-    return replace(preprocessing, localiser=None, color_mode="rgb", normalization="fixed", image_size=(side, side))
 
 
 def _crops(images: np.ndarray, labels: np.ndarray, groups, pre: Preprocessing, copies: int, rng,
@@ -88,7 +82,7 @@ def _crops(images: np.ndarray, labels: np.ndarray, groups, pre: Preprocessing, c
 
 def camera_sets(ds: ImageDataset, pre: Preprocessing, train_index: np.ndarray, val_index: np.ndarray,
                 test_index: np.ndarray, copies: int, height: tuple[float, float], seed: int) -> CameraSets:
-    """Builds the localised sets from ``ds`` (loaded with :func:`stage0` of ``pre``).
+    """Builds the localised sets from ``ds`` (loaded with ``pre.before_localisation()``).
 
     Args:
         ds: the data set at its stored RGB size (in memory).
@@ -128,8 +122,9 @@ def camera_sets(ds: ImageDataset, pre: Preprocessing, train_index: np.ndarray, v
 
 
 def localised(ds: ImageDataset, pre: Preprocessing) -> tuple[ImageDataset, np.ndarray]:
-    """Every image of ``ds`` (loaded with :func:`stage0`) as the crop ``pre``'s localiser makes of
-    it, and whether a hand was found in each (where none is, the whole image stands in)."""
+    """Every image of ``ds`` (loaded with :meth:`Preprocessing.before_localisation`) as the crop
+    ``pre``'s localiser makes of it, and whether a hand was found in each (where none is, the whole
+    image stands in)."""
     index = np.arange(len(ds))
     sets = camera_sets(ds, pre, index[:0], index[:0], index, 0, (0.35, 0.7), 0)
     return sets.test, sets.test_found

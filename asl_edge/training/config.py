@@ -91,13 +91,15 @@ class AugmentSection:
         flip: random horizontal flips with p=0.5: a mirrored sign is the same sign made with the
             other hand (or seen by a selfie camera).
         scale_min: smallest scale of the content, the hand further from the camera (1.0: off; 0.5:
-            down to half size). Half the images are scaled, uniformly in ``[scale_min, scale_max]``;
-            the uncovered frame is filled with the image's border colour or, for half of them, a random
-            grey/colour, so the model does not learn one kind of padding. Rotation and shift use the
-            same fill and the same one affine warp.
+            down to half size). A share ``scale_prob`` of the images is scaled, uniformly in
+            ``[scale_min, scale_max]``; the uncovered frame is filled with the image's border
+            colour or, for half of them, a random grey/colour, so the model does not learn one kind
+            of padding. Rotation and shift use the same fill and the same one affine warp.
         scale_max: largest scale of the content, the hand closer to the camera (1.0: no zoom in).
-        scale_log: draw the scale log-uniformly instead (small hands more often). Measured on the
-            fast recipe's 71k-weight model: it cost unchanged accuracy (benchmarks/shift_ablation.py).
+        scale_log: draw the scale log-uniformly instead (small hands more often). It cost the
+            71k-weight 4-block model unchanged accuracy but bought the 5-block one the half-size
+            hand (benchmarks/shift_ablation.py).
+        scale_prob: share of the images whose scale is drawn (the rest keep theirs).
         exposure: maximum multiplicative brightness gain, log-uniform in ``[1/exposure, exposure]``
             (1.0: off), clipped at white like an over-exposed sensor.
         gamma: maximum tone-curve exponent, log-uniform in ``[1/gamma, gamma]`` (1.0: off).
@@ -106,6 +108,9 @@ class AugmentSection:
         blur_prob: share of images blurred with a Gaussian of sigma 0.5-2 pixels.
         noise: maximum standard deviation of additive Gaussian sensor noise (0..1 scale); each
             image draws its own in ``[0, noise]``.
+        jpeg_prob: share of images re-encoded as JPEG (after the noise, as a camera's encoder
+            does), each at its own quality in ``[jpeg_min_quality, 95]``.
+        jpeg_min_quality: lowest JPEG quality drawn (1-95).
     """
 
     enabled: bool = True
@@ -118,12 +123,15 @@ class AugmentSection:
     scale_min: float = 1.0
     scale_max: float = 1.0
     scale_log: bool = False
+    scale_prob: float = 0.5
     exposure: float = 1.0
     gamma: float = 1.0
     color_gain: float = 0.0
     grayscale_prob: float = 0.0
     blur_prob: float = 0.0
     noise: float = 0.0
+    jpeg_prob: float = 0.0
+    jpeg_min_quality: int = 10
 
 
 @dataclass(frozen=True)
@@ -413,8 +421,17 @@ def check(config: Config) -> Config:
 
     Raises:
         ConfigError: ``plateau`` with a warm-up (ReduceLROnPlateau changes a plain rate, a warm-up
-            is a schedule), or a plateau factor outside (0, 1).
+            is a schedule), a plateau factor outside (0, 1), an augmentation share outside [0, 1]
+            a scale range that is not ``0 < scale_min <= scale_max`` or a JPEG quality outside 1-95.
     """
+    aug = config.augment
+    for key in ("scale_prob", "grayscale_prob", "blur_prob", "jpeg_prob"):
+        if not 0.0 <= getattr(aug, key) <= 1.0:
+            raise ConfigError(f"augment.{key} is a share of the images: it must lie in [0, 1], got {getattr(aug, key)}")
+    if not 1 <= aug.jpeg_min_quality <= 95:
+        raise ConfigError(f"augment.jpeg_min_quality must lie in [1, 95], got {aug.jpeg_min_quality}")
+    if not 0.0 < aug.scale_min <= aug.scale_max:
+        raise ConfigError(f"augment needs 0 < scale_min <= scale_max, got {aug.scale_min} and {aug.scale_max}")
     train = config.train
     if train.schedule == "plateau":
         if train.warmup_epochs:

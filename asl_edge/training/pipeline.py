@@ -27,7 +27,7 @@ def augmenter(aug: AugmentSection, seed: int):
     Every transform is a vectorised TensorFlow op on the whole batch with per-image random
     parameters, in camera order: geometry (flip, one affine warp for rotation/shift/scale with a
     varied fill, the legacy Keras zoom), light (exposure gain, contrast, additive brightness, gamma),
-    colour (white-balance gains, grey), then the sensor (blur, noise).
+    colour (white-balance gains, grey), then the sensor (blur, noise) and the encoder (JPEG).
     """
     from asl_edge.keras_compat import keras
 
@@ -78,7 +78,7 @@ def _geometry(x, aug: AugmentSection):
             drawn = tf.exp(_uniform(n, math.log(aug.scale_min), math.log(aug.scale_max)))
         else:
             drawn = _uniform(n, aug.scale_min, aug.scale_max)
-        scale = tf.where(_uniform(n, 0.0, 1.0) < 0.5, drawn, scale)
+        scale = tf.where(_uniform(n, 0.0, 1.0) < aug.scale_prob, drawn, scale)
     tx = _uniform(n, -1.0, 1.0) * aug.shift * w
     ty = _uniform(n, -1.0, 1.0) * aug.shift * h
     # The output pixel p maps to the input pixel R(-angle)(p - c - t) / scale + c.
@@ -159,6 +159,12 @@ def _sensor(x, aug: AugmentSection):
         x = tf.where(_per_image(_uniform(n, 0.0, 1.0)) < aug.blur_prob, blurred, x)
     if aug.noise:
         x = x + tf.random.normal(tf.shape(x)) * _per_image(_uniform(n, 0.0, aug.noise))
+    if aug.jpeg_prob:
+        x = tf.clip_by_value(x, 0.0, 1.0)  # the encoder sees 8-bit pixels
+        quality = tf.random.uniform([n], aug.jpeg_min_quality, 96, dtype=tf.int32)
+        encoded = tf.map_fn(lambda a: tf.image.adjust_jpeg_quality(a[0], a[1]), (x, quality),
+                            fn_output_signature=tf.float32)
+        x = tf.where(_per_image(_uniform(n, 0.0, 1.0)) < aug.jpeg_prob, encoded, x)
     return x
 
 

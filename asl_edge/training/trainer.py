@@ -74,10 +74,10 @@ def load_training_data(config: cfg.Config) -> tuple[ImageDataset, Split]:
     """
     pre = preprocessing_for(config)
     if pre.localises:
-        from asl_edge.training.camera import stage0
-
-        ds = load_dataset(config.data.source, stage0(pre), groups_file=config.data.groups_file, stream=False)
-        ds = replace(ds, preprocessing=replace(pre, resize_chain=ds.preprocessing.resize_chain))
+        ds = load_dataset(config.data.source, pre.before_localisation(), groups_file=config.data.groups_file,
+                          stream=False)
+        # The built-in set records the chain its photographs were stored through; a folder keeps the recipe's.
+        ds = replace(ds, preprocessing=replace(pre, resize_chain=ds.preprocessing.resize_chain or pre.resize_chain))
     else:
         ds = load_dataset(config.data.source, pre, groups_file=config.data.groups_file, stream=config.data.stream)
     split = split_dataset(ds.labels, ds.groups, config.data.val_fraction, config.data.test_fraction,
@@ -325,7 +325,7 @@ def _train(config: cfg.Config, folder: Path, resume: bool) -> TrainResult:
                 if is_transfer:
                     from asl_edge.models.transfer import set_backbone_trainable
 
-                    set_backbone_trainable(model, _trainable_top(config, phase), pretrained=_pretrained(config))
+                    set_backbone_trainable(model, _trainable_top(config, phase), pretrained=config.model.pretrained)
                 _compile(model, config, steps, epochs, peak, ds.num_classes)
                 initial = 0
                 state = {}
@@ -362,13 +362,9 @@ def _trainable_top(config: cfg.Config, phase: str) -> int:
     are unfrozen. A backbone of random weights (``model.weights=none``) holds nothing to keep,
     so all of it, BatchNorm included, trains from the first epoch.
     """
-    if not _pretrained(config):
+    if not config.model.pretrained:
         return -1
     return 0 if phase == "head" else config.train.fine_tune_layers
-
-
-def _pretrained(config: cfg.Config) -> bool:
-    return config.model.weights not in ("none", "")
 
 
 def _shard_by_data(dataset):
