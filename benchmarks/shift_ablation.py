@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -79,46 +80,51 @@ PER_IMAGE = ["data.normalization=per_image"]
 GRAY = ["data.color_mode=grayscale"]
 LONGER = ["model.dropout=0.1", "train.epochs=80", "train.early_stopping_patience=25"]
 
+# Every variant below but fast_w14d5_* was measured on the fast recipe of its time, kept as
+# benchmarks/recipes/fast_v1.yaml (the recipe until the 5-block model; mild_all_per_image equals it);
+# the rows before the first robust round ran on an older base still, so they reproduce only
+# approximately. The current recipe equals FAST_V1 + the b64_geo36log035_e140_w14d5 overrides.
+FAST_V1 = str(Path(__file__).resolve().parent / "recipes" / "fast_v1.yaml")
 GEO_WIDE = ["augment.rotation=0.1", "augment.scale_min=0.45"]
 FAST_B64 = ["train.batch_size=64", "train.learning_rate=0.005", "train.epochs=140", "train.early_stopping_patience=40"]
 
 VARIANTS = {
-    "heavy_all_per_image": ("fast", FLIP + PHOTO_HEAVY + GEO_HEAVY + SENSOR_HEAVY + PER_IMAGE),
-    "mild_all_per_image": ("fast", FLIP + PHOTO + GEO + SENSOR + PER_IMAGE + LONGER),
-    "mild_all_gray_per_image": ("fast", FLIP + PHOTO + GEO + SENSOR + PER_IMAGE + GRAY + LONGER),
-    "mild_all_fixed": ("fast", FLIP + PHOTO + GEO + SENSOR + LONGER),
-    "mild_no_geo_per_image": ("fast", FLIP + PHOTO + SENSOR + PER_IMAGE + LONGER),
-    "mild_all_per_image_w20": ("fast", FLIP + PHOTO + GEO + SENSOR + PER_IMAGE + LONGER + ["model.width=20"]),
-    "geo2_per_image": ("fast", FLIP + PHOTO2 + GEO2 + SENSOR + PER_IMAGE + LONGER),
-    "geo2_per_image_w20": ("fast", FLIP + PHOTO2 + GEO2 + SENSOR + PER_IMAGE + LONGER + ["model.width=20"]),
-    "geo2_gray_per_image": ("fast", FLIP + PHOTO2 + GEO2 + SENSOR + PER_IMAGE + GRAY + LONGER),
-    "geo3_per_image": ("fast", FLIP + PHOTO2 + GEO3 + SENSOR + PER_IMAGE + LONGER),
+    "heavy_all_per_image": (FAST_V1, FLIP + PHOTO_HEAVY + GEO_HEAVY + SENSOR_HEAVY + PER_IMAGE),
+    "mild_all_per_image": (FAST_V1, FLIP + PHOTO + GEO + SENSOR + PER_IMAGE + LONGER),
+    "mild_all_gray_per_image": (FAST_V1, FLIP + PHOTO + GEO + SENSOR + PER_IMAGE + GRAY + LONGER),
+    "mild_all_fixed": (FAST_V1, FLIP + PHOTO + GEO + SENSOR + LONGER),
+    "mild_no_geo_per_image": (FAST_V1, FLIP + PHOTO + SENSOR + PER_IMAGE + LONGER),
+    "mild_all_per_image_w20": (FAST_V1, FLIP + PHOTO + GEO + SENSOR + PER_IMAGE + LONGER + ["model.width=20"]),
+    "geo2_per_image": (FAST_V1, FLIP + PHOTO2 + GEO2 + SENSOR + PER_IMAGE + LONGER),
+    "geo2_per_image_w20": (FAST_V1, FLIP + PHOTO2 + GEO2 + SENSOR + PER_IMAGE + LONGER + ["model.width=20"]),
+    "geo2_gray_per_image": (FAST_V1, FLIP + PHOTO2 + GEO2 + SENSOR + PER_IMAGE + GRAY + LONGER),
+    "geo3_per_image": (FAST_V1, FLIP + PHOTO2 + GEO3 + SENSOR + PER_IMAGE + LONGER),
     # the chosen recipe lost the reference's +-30 degree accuracy (its rotation was 0.08): reach 30 degrees
-    "mild_rot30_per_image": ("fast", FLIP + PHOTO + GEO + SENSOR + PER_IMAGE + LONGER + ["augment.rotation=0.083"]),
+    "mild_rot30_per_image": (FAST_V1, FLIP + PHOTO + GEO + SENSOR + PER_IMAGE + LONGER + ["augment.rotation=0.083"]),
     # Session 4: the same compute buys more epochs at batch 64 (1.36 s an epoch against 1.7 s on 2 cores),
     # spent on the geometry the suite asks for (rotation to 36 degrees, the hand down to 0.45x).
-    "b64_geo36_e140": ("fast", GEO_WIDE + FAST_B64),
-    "b64_geo36_e140_w20": ("fast", GEO_WIDE + FAST_B64 + ["model.width=20"]),
+    "b64_geo36_e140": (FAST_V1, GEO_WIDE + FAST_B64),
+    "b64_geo36_e140_w20": (FAST_V1, GEO_WIDE + FAST_B64 + ["model.width=20"]),
     # A fifth block (112 channels at 4x4) at width 14: a larger receptive field and more late capacity
     # for fewer MACs than width 16 x 4 blocks, within 150 KB.
-    "b64_geo36_e140_w14d5": ("fast", GEO_WIDE + FAST_B64 + ["model.width=14", "model.depth=5"]),
-    "b64_geo36log_e140_w14d5": ("fast", GEO_WIDE + FAST_B64 + ["model.width=14", "model.depth=5",
+    "b64_geo36_e140_w14d5": (FAST_V1, GEO_WIDE + FAST_B64 + ["model.width=14", "model.depth=5"]),
+    "b64_geo36log_e140_w14d5": (FAST_V1, GEO_WIDE + FAST_B64 + ["model.width=14", "model.depth=5",
                                                                 "augment.scale_log=true"]),
-    "b64_geo36log035_e140_w14d5": ("fast", GEO_WIDE + FAST_B64 + ["model.width=14", "model.depth=5",
+    "b64_geo36log035_e140_w14d5": (FAST_V1, GEO_WIDE + FAST_B64 + ["model.width=14", "model.depth=5",
                                                                    "augment.scale_log=true", "augment.scale_min=0.35"]),
-    "b64_geo36log035_e180_w14d5": ("fast", GEO_WIDE + FAST_B64 + ["model.width=14", "model.depth=5",
+    "b64_geo36log035_e180_w14d5": (FAST_V1, GEO_WIDE + FAST_B64 + ["model.width=14", "model.depth=5",
                                                                    "augment.scale_log=true", "augment.scale_min=0.35",
                                                                    "train.epochs=180"]),
-    "b64_geo36log030_e140_w14d5": ("fast", GEO_WIDE + FAST_B64 + ["model.width=14", "model.depth=5",
+    "b64_geo36log030_e140_w14d5": (FAST_V1, GEO_WIDE + FAST_B64 + ["model.width=14", "model.depth=5",
                                                                    "augment.scale_log=true", "augment.scale_min=0.3"]),
-    "b64_geo36log035p75_e140_w14d5": ("fast", GEO_WIDE + FAST_B64 + [
+    "b64_geo36log035p75_e140_w14d5": (FAST_V1, GEO_WIDE + FAST_B64 + [
         "model.width=14", "model.depth=5", "augment.scale_log=true", "augment.scale_min=0.35",
         "augment.scale_prob=0.75"]),
-    "b64_geo36log035_e140_w15d5": ("fast", GEO_WIDE + FAST_B64 + ["model.width=15", "model.depth=5",
+    "b64_geo36log035_e140_w15d5": (FAST_V1, GEO_WIDE + FAST_B64 + ["model.width=15", "model.depth=5",
                                                                    "augment.scale_log=true", "augment.scale_min=0.35"]),
-    "b64_geo36log035_e140_w14d5_head96": ("fast", GEO_WIDE + FAST_B64 + [
+    "b64_geo36log035_e140_w14d5_head96": (FAST_V1, GEO_WIDE + FAST_B64 + [
         "model.width=14", "model.depth=5", "augment.scale_log=true", "augment.scale_min=0.35", "model.head_units=96"]),
-    "b64_geo36log035_e140_w14d5_seed1": ("fast", GEO_WIDE + FAST_B64 + [
+    "b64_geo36log035_e140_w14d5_seed1": (FAST_V1, GEO_WIDE + FAST_B64 + [
         "model.width=14", "model.depth=5", "augment.scale_log=true", "augment.scale_min=0.35", "train.seed=1"]),
     # The accurate recipe (deep_cnn): small hands more often and closer ones too, at batch 64 for time.
     "accurate_b64_log035_max14_e120": ("accurate", [
@@ -127,8 +133,13 @@ VARIANTS = {
     "accurate_b64_log035_max14_jpeg_e120": ("accurate", [
         "train.batch_size=64", "train.learning_rate=0.005", "train.epochs=120", "train.early_stopping_patience=40",
         "augment.scale_log=true", "augment.scale_min=0.35", "augment.scale_max=1.4", "augment.jpeg_prob=0.2"]),
-    "recipe_fast": ("fast", []),
-    "recipe_fast_seed1": ("fast", ["train.seed=1"]),  # another signer split: 30-odd other unseen signers
+    # The current fast recipe again: a repeat on the seed-0 split and a third split (run-to-run spread).
+    "fast_w14d5_repeat": ("fast", []),
+    "fast_w14d5_seed2": ("fast", ["train.seed=2"]),
+    "fast_v1_seed2": (FAST_V1, ["train.seed=2"]),  # the previous recipe on that split, for comparison
+    # measured with the first robust recipe (mild_all_per_image), before the recipe changed
+    "recipe_fast": (FAST_V1, []),
+    "recipe_fast_seed1": (FAST_V1, ["train.seed=1"]),  # another signer split: 30-odd other unseen signers
 }
 
 
@@ -180,10 +191,11 @@ def run_variant(name: str, recipe: str, sets: list[str], work: Path, reuse: bool
     metrics = json.loads((run / "metrics.json").read_text())
     _cli("export", str(run), "--int8", "--formats", "tflite", "--out", str(export), "--force")
     artifact = next(export.glob("*_int8.tflite"))
+    shown = os.path.relpath(recipe) if os.path.isfile(recipe) else recipe  # no machine's absolute path
     result = {
-        "recipe": recipe,
+        "recipe": shown,
         "sets": sets,
-        "command": " ".join(["asl-edge", *args]),
+        "command": " ".join(["asl-edge", *args]).replace(recipe, shown),
         "train_seconds": metrics["train_seconds"],
         "train_wall_seconds": round(wall, 1) if wall > 1 else None,  # None: a finished run was reused
         "epochs_run": metrics["epochs_run"],

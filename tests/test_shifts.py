@@ -176,6 +176,34 @@ def test_augmentation_disabled_is_identity(tiny_npz):
     assert augmenter(cfg.resolve("fast", ["augment.enabled=false"]).augment, seed=0) is None
 
 
+def test_the_fast_recipe_is_the_measured_ablation_variant():
+    import importlib.util
+    from pathlib import Path
+
+    from asl_edge.training import config as cfg
+
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "shift_ablation.py"
+    spec = importlib.util.spec_from_file_location("shift_ablation", path)
+    ablation = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ablation)
+    recipe, sets = ablation.VARIANTS["b64_geo36log035_e140_w14d5"]
+    assert cfg.resolve(recipe, sets).to_dict() == cfg.resolve("fast").to_dict()
+
+
+@pytest.mark.parametrize("scale_prob", [0.0, 0.5, 1.0])
+def test_scale_prob_is_the_share_of_images_shrunk(scale_prob):
+    from asl_edge.keras_compat import tf
+    from asl_edge.training.config import AugmentSection
+    from asl_edge.training.pipeline import augmenter
+
+    src = _ramp_batch(200)  # every column differs: a shrunk image's outer ring is one fill colour
+    aug = AugmentSection(rotation=0, shift=0, zoom=0, brightness=0, contrast=0, scale_min=0.5, scale_max=0.5,
+                         scale_prob=scale_prob)
+    out = augmenter(aug, seed=0)(tf.constant(src)).numpy()
+    shrunk = out[:, :4].std(axis=(1, 2)).max(axis=-1) < 1e-3  # the fill is one colour per image
+    assert abs(shrunk.mean() - scale_prob) < 0.12
+
+
 def test_jpeg_augmentation_reencodes_each_image_at_its_own_quality():
     from asl_edge.keras_compat import tf
     from asl_edge.training.config import AugmentSection
