@@ -87,6 +87,8 @@ LONGER = ["model.dropout=0.1", "train.epochs=80", "train.early_stopping_patience
 FAST_V1 = str(Path(__file__).resolve().parent / "recipes" / "fast_v1.yaml")
 GEO_WIDE = ["augment.rotation=0.1", "augment.scale_min=0.45"]
 FAST_B64 = ["train.batch_size=64", "train.learning_rate=0.005", "train.epochs=140", "train.early_stopping_patience=40"]
+W14D5 = ["model.width=14", "model.depth=5"]
+LOG035 = ["augment.scale_log=true", "augment.scale_min=0.35"]  # after GEO_WIDE: replaces its 0.45
 
 VARIANTS = {
     "heavy_all_per_image": (FAST_V1, FLIP + PHOTO_HEAVY + GEO_HEAVY + SENSOR_HEAVY + PER_IMAGE),
@@ -107,25 +109,16 @@ VARIANTS = {
     "b64_geo36_e140_w20": (FAST_V1, GEO_WIDE + FAST_B64 + ["model.width=20"]),
     # A fifth block (112 channels at 4x4) at width 14: a larger receptive field and more late capacity
     # for fewer MACs than width 16 x 4 blocks, within 150 KB.
-    "b64_geo36_e140_w14d5": (FAST_V1, GEO_WIDE + FAST_B64 + ["model.width=14", "model.depth=5"]),
-    "b64_geo36log_e140_w14d5": (FAST_V1, GEO_WIDE + FAST_B64 + ["model.width=14", "model.depth=5",
-                                                                "augment.scale_log=true"]),
-    "b64_geo36log035_e140_w14d5": (FAST_V1, GEO_WIDE + FAST_B64 + ["model.width=14", "model.depth=5",
-                                                                   "augment.scale_log=true", "augment.scale_min=0.35"]),
-    "b64_geo36log035_e180_w14d5": (FAST_V1, GEO_WIDE + FAST_B64 + ["model.width=14", "model.depth=5",
-                                                                   "augment.scale_log=true", "augment.scale_min=0.35",
-                                                                   "train.epochs=180"]),
-    "b64_geo36log030_e140_w14d5": (FAST_V1, GEO_WIDE + FAST_B64 + ["model.width=14", "model.depth=5",
-                                                                   "augment.scale_log=true", "augment.scale_min=0.3"]),
-    "b64_geo36log035p75_e140_w14d5": (FAST_V1, GEO_WIDE + FAST_B64 + [
-        "model.width=14", "model.depth=5", "augment.scale_log=true", "augment.scale_min=0.35",
-        "augment.scale_prob=0.75"]),
-    "b64_geo36log035_e140_w15d5": (FAST_V1, GEO_WIDE + FAST_B64 + ["model.width=15", "model.depth=5",
-                                                                   "augment.scale_log=true", "augment.scale_min=0.35"]),
-    "b64_geo36log035_e140_w14d5_head96": (FAST_V1, GEO_WIDE + FAST_B64 + [
-        "model.width=14", "model.depth=5", "augment.scale_log=true", "augment.scale_min=0.35", "model.head_units=96"]),
-    "b64_geo36log035_e140_w14d5_seed1": (FAST_V1, GEO_WIDE + FAST_B64 + [
-        "model.width=14", "model.depth=5", "augment.scale_log=true", "augment.scale_min=0.35", "train.seed=1"]),
+    "b64_geo36_e140_w14d5": (FAST_V1, GEO_WIDE + FAST_B64 + W14D5),
+    "b64_geo36log_e140_w14d5": (FAST_V1, GEO_WIDE + FAST_B64 + W14D5 + ["augment.scale_log=true"]),
+    "b64_geo36log035_e140_w14d5": (FAST_V1, GEO_WIDE + FAST_B64 + W14D5 + LOG035),  # = the current fast recipe
+    "b64_geo36log035_e180_w14d5": (FAST_V1, GEO_WIDE + FAST_B64 + W14D5 + LOG035 + ["train.epochs=180"]),
+    "b64_geo36log030_e140_w14d5": (FAST_V1, GEO_WIDE + FAST_B64 + W14D5 + ["augment.scale_log=true",
+                                                                           "augment.scale_min=0.3"]),
+    "b64_geo36log035p75_e140_w14d5": (FAST_V1, GEO_WIDE + FAST_B64 + W14D5 + LOG035 + ["augment.scale_prob=0.75"]),
+    "b64_geo36log035_e140_w15d5": (FAST_V1, GEO_WIDE + FAST_B64 + ["model.width=15", "model.depth=5"] + LOG035),
+    "b64_geo36log035_e140_w14d5_head96": (FAST_V1, GEO_WIDE + FAST_B64 + W14D5 + LOG035 + ["model.head_units=96"]),
+    "b64_geo36log035_e140_w14d5_seed1": (FAST_V1, GEO_WIDE + FAST_B64 + W14D5 + LOG035 + ["train.seed=1"]),
     # The accurate recipe (deep_cnn): small hands more often and closer ones too, at batch 64 for time.
     "accurate_b64_log035_max14_e120": ("accurate", [
         "train.batch_size=64", "train.learning_rate=0.005", "train.epochs=120", "train.early_stopping_patience=40",
