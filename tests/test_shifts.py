@@ -199,6 +199,7 @@ def test_scale_prob_is_the_share_of_images_shrunk(scale_prob):
     src = _ramp_batch(200)  # every column differs: a shrunk image's outer ring is one fill colour
     aug = AugmentSection(rotation=0, shift=0, zoom=0, brightness=0, contrast=0, scale_min=0.5, scale_max=0.5,
                          scale_prob=scale_prob)
+    tf.random.set_seed(0)  # 200 draws: the share lands within 0.12 of scale_prob, and always the same way
     out = augmenter(aug, seed=0)(tf.constant(src)).numpy()
     shrunk = out[:, :4].std(axis=(1, 2)).max(axis=-1) < 1e-3  # the fill is one colour per image
     assert abs(shrunk.mean() - scale_prob) < 0.12
