@@ -1,6 +1,8 @@
 """Shared fixtures: a tiny trained run and its export to every format, built once per session."""
 
+import importlib.util
 import os
+import sys
 import tempfile
 from pathlib import Path
 
@@ -9,6 +11,25 @@ import pytest
 
 # The artifact probe remembers what passed (asl_edge.runtime.runners.probe): keep that out of ~/.cache.
 os.environ.setdefault("ASL_EDGE_PROBE_CACHE", tempfile.mkdtemp(prefix="asl-edge-probe-"))
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def load_script(path: str):
+    """A script under the repository root (``benchmarks/...py``) imported as a module, registered in
+    ``sys.modules`` (dataclasses look their module up) with its own folder importable (scripts import
+    their neighbours, as distill_experiment imports compare_architectures)."""
+    file = ROOT / path
+    spec = importlib.util.spec_from_file_location(file.stem, file)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    sys.path.insert(0, str(file.parent))
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(file.parent))
+    return module
 
 
 def make_tiny_npz(path: Path, side: int = 16, signers: int = 12, seed: int = 0) -> Path:

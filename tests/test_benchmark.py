@@ -1,18 +1,17 @@
 """Benchmark on a tiny export: structure and sane values (never timings), "not measured" rows
 instead of crashes, the JSON round trip, the MAC count, and the ARM64 check's comparison."""
 
-import importlib.util
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import load_script
 
 from asl_edge.bench import BenchConfig, load_results, machine, run_benchmark, save_results
 from asl_edge.bench.macs import count_macs
 from asl_edge.runtime.errors import DataError
 
-ROOT = Path(__file__).resolve().parents[1]
 FAST = {"runs": 5, "warmup": 2, "batch": 8, "rounds": 2}
 
 
@@ -210,10 +209,7 @@ def test_mac_count_matches_the_keras_layers(tiny_run, tiny_export, results):
 
 # -- the ARM64 emulation check's comparison (benchmarks/arm64/outputs.py) ----------------------------
 def _outputs_module():
-    spec = importlib.util.spec_from_file_location("arm64_outputs", ROOT / "benchmarks/arm64/outputs.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("benchmarks/arm64/outputs.py")
 
 
 @pytest.fixture(scope="module")

@@ -1,25 +1,19 @@
 """The architecture comparison (issue #17): every registry model has settings and a valid input
 size with the default recipe, and one short run writes the row the report reads."""
 
-import importlib.util
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
-from conftest import TINY_SETS
+from conftest import TINY_SETS, load_script
 
 from asl_edge.models import create_model, get_spec, list_models
 from asl_edge.report.inputs import ARCHITECTURE_FIELDS, validate_architectures
 from asl_edge.runtime.errors import ConfigError
 from asl_edge.training import config as cfg
 
-ROOT = Path(__file__).resolve().parent.parent
-spec = importlib.util.spec_from_file_location("compare_architectures", ROOT / "benchmarks/compare_architectures.py")
-compare = importlib.util.module_from_spec(spec)
-sys.modules[spec.name] = compare  # dataclasses look their module up while the script runs
-spec.loader.exec_module(compare)
+compare = load_script("benchmarks/compare_architectures.py")
 
 
 @pytest.mark.parametrize("name", list_models())

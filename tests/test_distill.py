@@ -113,18 +113,9 @@ def test_cli_missing_teacher_is_one_line(tiny_npz, tmp_path):
 
 
 def test_distillation_experiment_writes_teacher_alone_and_distilled_rows(tiny_npz, tmp_path):
-    import importlib.util
-    from pathlib import Path
+    from conftest import load_script
 
-    root = Path(__file__).resolve().parent.parent
-    sys.path.insert(0, str(root / "benchmarks"))  # the script imports compare_architectures beside it
-    try:
-        spec = importlib.util.spec_from_file_location("distill_experiment", root / "benchmarks/distill_experiment.py")
-        experiment = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = experiment
-        spec.loader.exec_module(experiment)
-    finally:
-        sys.path.remove(str(root / "benchmarks"))
+    experiment = load_script("benchmarks/distill_experiment.py")  # imports compare_architectures beside it
     out = tmp_path / "distill.json"
     base = [a for s in sets(tiny_npz) for a in ("--base-set", s)]
     assert experiment.main([*base, "--runs", "20", "--work", str(tmp_path / "w"), "--out", str(out)]) == 0

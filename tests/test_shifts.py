@@ -177,15 +177,11 @@ def test_augmentation_disabled_is_identity(tiny_npz):
 
 
 def test_the_fast_recipe_is_the_measured_ablation_variant():
-    import importlib.util
-    from pathlib import Path
+    from conftest import load_script
 
     from asl_edge.training import config as cfg
 
-    path = Path(__file__).resolve().parent.parent / "benchmarks" / "shift_ablation.py"
-    spec = importlib.util.spec_from_file_location("shift_ablation", path)
-    ablation = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(ablation)
+    ablation = load_script("benchmarks/shift_ablation.py")
     recipe, sets = ablation.VARIANTS["b64_geo36log035_e140_w14d5"]
     assert cfg.resolve(recipe, sets).to_dict() == cfg.resolve("fast").to_dict()
 
