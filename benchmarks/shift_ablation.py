@@ -177,10 +177,11 @@ def run_variant(name: str, recipe: str, sets: list[str], work: Path, reuse: bool
     args = ["train", "--recipe", recipe, "--out", str(run), "--force"]
     for s in sets:
         args += ["--set", s]
+    reused = reuse and (run / "metrics.json").is_file()
     start = time.perf_counter()
-    if not (reuse and (run / "metrics.json").is_file()):
+    if not reused:
         _cli(*args)
-    wall = time.perf_counter() - start
+    wall = None if reused else round(time.perf_counter() - start, 1)
     metrics = json.loads((run / "metrics.json").read_text())
     _cli("export", str(run), "--int8", "--formats", "tflite", "--out", str(export), "--force")
     artifact = next(export.glob("*_int8.tflite"))
@@ -190,7 +191,7 @@ def run_variant(name: str, recipe: str, sets: list[str], work: Path, reuse: bool
         "sets": sets,
         "command": " ".join(["asl-edge", *args]).replace(recipe, shown),
         "train_seconds": metrics["train_seconds"],
-        "train_wall_seconds": round(wall, 1) if wall > 1 else None,  # None: a finished run was reused
+        "train_wall_seconds": wall,  # None: a finished run was scored again
         "epochs_run": metrics["epochs_run"],
         "params": metrics["params"],
         "int8_bytes": artifact.stat().st_size,
