@@ -40,6 +40,8 @@ def test_numbers_for_floats_are_accepted():
     ("train.epochs=three", "must be an integer"),
     ("augment.flip=maybe", "must be true or false"),
     ("train.schedule=linear", "must be one of"),
+    ("model.stem_blocks=-1", "model.stem_blocks counts blocks"),
+    ("model.pooling=median", "model.pooling must be one of: avg, max, avgmax"),
     ("augment.scale_prob=1.5", r"augment.scale_prob is a share of the images: it must lie in \[0, 1\]"),
     ("augment.blur_prob=-0.1", r"augment.blur_prob is a share"),
     ("augment.scale_min=0", "0 < scale_min <= scale_max"),

@@ -1,5 +1,6 @@
 """Export on a tiny model: every format in the table exports, loads back and agrees with its source."""
 
+import dataclasses
 import json
 import shutil
 import subprocess
@@ -118,6 +119,61 @@ def test_prune_preserving_qat_and_clustering(tiny_run, tmp_path):
     assert c["compression"]["max_unique_weights"] <= 4
 
 
+def test_fine_tuning_and_calibration_use_the_runs_augmentation(tiny_run, tmp_path, monkeypatch):
+    """Fine-tuning without the recipe's augmentation unlearns camera robustness (the compressed
+    fast reference lost 11 points on mirrored hands): QAT trains, and half the calibration images
+    are shown, through the run's own augmentation."""
+    from asl_edge.training import config as cfg
+    from asl_edge.training import pipeline
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    saved = cfg.load_run_config(run)
+    robust = dataclasses.replace(saved, augment=dataclasses.replace(saved.augment, enabled=True, flip=True))
+    (run / "config.yaml").write_text(cfg.to_yaml(robust))
+    seen = []
+    real = pipeline.augmenter
+
+    def spy(aug, seed):
+        seen.append(aug)
+        return real(aug, seed)
+
+    monkeypatch.setattr(pipeline, "augmenter", spy)
+    qat = ExportConfig(qat=True, epochs=1, families=("tflite",), calib_samples=20, max_drop=100.0)
+    m = export_run(run, qat, tmp_path / "q")
+    # fine-tuning, then half the calibration images
+    assert seen == [robust.augment, robust.augment]
+    assert m["compression"]["fine_tune_augmentation"] == "the run's (config.yaml)"
+    assert m["calibration"] == {"samples": 20, "from": "training split", "augmented": 10,
+                                "augmentation": "the run's (config.yaml)"}
+
+    (run / "config.yaml").unlink()  # a run folder from elsewhere: no recipe to follow
+    seen.clear()
+    m = export_run(run, qat, tmp_path / "q2")
+    assert seen == [cfg.AugmentSection(enabled=False)]
+    assert m["compression"]["fine_tune_augmentation"] == "none (config.yaml missing)"
+    assert m["calibration"]["augmented"] == 0
+
+
+def test_augmented_calibration_gives_the_same_artifact_every_time(tiny_run, tmp_path):
+    from asl_edge.training import config as cfg
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    saved = cfg.load_run_config(run)
+    robust = dataclasses.replace(saved, augment=cfg.resolve("fast").augment)  # the camera-robust augmentation
+    (run / "config.yaml").write_text(cfg.to_yaml(robust))
+    config = ExportConfig(int8=True, families=("tflite",), calib_samples=40, calib_augmented=1.0, max_drop=100.0)
+    digests = set()
+    for name in ("a", "b"):
+        m = export_run(run, config, tmp_path / name)
+        assert m["calibration"]["augmented"] == 40
+        digests.add(next(a["sha256"] for a in m["artifacts"] if a["precision"] == "int8"))
+    assert len(digests) == 1
+    plain = export_run(run, dataclasses.replace(config, calib_augmented=0.0), tmp_path / "plain")
+    assert next(a["sha256"] for a in plain["artifacts"] if a["precision"] == "int8") not in digests
+
+
 def test_prune_then_cluster_keeps_the_zeros(tiny_run, tmp_path):
     """tfmot's PCQAT pipeline: sparsity-preserving clustering, then QAT that keeps both."""
     m = export_run(
@@ -141,6 +197,7 @@ def test_existing_export_is_refused_without_force(tiny_export, tiny_run, tmp_pat
     "config_kwargs, message",
     [
         (dict(calib_samples=0), "calib-samples must be at least 1"),
+        (dict(calib_augmented=1.5), r"calib-augmented is a share of the calibration images: it must lie in \[0, 1\]"),
         (dict(prune=1.5), "--prune must lie in"),
         (dict(prune=float("nan")), "--prune must lie in"),
         (dict(max_drop=float("nan")), "--max-drop must be"),

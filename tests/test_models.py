@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from asl_edge.models import ModelConfig, create_model, get_spec, list_models
+from asl_edge.models.registry import POOLINGS
 from asl_edge.runtime.errors import ConfigError, ModelError
 
 TINY = ModelConfig(width=4, depth=2, weights="none", dropout=0.1)
@@ -27,6 +28,23 @@ def test_builds_flat_runs_and_is_quantisable(name):
     probs = model(np.random.default_rng(0).random((2, *_shape(name)), dtype=np.float32)).numpy()
     assert probs.shape == (2, 5)
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
+    tfmot.quantization.keras.quantize_model(model)
+
+
+@pytest.mark.parametrize("pooling", POOLINGS)
+@pytest.mark.parametrize("name", [n for n in list_models() if get_spec(n).family == "cnn"])
+def test_cnn_pooling(name, pooling):
+    import tensorflow_model_optimization as tfmot
+
+    config = ModelConfig(width=4, depth=2, dropout=0.0, pooling=pooling)
+    model = create_model(name, (32, 32, 3), 5, config)
+    pools = {type(layer).__name__ for layer in model.layers if "Global" in type(layer).__name__}
+    assert pools == {"avg": {"GlobalAveragePooling2D"}, "max": {"GlobalMaxPooling2D"},
+                     "avgmax": {"GlobalAveragePooling2D", "GlobalMaxPooling2D"}}[pooling]
+    # The classifier sees one vector per pooling: avgmax doubles its inputs.
+    last_features = model.get_layer("probabilities").input.shape[-1]
+    channels = next(layer for layer in reversed(model.layers) if "Global" in type(layer).__name__).input.shape[-1]
+    assert last_features == channels * (2 if pooling == "avgmax" else 1)
     tfmot.quantization.keras.quantize_model(model)
 
 

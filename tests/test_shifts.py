@@ -176,14 +176,19 @@ def test_augmentation_disabled_is_identity(tiny_npz):
     assert augmenter(cfg.resolve("fast", ["augment.enabled=false"]).augment, seed=0) is None
 
 
-def test_the_fast_recipe_is_the_measured_ablation_variant():
+def test_the_recipes_are_the_measured_ablation_variants():
     from conftest import load_script
 
     from asl_edge.training import config as cfg
 
     ablation = load_script("benchmarks/shift_ablation.py")
-    recipe, sets = ablation.VARIANTS["b64_geo36log035_e140_w14d5"]
+    recipe, sets = ablation.VARIANTS["fast_ls01"]
     assert cfg.resolve(recipe, sets).to_dict() == cfg.resolve("fast").to_dict()
+    # and its base is the recipe the 5-block model was measured with
+    recipe, sets = ablation.VARIANTS["b64_geo36log035_e140_w14d5"]
+    assert cfg.resolve(recipe, sets).to_dict() == cfg.resolve(ablation.FAST_V2).to_dict()
+    recipe, sets = ablation.VARIANTS["accurate_ls01"]
+    assert cfg.resolve(recipe, sets).to_dict() == cfg.resolve("accurate").to_dict()
 
 
 @pytest.mark.parametrize("scale_prob", [0.0, 0.5, 1.0])

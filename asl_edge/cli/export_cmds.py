@@ -56,6 +56,8 @@ def _layer_table(out: str, top: int = 10) -> str:
 @click.option("--formats", default="tflite,onnx", show_default=True, help="Format families to write.")
 @click.option("--calib-samples", type=int, default=200, show_default=True,
               help="Training images for int8 calibration.")
+@click.option("--calib-augmented", type=float, default=0.5, show_default=True,
+              help="Share of the calibration images shown through the run's training augmentation.")
 @click.option("--epochs", type=int, default=3, show_default=True,
               help="Fine-tuning epochs per compression step.")
 @click.option("--max-drop", type=float, default=1.0, show_default=True,
@@ -69,7 +71,8 @@ def _layer_table(out: str, top: int = 10) -> str:
 @click.option("--force", is_flag=True, help="Replace an export that asl-edge wrote in --out.")
 @json_option
 @common_options
-def export(model_dir, int8, fp16, dynamic, prune, structured, qat, cluster, formats, calib_samples, epochs,
+def export(model_dir, int8, fp16, dynamic, prune, structured, qat, cluster, formats, calib_samples,
+           calib_augmented, epochs,
            max_drop, layer_report, data, out, force, as_json):
     """Export a trained run to TFLite and ONNX, each artifact verified, with a manifest.
 
@@ -80,6 +83,7 @@ def export(model_dir, int8, fp16, dynamic, prune, structured, qat, cluster, form
     check_number("--prune", prune, minimum=0, below=1)
     check_number("--cluster", cluster, minimum=0)
     check_number("--calib-samples", calib_samples, minimum=1)
+    check_number("--calib-augmented", calib_augmented, minimum=0, maximum=1)
     check_number("--epochs", epochs, minimum=1)
     check_number("--max-drop", max_drop, minimum=0, maximum=100)
     need_extra("train", *TRAIN_MODULES)
@@ -87,8 +91,8 @@ def export(model_dir, int8, fp16, dynamic, prune, structured, qat, cluster, form
 
     config = ExportConfig(int8=int8, fp16=fp16, dynamic=dynamic, prune=prune, structured=structured, qat=qat,
                           cluster=cluster, families=tuple(f.strip() for f in formats.split(",") if f.strip()),
-                          calib_samples=calib_samples, epochs=epochs, max_drop=max_drop, data=data,
-                          layer_report=layer_report)
+                          calib_samples=calib_samples, calib_augmented=calib_augmented, epochs=epochs,
+                          max_drop=max_drop, data=data, layer_report=layer_report)
     manifest = export_run(model_dir, config, out, force)
     if as_json:
         echo_json(manifest)

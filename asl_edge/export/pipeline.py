@@ -59,6 +59,9 @@ class ExportConfig:
         qat: quantisation-aware training before the int8 conversion.
         families: ``tflite`` and/or ``onnx``.
         calib_samples: training images used to calibrate post-training int8 quantisation.
+        calib_augmented: share of those images shown through the run's training augmentation (the
+            camera conditions it was trained for), the rest as they are: ranges calibrated on studio
+            photographs alone clipped activations of small, dim or blurred hands.
         epochs: fine-tuning epochs of each compression step.
         max_drop: largest allowed accuracy loss of a quantised artifact, in points; where full int8
             exceeds it, an ``int8_mixed`` artifact keeps the fewest layers in float that meet it.
@@ -77,6 +80,7 @@ class ExportConfig:
     qat: bool = False
     families: tuple[str, ...] = ("tflite", "onnx")
     calib_samples: int = 200
+    calib_augmented: float = 0.5
     epochs: int = 3
     max_drop: float = 1.0
     data: str | None = None
@@ -94,6 +98,9 @@ class ExportConfig:
             raise ConfigError(f"--formats takes tflite and/or onnx, got {', '.join(self.families) or 'nothing'}")
         if self.calib_samples < 1:
             raise ConfigError("--calib-samples must be at least 1: int8 calibration needs images")
+        if not 0.0 <= self.calib_augmented <= 1.0:
+            raise ConfigError(f"--calib-augmented is a share of the calibration images: it must lie in [0, 1], "
+                              f"got {self.calib_augmented}")
         if self.epochs < 1:
             raise ConfigError("--epochs must be at least 1")
         # NaN would switch the gate off (every comparison is false) and is not valid JSON.
@@ -159,31 +166,65 @@ def _localised_data(run: runfolder.Run):
     return train, test.subset(np.flatnonzero(found))
 
 
-def _calibration(train_ds, n: int, seed: int) -> np.ndarray:
+def _calibration(train_ds, config: ExportConfig, aug) -> tuple[np.ndarray, int]:
+    """Calibration images (normalised) and how many of them went through the augmentation ``aug``."""
+    n = config.calib_samples
     if len(train_ds) < MIN_CALIBRATION:
         raise ExportError(f"calibration set too small: {len(train_ds)} training images (need {MIN_CALIBRATION})")
     if n < MIN_CALIBRATION:
         raise ExportError(f"--calib-samples {n} is too small for int8 calibration (need at least {MIN_CALIBRATION})")
-    index = np.random.default_rng(seed).choice(len(train_ds), size=min(n, len(train_ds)), replace=False)
-    return train_ds.preprocessing.normalize(train_ds.load_images(np.sort(index)))
+    index = np.sort(np.random.default_rng(config.seed).choice(len(train_ds), size=min(n, len(train_ds)),
+                                                              replace=False))
+    shown = round(config.calib_augmented * len(index)) if aug.enabled else 0
+    samples = [train_ds.preprocessing.normalize(train_ds.load_images(index[shown:]))]
+    if shown:
+        from asl_edge.keras_compat import tf
+        from asl_edge.training.pipeline import augmenter
+
+        # Eagerly, a chunk at a time, from the global seed: the same draws, so the same artifact, on
+        # every run (a parallel tf.data map hands the random draws to its batches in any order).
+        tf.random.set_seed(config.seed)
+        apply = augmenter(aug, config.seed)
+        for start in range(0, shown, 64):
+            raw = train_ds.load_images(index[start:min(start + 64, shown)])
+            seen = apply(tf.constant(raw, tf.float32) / 255.0).numpy()
+            # as a camera delivers it: 8-bit pixels, normalised by the runtime's own code
+            samples.append(train_ds.preprocessing.normalize(np.round(seen * 255.0).astype(np.uint8)))
+    samples = np.concatenate(samples)
+    return samples.astype(np.float32, copy=False), shown
 
 
 def _predict(runner, x: np.ndarray, batch: int = 256) -> np.ndarray:
     return np.concatenate([runner.predict(x[i:i + batch]) for i in range(0, len(x), batch)])
 
 
-def _compress(model, train_ds, test_ds, config: ExportConfig):
+def _run_augmentation(run_folder: Path):
+    """The run's own training augmentation, and where it came from (for fine-tuning and calibration).
+
+    Fine-tuning a camera-robust model on unaltered photographs unlearns the robustness: pruning,
+    clustering and QAT of the fast reference without it lost 11 points on mirrored hands.
+    """
+    from asl_edge.training.config import AugmentSection, load_run_config
+
+    saved = load_run_config(run_folder)
+    if saved is None:
+        log.warning("%s has no %s: fine-tuning and calibration see the images without augmentation",
+                    run_folder, runfolder.CONFIG_FILE)
+        return AugmentSection(enabled=False), f"none ({runfolder.CONFIG_FILE} missing)"
+    return saved.augment, f"the run's ({runfolder.CONFIG_FILE})"
+
+
+def _compress(model, train_ds, test_ds, config: ExportConfig, aug, aug_source: str):
     """Returns (float model for float artifacts, model for int8 artifacts, applied steps)."""
     if not (config.prune or config.structured or config.cluster or config.qat):
         return model, model, {}
     from asl_edge.export import compression
-    from asl_edge.training.config import AugmentSection
     from asl_edge.training.pipeline import make_dataset
 
-    train = make_dataset(train_ds, config.batch_size, training=True, aug=AugmentSection(), seed=config.seed)
+    train = make_dataset(train_ds, config.batch_size, training=True, aug=aug, seed=config.seed)
     val = make_dataset(test_ds, config.batch_size)
     steps = math.ceil(len(train_ds) / config.batch_size)
-    applied: dict = {"fine_tune_epochs": config.epochs}
+    applied: dict = {"fine_tune_epochs": config.epochs, "fine_tune_augmentation": aug_source}
     preserve = None
     if config.prune or config.structured:
         model = compression.prune(model, train, val, config.prune, config.epochs, steps, config.structured)
@@ -344,11 +385,12 @@ def export_run(run_dir: str | Path, config: ExportConfig, out: str | Path | None
         # copies: see compression.copy_model).
         source_probs = source.predict(x_test, batch_size=256, verbose=0)
         source_record = _source_record(run, source, source_probs, y_test)
-        float_model, int8_model, applied = _compress(source, train_ds, test_ds, config)
+        aug, aug_source = _run_augmentation(run.folder)
+        float_model, int8_model, applied = _compress(source, train_ds, test_ds, config, aug, aug_source)
         float_probs = float_model.predict(x_test, batch_size=256, verbose=0)
         float_acc = float((float_probs.argmax(1) == y_test).mean())
         needs_calib = any(f.precision == "int8" for f in formats)
-        samples = _calibration(train_ds, config.calib_samples, config.seed) if needs_calib else None
+        samples, augmented = _calibration(train_ds, config, aug) if needs_calib else (None, 0)
         artifacts, failed = [], []
         extra = {"model": run.name, "input_name": "input", "split": identity}
         with atomic_dir(out) as tmp:
@@ -397,7 +439,8 @@ def export_run(run_dir: str | Path, config: ExportConfig, out: str | Path | None
                 "labels": list(run.class_names),
                 "preprocessing": run.preprocessing.to_dict(),
                 "compression": applied,
-                "calibration": None if samples is None else {"samples": int(len(samples)), "from": "training split"},
+                "calibration": None if samples is None else {"samples": int(len(samples)), "from": "training split",
+                                                              "augmented": augmented, "augmentation": aug_source},
                 "evaluation": {"data": f"{held_out_name(identity)}: {len(y_test)} images",
                                "samples": int(len(y_test)), "includes_training_images": False,
                                "split": {k: v for k, v in identity.items() if k != "test"},

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from asl_edge.models.registry import ModelConfig, ModelSpec, register
+from asl_edge.models.registry import POOLINGS, ModelConfig, ModelSpec, register
 
 
 def _regularizer(keras, config: ModelConfig):
@@ -26,8 +26,19 @@ def _conv_bn_relu(keras, x, filters, config, *, strides=1, separable=False, name
     return keras.layers.ReLU(6.0)(x)
 
 
+def _pool(keras, x, pooling: str):
+    if pooling == "avg":
+        return keras.layers.GlobalAveragePooling2D()(x)
+    if pooling == "max":
+        return keras.layers.GlobalMaxPooling2D()(x)
+    if pooling == "avgmax":
+        return keras.layers.Concatenate()([keras.layers.GlobalAveragePooling2D()(x),
+                                           keras.layers.GlobalMaxPooling2D()(x)])
+    raise ValueError(f"model.pooling must be one of {', '.join(POOLINGS)}, got {pooling!r}")
+
+
 def _classifier(keras, x, num_classes, config):
-    x = keras.layers.GlobalAveragePooling2D()(x)
+    x = _pool(keras, x, config.pooling)
     if config.head_units:
         x = keras.layers.Dense(config.head_units, kernel_regularizer=_regularizer(keras, config))(x)
         x = keras.layers.ReLU(6.0)(x)
@@ -61,6 +72,8 @@ def build_edge_cnn(config: ModelConfig, input_shape, num_classes):
 
     inputs = keras.Input(input_shape, name="image")
     x = _conv_bn_relu(keras, inputs, config.width, config, strides=2)
+    for _ in range(config.stem_blocks):
+        x = _conv_bn_relu(keras, x, config.width, config, separable=config.separable)
     filters = config.width
     for block in range(config.depth):
         downsample = block % 2 == 0

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 
 from asl_edge.runtime.errors import ConfigError
 
+POOLINGS = ("avg", "max", "avgmax")  # ModelConfig.pooling
+
 
 @dataclass(frozen=True)
 class ModelConfig:
@@ -29,6 +31,11 @@ class ModelConfig:
         weights: ``imagenet``, ``none`` or a path to an ``.h5`` file (transfer models).
         head_units: units of the dense layer before the classifier (0: none).
         separable: depthwise-separable blocks (``edge_cnn``); full 3x3 convolutions when false.
+        stem_blocks: ``edge_cnn``: 3x3 blocks kept at the stem's resolution (half the input side)
+            before the first downsampling block: detail for a hand that fills a small part of the frame.
+        pooling: how the last feature map becomes one vector (CNNs): ``avg`` (global average),
+            ``max`` (global maximum) or ``avgmax`` (both, concatenated). The maximum does not fade
+            when the hand covers a small part of the frame, where the average is mostly background.
     """
 
     width: int = 16
@@ -40,6 +47,8 @@ class ModelConfig:
     weights: str = "none"
     head_units: int = 0
     separable: bool = True
+    stem_blocks: int = 0
+    pooling: str = "avg"
 
     @property
     def pretrained(self) -> bool:

@@ -12,14 +12,14 @@ import logging
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from asl_edge.models.registry import ModelConfig, get_spec
+from asl_edge.models.registry import POOLINGS, ModelConfig, get_spec
+from asl_edge.runtime import runfolder
 from asl_edge.runtime.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
 RECIPE_DIR = Path(__file__).resolve().parent.parent / "recipes"
 DEFAULT_RECIPE = "fast"
-CONFIG_NAME = "config.yaml"
 
 
 @dataclass(frozen=True)
@@ -205,6 +205,7 @@ class Config:
 SECTIONS = {f.name: f.type for f in fields(Config)}
 _SECTION_TYPES = {"model": ModelSection, "data": DataSection, "augment": AugmentSection, "train": TrainSection}
 CHOICES = {
+    "model.pooling": POOLINGS,
     "data.color_mode": ("rgb", "grayscale"),
     "data.normalization": ("fixed", "per_image"),
     "data.balance": ("none", "class_weight", "oversample", "undersample"),
@@ -347,9 +348,15 @@ def load_recipe(name_or_path: str) -> dict:
                               "or give a .yaml file")
     elif not path.is_file():
         raise ConfigError(f"recipe file not found: {name_or_path}")
+    data = _read_sections(path, "recipe file")
+    data.pop("description", None)
+    return data
+
+
+def _read_sections(path: Path, what: str) -> dict:
     from asl_edge.runtime.fsutil import read_regular
 
-    raw = read_regular(path, ConfigError, "recipe file", MAX_YAML_BYTES)
+    raw = read_regular(path, ConfigError, what, MAX_YAML_BYTES)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -357,8 +364,19 @@ def load_recipe(name_or_path: str) -> dict:
     data = safe_yaml(text, str(path)) or {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path} must hold a mapping of sections (data, model, train, ...)")
-    data.pop("description", None)
     return data
+
+
+def load_run_config(folder: str | Path) -> Config | None:
+    """The config a run folder was trained with (its ``config.yaml``), or ``None`` if it has none.
+
+    Raises:
+        ConfigError: the file is unreadable, too large, not YAML or not a valid config.
+    """
+    path = Path(folder) / runfolder.CONFIG_FILE
+    if not path.is_file():
+        return None
+    return from_dict(_read_sections(path, "run config"))
 
 
 def parse_set(items: tuple[str, ...] | list[str]) -> dict:
@@ -422,8 +440,11 @@ def check(config: Config) -> Config:
     Raises:
         ConfigError: ``plateau`` with a warm-up (ReduceLROnPlateau changes a plain rate, a warm-up
             is a schedule), a plateau factor outside (0, 1), an augmentation share outside [0, 1]
-            a scale range that is not ``0 < scale_min <= scale_max`` or a JPEG quality outside 1-95.
+            a scale range that is not ``0 < scale_min <= scale_max``, a JPEG quality outside 1-95 or
+            a negative ``model.stem_blocks``.
     """
+    if config.model.stem_blocks < 0:
+        raise ConfigError(f"model.stem_blocks counts blocks: it must be 0 or more, got {config.model.stem_blocks}")
     aug = config.augment
     for key in ("scale_prob", "grayscale_prob", "blur_prob", "jpeg_prob"):
         if not 0.0 <= getattr(aug, key) <= 1.0:

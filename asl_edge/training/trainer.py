@@ -198,13 +198,10 @@ def train(config: cfg.Config, out: str | Path, *, resume: bool = False, force: b
     ckpt = folder / CHECKPOINTS
     with folder_lock(folder):
         if resume:
-            if not (ckpt / STATE_FILE).is_file() and not (folder / cfg.CONFIG_NAME).is_file():
+            saved = cfg.load_run_config(folder)
+            if not (ckpt / STATE_FILE).is_file() and saved is None:
                 raise TrainingError(f"nothing to resume in {folder}: no checkpoint was saved there")
-            saved = folder / cfg.CONFIG_NAME
-            if saved.is_file():
-                import yaml
-
-                config = cfg.from_dict(yaml.safe_load(saved.read_text()))
+            config = saved or config
         elif (folder / runfolder.MODEL_FILE).exists() or (ckpt / STATE_FILE).exists():
             if not force:
                 raise TrainingError(f"{folder} already holds a run: use --force to overwrite or --resume to continue")
@@ -263,7 +260,7 @@ def _train(config: cfg.Config, folder: Path, resume: bool) -> TrainResult:
     ds, split = load_training_data(config)
     ckpt = folder / CHECKPOINTS
     ckpt.mkdir(parents=True, exist_ok=True)
-    atomic_write(folder / cfg.CONFIG_NAME, cfg.to_yaml(config))
+    atomic_write(folder / runfolder.CONFIG_FILE, cfg.to_yaml(config))
     split_record = {"source": config.data.source, "groups_file": config.data.groups_file,
                     "fingerprint": data_fingerprint(config.data.source, config.data.groups_file),
                     **split.to_dict(ds.groups)}
