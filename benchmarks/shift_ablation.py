@@ -144,7 +144,6 @@ VARIANTS = {
     # 3x3 block at the stem's resolution (+1.8 M MACs); and label smoothing against over-confidence
     # on the few signers of the training split.
     "fast_stem1": (FAST_V2, ["model.stem_blocks=1"]),
-    "fast_stem1_seed2": (FAST_V2, ["model.stem_blocks=1", "train.seed=2"]),
     "fast_ls01": (FAST_V2, ["train.label_smoothing=0.1"]),
     "fast_ls01_seed2": (FAST_V2, ["train.label_smoothing=0.1", "train.seed=2"]),
     "fast_ls01_seed1": (FAST_V2, ["train.label_smoothing=0.1", "train.seed=1"]),

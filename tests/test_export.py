@@ -155,6 +155,15 @@ def test_fine_tuning_and_calibration_use_the_runs_augmentation(tiny_run, tmp_pat
     assert m["calibration"]["augmented"] == 0
 
 
+def test_a_run_config_export_cannot_read_is_one_clear_error(tiny_run, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    (run / "config.yaml").write_text((run / "config.yaml").read_text().replace("model:\n", "model:\n  kernel: 5\n"))
+    with pytest.raises(ConfigError, match=r"config.yaml: unknown config key 'model.kernel'"):
+        export_run(run, ExportConfig(int8=True, families=("tflite",), calib_samples=20), tmp_path / "x")
+    assert not (tmp_path / "x").exists()
+
+
 def test_augmented_calibration_gives_the_same_artifact_every_time(tiny_run, tmp_path):
     from asl_edge.training import config as cfg
 

@@ -72,8 +72,7 @@ def _layer_table(out: str, top: int = 10) -> str:
 @json_option
 @common_options
 def export(model_dir, int8, fp16, dynamic, prune, structured, qat, cluster, formats, calib_samples,
-           calib_augmented, epochs,
-           max_drop, layer_report, data, out, force, as_json):
+           calib_augmented, epochs, max_drop, layer_report, data, out, force, as_json):
     """Export a trained run to TFLite and ONNX, each artifact verified, with a manifest.
 
     MODEL_DIR is a run folder written by `asl-edge train`.

@@ -60,8 +60,8 @@ class ExportConfig:
         families: ``tflite`` and/or ``onnx``.
         calib_samples: training images used to calibrate post-training int8 quantisation.
         calib_augmented: share of those images shown through the run's training augmentation (the
-            camera conditions it was trained for), the rest as they are: ranges calibrated on studio
-            photographs alone clipped activations of small, dim or blurred hands.
+            camera conditions it was trained for), the rest as they are: the int8 artifact then
+            follows its float model more closely under camera shifts (benchmarks/REPORT.md, third round).
         epochs: fine-tuning epochs of each compression step.
         max_drop: largest allowed accuracy loss of a quantised artifact, in points; where full int8
             exceeds it, an ``int8_mixed`` artifact keeps the fewest layers in float that meet it.
@@ -371,6 +371,7 @@ def export_run(run_dir: str | Path, config: ExportConfig, out: str | Path | None
         ExportError: ``out`` already holds an export, or the data cannot calibrate.
     """
     run = runfolder.load_run(run_dir)
+    aug, aug_source = _run_augmentation(run.folder)  # read first: a bad config.yaml fails before any work
     out = Path(out) if out else default_out(run_dir)
     _refuse_run_folder(out, run.folder)
     with output_lock(out):
@@ -385,7 +386,6 @@ def export_run(run_dir: str | Path, config: ExportConfig, out: str | Path | None
         # copies: see compression.copy_model).
         source_probs = source.predict(x_test, batch_size=256, verbose=0)
         source_record = _source_record(run, source, source_probs, y_test)
-        aug, aug_source = _run_augmentation(run.folder)
         float_model, int8_model, applied = _compress(source, train_ds, test_ds, config, aug, aug_source)
         float_probs = float_model.predict(x_test, batch_size=256, verbose=0)
         float_acc = float((float_probs.argmax(1) == y_test).mean())

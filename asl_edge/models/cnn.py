@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from asl_edge.models.registry import POOLINGS, ModelConfig, ModelSpec, register
+from asl_edge.runtime.errors import ConfigError
 
 
 def _regularizer(keras, config: ModelConfig):
@@ -34,7 +35,7 @@ def _pool(keras, x, pooling: str):
     if pooling == "avgmax":
         return keras.layers.Concatenate()([keras.layers.GlobalAveragePooling2D()(x),
                                            keras.layers.GlobalMaxPooling2D()(x)])
-    raise ValueError(f"model.pooling must be one of {', '.join(POOLINGS)}, got {pooling!r}")
+    raise ConfigError(f"model.pooling must be one of: {', '.join(POOLINGS)}; got '{pooling}'")
 
 
 def _classifier(keras, x, num_classes, config):

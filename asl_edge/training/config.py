@@ -376,7 +376,10 @@ def load_run_config(folder: str | Path) -> Config | None:
     path = Path(folder) / runfolder.CONFIG_FILE
     if not path.is_file():
         return None
-    return from_dict(_read_sections(path, "run config"))
+    try:
+        return from_dict(_read_sections(path, "run config"))
+    except ConfigError as exc:
+        raise ConfigError(str(exc) if str(path) in str(exc) else f"{path}: {exc}") from None
 
 
 def parse_set(items: tuple[str, ...] | list[str]) -> dict:
