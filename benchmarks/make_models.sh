@@ -37,7 +37,8 @@ for RECIPE in $RECIPES; do
 done
 case " $RECIPES " in *" fast "*) ;; *) exit 0 ;; esac
 # 15 epochs per step: the fine-tuning sees the recipe's augmentation, which 5 epochs did not recover
-# from (96.6% unchanged, against 98.1% at 15).
+# from (the previous reference: 96.6% float after compression, against 98.1% at 15;
+# benchmarks/results/shifts/compressed_epochs.json).
 "$BIN/asl-edge" export models/asl-digits-fast --int8 --prune 0.5 --cluster 4 --qat --epochs 15 --formats tflite \
   --out export/asl-digits-fast-compressed --force
 "$BIN/asl-edge" evaluate export/asl-digits-fast-compressed/asl-digits-fast_p50c4q_int8.tflite --shifts --json \

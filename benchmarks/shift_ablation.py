@@ -117,7 +117,7 @@ VARIANTS = {
     # for fewer MACs than width 16 x 4 blocks, within 150 KB.
     "b64_geo36_e140_w14d5": (FAST_V1, GEO_WIDE + FAST_B64 + W14D5),
     "b64_geo36log_e140_w14d5": (FAST_V1, GEO_WIDE + FAST_B64 + W14D5 + ["augment.scale_log=true"]),
-    "b64_geo36log035_e140_w14d5": (FAST_V1, GEO_WIDE + FAST_B64 + W14D5 + LOG035),  # = the current fast recipe
+    "b64_geo36log035_e140_w14d5": (FAST_V1, GEO_WIDE + FAST_B64 + W14D5 + LOG035),  # = FAST_V2, the second-round recipe
     "b64_geo36log035_e180_w14d5": (FAST_V1, GEO_WIDE + FAST_B64 + W14D5 + LOG035 + ["train.epochs=180"]),
     "b64_geo36log030_e140_w14d5": (FAST_V1, GEO_WIDE + FAST_B64 + W14D5 + ["augment.scale_log=true",
                                                                            "augment.scale_min=0.3"]),
@@ -132,7 +132,7 @@ VARIANTS = {
     "accurate_b64_log035_max14_jpeg_e120": (ACCURATE_V1, [
         "train.batch_size=64", "train.learning_rate=0.005", "train.epochs=120", "train.early_stopping_patience=40",
         "augment.scale_log=true", "augment.scale_min=0.35", "augment.scale_max=1.4", "augment.jpeg_prob=0.2"]),
-    # The current fast recipe again: a repeat on the seed-0 split and a third split (run-to-run spread).
+    # The second-round recipe again: a repeat on the seed-0 split and a third split (run-to-run spread).
     "fast_w14d5_repeat": (FAST_V2, []),
     "fast_w14d5_seed2": (FAST_V2, ["train.seed=2"]),
     "fast_v1_seed2": (FAST_V1, ["train.seed=2"]),  # the previous recipe on that split, for comparison

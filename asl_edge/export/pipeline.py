@@ -108,6 +108,11 @@ class ExportConfig:
             raise ConfigError(f"--max-drop must be a number of points in [0, 100], got {self.max_drop}")
 
     @property
+    def fine_tunes(self) -> bool:
+        """A compression step (pruning, clustering, QAT) trains the model before conversion."""
+        return bool(self.prune or self.structured or self.cluster or self.qat)
+
+    @property
     def flags(self) -> tuple[str, ...]:
         int8 = self.int8 or self.qat or self.layer_report
         return tuple(f for f, on in (("int8", int8), ("fp16", self.fp16), ("dynamic", self.dynamic)) if on)
@@ -216,7 +221,7 @@ def _run_augmentation(run_folder: Path):
 
 def _compress(model, train_ds, test_ds, config: ExportConfig, aug, aug_source: str):
     """Returns (float model for float artifacts, model for int8 artifacts, applied steps)."""
-    if not (config.prune or config.structured or config.cluster or config.qat):
+    if not config.fine_tunes:
         return model, model, {}
     from asl_edge.export import compression
     from asl_edge.training.pipeline import make_dataset
@@ -371,7 +376,9 @@ def export_run(run_dir: str | Path, config: ExportConfig, out: str | Path | None
         ExportError: ``out`` already holds an export, or the data cannot calibrate.
     """
     run = runfolder.load_run(run_dir)
-    aug, aug_source = _run_augmentation(run.folder)  # read first: a bad config.yaml fails before any work
+    # Read first, and only where it is used: a bad config.yaml fails before any work.
+    needs_aug = config.fine_tunes or "int8" in config.flags
+    aug, aug_source = _run_augmentation(run.folder) if needs_aug else (None, "")
     out = Path(out) if out else default_out(run_dir)
     _refuse_run_folder(out, run.folder)
     with output_lock(out):
