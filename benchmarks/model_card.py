@@ -52,10 +52,12 @@ def main(run_dir: str, export_dir: str) -> int:
              "crop around its landmarks is classified; a frame without a hand gets no label. Trained on the "
              "crops this localiser makes of the close-ups and of close-ups pasted into TRAIN background "
              "photographs.\n\n" if localises else "")
+    blocks = config["model"].get("stem_blocks", 0)
+    stem = f" {blocks} block{'s' if blocks > 1 else ''} at the stem's resolution," if blocks else ""
     card = f"""# Model card: {run.name}
 
 **Task**: classify an American Sign Language digit sign (0-9){' in a camera frame' if localises else ''}.
-**Model**: `{config['model']['name']}` (width {config['model']['width']}, depth {config['model']['depth']},
+**Model**: `{config['model']['name']}` (width {config['model']['width']}, depth {config['model']['depth']},{stem}
 dropout {config['model']['dropout']}), {metrics['params']:,} parameters, input
 {manifest.get('input_shape', 'see manifest')}, `{recipe}` recipe, {metrics['epochs_run']} epochs
 ({metrics['train_seconds']:.0f} s on the machine that built it).

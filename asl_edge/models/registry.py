@@ -32,10 +32,11 @@ class ModelConfig:
         head_units: units of the dense layer before the classifier (0: none).
         separable: depthwise-separable blocks (``edge_cnn``); full 3x3 convolutions when false.
         stem_blocks: ``edge_cnn``: 3x3 blocks kept at the stem's resolution (half the input side)
-            before the first downsampling block, for more detail of a small hand.
+            before the first downsampling block, for more detail of a small hand (the fast recipe
+            has one: a higher worst shift on two of three signer splits; benchmarks/REPORT.md).
         pooling: how the last feature map becomes one vector (CNNs): ``avg`` (global average),
-            ``max`` (global maximum) or ``avgmax`` (both, concatenated). Neither these nor
-            ``stem_blocks`` beat the defaults for the fast recipe (benchmarks/REPORT.md, third round).
+            ``max`` (global maximum) or ``avgmax`` (both, concatenated). Neither ``max`` nor
+            ``avgmax`` beat ``avg`` for the fast recipe (benchmarks/REPORT.md, third round).
     """
 
     width: int = 16

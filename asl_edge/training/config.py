@@ -105,7 +105,7 @@ class AugmentSection:
         gamma: maximum tone-curve exponent, log-uniform in ``[1/gamma, gamma]`` (1.0: off).
         color_gain: maximum per-channel (white balance) gain change, uniform in ``1 +- color_gain``.
         grayscale_prob: share of images turned to grey (luma in all channels).
-        blur_prob: share of images blurred with a Gaussian of sigma 0.5-2 pixels.
+        blur_prob: share of images blurred with a Gaussian of sigma 0.5-2 pixels (one sigma per batch).
         noise: maximum standard deviation of additive Gaussian sensor noise (0..1 scale); each
             image draws its own in ``[0, noise]``.
         jpeg_prob: share of images re-encoded as JPEG (after the noise, as a camera's encoder
