@@ -69,8 +69,8 @@ def _chosen(n, prob):
 
 def _pick(chosen, new, old):
     """Per image, ``new`` where ``chosen`` else ``old``, as arithmetic: a ``tf.where`` that
-    broadcasts a per-image condition over the pixels cost 4-6x more on a 2-core CPU, and the
-    augmentation shares those cores with the training step."""
+    broadcasts a per-image condition over the pixels took several times longer on the 2-core CPU
+    (TF 2.21), and the augmentation shares those cores with the training step."""
     from asl_edge.keras_compat import tf
 
     return old + _per_image(tf.cast(chosen, old.dtype)) * (new - old)
@@ -148,7 +148,8 @@ def _photometric(x, aug: AugmentSection):
     if aug.brightness:
         x = tf.clip_by_value(x + _per_image(_uniform(n, -aug.brightness, aug.brightness)), 0.0, 1.0)
     if aug.gamma > 1.0:
-        # x ** g as exp(g * log x): the same curve, 4x faster than tf.pow on a CPU (0 maps to < 1e-3).
+        # x ** g as exp(g * log x): the same curve, several times faster than tf.pow on the 2-core CPU
+        # (TF 2.21); 0 maps to less than 1e-3.
         x = tf.exp(tf.math.log(tf.maximum(x, 1e-6)) * _per_image(tf.exp(_uniform(n, -1.0, 1.0) * math.log(aug.gamma))))
     if x.shape[-1] == 3:
         if aug.color_gain:
