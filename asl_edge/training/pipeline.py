@@ -105,7 +105,7 @@ def _geometry(x, aug: AugmentSection):
             drawn = tf.exp(_uniform(n, math.log(aug.scale_min), math.log(aug.scale_max)))
         else:
             drawn = _uniform(n, aug.scale_min, aug.scale_max)
-        scale = tf.where(_uniform(n, 0.0, 1.0) < aug.scale_prob, drawn, scale)
+        scale = tf.where(_chosen(n, aug.scale_prob), drawn, scale)
     tx = _uniform(n, -1.0, 1.0) * aug.shift * w
     ty = _uniform(n, -1.0, 1.0) * aug.shift * h
     # The output pixel p maps to the input pixel R(-angle)(p - c - t) / scale + c.
@@ -130,7 +130,7 @@ def _geometry(x, aug: AugmentSection):
     border = tf.concat([x[:, 0], x[:, -1], x[:, :, 0], x[:, :, -1]], axis=1)  # (B, 2H+2W, C)
     fill = tf.reduce_mean(border, axis=1)
     random_fill = tf.random.uniform(tf.shape(fill))
-    fill = tf.where(_uniform(n, 0.0, 1.0)[:, None] < 0.5, fill, random_fill)
+    fill = tf.where(_chosen(n, 0.5)[:, None], fill, random_fill)
     return warped[..., :-1] + (1.0 - warped[..., -1:]) * fill[:, None, None, :]
 
 
