@@ -2,6 +2,7 @@
 
 import json
 import socket
+import sys
 from pathlib import Path
 
 import pytest
@@ -69,3 +70,32 @@ def test_gpu_name_from_the_driver(tmp_path):
     card.mkdir(parents=True)
     (card / "information").write_text("Model: \t\t NVIDIA H100 80GB HBM3\nIRQ:   42\n")
     assert gpu_name(tmp_path) == "NVIDIA H100 80GB HBM3"
+
+
+def _fake_install(folder: Path, dist: str, version: str) -> Path:
+    """A folder holding an ``onnxruntime`` module and the dist-info of the distribution ``dist``."""
+    (folder / "onnxruntime").mkdir(parents=True)
+    (folder / "onnxruntime" / "__init__.py").write_text("")
+    info = folder / f"{dist.replace('-', '_')}-{version}.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
+    return folder
+
+
+@pytest.mark.parametrize("first", ["onnxruntime", "onnxruntime-gpu"])
+def test_runtimes_mark_the_onnxruntime_that_is_not_imported(tmp_path, monkeypatch, first):
+    # Both distributions provide the `onnxruntime` module (a GPU machine whose image ships the CPU
+    # package, say): the record must say which one an import loads, i.e. which measured the rows.
+    from asl_edge.runtime.runners import available_runtimes
+
+    cpu = _fake_install(tmp_path / "cpu", "onnxruntime", "9.0.1")
+    gpu = _fake_install(tmp_path / "gpu", "onnxruntime-gpu", "9.0.2")
+    order = [cpu, gpu] if first == "onnxruntime" else [gpu, cpu]
+    monkeypatch.setattr(sys, "path", [str(p) for p in order] + sys.path)
+    monkeypatch.delitem(sys.modules, "onnxruntime", raising=False)
+    found = available_runtimes()
+    versions = {"onnxruntime": "9.0.1", "onnxruntime-gpu": "9.0.2"}
+    second = "onnxruntime-gpu" if first == "onnxruntime" else "onnxruntime"
+    assert found[first] == versions[first]
+    assert found[second].startswith(versions[second] + " (not imported")
+    assert f"onnxruntime {versions[first]} of {first}" in found[second]

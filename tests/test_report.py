@@ -76,8 +76,11 @@ def test_recommendation_is_measured_and_int8_is_not_assumed_faster(doc):
 def test_machines_merge_into_sections_and_repeats_into_repeatability(doc, tmp_path):
     other = copy.deepcopy(doc)
     other["machine"]["device"] = "second machine"
+    other["note"] = "measured in a runtime-only install"  # a machine file's own remark stays with it
     text = render([doc, other], tmp_path / "two")[0].read_text()
     assert "## fixture-x86" in text and "## second machine" in text and "## Deploy this" in text
+    assert text.count("Note: measured in a runtime-only install") == 1
+    assert text.index("Note: measured") > text.index("## second machine")
     again = copy.deepcopy(doc)
     for r in again["results"]:
         if r["status"] == "ok":

@@ -59,6 +59,8 @@ def _device_section(out: Document, i: int, title: str, runs: list[dict], out_dir
     m, rows = doc["machine"], doc["results"]
     out.h(2, title)
     out.p(_machine_line(m))
+    if doc.get("note"):  # what the machine block cannot say (how the file was made), written by hand
+        out.p(f"Note: {doc['note']}")
     cfg = doc.get("config") or {}
     sets = list(dict.fromkeys((doc.get("data") or {}).get("sets") or []))
     rounds = cfg.get("rounds", 1)

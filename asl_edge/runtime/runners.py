@@ -388,7 +388,12 @@ def _call_loader(runtime: str, path: Path, threads: int | None, device: str, con
 
 
 def available_runtimes() -> dict[str, str | None]:
-    """Installed runtime packages and their versions (``None`` where missing); imports nothing heavy."""
+    """Installed runtime packages and their versions (``None`` where missing); imports nothing heavy.
+
+    ``onnxruntime`` and ``onnxruntime-gpu`` both provide the ``onnxruntime`` module: where both are
+    installed in different folders of the path, the one that is not imported is marked as shadowed
+    (a results file must say which one measured its rows).
+    """
     from importlib import metadata
 
     out = {}
@@ -399,4 +404,23 @@ def available_runtimes() -> dict[str, str | None]:
             out[name] = metadata.version(dist)
         except metadata.PackageNotFoundError:
             out[name] = None
+    if out["onnxruntime"] and out["onnxruntime-gpu"]:
+        owner = _module_owner("onnxruntime", ("onnxruntime", "onnxruntime-gpu"))
+        if owner:
+            other = "onnxruntime-gpu" if owner == "onnxruntime" else "onnxruntime"
+            out[other] = f"{out[other]} (not imported: onnxruntime {out[owner]} of {owner} comes first on the path)"
     return out
+
+
+def _module_owner(module: str, dists: tuple[str, ...]) -> str | None:
+    """Which of ``dists`` installed the copy of ``module`` that an import would load, found without
+    importing it (``None`` where that cannot be told, e.g. both in one folder)."""
+    import importlib.util
+    from importlib import metadata
+
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.origin:
+        return None
+    folder = Path(spec.origin).resolve().parent.parent
+    owners = [d for d in dists if Path(metadata.distribution(d).locate_file("")).resolve() == folder]
+    return owners[0] if len(owners) == 1 else None
