@@ -200,7 +200,7 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)
     if args.framing_only:
-        config = LocaliserConfig.from_dict(json.loads(args.config))
+        config = LocaliserConfig(**json.loads(args.config))
         result = {
             "localiser": config.to_dict(),
             "scenes": str(args.scenes),
@@ -218,7 +218,7 @@ def main(argv=None) -> int:
         args.model,
         args.split,
         args.photos,
-        LocaliserConfig.from_dict(json.loads(args.config)),
+        LocaliserConfig(**json.loads(args.config)),
         args.skip_closeups,
         args.latency_rounds,
         args.negatives,

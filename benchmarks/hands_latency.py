@@ -33,7 +33,7 @@ def main(argv=None) -> int:
     ap.add_argument("--every", type=int, default=1, help="time every k-th frame only")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)
-    loc = HandLocaliser(LocaliserConfig.from_dict(json.loads(args.config)), threads=1)
+    loc = HandLocaliser(LocaliserConfig(**json.loads(args.config)), threads=1)
     predictor = load_predictor(args.model, threads=1)
     record = json.loads((args.scenes / "scenes.json").read_text())
     frames = [np.asarray(Image.open(args.scenes / f["file"]).convert("RGB")) for f in record["frames"][:: args.every]]

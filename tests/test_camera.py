@@ -107,16 +107,25 @@ def test_training_sets_are_made_by_the_same_localiser_on_train_backgrounds_only(
     assert len(sets.test) == 2 and sets.test_found.dtype == bool
 
 
-def test_predict_says_no_hand_instead_of_guessing(tiny_export, localiser, tmp_path, close_ups):
-    """A tiny classifier given a localiser stage: a blank frame gets "no hand found", not a digit."""
+@pytest.fixture(scope="module")
+def camera_artifact(tiny_export, localiser, tmp_path_factory):
+    """The tiny int8 classifier given a localiser stage in its metadata."""
     from asl_edge.runtime.metadata import read_metadata, write_metadata
 
-    src = next(tiny_export.glob("*_int8.tflite"))
-    art = tmp_path / "cam_int8.tflite"
-    art.write_bytes(src.read_bytes())
+    art = tmp_path_factory.mktemp("camera") / "cam_int8.tflite"
+    art.write_bytes(next(tiny_export.glob("*_int8.tflite")).read_bytes())
     meta = read_metadata(art)
     pre = replace(Preprocessing.from_dict(meta["preprocessing"]), localiser=localiser)
     write_metadata(art, meta["labels"], pre.to_dict())
+    return art
+
+
+def test_predict_says_no_hand_instead_of_guessing(camera_artifact, tmp_path, close_ups):
+    """A tiny classifier given a localiser stage: a blank frame gets "no hand found", not a digit."""
+    from asl_edge.runtime.metadata import read_metadata
+
+    art = camera_artifact
+    meta = read_metadata(art)
     Image.fromarray(np.full((240, 320, 3), 128, np.uint8)).save(tmp_path / "blank.png")
     Image.fromarray(close_ups[0][0]).save(tmp_path / "hand.png")
     r = subprocess.run([*ASL_EDGE, "predict", str(art), str(tmp_path / "blank.png"), "--json"], capture_output=True,
@@ -133,3 +142,15 @@ def test_predict_says_no_hand_instead_of_guessing(tiny_export, localiser, tmp_pa
     blank, hand = model.predict([str(tmp_path / "blank.png"), str(tmp_path / "hand.png")])
     assert blank.no_hand and blank.label is None
     assert hand.label in meta["labels"] or hand.no_hand
+
+
+def test_shift_scores_count_the_images_without_a_hand(camera_artifact, tiny_npz):
+    # The tiny set holds no hands: under every shift each image is "no hand found", counted wrong,
+    # and the count says why the accuracy is what it is.
+    from asl_edge.bench.evaluate import evaluate_shifts, format_shifts
+    from asl_edge.runtime.shifts import get_shift
+
+    m = evaluate_shifts(camera_artifact, data=str(tiny_npz), shifts=[get_shift("mirrored")], verify=False)
+    r = m["shifts"]["mirrored"]
+    assert r["no_hand"] == r["num_samples"] == m["num_samples"] > 0 and r["accuracy"] == 0.0
+    assert f"(no hand found in {r['no_hand']})" in format_shifts(m)

@@ -127,6 +127,49 @@ def test_find_rejects_non_rgb(localiser):
         localiser.find(np.zeros((240, 320), np.uint8))
 
 
+# A built-in close-up per retry filter, under a camera shift that hides its hand from the search
+# without retries and that this retry (after the ones before it) gives back.
+RESCUED = {"smooth": ("jpeg_10", 235), "sharpen": ("blur_2.0", 1145)}
+
+
+@pytest.mark.parametrize("name", list(hands.RETRY_FILTERS))
+def test_each_retry_finds_a_hand_the_search_without_it_misses(name):
+    pytest.importorskip("ai_edge_litert")
+    from asl_edge.runtime.shifts import get_shift
+
+    shift, i = RESCUED[name]
+    rgb = get_shift(shift).apply(_builtin(i))
+    order = list(hands.RETRY_FILTERS)
+    before = tuple(order[: order.index(name)])
+    assert HandLocaliser(LocaliserConfig(retries=before), threads=1).find(rgb) is None
+    box = HandLocaliser(LocaliserConfig(retries=(*before, name)), threads=1).find(rgb)
+    assert box is not None and box.score >= LocaliserConfig().retry_min_presence
+    cx, cy = box.center  # in the frame's own pixels
+    assert 0 <= cx < rgb.shape[1] and 0 <= cy < rgb.shape[0]
+
+
+def test_settings_recorded_before_retries_existed_read_as_none():
+    recorded = LocaliserConfig().to_dict()
+    assert recorded["retries"] == list(hands.RETRY_FILTERS)  # JSON-ready: equal after a round trip
+    assert LocaliserConfig.from_dict(json.loads(json.dumps(recorded))) == LocaliserConfig()
+    del recorded["retries"]
+    assert LocaliserConfig.from_dict(recorded).retries == ()
+    with pytest.raises(DataError, match="unknown localiser retry"):
+        LocaliserConfig(retries=("denoise",))
+    with pytest.raises(DataError, match="retry_min_presence"):
+        LocaliserConfig(retry_min_presence=1.5)
+
+
+def test_a_retry_hand_below_the_retry_presence_is_no_hand():
+    # The sharpened copy's hand in this frame scores below 0.999: demanding that drops it.
+    pytest.importorskip("ai_edge_litert")
+    from asl_edge.runtime.shifts import get_shift
+
+    shift, i = RESCUED["sharpen"]
+    rgb = get_shift(shift).apply(_builtin(i))
+    assert HandLocaliser(LocaliserConfig(retry_min_presence=0.999), threads=1).find(rgb) is None
+
+
 def test_config_round_trip_with_model_provenance():
     config = LocaliserConfig(min_palm_score=0.4, margin=0.3)
     d = json.loads(json.dumps(config.to_dict()))

@@ -165,7 +165,8 @@ def evaluate_shifts(model: str | Path, data: str | None = None, shifts=None, ver
 
     Returns:
         The plain metrics dict of :func:`evaluate_model` (for the unchanged images) plus ``shifts``
-        (``{name: {"accuracy", "family", "severity", "num_samples"}}``) and ``worst_shift``
+        (``{name: {"accuracy", "family", "severity", "num_samples"}}``, plus ``no_hand`` for a
+        model with a hand localiser) and ``worst_shift``
         (``{"name", "accuracy"}``).
     """
     from asl_edge.runtime.shifts import camera_shifts
@@ -198,6 +199,8 @@ def evaluate_shifts(model: str | Path, data: str | None = None, shifts=None, ver
         acc = float((right if found is None else right & found).mean())
         results[shift.name] = {"accuracy": acc, "family": shift.family, "severity": shift.severity,
                                "num_samples": int(len(labels))}
+        if found is not None:  # a model with a localiser: the images where it found no hand (counted wrong)
+            results[shift.name]["no_hand"] = int((~found).sum())
         log.info("shift %s: accuracy %.4f", shift.name, acc)
     metrics["shifts"] = results
     if results:
@@ -214,7 +217,8 @@ def format_shifts(metrics: dict) -> str:
              f"data: {metrics['data']}: {metrics['num_samples']} images",
              f"  {'unchanged':22} {'':9} accuracy {metrics['accuracy']:.4f}"]
     for name, r in metrics["shifts"].items():
-        lines.append(f"  {name:22} {r['family']:9} accuracy {r['accuracy']:.4f}")
+        no_hand = f"  (no hand found in {r['no_hand']})" if r.get("no_hand") else ""
+        lines.append(f"  {name:22} {r['family']:9} accuracy {r['accuracy']:.4f}{no_hand}")
     if metrics.get("worst_shift"):
         lines.append(f"worst shift: {metrics['worst_shift']['name']} ({metrics['worst_shift']['accuracy']:.4f})")
     return "\n".join(lines)

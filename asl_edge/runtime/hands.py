@@ -21,7 +21,10 @@ If the first pass finds nothing, ``LocaliserConfig.fallback`` tries a few more v
 zoomed-in tiles, for small hands; a zoomed-out frame, for close-ups whose hand fills the picture),
 then the best weak palms of all views, then the whole frame straight into the landmark model, and
 keeps a hand only when the landmark model's presence score passes. Only frames the first pass
-misses pay for this.
+misses pay for this. A frame where none of that finds a hand is searched again, without the tiles,
+on the retry copies of ``LocaliserConfig.retries`` (:data:`RETRY_FILTERS`: smoothed, then
+sharpened), keeping a hand only above ``retry_min_presence``: sensor noise and JPEG blocks hide a
+hand from the palm detector, and so does blur.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from functools import cache
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageFilter
 
 from asl_edge.runtime.errors import DataError, ModelError
 
@@ -55,6 +58,31 @@ ROI_SCALE = 2.6
 ROI_SHIFT_Y = -0.5
 ROI_TARGET_ANGLE = math.pi / 2
 WRIST, MIDDLE_MCP = 0, 2
+
+
+@dataclass(frozen=True)
+class RetryFilter:
+    """A copy of the frame searched again when the frame itself gave no hand.
+
+    Attributes:
+        name: the name ``LocaliserConfig.retries`` uses.
+        filter: the Pillow filter that makes the copy.
+        against: what it undoes.
+    """
+
+    name: str
+    filter: ImageFilter.Filter
+    against: str
+
+
+# Chosen on the camera model's held-out close-ups under the shift suite (benchmarks/localiser_retries.py,
+# benchmarks/results/hands/retries*.json): a Gaussian of sigma 1 pixel gave JPEG-10 frames their hand
+# back more often than sigma 1.5 or a 3x3 median; unsharp masking (radius 2, 200%) does for blurred
+# frames what smoothing cannot.
+RETRY_FILTERS = {f.name: f for f in (
+    RetryFilter("smooth", ImageFilter.GaussianBlur(1.0), "sensor noise, JPEG blocks"),
+    RetryFilter("sharpen", ImageFilter.UnsharpMask(radius=2, percent=200, threshold=0), "blur (out of focus, motion)"),
+)}
 
 
 @dataclass(frozen=True)
@@ -127,6 +155,15 @@ class LocaliserConfig:
             when no view found a hand (0: never).
         zoom_out: the fallback's zoomed-out view pads the frame to this many times its long side.
         margin: :meth:`HandLocaliser.crop` side is ``max(w, h) * (1 + margin)`` of the landmark box.
+        retries: names in :data:`RETRY_FILTERS`, in order: when the frame gives no hand, the same
+            search on each filtered copy until one does (boxes are in the frame's own pixels, the
+            crop is cut from the frame itself). Settings recorded before retries existed read as
+            none, so an older artifact finds exactly the hands it found before.
+        retry_min_presence: presence a hand found on a retry copy must reach: a filtered copy of
+            a hand-free frame shows hand-like shapes (the retries' false hands in 200 hand-free
+            windows of the TRAIN backgrounds scored 0.83-0.90, while 34 of 52 hands they gave back
+            in JPEG-10 validation close-ups scored 0.92 or more;
+            benchmarks/results/hands/retry_presence.json).
     """
 
     palm_model: str = "palm_detection_lite"
@@ -141,14 +178,20 @@ class LocaliserConfig:
     max_candidates: int = 3
     zoom_out: float = 1.6
     margin: float = 0.25
+    retries: tuple[str, ...] = ("smooth", "sharpen")
+    retry_min_presence: float = 0.92
 
     def __post_init__(self):
+        object.__setattr__(self, "retries", tuple(self.retries))  # a list read back from JSON
+        unknown = [r for r in self.retries if r not in RETRY_FILTERS]
+        if unknown:
+            raise DataError(f"unknown localiser retry '{unknown[0]}'; known: {', '.join(RETRY_FILTERS)}")
         for name in (self.palm_model, self.landmark_model):
             if not (ASSETS / f"{name}.tflite").is_file():
                 known = sorted(p.stem for p in ASSETS.glob("*.tflite"))
                 raise ModelError(f"unknown hand model '{name}'; bundled: {', '.join(known)}")
-        if not (0 < self.min_palm_score < 1 and 0 < self.min_presence < 1 and 0 < self.nms_iou < 1):
-            raise DataError("min_palm_score, min_presence and nms_iou must lie between 0 and 1")
+        if not all(0 < v < 1 for v in (self.min_palm_score, self.min_presence, self.nms_iou, self.retry_min_presence)):
+            raise DataError("min_palm_score, min_presence, retry_min_presence and nms_iou must lie between 0 and 1")
         if self.max_candidates < 0 or not 0 < self.candidate_score < 1:
             raise DataError("max_candidates must be >= 0 and candidate_score between 0 and 1")
         if self.max_palms < 1 or self.zoom_out < 1 or self.margin < 0 or not 0.2 <= self.tile_frac <= 1:
@@ -161,7 +204,7 @@ class LocaliserConfig:
 
     def to_dict(self) -> dict:
         """JSON-ready settings plus the models' provenance (``models``), for run folders and artifacts."""
-        return {**asdict(self), "models": self.models()}
+        return {**asdict(self), "retries": list(self.retries), "models": self.models()}
 
     @classmethod
     def from_dict(cls, d: dict) -> LocaliserConfig:
@@ -176,6 +219,7 @@ class LocaliserConfig:
         unknown = set(d) - set(cls.__dataclass_fields__)
         if unknown:
             raise DataError(f"unknown localiser keys: {', '.join(sorted(unknown))}")
+        d.setdefault("retries", ())  # recorded before retries existed: behave as then
         config = cls(**d)
         if recorded is not None:
             for name, info in config.models().items():
@@ -402,8 +446,24 @@ class HandLocaliser:
         return out
 
     def find_hand(self, rgb: np.ndarray) -> Hand | None:
-        """The most confident hand, trying the fallback views when the first pass finds none."""
+        """The most confident hand, trying the fallback views when the first pass finds none, then
+        the same on each retry copy (``retries``) of a frame that gave none."""
         rgb = _as_rgb(rgb)
+        hand = self._search(rgb)
+        for name in self.config.retries:
+            if hand is not None:
+                break
+            copy = np.asarray(Image.fromarray(rgb, "RGB").filter(RETRY_FILTERS[name].filter))
+            # Without the tiles: a hand-free frame (the camera loop's slowest case) pays for every
+            # retry, and the tiles are most of a search's palm detector runs.
+            hand = self._search(copy, tiles=False)
+            if hand is not None and hand.presence < self.config.retry_min_presence:
+                hand = None
+        return hand
+
+    def _search(self, rgb: np.ndarray, tiles: bool = True) -> Hand | None:
+        """One frame's search: the first pass, then (``fallback``) the extra views (the zoomed-in
+        tiles only with ``tiles``)."""
         if not self.config.fallback:
             found = self.hands(rgb)
             return max(found, key=lambda hd: hd.presence) if found else None
@@ -413,7 +473,7 @@ class HandLocaliser:
         # 0. The first pass: the whole frame letterboxed.
         # 1. Zoomed in: overlapping square tiles; a small hand in a wide frame gets more pixels.
         # 2. Zoomed out: a hand that fills a close-up is too big for the palm detector.
-        views = [(w / 2, h / 2, long_side), *tile_views(w, h, self.config.tile_frac),
+        views = [(w / 2, h / 2, long_side), *(tile_views(w, h, self.config.tile_frac) if tiles else []),
                  (w / 2, h / 2, long_side * self.config.zoom_out)]
         for cx, cy, side in views:
             found = self._palm_view(rgb, cx, cy, side, weak)

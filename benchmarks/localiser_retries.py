@@ -1,0 +1,106 @@
+#!/usr/bin/env python3
+"""What the hand localiser's retries (``LocaliserConfig.retries``) buy on degraded camera frames.
+
+The committed camera artifact is scored on its held-out close-ups, unchanged and under the shifts
+that hide a hand from MediaPipe's palm detector (JPEG, sensor noise, blur; low contrast, grey, a
+dark room for comparison), once per retry setting: the artifact's recorded localiser with only
+``retries`` replaced, the classifier untouched. A frame without a hand counts as wrong, so a retry
+can only turn a miss into a hit or a misreading. With ``--scenes`` (the scene test set of
+``benchmarks/make_scenes.py``) it also scores the scene frames and counts the other side of the
+bargain: hands "found" in hand-free windows of the same background photographs, and the CPU time
+such a frame costs (every view, every retry: the camera loop's slowest case).
+
+Usage:
+    PYTHONPATH=. python benchmarks/localiser_retries.py --scenes runs/scenes \
+        --out benchmarks/results/hands/retries.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from asl_edge.bench.evaluate import _load_target, _shift_stage, predict_localised
+from asl_edge.runtime.shifts import get_shift
+
+ARTIFACT = "export/asl-digits-camera/asl-digits-camera_int8.tflite"
+SHIFTS = ("jpeg_10", "jpeg_20", "noise_20", "blur_2.0", "contrast_0.3", "grayscale", "darker_0.3")
+SETTINGS = {"none": (), "smooth": ("smooth",), "smooth+sharpen": ("smooth", "sharpen")}
+
+
+def score(artifact: str, retries: tuple[str, ...], shifts: tuple[str, ...]) -> dict:
+    """Accuracy, hands not found and accuracy where found, per shift (``unchanged`` first)."""
+    runner, _, pre, ds, chosen = _load_target(artifact, None, True, override=_shift_stage)
+    pre = replace(pre, localiser={**pre.localiser, "retries": list(retries)})
+    out = {"data": chosen.description, "images": int(len(ds.labels))}
+    for name in ("unchanged", *shifts):
+        start = time.perf_counter()
+        probs, found = predict_localised(runner, ds, pre, None if name == "unchanged" else get_shift(name).apply)
+        right = probs.argmax(1) == ds.labels
+        out[name] = {"accuracy": float((right & found).mean()), "no_hand": int((~found).sum()),
+                     "accuracy_where_found": float(right[found].mean()) if found.any() else None,
+                     "seconds": round(time.perf_counter() - start, 1)}
+        print(f"{'+'.join(retries) or 'none':15} {name:13} accuracy {out[name]['accuracy']:.4f}  "
+              f"no hand {out[name]['no_hand']:3d}", file=sys.stderr, flush=True)
+    return out
+
+
+def scenes(artifact: str, retries: tuple[str, ...], folder: Path, negatives: int) -> dict:
+    """Scene frames read right (no hand = wrong), and hands found in ``negatives`` hand-free windows."""
+    from asl_edge.data.scenes import FRAME_SIZE, _window, load_background
+    from asl_edge.runtime.hands import HandLocaliser, LocaliserConfig
+
+    runner, _, pre, ds, chosen = _load_target(artifact, str(folder), True, override=_shift_stage)
+    settings = {**pre.localiser, "retries": list(retries)}
+    probs, found = predict_localised(runner, ds, replace(pre, localiser=settings))
+    out = {"data": chosen.description, "accuracy": float(((probs.argmax(1) == ds.labels) & found).mean()),
+           "no_hand": int((~found).sum())}
+    record = json.loads((folder / "scenes.json").read_text())
+    names = sorted(record["backgrounds"])
+    backgrounds = {n: load_background(n) for n in names}
+    rng = np.random.default_rng(12345)  # the windows of benchmarks/hands_eval.py --negatives
+    localiser = HandLocaliser(LocaliserConfig.from_dict(settings), threads=1)
+    false_hands, cpu = 0, []
+    for k in range(negatives):
+        window = _window(backgrounds[names[k % len(names)]], rng, FRAME_SIZE)
+        start = time.process_time()
+        false_hands += localiser.find(window) is not None
+        cpu.append(time.process_time() - start)
+    out["hand_free"] = {"frames": negatives, "backgrounds": names, "false_hand": false_hands,
+                        "cpu_ms_p50": round(float(np.percentile(cpu, 50)) * 1000, 1),
+                        "cpu_ms_p90": round(float(np.percentile(cpu, 90)) * 1000, 1)}
+    print(f"{'+'.join(retries) or 'none':15} scenes        accuracy {out['accuracy']:.4f}  no hand {out['no_hand']:3d}"
+          f"  false hands {false_hands}/{negatives}, hand-free frame {out['hand_free']['cpu_ms_p50']} ms CPU p50",
+          file=sys.stderr, flush=True)
+    return out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--artifact", default=ARTIFACT)
+    ap.add_argument("--settings", nargs="*", default=list(SETTINGS), choices=list(SETTINGS))
+    ap.add_argument("--shifts", nargs="*", default=list(SHIFTS))
+    ap.add_argument("--scenes", type=Path, default=None, help="scene test set folder (benchmarks/make_scenes.py)")
+    ap.add_argument("--negatives", type=int, default=200, help="hand-free windows with --scenes")
+    ap.add_argument("--out", type=Path, required=True)
+    args = ap.parse_args(argv)
+    doc = {"schema": 1, "kind": "localiser-retries", "artifact": args.artifact,
+           "command": "PYTHONPATH=. python benchmarks/localiser_retries.py " + " ".join(
+               argv if argv is not None else sys.argv[1:]),
+           "settings": {name: score(args.artifact, SETTINGS[name], tuple(args.shifts)) for name in args.settings}}
+    if args.scenes:
+        doc["scenes"] = {name: scenes(args.artifact, SETTINGS[name], args.scenes, args.negatives)
+                         for name in args.settings}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(doc, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
