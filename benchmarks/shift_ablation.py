@@ -187,6 +187,10 @@ VARIANTS = {
     "fast_blur13_stem1_ls03": (FAST_V2, ["train.label_smoothing=0.3", "model.stem_blocks=1"]),
     "fast_blur13_stem1_ls02_sp065": (FAST_V2, ["train.label_smoothing=0.2", "model.stem_blocks=1",
                                                "augment.scale_prob=0.65"]),
+    "fast_blur13_stem1_ls02_sp065_seed1": (FAST_V2, ["train.label_smoothing=0.2", "model.stem_blocks=1",
+                                                     "augment.scale_prob=0.65", "train.seed=1"]),
+    "fast_blur13_stem1_ls02_sp065_seed2": (FAST_V2, ["train.label_smoothing=0.2", "model.stem_blocks=1",
+                                                     "augment.scale_prob=0.65", "train.seed=2"]),
     # measured with the first robust recipe (mild_all_per_image), before the recipe changed
     "recipe_fast": (FAST_V1, []),
     "recipe_fast_seed1": (FAST_V1, ["train.seed=1"]),  # another signer split: 30-odd other unseen signers
