@@ -23,7 +23,7 @@ from PIL import Image
 
 from asl_edge.data.builtin import BUILTIN_FILE
 from asl_edge.data.scenes import FRAME_SIZE, _window, background_names, load_background
-from asl_edge.runtime.hands import RETRY_FILTERS, HandLocaliser, LocaliserConfig
+from asl_edge.runtime.hands import HandLocaliser, LocaliserConfig
 from asl_edge.runtime.shifts import get_shift
 
 SHIFTS = ("jpeg_10", "jpeg_20", "noise_20", "blur_2.0")
@@ -32,15 +32,7 @@ SHIFTS = ("jpeg_10", "jpeg_20", "noise_20", "blur_2.0")
 def stage(localiser: HandLocaliser, rgb: np.ndarray) -> tuple[str | None, float | None]:
     """Which search found a hand (``frame`` or a retry's name) and its presence, as
     :meth:`HandLocaliser.find_hand` searches but with no presence threshold on the retries."""
-    hand = localiser._search(rgb)
-    if hand is not None:
-        return "frame", hand.presence
-    for name in localiser.config.retries:
-        copy = np.asarray(Image.fromarray(rgb, "RGB").filter(RETRY_FILTERS[name].filter))
-        hand = localiser._search(copy, tiles=False)
-        if hand is not None:
-            return name, hand.presence
-    return None, None
+    return next(((name, hand.presence) for name, hand in localiser.attempts(rgb) if hand is not None), (None, None))
 
 
 def main(argv=None) -> int:

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from functools import cache
 from pathlib import Path
@@ -447,19 +448,24 @@ class HandLocaliser:
 
     def find_hand(self, rgb: np.ndarray) -> Hand | None:
         """The most confident hand, trying the fallback views when the first pass finds none, then
-        the same on each retry copy (``retries``) of a frame that gave none."""
+        the same on each retry copy (``retries``) of a frame that gave none; a retry's hand counts
+        only from ``retry_min_presence``."""
+        for name, hand in self.attempts(rgb):
+            if hand is not None and (name == "frame" or hand.presence >= self.config.retry_min_presence):
+                return hand
+        return None
+
+    def attempts(self, rgb: np.ndarray) -> Iterator[tuple[str, Hand | None]]:
+        """The searches :meth:`find_hand` makes, in order and only as far as they are consumed:
+        ``("frame", hand)``, then ``(retry name, hand)`` per retry copy, before any threshold on a
+        retry's hand (``benchmarks/retry_presence.py`` reads them to set that threshold)."""
         rgb = _as_rgb(rgb)
-        hand = self._search(rgb)
+        yield "frame", self._search(rgb)
         for name in self.config.retries:
-            if hand is not None:
-                break
             copy = np.asarray(Image.fromarray(rgb, "RGB").filter(RETRY_FILTERS[name].filter))
             # Without the tiles: a hand-free frame (the camera loop's slowest case) pays for every
             # retry, and the tiles are most of a search's palm detector runs.
-            hand = self._search(copy, tiles=False)
-            if hand is not None and hand.presence < self.config.retry_min_presence:
-                hand = None
-        return hand
+            yield name, self._search(copy, tiles=False)
 
     def _search(self, rgb: np.ndarray, tiles: bool = True) -> Hand | None:
         """One frame's search: the first pass, then (``fallback``) the extra views (the zoomed-in
