@@ -191,6 +191,26 @@ VARIANTS = {
                                                      "augment.scale_prob=0.65", "train.seed=1"]),
     "fast_blur13_stem1_ls02_sp065_seed2": (FAST_V2, ["train.label_smoothing=0.2", "model.stem_blocks=1",
                                                      "augment.scale_prob=0.65", "train.seed=2"]),
+    # A shrunk training hand low-passed as a resize would (augment.scale_antialias): the warp alone
+    # sampled every second pixel of a half-size hand, an aliased texture no camera produces.
+    "fast_blur13_stem1_ls02_aa": (FAST_V2, ["train.label_smoothing=0.2", "model.stem_blocks=1",
+                                            "augment.scale_antialias=true"]),
+    "fast_blur13_stem1_ls02_aa_repeat": (FAST_V2, ["train.label_smoothing=0.2", "model.stem_blocks=1",
+                                                   "augment.scale_antialias=true"]),
+    "fast_blur13_stem1_ls02_aa_seed1": (FAST_V2, ["train.label_smoothing=0.2", "model.stem_blocks=1",
+                                                  "augment.scale_antialias=true", "train.seed=1"]),
+    "fast_blur13_stem1_ls02_aa_seed2": (FAST_V2, ["train.label_smoothing=0.2", "model.stem_blocks=1",
+                                                  "augment.scale_antialias=true", "train.seed=2"]),
+    # Stochastic weight averaging of the last 30 of 140 epochs at a tenth of the peak rate
+    # (train.swa_epochs): two runs' models erred on different half-size hands.
+    "fast_blur13_stem1_ls02_swa30": (FAST_V2, ["train.label_smoothing=0.2", "model.stem_blocks=1",
+                                               "train.swa_epochs=30"]),
+    "fast_blur13_stem1_ls02_swa30_repeat": (FAST_V2, ["train.label_smoothing=0.2", "model.stem_blocks=1",
+                                                      "train.swa_epochs=30"]),
+    "fast_blur13_stem1_ls02_swa30_seed1": (FAST_V2, ["train.label_smoothing=0.2", "model.stem_blocks=1",
+                                                     "train.swa_epochs=30", "train.seed=1"]),
+    "fast_blur13_stem1_ls02_swa30_seed2": (FAST_V2, ["train.label_smoothing=0.2", "model.stem_blocks=1",
+                                                     "train.swa_epochs=30", "train.seed=2"]),
     # measured with the first robust recipe (mild_all_per_image), before the recipe changed
     "recipe_fast": (FAST_V1, []),
     "recipe_fast_seed1": (FAST_V1, ["train.seed=1"]),  # another signer split: 30-odd other unseen signers

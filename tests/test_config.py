@@ -46,10 +46,20 @@ def test_numbers_for_floats_are_accepted():
     ("augment.blur_prob=-0.1", r"augment.blur_prob is a share"),
     ("augment.scale_min=0", "0 < scale_min <= scale_max"),
     ("augment.scale_min=2", "0 < scale_min <= scale_max"),
+    ("train.swa_epochs=500", r"train.swa_epochs averages the last epochs of the last phase"),
 ])
 def test_bad_set_is_a_clear_error(item, message):
     with pytest.raises(ConfigError, match=message):
         cfg.resolve("fast", [item])
+
+
+@pytest.mark.parametrize("sets, message", [
+    (["train.swa_epochs=5", "train.swa_lr_factor=0"], r"train.swa_lr_factor is a share of the peak rate"),
+    (["train.swa_epochs=5", "train.distribute=mirrored"], "train.swa_epochs runs on one device"),
+])
+def test_bad_weight_averaging_is_a_clear_error(sets, message):
+    with pytest.raises(ConfigError, match=message):
+        cfg.resolve("fast", sets)
 
 
 def test_unknown_recipe_lists_choices():

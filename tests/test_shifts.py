@@ -262,6 +262,45 @@ def test_blur_augmentation_at_its_widest_is_the_suites_blur(monkeypatch):
     assert np.abs(out - np.asarray(pil, np.float32) / 255)[8:-8, 8:-8].mean() < 0.004
 
 
+@pytest.mark.parametrize("scale", [0.5, 0.35])
+def test_antialiased_shrink_is_the_suites_shrink(scale):
+    """With scale_antialias a shrunk training image has the texture of the suite's ``smaller_*``
+    shift (Pillow's resize); the warp alone samples every second or third pixel and misses it."""
+    from asl_edge.keras_compat import tf
+    from asl_edge.runtime.shifts import shrink
+    from asl_edge.training.config import AugmentSection
+    from asl_edge.training.pipeline import augmenter
+
+    photos = np.stack([_photo(seed, side=64) for seed in range(8)])
+    photos[:, 16:48, 16:48] = np.random.default_rng(0).integers(0, 256, (8, 32, 32, 3))  # fine texture mid-frame
+    suite = np.stack([shrink(p, scale) for p in photos]).astype(np.float32) / 255
+    middle = slice(24, 40)  # inside the shrunk content, away from where the two round its edge
+
+    def error(antialias: bool) -> float:
+        aug = AugmentSection(rotation=0, shift=0, zoom=0, brightness=0, contrast=0, scale_min=scale,
+                             scale_max=scale, scale_prob=1.0, scale_antialias=antialias)
+        # as tf.data traces it: a graph over batches of unknown size
+        graph = tf.function(augmenter(aug, seed=0), input_signature=[tf.TensorSpec([None, None, None, 3])])
+        out = graph(tf.constant(photos.astype(np.float32) / 255)).numpy()
+        return float(np.abs(out - suite)[:, middle, middle].mean())
+
+    assert error(True) < error(False) / 2
+
+
+def test_antialiasing_leaves_images_that_are_not_shrunk_alone():
+    from asl_edge.keras_compat import tf
+    from asl_edge.training.config import AugmentSection
+    from asl_edge.training.pipeline import augmenter
+
+    src = np.random.default_rng(0).random((4, 32, 32, 3)).astype(np.float32)
+    plain = dict(rotation=0.1, shift=0.1, zoom=0, brightness=0, contrast=0, scale_min=1.0, scale_max=1.25)
+    tf.random.set_seed(0)
+    with_aa = augmenter(AugmentSection(**plain, scale_antialias=True), seed=0)(tf.constant(src)).numpy()
+    tf.random.set_seed(0)
+    without = augmenter(AugmentSection(**plain), seed=0)(tf.constant(src)).numpy()
+    np.testing.assert_allclose(with_aa, without, atol=1e-6)
+
+
 def test_grayscale_model_skips_colour_ops():
     from asl_edge.keras_compat import tf
     from asl_edge.training import config as cfg

@@ -95,6 +95,7 @@ def test_existing_run_is_refused_without_force(tiny_npz, tmp_path):
         ["train.schedule=exponential", "train.warmup_epochs=1", "train.optimizer=adamw"],
         ["train.schedule=plateau", "train.optimizer=rmsprop", "data.balance=class_weight"],
         ["train.label_smoothing=0.1", "data.balance=oversample", "augment.enabled=true", "augment.flip=true"],
+        ["train.swa_epochs=1", "model.batch_norm=true"],
     ],
 )
 def test_schedules_optimizers_and_balancing_train(tiny_npz, tmp_path, sets):
@@ -109,8 +110,10 @@ def test_nan_loss_stops_with_a_clear_error(tiny_npz, tmp_path):
     assert not (tmp_path / "run" / "model.keras").exists()  # no half-finished model presented as a result
 
 
-def test_resume_after_sigkill(tiny_npz, tmp_path):
-    """A run killed with SIGKILL mid-training resumes from its last completed epoch."""
+@pytest.mark.parametrize("averaged", [0, 36], ids=["plain", "weight_averaging"])
+def test_resume_after_sigkill(tiny_npz, tmp_path, averaged):
+    """A run killed with SIGKILL mid-training resumes from its last completed epoch (with weight
+    averaging from epoch 4 on, the kill lands inside the averaged epochs)."""
     out = tmp_path / "run"
     epochs = 40
     cmd = [
@@ -120,7 +123,8 @@ def test_resume_after_sigkill(tiny_npz, tmp_path):
         str(out),
         *[
             a
-            for s in tiny_sets(tiny_npz, epochs=epochs, extra=["train.early_stopping_patience=0"])
+            for s in tiny_sets(tiny_npz, epochs=epochs,
+                               extra=["train.early_stopping_patience=0", f"train.swa_epochs={averaged}"])
             for a in ("--set", s)
         ],
     ]
@@ -143,6 +147,80 @@ def test_resume_after_sigkill(tiny_npz, tmp_path):
     # Every epoch appears; at most the one in flight when killed is logged twice.
     assert set(epochs_logged) == set(range(epochs)) and len(rows) <= epochs + 1
     assert runfolder.load_run(out).model_path.is_file()
+    if averaged:
+        # every averaged epoch counted once, across the kill; one running mean left, the final one
+        assert json.loads(state_file.read_text())["swa_count"] == averaged
+        assert [p.name for p in (out / "checkpoints").glob("swa_average-*.npz")] == [f"swa_average-{averaged}.npz"]
+
+
+def _tiny_bn_model():
+    from asl_edge.keras_compat import keras
+
+    inputs = keras.Input((4,))
+    x = keras.layers.Dense(6)(inputs)
+    x = keras.layers.BatchNormalization()(x)
+    model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(x))
+    model.compile(keras.optimizers.SGD(0.1), "sparse_categorical_crossentropy")
+    return model
+
+
+def test_weight_averaging_ends_with_the_mean_of_the_averaged_epochs(tmp_path):
+    from asl_edge.keras_compat import keras
+    from asl_edge.training.averaging import averaging_callback
+
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(64, 4)).astype(np.float32), rng.integers(0, 3, 64)
+    model = _tiny_bn_model()
+    seen = []
+    record = keras.callbacks.LambdaCallback(
+        on_epoch_end=lambda epoch, logs: seen.append([v.numpy() for v in model.trainable_weights]))
+    state = {}
+    averager = averaging_callback(tmp_path, state, first_epoch=2)
+    model.fit(x, y, batch_size=16, epochs=5, callbacks=[averager, record], verbose=0)
+    assert state["swa_count"] == 3 and (tmp_path / "swa_average-3.npz").is_file()
+    assert averager.apply(model, [(x[:32], y[:32]), (x[32:], y[32:])])
+    for var, *epochs in zip(model.trainable_weights, *seen[2:]):
+        np.testing.assert_allclose(var.numpy(), np.mean(epochs, axis=0), rtol=1e-5, atol=1e-6)
+    assert not np.allclose(model.trainable_weights[0].numpy(), seen[-1][0])  # not just the last epoch's
+
+
+def test_weight_averaging_stopped_before_its_first_epoch_keeps_the_weights(tmp_path):
+    from asl_edge.training.averaging import averaging_callback
+
+    model = _tiny_bn_model()
+    before = [v.numpy() for v in model.weights]
+    assert not averaging_callback(tmp_path, {}, first_epoch=5).apply(model, [])
+    for var, old in zip(model.weights, before):
+        np.testing.assert_array_equal(var.numpy(), old)
+
+
+def test_batch_norm_statistics_are_measured_again_as_the_mean_over_the_batches():
+    from asl_edge.keras_compat import keras
+    from asl_edge.training.averaging import recompute_batch_norm
+
+    inputs = keras.Input((3,))
+    bn = keras.layers.BatchNormalization(momentum=0.99)
+    model = keras.Model(inputs, bn(inputs))
+    rng = np.random.default_rng(0)
+    batches = [(rng.normal(loc, 2.0, (64, 3)).astype(np.float32),) for loc in (1.0, 5.0, 9.0)]
+    assert recompute_batch_norm(model, batches) == 3
+    means = np.mean([b[0].mean(axis=0) for b in batches], axis=0)
+    variances = np.mean([b[0].var(axis=0) for b in batches], axis=0)
+    np.testing.assert_allclose(bn.moving_mean.numpy(), means, rtol=1e-4)  # not momentum 0.99's slow drift
+    np.testing.assert_allclose(bn.moving_variance.numpy(), variances, rtol=0.03)  # biased or Bessel-corrected
+    assert bn.momentum == 0.99  # left as it was
+
+
+def test_cosine_schedule_holds_the_averaging_rate_over_the_averaged_epochs():
+    from asl_edge.training.schedules import learning_rate
+
+    train = cfg.TrainSection(epochs=10, learning_rate=0.01, schedule="cosine", swa_epochs=3, swa_lr_factor=0.2)
+    lr = learning_rate(train, steps_per_epoch=5, averaged_epochs=3)
+    assert float(lr(0)) == pytest.approx(0.01)
+    assert float(lr(20)) > 0.002  # still decaying before the averaged epochs
+    for step in (35, 40, 49):  # epochs 7-9
+        assert float(lr(step)) == pytest.approx(0.002)
 
 
 def test_resume_with_nothing_to_resume(tmp_path):

@@ -39,6 +39,7 @@ CHECKPOINTS = "checkpoints"
 LAST_CHECKPOINT = "last.keras"
 BEST_CHECKPOINT = "best.keras"
 STATE_FILE = "state.json"
+SWA_CHECKPOINT = "swa_average-{count}.npz"  # stochastic weight averaging's running mean, by epochs averaged
 LOGS = "logs"
 
 

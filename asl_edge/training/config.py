@@ -100,6 +100,10 @@ class AugmentSection:
             71k-weight 4-block model unchanged accuracy but bought the 5-block one the half-size
             hand (benchmarks/shift_ablation.py).
         scale_prob: share of the images whose scale is drawn (the rest keep theirs).
+        scale_antialias: low-pass each image before it is shrunk, as a camera's optics and a
+            resize filter do (Pillow's ``resize``, the suite's ``smaller_*`` shifts): without it the
+            warp samples every second or third pixel of a shrunk hand, and the model learns small
+            hands with an aliased texture that no camera produces.
         exposure: maximum multiplicative brightness gain, log-uniform in ``[1/exposure, exposure]``
             (1.0: off), clipped at white like an over-exposed sensor.
         gamma: maximum tone-curve exponent, log-uniform in ``[1/gamma, gamma]`` (1.0: off).
@@ -124,6 +128,7 @@ class AugmentSection:
     scale_max: float = 1.0
     scale_log: bool = False
     scale_prob: float = 0.5
+    scale_antialias: bool = False
     exposure: float = 1.0
     gamma: float = 1.0
     color_gain: float = 0.0
@@ -153,6 +158,11 @@ class TrainSection:
             multiplied by ``decay_rate`` (Keras' ``ReduceLROnPlateau``).
         early_stopping_patience: epochs without a better validation loss before stopping (0: off).
         label_smoothing: label smoothing of the cross-entropy.
+        swa_epochs: stochastic weight averaging over the last epochs of the last phase (0: off): the
+            final weights are the mean of those epochs' weights, with the BatchNorm statistics
+            measured again (:mod:`asl_edge.training.averaging`); a ``cosine`` schedule ends at
+            ``swa_lr_factor`` of the peak where they begin and stays there.
+        swa_lr_factor: the learning rate of the averaged epochs as a share of the peak (``cosine``).
         seed: seed of every random choice (split, shuffling, augmentation, initialisation).
         distribute: ``default``, ``mirrored`` (all local GPUs) or ``multi_worker`` (TF_CONFIG).
         fine_tune_epochs: transfer models, phase two: epochs with the top of the backbone unfrozen.
@@ -178,6 +188,8 @@ class TrainSection:
     plateau_patience: int = 5
     early_stopping_patience: int = 15
     label_smoothing: float = 0.0
+    swa_epochs: int = 0
+    swa_lr_factor: float = 0.1
     seed: int = 0
     distribute: str = "default"
     fine_tune_epochs: int = 0
@@ -443,8 +455,9 @@ def check(config: Config) -> Config:
     Raises:
         ConfigError: ``plateau`` with a warm-up (ReduceLROnPlateau changes a plain rate, a warm-up
             is a schedule), a plateau factor outside (0, 1), an augmentation share outside [0, 1]
-            a scale range that is not ``0 < scale_min <= scale_max``, a JPEG quality outside 1-95 or
-            a negative ``model.stem_blocks``.
+            a scale range that is not ``0 < scale_min <= scale_max``, a JPEG quality outside 1-95,
+            a negative ``model.stem_blocks``, or weight averaging over more epochs than the last
+            phase has, at a rate share outside (0, 1] or under a distribution strategy.
     """
     if config.model.stem_blocks < 0:
         raise ConfigError(f"model.stem_blocks counts blocks: it must be 0 or more, got {config.model.stem_blocks}")
@@ -463,6 +476,17 @@ def check(config: Config) -> Config:
                               "set train.warmup_epochs=0 or another schedule")
         if not 0.0 < train.decay_rate < 1.0 or train.plateau_patience < 1:
             raise ConfigError("train.schedule=plateau needs 0 < train.decay_rate < 1 and train.plateau_patience >= 1")
+    if train.swa_epochs:
+        last_phase = train.fine_tune_epochs or train.epochs
+        if not 0 < train.swa_epochs < last_phase:
+            raise ConfigError(f"train.swa_epochs averages the last epochs of the last phase ({last_phase}): "
+                              f"it must lie in [0, {last_phase - 1}], got {train.swa_epochs}")
+        if not 0.0 < train.swa_lr_factor <= 1.0:
+            raise ConfigError(f"train.swa_lr_factor is a share of the peak rate: it must lie in (0, 1], "
+                              f"got {train.swa_lr_factor}")
+        if train.distribute != "default":
+            raise ConfigError("train.swa_epochs runs on one device: set train.distribute=default "
+                              "(re-measuring the BatchNorm statistics is not written for a strategy)")
     if train.teacher:
         if not 0.0 <= train.distill_weight <= 1.0:
             raise ConfigError(f"train.distill_weight must lie in [0, 1], got {train.distill_weight}")

@@ -22,6 +22,8 @@ from asl_edge.runtime.errors import DataError
 from asl_edge.training.config import AugmentSection
 
 BLUR_SIGMA = (0.5, 2.0)  # the range of augment.blur_prob's Gaussian, in pixels
+# The antialiasing kernel's half-width: 3 sigma of the widest one, a shrink to 0.35 (sigma 1.09).
+ANTIALIAS_RADIUS = 4
 
 
 def augmenter(aug: AugmentSection, seed: int):
@@ -106,6 +108,8 @@ def _geometry(x, aug: AugmentSection):
         else:
             drawn = _uniform(n, aug.scale_min, aug.scale_max)
         scale = tf.where(_chosen(n, aug.scale_prob), drawn, scale)
+        if aug.scale_antialias:
+            x = _antialias(x, scale)
     tx = _uniform(n, -1.0, 1.0) * aug.shift * w
     ty = _uniform(n, -1.0, 1.0) * aug.shift * h
     # The output pixel p maps to the input pixel R(-angle)(p - c - t) / scale + c.
@@ -132,6 +136,34 @@ def _geometry(x, aug: AugmentSection):
     random_fill = tf.random.uniform(tf.shape(fill))
     fill = tf.where(_chosen(n, 0.5)[:, None], fill, random_fill)
     return warped[..., :-1] + (1.0 - warped[..., -1:]) * fill[:, None, None, :]
+
+
+def _antialias(x, scale):
+    """Each image of ``x`` low-passed for its shrink by ``scale`` (images at ``scale >= 1`` unchanged).
+
+    Pillow's bilinear resize by ``1/k`` averages over a triangle of half-width ``k`` input pixels
+    (variance ``k**2 / 6``); the warp's bilinear sampling is a triangle of half-width 1 (variance
+    ``1 / 6``). A Gaussian of the missing variance, ``(k**2 - 1) / 6``, before the warp gives the
+    shrunk image the smoothness of a resized one. Each image has its own kernel: the batch is
+    stacked along the channels, so that one depthwise convolution filters every image at once.
+    """
+    from asl_edge.keras_compat import tf
+
+    k = 1.0 / scale
+    sigma = tf.sqrt(tf.maximum(k * k - 1.0, 0.0) / 6.0)  # (B,); 0 for an image that is not shrunk
+    radius = ANTIALIAS_RADIUS
+    t = tf.range(-radius, radius + 1, dtype=tf.float32)
+    kernel = tf.exp(-0.5 * tf.square(t[None, :] / tf.maximum(sigma, 1e-3)[:, None]))  # sigma 0: a unit impulse
+    kernel = kernel / tf.reduce_sum(kernel, axis=1, keepdims=True)  # (B, taps)
+    shape = tf.shape(x)
+    n, h, w, c = shape[0], shape[1], shape[2], shape[3]
+    stacked = tf.reshape(tf.transpose(x, [1, 2, 0, 3]), tf.stack([1, h, w, n * c]))  # channel b*c + j
+    per_channel = tf.transpose(tf.repeat(kernel, c, axis=0))  # (taps, B*C)
+    kx = per_channel[None, :, :, None]
+    ky = per_channel[:, None, :, None]
+    padded = tf.pad(stacked, [[0, 0], [radius, radius], [radius, radius], [0, 0]], mode="SYMMETRIC")
+    out = tf.nn.depthwise_conv2d(tf.nn.depthwise_conv2d(padded, kx, [1, 1, 1, 1], "VALID"), ky, [1, 1, 1, 1], "VALID")
+    return tf.ensure_shape(tf.transpose(tf.reshape(out, tf.stack([h, w, n, c])), [2, 0, 1, 3]), x.shape)
 
 
 def _photometric(x, aug: AugmentSection):

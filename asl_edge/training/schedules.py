@@ -60,7 +60,8 @@ def _warmup_class():
     return WarmUp
 
 
-def learning_rate(train: TrainSection, steps_per_epoch: int, epochs: int | None = None, peak: float | None = None):
+def learning_rate(train: TrainSection, steps_per_epoch: int, epochs: int | None = None, peak: float | None = None,
+                  averaged_epochs: int = 0):
     """Returns a float (``constant``; ``plateau``, lowered by :func:`schedule_callbacks`) or a Keras
     ``LearningRateSchedule``.
 
@@ -69,6 +70,9 @@ def learning_rate(train: TrainSection, steps_per_epoch: int, epochs: int | None 
         steps_per_epoch: optimizer steps per epoch.
         epochs: epochs the schedule spans (defaults to ``train.epochs``).
         peak: starting learning rate (defaults to ``train.learning_rate``).
+        averaged_epochs: the last epochs that weight averaging collects: a ``cosine`` schedule
+            reaches ``train.swa_lr_factor`` of the peak where they begin and stays there (SWA's
+            constant rate, :mod:`asl_edge.training.averaging`).
     """
     from asl_edge.keras_compat import keras
 
@@ -81,6 +85,10 @@ def learning_rate(train: TrainSection, steps_per_epoch: int, epochs: int | None 
         if not warmup:
             return peak
         after = schedules.PiecewiseConstantDecay([total], [peak, peak])
+    elif train.schedule == "cosine" and averaged_epochs:
+        # CosineDecay holds alpha * peak after decay_steps: the averaged epochs' constant rate
+        decay = max(1, total - averaged_epochs * steps_per_epoch)
+        after = schedules.CosineDecay(peak, decay, alpha=train.swa_lr_factor)
     elif train.schedule == "cosine":
         after = schedules.CosineDecay(peak, total)
     elif train.schedule == "step":

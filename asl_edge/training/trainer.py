@@ -95,7 +95,7 @@ def _strategy(name: str):
     return tf.distribute.get_strategy()
 
 
-def _callbacks(folder: Path, state: dict, patience: int, resume: bool, phase: str):
+def _callbacks(folder: Path, state: dict, patience: int, resume: bool, phase: str, averager=None):
     from asl_edge.keras_compat import keras
 
     ckpt = folder / CHECKPOINTS
@@ -140,15 +140,17 @@ def _callbacks(folder: Path, state: dict, patience: int, resume: bool, phase: st
         # The history row before the saved state: a kill between the two may log an epoch twice
         # on resume, never lose one.
         keras.callbacks.CSVLogger(str(folder / runfolder.HISTORY_FILE), append=resume or phase != "head"),
+        *([averager] if averager is not None else []),  # its count goes into the state SaveState writes
         SaveState(stopper),
         keras.callbacks.TensorBoard(str(folder / runfolder.LOGS), write_graph=False, profile_batch=0),
     ], stopper, verbose_bar
 
 
-def _compile(model, config: cfg.Config, steps: int, epochs: int, peak: float, num_classes: int):
+def _compile(model, config: cfg.Config, steps: int, epochs: int, peak: float, num_classes: int,
+             averaged_epochs: int = 0):
     from asl_edge.keras_compat import keras
 
-    lr = learning_rate(config.train, steps, epochs, peak)
+    lr = learning_rate(config.train, steps, epochs, peak, averaged_epochs)
     train = config.train
     if train.teacher:
         from asl_edge.training.distill import distillation_loss, hard_label_accuracy
@@ -302,6 +304,7 @@ def _train(config: cfg.Config, folder: Path, resume: bool) -> TrainResult:
 
     model, epochs_run = None, 0
     for phase, epochs, peak in phases:
+        averaged = config.train.swa_epochs if phase == phases[-1][0] else 0  # SWA: the last phase's last epochs
         if state.get("phase") == "fine_tune" and phase == "head":
             epochs_run += config.train.epochs
             continue  # the head phase finished before the interruption
@@ -323,11 +326,16 @@ def _train(config: cfg.Config, folder: Path, resume: bool) -> TrainResult:
                     from asl_edge.models.transfer import set_backbone_trainable
 
                     set_backbone_trainable(model, _trainable_top(config, phase), pretrained=config.model.pretrained)
-                _compile(model, config, steps, epochs, peak, ds.num_classes)
+                _compile(model, config, steps, epochs, peak, ds.num_classes, averaged)
                 initial = 0
                 state = {}
+        averager = None
+        if averaged:
+            from asl_edge.training.averaging import averaging_callback
+
+            averager = averaging_callback(ckpt, state, epochs - averaged)
         callbacks, stopper, bar = _callbacks(folder, state, config.train.early_stopping_patience,
-                                             resume, phase)
+                                             resume, phase, averager)
         callbacks[1:1] = schedule_callbacks(config.train)  # before CSVLogger, so that it logs the rate
         if initial < epochs:
             # Keras prints its epoch lines on stdout; stdout is for results (`train --json`).
@@ -346,6 +354,8 @@ def _train(config: cfg.Config, folder: Path, resume: bool) -> TrainResult:
                     f"{kept}; try a lower --set train.learning_rate"
                 )
             epochs_run += initial + len(losses)
+        if averager is not None:
+            averager.apply(model, train_data)
         state = {}
         resume = False
 
