@@ -2,7 +2,7 @@
 """Writes MODEL_CARD.md for a reference run from its metrics, config, export manifest and the
 camera-shift (and, for a camera model, scene) evaluations that `make models` records beside it.
 
-Usage: python benchmarks/model_card.py models/asl-digits-fast export/asl-digits-fast
+Usage: python benchmarks/model_card.py models/asl-digits-fast export/asl-digits-fast ["NOTE"]
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ import sys
 from pathlib import Path
 
 import yaml
+
+from asl_edge.runtime.hands import RETRY_FILTERS
 
 
 def _shift_table(path: Path) -> str:
@@ -34,7 +36,8 @@ def _scenes(path: Path) -> str:
             f"{doc.get('no_hand_share', 0):.1%} (counted as wrong).\n")
 
 
-def main(run_dir: str, export_dir: str) -> int:
+def main(run_dir: str, export_dir: str, note: str = "") -> int:
+    """Writes ``run_dir``/MODEL_CARD.md; ``note``: a paragraph on what changed after training."""
     run, export = Path(run_dir), Path(export_dir)
     metrics = json.loads((run / "metrics.json").read_text())
     config = yaml.safe_load((run / "config.yaml").read_text())
@@ -47,13 +50,18 @@ def main(run_dir: str, export_dir: str) -> int:
         f"{a['size_gzip_bytes'] / 1024:.1f} | {a['accuracy']:.4f} | {a['agreement']:.4f} |"
         for a in manifest["artifacts"])
     int8 = next(a["path"] for a in manifest["artifacts"] if a["format"] == "tflite_int8")
+    retries = (manifest.get("preprocessing", {}).get("localiser") or {}).get("retries") or []
+    retry = (" A frame that gives no hand is searched again on filtered copies (`retries`): "
+             + "; then ".join(f"`{r}`, for {RETRY_FILTERS[r].against}" for r in retries) + "."
+             if retries else "")
     stage = ("**Hand localisation** (recorded in each artifact): MediaPipe's palm detector and hand landmark "
              "models (the `mediapipe` 0.10.14 wheel, Apache 2.0) run through LiteRT find the hand; the square "
-             "crop around its landmarks is classified; a frame without a hand gets no label. Trained on the "
+             f"crop around its landmarks is classified; a frame without a hand gets no label.{retry} Trained on the "
              "crops this localiser makes of the close-ups and of close-ups pasted into TRAIN background "
              "photographs.\n\n" if localises else "")
     blocks = config["model"].get("stem_blocks", 0)
     stem = f" {blocks} block{'s' if blocks > 1 else ''} at the stem's resolution," if blocks else ""
+    changed = f"{note}\n\n" if note else ""
     card = f"""# Model card: {run.name}
 
 **Task**: classify an American Sign Language digit sign (0-9){' in a camera frame' if localises else ''}.
@@ -62,7 +70,7 @@ dropout {config['model']['dropout']}), {metrics['params']:,} parameters, input
 {manifest.get('input_shape', 'see manifest')}, `{recipe}` recipe, {metrics['epochs_run']} epochs
 ({metrics['train_seconds']:.0f} s on the machine that built it).
 
-{stage}**Data**: the built-in *Sign Language Digits Dataset* (Mavi 2020, arXiv:2011.08927, Apache 2.0),
+{stage}{changed}**Data**: the built-in *Sign Language Digits Dataset* (Mavi 2020, arXiv:2011.08927, Apache 2.0),
 1,882 photographs, split **by signer** ({split['method']}, seed {split['seed']}):
 {split['sizes']['train']} / {split['sizes']['val']} / {split['sizes']['test']} images from
 {split['groups']['train']} / {split['groups']['val']} / {split['groups']['test']} signers (train / validation / test).
@@ -92,4 +100,4 @@ Rebuild with `make models`.
 
 
 if __name__ == "__main__":
-    sys.exit(main(*sys.argv[1:3]))
+    sys.exit(main(*sys.argv[1:4]))

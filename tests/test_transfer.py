@@ -96,8 +96,8 @@ def two_phases(tiny_npz, weights_file, tmp_path_factory):
     rates = []
     original_compile = trainer._compile
 
-    def spy(model, config, steps, epochs, peak, num_classes):
-        loss = original_compile(model, config, steps, epochs, peak, num_classes)
+    def spy(model, config, steps, epochs, peak, num_classes, *rest):
+        loss = original_compile(model, config, steps, epochs, peak, num_classes, *rest)
         lr = model.optimizer.learning_rate
         rates.append(float(lr(0)) if callable(lr) else float(lr.numpy()))
         return loss

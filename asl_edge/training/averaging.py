@@ -7,10 +7,12 @@ the trainable weights at the end of each of those epochs are averaged, and the B
 statistics are then measured again for the averaged weights with one pass over the training
 batches (a BatchNorm's running statistics belong to the weights they were collected with).
 
-Why: two fast-recipe models trained alike disagree on which hard images they get wrong (a hand at
-half size: most errors are one model's only), and the mean of their outputs beat either model
-alone; averaging weights along one run gives one model some of that ensemble's benefit at no cost
-at inference (benchmarks/REPORT.md, "Sixth round").
+Why it is here: two fast-recipe models trained alike disagree on which hard images they get wrong
+(a hand at half size: most errors are one model's only), and the mean of their outputs beat
+either model alone; averaging weights along one run is the way to some of an ensemble's benefit
+at no cost at inference. Measured on the fast recipe (the last 30 of 140 epochs at a tenth of the
+peak rate, two runs; benchmarks/REPORT.md, "Sixth round") it did not lift that shift, so no
+recipe uses it yet: off by default.
 
 The running mean is saved with each epoch's checkpoint, named by the number of epochs in it
 (``checkpoints/swa_average-<count>.npz``), and the saved counters name the one that belongs to the

@@ -477,7 +477,8 @@ def check(config: Config) -> Config:
         if not 0.0 < train.decay_rate < 1.0 or train.plateau_patience < 1:
             raise ConfigError("train.schedule=plateau needs 0 < train.decay_rate < 1 and train.plateau_patience >= 1")
     if train.swa_epochs:
-        last_phase = train.fine_tune_epochs or train.epochs
+        transfer = get_spec(config.model.name).family == "transfer"
+        last_phase = train.fine_tune_epochs if transfer and train.fine_tune_epochs else train.epochs
         if not 0 < train.swa_epochs < last_phase:
             raise ConfigError(f"train.swa_epochs averages the last epochs of the last phase ({last_phase}): "
                               f"it must lie in [0, {last_phase - 1}], got {train.swa_epochs}")

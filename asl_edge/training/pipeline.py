@@ -158,12 +158,18 @@ def _antialias(x, scale):
     shape = tf.shape(x)
     n, h, w, c = shape[0], shape[1], shape[2], shape[3]
     stacked = tf.reshape(tf.transpose(x, [1, 2, 0, 3]), tf.stack([1, h, w, n * c]))  # channel b*c + j
-    per_channel = tf.transpose(tf.repeat(kernel, c, axis=0))  # (taps, B*C)
-    kx = per_channel[None, :, :, None]
-    ky = per_channel[:, None, :, None]
-    padded = tf.pad(stacked, [[0, 0], [radius, radius], [radius, radius], [0, 0]], mode="SYMMETRIC")
-    out = tf.nn.depthwise_conv2d(tf.nn.depthwise_conv2d(padded, kx, [1, 1, 1, 1], "VALID"), ky, [1, 1, 1, 1], "VALID")
+    out = _separable_filter(stacked, tf.transpose(tf.repeat(kernel, c, axis=0)), radius)  # kernel: (taps, B*C)
     return tf.ensure_shape(tf.transpose(tf.reshape(out, tf.stack([h, w, n, c])), [2, 0, 1, 3]), x.shape)
+
+
+def _separable_filter(x, kernel, radius: int):
+    """``x`` (``(B, H, W, C)``) filtered along columns, then rows, by ``kernel`` (``(taps, C)``: one
+    1-D kernel of ``2 * radius + 1`` taps per channel), the borders mirrored."""
+    from asl_edge.keras_compat import tf
+
+    padded = tf.pad(x, [[0, 0], [radius, radius], [radius, radius], [0, 0]], mode="SYMMETRIC")
+    along_x = tf.nn.depthwise_conv2d(padded, kernel[None, :, :, None], [1, 1, 1, 1], "VALID")
+    return tf.nn.depthwise_conv2d(along_x, kernel[:, None, :, None], [1, 1, 1, 1], "VALID")
 
 
 def _photometric(x, aug: AugmentSection):
@@ -225,12 +231,7 @@ def _blur(x):
 
     radius = min([math.ceil(3 * BLUR_SIGMA[1])] + [side - 1 for side in x.shape[1:3] if side])
     k = _gaussian_kernel(tf.random.uniform([], *BLUR_SIGMA), radius)
-    channels = x.shape[-1]
-    kx = tf.tile(tf.reshape(k, [1, -1, 1, 1]), [1, 1, channels, 1])
-    ky = tf.tile(tf.reshape(k, [-1, 1, 1, 1]), [1, 1, channels, 1])
-    padded = tf.pad(x, [[0, 0], [radius, radius], [radius, radius], [0, 0]], mode="SYMMETRIC")
-    blurred = tf.nn.depthwise_conv2d(padded, kx, [1, 1, 1, 1], "VALID")
-    return tf.nn.depthwise_conv2d(blurred, ky, [1, 1, 1, 1], "VALID")
+    return _separable_filter(x, tf.tile(k[:, None], [1, x.shape[-1]]), radius)
 
 
 def _jpeg(x, min_quality: int):

@@ -3,8 +3,9 @@
 Per epoch the trainer saves ``checkpoints/last.keras`` (model and optimizer) and
 ``checkpoints/state.json`` (epoch, early-stopping state) atomically, so a killed run resumes
 with ``--resume`` from its last completed epoch. ``checkpoints/best.keras`` holds the best
-weights by validation loss; the final model has those weights. A NaN loss stops the run with a
-one-line error and keeps the best checkpoint.
+weights by validation loss; an early stop restores them, and with ``train.swa_epochs`` the final
+model is the mean of the last epochs' weights instead (:mod:`asl_edge.training.averaging`). A NaN
+loss stops the run with a one-line error and keeps the best checkpoint.
 """
 
 from __future__ import annotations
