@@ -191,6 +191,10 @@ VARIANTS = {
                                                      "augment.scale_prob=0.65", "train.seed=1"]),
     "fast_blur13_stem1_ls02_sp065_seed2": (FAST_V2, ["train.label_smoothing=0.2", "model.stem_blocks=1",
                                                      "augment.scale_prob=0.65", "train.seed=2"]),
+    "fast_blur13_stem1_ls02_sp065_repeat": (FAST_V2, ["train.label_smoothing=0.2", "model.stem_blocks=1",
+                                                      "augment.scale_prob=0.65"]),
+    "fast_blur13_stem1_ls02_sp058": (FAST_V2, ["train.label_smoothing=0.2", "model.stem_blocks=1",
+                                               "augment.scale_prob=0.58"]),
     # A shrunk training hand low-passed as a resize would (augment.scale_antialias): the warp alone
     # sampled every second pixel of a half-size hand, an aliased texture no camera produces.
     "fast_blur13_stem1_ls02_aa": (FAST_V2, ["train.label_smoothing=0.2", "model.stem_blocks=1",
