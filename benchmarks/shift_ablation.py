@@ -90,6 +90,7 @@ GEO_WIDE = ["augment.rotation=0.1", "augment.scale_min=0.45"]
 FAST_B64 = ["train.batch_size=64", "train.learning_rate=0.005", "train.epochs=140", "train.early_stopping_patience=40"]
 W14D5 = ["model.width=14", "model.depth=5"]
 LOG035 = ["augment.scale_log=true", "augment.scale_min=0.35"]  # after GEO_WIDE: replaces its 0.45
+LS02_STEM1 = ["train.label_smoothing=0.2", "model.stem_blocks=1"]  # the fast recipe over FAST_V2 since ls02
 # The fast recipe from the 5-block model until label smoothing (= FAST_V1 + b64_geo36log035_e140_w14d5);
 # the current recipe equals FAST_V2 + the fast_blur13_stem1_ls02 overrides.
 FAST_V2 = str(Path(__file__).resolve().parent / "recipes" / "fast_v2.yaml")
@@ -178,43 +179,26 @@ VARIANTS = {
                                            "data.image_size=80", "model.width=12"]),
     # The same network with decoupled weight decay, or stronger label smoothing (both cost no time).
     "fast_blur13_stem1_adamw": (FAST_V2, ["train.label_smoothing=0.1", "model.stem_blocks=1", "train.optimizer=adamw"]),
-    "fast_blur13_stem1_ls02": (FAST_V2, ["train.label_smoothing=0.2", "model.stem_blocks=1"]),
+    "fast_blur13_stem1_ls02": (FAST_V2, LS02_STEM1),
     # ls02 on the other two splits and once more on seed 0: adopted as the fast recipe.
-    "fast_blur13_stem1_ls02_seed1": (FAST_V2, ["train.label_smoothing=0.2", "model.stem_blocks=1", "train.seed=1"]),
-    "fast_blur13_stem1_ls02_seed2": (FAST_V2, ["train.label_smoothing=0.2", "model.stem_blocks=1", "train.seed=2"]),
-    "fast_blur13_stem1_ls02_repeat": (FAST_V2, ["train.label_smoothing=0.2", "model.stem_blocks=1"]),
+    "fast_blur13_stem1_ls02_seed1": (FAST_V2, [*LS02_STEM1, "train.seed=1"]),
+    "fast_blur13_stem1_ls02_seed2": (FAST_V2, [*LS02_STEM1, "train.seed=2"]),
+    "fast_blur13_stem1_ls02_repeat": (FAST_V2, LS02_STEM1),
     # After adopting ls02: stronger smoothing, or more of the images drawn smaller (seed-0 split).
     "fast_blur13_stem1_ls03": (FAST_V2, ["train.label_smoothing=0.3", "model.stem_blocks=1"]),
-    "fast_blur13_stem1_ls02_sp065": (FAST_V2, ["train.label_smoothing=0.2", "model.stem_blocks=1",
-                                               "augment.scale_prob=0.65"]),
-    "fast_blur13_stem1_ls02_sp065_seed1": (FAST_V2, ["train.label_smoothing=0.2", "model.stem_blocks=1",
-                                                     "augment.scale_prob=0.65", "train.seed=1"]),
-    "fast_blur13_stem1_ls02_sp065_seed2": (FAST_V2, ["train.label_smoothing=0.2", "model.stem_blocks=1",
-                                                     "augment.scale_prob=0.65", "train.seed=2"]),
-    "fast_blur13_stem1_ls02_sp065_repeat": (FAST_V2, ["train.label_smoothing=0.2", "model.stem_blocks=1",
-                                                      "augment.scale_prob=0.65"]),
-    "fast_blur13_stem1_ls02_sp058": (FAST_V2, ["train.label_smoothing=0.2", "model.stem_blocks=1",
-                                               "augment.scale_prob=0.58"]),
+    "fast_blur13_stem1_ls02_sp065": (FAST_V2, [*LS02_STEM1, "augment.scale_prob=0.65"]),
+    "fast_blur13_stem1_ls02_sp065_seed1": (FAST_V2, [*LS02_STEM1, "augment.scale_prob=0.65", "train.seed=1"]),
+    "fast_blur13_stem1_ls02_sp065_seed2": (FAST_V2, [*LS02_STEM1, "augment.scale_prob=0.65", "train.seed=2"]),
+    "fast_blur13_stem1_ls02_sp065_repeat": (FAST_V2, [*LS02_STEM1, "augment.scale_prob=0.65"]),
+    "fast_blur13_stem1_ls02_sp058": (FAST_V2, [*LS02_STEM1, "augment.scale_prob=0.58"]),
     # A shrunk training hand low-passed as a resize would (augment.scale_antialias): the warp alone
     # sampled every second pixel of a half-size hand, an aliased texture no camera produces.
-    "fast_blur13_stem1_ls02_aa": (FAST_V2, ["train.label_smoothing=0.2", "model.stem_blocks=1",
-                                            "augment.scale_antialias=true"]),
-    "fast_blur13_stem1_ls02_aa_repeat": (FAST_V2, ["train.label_smoothing=0.2", "model.stem_blocks=1",
-                                                   "augment.scale_antialias=true"]),
-    "fast_blur13_stem1_ls02_aa_seed1": (FAST_V2, ["train.label_smoothing=0.2", "model.stem_blocks=1",
-                                                  "augment.scale_antialias=true", "train.seed=1"]),
-    "fast_blur13_stem1_ls02_aa_seed2": (FAST_V2, ["train.label_smoothing=0.2", "model.stem_blocks=1",
-                                                  "augment.scale_antialias=true", "train.seed=2"]),
+    "fast_blur13_stem1_ls02_aa": (FAST_V2, [*LS02_STEM1, "augment.scale_antialias=true"]),
+    "fast_blur13_stem1_ls02_aa_repeat": (FAST_V2, [*LS02_STEM1, "augment.scale_antialias=true"]),
     # Stochastic weight averaging of the last 30 of 140 epochs at a tenth of the peak rate
     # (train.swa_epochs): two runs' models erred on different half-size hands.
-    "fast_blur13_stem1_ls02_swa30": (FAST_V2, ["train.label_smoothing=0.2", "model.stem_blocks=1",
-                                               "train.swa_epochs=30"]),
-    "fast_blur13_stem1_ls02_swa30_repeat": (FAST_V2, ["train.label_smoothing=0.2", "model.stem_blocks=1",
-                                                      "train.swa_epochs=30"]),
-    "fast_blur13_stem1_ls02_swa30_seed1": (FAST_V2, ["train.label_smoothing=0.2", "model.stem_blocks=1",
-                                                     "train.swa_epochs=30", "train.seed=1"]),
-    "fast_blur13_stem1_ls02_swa30_seed2": (FAST_V2, ["train.label_smoothing=0.2", "model.stem_blocks=1",
-                                                     "train.swa_epochs=30", "train.seed=2"]),
+    "fast_blur13_stem1_ls02_swa30": (FAST_V2, [*LS02_STEM1, "train.swa_epochs=30"]),
+    "fast_blur13_stem1_ls02_swa30_repeat": (FAST_V2, [*LS02_STEM1, "train.swa_epochs=30"]),
     # measured with the first robust recipe (mild_all_per_image), before the recipe changed
     "recipe_fast": (FAST_V1, []),
     "recipe_fast_seed1": (FAST_V1, ["train.seed=1"]),  # another signer split: 30-odd other unseen signers
