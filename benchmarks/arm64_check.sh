@@ -5,7 +5,7 @@
 # the reference export: int8 outputs within 1 LSB, float outputs within 1e-4.
 #
 # Writes benchmarks/results/arm64/arm64-emulated.json (predictions only: timings under emulation are not
-# Raspberry Pi timings and are not recorded). Exit 0 with "skipped: <why>" where it cannot run
+# Raspberry Pi timings and are not recorded; `check_seconds` is what the check itself took). Exit 0 with "skipped: <why>" where it cannot run
 # (not root, not Linux x86-64, no binfmt_misc, no network to the Debian mirror or the package
 # index); exit 1 when predictions differ.
 #
@@ -137,7 +137,8 @@ cp "$ROOTFS/check/arm64.npz" "$WORK/arm64.npz"
 
 QEMU_VERSION=$(qemu-aarch64-static --version 2>/dev/null | head -1 || echo "qemu-aarch64 (version unknown)")
 set +e
-"$PY" benchmarks/arm64/outputs.py compare "$EXPORT" "$WORK/pixels.npy" "$WORK/x86.npz" "$WORK/arm64.npz" "$OUT" --qemu "$QEMU_VERSION"
+"$PY" benchmarks/arm64/outputs.py compare "$EXPORT" "$WORK/pixels.npy" "$WORK/x86.npz" "$WORK/arm64.npz" "$OUT" --qemu "$QEMU_VERSION" \
+  --seconds $(( $(date +%s) - START ))
 rc=$?
 set -e
 [ $rc -eq 0 ] || die "predictions differ between x86 and arm64 (see $OUT)"

@@ -50,13 +50,16 @@ def main(run_dir: str, export_dir: str, note: str = "") -> int:
         f"{a['size_gzip_bytes'] / 1024:.1f} | {a['accuracy']:.4f} | {a['agreement']:.4f} |"
         for a in manifest["artifacts"])
     int8 = next(a["path"] for a in manifest["artifacts"] if a["format"] == "tflite_int8")
-    retries = (manifest.get("preprocessing", {}).get("localiser") or {}).get("retries") or []
+    localiser = manifest.get("preprocessing", {}).get("localiser") or {}
+    retries = localiser.get("retries") or []
+    square = ("square turned upright along the hand's own axes (wrist below the middle finger's knuckle, from the "
+              "landmarks)" if localiser.get("upright") else "square crop around its landmarks")
     retry = (" A frame that gives no hand is searched again on filtered copies (`retries`): "
              + "; then ".join(f"`{r}`, for {RETRY_FILTERS[r].against}" for r in retries) + "."
              if retries else "")
     stage = ("**Hand localisation** (recorded in each artifact): MediaPipe's palm detector and hand landmark "
-             "models (the `mediapipe` 0.10.14 wheel, Apache 2.0) run through LiteRT find the hand; the square "
-             f"crop around its landmarks is classified; a frame without a hand gets no label.{retry} Trained on the "
+             f"models (the `mediapipe` 0.10.14 wheel, Apache 2.0) run through LiteRT find the hand; the {square} "
+             f"is classified; a frame without a hand gets no label.{retry} Trained on the "
              "crops this localiser makes of the close-ups and of close-ups pasted into TRAIN background "
              "photographs.\n\n" if localises else "")
     blocks = config["model"].get("stem_blocks", 0)

@@ -249,10 +249,12 @@ def test_arm64_compare_writes_the_json_and_exits_1_on_a_difference(tiny_export, 
     arm = {k: v + 0.01 for k, v in x86.items()}
     np.savez(tmp_path / "arm64.npz", info=np.array(json.dumps(info)), **arm)
     rc = outputs.cmd_compare(
-        tiny_export, work / "pixels.npy", work / "x86.npz", tmp_path / "arm64.npz", tmp_path / "check.json", "qemu test"
+        tiny_export, work / "pixels.npy", work / "x86.npz", tmp_path / "arm64.npz", tmp_path / "check.json",
+        "qemu test", seconds=42,
     )
     doc = json.loads((tmp_path / "check.json").read_text())
     assert rc == 1 and doc["status"] == "fail" and doc["kind"] == "arm64-emulation-check"
+    assert doc["check_seconds"] == 42  # what the check took, recorded beside its predictions
     assert "timings" not in json.dumps(doc["results"])
     from asl_edge.report import load_check
 

@@ -154,3 +154,44 @@ def test_shift_scores_count_the_images_without_a_hand(camera_artifact, tiny_npz)
     r = m["shifts"]["mirrored"]
     assert r["no_hand"] == r["num_samples"] == m["num_samples"] > 0 and r["accuracy"] == 0.0
     assert f"(no hand found in {r['no_hand']})" in format_shifts(m)
+
+
+@pytest.mark.parametrize("track", [True, False])
+def test_camera_loop_follows_the_hand_or_searches_every_frame(camera_artifact, close_ups, track):
+    # A close-up drifting across a grey frame, then an empty frame: with tracking the first frame is
+    # searched and the rest follow the hand; without, every frame is searched on its own. Either way
+    # every hand frame has a box where the hand is, and the empty frame has no label.
+    from asl_edge.runtime.predict import camera_loop, load_predictor
+
+    hand = np.asarray(Image.fromarray(close_ups[0][1]).resize((120, 120), Image.Resampling.BILINEAR))
+    frames = []
+    for t in range(5):
+        frame = np.full((240, 320, 3), 120, np.uint8)
+        frame[50 + 2 * t:170 + 2 * t, 60 + 4 * t:180 + 4 * t] = hand
+        frames.append(frame)
+    frames.append(np.full((240, 320, 3), 120, np.uint8))
+
+    class FakeCapture:
+        def __init__(self):
+            self.next = 0
+
+        def read(self):
+            if self.next == len(frames):
+                return False, None
+            self.next += 1
+            return True, np.ascontiguousarray(frames[self.next - 1][..., ::-1])  # BGR, as OpenCV gives
+
+        def release(self):
+            pass
+
+    seen = []
+    stats = camera_loop(load_predictor(camera_artifact, verify=False), FakeCapture(), on_result=seen.append,
+                        track=track)
+    assert stats["frames"] == 6 and stats["no_hand"] == 1 and seen[-1].label is None
+    for t, r in enumerate(seen[:5]):
+        x0, y0, x1, y1 = r.box  # its centre on the pasted close-up, which moved 4 px right and 2 down a frame
+        assert 60 + 4 * t < (x0 + x1) / 2 < 180 + 4 * t and 50 + 2 * t < (y0 + y1) / 2 < 170 + 2 * t
+    if track:
+        assert stats["localiser"] == {"tracked": 4, "first_pass": 0, "full_search": 2}
+    else:
+        assert "localiser" not in stats

@@ -47,6 +47,7 @@ def test_numbers_for_floats_are_accepted():
     ("augment.scale_min=0", "0 < scale_min <= scale_max"),
     ("augment.scale_min=2", "0 < scale_min <= scale_max"),
     ("train.swa_epochs=500", r"train.swa_epochs averages the last epochs of the last phase"),
+    ("data.upright=true", "data.upright turns the found hand upright: it needs data.localise=true"),
 ])
 def test_bad_set_is_a_clear_error(item, message):
     with pytest.raises(ConfigError, match=message):

@@ -105,6 +105,85 @@ def test_crop_is_square_and_edge_padded():
     assert hands.crop_square(rgb, HandBox(70, 50, 90, 70, 1.0), margin=0.0, size=32).shape == (32, 32, 3)
 
 
+def _turn(points: np.ndarray, degrees: float, centre: tuple[float, float]) -> np.ndarray:
+    """``points`` turned as ``Image.rotate(degrees)`` turns the picture about ``centre``."""
+    a = np.deg2rad(degrees)
+    d = points - np.asarray(centre)
+    return np.asarray(centre) + np.stack([d[:, 0] * np.cos(a) + d[:, 1] * np.sin(a),
+                                          -d[:, 0] * np.sin(a) + d[:, 1] * np.cos(a)], axis=1)
+
+
+# A hand's 21 landmarks, upright: the wrist (0) below the middle finger's knuckle (9), the thumb out
+# to the left; in pixels of a 160x160 picture.
+UPRIGHT_HAND = np.array([[80, 120], [66, 112], [58, 100], [52, 90], [48, 82], [70, 88], [68, 72], [67, 62],
+                         [66, 54], [80, 86], [80, 68], [80, 57], [80, 48], [90, 88], [92, 72], [93, 62],
+                         [94, 55], [99, 92], [102, 80], [104, 72], [105, 66]], np.float64)
+
+
+def _patterned(size: int = 160) -> np.ndarray:
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float64)
+    rgb = np.stack([128 + 100 * np.sin(xx / 9), 128 + 100 * np.sin(yy / 7), 128 + 100 * np.sin((xx + 2 * yy) / 13)], -1)
+    return rgb.clip(0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("degrees", [-30, 15, 90])
+def test_upright_crop_undoes_a_turned_hand(degrees):
+    # The picture and its hand turned together: the upright crop is the same pixels either way,
+    # while the axis-aligned crop turns with the hand.
+    rgb = _patterned()
+    turned_rgb = np.asarray(Image.fromarray(rgb).rotate(degrees, resample=Image.Resampling.BILINEAR))
+    turned = hands.Hand(_turn(UPRIGHT_HAND, degrees, (80, 80)), 1.0, 1.0).box()
+    still = hands.Hand(UPRIGHT_HAND, 1.0, 1.0).box()
+    assert still.upright.angle == pytest.approx(0.0, abs=1e-9)
+    assert (turned.upright.width, turned.upright.height) == pytest.approx((still.upright.width, still.upright.height))
+    a = hands.crop_upright(rgb, still.upright, margin=0.25, size=48).astype(float)
+    b = hands.crop_upright(turned_rgb, turned.upright, margin=0.25, size=48).astype(float)
+    plain = hands.crop_square(turned_rgb, turned, margin=0.25, size=48).astype(float)
+    assert np.abs(a - b).mean() < 6  # resampling twice, not the picture
+    assert np.abs(a - plain).mean() > 5 * np.abs(a - b).mean()
+
+
+@pytest.mark.parametrize("degrees", [-30, 15, 90])
+def test_tracking_region_turns_and_moves_with_the_hand(degrees):
+    # MediaPipe's landmarks -> region: the hand's own angle, the knuckle box doubled, shifted towards
+    # the fingers; turning the hand turns the region about the same point and keeps its side.
+    still = hands.tracking_region(hands.Hand(UPRIGHT_HAND, 1.0, 1.0))
+    turned_hand = hands.Hand(_turn(UPRIGHT_HAND, degrees, (80, 80)), 1.0, 1.0)
+    cx, cy, side, angle = hands.tracking_region(turned_hand)
+    assert angle == pytest.approx(turned_hand.box().upright.angle)  # the wrist -> knuckle angle
+    assert still[3] == pytest.approx(0.0, abs=1e-9) and side == pytest.approx(still[2])
+    assert (cx, cy) == pytest.approx(tuple(_turn(np.array([still[:2]]), degrees, (80, 80))[0]))
+    knuckles = UPRIGHT_HAND[list(hands.TRACK_LANDMARKS)]
+    assert still[2] == pytest.approx(2.0 * np.ptp(knuckles, axis=0).max())
+    assert still[1] == pytest.approx((knuckles[:, 1].min() + knuckles[:, 1].max()) / 2 - 0.1 * np.ptp(knuckles[:, 1]))
+
+
+def test_upright_crop_of_an_upright_hand_is_the_square_crop():
+    rgb = _patterned()
+    # Already upright: the same square, up to how the two resample (a warp against a cut and a resize).
+    box = hands.Hand(UPRIGHT_HAND, 1.0, 1.0).box()
+    upright = hands.crop_upright(rgb, box.upright, 0.25, 48).astype(float)
+    assert np.abs(upright - hands.crop_square(rgb, box, 0.25, 48).astype(float)).mean() < 3
+
+
+def test_localiser_crops_upright_only_when_set(localiser):
+    # The default crop is the axis-aligned one it always was; with ``upright`` the crop is the
+    # hand's own square, and a close-up turned 30 degrees turns its hand's angle with it (within
+    # what the landmark model's wrist and knuckle positions allow).
+    from asl_edge.runtime.shifts import get_shift
+
+    rgb = _builtin(CLOSEUPS[2])
+    turned = get_shift("rotate_+30").apply(rgb)
+    box = localiser.find(turned)
+    margin = localiser.config.margin
+    assert np.array_equal(localiser.crop(turned, box, size=64), hands.crop_square(turned, box, margin, 64))
+    upright = HandLocaliser(LocaliserConfig(upright=True), threads=1)
+    box = upright.find(turned)
+    assert np.array_equal(upright.crop(turned, box, size=64), hands.crop_upright(turned, box.upright, margin, 64))
+    turn = np.rad2deg(box.upright.angle - upright.find(rgb).upright.angle)
+    assert abs(turn) == pytest.approx(30, abs=10)
+
+
 @pytest.mark.parametrize("i", CLOSEUPS)
 def test_find_on_builtin_closeups(localiser, i):
     rgb = _builtin(i)
@@ -152,8 +231,10 @@ def test_settings_recorded_before_retries_existed_read_as_none():
     recorded = LocaliserConfig().to_dict()
     assert recorded["retries"] == list(hands.RETRY_FILTERS)  # JSON-ready: equal after a round trip
     assert LocaliserConfig.from_dict(json.loads(json.dumps(recorded))) == LocaliserConfig()
-    del recorded["retries"]
+    del recorded["retries"], recorded["upright"]
     assert LocaliserConfig.from_dict(recorded).retries == ()
+    assert LocaliserConfig.from_dict(recorded).upright is False  # the axis-aligned crop, as then
+    assert LocaliserConfig.from_dict(LocaliserConfig(upright=True).to_dict()).upright is True
     with pytest.raises(DataError, match="unknown localiser retry"):
         LocaliserConfig(retries=("denoise",))
     with pytest.raises(DataError, match="retry_min_presence"):
@@ -217,3 +298,66 @@ def test_backgrounds_load_from_installed_packages():
     for name in scenes.BACKGROUNDS:
         img = scenes.load_background(name)
         assert img.dtype == np.uint8 and img.ndim == 3 and img.shape[2] == 3 and min(img.shape[:2]) >= 240
+
+
+def _stream(steps: int, step_px: int = 3) -> list[np.ndarray]:
+    """A built-in close-up (shown at 120x120) drifting across a grey 320x240 frame, a few pixels per frame."""
+    hand = np.asarray(Image.fromarray(_builtin(CLOSEUPS[1])).resize((120, 120), Image.Resampling.BILINEAR))
+    frames = []
+    for t in range(steps):
+        frame = np.full((240, 320, 3), 120, np.uint8)
+        x, y = 60 + t * step_px, 50 + t * step_px // 2
+        frame[y:y + 120, x:x + 120] = hand
+        frames.append(frame)
+    return frames
+
+
+class _Counting:
+    """Counts the palm detector's runs of a localiser."""
+
+    def __init__(self, localiser, monkeypatch):
+        self.palm_runs = 0
+        palms = localiser.palms
+
+        def counted(*args, **kwargs):
+            self.palm_runs += 1
+            return palms(*args, **kwargs)
+
+        monkeypatch.setattr(localiser, "palms", counted)
+
+
+def test_tracker_follows_a_moving_hand_without_the_palm_detector(monkeypatch):
+    pytest.importorskip("ai_edge_litert")
+    localiser = HandLocaliser(LocaliserConfig(), threads=1)
+    counting = _Counting(localiser, monkeypatch)
+    tracker = hands.HandTracker(localiser)
+    frames = _stream(8)
+    first = tracker.update(frames[0])
+    assert first is not None and counting.palm_runs >= 1
+    runs, centres = counting.palm_runs, [first.box().center]
+    for frame in frames[1:]:
+        hand = tracker.update(frame)
+        assert hand is not None and hand.presence >= localiser.config.min_presence
+        centres.append(hand.box().center)
+    assert counting.palm_runs == runs  # every later frame: the landmark model alone
+    assert tracker.counts == {"tracked": 7, "first_pass": 0, "full_search": 1}
+    moved = np.array(centres[-1]) - np.array(centres[0])
+    assert moved == pytest.approx((21, 10.5), abs=4)  # the hand moved 21 px right, 10-11 px down
+    searched = localiser.find(frames[-1]).center
+    assert np.hypot(*(np.array(searched) - np.array(centres[-1]))) < 4  # where a search finds it
+
+
+def test_tracker_searches_hand_free_frames_fully_every_nth_and_at_once_when_the_hand_is_lost(monkeypatch):
+    pytest.importorskip("ai_edge_litert")
+    localiser = HandLocaliser(LocaliserConfig(), threads=1)
+    tracker = hands.HandTracker(localiser, search_every=3)
+    blank = np.full((240, 320, 3), 120, np.uint8)
+    assert all(tracker.update(blank) is None for _ in range(7))
+    assert tracker.counts == {"tracked": 0, "first_pass": 4, "full_search": 3}  # frames 0, 3 and 6 in full
+    hand_frames = _stream(2)
+    assert tracker.update(hand_frames[0]) is not None  # the first pass finds this hand at once
+    assert tracker.update(hand_frames[1]) is not None and tracker.counts["tracked"] == 1
+    assert tracker.update(blank) is None  # the hand is gone: the same frame is searched in full
+    assert tracker.counts["full_search"] == 4
+    with pytest.raises(DataError, match="search_every must be at least 1"):
+        hands.HandTracker(localiser, search_every=0)

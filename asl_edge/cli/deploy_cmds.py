@@ -25,9 +25,12 @@ from asl_edge.runtime.fsutil import printable
 @click.option("--camera", type=int, default=None, help="Classify frames from this camera index instead.")
 @click.option("--max-frames", type=int, default=None, help="Stop the camera loop after N frames.")
 @click.option("--show/--no-show", default=False, help="Show camera frames with the label (needs a display).")
+@click.option("--track/--no-track", default=True, show_default=True,
+              help="Camera: follow the hand from frame to frame (MediaPipe's hand tracking) instead of "
+                   "searching each frame on its own.")
 @click.option("--no-verify", is_flag=True, help="Skip the sha256 check against the export manifest.")
 @common_options
-def predict(artifact, images, k, as_json, threads, camera, max_frames, show, no_verify):
+def predict(artifact, images, k, as_json, threads, camera, max_frames, show, track, no_verify):
     """Top-k labels for images or folders of images, or a live camera loop.
 
     ARTIFACT is a .tflite or .onnx file from `asl-edge export` (labels and preprocessing are read
@@ -55,8 +58,11 @@ def predict(artifact, images, k, as_json, threads, camera, max_frames, show, no_
                 what = f"{r.label} ({r.probability:.2f})" if r.label is not None else "no hand"
                 click.echo(f"frame {r.index}: {what}  {r.fps:.1f} fps")
 
-        stats = camera_loop(predictor, open_camera(camera), max_frames, show, report)
-        click.echo(f"{stats['frames']} frames, {stats['fps']:.1f} fps, no hand in {stats['no_hand']}", err=True)
+        stats = camera_loop(predictor, open_camera(camera), max_frames, show, report, track=track)
+        searched = stats.get("localiser")
+        how = (f" (hand followed in {searched['tracked']}, first pass alone in {searched['first_pass']}, "
+               f"full search in {searched['full_search']})" if searched else "")
+        click.echo(f"{stats['frames']} frames, {stats['fps']:.1f} fps, no hand in {stats['no_hand']}{how}", err=True)
         return
     failures = total = 0
     # A count of the images done on stderr, on a terminal only; each answer still prints as it comes.

@@ -58,7 +58,14 @@ RAW_SCORE_CLIP = 100.0
 ROI_SCALE = 2.6
 ROI_SHIFT_Y = -0.5
 ROI_TARGET_ANGLE = math.pi / 2
-WRIST, MIDDLE_MCP = 0, 2
+# Landmarks -> next frame's hand region (hand_landmark_landmarks_to_roi.pbtxt): the box of the wrist,
+# the thumb's first joints and each finger's knuckle and middle joint (no fingertips, which move the
+# most), turned upright, shifted by -0.1 box heights along the hand, the long side scaled by 2.0.
+TRACK_LANDMARKS = (0, 1, 2, 3, 5, 6, 9, 10, 13, 14, 17, 18)
+TRACK_SCALE = 2.0
+TRACK_SHIFT_Y = -0.1
+WRIST, MIDDLE_MCP = 0, 2  # palm keypoints
+LM_WRIST, LM_MIDDLE_MCP = 0, 9  # hand landmarks
 
 
 @dataclass(frozen=True)
@@ -87,14 +94,29 @@ RETRY_FILTERS = {f.name: f for f in (
 
 
 @dataclass(frozen=True)
+class UprightBox:
+    """The landmarks' box in the hand's own frame: the axes turned by ``angle`` (radians, as
+    :func:`sample_square` takes it) so that the wrist lies straight below the middle finger's
+    knuckle; ``cx``/``cy`` in frame pixels, ``width``/``height`` along the hand's own axes."""
+
+    cx: float
+    cy: float
+    width: float
+    height: float
+    angle: float
+
+
+@dataclass(frozen=True)
 class HandBox:
-    """A hand in pixels of the source frame (``x1``/``y1`` exclusive edges) and its score."""
+    """A hand in pixels of the source frame (``x1``/``y1`` exclusive edges) and its score;
+    ``upright`` (boxes from landmarks) is the same hand in its own frame, for upright crops."""
 
     x0: float
     y0: float
     x1: float
     y1: float
     score: float
+    upright: UprightBox | None = None
 
     @property
     def width(self) -> float:
@@ -131,7 +153,34 @@ class Hand:
 
     def box(self) -> HandBox:
         lo, hi = self.landmarks.min(axis=0), self.landmarks.max(axis=0)
-        return HandBox(float(lo[0]), float(lo[1]), float(hi[0]), float(hi[1]), self.presence)
+        return HandBox(float(lo[0]), float(lo[1]), float(hi[0]), float(hi[1]), self.presence,
+                       upright_box(self.landmarks))
+
+
+def tracking_region(hand: Hand) -> tuple[float, float, float, float]:
+    """A hand's landmarks -> the region ``(cx, cy, side, angle)`` where the landmark model looks for
+    it in the next frame, as MediaPipe's hand tracking does."""
+    box = upright_box(hand.landmarks, TRACK_LANDMARKS)
+    c, s = math.cos(box.angle), math.sin(box.angle)
+    shift = TRACK_SHIFT_Y * box.height
+    return box.cx - s * shift, box.cy + c * shift, max(box.width, box.height) * TRACK_SCALE, box.angle
+
+
+def upright_box(landmarks: np.ndarray, only: tuple[int, ...] | None = None) -> UprightBox:
+    """The box of the 21 landmarks (or of those numbered in ``only``) in the hand's own frame, turned
+    as MediaPipe turns its hand regions (``hand_landmark_landmarks_to_roi.pbtxt``: wrist ->
+    middle-finger knuckle pointing up)."""
+    (x0, y0), (x1, y1) = landmarks[LM_WRIST], landmarks[LM_MIDDLE_MCP]
+    angle = _upright_angle(x0, y0, x1, y1)
+    c, s = math.cos(angle), math.sin(angle)
+    # sample_square reads source = centre + R(angle) @ offset, so the hand's own coordinates of a
+    # frame point p are R(angle)^T @ p.
+    points = landmarks if only is None else landmarks[list(only)]
+    own = points @ np.array([[c, -s], [s, c]], np.float64)
+    lo, hi = own.min(axis=0), own.max(axis=0)
+    mx, my = (lo + hi) / 2
+    return UprightBox(float(c * mx - s * my), float(s * mx + c * my), float(hi[0] - lo[0]), float(hi[1] - lo[1]),
+                      angle)
 
 
 @dataclass(frozen=True)
@@ -165,6 +214,10 @@ class LocaliserConfig:
             windows of the TRAIN backgrounds scored 0.83-0.90, while 34 of 52 hands they gave back
             in JPEG-10 validation close-ups scored 0.92 or more;
             benchmarks/results/hands/retry_presence.json).
+        upright: :meth:`HandLocaliser.crop` turns the hand upright (wrist below the middle
+            finger's knuckle, as MediaPipe turns the hand for its landmark model) and frames it
+            along its own axes, so a tilted hand or camera reaches the classifier as an upright
+            one. Settings recorded before it existed read as false (the axis-aligned crop).
     """
 
     palm_model: str = "palm_detection_lite"
@@ -181,6 +234,7 @@ class LocaliserConfig:
     margin: float = 0.25
     retries: tuple[str, ...] = ("smooth", "sharpen")
     retry_min_presence: float = 0.92
+    upright: bool = False
 
     def __post_init__(self):
         object.__setattr__(self, "retries", tuple(self.retries))  # a list read back from JSON
@@ -311,6 +365,12 @@ def sample_square(rgb: np.ndarray, cx: float, cy: float, side: float, angle: flo
     The output pixel centre ``(u + 0.5, v + 0.5)`` reads the source point
     ``centre + R(angle) @ ((u + 0.5) * side / size - side / 2, ...)`` (continuous coordinates).
     """
+    return np.asarray(_warp_square(rgb, cx, cy, side, angle, size, replicate), np.float32) * (1 / 255)
+
+
+def _warp_square(rgb: np.ndarray, cx: float, cy: float, side: float, angle: float, size: int,
+                 replicate: bool) -> Image.Image:
+    """:func:`sample_square` as a ``uint8`` Pillow image."""
     h, w = rgb.shape[:2]
     step = side / size
     c, s = math.cos(angle), math.sin(angle)
@@ -329,10 +389,9 @@ def sample_square(rgb: np.ndarray, cx: float, cy: float, side: float, angle: flo
         ox, oy = ox - x0, oy - y0
     else:
         src = rgb
-    img = Image.fromarray(np.ascontiguousarray(src), "RGB").transform(
+    return Image.fromarray(np.ascontiguousarray(src), "RGB").transform(
         (size, size), Image.Transform.AFFINE, (c * step, -s * step, ox, s * step, c * step, oy),
         Image.Resampling.BILINEAR, fillcolor=(0, 0, 0))
-    return np.asarray(img, np.float32) * (1 / 255)
 
 
 def tile_views(width: int, height: int, tile_frac: float = 1.0) -> list[tuple[float, float, float]]:
@@ -352,11 +411,16 @@ def tile_views(width: int, height: int, tile_frac: float = 1.0) -> list[tuple[fl
     return [(float(x), float(y), float(side)) for y in centres(height) for x in centres(width)]
 
 
+def _upright_angle(x0: float, y0: float, x1: float, y1: float) -> float:
+    """The rotation (radians, in -pi..pi) that makes the direction from (x0, y0) to (x1, y1) point up."""
+    angle = ROI_TARGET_ANGLE - math.atan2(-(y1 - y0), x1 - x0)
+    return (angle + math.pi) % (2 * math.pi) - math.pi
+
+
 def palm_region(palm: Palm) -> tuple[float, float, float, float]:
     """Palm -> hand region ``(cx, cy, side, angle)`` in pixels, as palm_detection_detection_to_roi."""
     (x0, y0), (x1, y1) = palm.keypoints[WRIST], palm.keypoints[MIDDLE_MCP]
-    angle = ROI_TARGET_ANGLE - math.atan2(-(y1 - y0), x1 - x0)
-    angle = (angle + math.pi) % (2 * math.pi) - math.pi
+    angle = _upright_angle(x0, y0, x1, y1)
     c, s = math.cos(angle), math.sin(angle)
     cx = palm.cx - palm.h * ROI_SHIFT_Y * s
     cy = palm.cy + palm.h * ROI_SHIFT_Y * c
@@ -521,8 +585,56 @@ class HandLocaliser:
 
     def crop(self, rgb: np.ndarray, box: HandBox, size: int | None = None) -> np.ndarray:
         """A square crop centred on ``box``: side ``max(w, h) * (1 + margin)``, edge-replicated
-        where it leaves the frame; resized to ``size`` x ``size`` (bilinear) when given."""
+        where it leaves the frame; resized to ``size`` x ``size`` (bilinear) when given. With
+        ``upright`` (and a box from landmarks) the square is the hand's own, turned upright."""
+        if self.config.upright and box.upright is not None:
+            return crop_upright(rgb, box.upright, self.config.margin, size)
         return crop_square(rgb, box, self.config.margin, size)
+
+
+class HandTracker:
+    """Video mode for one camera stream, as MediaPipe's hand tracking: the landmark model follows
+    the last frame's hand in the region its landmarks give (:func:`tracking_region`), with no palm
+    detection; the search runs only when there is no hand to follow.
+
+    A frame without a hand is the live loop's slowest (every fallback view and retry of
+    :meth:`HandLocaliser.find_hand`), so while no hand is in view the full search runs on every
+    ``search_every``-th frame and the others get the first pass alone (one palm detector run).
+    A hand that only the full search finds is then found at most ``search_every - 1`` frames late.
+
+    Args:
+        localiser: the model's localiser (its thresholds apply to tracked hands too).
+        search_every: full search on every n-th hand-free frame (1: on all of them).
+    """
+
+    def __init__(self, localiser: HandLocaliser, search_every: int = 4):
+        if search_every < 1:
+            raise DataError(f"search_every must be at least 1, got {search_every}")
+        self.localiser = localiser
+        self.search_every = search_every
+        self.counts = {"tracked": 0, "first_pass": 0, "full_search": 0}
+        self._last: Hand | None = None
+        self._hand_free = 0  # hand-free frames since the last full search
+
+    def update(self, rgb: np.ndarray) -> Hand | None:
+        """The hand in this frame (the next in the stream), or ``None``."""
+        rgb = _as_rgb(rgb)
+        if self._last is not None:
+            hand = self.localiser.landmarks(rgb, *tracking_region(self._last))
+            if hand.presence >= self.localiser.config.min_presence:
+                self.counts["tracked"] += 1
+                self._last = hand
+                return hand
+            self._hand_free = 0  # lost it: search the whole frame now
+        if self._hand_free % self.search_every == 0:
+            self.counts["full_search"] += 1
+            hand = self.localiser.find_hand(rgb)
+        else:
+            self.counts["first_pass"] += 1
+            hand = max(self.localiser.hands(rgb), key=lambda hd: hd.presence, default=None)
+        self._hand_free = 0 if hand is not None else self._hand_free + 1
+        self._last = hand
+        return hand
 
 
 def crop_square(rgb: np.ndarray, box: HandBox, margin: float, size: int | None = None) -> np.ndarray:
@@ -538,6 +650,15 @@ def crop_square(rgb: np.ndarray, box: HandBox, margin: float, size: int | None =
     if size is not None and size != side:
         out = np.asarray(Image.fromarray(out, "RGB").resize((size, size), Image.Resampling.BILINEAR))
     return out
+
+
+def crop_upright(rgb: np.ndarray, hand: UprightBox, margin: float, size: int | None = None) -> np.ndarray:
+    """The upright square around ``hand`` (side ``max(w, h) * (1 + margin)`` along its own axes),
+    bilinear, edge-replicated where it leaves the frame; ``size`` x ``size``, or its own side in
+    pixels when ``size`` is ``None`` (as :func:`crop_square`)."""
+    side = max(2.0, max(hand.width, hand.height) * (1 + margin))
+    out_size = size if size is not None else max(2, int(round(side)))
+    return np.asarray(_warp_square(_as_rgb(rgb), hand.cx, hand.cy, side, hand.angle, out_size, replicate=True))
 
 
 _CACHE: dict[str, HandLocaliser] = {}

@@ -191,13 +191,16 @@ class FrameResult:
     fps: float
 
 
-def classify_frame(predictor: Predictor, rgb) -> tuple[str | None, float, tuple | None]:
-    """Label, probability and hand box of one RGB frame (PIL image); ``(None, 0.0, None)`` without a hand."""
+def classify_frame(predictor: Predictor, rgb, tracker=None) -> tuple[str | None, float, tuple | None]:
+    """Label, probability and hand box of one RGB frame (PIL image); ``(None, 0.0, None)`` without a hand.
+
+    ``tracker`` (a :class:`~asl_edge.runtime.hands.HandTracker`): ``rgb`` is the next frame of its
+    stream; without one the frame is searched on its own."""
     pre = predictor.preprocessing
     box = None
     if pre.localises:
         try:
-            crop, hand = pre.locate(rgb)
+            crop, hand = pre.locate(rgb, tracker=tracker)
         except NoHandFound:
             return None, 0.0, None
         box = (hand.x0, hand.y0, hand.x1, hand.y1)
@@ -209,7 +212,7 @@ def classify_frame(predictor: Predictor, rgb) -> tuple[str | None, float, tuple 
 
 
 def camera_loop(predictor: Predictor, capture, max_frames: int | None = None, show: bool = False,
-                on_result=None) -> dict:
+                on_result=None, track: bool = True) -> dict:
     """Classifies frames from an OpenCV-style ``capture`` (``read() -> (ok, bgr_frame)``).
 
     A model with a localiser finds the hand in every frame first (MediaPipe's hand models through
@@ -221,12 +224,20 @@ def camera_loop(predictor: Predictor, capture, max_frames: int | None = None, sh
         max_frames: stop after this many frames (``None``: until the stream ends or ``q``).
         show: draw the hand's box, the label and frames per second in a window (needs a display).
         on_result: called with a :class:`FrameResult` per frame.
+        track: follow the hand from frame to frame (:class:`~asl_edge.runtime.hands.HandTracker`)
+            instead of searching every frame on its own.
 
     Returns:
-        ``{"frames": n, "fps": mean frames per second, "no_hand": frames without a hand}``.
+        ``{"frames": n, "fps": mean frames per second, "no_hand": frames without a hand}``, and with
+        tracking ``"localiser"``: frames tracked, searched by the first pass alone, searched fully.
     """
     from PIL import Image
 
+    tracker = None
+    if track and predictor.preprocessing.localises:
+        from asl_edge.runtime.hands import HandTracker, cached_localiser
+
+        tracker = HandTracker(cached_localiser(predictor.preprocessing.localiser))
     frames = no_hand = 0
     start = time.perf_counter()
     try:
@@ -235,7 +246,7 @@ def camera_loop(predictor: Predictor, capture, max_frames: int | None = None, sh
             if not ok:
                 break
             rgb = Image.fromarray(np.ascontiguousarray(frame[..., ::-1]), "RGB")
-            label, prob, box = classify_frame(predictor, rgb)
+            label, prob, box = classify_frame(predictor, rgb, tracker)
             frames += 1
             no_hand += label is None
             fps = frames / max(time.perf_counter() - start, 1e-9)
@@ -245,7 +256,10 @@ def camera_loop(predictor: Predictor, capture, max_frames: int | None = None, sh
                 break
     finally:
         capture.release()
-    return {"frames": frames, "fps": frames / max(time.perf_counter() - start, 1e-9), "no_hand": no_hand}
+    stats = {"frames": frames, "fps": frames / max(time.perf_counter() - start, 1e-9), "no_hand": no_hand}
+    if tracker is not None:
+        stats["localiser"] = dict(tracker.counts)
+    return stats
 
 
 def _show(frame, label, prob, box, fps) -> bool:

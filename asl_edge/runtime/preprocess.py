@@ -156,7 +156,8 @@ class Preprocessing:
             "hand_localiser": self.localiser is not None,
             "steps": [
                 "decode, apply the EXIF orientation, convert to RGB",
-                "hand_localiser: find the hand and crop the square around it (asl_edge.runtime.hands)",
+                "hand_localiser: find the hand and crop the square around it, turned upright where its 'upright' "
+                "is set (asl_edge.runtime.hands)",
                 "resize to each side of resize_chain in turn (square), with resize_method",
                 "convert to color ('grayscale': luminance, Pillow mode 'L'); resize to size (height, width)",
                 "x = (pixel * pixel_scale - mean) / std, per channel, channels in channel_order",
@@ -212,8 +213,14 @@ class Preprocessing:
             img = self._resize(img, (side, side))
         return img
 
-    def locate(self, img: Image.Image, name=None):
+    def locate(self, img: Image.Image, name=None, tracker=None):
         """The hand crop of an RGB image and the hand's box in it (the localisation stage).
+
+        Args:
+            img: the frame.
+            name: what to call it in the error.
+            tracker: a :class:`~asl_edge.runtime.hands.HandTracker` of this localiser for a stream
+                of frames (``img`` is the next one); ``None`` searches the frame on its own.
 
         Returns:
             ``(crop, box)``: the square crop (PIL, RGB) around the hand and its
@@ -224,9 +231,13 @@ class Preprocessing:
         """
         from asl_edge.runtime.hands import cached_localiser
 
-        localiser = cached_localiser(self.localiser)
+        localiser = cached_localiser(self.localiser) if tracker is None else tracker.localiser
         rgb = np.asarray(img.convert("RGB"))
-        box = localiser.find(rgb)
+        if tracker is None:
+            box = localiser.find(rgb)
+        else:
+            hand = tracker.update(rgb)
+            box = hand.box() if hand is not None else None
         if box is None:
             raise NoHandFound(f"no hand found in {name or 'the image'}")
         return Image.fromarray(localiser.crop(rgb, box), "RGB"), box

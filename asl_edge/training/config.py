@@ -50,6 +50,8 @@ class DataSection:
         localise: find the hand first (MediaPipe's hand models through LiteRT) and classify the
             square crop around it; recorded in the model's preprocessing, so every runtime does the
             same (the ``camera`` recipe). Training images go through the same localiser.
+        upright: with ``localise``, the crop turns the hand upright along its own axes (wrist
+            below the middle finger's knuckle, from the landmarks); recorded with the localiser.
         scene_copies: with ``localise``, how many times each training and validation close-up is
             also pasted into a TRAIN background photograph and localised there.
         scene_height_min: smallest pasted close-up height, as a share of the 320x240 frame height.
@@ -62,6 +64,7 @@ class DataSection:
     color_mode: str = "rgb"
     normalization: str = "fixed"
     localise: bool = False
+    upright: bool = False
     scene_copies: int = 0
     scene_height_min: float = 0.35
     scene_height_max: float = 0.7
@@ -457,8 +460,11 @@ def check(config: Config) -> Config:
             is a schedule), a plateau factor outside (0, 1), an augmentation share outside [0, 1]
             a scale range that is not ``0 < scale_min <= scale_max``, a JPEG quality outside 1-95,
             a negative ``model.stem_blocks``, or weight averaging over more epochs than the last
-            phase has, at a rate share outside (0, 1] or under a distribution strategy.
+            phase has, at a rate share outside (0, 1] or under a distribution strategy;
+            ``data.upright`` without ``data.localise`` (only a found hand has an upright).
     """
+    if config.data.upright and not config.data.localise:
+        raise ConfigError("data.upright turns the found hand upright: it needs data.localise=true")
     if config.model.stem_blocks < 0:
         raise ConfigError(f"model.stem_blocks counts blocks: it must be 0 or more, got {config.model.stem_blocks}")
     aug = config.augment

@@ -62,7 +62,7 @@ def preprocessing_for(config: cfg.Config) -> Preprocessing:
     if config.data.localise:
         from asl_edge.runtime.hands import LocaliserConfig
 
-        localiser = LocaliserConfig().to_dict()
+        localiser = LocaliserConfig(upright=config.data.upright).to_dict()
     return Preprocessing(image_size=(size, size), color_mode=config.data.color_mode,
                          normalization=config.data.normalization, localiser=localiser, **extra)
 

@@ -4,7 +4,7 @@ Helper of ``benchmarks/arm64_check.sh`` (``make arm64-check``); each step runs w
 
     python outputs.py inputs  EXPORT_DIR PIXELS.npy              # x86 host: held-out images, uint8
     python outputs.py predict EXPORT_DIR PIXELS.npy OUT.npz      # x86 host, then inside the arm64 chroot
-    python outputs.py compare EXPORT_DIR PIXELS.npy X86.npz ARM64.npz OUT.json [--qemu TEXT]   # x86 host
+    python outputs.py compare EXPORT_DIR PIXELS.npy X86.npz ARM64.npz OUT.json [--qemu TEXT] [--seconds N]   # x86 host
 
 ``predict`` uses only the runtime-only install (``asl-edge[pi]``): each artifact's embedded
 preprocessing normalises the same uint8 pixels, and each image goes through the runtime alone
@@ -205,7 +205,8 @@ def compare(export_dir: Path, x86: dict, arm: dict, x86_info: dict, arm_info: di
     return rows
 
 
-def cmd_compare(export_dir: Path, pixels_path: Path, x86_path: Path, arm_path: Path, dest: Path, qemu: str) -> int:
+def cmd_compare(export_dir: Path, pixels_path: Path, x86_path: Path, arm_path: Path, dest: Path, qemu: str,
+                seconds: int | None = None) -> int:
     from asl_edge.report import CHECK_KIND  # the kind `asl-edge report` recognises
 
     with np.load(x86_path) as x86_npz, np.load(arm_path) as arm_npz:
@@ -233,6 +234,9 @@ def cmd_compare(export_dir: Path, pixels_path: Path, x86_path: Path, arm_path: P
         "data": data,
         "batch": 1,
         "threads": 1,
+        # The check's wall time from its start to the comparison, set-up (cached userland, wheels) and
+        # both sides' predictions included: what `make arm64-check*` costs, not a device timing.
+        "check_seconds": seconds,
         "results": rows,
     }
     atomic_write_json(dest, doc)
@@ -267,13 +271,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("arm64", type=Path)
     p.add_argument("dest", type=Path)
     p.add_argument("--qemu", default="")
+    p.add_argument("--seconds", type=int, default=None, help="the check's wall time so far")
     args = parser.parse_args(argv)
     if args.step == "inputs":
         cmd_inputs(args.export_dir, args.dest)
     elif args.step == "predict":
         cmd_predict(args.export_dir, args.pixels, args.dest)
     else:
-        return cmd_compare(args.export_dir, args.pixels, args.x86, args.arm64, args.dest, args.qemu)
+        return cmd_compare(args.export_dir, args.pixels, args.x86, args.arm64, args.dest, args.qemu, args.seconds)
     return 0
 
 
