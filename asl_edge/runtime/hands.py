@@ -510,6 +510,10 @@ class HandLocaliser:
                 out.append(hand)
         return out
 
+    def first_pass(self, rgb: np.ndarray) -> Hand | None:
+        """The most confident hand of :meth:`hands` (the whole frame, no fallback views), or ``None``."""
+        return max(self.hands(rgb), key=lambda hd: hd.presence, default=None)
+
     def find_hand(self, rgb: np.ndarray) -> Hand | None:
         """The most confident hand, trying the fallback views when the first pass finds none, then
         the same on each retry copy (``retries``) of a frame that gave none; a retry's hand counts
@@ -535,8 +539,7 @@ class HandLocaliser:
         """One frame's search: the first pass, then (``fallback``) the extra views (the zoomed-in
         tiles only with ``tiles``)."""
         if not self.config.fallback:
-            found = self.hands(rgb)
-            return max(found, key=lambda hd: hd.presence) if found else None
+            return self.first_pass(rgb)
         h, w = rgb.shape[:2]
         long_side = float(max(h, w))
         weak: list[Palm] = []
@@ -631,7 +634,7 @@ class HandTracker:
             hand = self.localiser.find_hand(rgb)
         else:
             self.counts["first_pass"] += 1
-            hand = max(self.localiser.hands(rgb), key=lambda hd: hd.presence, default=None)
+            hand = self.localiser.first_pass(rgb)
         self._hand_free = 0 if hand is not None else self._hand_free + 1
         self._last = hand
         return hand
