@@ -165,6 +165,23 @@ def test_signer_split_never_shares_a_person(seed):
         assert set(labels[getattr(split, k)]) == set(range(10))  # stratified: every class present
 
 
+@pytest.mark.parametrize("signers", [4, 12])
+def test_few_signers_give_each_small_part_one_whole_signer(signers, caplog):
+    # the fast recipe's 5% validation split of a small folder is less than one signer: one, not an error
+    groups = np.repeat(np.arange(signers), 10)
+    labels = np.tile(np.arange(10), signers)
+    split = split_dataset(labels, groups, 0.05, 0.15, 0)
+    parts = [set(groups[getattr(split, k)]) for k in ("train", "val", "test")]
+    assert len(parts[1]) == 1 and not (parts[0] & parts[1] or parts[0] & parts[2] or parts[1] & parts[2])
+    assert len(split.train) + len(split.val) + len(split.test) == 10 * signers
+    assert "one signer" in caplog.text
+
+
+def test_one_signer_cannot_be_split_by_signer():
+    with pytest.raises(DataError, match="at least 2"):
+        split_dataset(np.arange(10), np.zeros(10, int), 0.15, 0.15, 0)
+
+
 def test_split_without_groups_says_so():
     split = split_dataset(np.tile(np.arange(4), 25), None)
     assert "image level" in split.method

@@ -182,7 +182,7 @@ def test_the_recipes_are_the_measured_ablation_variants():
     from asl_edge.training import config as cfg
 
     ablation = load_script("benchmarks/shift_ablation.py")
-    recipe, sets = ablation.VARIANTS["fast_blur13_stem1_ls02"]
+    recipe, sets = ablation.VARIANTS["fast_val05"]
     assert cfg.resolve(recipe, sets).to_dict() == cfg.resolve("fast").to_dict()
     # and its base is the recipe the 5-block model was measured with
     recipe, sets = ablation.VARIANTS["b64_geo36log035_e140_w14d5"]

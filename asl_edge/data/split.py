@@ -8,11 +8,14 @@ such a split overstates accuracy on new people.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
 
 from asl_edge.runtime.errors import DataError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -46,9 +49,16 @@ class Split:
 def _one_fold(labels, groups, fraction, seed):
     from sklearn.model_selection import StratifiedGroupKFold
 
+    n_groups = len(np.unique(groups))
+    if n_groups < 2:
+        raise DataError(f"only {n_groups} group (signer): a split by signer needs at least 2")
     n_splits = max(2, round(1 / fraction))
-    if len(np.unique(groups)) < n_splits:
-        raise DataError(f"only {len(np.unique(groups))} groups (signers): too few for a {fraction:.0%} group split")
+    if n_groups < n_splits:
+        # A small fraction of few signers is less than one signer: the part gets one whole signer
+        # (the fast recipe's 5% validation split of a 12-signer folder, for example).
+        log.warning("%d signers: too few for a %.0f%% split by signer; that part holds one signer (%.0f%%)",
+                    n_groups, 100 * fraction, 100 / n_groups)
+        n_splits = n_groups
     folds = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
     return next(folds.split(np.zeros(len(labels)), labels, groups))
 
