@@ -161,9 +161,7 @@ def tracking_region(hand: Hand) -> tuple[float, float, float, float]:
     """A hand's landmarks -> the region ``(cx, cy, side, angle)`` where the landmark model looks for
     it in the next frame, as MediaPipe's hand tracking does."""
     box = upright_box(hand.landmarks, TRACK_LANDMARKS)
-    c, s = math.cos(box.angle), math.sin(box.angle)
-    shift = TRACK_SHIFT_Y * box.height
-    return box.cx - s * shift, box.cy + c * shift, max(box.width, box.height) * TRACK_SCALE, box.angle
+    return _region(box.cx, box.cy, box.width, box.height, box.angle, TRACK_SHIFT_Y, TRACK_SCALE)
 
 
 def upright_box(landmarks: np.ndarray, only: tuple[int, ...] | None = None) -> UprightBox:
@@ -420,11 +418,16 @@ def _upright_angle(x0: float, y0: float, x1: float, y1: float) -> float:
 def palm_region(palm: Palm) -> tuple[float, float, float, float]:
     """Palm -> hand region ``(cx, cy, side, angle)`` in pixels, as palm_detection_detection_to_roi."""
     (x0, y0), (x1, y1) = palm.keypoints[WRIST], palm.keypoints[MIDDLE_MCP]
-    angle = _upright_angle(x0, y0, x1, y1)
+    return _region(palm.cx, palm.cy, palm.w, palm.h, _upright_angle(x0, y0, x1, y1), ROI_SHIFT_Y, ROI_SCALE)
+
+
+def _region(cx: float, cy: float, width: float, height: float, angle: float, shift_y: float,
+            scale: float) -> tuple[float, float, float, float]:
+    """A box turned by ``angle`` -> the square region ``(cx, cy, side, angle)`` the landmark model
+    reads, as MediaPipe's rect transformation: the centre moved ``shift_y`` box heights along the
+    hand's own vertical axis, the longer side scaled by ``scale`` (palm detections and tracked hands alike)."""
     c, s = math.cos(angle), math.sin(angle)
-    cx = palm.cx - palm.h * ROI_SHIFT_Y * s
-    cy = palm.cy + palm.h * ROI_SHIFT_Y * c
-    return cx, cy, max(palm.w, palm.h) * ROI_SCALE, angle
+    return cx - height * shift_y * s, cy + height * shift_y * c, max(width, height) * scale, angle
 
 
 def _as_rgb(rgb: np.ndarray) -> np.ndarray:
