@@ -89,8 +89,18 @@ def test_weights_file_is_loaded_into_the_backbone(tiny_npz, weights_file):
     assert len(changed(fresh, original)) > 10  # the comparison can tell random weights from the file's
 
 
+def head_layers(model):
+    return [layer for layer in model.layers if layer.name.startswith("head_") or layer.name == "probabilities"]
+
+
 @pytest.fixture(scope="module")
-def two_phases(tiny_npz, weights_file, tmp_path_factory):
+def compiled_heads():
+    """The head's weights as each training phase was compiled (before it trained), in order."""
+    return []
+
+
+@pytest.fixture(scope="module")
+def two_phases(tiny_npz, weights_file, tmp_path_factory, compiled_heads):
     """One head epoch, then one fine-tuning epoch; the rate each phase compiled with."""
     path, _ = weights_file
     rates = []
@@ -100,6 +110,7 @@ def two_phases(tiny_npz, weights_file, tmp_path_factory):
         loss = original_compile(model, config, steps, epochs, peak, num_classes, *rest)
         lr = model.optimizer.learning_rate
         rates.append(float(lr(0)) if callable(lr) else float(lr.numpy()))
+        compiled_heads.append({layer.name: [w.copy() for w in layer.get_weights()] for layer in head_layers(model)})
         return loss
 
     trainer._compile = spy
@@ -112,14 +123,17 @@ def two_phases(tiny_npz, weights_file, tmp_path_factory):
     return head.folder, both.folder, rates
 
 
-def test_phase_one_leaves_the_backbone_as_loaded(two_phases, weights_file):
+def test_phase_one_leaves_the_backbone_as_loaded_and_trains_the_head(two_phases, weights_file, compiled_heads):
     head, _, rates = two_phases
     model = final_model(head)
     assert not changed(model, weights_file[1])
     assert rates[0] == pytest.approx(RATE)
-    head_layers = [layer for layer in model.layers if layer.name.startswith("head_") or layer.name == "probabilities"]
-    assert head_layers  # and the head did learn: it is not the initial Dense
-    assert sum(len(layer.weights) for layer in head_layers) > 0
+    # the head did learn: every head layer with weights differs from the weights it was compiled with
+    before = compiled_heads[0]
+    trained = {layer.name: layer.get_weights() for layer in head_layers(model) if layer.get_weights()}
+    assert trained and set(trained) <= set(before)
+    for name, weights in trained.items():
+        assert any(not np.array_equal(a, b) for a, b in zip(weights, before[name])), name
 
 
 def test_phase_two_changes_exactly_the_top_layers_at_the_reduced_rate(two_phases, weights_file):
