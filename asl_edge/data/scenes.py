@@ -4,98 +4,26 @@ NumPy and Pillow only. :func:`composite` makes one 320x240 frame; training compo
 onto ``TRAIN`` backgrounds, the scene test set (``benchmarks/make_scenes.py``) onto ``TEST`` ones,
 and the two sets of photographs never overlap.
 
-Backgrounds are real photographs that ship inside packages installed from PyPI, so nothing is
-downloaded and every licence is known. ``BACKGROUNDS`` is the one table of them: name, package,
-path inside the package, split, licence and source as each package documents it
-(scikit-image: the docstrings of ``skimage/data/_fetchers.py``; scikit-learn:
-``sklearn/datasets/images/README.txt``). The images are read from the installed package without
-importing it; a missing package raises :class:`DataError` naming it.
+Backgrounds are real photographs that ship inside packages installed from PyPI: their one table,
+``BACKGROUNDS``, lives in :mod:`asl_edge.runtime.backgrounds` (the camera shifts use its TEST
+photographs too) and is re-exported here.
 """
 
 from __future__ import annotations
 
-import importlib.util
-from dataclasses import dataclass
-from pathlib import Path
-
 import numpy as np
 from PIL import Image
 
+from asl_edge.runtime.backgrounds import (  # noqa: F401 (re-exported: the data layer's names for them)
+    BACKGROUNDS,
+    Background,
+    background_names,
+    background_path,
+    load_background,
+)
 from asl_edge.runtime.errors import DataError
 
 FRAME_SIZE = (320, 240)  # width, height
-
-
-@dataclass(frozen=True)
-class Background:
-    package: str
-    path: str
-    split: str
-    licence: str
-    source: str
-
-
-BACKGROUNDS: dict[str, Background] = {
-    # -- TEST: only the scene test set uses these ------------------------------------------------
-    "coffee": Background("skimage", "data/coffee.png", "test", "CC0",
-                         "scikit-image data.coffee(): coffee cup on a wooden table, photo Rachel Michetti "
-                         "(courtesy of Pikolo Espresso Bar)"),
-    "rocket": Background("skimage", "data/rocket.jpg", "test", "public domain",
-                         "scikit-image data.rocket(): DSCOVR launch on Falcon 9, photo SpaceX"),
-    "astronaut": Background("skimage", "data/astronaut.png", "test", "public domain",
-                            "scikit-image data.astronaut(): Eileen Collins, NASA Great Images"),
-    "china": Background("sklearn", "datasets/images/china.jpg", "test", "CC-BY-2.0",
-                        "scikit-learn load_sample_images(): china.jpg, photo danielbuechele (Flickr), "
-                        "https://www.flickr.com/photos/danielbuechele/6061409035"),
-    # -- TRAIN: only training composites use these ------------------------------------------------
-    "chelsea": Background("skimage", "data/chelsea.png", "train", "CC0",
-                          "scikit-image data.chelsea(): Chelsea the cat, photo Stefan van der Walt"),
-    "flower": Background("sklearn", "datasets/images/flower.jpg", "train", "CC-BY-2.0",
-                         "scikit-learn load_sample_images(): flower.jpg, photo vultilion (Flickr), "
-                         "https://www.flickr.com/photos/vultilion/6056698931"),
-    "camera": Background("skimage", "data/camera.png", "train", "CC0",
-                         "scikit-image data.camera(): man with a camera, photo Lav Varshney (grey)"),
-    "clock": Background("skimage", "data/clock_motion.png", "train", "public domain",
-                        "scikit-image data.clock(): motion-blurred clock, photo Stefan van der Walt (grey)"),
-    "brick": Background("skimage", "data/brick.png", "train", "CC0",
-                        "scikit-image data.brick(): brick wall, CC0Textures Bricks25 (grey)"),
-    "grass": Background("skimage", "data/grass.png", "train", "CC0",
-                        "scikit-image data.grass(): grass, CC0 (grey)"),
-    "gravel": Background("skimage", "data/gravel.png", "train", "CC0",
-                         "scikit-image data.gravel(): gravel, CC0Textures Gravel04 (grey)"),
-}
-
-
-def background_names(split: str) -> list[str]:
-    """Names of the ``train`` or ``test`` backgrounds, in table order."""
-    if split not in ("train", "test"):
-        raise DataError(f"background split must be 'train' or 'test', got '{split}'")
-    return [name for name, bg in BACKGROUNDS.items() if bg.split == split]
-
-
-def background_path(name: str) -> Path:
-    """Where background ``name`` lies in its installed package.
-
-    Raises:
-        DataError: unknown name, or its package is not installed.
-    """
-    if name not in BACKGROUNDS:
-        raise DataError(f"unknown background '{name}'; choose one of: {', '.join(BACKGROUNDS)}")
-    bg = BACKGROUNDS[name]
-    spec = importlib.util.find_spec(bg.package)
-    if spec is None or not spec.submodule_search_locations:
-        pip = {"skimage": "scikit-image", "sklearn": "scikit-learn"}.get(bg.package, bg.package)
-        raise DataError(f"background '{name}' ships in {pip}, which is not installed: pip install {pip}")
-    path = Path(list(spec.submodule_search_locations)[0]) / bg.path
-    if not path.is_file():
-        raise DataError(f"background '{name}' is missing from the installed {bg.package}: {path}")
-    return path
-
-
-def load_background(name: str) -> np.ndarray:
-    """Background ``name`` as an RGB ``uint8`` array (grey photographs repeated on 3 channels)."""
-    with Image.open(background_path(name)) as img:
-        return np.asarray(img.convert("RGB"))
 
 
 def _window(background: np.ndarray, rng: np.random.Generator, size: tuple[int, int]) -> np.ndarray:

@@ -10,6 +10,14 @@ NumPy and Pillow only: the runtime-only (``pi``) install evaluates artifacts und
 Where a transform uncovers pixels outside the original frame (rotation, shrinking, shifting,
 letterboxing) they are filled with the median colour of the image's border, the nearest thing to
 "more of the same background" that a single photo offers.
+
+The ``background`` family puts the hand in front of something else than the studio's light wall:
+the hand is cut out of its photograph with a mask (``needs_mask``: ``apply(img, mask=...)``) and
+laid over flat colours, a texture or a TEST photograph (:mod:`asl_edge.runtime.backgrounds`, never
+used in training). ``evaluate --shifts`` passes each image's cached hand mask
+(:mod:`asl_edge.data.masks`: MediaPipe landmarks seeding GrabCut); without one, the shift estimates a
+rough mask itself (:func:`estimate_mask`: far enough in colour from the border), so every shift
+still works on any image.
 """
 
 from __future__ import annotations
@@ -25,7 +33,14 @@ from PIL import Image, ImageFilter
 
 from asl_edge.runtime.errors import ConfigError
 
-FAMILIES = ("geometry", "framing", "light", "colour", "sensor")
+FAMILIES = ("geometry", "framing", "light", "colour", "sensor", "background")
+# estimate_mask: a pixel whose chroma (largest minus smallest channel, 0..255) exceeds the border's
+# median chroma by this much belongs to the hand. Skin is coloured and the studio walls nearly grey,
+# while their brightness varies across the frame (vignetting: a distance in RGB took the bright
+# centre of the wall for the hand). On 46 built-in photographs thresholds of 10-15 agreed best with
+# the landmark-seeded masks (IoU 0.91-0.92 on average; 0.84 at 25).
+ESTIMATE_THRESHOLD = 12.0
+SCENE_PHOTO = "china"  # the bg_scene shift's TEST photograph (scikit-learn: present in the `pi` install too)
 
 
 @dataclass(frozen=True)
@@ -34,17 +49,20 @@ class Shift:
 
     Attributes:
         name: unique name, e.g. ``darker_0.5``.
-        family: ``geometry``, ``framing``, ``light``, ``colour`` or ``sensor``.
+        family: ``geometry``, ``framing``, ``light``, ``colour``, ``sensor`` or ``background``.
         severity: the transform's parameter as a number (factor, degrees, sigma, quality...).
-        apply: ``uint8`` ``HxWx3`` RGB -> ``uint8`` ``HxWx3`` RGB of the same shape.
+        apply: ``uint8`` ``HxWx3`` RGB -> ``uint8`` ``HxWx3`` RGB of the same shape; with
+            ``needs_mask`` it also takes ``mask=`` (the hand's ``HxW`` mask, 0..1 or 0..255).
         description: one line for reports.
+        needs_mask: the shift cuts the hand out (``apply(img, mask=m)``; estimated when ``None``).
     """
 
     name: str
     family: str
     severity: float
-    apply: Callable[[np.ndarray], np.ndarray]
+    apply: Callable[..., np.ndarray]
     description: str
+    needs_mask: bool = False
 
 
 # -- helpers -------------------------------------------------------------------------------------
@@ -180,6 +198,90 @@ def jpeg(img: np.ndarray, quality: int) -> np.ndarray:
     return np.asarray(Image.open(buf).convert("RGB"), np.uint8)
 
 
+def webcam(img: np.ndarray, side: int) -> np.ndarray:
+    """A low-resolution webcam: the frame down to ``side`` pixels on its long side (Pillow's
+    antialiased bilinear), then up-scaled back (bilinear), as a small crop of a cheap camera is."""
+    h, w = _check(img).shape[:2]
+    k = side / max(h, w)
+    small = _pil(img).resize((max(1, round(w * k)), max(1, round(h * k))), Image.Resampling.BILINEAR)
+    return np.asarray(small.resize((w, h), Image.Resampling.BILINEAR), np.uint8)
+
+
+# -- background ----------------------------------------------------------------------------------
+def estimate_mask(img: np.ndarray) -> np.ndarray:
+    """A rough hand mask (``HxW`` float32, 0 or 1) from the image alone: pixels whose chroma exceeds
+    the border's median chroma by :data:`ESTIMATE_THRESHOLD`, a 3x3 majority filter against speckle.
+    It fits a hand before a grey wall only (a grey image has no hand by it); evaluation passes the
+    landmark-seeded mask of :mod:`asl_edge.data.masks` instead, which records how far the two agree."""
+    x = _check(img).astype(np.float32)
+    chroma = x.max(axis=2) - x.min(axis=2)
+    border = np.concatenate([chroma[0], chroma[-1], chroma[:, 0], chroma[:, -1]])
+    far = chroma > float(np.median(border)) + ESTIMATE_THRESHOLD
+    votes = Image.fromarray(far.astype(np.uint8) * 255, "L").filter(ImageFilter.BoxBlur(1))
+    return (np.asarray(votes, np.float32) > 127).astype(np.float32)
+
+
+def _alpha(img: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+    """The mask as ``HxWx1`` float32 alpha in 0..1 (``uint8`` masks read 0..255 unless they hold only 0/1)."""
+    if mask is None:
+        return estimate_mask(img)[..., None]
+    m = np.asarray(mask)
+    if m.shape != img.shape[:2]:
+        raise ValueError(f"the mask's shape {m.shape} is not the image's {img.shape[:2]}")
+    m = m.astype(np.float32)
+    if m.max(initial=0.0) > 1.0:
+        m = m / 255.0
+    return np.clip(m, 0.0, 1.0)[..., None]
+
+
+def _image_seed(img: np.ndarray) -> int:
+    return zlib.crc32(np.ascontiguousarray(img).tobytes())
+
+
+def flat_background(img: np.ndarray, colour: tuple[int, int, int]) -> np.ndarray:
+    """A wall of one colour, the frame's size."""
+    return np.broadcast_to(np.asarray(colour, np.uint8), img.shape)
+
+
+def checker_background(img: np.ndarray, colours: tuple[tuple[int, int, int], tuple[int, int, int]],
+                       squares: int) -> np.ndarray:
+    """A checkerboard of ``squares`` squares across the frame's long side, in two colours (a tiled
+    floor or wall; training's generated textures hold no checkerboard)."""
+    h, w = img.shape[:2]
+    cell = max(h, w) / squares
+    yy, xx = np.mgrid[0:h, 0:w]
+    odd = ((yy // cell).astype(int) + (xx // cell).astype(int)) % 2 == 1
+    return np.where(odd[..., None], np.asarray(colours[1], np.uint8), np.asarray(colours[0], np.uint8))
+
+
+def scene_background(img: np.ndarray, photo: str) -> np.ndarray:
+    """A window of the TEST photograph ``photo`` (a third to two thirds of its short side, placed
+    and mirrored by a seed from the image's bytes), resized to the frame."""
+    from asl_edge.runtime.backgrounds import load_background
+
+    scene = load_background(photo)
+    rng = np.random.default_rng(_image_seed(img))
+    h, w = img.shape[:2]
+    sh, sw = scene.shape[:2]
+    k = min(sh / h, sw / w) * rng.uniform(1 / 3, 2 / 3)
+    wh, ww = h * k, w * k
+    x0, y0 = rng.uniform(0, sw - ww), rng.uniform(0, sh - wh)
+    out = Image.fromarray(scene, "RGB").resize((w, h), Image.Resampling.BILINEAR, box=(x0, y0, x0 + ww, y0 + wh))
+    if rng.random() < 0.5:
+        out = out.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    return np.asarray(out, np.uint8)
+
+
+def replace_background(img: np.ndarray, background: Callable[[np.ndarray], np.ndarray],
+                       mask: np.ndarray | None = None) -> np.ndarray:
+    """The hand cut out with ``mask`` (1: hand) and laid over ``background(img)``:
+    ``mask * img + (1 - mask) * background``, so pixels where the mask is 1 keep their value."""
+    img = _check(img)
+    alpha = _alpha(img, mask)
+    out = alpha * img.astype(np.float32) + (1.0 - alpha) * background(img).astype(np.float32)
+    return _to_uint8(out)
+
+
 # -- the table -----------------------------------------------------------------------------------
 def _geometry() -> list[Shift]:
     out = [Shift("mirrored", "geometry", 1.0, mirror, "left-right mirror: the sign made with the other hand")]
@@ -232,12 +334,42 @@ def _sensor() -> list[Shift]:
             for s in (10, 20)]
     out += [Shift(f"jpeg_{q}", "sensor", float(q), partial(jpeg, quality=q), f"JPEG round trip at quality {q}")
             for q in (20, 10)]
+    out.append(Shift("webcam_50px", "sensor", 50.0, partial(webcam, side=50),
+                     "low-resolution webcam: the frame at 50 px, up-scaled back"))
+    return out
+
+
+# Flat walls from black to the mid grey where the first reference read 55%, and saturated colours.
+FLAT_BACKGROUNDS = {
+    "black": (0, 0, 0),
+    "dark_grey": (64, 64, 64),
+    "mid_grey": (128, 128, 128),
+    "red": (200, 30, 30),
+    "green": (30, 150, 50),
+    "blue": (30, 60, 200),
+}
+
+
+def _background() -> list[Shift]:
+    out = [Shift(f"bg_{name}", "background", float(sum(rgb)) / 765,
+                 partial(replace_background, background=partial(flat_background, colour=rgb)),
+                 f"the hand cut out and laid over a flat {name.replace('_', ' ')} wall RGB{rgb}", needs_mask=True)
+           for name, rgb in FLAT_BACKGROUNDS.items()]
+    out.append(Shift("bg_checker", "background", 8.0,
+                     partial(replace_background, background=partial(
+                         checker_background, colours=((70, 60, 50), (180, 170, 150)), squares=8)),
+                     "the hand cut out and laid over a brown and beige checkerboard, 8 squares across",
+                     needs_mask=True))
+    out.append(Shift("bg_scene", "background", 1.0,
+                     partial(replace_background, background=partial(scene_background, photo=SCENE_PHOTO)),
+                     f"the hand cut out and laid over a window of the TEST photograph '{SCENE_PHOTO}' (clutter)",
+                     needs_mask=True))
     return out
 
 
 def camera_shifts() -> tuple[Shift, ...]:
     """The shift suite, in a fixed order (by family)."""
-    return tuple(_geometry() + _framing() + _light() + _colour() + _sensor())
+    return tuple(_geometry() + _framing() + _light() + _colour() + _sensor() + _background())
 
 
 def get_shift(name: str) -> Shift:

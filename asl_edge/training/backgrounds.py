@@ -1,0 +1,106 @@
+"""Training backgrounds: what background-replacing augmentation lays behind the cut-out hand.
+
+One table, :data:`KINDS`: each kind makes one ``HxWx3`` ``uint8`` background from a NumPy
+generator. They are generated (flat colours, two-colour gradients, smooth multi-octave noise,
+stripes) or windows of the TRAIN photographs of :mod:`asl_edge.runtime.backgrounds`: never the
+TEST photographs nor the checkerboard that the ``bg_*`` camera shifts measure with.
+
+:func:`background_bank` draws a fixed bank of them once per training run (seeded); the batched
+augmentation (:mod:`asl_edge.training.pipeline`) picks one per image at random and mirrors or
+flips it, so a few hundred backgrounds give thousands of different ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+from PIL import Image
+
+from asl_edge.runtime.errors import ConfigError
+
+BANK_SIZE = 512  # backgrounds per training run (x4 by the random mirror and flip)
+
+
+def _colour(rng: np.random.Generator) -> np.ndarray:
+    """A random colour: half of them uniform in RGB, half dark or grey (the walls that broke the model)."""
+    if rng.random() < 0.5:
+        return rng.uniform(0, 255, 3)
+    return np.full(3, rng.uniform(0, 160)) + rng.normal(0, 12, 3)
+
+
+def flat(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+    return np.broadcast_to(_colour(rng), (h, w, 3)).copy()
+
+
+def gradient(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+    """A linear blend between two random colours along a random direction."""
+    angle = rng.uniform(0, 2 * np.pi)
+    yy, xx = np.mgrid[0:h, 0:w] / max(h, w)
+    t = xx * np.cos(angle) + yy * np.sin(angle)
+    t = ((t - t.min()) / max(np.ptp(t), 1e-6))[..., None]
+    return (1 - t) * _colour(rng) + t * _colour(rng)
+
+
+def noise(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+    """Smooth value noise of 2-4 octaves (random grids up-scaled bicubically), tinted between two colours."""
+    field = np.zeros((h, w))
+    for octave in range(int(rng.integers(2, 5))):
+        cells = 2 ** (octave + 1)
+        grid = rng.uniform(0, 255, (cells + 1, cells + 1)).astype(np.float32)
+        up = np.asarray(Image.fromarray(grid, "F").resize((w, h), Image.Resampling.BICUBIC), np.float64)
+        field += up / 2 ** octave
+    t = ((field - field.min()) / max(np.ptp(field), 1e-6))[..., None]
+    return (1 - t) * _colour(rng) + t * _colour(rng)
+
+
+def stripes(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+    """Parallel stripes of two colours, a random period (3-20% of the frame) and direction, soft or hard."""
+    angle = rng.uniform(0, np.pi)
+    yy, xx = np.mgrid[0:h, 0:w]
+    period = rng.uniform(0.03, 0.2) * max(h, w)
+    wave = np.sin(2 * np.pi * (xx * np.cos(angle) + yy * np.sin(angle)) / period)
+    t = ((wave > 0).astype(np.float64) if rng.random() < 0.5 else (wave + 1) / 2)[..., None]
+    return (1 - t) * _colour(rng) + t * _colour(rng)
+
+
+def photo(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+    """A window (a fifth to all of the short side) of a random TRAIN photograph."""
+    from asl_edge.runtime.backgrounds import background_names, load_background
+
+    names = background_names("train")
+    scene = load_background(names[int(rng.integers(len(names)))])
+    sh, sw = scene.shape[:2]
+    k = min(sh / h, sw / w) * rng.uniform(0.2, 1.0)
+    x0, y0 = rng.uniform(0, sw - w * k), rng.uniform(0, sh - h * k)
+    box = (x0, y0, x0 + w * k, y0 + h * k)
+    return np.asarray(Image.fromarray(scene, "RGB").resize((w, h), Image.Resampling.BILINEAR, box=box), np.float64)
+
+
+KINDS: dict[str, Callable[[np.random.Generator, int, int], np.ndarray]] = {
+    "flat": flat, "gradient": gradient, "noise": noise, "stripes": stripes, "photo": photo,
+}
+
+
+def check_kinds(kinds: str) -> tuple[str, ...]:
+    """The kinds named in ``kinds`` (comma-separated).
+
+    Raises:
+        ConfigError: none named, or an unknown one.
+    """
+    names = tuple(k.strip() for k in kinds.split(",") if k.strip())
+    unknown = [k for k in names if k not in KINDS]
+    if not names or unknown:
+        raise ConfigError(f"augment.backgrounds names kinds of background, comma-separated, from: "
+                          f"{', '.join(KINDS)}; got '{kinds}'")
+    return names
+
+
+def background_bank(kinds: str, height: int, width: int, seed: int, size: int = BANK_SIZE) -> np.ndarray:
+    """``size`` backgrounds (``(size, height, width, 3)`` ``uint8``), the kinds in turn, drawn from ``seed``."""
+    names = check_kinds(kinds)
+    rng = np.random.default_rng(seed)
+    out = np.empty((size, height, width, 3), np.uint8)
+    for i in range(size):
+        out[i] = np.clip(np.round(KINDS[names[i % len(names)]](rng, height, width)), 0, 255)
+    return out
