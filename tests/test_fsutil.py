@@ -6,7 +6,7 @@ import sys
 import pytest
 
 from asl_edge.runtime.errors import AslEdgeError
-from asl_edge.runtime.fsutil import atomic_dir, atomic_path, atomic_write, folder_lock
+from asl_edge.runtime.fsutil import atomic_dir, atomic_path, atomic_write, output_lock
 
 
 def test_failed_write_keeps_the_old_file(tmp_path):
@@ -31,12 +31,13 @@ def test_failed_folder_keeps_the_old_folder(tmp_path):
 
 
 def test_second_writer_is_refused_clearly(tmp_path):
-    with folder_lock(tmp_path / "run"):
+    with output_lock(tmp_path / "run"):
         with pytest.raises(AslEdgeError, match="in use by another asl-edge process"):
-            with folder_lock(tmp_path / "run"):
+            with output_lock(tmp_path / "run"):
                 pass
         r = subprocess.run([sys.executable, "-m", "asl_edge", "train", "--out", str(tmp_path / "run")],
                            capture_output=True, text=True)
         assert r.returncode != 0 and "in use by another asl-edge process" in r.stderr
-    with folder_lock(tmp_path / "run"):  # released again
+    with output_lock(tmp_path / "run"):  # released again, and its file removed
         pass
+    assert sorted(p.name for p in tmp_path.iterdir()) == []

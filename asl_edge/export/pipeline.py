@@ -12,6 +12,7 @@ the good ones are in place.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 import math
 import os
@@ -26,7 +27,7 @@ from asl_edge import __version__
 from asl_edge.data.identity import held_out_name
 from asl_edge.data.runs import run_dataset
 from asl_edge.models import io as model_io
-from asl_edge.runtime import outputs, runfolder
+from asl_edge.runtime import fsutil, outfolder, outputs, runfolder
 from asl_edge.runtime.errors import AslEdgeError, ConfigError, ExportError
 from asl_edge.runtime.formats import ExportFormat, artifact_name, compression_tag, selected_formats
 from asl_edge.runtime.fsutil import (
@@ -37,9 +38,11 @@ from asl_edge.runtime.fsutil import (
     output_lock,
     printable,
     recover_dir,
+    restore_dir,
     sha256_file,
 )
-from asl_edge.runtime.integrity import MANIFEST
+from asl_edge.runtime.integrity import _SHA256, MANIFEST
+from asl_edge.runtime.outfolder import Listing
 
 log = logging.getLogger(__name__)
 MIN_CALIBRATION = 10
@@ -309,46 +312,59 @@ def _refuse_run_folder(out: Path, run_folder: Path) -> None:
                           "choose an output folder outside it")
 
 
-def check_output_folder(out: Path, force: bool) -> None:
-    """Refuses to write where asl-edge would destroy files it did not write.
+def manifest_listing(folder: Path) -> Listing | None:
+    """What an earlier export wrote into ``folder``, as its ``manifest.json`` lists it: each artifact
+    and every other file (labels, layer report) with its sha256. ``None`` when the folder has no
+    manifest, or one asl-edge did not write (another tool's, or not an export's).
 
-    ``out`` may be missing, an empty folder, or an earlier export (with ``--force``) whose files are
-    all asl-edge's own (the manifest, its artifacts, labels.txt). A file, a link, a folder of the
-    user's files, or an export the user added files to is refused, ``--force`` or not.
-
-    Raises:
-        ExportError: one line saying why.
+    A manifest of asl-edge 0.3 or earlier lists no ``files``: its ``labels.txt`` is vouched for by
+    the labels it records (the file's exact bytes); its other files by nothing.
     """
-    if not os.path.lexists(out):
-        return
-    shown = printable(out)
-    if out.is_symlink() or not out.is_dir():
-        raise ExportError(f"--out {shown} exists and is not a folder: refusing to replace it")
-    names = {p.name for p in out.iterdir()}
-    if not names:
-        return
-    if MANIFEST not in names:
-        raise ExportError(f"--out {shown} holds files that asl-edge did not write (no {MANIFEST}): "
-                          "refusing to replace it; choose a new or empty folder")
-    if not force:
-        raise ExportError(f"{shown} already holds an export: use --force to replace it, or --out elsewhere")
     from asl_edge.runtime.integrity import read_manifest
 
+    if not (folder / MANIFEST).is_file():
+        return None
     try:
-        manifest = read_manifest(out)
-        hashes = {a["path"]: a.get("sha256") for a in manifest["artifacts"]}
-        report = manifest.get("layer_report") or {}
-        ours = {MANIFEST, runfolder.LABELS_FILE, *hashes, *(report.get(k) for k in ("csv", "json") if report.get(k))}
-    except (AslEdgeError, KeyError, TypeError, AttributeError):
-        hashes, ours = {}, {MANIFEST, runfolder.LABELS_FILE}
-    # An artifact whose bytes no longer match the manifest was changed by someone else: not ours to delete.
-    edited = {name for name, digest in hashes.items() if name in names and
-              ((out / name).is_symlink() or not (out / name).is_file() or sha256_file(out / name) != digest)}
-    foreign = sorted((names - ours) | edited)
-    if foreign:
-        listed = ", ".join(printable(n) for n in foreign[:5]) + (", ..." if len(foreign) > 5 else "")
-        raise ExportError(f"{shown} holds files asl-edge did not write or that were changed since ({listed}): "
-                          "--force replaces only an export's own files; move them away or choose another --out")
+        manifest = read_manifest(folder)
+    except AslEdgeError:
+        return None
+    versions, listed = manifest.get("versions"), manifest.get("files")
+    if manifest.get("schema") != 1 or not isinstance(versions, dict) or "asl_edge" not in versions:
+        return None
+    files = {a["path"]: a["sha256"] for a in manifest["artifacts"] if "sha256" in a}
+    if listed is None:
+        labels = manifest.get("labels")
+        if labels:
+            files[runfolder.LABELS_FILE] = hashlib.sha256(_labels_text(labels).encode("utf-8")).hexdigest()
+    elif isinstance(listed, dict) and all(isinstance(k, str) and isinstance(v, str) and _SHA256.fullmatch(v)
+                                          for k, v in listed.items()):
+        files.update(listed)
+    else:
+        return None
+    return Listing("export", files, frozenset({MANIFEST}), kind="an export")
+
+
+def check_output_folder(out: Path, force: bool, shown: str | Path | None = None) -> Listing | None:
+    """Refuses to write where asl-edge would destroy files it did not write (the rule of every
+    writing command, :func:`asl_edge.runtime.outfolder.check_output_folder`, with the manifest as
+    the list of what asl-edge wrote).
+
+    ``out`` may be missing, an empty folder, or an earlier export (with ``--force``) whose files are
+    all listed in its manifest with their sha256, unchanged. A file, a link, a folder of the user's
+    files, a folder with another tool's manifest.json, or an export the user added files to or
+    edited is refused, ``--force`` or not.
+
+    Returns:
+        The earlier export's listing, or None for a new or empty folder.
+
+    Raises:
+        OutputError: one line saying why.
+    """
+    return outfolder.check_output_folder(out, "export", force, shown, listing=manifest_listing, marker=MANIFEST)
+
+
+def _labels_text(labels) -> str:
+    return "\n".join(labels) + "\n"
 
 
 def default_out(run_dir: str | Path) -> Path:
@@ -380,10 +396,14 @@ def export_run(run_dir: str | Path, config: ExportConfig, out: str | Path | None
     needs_aug = config.fine_tunes or "int8" in config.flags
     aug, aug_source = _run_augmentation(run.folder) if needs_aug else (None, "")
     out = Path(out) if out else default_out(run_dir)
-    _refuse_run_folder(out, run.folder)
-    with output_lock(out):
-        recover_dir(out)
-        check_output_folder(out, force)
+    target = Path(os.path.abspath(out))
+    outfolder.refuse_root(target, out)
+    _refuse_run_folder(target, run.folder)
+    owned = outfolder.owned_output(manifest_listing)
+    with output_lock(target):
+        restore_dir(target, owned)
+        found = check_output_folder(target, force, shown=out)
+        recover_dir(target, owned)
         source = model_io.load_keras_model(run.model_path)
         train_ds, test_ds, identity = _data(run, config)
         formats = selected_formats(config.families, config.flags)
@@ -400,7 +420,7 @@ def export_run(run_dir: str | Path, config: ExportConfig, out: str | Path | None
         samples, augmented = _calibration(train_ds, config, aug) if needs_calib else (None, 0)
         artifacts, failed = [], []
         extra = {"model": run.name, "input_name": "input", "split": identity}
-        with atomic_dir(out) as tmp:
+        with atomic_dir(target, recheck=outfolder.swap_check(found, "export", out)) as tmp:
             def emit(fmt: ExportFormat, write, info: dict | None = None, tag: str = "") -> None:
                 dest = tmp / artifact_name(run.name, fmt, tag)
                 log.info("exporting %s", fmt.name)
@@ -460,7 +480,10 @@ def export_run(run_dir: str | Path, config: ExportConfig, out: str | Path | None
             }
             if layer_report:
                 manifest["layer_report"] = layer_report
-            atomic_write(tmp / runfolder.LABELS_FILE, "\n".join(run.class_names) + "\n")
+            atomic_write(tmp / runfolder.LABELS_FILE, _labels_text(run.class_names))
+            # Every file besides the artifacts, with its hash: what --force may replace later.
+            listed = {a["path"] for a in artifacts} | {MANIFEST, fsutil.TMP_MARK}
+            manifest["files"] = {p.name: sha256_file(p) for p in sorted(tmp.iterdir()) if p.name not in listed}
             atomic_write_json(tmp / MANIFEST, manifest)
     manifest["out"] = str(out)
     return manifest

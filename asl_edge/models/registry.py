@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from asl_edge.runtime.bounds import setting
 from asl_edge.runtime.errors import ConfigError
 
 POOLINGS = ("avg", "max", "avgmax")  # ModelConfig.pooling
@@ -39,16 +40,16 @@ class ModelConfig:
             ``avgmax`` beat ``avg`` for the fast recipe (benchmarks/REPORT.md, third round).
     """
 
-    width: int = 16
-    depth: int = 4
+    width: int = setting(16, 1, 1024)
+    depth: int = setting(4, 1, 16)
     batch_norm: bool = True
-    dropout: float = 0.3
-    l1: float = 0.0
-    l2: float = 0.0
+    dropout: float = setting(0.3, 0.0, 1.0, hi_open=True)
+    l1: float = setting(0.0, 0.0, 1.0)
+    l2: float = setting(0.0, 0.0, 1.0)
     weights: str = "none"
-    head_units: int = 0
+    head_units: int = setting(0, 0, 8192)
     separable: bool = True
-    stem_blocks: int = 0
+    stem_blocks: int = setting(0, 0, 8, note="counts blocks")
     pooling: str = "avg"
 
     @property

@@ -92,8 +92,15 @@ def _json_default(obj):
 
 _NEW_TAG = ".asl-edge-new."
 _OLD_TAG = ".asl-edge-old"
+# Written into a temporary folder when it is made and removed just before the swap: a leftover
+# folder carrying it is one asl-edge made and may remove; any other folder is left alone.
+TMP_MARK = ".asl-edge-tmp"
 # Temporary folders of asl-edge 0.2.0 and earlier: ".<name>.<8 mkdtemp characters>.tmp".
 _LEGACY_TMP = re.compile(r"\.(?P<name>.+)\.[a-z0-9_]{8}\.tmp")
+
+
+class SwapRefused(AslEdgeError):
+    """The output folder changed while the command ran: it was kept as it was."""
 
 
 def _exchange(a: Path, b: Path) -> bool:
@@ -117,60 +124,133 @@ def _exchange(a: Path, b: Path) -> bool:
     raise OSError(err, os.strerror(err), str(a))
 
 
-def recover_dir(dest: str | os.PathLike) -> None:
-    """Finishes or undoes an interrupted :func:`atomic_dir` swap of ``dest``; call it under the lock.
+def _made_by_us(folder: str | os.PathLike, owned=None) -> bool:
+    """True for a real folder (not a link) that asl-edge made: it carries :data:`TMP_MARK`, is
+    empty, or ``owned(folder)`` vouches for it (an output whose every file asl-edge wrote)."""
+    folder = Path(folder)
+    if folder.is_symlink() or not folder.is_dir():
+        return False
+    mark = folder / TMP_MARK
+    if mark.is_file() and not mark.is_symlink():
+        return True
+    try:
+        with os.scandir(folder) as entries:
+            if next(entries, None) is None:
+                return True
+    except OSError:
+        return False
+    try:
+        return bool(owned and owned(folder))
+    except (OSError, AslEdgeError):
+        return False
 
-    - ``dest`` missing but its ``.old`` copy present: the new folder never landed; the old one is
-      put back.
-    - leftover new/old temporary folders of ``dest``: removed.
-    """
-    dest = Path(dest)
-    parent = dest.parent
-    if not parent.is_dir():
-        return
-    old = parent / f".{dest.name}{_OLD_TAG}"
-    # asl-edge 0.2.0 and earlier swapped through ".<name>.old": only a folder holding a manifest
-    # is taken for one of its exports (never a user's folder of that name).
-    legacy_old = parent / f".{dest.name}.old"
-    legacy_ok = legacy_old.is_dir() and not legacy_old.is_symlink() and (legacy_old / "manifest.json").is_file()
-    for candidate, ok in ((old, old.is_dir() and not old.is_symlink()), (legacy_old, legacy_ok)):
-        if ok and not os.path.lexists(dest):
-            os.replace(candidate, dest)
-    for entry in os.scandir(parent):
+
+def _leftovers(dest: Path) -> Iterator[tuple[Path, bool]]:
+    """The temporary and old folders an interrupted swap of ``dest`` may have left: ``(path, is_old)``."""
+    for entry in os.scandir(dest.parent):
         name = entry.name
         legacy = _LEGACY_TMP.fullmatch(name)
-        ours = name.startswith(f".{dest.name}{_NEW_TAG}") and name.endswith(".tmp")
-        if (ours or name == old.name or (name == legacy_old.name and legacy_ok)
-                or (legacy and legacy.group("name") == dest.name)) \
-                and entry.is_dir(follow_symlinks=False):
-            shutil.rmtree(entry.path, ignore_errors=True)
+        if (name.startswith(f".{dest.name}{_NEW_TAG}") and name.endswith(".tmp")) \
+                or (legacy and legacy.group("name") == dest.name):
+            yield Path(entry.path), False
+        elif name in (f".{dest.name}{_OLD_TAG}", f".{dest.name}.old"):
+            yield Path(entry.path), True
+
+
+def restore_dir(dest: str | os.PathLike, owned=None) -> None:
+    """Puts back the old copy of ``dest`` that an interrupted swap moved aside; call it under the lock.
+
+    Only where ``dest`` is missing and the old copy is one asl-edge made (see :func:`_made_by_us`):
+    a folder of that name that asl-edge did not make is never moved.
+    """
+    dest = Path(dest)
+    if not dest.parent.is_dir() or os.path.lexists(dest):
+        return
+    for path, is_old in _leftovers(dest):
+        if is_old and _made_by_us(path, owned) and not (path / TMP_MARK).exists():
+            os.replace(path, dest)
+            return
+
+
+def recover_dir(dest: str | os.PathLike, owned=None) -> None:
+    """Finishes or undoes an interrupted :func:`atomic_dir` swap of ``dest``; call it under the lock,
+    after the command's own checks passed (a refused command removes nothing).
+
+    - ``dest`` missing but its old copy present: the new folder never landed; the old one is put
+      back (:func:`restore_dir`).
+    - leftover new/old temporary folders of ``dest`` that asl-edge made (they carry
+      :data:`TMP_MARK`, are empty, or ``owned`` vouches for them): removed. Others are kept, with a
+      warning: a user's folder that happens to have such a name is not asl-edge's to delete.
+
+    Args:
+        dest: the output folder.
+        owned: ``owned(folder) -> bool``: the folder is an output asl-edge wrote, every file unchanged.
+    """
+    import logging
+
+    dest = Path(dest)
+    if not dest.parent.is_dir():
+        return
+    restore_dir(dest, owned)
+    for path, _ in list(_leftovers(dest)):
+        if _made_by_us(path, owned):
+            shutil.rmtree(path, ignore_errors=True)
+        elif path.is_dir() and not path.is_symlink():
+            logging.getLogger(__name__).warning("left %s alone: it looks like an interrupted asl-edge output but "
+                                                "asl-edge did not make it", printable(path))
+
+
+def _swap(tmp: Path, dest: Path, recheck) -> None:
+    """Puts ``tmp`` in place of ``dest``; ``recheck(folder)`` vets what is replaced, just before
+    and just after the swap (a file saved into ``dest`` meanwhile is kept: the swap is undone)."""
+    if not os.path.lexists(dest):
+        os.replace(tmp, dest)
+        return
+    if recheck is not None:
+        recheck(dest)
+    if _exchange(tmp, dest):
+        old = tmp
+        undo = lambda: _exchange(tmp, dest)  # noqa: E731
+    else:
+        old = dest.with_name(f".{dest.name}{_OLD_TAG}")
+        os.replace(dest, old)
+        undo = lambda: os.replace(old, dest)  # noqa: E731
+    if recheck is not None:
+        try:
+            recheck(old)
+        except BaseException:
+            undo()
+            raise
+    if old != tmp:
+        os.replace(tmp, dest)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 @contextlib.contextmanager
-def atomic_dir(dest: str | os.PathLike) -> Iterator[Path]:
+def atomic_dir(dest: str | os.PathLike, recheck=None) -> Iterator[Path]:
     """Yields a temporary folder beside ``dest``; it replaces ``dest`` only if the block succeeds.
 
     The swap is crash-safe at every point: on Linux the two folders are exchanged in one
     ``renameat2`` call; elsewhere ``dest`` is first renamed to ``.<name>.asl-edge-old`` and
-    :func:`recover_dir` (which the next writer runs under its lock) puts it back if the new folder
-    never landed. Leftover temporary folders are removed by the next run. Callers hold a lock on
-    ``dest`` (:func:`output_lock`).
+    :func:`restore_dir` (which the next writer runs under its lock) puts it back if the new folder
+    never landed. Leftover temporary folders carry :data:`TMP_MARK` and are removed by the next run
+    (:func:`recover_dir`). Callers hold a lock on ``dest`` (:func:`output_lock`) and have checked it.
+
+    Args:
+        dest: the folder to replace.
+        recheck: ``recheck(folder)`` raises when ``folder`` (what is about to be replaced) holds
+            anything asl-edge may not remove; called immediately before and after the swap, which
+            is undone when it raises (a file saved into ``dest`` while the command ran is kept).
     """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    recover_dir(dest)
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}{_NEW_TAG}", suffix=".tmp", dir=dest.parent))
-    os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp creates 0700; give the folder normal permissions
     try:
+        (tmp / TMP_MARK).write_text("asl-edge temporary output folder\n")
+        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp creates 0700; give the folder normal permissions
         yield tmp
-        if os.path.lexists(dest):
-            if not _exchange(tmp, dest):
-                old = dest.with_name(f".{dest.name}{_OLD_TAG}")
-                os.replace(dest, old)
-                os.replace(tmp, dest)
-                shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, dest)
+        (tmp / TMP_MARK).unlink()
+        _swap(tmp, dest, recheck)
         _fsync_dir(dest.parent)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -194,45 +274,55 @@ def output_lock(dest: str | os.PathLike) -> Iterator[None]:
     """Locks one output folder (not its parent: writers of sibling folders do not block each other).
 
     The lock file lives beside the folder (``.<name>.asl-edge.lock``) because the folder itself is
-    swapped whole by :func:`atomic_dir`.
+    swapped whole by :func:`atomic_dir`; it is removed when the lock is released.
 
     Raises:
         AslEdgeError: another asl-edge process is writing ``dest``.
     """
     dest = Path(dest)
-    with _flock(dest.parent, dest.parent / f".{dest.name}.asl-edge.lock", dest):
+    with _flock(dest.parent / f".{dest.name}.asl-edge.lock", dest):
         yield
 
 
-@contextlib.contextmanager
-def folder_lock(folder: str | os.PathLike) -> Iterator[None]:
-    """Holds an exclusive lock on ``folder`` so two commands never write into it at once.
+def _lock_once(lock_file: Path, shown: Path) -> int | None:
+    """Locks ``lock_file``; its descriptor, or None when the file was removed meanwhile (retry)."""
+    fd = os.open(lock_file, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        os.close(fd)
+        if exc.errno in (errno.EAGAIN, errno.EACCES):
+            raise AslEdgeError(f"{printable(shown)} is in use by another asl-edge process; wait for it to finish") \
+                from None
+        raise
+    # The holder before us removes the file as it releases it: a lock on that removed file locks
+    # nothing, so lock the path's current file instead.
+    try:
+        here, there = os.fstat(fd), os.stat(lock_file)
+        if (here.st_dev, here.st_ino) == (there.st_dev, there.st_ino):
+            return fd
+    except FileNotFoundError:
+        pass
+    os.close(fd)
+    return None
 
-    Raises:
-        AslEdgeError: another asl-edge process holds the lock.
-    """
-    folder = Path(folder)
-    with _flock(folder, folder / ".asl-edge.lock", folder):
+
+@contextlib.contextmanager
+def _flock(lock_file: Path, shown: Path) -> Iterator[None]:
+    lock_file.parent.mkdir(parents=True, exist_ok=True)
+    for _ in range(100):
+        fd = _lock_once(lock_file, shown)
+        if fd is not None:
+            break
+    else:
+        raise AslEdgeError(f"{printable(shown)} is in use by another asl-edge process; wait for it to finish")
+    try:
         yield
-
-
-@contextlib.contextmanager
-def _flock(parent: Path, lock_file: Path, shown: Path) -> Iterator[None]:
-    folder = shown
-    parent.mkdir(parents=True, exist_ok=True)
-    with open(lock_file, "a+") as fh:
-        try:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            if exc.errno in (errno.EAGAIN, errno.EACCES):
-                raise AslEdgeError(
-                    f"{folder} is in use by another asl-edge process; wait for it to finish"
-                ) from None
-            raise
-        try:
-            yield
-        finally:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+    finally:
+        # Removed while still held, then released: a waiter that opened the old file sees it gone.
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(lock_file)
+        os.close(fd)
 
 
 def require_regular_file(path: str | os.PathLike, error=AslEdgeError, what: str = "file",

@@ -1,17 +1,19 @@
-"""Output folders of the writing commands (report, evaluate --out, data-info, tune): which ones
-asl-edge may write into, and writing them whole.
+"""Output folders of every writing command (train, export, report, evaluate --out, data-info, tune):
+which ones asl-edge may write into, and writing them whole.
 
-The rule (issue #13): asl-edge writes only into a folder that does not exist, an empty one, or
-one it made before, and into the last only with ``--force``; it never writes into a training run
-folder or below one, and ``--force`` replaces only files asl-edge wrote there, unchanged since.
-What asl-edge wrote is recorded in a marker file (:data:`MARKER`, only this module knows its name)
-with the sha256 of every file, so a file the user added or edited is never replaced. ``asl-edge
-export`` follows the same rule with its ``manifest.json`` as the marker
-(:func:`asl_edge.export.pipeline.check_output_folder`).
+One rule for all of them: asl-edge writes only into a folder that does not exist, an empty one, or
+one it made before, and into the last only with ``--force``; ``--force`` replaces only files
+asl-edge wrote there and can prove it wrote (their sha256 is listed and still matches). What
+asl-edge wrote is recorded in a marker file (:data:`MARKER`, only this module knows its name) with
+the sha256 of every file; an export lists its files in its ``manifest.json`` instead
+(:func:`asl_edge.export.pipeline.manifest_listing`). Apart from ``train``, no command writes into a
+training run folder or below one.
 
 A command writes its files into a temporary folder that replaces the output folder only when
 every file and the marker are written (:func:`asl_edge.runtime.fsutil.atomic_dir`), under a lock
-on that folder taken before any check.
+on that folder taken before any check; the folder is checked again at the swap, so a file saved
+into it while the command ran is kept. Leftovers of an interrupted swap are removed only after
+the checks pass, and only those asl-edge made (:func:`asl_edge.runtime.fsutil.recover_dir`).
 """
 
 from __future__ import annotations
@@ -20,18 +22,23 @@ import contextlib
 import datetime as dt
 import json
 import os
-from collections.abc import Iterator
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from asl_edge.runtime import runfolder
 from asl_edge.runtime.errors import OutputError
 from asl_edge.runtime.fsutil import (
+    TMP_MARK,
+    SwapRefused,
     atomic_dir,
     atomic_write_json,
     output_lock,
     printable,
     read_regular,
     recover_dir,
+    restore_dir,
     sha256_file,
 )
 
@@ -39,6 +46,31 @@ MARKER = ".asl-edge-output.json"
 SCHEMA = 1
 # A marker lists a few report plots or tuning tables; anything larger was not written by asl-edge.
 MAX_MARKER_BYTES = 1 << 20
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+SHOWN_NAMES = 5  # files named in a refusal; the rest are counted
+
+
+@dataclass(frozen=True)
+class Listing:
+    """What asl-edge wrote into a folder, as its marker (or an export's manifest) says.
+
+    Attributes:
+        made_by: the command that wrote it (for the messages).
+        files: sha256 by path relative to the folder (``/``-separated).
+        own: files that list the others (the marker, the manifest): asl-edge's by construction.
+        loose: names accepted without a hash (an interrupted training run's own layout), or None.
+        kind: what the folder holds, for the messages (default: the output of asl-edge ``made_by``).
+    """
+
+    made_by: str
+    files: dict[str, str]
+    own: frozenset[str] = frozenset({MARKER})
+    loose: Callable[[str], bool] | None = None
+    kind: str = ""
+
+    @property
+    def title(self) -> str:
+        return self.kind or f"the output of asl-edge {printable(self.made_by)}"
 
 
 def is_run_folder(folder: Path) -> bool:
@@ -70,6 +102,15 @@ def refuse_run_folder(dest: str | os.PathLike, option: str = "--out", shown: str
                               "but training itself; choose another folder")
 
 
+def refuse_root(dest: str | os.PathLike, shown: str | os.PathLike | None = None) -> None:
+    """Refuses the root of the file system (``--out /``): it has no name to swap and no parent to
+    lock in, and is never an output folder. Checked before anything below it is read."""
+    path = Path(os.path.abspath(dest))
+    if path.parent == path:
+        raise OutputError(f"--out {printable(dest if shown is None else shown)} is the root of the file system: "
+                          "give a folder for the output")
+
+
 def read_marker(folder: Path) -> dict | None:
     """The marker of a folder asl-edge made, or ``None`` when it has none or an unreadable one."""
     path = folder / MARKER
@@ -82,23 +123,45 @@ def read_marker(folder: Path) -> dict | None:
     if not isinstance(marker, dict) or marker.get("schema") != SCHEMA:
         return None
     files = marker.get("files")
-    if not isinstance(files, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in files.items()):
+    if not isinstance(files, dict) or not all(isinstance(k, str) and isinstance(v, str) and _SHA256.fullmatch(v)
+                                              for k, v in files.items()):
         return None
     return marker
 
 
-def _contents(folder: Path) -> dict[str, Path]:
-    """Every entry below ``folder`` but folders themselves, by path relative to it (links not followed)."""
-    found = {}
-    for root, dirs, files in os.walk(folder, followlinks=False):
-        for name in files + [d for d in dirs if os.path.islink(os.path.join(root, d))]:
-            path = Path(root) / name
-            found[path.relative_to(folder).as_posix()] = path
-    return found
+def marker_listing(folder: Path) -> Listing | None:
+    """The :class:`Listing` of a folder's marker (``None``: no valid marker).
+
+    An interrupted training run (its marker says ``complete: false``) also owns the names of the
+    run folder's layout (:func:`asl_edge.runtime.runfolder.in_layout`): training writes them as
+    it goes and lists them with their hashes only when it finishes.
+    """
+    marker = read_marker(folder)
+    if marker is None:
+        return None
+    command = str(marker.get("command", "asl-edge"))
+    loose = runfolder.in_layout if command == "train" and marker.get("complete") is False else None
+    return Listing(command, dict(marker["files"]), frozenset({MARKER}), loose)
 
 
-def _changed(path: Path, sha256: str) -> bool:
+def _scan(folder: Path) -> Iterator[tuple[str, os.DirEntry]]:
+    """Every entry below ``folder`` but folders themselves (links not followed), lazily: a caller
+    that stops early never reads the rest of a huge tree."""
+    stack = [(folder, "")]
+    while stack:
+        path, prefix = stack.pop()
+        with os.scandir(path) as entries:
+            for entry in entries:
+                name = prefix + entry.name
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append((Path(entry.path), name + "/"))
+                else:
+                    yield name, entry
+
+
+def _changed(path: str | os.PathLike, sha256: str) -> bool:
     """True unless ``path`` is a regular file with exactly this sha256 (a link or a FIFO counts as changed)."""
+    path = Path(path)
     if path.is_symlink() or not path.is_file():
         return True
     try:
@@ -107,7 +170,30 @@ def _changed(path: Path, sha256: str) -> bool:
         return True
 
 
-def check_output_folder(out: Path, command: str, force: bool, shown: str | os.PathLike | None = None) -> None:
+def foreign_entries(folder: Path, listing: Listing, limit: int = SHOWN_NAMES + 1) -> list[str]:
+    """Up to ``limit`` entries below ``folder`` that ``listing`` does not vouch for: unlisted, or
+    listed but changed since (the scan stops there)."""
+    found = []
+    for name, entry in _scan(folder):
+        if name in listing.own:
+            continue
+        digest = listing.files.get(name)
+        ok = (not _changed(entry.path, digest)) if digest is not None else bool(listing.loose and
+                                                                                 listing.loose(name))
+        if not ok:
+            found.append(name)
+            if len(found) >= limit:
+                break
+    return sorted(found)
+
+
+def _named(names: list[str]) -> str:
+    return ", ".join(printable(n) for n in names[:SHOWN_NAMES]) + (", ..." if len(names) > SHOWN_NAMES else "")
+
+
+def check_output_folder(out: Path, command: str, force: bool, shown: str | os.PathLike | None = None,
+                        listing: Callable[[Path], Listing | None] = marker_listing,
+                        run_folders: bool = False, marker: str = MARKER) -> Listing | None:
     """Refuses to write ``out`` where asl-edge would destroy what it did not write.
 
     Args:
@@ -115,50 +201,113 @@ def check_output_folder(out: Path, command: str, force: bool, shown: str | os.Pa
         command: the command writing it (for the messages).
         force: replace an output folder asl-edge made before.
         shown: ``out`` as the user gave it, for the messages.
+        listing: reads what asl-edge wrote into a folder (its marker, or an export's manifest).
+        run_folders: ``out`` may be a training run folder (``train`` itself), never one inside one.
+        marker: the name of the file that ``listing`` reads (for the messages).
+
+    Returns:
+        The listing of what ``out`` holds (every file asl-edge's, unchanged), or None for a new or
+        empty folder.
 
     Raises:
-        OutputError: ``out`` is a file or link, a training run folder, a folder asl-edge did not
-            make, one it made but without ``--force``, or one holding files asl-edge did not write
-            (or that were changed since).
+        OutputError: ``out`` is the root, a file or link, a training run folder, a folder asl-edge
+            did not make, one it made but without ``--force``, or one holding files asl-edge did
+            not write (or that were changed since).
     """
-    refuse_run_folder(out, shown=shown)
+    refuse_root(out, shown)
+    refuse_run_folder(Path(os.path.abspath(out)).parent if run_folders else out, shown=shown)
     if not os.path.lexists(out):
-        return
+        return None
     shown = printable(out if shown is None else shown)
     if out.is_symlink() or not out.is_dir():
         raise OutputError(f"--out {shown} exists and is not a folder: give a folder for the {command} output")
-    entries = _contents(out)
-    if not entries and not any(out.iterdir()):
-        return
-    marker = read_marker(out)
-    if marker is None:
-        raise OutputError(f"--out {shown} is a folder asl-edge did not make (no {MARKER}): refusing to write into "
-                          "it; choose a new or empty folder")
-    made_by = printable(marker.get("command", "asl-edge"))
+    with os.scandir(out) as entries:
+        if next(entries, None) is None:
+            return None
+    found = listing(out)  # the marker first: a folder without one is refused without reading it further
+    if found is None:
+        hint = (" (a run folder of asl-edge 0.3 or earlier has none: remove it yourself or choose another --out)"
+                if is_run_folder(out) else "")
+        raise OutputError(f"--out {shown} is a folder asl-edge did not make (no {marker} of its own){hint}: "
+                          "refusing to write into it; choose a new or empty folder")
     if not force:
-        raise OutputError(f"{shown} already holds the output of asl-edge {made_by}: use --force to replace it, "
-                          "or --out elsewhere")
-    foreign = sorted(name for name, path in entries.items()
-                     if name != MARKER and (name not in marker["files"] or _changed(path, marker["files"][name])))
+        raise OutputError(f"{shown} already holds {found.title}: use --force to replace it, or --out elsewhere")
+    foreign = foreign_entries(out, found)
     if foreign:
-        listed = ", ".join(printable(n) for n in foreign[:5]) + (", ..." if len(foreign) > 5 else "")
-        raise OutputError(f"{shown} holds files asl-edge did not write or that were changed since ({listed}): "
+        raise OutputError(f"{shown} holds files asl-edge did not write or that were changed since ({_named(foreign)}): "
                           "--force replaces only asl-edge's own files; move them away or choose another --out")
+    return found
 
 
-def write_marker(folder: Path, command: str) -> Path:
-    """Records every file in ``folder`` (with its sha256) as written by asl-edge ``command``."""
+def swap_check(found: Listing | None, command: str, shown: str | os.PathLike) -> Callable[[Path], None]:
+    """The check :func:`~asl_edge.runtime.fsutil.atomic_dir` runs at the swap: the folder about to
+    be replaced still holds only what ``found`` (the listing checked before the command's work)
+    vouches for; a file saved or edited meanwhile refuses the swap, and is kept."""
+    listed = found or Listing(command, {})
+
+    def check(folder: Path) -> None:
+        foreign = foreign_entries(folder, listed)
+        if foreign:
+            raise SwapRefused(f"{printable(shown)} changed while asl-edge {command} was running ({_named(foreign)} "
+                              "saved or edited there): it was kept as it is and the new output was not written; "
+                              "move those files away and run the command again")
+
+    return check
+
+
+def owned_output(listing: Callable[[Path], Listing | None] = marker_listing) -> Callable[[Path], bool]:
+    """``owned(folder)``: the folder is an output asl-edge wrote, every file unchanged (what
+    :func:`~asl_edge.runtime.fsutil.recover_dir` may remove or put back)."""
+    def owned(folder: Path) -> bool:
+        found = listing(folder)
+        return found is not None and not foreign_entries(folder, found, limit=1)
+
+    return owned
+
+
+def write_marker(folder: Path, command: str, complete: bool = True,
+                 only: Callable[[str], bool] | None = None) -> Path:
+    """Records every file in ``folder`` (with its sha256) as written by asl-edge ``command``.
+
+    Args:
+        folder: the folder.
+        command: the command that wrote it.
+        complete: False while a command still writes into the folder in place (training): the
+            marker then claims the folder and lists nothing yet.
+        only: list only the files whose relative names it accepts (training lists its own layout,
+            never a file someone else put into the run folder while it trained).
+    """
     from asl_edge import __version__
 
-    files = {name: sha256_file(path) for name, path in sorted(_contents(folder).items()) if name != MARKER}
+    files = {} if not complete else {
+        name: sha256_file(entry.path) for name, entry in sorted(_scan(folder))
+        if name not in (MARKER, TMP_MARK) and (only is None or only(name))}
     return atomic_write_json(folder / MARKER, {
         "schema": SCHEMA,
         "writer": "asl-edge",
         "version": __version__,
         "command": command,
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "complete": complete,
         "files": files,
     })
+
+
+def clear_listed(folder: Path, found: Listing) -> None:
+    """Removes from ``folder`` what ``found`` vouches for (each file checked again just before),
+    then the folders that became empty, then the marker; anything else is left where it is."""
+    for name, entry in sorted(_scan(folder), reverse=True):
+        digest = found.files.get(name)
+        ours = (not _changed(entry.path, digest)) if digest is not None else bool(found.loose and found.loose(name))
+        if ours and name not in found.own:
+            os.unlink(entry.path)
+    for root, dirs, _ in sorted(os.walk(folder, topdown=False), reverse=True):
+        for d in dirs:
+            with contextlib.suppress(OSError):  # not empty: it holds something that is not ours
+                os.rmdir(os.path.join(root, d))
+    for name in found.own:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(folder / name)
 
 
 @contextlib.contextmanager
@@ -176,15 +325,19 @@ def output_folder(out: str | os.PathLike, command: str, force: bool = False) -> 
 
     Raises:
         OutputError: see :func:`check_output_folder`; or another asl-edge process holds the lock.
+        SwapRefused: ``out`` changed while the command ran (kept as it was).
     """
     # Absolute, so that "." or "dir/.." name a folder with a name and a parent to lock and swap in.
     target = Path(os.path.abspath(out))
     # Checked once before the lock too: the lock file beside ``out`` would otherwise be the one file
-    # asl-edge writes inside a run folder. The check under the lock is the one that counts.
+    # asl-edge writes inside a run folder (or at the root). The check under the lock is the one that counts.
+    refuse_root(target, shown=out)
     refuse_run_folder(target, shown=out)
+    owned = owned_output()
     with output_lock(target):
-        recover_dir(target)
-        check_output_folder(target, command, force, shown=out)
-        with atomic_dir(target) as tmp:
+        restore_dir(target, owned)
+        found = check_output_folder(target, command, force, shown=out)
+        recover_dir(target, owned)
+        with atomic_dir(target, recheck=swap_check(found, command, out)) as tmp:
             yield tmp
             write_marker(tmp, command)

@@ -41,6 +41,18 @@ BEST_CHECKPOINT = "best.keras"
 STATE_FILE = "state.json"
 SWA_CHECKPOINT = "swa_average-{count}.npz"  # stochastic weight averaging's running mean, by epochs averaged
 LOGS = "logs"
+_TOP_FILES = frozenset({MODEL_FILE, LABELS_FILE, PREPROCESSING_FILE, CONFIG_FILE, SPLIT_FILE, METRICS_FILE,
+                        HISTORY_FILE, CURVES_FILE, CONFUSION_FILE})
+
+
+def in_layout(name: str) -> bool:
+    """True for a path (relative, ``/``-separated) that training writes into a run folder: the files
+    above, anything under ``checkpoints/`` or ``logs/``, and the temporary file of an interrupted
+    atomic write of a top-level file (``.<name>.tmp.*``)."""
+    top, _, rest = name.partition("/")
+    if rest:
+        return top in (CHECKPOINTS, LOGS)
+    return name in _TOP_FILES or any(name.startswith(f".{f}.tmp.") for f in _TOP_FILES)
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from asl_edge.models.registry import POOLINGS, ModelConfig, get_spec
 from asl_edge.runtime import runfolder
+from asl_edge.runtime.bounds import check_fields, check_value, setting
 from asl_edge.runtime.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -60,16 +61,16 @@ class DataSection:
 
     source: str = "builtin"
     groups_file: str | None = None
-    image_size: int = 64
+    image_size: int = setting(64, 8, 1024)
     color_mode: str = "rgb"
     normalization: str = "fixed"
     localise: bool = False
     upright: bool = False
-    scene_copies: int = 0
-    scene_height_min: float = 0.35
-    scene_height_max: float = 0.7
-    val_fraction: float = 0.15
-    test_fraction: float = 0.15
+    scene_copies: int = setting(0, 0, 20)
+    scene_height_min: float = setting(0.35, 0.0, 1.0, lo_open=True)
+    scene_height_max: float = setting(0.7, 0.0, 1.0, lo_open=True)
+    val_fraction: float = setting(0.15, 0.0, 0.5, lo_open=True, hi_open=True)
+    test_fraction: float = setting(0.15, 0.0, 0.5, lo_open=True, hi_open=True)
     balance: str = "none"
     stream: bool | None = None
 
@@ -121,25 +122,25 @@ class AugmentSection:
     """
 
     enabled: bool = True
-    rotation: float = 0.08
-    shift: float = 0.1
-    zoom: float = 0.15
-    brightness: float = 0.2
-    contrast: float = 0.3
+    rotation: float = setting(0.08, 0.0, 0.5)
+    shift: float = setting(0.1, 0.0, 1.0, hi_open=True)
+    zoom: float = setting(0.15, 0.0, 1.0, hi_open=True)
+    brightness: float = setting(0.2, 0.0, 1.0)
+    contrast: float = setting(0.3, 0.0, 1.0)
     flip: bool = False
-    scale_min: float = 1.0
-    scale_max: float = 1.0
+    scale_min: float = setting(1.0, 0.0, 4.0, lo_open=True)
+    scale_max: float = setting(1.0, 0.0, 4.0, lo_open=True)
     scale_log: bool = False
-    scale_prob: float = 0.5
+    scale_prob: float = setting(0.5, 0.0, 1.0, note="is a share of the images")
     scale_antialias: bool = False
-    exposure: float = 1.0
-    gamma: float = 1.0
-    color_gain: float = 0.0
-    grayscale_prob: float = 0.0
-    blur_prob: float = 0.0
-    noise: float = 0.0
-    jpeg_prob: float = 0.0
-    jpeg_min_quality: int = 10
+    exposure: float = setting(1.0, 1.0, 10.0)
+    gamma: float = setting(1.0, 1.0, 10.0)
+    color_gain: float = setting(0.0, 0.0, 1.0)
+    grayscale_prob: float = setting(0.0, 0.0, 1.0, note="is a share of the images")
+    blur_prob: float = setting(0.0, 0.0, 1.0, note="is a share of the images")
+    noise: float = setting(0.0, 0.0, 1.0)
+    jpeg_prob: float = setting(0.0, 0.0, 1.0, note="is a share of the images")
+    jpeg_min_quality: int = setting(10, 1, 95)
 
 
 @dataclass(frozen=True)
@@ -179,29 +180,29 @@ class TrainSection:
         distill_weight: share of the soft (teacher) term in the loss; the labels get the rest.
     """
 
-    epochs: int = 40
-    batch_size: int = 32
+    epochs: int = setting(40, 1, 100_000)
+    batch_size: int = setting(32, 1, 65_536)
     optimizer: str = "adam"
-    learning_rate: float = 3e-3
-    weight_decay: float = 1e-4
+    learning_rate: float = setting(3e-3, 0.0, 10.0, lo_open=True)
+    weight_decay: float = setting(1e-4, 0.0, 1.0)
     schedule: str = "cosine"
-    warmup_epochs: int = 0
-    step_epochs: int = 10
-    decay_rate: float = 0.5
-    plateau_patience: int = 5
-    early_stopping_patience: int = 15
-    label_smoothing: float = 0.0
-    swa_epochs: int = 0
-    swa_lr_factor: float = 0.1
-    seed: int = 0
+    warmup_epochs: int = setting(0, 0, 100_000)
+    step_epochs: int = setting(10, 1, 100_000)
+    decay_rate: float = setting(0.5, 0.0, 1.0, lo_open=True)
+    plateau_patience: int = setting(5, 0, 100_000)
+    early_stopping_patience: int = setting(15, 0, 100_000)
+    label_smoothing: float = setting(0.0, 0.0, 1.0, hi_open=True)
+    swa_epochs: int = setting(0, 0, 100_000)
+    swa_lr_factor: float = setting(0.1, 0.0, 1.0, lo_open=True, note="is a share of the peak rate")
+    seed: int = setting(0, 0, 2**32 - 1)
     distribute: str = "default"
-    fine_tune_epochs: int = 0
-    fine_tune_layers: int = 20
-    fine_tune_lr_factor: float = 0.1
+    fine_tune_epochs: int = setting(0, 0, 100_000)
+    fine_tune_layers: int = setting(20, -1, 100_000, note="counts layers (-1: all)")
+    fine_tune_lr_factor: float = setting(0.1, 0.0, 10.0, lo_open=True)
     teacher: str | None = None
     # Measured (benchmarks/REPORT.md, distillation): T=2 with 0.9 on the teacher beat T=4 with 0.5.
-    distill_temperature: float = 2.0
-    distill_weight: float = 0.9
+    distill_temperature: float = setting(2.0, 0.0, 100.0, lo_open=True)
+    distill_weight: float = setting(0.9, 0.0, 1.0)
 
 
 @dataclass(frozen=True)
@@ -274,6 +275,7 @@ def _apply(config: Config, section: str, key: str, value) -> Config:
         raise ConfigError(f"unknown config key '{section}.{key}'; {section} has: {', '.join(sorted(known))}")
     full = f"{section}.{key}"
     value = _coerce(full, value, str(known[key].type))
+    check_value(full, value, known[key].metadata.get("range"))  # each setting's range, declared with its default
     if full in CHOICES and value not in CHOICES[full]:
         raise ConfigError(f"{full} must be one of: {', '.join(CHOICES[full])}; got '{value}'")
     return dataclasses.replace(config, **{section: dataclasses.replace(current, **{key: value})})
@@ -457,23 +459,20 @@ def check(config: Config) -> Config:
 
     Raises:
         ConfigError: ``plateau`` with a warm-up (ReduceLROnPlateau changes a plain rate, a warm-up
-            is a schedule), a plateau factor outside (0, 1), an augmentation share outside [0, 1]
-            a scale range that is not ``0 < scale_min <= scale_max``, a JPEG quality outside 1-95,
-            a negative ``model.stem_blocks``, or weight averaging over more epochs than the last
-            phase has, at a rate share outside (0, 1] or under a distribution strategy;
+            is a schedule), a plateau factor outside (0, 1), any key outside the range its field
+            declares (``setting``), a scale range that is not ``scale_min <= scale_max``, or weight
+            averaging over more epochs than the last phase has or under a distribution strategy;
             ``data.upright`` without ``data.localise`` (only a found hand has an upright).
     """
     if config.data.upright and not config.data.localise:
         raise ConfigError("data.upright turns the found hand upright: it needs data.localise=true")
-    if config.model.stem_blocks < 0:
-        raise ConfigError(f"model.stem_blocks counts blocks: it must be 0 or more, got {config.model.stem_blocks}")
+    for section in _SECTION_TYPES:  # each key's own range (a Config built in Python skips _apply)
+        check_fields(getattr(config, section), f"{section}.")
     aug = config.augment
     for key in ("scale_prob", "grayscale_prob", "blur_prob", "jpeg_prob"):
         if not 0.0 <= getattr(aug, key) <= 1.0:
             raise ConfigError(f"augment.{key} is a share of the images: it must lie in [0, 1], got {getattr(aug, key)}")
-    if not 1 <= aug.jpeg_min_quality <= 95:
-        raise ConfigError(f"augment.jpeg_min_quality must lie in [1, 95], got {aug.jpeg_min_quality}")
-    if not 0.0 < aug.scale_min <= aug.scale_max:
+    if not aug.scale_min <= aug.scale_max:
         raise ConfigError(f"augment needs 0 < scale_min <= scale_max, got {aug.scale_min} and {aug.scale_max}")
     train = config.train
     if train.schedule == "plateau":
@@ -488,17 +487,9 @@ def check(config: Config) -> Config:
         if not 0 < train.swa_epochs < last_phase:
             raise ConfigError(f"train.swa_epochs averages the last epochs of the last phase ({last_phase}): "
                               f"it must lie in [0, {last_phase - 1}], got {train.swa_epochs}")
-        if not 0.0 < train.swa_lr_factor <= 1.0:
-            raise ConfigError(f"train.swa_lr_factor is a share of the peak rate: it must lie in (0, 1], "
-                              f"got {train.swa_lr_factor}")
         if train.distribute != "default":
             raise ConfigError("train.swa_epochs runs on one device: set train.distribute=default "
                               "(re-measuring the BatchNorm statistics is not written for a strategy)")
-    if train.teacher:
-        if not 0.0 <= train.distill_weight <= 1.0:
-            raise ConfigError(f"train.distill_weight must lie in [0, 1], got {train.distill_weight}")
-        if not 0.0 < train.distill_temperature <= 100.0:
-            raise ConfigError(f"train.distill_temperature must lie in (0, 100], got {train.distill_temperature}")
     return config
 
 

@@ -27,9 +27,9 @@ from asl_edge.data.identity import data_fingerprint, held_out_name
 from asl_edge.data.split import Split, split_dataset
 from asl_edge.models import create_model, get_spec
 from asl_edge.models import io as model_io
-from asl_edge.runtime import runfolder
+from asl_edge.runtime import outfolder, runfolder
 from asl_edge.runtime.errors import ConfigError, TrainingError
-from asl_edge.runtime.fsutil import atomic_path, atomic_write, atomic_write_json, folder_lock
+from asl_edge.runtime.fsutil import atomic_path, atomic_write, atomic_write_json, output_lock, printable
 from asl_edge.runtime.metrics import classification_metrics, plot_confusion_matrix
 from asl_edge.runtime.preprocess import Preprocessing
 from asl_edge.training import config as cfg
@@ -199,22 +199,40 @@ def train(config: cfg.Config, out: str | Path, *, resume: bool = False, force: b
             raise TrainingError("--resume is not supported with train.distribute=multi_worker")
         return _train_as_worker(config, folder)
     ckpt = folder / CHECKPOINTS
-    with folder_lock(folder):
+    target = Path(os.path.abspath(folder))
+    outfolder.refuse_root(target, folder)
+    outfolder.refuse_run_folder(target.parent, shown=folder)  # never a run inside another run
+    with output_lock(target):
         if resume:
             saved = cfg.load_run_config(folder)
             if not (ckpt / STATE_FILE).is_file() and saved is None:
                 raise TrainingError(f"nothing to resume in {folder}: no checkpoint was saved there")
             config = saved or config
-        elif (folder / runfolder.MODEL_FILE).exists() or (ckpt / STATE_FILE).exists():
-            if not force:
-                raise TrainingError(f"{folder} already holds a run: use --force to overwrite or --resume to continue")
-            shutil.rmtree(ckpt, ignore_errors=True)
-            for name in (runfolder.HISTORY_FILE, runfolder.LOGS):
-                p = folder / name
-                shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+        else:
+            _claim_run_folder(target, folder, force)
         with streamed_decode_errors(f"the last completed epoch is kept: fix or remove the file, then "
                                     f"'asl-edge train --resume {folder}'"):
             return _train(config, folder, resume)
+
+
+def _claim_run_folder(target: Path, shown: Path, force: bool) -> None:
+    """Makes ``target`` this run's folder under the output-folder rule of every command
+    (:func:`asl_edge.runtime.outfolder.check_output_folder`): a new or empty folder, or (with
+    ``--force``) one asl-edge made whose files are all its own and unchanged, which are removed
+    first. The marker written then claims the folder; training lists its files when it finishes.
+
+    Raises:
+        TrainingError: a finished or interrupted run without ``--force``.
+        OutputError: anything else the rule refuses.
+    """
+    if not force and os.path.isdir(target) and outfolder.is_run_folder(target):
+        raise TrainingError(f"{printable(shown)} already holds a run: use --force to overwrite or --resume to "
+                            "continue")
+    found = outfolder.check_output_folder(target, "train", force, shown, run_folders=True)
+    if found is not None:
+        outfolder.clear_listed(target, found)
+    target.mkdir(parents=True, exist_ok=True)
+    outfolder.write_marker(target, "train", complete=False)
 
 
 def is_chief(distribute: str) -> bool:
@@ -422,6 +440,8 @@ def _finish(model, config, ds, test_ds, split, folder, epochs_run, seconds, came
         title=f"{config.model.name}, unseen signers" if ds.groups is not None else config.model.name,
     )
     plot_history(folder / runfolder.HISTORY_FILE, folder / runfolder.CURVES_FILE)
+    # The run's own files with their hashes (never a file someone else put there meanwhile).
+    outfolder.write_marker(folder, "train", only=runfolder.in_layout)
     log.info("test accuracy %.4f, macro F1 %.4f", metrics["accuracy"], metrics["macro_f1"])
     return TrainResult(folder, metrics, epochs_run, seconds, weights_digest(model))
 
