@@ -150,7 +150,8 @@ def bench_config(runs: int) -> BenchConfig:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", default=",".join(list_models()), help="comma-separated registry names")
+    image_models = [n for n in list_models() if get_spec(n).inputs == "image"]  # landmark models read no pixels
+    parser.add_argument("--models", default=",".join(image_models), help="comma-separated registry names")
     parser.add_argument("--set", dest="sets", action="append", default=[], help="override for every model")
     parser.add_argument("--epochs-scale", type=float, default=1.0, help="multiply every epoch budget (quick runs)")
     parser.add_argument("--runs", type=int, default=300, help="timed single-image calls per row and round")

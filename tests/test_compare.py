@@ -16,7 +16,9 @@ from asl_edge.training import config as cfg
 compare = load_script("benchmarks/compare_architectures.py")
 
 
-@pytest.mark.parametrize("name", list_models())
+# The comparison trains every image model on the same photographs; a landmark model reads another
+# input (the landmarks recipe) and is measured against them in benchmarks/REPORT.md instead.
+@pytest.mark.parametrize("name", [n for n in list_models() if get_spec(n).inputs == "image"])
 def test_every_model_trains_with_the_default_recipe_and_has_comparison_settings(name):
     assert name in compare.CANDIDATES, f"add {name} to CANDIDATES in benchmarks/compare_architectures.py"
     for config in (cfg.resolve("fast", model__name=name), compare.resolve(name, [], 1.0)):

@@ -11,6 +11,8 @@ TINY = ModelConfig(width=4, depth=2, weights="none", dropout=0.1)
 
 
 def _shape(name):
+    if get_spec(name).inputs == "landmarks":
+        return (60,)  # the landmark features (asl_edge.runtime.landmarks)
     side = max(32, get_spec(name).min_size)
     return (side, side, 3)
 

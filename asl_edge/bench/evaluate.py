@@ -67,7 +67,7 @@ def predict_localised(runner, ds, preprocessing: Preprocessing, transform=None,
                 batch.append(preprocessing.load(img))
                 found.append(True)
             except NoHandFound:
-                batch.append(np.zeros(preprocessing.input_shape, np.uint8))
+                batch.append(preprocessing.blank())
                 found.append(False)
         probs.append(runner.predict(preprocessing.normalize(np.stack(batch))))
     return np.concatenate(probs), np.asarray(found, bool)

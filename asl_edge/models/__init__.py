@@ -4,7 +4,7 @@ Importing this package registers the builders and the Keras runtime; none of it 
 TensorFlow until a model is built or loaded.
 """
 
-from asl_edge.models import cnn, transfer  # noqa: F401  (registration)
+from asl_edge.models import cnn, landmark, transfer  # noqa: F401  (registration)
 from asl_edge.models.io import load_keras_runner, tf_lite_interpreter
 from asl_edge.models.registry import ModelConfig, ModelSpec, create_model, get_spec, list_models
 from asl_edge.runtime.runners import register_runtime, register_tflite_fallback

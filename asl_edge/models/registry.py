@@ -66,13 +66,15 @@ class ModelSpec:
         name: registry key.
         builder: ``(config, input_shape, num_classes) -> keras.Model``.
         description: one line for ``asl-edge models``.
-        family: ``cnn`` or ``transfer``.
+        family: ``cnn``, ``transfer`` or ``landmarks``.
         preprocessing: overrides of :class:`~asl_edge.runtime.preprocess.Preprocessing` the model needs
             (ImageNet normalisation, channel order).
         min_size: smallest input side the architecture accepts.
         input_size: the side a recipe's ``data.image_size`` becomes when it is below ``min_size``
             (``None``: ``min_size``), so every model trains with every recipe; an ``image_size``
             the user sets explicitly is never changed.
+        inputs: ``image`` (pixels, ``(height, width, channels)``) or ``landmarks`` (the hand landmark
+            features of :mod:`asl_edge.runtime.landmarks`, ``(features,)``; needs ``data.landmarks``).
     """
 
     name: str
@@ -82,6 +84,7 @@ class ModelSpec:
     preprocessing: dict = field(default_factory=dict)
     min_size: int = 8
     input_size: int | None = None
+    inputs: str = "image"
 
     def adapted_size(self, image_size: int) -> int:
         """``image_size`` if the architecture accepts it, else this model's default side."""
@@ -120,7 +123,7 @@ def create_model(name: str, input_shape: tuple[int, int, int], num_classes: int,
 
     Args:
         name: registry key.
-        input_shape: ``(height, width, channels)``.
+        input_shape: ``(height, width, channels)``, or ``(features,)`` for a landmark model.
         num_classes: size of the softmax output.
         config: architecture knobs.
 
@@ -128,7 +131,10 @@ def create_model(name: str, input_shape: tuple[int, int, int], num_classes: int,
         ConfigError: unknown name, or an input the architecture cannot take.
     """
     spec = get_spec(name)
-    if min(input_shape[:2]) < spec.min_size:
+    if spec.inputs == "image" and len(input_shape) != 3:
+        raise ConfigError(f"model '{name}' reads images: an input of shape {tuple(input_shape)} is not one "
+                          "(a landmark model's input needs a landmark model, e.g. landmark_mlp)")
+    if spec.inputs == "image" and min(input_shape[:2]) < spec.min_size:
         raise ConfigError(f"model '{name}' needs inputs of at least {spec.min_size}x{spec.min_size}, "
                           f"got {input_shape[0]}x{input_shape[1]}")
     return spec.builder(config, tuple(input_shape), num_classes)

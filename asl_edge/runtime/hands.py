@@ -145,11 +145,18 @@ class Palm:
 
 @dataclass(frozen=True)
 class Hand:
-    """The landmark model's answer for one region: 21 (x, y) landmarks in frame pixels."""
+    """The landmark model's answer for one region: 21 (x, y) landmarks in frame pixels; ``depth``:
+    each landmark's z, the model's depth estimate relative to the wrist, in the same pixel units."""
 
     landmarks: np.ndarray = field(repr=False)
     presence: float
     palm_score: float
+    depth: np.ndarray | None = field(default=None, repr=False)
+
+    def points(self) -> np.ndarray:
+        """``(21, 3)`` float32: ``x``, ``y`` and ``depth`` (0 where unknown)."""
+        z = np.zeros(len(self.landmarks)) if self.depth is None else self.depth
+        return np.column_stack([self.landmarks, z]).astype(np.float32)
 
     def box(self) -> HandBox:
         lo, hi = self.landmarks.min(axis=0), self.landmarks.max(axis=0)
@@ -495,12 +502,13 @@ class HandLocaliser:
         x = sample_square(_as_rgb(rgb), cx, cy, side, angle, LANDMARK_INPUT, replicate=True)
         self._landmark.set_tensor(self._lm_in, x[None])
         self._landmark.invoke()
-        pts = self._landmark.get_tensor(self._lm_points).reshape(21, 3)[:, :2] / LANDMARK_INPUT - 0.5
+        raw = self._landmark.get_tensor(self._lm_points).reshape(21, 3)
+        pts = raw[:, :2] / LANDMARK_INPUT - 0.5
         presence = float(self._landmark.get_tensor(self._lm_presence).reshape(-1)[0])
         c, s = math.cos(angle), math.sin(angle)
         px = cx + (c * pts[:, 0] - s * pts[:, 1]) * side
         py = cy + (s * pts[:, 0] + c * pts[:, 1]) * side
-        return Hand(np.stack([px, py], axis=1), presence, palm_score)
+        return Hand(np.stack([px, py], axis=1), presence, palm_score, raw[:, 2] * (side / LANDMARK_INPUT))
 
     def hands(self, rgb: np.ndarray) -> list[Hand]:
         """Every hand of the first pass (the whole frame letterboxed; up to ``max_palms``) that

@@ -198,7 +198,13 @@ def classify_frame(predictor: Predictor, rgb, tracker=None) -> tuple[str | None,
     stream; without one the frame is searched on its own."""
     pre = predictor.preprocessing
     box = None
-    if pre.localises:
+    if pre.landmarks is not None:
+        try:
+            pixels, hand = pre.hand_landmarks(rgb, tracker=tracker)  # the landmarks are this model's "pixels"
+        except NoHandFound:
+            return None, 0.0, None
+        box = (hand.x0, hand.y0, hand.x1, hand.y1)
+    elif pre.localises:
         try:
             crop, hand = pre.locate(rgb, tracker=tracker)
         except NoHandFound:

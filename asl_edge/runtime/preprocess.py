@@ -62,6 +62,12 @@ class Preprocessing:
         channel_order: ``rgb`` or ``bgr`` (Caffe-style ImageNet backbones).
         normalization: ``fixed`` (only ``mean``/``std``) or ``per_image`` (then each image minus its own
             mean, divided by its own standard deviation, floored at :data:`PER_IMAGE_MIN_STD`).
+        localiser: :class:`~asl_edge.runtime.hands.LocaliserConfig` settings: find the hand first.
+        landmarks: :class:`~asl_edge.runtime.landmarks.LandmarkFeatures` settings (needs ``localiser``):
+            the model reads the found hand's 21 landmarks, normalised, instead of its pixels. A
+            sample (:meth:`load`) is then the ``(21, 3)`` landmarks in frame pixels and
+            :meth:`normalize` makes the features; the image fields describe the frame the hand
+            models read.
     """
 
     image_size: tuple[int, int] = (64, 64)
@@ -73,6 +79,7 @@ class Preprocessing:
     channel_order: str = "rgb"
     normalization: str = "fixed"
     localiser: dict | None = None
+    landmarks: dict | None = None
 
     def __post_init__(self):
         # Every field is checked for type and range: a preprocessing can come from an artifact's
@@ -109,14 +116,44 @@ class Preprocessing:
             raise DataError(f"image_size must be two sizes of at least 8 pixels, got {self.image_size}")
         if len(self.mean) not in (1, self.channels) or len(self.std) not in (1, self.channels):
             raise DataError(f"mean and std need 1 or {self.channels} values for {self.color_mode}")
+        if self.landmarks is not None:
+            if self.localiser is None:
+                raise DataError("preprocessing 'landmarks' needs a 'localiser': the hand models give the landmarks")
+            _ = self.landmark_features  # checks the settings
 
     @property
     def channels(self) -> int:
         return COLOR_MODES[self.color_mode][1]
 
     @property
-    def input_shape(self) -> tuple[int, int, int]:
+    def landmark_features(self):
+        """The :class:`~asl_edge.runtime.landmarks.LandmarkFeatures` of a landmark model, else ``None``."""
+        if self.landmarks is None:
+            return None
+        from asl_edge.runtime.landmarks import LandmarkFeatures
+
+        return LandmarkFeatures.from_dict(self.landmarks)
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """The model's input, one sample: ``(H, W, C)``, or ``(features,)`` for a landmark model."""
+        if self.landmarks is not None:
+            return (self.landmark_features.size,)
         return (*self.image_size, self.channels)
+
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        """What :meth:`load` returns for one image: ``input_shape`` pixels, or a landmark model's
+        ``(21, 3)`` landmarks (:meth:`normalize` makes them the input)."""
+        if self.landmarks is not None:
+            from asl_edge.runtime.landmarks import NUM_LANDMARKS
+
+            return (NUM_LANDMARKS, 3)
+        return self.input_shape
+
+    def blank(self) -> np.ndarray:
+        """A stand-in sample for an image without a hand (its prediction is not used)."""
+        return np.zeros(self.sample_shape, np.float32 if self.landmarks is not None else np.uint8)
 
     def to_dict(self) -> dict:
         d = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
@@ -124,6 +161,8 @@ class Preprocessing:
             del d["normalization"]  # the default: artifacts of fixed-normalisation models stay as they were
         if d["localiser"] is None:
             del d["localiser"]  # likewise for models that classify the whole image
+        if d["landmarks"] is None:
+            del d["landmarks"]  # and for models that read pixels
         return d
 
     @classmethod
@@ -137,6 +176,8 @@ class Preprocessing:
         kw = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
         if kw.get("localiser") is not None and not isinstance(kw["localiser"], dict):
             raise DataError("preprocessing 'localiser' must be an object")
+        if kw.get("landmarks") is not None and not isinstance(kw["landmarks"], dict):
+            raise DataError("preprocessing 'landmarks' must be an object")
         return cls(**kw)
 
     def input_recipe(self, labels, input_name: str | None = None, output_name: str | None = None) -> dict:
@@ -145,6 +186,8 @@ class Preprocessing:
         Embedded in every artifact as ``asl_edge.input``; README's "Artifact metadata" documents
         the keys and runs an artifact with them using only ai-edge-litert, numpy and Pillow.
         """
+        if self.landmarks is not None:
+            return self._landmark_recipe(labels, input_name, output_name)
         height, width = self.image_size
         return {
             "schema_version": INPUT_SCHEMA_VERSION,
@@ -154,6 +197,7 @@ class Preprocessing:
             "pixel_scale": 1 / 255, "mean": list(self.mean), "std": list(self.std),
             "normalization": self.normalization, "per_image_min_std": PER_IMAGE_MIN_STD,
             "hand_localiser": self.localiser is not None,
+            "landmarks": self.landmarks,
             "steps": [
                 "decode, apply the EXIF orientation, convert to RGB",
                 "hand_localiser: find the hand and crop the square around it, turned upright where its 'upright' "
@@ -169,6 +213,27 @@ class Preprocessing:
             "labels": list(labels),
         }
 
+    def _landmark_recipe(self, labels, input_name: str | None, output_name: str | None) -> dict:
+        """:meth:`input_recipe` of a landmark model: hand models, then the landmark features."""
+        return {
+            "schema_version": INPUT_SCHEMA_VERSION,
+            "layout": "NC", "shape": [1, *self.input_shape], "dtype": "float32",
+            "hand_localiser": True, "landmarks": self.landmarks,
+            "steps": [
+                "decode, apply the EXIF orientation, convert to RGB",
+                "hand_localiser: find the hand and its 21 landmarks (x, y in frame pixels, z the depth estimate "
+                "in the same units; asl_edge.runtime.hands)",
+                "landmarks: translate the wrist to 0, turn wrist -> landmark 9 upright, divide by the mean "
+                "distance from the wrist to landmarks 5, 9, 13, 17, mirror x where landmark 5 lies right of "
+                "landmark 17; landmarks 1..20 as (x, y) or, with use_z, (x, y, z) "
+                "(asl_edge.runtime.landmarks.landmark_features)",
+                "int8 artifacts: quantise x with the input tensor's scale and zero point",
+            ],
+            "input_name": input_name, "output_name": output_name,
+            "output": "probabilities (softmax), one per label, in label order",
+            "labels": list(labels),
+        }
+
     @property
     def localises(self) -> bool:
         """Whether a hand is found and cropped before the rest of the preprocessing."""
@@ -176,7 +241,7 @@ class Preprocessing:
 
     def without_localiser(self) -> Preprocessing:
         """The same steps after the hand crop (what a crop goes through)."""
-        return replace(self, localiser=None)
+        return replace(self, localiser=None, landmarks=None)
 
     def before_localisation(self) -> Preprocessing:
         """What a data set is loaded with for a model with a localiser: the whole frame as RGB at
@@ -184,7 +249,7 @@ class Preprocessing:
         :meth:`without_localiser`, finish it. Training, export calibration, ``evaluate`` and
         ``benchmark`` all stage camera data through this one step."""
         side = self.resize_chain[0] if self.resize_chain else max(self.image_size)
-        return replace(self, localiser=None, resize_chain=(), color_mode="rgb", normalization="fixed",
+        return replace(self, localiser=None, landmarks=None, resize_chain=(), color_mode="rgb", normalization="fixed",
                        image_size=(side, side))
 
     # -- pixels -------------------------------------------------------------------------------
@@ -194,6 +259,9 @@ class Preprocessing:
         Raises:
             DataError: the file is missing, not an image, corrupt or too large.
         """
+        if self.landmarks is not None:
+            img = open_image(source) if not isinstance(source, Image.Image) else source
+            return self.hand_landmarks(img, name=source if isinstance(source, (str, os.PathLike)) else None)[0]
         return self.from_pil(self._decode_rgb(source))
 
     def load_rgb(self, source: str | os.PathLike | bytes | Image.Image) -> np.ndarray:
@@ -242,6 +310,19 @@ class Preprocessing:
             raise NoHandFound(f"no hand found in {name or 'the image'}")
         return Image.fromarray(localiser.crop(rgb, box), "RGB"), box
 
+    def hand_landmarks(self, img: Image.Image, name=None, tracker=None):
+        """A landmark model's sample of an image: the found hand's ``(21, 3)`` landmarks and its box.
+
+        Args and raises as :meth:`locate`.
+        """
+        from asl_edge.runtime.hands import cached_localiser
+
+        rgb = np.asarray(img.convert("RGB"))
+        hand = cached_localiser(self.localiser).find_hand(rgb) if tracker is None else tracker.update(rgb)
+        if hand is None:
+            raise NoHandFound(f"no hand found in {name or 'the image'}")
+        return hand.points(), hand.box()
+
     def from_array(self, rgb: np.ndarray) -> np.ndarray:
         """Finishes preprocessing an RGB ``uint8`` array that already went through ``resize_chain``."""
         return self.from_pil(Image.fromarray(rgb, "RGB"))
@@ -262,6 +343,10 @@ class Preprocessing:
 
     def normalize(self, batch: np.ndarray) -> np.ndarray:
         """Maps ``uint8`` pixels of shape ``(..., H, W, C)`` to the float32 model input."""
+        if self.landmarks is not None:
+            from asl_edge.runtime.landmarks import landmark_features
+
+            return landmark_features(batch, self.landmark_features)
         x = batch.astype(np.float32) / 255.0
         if self.channel_order == "bgr":
             x = x[..., ::-1]

@@ -33,7 +33,7 @@ class Runner:
         runtime: ``keras``, ``litert`` or ``onnxruntime``.
         runtime_version: the runtime package's version.
         path: the artifact.
-        input_shape: ``(height, width, channels)``.
+        input_shape: one sample: ``(height, width, channels)``, or ``(features,)`` (landmark models).
         input_dtype: the input tensor's dtype.
         input_quantization: ``(scale, zero_point)`` of a quantised input, else ``None``.
         device: ``cpu`` or ``gpu``.
@@ -44,7 +44,7 @@ class Runner:
     runtime: str
     runtime_version: str
     path: Path
-    input_shape: tuple[int, int, int]
+    input_shape: tuple[int, ...]
     input_dtype: np.dtype
     input_quantization: tuple[float, int] | None = None
     device: str = "cpu"
@@ -52,9 +52,9 @@ class Runner:
     providers: tuple[str, ...] = ()
 
     def predict(self, x: np.ndarray) -> np.ndarray:
-        """Probabilities ``(N, classes)`` for a float32 normalised batch ``(N, H, W, C)``."""
+        """Probabilities ``(N, classes)`` for a float32 normalised batch ``(N, *input_shape)``."""
         x = np.asarray(x, np.float32)
-        if x.ndim != 4 or tuple(x.shape[1:]) != tuple(self.input_shape):
+        if x.ndim != len(self.input_shape) + 1 or tuple(x.shape[1:]) != tuple(self.input_shape):
             raise ModelError(f"{self.path.name} takes inputs of shape {tuple(self.input_shape)}, "
                              f"got {tuple(x.shape[1:])}: the preprocessing does not match this artifact")
         return self._predict(x)

@@ -92,6 +92,10 @@ def camera_sets(ds: ImageDataset, pre: Preprocessing, train_index: np.ndarray, v
         height: the pasted close-up's height as a share of the frame height (low, high).
         seed: the only source of randomness.
     """
+    if pre.landmarks is not None:  # a landmark model: the hand's landmarks, not its crop
+        from asl_edge.training.landmarks import landmark_sets
+
+        return landmark_sets(ds, pre, train_index, val_index, test_index)
     from asl_edge.data.scenes import background_names, load_background
 
     backgrounds = [load_background(name) for name in background_names("train")] if copies else []
@@ -124,7 +128,11 @@ def camera_sets(ds: ImageDataset, pre: Preprocessing, train_index: np.ndarray, v
 def localised(ds: ImageDataset, pre: Preprocessing) -> tuple[ImageDataset, np.ndarray]:
     """Every image of ``ds`` (loaded with :meth:`Preprocessing.before_localisation`) as the crop
     ``pre``'s localiser makes of it, and whether a hand was found in each (where none is, the whole
-    image stands in)."""
+    image stands in; for a landmark model, its landmarks, zeros where none was found)."""
+    if pre.landmarks is not None:
+        from asl_edge.training.landmarks import landmarked
+
+        return landmarked(ds, pre)
     index = np.arange(len(ds))
     sets = camera_sets(ds, pre, index[:0], index[:0], index, 0, (0.35, 0.7), 0)
     return sets.test, sets.test_found

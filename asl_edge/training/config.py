@@ -57,6 +57,12 @@ class DataSection:
             also pasted into a TRAIN background photograph and localised there.
         scene_height_min: smallest pasted close-up height, as a share of the 320x240 frame height.
         scene_height_max: largest one.
+        landmarks: with ``localise``, the model reads the found hand's 21 landmarks, normalised
+            for position, size, in-plane rotation and handedness (:mod:`asl_edge.runtime.landmarks`),
+            instead of the crop's pixels (a landmark model such as ``landmark_mlp``; the
+            ``landmarks`` recipe). The landmarks of the training images are extracted once and
+            cached (:mod:`asl_edge.data.landmarks`).
+        landmark_z: with ``landmarks``, include the landmark model's depth estimate.
     """
 
     source: str = "builtin"
@@ -69,6 +75,8 @@ class DataSection:
     scene_copies: int = setting(0, 0, 20)
     scene_height_min: float = setting(0.35, 0.0, 1.0, lo_open=True)
     scene_height_max: float = setting(0.7, 0.0, 1.0, lo_open=True)
+    landmarks: bool = False
+    landmark_z: bool = True
     val_fraction: float = setting(0.15, 0.0, 0.5, lo_open=True, hi_open=True)
     test_fraction: float = setting(0.15, 0.0, 0.5, lo_open=True, hi_open=True)
     balance: str = "none"
@@ -119,6 +127,12 @@ class AugmentSection:
         jpeg_prob: share of images re-encoded as JPEG (after the noise, as a camera's encoder
             does), each at its own quality in ``[jpeg_min_quality, 95]``.
         jpeg_min_quality: lowest JPEG quality drawn (1-95).
+        landmark_tilt: landmark models (``data.landmarks``): largest turn of the hand out of the image
+            plane, in degrees, about each of the two image axes through the wrist (the image
+            transforms above act on pixels a landmark model never sees; a move, size, in-plane
+            turn or mirroring is removed by the landmark normalisation, a tilt is not).
+        landmark_noise: landmark models: largest standard deviation of Gaussian noise added to
+            each landmark, as a share of the palm's size; each sample draws its own in ``[0, landmark_noise]``.
     """
 
     enabled: bool = True
@@ -141,6 +155,8 @@ class AugmentSection:
     noise: float = setting(0.0, 0.0, 1.0)
     jpeg_prob: float = setting(0.0, 0.0, 1.0, note="is a share of the images")
     jpeg_min_quality: int = setting(10, 1, 95)
+    landmark_tilt: float = setting(0.0, 0.0, 60.0, note="is in degrees")
+    landmark_noise: float = setting(0.0, 0.0, 1.0)
 
 
 @dataclass(frozen=True)
@@ -468,6 +484,7 @@ def check(config: Config) -> Config:
         raise ConfigError("data.upright turns the found hand upright: it needs data.localise=true")
     for section in _SECTION_TYPES:  # each key's own range (a Config built in Python skips _apply)
         check_fields(getattr(config, section), f"{section}.")
+    _check_landmarks(config)
     aug = config.augment
     for key in ("scale_prob", "grayscale_prob", "blur_prob", "jpeg_prob"):
         if not 0.0 <= getattr(aug, key) <= 1.0:
@@ -491,6 +508,23 @@ def check(config: Config) -> Config:
             raise ConfigError("train.swa_epochs runs on one device: set train.distribute=default "
                               "(re-measuring the BatchNorm statistics is not written for a strategy)")
     return config
+
+
+def _check_landmarks(config: Config) -> None:
+    """A landmark model (``data.landmarks``) and a landmark-reading architecture go together."""
+    reads = get_spec(config.model.name).inputs
+    data = config.data
+    if data.landmarks and not data.localise:
+        raise ConfigError("data.landmarks reads the found hand's landmarks: it needs data.localise=true")
+    if data.landmarks and data.scene_copies:
+        raise ConfigError("data.scene_copies is not used by a landmark model (the landmarks carry no background): "
+                          "set data.scene_copies=0")
+    if data.landmarks and reads != "landmarks":
+        raise ConfigError(f"model {config.model.name} reads images; data.landmarks needs a landmark model "
+                          "(e.g. --set model.name=landmark_mlp)")
+    if reads == "landmarks" and not data.landmarks:
+        raise ConfigError(f"model {config.model.name} reads hand landmarks: train it with the landmarks recipe "
+                          "(data.localise=true, data.landmarks=true)")
 
 
 def from_dict(d: dict) -> Config:

@@ -279,6 +279,8 @@ def make_dataset(
     from asl_edge.keras_compat import tf
 
     pre = ds.preprocessing
+    if pre.landmarks is not None:
+        return _landmark_dataset(ds, batch_size, training, aug, seed, sample_weights)
     labels = ds.labels.astype(np.int64)
     if ds.streaming:
         paths = tf.data.Dataset.from_tensor_slices(list(ds.paths))
@@ -313,6 +315,35 @@ def make_dataset(
         return (_normalize_tf(x, pre), *rest)
 
     return data.map(_prepare, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+
+
+def _landmark_dataset(ds: ImageDataset, batch_size: int, training: bool, aug: AugmentSection | None, seed: int,
+                      sample_weights: dict[int, float] | None):
+    """:func:`make_dataset` of a landmark model: ``ds`` holds ``(N, 21, 3)`` landmarks; each batch is
+    augmented (training) and turned into features by the runtime's own NumPy code."""
+    from asl_edge.keras_compat import tf
+    from asl_edge.training.landmarks import augment_landmarks
+
+    pre = ds.preprocessing
+    parts = [ds.load_images().astype(np.float32), ds.labels.astype(np.int64)]
+    if sample_weights is not None:
+        parts.append(np.asarray([sample_weights[int(c)] for c in ds.labels], np.float32))
+    data = tf.data.Dataset.from_tensor_slices(tuple(parts))
+    if training:
+        data = data.shuffle(len(ds), seed=seed, reshuffle_each_iteration=True)
+    data = data.batch(batch_size, drop_remainder=False)
+    rng = np.random.default_rng(seed)
+    augment = training and aug is not None and aug.enabled
+
+    def features(points):
+        return pre.normalize(augment_landmarks(points, aug, rng) if augment else points)
+
+    def _prepare(x, *rest):
+        f = tf.numpy_function(features, [x], tf.float32)
+        f.set_shape([None, *pre.input_shape])
+        return (f, *rest)
+
+    return data.map(_prepare).prefetch(tf.data.AUTOTUNE)
 
 
 @contextmanager

@@ -63,8 +63,13 @@ def preprocessing_for(config: cfg.Config) -> Preprocessing:
         from asl_edge.runtime.hands import LocaliserConfig
 
         localiser = LocaliserConfig(upright=config.data.upright).to_dict()
+    landmarks = None
+    if config.data.landmarks:
+        from asl_edge.runtime.landmarks import LandmarkFeatures
+
+        landmarks = LandmarkFeatures(use_z=config.data.landmark_z).to_dict()
     return Preprocessing(image_size=(size, size), color_mode=config.data.color_mode,
-                         normalization=config.data.normalization, localiser=localiser, **extra)
+                         normalization=config.data.normalization, localiser=localiser, landmarks=landmarks, **extra)
 
 
 def load_training_data(config: cfg.Config) -> tuple[ImageDataset, Split]:

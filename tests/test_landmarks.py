@@ -1,0 +1,296 @@
+"""Landmark models: the normalisation's invariances, the extraction cache, the landmark augmentation,
+and a landmark artifact trained, exported and run end to end (predict without TensorFlow)."""
+
+import json
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from asl_edge.runtime.errors import ConfigError, DataError
+from asl_edge.runtime.landmarks import (
+    INDEX_MCP,
+    MIDDLE_MCP,
+    PALM_KNUCKLES,
+    PINKY_MCP,
+    LandmarkFeatures,
+    landmark_features,
+    normalise,
+)
+from asl_edge.runtime.preprocess import Preprocessing
+
+
+def right_hand() -> np.ndarray:
+    """A right hand, fingers up, in frame pixels (y down): the wrist, the thumb (4 joints), then
+    index, middle, ring and little finger (knuckle and 3 joints each); z a small depth."""
+    thumb = [(-25, -15), (-45, -30), (-60, -45), (-70, -60)]
+    fingers = [[(kx + 2 * j, -60 - 25 * j) for j in range(4)] for kx in (-30, -10, 10, 28)]
+    xy = np.array([(0, 0), *thumb, *[p for f in fingers for p in f]], np.float64)
+    z = np.linspace(0, -12, 21)
+    return np.column_stack([xy, z])
+
+
+HANDS = arrays(np.float64, (21, 3), elements=st.floats(-6, 6)).map(lambda d: right_hand() + d)
+ANGLES = st.floats(-math.pi, math.pi)
+SCALES = st.floats(0.2, 5.0)
+SHIFTS = st.floats(-500, 500)
+
+
+def turned(p: np.ndarray, angle: float, scale: float = 1.0, dx: float = 0.0, dy: float = 0.0) -> np.ndarray:
+    c, s = math.cos(angle), math.sin(angle)
+    out = p * scale
+    out[:, :2] = out[:, :2] @ np.array([[c, s], [-s, c]]) + (dx, dy)
+    return out
+
+
+@settings(max_examples=60, deadline=None)
+@given(HANDS, SHIFTS, SHIFTS, st.floats(-50, 50))
+def test_features_ignore_where_the_hand_is(hand, dx, dy, dz):
+    moved = hand + (dx, dy, dz)
+    np.testing.assert_allclose(landmark_features(moved), landmark_features(hand), atol=1e-4)
+
+
+@settings(max_examples=60, deadline=None)
+@given(HANDS, SCALES)
+def test_features_ignore_the_hands_size(hand, scale):
+    np.testing.assert_allclose(landmark_features(hand * scale), landmark_features(hand), atol=1e-4)
+
+
+@settings(max_examples=60, deadline=None)
+@given(HANDS, ANGLES, SCALES, SHIFTS, SHIFTS)
+def test_features_ignore_a_turn_in_the_image_plane(hand, angle, scale, dx, dy):
+    np.testing.assert_allclose(landmark_features(turned(hand, angle, scale, dx, dy)), landmark_features(hand),
+                               atol=1e-4)
+
+
+@settings(max_examples=60, deadline=None)
+@given(HANDS, ANGLES, SHIFTS)
+def test_a_left_hand_reads_as_the_mirrored_right_hand(hand, angle, width):
+    mirrored = hand.copy()
+    mirrored[:, 0] = width - mirrored[:, 0]
+    np.testing.assert_allclose(landmark_features(turned(mirrored, angle)), landmark_features(hand), atol=1e-4)
+
+
+def test_normalised_hand_is_upright_unit_sized_and_right_handed():
+    for hand in (right_hand(), turned(right_hand(), 2.0, 3.0, 40, -7) * [-1, 1, 1]):
+        p = normalise(hand)
+        np.testing.assert_allclose(p[0], 0, atol=1e-9)
+        assert abs(p[MIDDLE_MCP, 0]) < 1e-9 and p[MIDDLE_MCP, 1] < 0  # the middle knuckle straight above
+        assert np.hypot(p[PALM_KNUCKLES, 0], p[PALM_KNUCKLES, 1]).mean() == pytest.approx(1.0)
+        assert p[INDEX_MCP, 0] < p[PINKY_MCP, 0]
+
+
+def test_features_tell_signs_apart():
+    bent = right_hand()
+    bent[6:9, 1] = bent[5, 1] + 10  # the index finger folded down over the palm
+    assert np.abs(landmark_features(bent) - landmark_features(right_hand())).max() > 0.5
+
+
+def test_depth_is_a_feature_only_when_asked():
+    deeper = right_hand()
+    deeper[8, 2] -= 40
+    with_z, without = LandmarkFeatures(use_z=True), LandmarkFeatures(use_z=False)
+    assert landmark_features(right_hand(), without).shape == (40,)
+    np.testing.assert_array_equal(landmark_features(deeper, without), landmark_features(right_hand(), without))
+    assert not np.allclose(landmark_features(deeper, with_z), landmark_features(right_hand(), with_z))
+
+
+@pytest.mark.parametrize("bad", [np.zeros((21, 3)), np.full((21, 3), np.nan), np.full((21, 3), np.inf)])
+def test_no_hand_to_measure_gives_zeros_not_nan(bad):
+    np.testing.assert_array_equal(landmark_features(bad), np.zeros(60, np.float32))
+
+
+def test_batches_equal_one_at_a_time():
+    batch = np.stack([right_hand(), turned(right_hand(), 1.0, 2.0), right_hand() * [-1, 1, 1]])
+    np.testing.assert_allclose(landmark_features(batch), np.stack([landmark_features(h) for h in batch]))
+
+
+def test_bad_landmark_settings_fail_in_one_line():
+    with pytest.raises(DataError, match="needs a 'localiser'"):
+        Preprocessing(landmarks=LandmarkFeatures().to_dict())
+    with pytest.raises(DataError, match="version 7 is not supported"):
+        LandmarkFeatures(version=7)
+    with pytest.raises(DataError, match="unknown landmarks keys: colour"):
+        LandmarkFeatures.from_dict({"colour": 1})
+    with pytest.raises(DataError, match=r"shape \(\.\.\., 21, 3\)"):
+        landmark_features(np.zeros((21, 2)))
+
+
+def test_landmark_preprocessing_round_trips_and_describes_its_input():
+    from asl_edge.runtime.hands import LocaliserConfig
+
+    pre = Preprocessing(localiser=LocaliserConfig().to_dict(), landmarks=LandmarkFeatures(use_z=False).to_dict())
+    assert Preprocessing.from_dict(pre.to_dict()) == pre
+    assert pre.input_shape == (40,) and pre.sample_shape == (21, 3)
+    recipe = pre.input_recipe(["a", "b"])
+    assert recipe["shape"] == [1, 40] and recipe["landmarks"] == {"use_z": False, "version": 1}
+    assert "landmarks" not in Preprocessing().to_dict()  # image models' records stay as they were
+
+
+# -- the extraction cache --------------------------------------------------------------------------
+class FakeLocaliser:
+    """Finds a hand in bright images only, and counts its searches."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def find_hand(self, rgb):
+        from asl_edge.runtime.hands import Hand
+
+        self.calls += 1
+        if rgb.mean() < 100:
+            return None
+        hand = right_hand() + rgb.mean()
+        return Hand(hand[:, :2], 0.95, 0.5, hand[:, 2])
+
+
+@pytest.fixture
+def fake_localiser(monkeypatch):
+    fake = FakeLocaliser()
+    monkeypatch.setattr("asl_edge.runtime.hands.cached_localiser", lambda settings, threads=1: fake)
+    return fake
+
+
+def test_extraction_is_cached_per_images_and_settings(fake_localiser, tmp_path):
+    from asl_edge.data.landmarks import cache_file, cache_key, extract
+
+    images = np.stack([np.full((8, 8, 3), v, np.uint8) for v in (20, 150, 200)])
+    first = extract(images, {"a": 1}, tmp_path)
+    assert not first.cache_hit and fake_localiser.calls == 3
+    assert first.found.tolist() == [False, True, True] and first.path == cache_file(cache_key(images, {"a": 1}),
+                                                                                     tmp_path)
+    np.testing.assert_allclose(first.points[1], (right_hand() + 150).astype(np.float32))
+    again = extract(images, {"a": 1}, tmp_path)
+    assert again.cache_hit and fake_localiser.calls == 3  # nothing searched again
+    np.testing.assert_array_equal(again.points, first.points)
+    np.testing.assert_array_equal(again.found, first.found)
+    other_settings = extract(images, {"a": 2}, tmp_path)
+    other_images = extract(images[:2], {"a": 1}, tmp_path)
+    assert not other_settings.cache_hit and not other_images.cache_hit and fake_localiser.calls == 8
+    assert len({first.path, other_settings.path, other_images.path}) == 3
+
+
+def test_a_damaged_cache_file_is_extracted_again(fake_localiser, tmp_path):
+    from asl_edge.data.landmarks import extract
+
+    images = np.full((2, 8, 8, 3), 180, np.uint8)
+    path = extract(images, {}, tmp_path).path
+    path.write_bytes(b"not an npz")
+    again = extract(images, {}, tmp_path)
+    assert not again.cache_hit and again.found.all() and fake_localiser.calls == 4
+    assert extract(images, {}, tmp_path).cache_hit  # and written back whole
+
+
+# -- augmentation ----------------------------------------------------------------------------------
+def test_augmentation_tilts_rigidly_about_the_wrist_and_adds_noise():
+    from asl_edge.training.config import AugmentSection
+    from asl_edge.training.landmarks import augment_landmarks
+
+    batch = np.stack([right_hand(), turned(right_hand(), 0.5, 2.0, 30, 30)]).astype(np.float32)
+    off = augment_landmarks(batch, AugmentSection(), np.random.default_rng(0))
+    np.testing.assert_array_equal(off, batch)
+    tilted = augment_landmarks(batch, AugmentSection(landmark_tilt=30), np.random.default_rng(0))
+    np.testing.assert_allclose(tilted[:, 0], batch[:, 0], atol=1e-4)  # the wrist stays
+    np.testing.assert_allclose(np.linalg.norm(tilted - tilted[:, :1], axis=-1),
+                               np.linalg.norm(batch - batch[:, :1], axis=-1), rtol=1e-4)  # rigid
+    assert np.abs(tilted - batch).max() > 1.0
+    noisy = augment_landmarks(batch, AugmentSection(landmark_noise=0.05), np.random.default_rng(0))
+    moved = np.abs(landmark_features(noisy) - landmark_features(batch)).max()
+    assert 0.0 < moved < 0.6
+
+
+# -- configuration ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("sets, message", [
+    (["model.name=edge_cnn"], "reads images; data.landmarks needs a landmark model"),
+    (["data.localise=false"], "needs data.localise=true"),
+    (["data.scene_copies=1"], "data.scene_copies is not used by a landmark model"),
+])
+def test_landmark_recipe_combinations_are_checked(sets, message):
+    from asl_edge.training import config as cfg
+
+    with pytest.raises(ConfigError, match=message):
+        cfg.resolve("landmarks", sets)
+
+
+def test_a_landmark_model_needs_the_landmark_recipe():
+    from asl_edge.training import config as cfg
+
+    with pytest.raises(ConfigError, match="reads hand landmarks: train it with the landmarks recipe"):
+        cfg.resolve("fast", ["model.name=landmark_mlp"])
+
+
+# -- a landmark artifact end to end ----------------------------------------------------------------
+HAND_CLASSES = ("0", "1", "5")  # a closed ring, one finger, an open hand
+
+
+@pytest.fixture(scope="module")
+def hands_npz(tmp_path_factory):
+    """36 built-in photographs (3 signs x 12 signers): the landmark path needs real hands."""
+    from asl_edge.data import load_dataset
+    from asl_edge.data.builtin import STORAGE
+
+    ds = load_dataset("builtin", STORAGE, stream=False)
+    keep = [c for c in HAND_CLASSES]
+    signers = [g for g in dict.fromkeys(ds.groups.tolist())][:12]
+    index = [i for i in range(len(ds)) if ds.class_names[ds.labels[i]] in keep and ds.groups[i] in signers]
+    labels = np.array([keep.index(ds.class_names[ds.labels[i]]) for i in index])
+    path = tmp_path_factory.mktemp("hands") / "hands.npz"
+    np.savez(path, images=ds.images[index], labels=labels, groups=ds.groups[index], class_names=np.array(keep))
+    return path
+
+
+@pytest.fixture(scope="module")
+def landmark_export(hands_npz, tmp_path_factory):
+    from asl_edge.export import ExportConfig, export_run
+    from asl_edge.training import config as cfg
+    from asl_edge.training.trainer import train
+
+    run = tmp_path_factory.mktemp("runs") / "lm"
+    sets = [f"data.source={hands_npz}", "data.val_fraction=0.25", "data.test_fraction=0.25", "train.epochs=60",
+            "train.batch_size=8", "model.width=16", "train.early_stopping_patience=0"]
+    result = train(cfg.resolve("landmarks", sets), run)
+    out = tmp_path_factory.mktemp("export") / "lm"
+    manifest = export_run(run, ExportConfig(int8=True, calib_samples=10, max_drop=100.0), out)
+    assert not manifest["failed"], manifest["failed"]
+    return run, out, manifest, result
+
+
+def test_landmark_run_trains_on_cached_landmarks_and_exports_verified(landmark_export):
+    run, out, manifest, result = landmark_export
+    assert result.metrics["localisation"]["landmarks"] in ("extracted", "from the cache")
+    assert result.metrics["accuracy"] >= 0.75  # three clearly different hand shapes, 3 unseen signers
+    assert manifest["preprocessing"]["landmarks"] == {"use_z": True, "version": 1}
+    assert manifest["input_shape"] == [60]
+    by_format = {a["format"]: a for a in manifest["artifacts"]}
+    assert {"tflite_fp32", "tflite_int8", "onnx_fp32", "onnx_int8"} <= set(by_format)
+    assert by_format["tflite_fp32"]["max_abs_diff"] <= 1e-4
+    assert by_format["tflite_int8"]["size_bytes"] < 20_000
+
+
+NO_TF = ("import sys; sys.modules.update({m: None for m in ('tensorflow', 'tf_keras', 'keras')}); "
+         "from asl_edge.cli import main; main()")
+
+
+def test_landmark_artifact_predicts_without_tensorflow(landmark_export, hands_npz, tmp_path):
+    from PIL import Image
+
+    _, out, manifest, _ = landmark_export
+    data = np.load(hands_npz)
+    for i in range(3):  # one photograph of each sign
+        Image.fromarray(data["images"][list(data["labels"]).index(i)]).save(tmp_path / f"sign{i}.png")
+    Image.fromarray(np.full((64, 64, 3), 128, np.uint8)).save(tmp_path / "empty.png")
+    for fmt in ("tflite_int8", "onnx_int8"):
+        path = out / next(a["path"] for a in manifest["artifacts"] if a["format"] == fmt)
+        r = subprocess.run([sys.executable, "-c", NO_TF, "predict", str(path), str(tmp_path), "--json"],
+                           capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        rows = {json.loads(line)["path"].rsplit("/", 1)[-1]: json.loads(line) for line in r.stdout.splitlines()}
+        assert rows["empty.png"]["hand"] is False and rows["empty.png"]["top"] == []
+        for i in range(3):
+            top = rows[f"sign{i}.png"]["top"]
+            assert top[0]["label"] in HAND_CLASSES and abs(sum(t["probability"] for t in top) - 1) < 0.05
