@@ -20,7 +20,7 @@ $(VENV)/.stamp-train: setup.cfg pyproject.toml | $(BIN)/python
 	touch $@
 
 $(VENV)/.stamp-dev: setup.cfg pyproject.toml | $(BIN)/python
-	$(PIP) install -q -e ".[train,dev]"
+	$(PIP) install -q -e ".[train,micro,dev]"
 	touch $@
 
 install: $(VENV)/.stamp-train

@@ -69,11 +69,12 @@ def tiny_run(tiny_npz, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_export(tiny_run, tmp_path_factory) -> Path:
-    """The tiny run exported to every format in the table (no accuracy gate: the model is tiny)."""
+    """The tiny run exported to every format in the table (no accuracy gate: the model is tiny), with
+    its TFLite Micro bundles and an Ethos-U55-128 compile."""
     from asl_edge.export import ExportConfig, export_run
 
     out = tmp_path_factory.mktemp("export") / "tiny"
-    manifest = export_run(tiny_run, ExportConfig(int8=True, fp16=True, dynamic=True, calib_samples=20, max_drop=100.0),
-                          out)
+    manifest = export_run(tiny_run, ExportConfig(int8=True, fp16=True, dynamic=True, int4=True, micro=True,
+                                                 npu=("ethos-u55-128",), calib_samples=20, max_drop=100.0), out)
     assert not manifest["failed"], manifest["failed"]
     return out

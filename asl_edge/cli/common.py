@@ -96,3 +96,5 @@ def need_extra(extra: str, *modules: str) -> None:
 # What each command that is not runtime-only needs, checked before any work starts.
 TRAIN_MODULES = ("yaml", "tensorflow", "tf_keras", "sklearn")
 PLOT_MODULES = ("matplotlib", "sklearn")
+# The micro extra, by export option: TFLite Micro bundles, Ethos-U compiles, int4 weights.
+MICRO_MODULES = {"micro": ("tflite_micro",), "npu": ("ethosu",), "int4": ("ai_edge_quantizer",)}

@@ -5,7 +5,15 @@ from __future__ import annotations
 import click
 
 from asl_edge.cli import cli
-from asl_edge.cli.common import TRAIN_MODULES, common_options, echo_json, examples, json_option, need_extra
+from asl_edge.cli.common import (
+    MICRO_MODULES,
+    TRAIN_MODULES,
+    common_options,
+    echo_json,
+    examples,
+    json_option,
+    need_extra,
+)
 from asl_edge.cli.common import table as text_table
 from asl_edge.runtime.errors import ExportError, IntegrityError
 
@@ -28,7 +36,27 @@ def _table(manifest: dict) -> str:
             lines.append(f"{a['path']}: {len(a['float_layers'])} layer(s) in float ({', '.join(a['float_layers'])}); "
                          f"{mixed['size_bytes'] / 1024:.1f} KB vs {full['size_bytes'] / 1024:.1f} KB full int8, "
                          f"{mixed['latency_ms_1thread']:.2f} vs {full['latency_ms_1thread']:.2f} ms (1 thread)")
+    lines += _below_the_pi_lines(manifest)
     return "\n".join(lines)
+
+
+def _below_the_pi_lines(manifest: dict) -> list[str]:
+    """One line per TFLite Micro bundle and per Vela compile (figures measured by TFLM, or Vela's estimate)."""
+    lines = []
+    for m in manifest.get("micro") or []:
+        v, arena = m["verification"], m["arena"]
+        lines.append(f"TFLite Micro: {m['source']}/.h: flash {m['flash_bytes'] / 1024:.1f} KB, arena "
+                     f"{arena['minimum_bytes']:,} bytes measured (build with {arena['recommended_bytes']:,}), "
+                     f"ops {', '.join(m['operators'])}; TFLM vs LiteRT on {v['images']} held-out images: "
+                     f"max {v['max_lsb_diff']} LSB, top-1 agreement {v['top1_agreement']:.2%}")
+    for n in manifest.get("npu") or []:
+        f = n["figures"]
+        lines.append(f"{n['accelerator']} (Vela {n['vela_version']} ESTIMATE, {f.get('system_config', '?')}): "
+                     f"{f['inferences_per_second']:,.0f} inferences/s, {f['npu_operators']} of "
+                     f"{f['npu_operators'] + f['cpu_operators']} operators on the NPU, SRAM "
+                     f"{f.get('sram_memory_bytes', 0) / 1024:.1f} KiB, flash "
+                     f"{f.get('off_chip_flash_memory_bytes', 0) / 1024:.1f} KiB -> {n['path']}")
+    return lines
 
 
 def _layer_table(out: str, top: int = 10) -> str:
@@ -42,10 +70,18 @@ def _layer_table(out: str, top: int = 10) -> str:
 
 @cli.command(epilog=examples("asl-edge export runs/train/edge_cnn-fast --int8",
                              "asl-edge export runs/train/edge_cnn-fast --int8 --fp16 --out runs/export/ref",
+                             "asl-edge export runs/train/edge_cnn-fast --int8 --int4 --micro --npu ethos-u55-128",
                              "asl-edge export runs/train/mobilenetv2-fast --int8 --layer-report --max-drop 0.5",
                              "asl-edge export runs/train/edge_cnn-fast --prune 0.5 --cluster 4 --qat --formats tflite"))
 @click.argument("model_dir", type=click.Path())
 @click.option("--int8", is_flag=True, help="Add full-integer int8 TFLite and static int8 ONNX artifacts.")
+@click.option("--int4", is_flag=True, help="Add the int4-weight TFLite artifact (int8 activations; needs the micro "
+                                           "extra).")
+@click.option("--micro", is_flag=True, help="Write a TFLite Micro bundle (C array, op list, labels, input recipe, "
+                                            "measured arena) beside each full-integer TFLite (implies --int8).")
+@click.option("--npu", multiple=True, metavar="CONFIG",
+              help="Compile the int8 TFLite with Vela for this Ethos-U configuration, e.g. ethos-u55-128 "
+                   "(repeatable; implies --int8), and record Vela's performance estimate.")
 @click.option("--fp16", is_flag=True, help="Add the fp16 TFLite artifact.")
 @click.option("--dynamic", is_flag=True, help="Add the dynamic-range TFLite artifact.")
 @click.option("--prune", type=float, default=0.0,
@@ -71,7 +107,7 @@ def _layer_table(out: str, top: int = 10) -> str:
 @click.option("--force", is_flag=True, help="Replace an export that asl-edge wrote in --out.")
 @json_option
 @common_options
-def export(model_dir, int8, fp16, dynamic, prune, structured, qat, cluster, formats, calib_samples,
+def export(model_dir, int8, int4, micro, npu, fp16, dynamic, prune, structured, qat, cluster, formats, calib_samples,
            calib_augmented, epochs, max_drop, layer_report, data, out, force, as_json):
     """Export a trained run to TFLite and ONNX, each artifact verified, with a manifest.
 
@@ -86,9 +122,12 @@ def export(model_dir, int8, fp16, dynamic, prune, structured, qat, cluster, form
     check_number("--epochs", epochs, minimum=1)
     check_number("--max-drop", max_drop, minimum=0, maximum=100)
     need_extra("train", *TRAIN_MODULES)
+    need_extra("micro", *(m for option, on in (("int4", int4), ("micro", micro), ("npu", npu)) if on
+                          for m in MICRO_MODULES[option]))
     from asl_edge.export import ExportConfig, export_run
 
-    config = ExportConfig(int8=int8, fp16=fp16, dynamic=dynamic, prune=prune, structured=structured, qat=qat,
+    config = ExportConfig(int8=int8, int4=int4, micro=micro, npu=tuple(npu), fp16=fp16, dynamic=dynamic, prune=prune,
+                          structured=structured, qat=qat,
                           cluster=cluster, families=tuple(f.strip() for f in formats.split(",") if f.strip()),
                           calib_samples=calib_samples, calib_augmented=calib_augmented, epochs=epochs,
                           max_drop=max_drop, data=data, layer_report=layer_report)

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from asl_edge.runtime.errors import ExportError
+from asl_edge.runtime.errors import AslEdgeError, ExportError
 from asl_edge.runtime.formats import ExportFormat
 from asl_edge.runtime.quiet import quiet_native_stderr
 
@@ -67,7 +67,14 @@ def to_int8(model, samples: np.ndarray | None) -> bytes:
     return conv.convert()
 
 
-_BY_PRECISION = {"fp32": to_fp32, "fp16": to_fp16, "dynamic": to_dynamic, "int8": to_int8}
+def to_int4(model, samples: np.ndarray | None) -> bytes:
+    """int4 convolution weights, int8 activations: :mod:`asl_edge.export.int4`."""
+    from asl_edge.export.int4 import to_int4 as convert
+
+    return convert(model, samples)
+
+
+_BY_PRECISION = {"fp32": to_fp32, "fp16": to_fp16, "dynamic": to_dynamic, "int8": to_int8, "int4": to_int4}
 
 
 def export_tflite(model, fmt: ExportFormat, samples: np.ndarray | None) -> bytes:
@@ -84,6 +91,8 @@ def export_tflite(model, fmt: ExportFormat, samples: np.ndarray | None) -> bytes
         with warnings.catch_warnings(), quiet_native_stderr():
             warnings.filterwarnings("ignore", message="Statistics for quantized inputs", category=UserWarning)
             return _BY_PRECISION[fmt.precision](model, samples)
+    except AslEdgeError:
+        raise
     except Exception as exc:  # the MLIR converter raises ConverterError and others
         raise ExportError(
             f"TFLite {fmt.precision} conversion failed: {str(exc).strip().splitlines()[0][:300]}"

@@ -21,8 +21,9 @@ class ExportFormat:
         suffix: file-name ending after the model name, e.g. ``_int8.tflite``.
         family: ``keras``, ``tflite`` or ``onnx``: which exporter function writes it.
         runtime: ``keras``, ``litert`` or ``onnxruntime``: which runner executes it.
-        precision: ``fp32``, ``fp16``, ``dynamic`` (int8 weights, float activations), ``int8`` or
-            ``int8_mixed`` (int8 with the layers that lose most accuracy kept in float, issue #18).
+        precision: ``fp32``, ``fp16``, ``dynamic`` (int8 weights, float activations), ``int8``,
+            ``int8_mixed`` (int8 with the layers that lose most accuracy kept in float, issue #18) or
+            ``int4`` (full integer with 4-bit convolution weights: :mod:`asl_edge.export.int4`).
         flag: the ``asl-edge export`` flag that adds it; ``None`` for the default set; ``max_drop``
             for the mixed rows, written only when full int8 fails ``--max-drop``.
         tolerance: largest allowed max-abs difference of its probabilities from the Keras model,
@@ -43,7 +44,12 @@ class ExportFormat:
 
     @property
     def quantized(self) -> bool:
-        return self.precision in ("int8", "dynamic", "int8_mixed")
+        return self.precision in ("int8", "dynamic", "int8_mixed", "int4")
+
+    @property
+    def full_integer(self) -> bool:
+        """Integer input, output and arithmetic: what TFLite Micro and NPUs run."""
+        return self.precision in ("int8", "int4")
 
 
 _FORMATS = (
@@ -56,6 +62,7 @@ _FORMATS = (
     ExportFormat("onnx_int8", "_int8.onnx", "onnx", "onnxruntime", "int8", "int8", None),
     ExportFormat("tflite_int8_mixed", "_int8_mixed.tflite", "tflite", "litert", "int8_mixed", "max_drop", None),
     ExportFormat("onnx_int8_mixed", "_int8_mixed.onnx", "onnx", "onnxruntime", "int8_mixed", "max_drop", None),
+    ExportFormat("tflite_int4", "_int4.tflite", "tflite", "litert", "int4", "int4", None),
 )
 
 
