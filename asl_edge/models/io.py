@@ -47,8 +47,10 @@ def load_keras_model(path: str | Path, compile: bool = False):
     """Loads a ``.keras`` model in safe mode, after an allow-list check of its config.
 
     Every class the archive names must be one of Keras' built-in layers (no ``Lambda``) or one of
-    asl-edge's own (:mod:`asl_edge.models.allowlist`); the check runs on a private copy of the
-    file, which Keras then loads, so the file cannot change between the check and the load.
+    asl-edge's own (:mod:`asl_edge.models.allowlist`), and the weights its layers imply are bounded.
+    The check reads a private copy of the file once, and Keras loads an archive rebuilt from exactly
+    the config bytes checked and the weights: neither a change to the file nor a second
+    ``config.json`` member can put anything unchecked in front of Keras.
 
     Args:
         path: the ``.keras`` file (a model, or a checkpoint with ``compile=True``).
@@ -73,11 +75,12 @@ def load_keras_model(path: str | Path, compile: bool = False):
             shutil.copyfileobj(src, dst)
         if not zipfile.is_zipfile(private):
             raise ModelError(f"{path} is not a valid .keras file (truncated or corrupt)")
-        check_keras_file(private, shown=path)
+        checked = Path(tmp) / "checked.keras"
+        check_keras_file(private, shown=path, dest=checked)
         from asl_edge.keras_compat import keras
 
         try:
-            return keras.models.load_model(private, compile=compile, safe_mode=True)
+            return keras.models.load_model(checked, compile=compile, safe_mode=True)
         except Exception as exc:  # Keras raises many types for a bad archive; all mean "unusable file"
             first = str(exc).splitlines()[0][:300] if str(exc) else ""
             raise ModelError(f"cannot load Keras model {path}: {type(exc).__name__}: {first}") from None
@@ -90,6 +93,10 @@ def load_keras_runner(path: Path, threads: int | None, device: str) -> Runner:
 
     # Looked up, not imported: importing TensorFlow outside keras_compat's quiet block prints its
     # native start-up lines (TensorFlow set to None in sys.modules reads as missing, too).
+    from asl_edge.models.allowlist import check_keras_file
+
+    # Refused before TensorFlow's start-up (seconds): load_keras_model checks its own copy again.
+    check_keras_file(path)
     if importlib.util.find_spec("tensorflow") is None:
         raise RuntimeUnavailable(
             'a Keras model needs TensorFlow, which is not installed: pip install "asl-edge[train]" '

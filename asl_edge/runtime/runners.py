@@ -78,7 +78,7 @@ def _check_file(path: Path) -> None:
 
 
 def check_threads(threads: int | None) -> int | None:
-    """Thread counts must lie between 1 and the CPU count (ONNX Runtime segfaults at 100000; issue #13).
+    """Thread counts must lie between 1 and the CPU count (ONNX Runtime segfaults at 100000).
 
     Raises:
         ConfigError: a count out of range.
@@ -255,11 +255,16 @@ def register_runtime(name: str, loader) -> None:
 
 # The probe: a child process that loads an unverified artifact and runs it once, under a memory
 # cap, so that a crash or a runaway allocation in the native runtime ends the child, not asl-edge
-# (issue #13: a .tflite copied alone, or --no-verify, is not vouched for by a manifest).
+# (a .tflite copied alone, or one loaded with --no-verify, is not vouched for by a manifest). It starts
+# isolated (``python -I``: neither the working folder nor PYTHON* variables reach its sys.path)
+# in a private empty folder, with this process's import path minus the working folder, so a
+# resource.py or numpy.py lying beside a downloaded model is never imported.
 _PROBE = """
-import resource, sys
+import json, sys
+sys.path[:] = json.loads(sys.argv[5])
+import resource
 limit = int(sys.argv[4])
-resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+resource.setrlimit(resource.RLIMIT_AS, (limit, resource.getrlimit(resource.RLIMIT_AS)[1]))
 import numpy as np
 from pathlib import Path
 from asl_edge.runtime.errors import AslEdgeError
@@ -277,11 +282,30 @@ PROBE_TIMEOUT_S = 120
 
 
 def _probe_memory_limit() -> int:
+    """The probe's address-space cap: three quarters of the RAM (3 to 16 GB), never above the cap
+    this process runs under (a ``ulimit -v`` lower than that must not refuse a good artifact)."""
+    import resource
+
     try:
         ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError, AttributeError):
         ram = 4 << 30
-    return int(min(max(3 << 30, ram * 3 // 4), 16 << 30))
+    wanted = int(min(max(3 << 30, ram * 3 // 4), 16 << 30))
+    soft, _hard = resource.getrlimit(resource.RLIMIT_AS)
+    return wanted if soft == resource.RLIM_INFINITY else min(wanted, soft)
+
+
+def isolated_python(program: str, *args: str) -> list[str]:
+    """The command line of a helper process that imports only what this process could, minus the
+    working folder: ``python -I -c PROGRAM ARGS... PATH`` (``-I``: no working folder, no PYTHON*
+    variables, no user site on its sys.path; PROGRAM sets ``sys.path`` from the last argument, a
+    JSON list: this process's path without the working folder). Run it with ``cwd`` set to a private folder."""
+    import json
+    import sys
+
+    here = os.path.realpath(os.getcwd())
+    path = [p for p in sys.path if p and os.path.isabs(p) and os.path.realpath(p) != here]
+    return [sys.executable, "-I", "-c", program, *args, json.dumps(path)]
 
 
 def _probe_cache() -> Path | None:
@@ -308,7 +332,6 @@ def probe(path: Path, runtime: str, threads: int | None, content: bytes | None =
     import hashlib
     import signal
     import subprocess
-    import sys
 
     content = _read_artifact(path) if content is None else content
     digest = hashlib.sha256(content).hexdigest()
@@ -316,11 +339,12 @@ def probe(path: Path, runtime: str, threads: int | None, content: bytes | None =
     marker = None if cache is None else cache / f"{digest}-{runtime}"
     if marker is not None and marker.is_file():
         return
-    cmd = [sys.executable, "-c", _PROBE, str(path), runtime, str(threads or 0), str(_probe_memory_limit())]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [
-        str(Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH")]))}
+    import tempfile
+
+    cmd = isolated_python(_PROBE, str(path), runtime, str(threads or 0), str(_probe_memory_limit()))
     try:
-        proc = subprocess.run(cmd, input=content, capture_output=True, timeout=PROBE_TIMEOUT_S, env=env)
+        with tempfile.TemporaryDirectory(prefix="asl-edge-probe-") as private:
+            proc = subprocess.run(cmd, input=content, capture_output=True, timeout=PROBE_TIMEOUT_S, cwd=private)
     except subprocess.TimeoutExpired:
         raise ModelError(f"{printable(path)} did not load within {PROBE_TIMEOUT_S} s: refusing it") from None
     out = proc.stdout.decode("utf-8", "replace").strip()

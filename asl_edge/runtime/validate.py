@@ -1,4 +1,4 @@
-"""Structural checks of an artifact before any native runtime sees it (issue #13).
+"""Structural checks of an artifact before any native runtime sees it.
 
 LiteRT trusts the ``.tflite`` flatbuffer it is given: one flipped byte in a tensor's shape or
 buffer index can make it read out of bounds (a segfault, exit 139, no message) or allocate
@@ -323,8 +323,37 @@ class _Operator:
             self.bad(f"has {what} {value} for a rank-{rank} input")
 
 
+# Operators whose output size or running time follows values computed while the model runs (a
+# pixel, a loop counter): no check of the file bounds them, and the one-shot probe sees only the
+# values of one input. asl-edge never writes them; they are refused unless the inputs that size
+# them are constants in the file (then bounded like any other shape). WHILE runs its body until a
+# computed condition says stop: refused outright. (IF is allowed: both branches are subgraphs of
+# the file, walked like the main one.)
+_DATA_SIZED = {"FILL": (0,), "BROADCAST_TO": (1,), "TILE": (1,), "RESIZE_BILINEAR": (1,),
+               "RESIZE_NEAREST_NEIGHBOR": (1,), "PAD": (1,), "PADV2": (1,), "MIRROR_PAD": (1,), "RANGE": (0, 1, 2),
+               "ONE_HOT": (1,), "SCATTER_ND": (2,), "SPARSE_TO_DENSE": (1,), "UNSORTED_SEGMENT_SUM": (2,),
+               "UNSORTED_SEGMENT_MAX": (2,), "UNSORTED_SEGMENT_MIN": (2,), "UNSORTED_SEGMENT_PROD": (2,),
+               "RANDOM_UNIFORM": (0,), "RANDOM_STANDARD_NORMAL": (0,), "MULTINOMIAL": (1,), "BROADCAST_ARGS": (0, 1)}
+_UNBOUNDED = {"WHILE": "loops until a value computed at run time says stop"}
+
+
+def _check_data_sized(op: _Operator) -> None:
+    if op.name in _UNBOUNDED:
+        op.bad(f"{_UNBOUNDED[op.name]}: no check can bound its time or memory, and asl-edge never writes it")
+    for i in _DATA_SIZED.get(op.name, ()):
+        if i < len(op.inputs) and op.inputs[i] >= 0 and op.const(i) is None:
+            op.bad(f"is sized by input {i}, computed at run time: no check can bound its memory "
+                   "(asl-edge writes only constant sizes)")
+    if op.name == "RANGE":
+        start, limit, delta = (int(op.const(i)[0]) if op.const(i) is not None and op.const(i).size else 0
+                               for i in range(3))
+        if delta == 0 or abs(limit - start) // abs(delta) * op.itemsize() > MAX_TENSOR_BYTES:
+            op.bad(f"would make {start}..{limit} by {delta}")
+
+
 def _check_operator(op: _Operator) -> None:
     """Bounds the options and constant inputs that decide an operator's output (see above)."""
+    _check_data_sized(op)
     name, shape0 = op.name, op.shape(0)
     rank = len(shape0) if shape0 is not None else 0
     if name == "RESHAPE":
@@ -431,7 +460,11 @@ def _check_tensor(tensor, t: int, g: int, size: int, n_buffers: int, buffer_size
         _bad(path, f"{where} has a negative size")
     if sig_rank and (tensor.ShapeSignatureAsNumpy() < -1).any():
         _bad(path, f"{where} has a negative size")
-    _vector(tensor._tab, 10, 1, size, path, f"{where} name")
+    if _vector(tensor._tab, 10, 1, size, path, f"{where} name"):
+        try:  # LiteRT decodes every name as UTF-8 when asked for the tensor's details
+            tensor.Name().decode("utf-8")
+        except UnicodeDecodeError:
+            _bad(path, f"{where} has a name that is not UTF-8")
     ttype = int(tensor.Type())
     if ttype not in _TFLITE_ITEMSIZE:
         _bad(path, f"{where} has unknown type {ttype}")
@@ -552,19 +585,8 @@ def validate_onnx(buf: bytes, path: str | Path = "<model>") -> None:
                 graph = (a, b)
         if graph is None:
             raise ValueError("no graph")
-        counts = {1: 0, 5: 0, 11: 0, 12: 0}  # node, initializer, input, output
         nodes, consts = [], {}
-        for field, _wire, a, b in _scan_fields(buf, *graph):
-            if field in counts:
-                counts[field] += 1
-                for _ in _scan_fields(buf, a, b):  # each node / tensor / value info is itself well-formed
-                    pass
-            if field == 5 and _uses_external_data(buf, a, b):
-                raise ValueError("initializer stored in an external file")
-            if field == 5:
-                consts.update([_small_int_tensor(buf, a, b)])
-            elif field == 1:
-                nodes.append(_node(buf, a, b))
+        counts = _scan_graph(buf, graph, nodes, consts, 0)
         if not counts[1] or not counts[11] or not counts[12]:
             raise ValueError("graph without nodes, inputs or outputs")
         _check_onnx_nodes(buf, nodes, consts)
@@ -583,6 +605,37 @@ def validate_onnx(buf: bytes, path: str | Path = "<model>") -> None:
     for init in model.graph.initializer:
         if any(d < 0 for d in init.dims) or int(np.prod(init.dims, dtype=np.float64)) * 8 > MAX_ARTIFACT_BYTES:
             raise ModelError(f"{printable(path)}: initializer {printable(init.name)} has an impossible shape")
+
+
+MAX_GRAPH_DEPTH = 8
+MAX_ONNX_NODES = 1 << 16
+
+
+def _scan_graph(buf: bytes, graph: tuple[int, int], nodes: list, consts: dict, depth: int) -> dict:
+    """Collects a GraphProto's nodes and small constants into ``nodes``/``consts``, and those of every
+    subgraph its nodes carry (If branches, Loop and Scan bodies), so none escapes the node checks.
+    Returns the graph's counts of nodes, initializers, inputs and outputs (fields 1, 5, 11, 12)."""
+    if depth > MAX_GRAPH_DEPTH:
+        raise ValueError(f"subgraphs nested more than {MAX_GRAPH_DEPTH} deep")
+    counts = {1: 0, 5: 0, 11: 0, 12: 0}  # node, initializer, input, output
+    for field, _wire, a, b in _scan_fields(buf, *graph):
+        if field in counts:
+            counts[field] += 1
+            for _ in _scan_fields(buf, a, b):  # each node / tensor / value info is itself well-formed
+                pass
+        if field == 5 and _uses_external_data(buf, a, b):
+            raise ValueError("initializer stored in an external file")
+        if field == 5:
+            consts.update([_small_int_tensor(buf, a, b)])
+        elif field == 1:
+            node = _node(buf, a, b)
+            nodes.append(node)
+            if len(nodes) > MAX_ONNX_NODES:
+                raise ValueError(f"more than {MAX_ONNX_NODES} nodes")
+            for attr in node[3].values():
+                for sub in attr.get("graphs", ()):
+                    _scan_graph(buf, sub, nodes, consts, depth + 1)
+    return counts
 
 
 # -- ONNX node attributes and the constant inputs that size an output ------------------------------
@@ -634,6 +687,8 @@ def _attribute(buf: bytes, a: int, b: int) -> tuple[str, dict]:
             attr["i"] = _varints(buf, wire, x, y)[0]
         elif field == 5 and wire == 2:
             attr["t"] = (x, y)
+        elif field in (6, 11) and wire == 2:  # g, graphs: If/Loop/Scan bodies
+            attr.setdefault("graphs", []).append((x, y))
         elif field == 7:
             attr.setdefault("floats", []).extend(
                 struct.unpack_from(f"<{(y - x) // 4}f", buf, x) if wire == 2 else struct.unpack_from("<f", buf, x))
@@ -663,8 +718,8 @@ def _node(buf: bytes, a: int, b: int) -> tuple[str, list[str], list[str], dict]:
 
 
 def _small_int_tensor(buf: bytes, a: int, b: int) -> tuple[str, np.ndarray | None]:
-    """TensorProto: its name and values when it is an int32/int64 tensor of a few elements."""
-    name, dtype, dims, raw, ints = "", 0, [], None, []
+    """TensorProto: its name and values when it is an int32/int64/float tensor of a few elements."""
+    name, dtype, dims, raw, ints, floats = "", 0, [], None, [], []
     for field, wire, x, y in _scan_fields(buf, a, b):
         if field == 1:
             dims.extend(_varints(buf, wire, x, y))
@@ -673,6 +728,8 @@ def _small_int_tensor(buf: bytes, a: int, b: int) -> tuple[str, np.ndarray | Non
         elif field in (5, 7):  # int32_data, int64_data
             if (y - x) <= 10 * MAX_SHAPE_CONST:
                 ints.extend(_varints(buf, wire, x, y))
+        elif field == 4 and (y - x) <= 4 * MAX_SHAPE_CONST:  # float_data
+            floats.extend(struct.unpack_from(f"<{(y - x) // 4}f", buf, x))
         elif field == 8 and wire == 2:
             name = _string(buf, x, y)
         elif field == 9 and wire == 2:
@@ -682,14 +739,47 @@ def _small_int_tensor(buf: bytes, a: int, b: int) -> tuple[str, np.ndarray | Non
         count *= max(d, 0)
         if count > MAX_SHAPE_CONST:
             break
-    if dtype not in (6, 7) or count > MAX_SHAPE_CONST:  # INT32, INT64
+    if dtype not in (1, 6, 7) or count > MAX_SHAPE_CONST:  # FLOAT (Resize scales), INT32, INT64
         return name, None
     if raw is not None:
-        width = 4 if dtype == 6 else 8
+        width = 4 if dtype in (1, 6) else 8
         if raw[1] - raw[0] != count * width:
             raise ValueError(f"tensor {name} holds {raw[1] - raw[0]} bytes for {count} values")
-        return name, np.frombuffer(buf[raw[0]:raw[1]], "<i4" if dtype == 6 else "<i8").astype(np.int64)
+        values = np.frombuffer(buf[raw[0]:raw[1]], {1: "<f4", 6: "<i4", 7: "<i8"}[dtype])
+        return name, values.astype(np.float64 if dtype == 1 else np.int64)
+    if dtype == 1:
+        return name, np.asarray(floats, np.float64) if len(floats) == count else None
     return name, np.asarray(ints, np.int64) if len(ints) == count else None
+
+
+# As for LiteRT above: operators sized or repeated by values computed at run time (a pixel, a trip
+# count) are refused unless the sizing inputs are constants of the file; Loop and Scan run a body a
+# computed number of times and are refused outright (asl-edge writes none of them).
+_ONNX_DATA_SIZED = {"ConstantOfShape": (0,), "Expand": (1,), "Tile": (1,), "Pad": (1,), "Range": (0, 1, 2),
+                    "OneHot": (1,), "Upsample": (1,), "CenterCropPad": (1,), "Col2Im": (1, 2)}
+_ONNX_UNBOUNDED = {"Loop": "runs its body a number of times computed at run time",
+                   "Scan": "runs its body once per element of a tensor computed at run time"}
+MAX_SCALE = 16.0  # Resize/Upsample: per axis; real models upsample by 2
+
+
+def _check_onnx_data_sized(op_type: str, inputs: list, consts: dict, bad) -> None:
+    if op_type in _ONNX_UNBOUNDED:
+        bad(f"{_ONNX_UNBOUNDED[op_type]}: no check can bound its time or memory, and asl-edge never writes it")
+    sizing = list(_ONNX_DATA_SIZED.get(op_type, ()))
+    if op_type == "Resize":  # (X, roi, scales, sizes); opset 10: (X, scales)
+        sizing = [3] if len(inputs) > 3 and inputs[3] else [2 if len(inputs) > 2 else 1]
+    for i in sizing:
+        if i < len(inputs) and inputs[i] and consts.get(inputs[i]) is None:
+            bad(f"is sized by input {i} ({inputs[i][:40]}), computed at run time: no check can bound its memory "
+                "(asl-edge writes only constant sizes)")
+    if op_type in ("Resize", "Upsample") and sizing[0] in (1, 2) and sizing[0] < len(inputs) and inputs[sizing[0]]:
+        scales = consts[inputs[sizing[0]]]
+        if scales.size and ((scales <= 0) | (scales > MAX_SCALE)).any() or np.prod(scales) > MAX_SCALE ** 2:
+            bad(f"has scales {scales.tolist()[:MAX_RANK]} (at most {MAX_SCALE:g} per axis)")
+    if op_type == "Range" and len(inputs) >= 3 and all(inputs[:3]):
+        start, limit, delta = (float(consts[inputs[i]].ravel()[0]) if consts[inputs[i]].size else 0.0 for i in range(3))
+        if delta == 0 or abs(limit - start) / abs(delta) * 4 > MAX_TENSOR_BYTES:
+            bad(f"would make {start:g}..{limit:g} by {delta:g}")
 
 
 def _check_onnx_nodes(buf: bytes, nodes: list, consts: dict) -> None:
@@ -720,6 +810,7 @@ def _check_onnx_nodes(buf: bytes, nodes: list, consts: dict) -> None:
             perm = attrs["perm"].get("ints", [])
             if len(perm) > MAX_RANK or sorted(perm) != list(range(len(perm))):
                 bad(f"has permutation {perm[:MAX_RANK + 1]}")
+        _check_onnx_data_sized(op_type, inputs, consts, bad)
         shape_input = {"Reshape": 1, "Expand": 1, "Tile": 1, "ConstantOfShape": 0, "Resize": 3, "Pad": 1}.get(op_type)
         values = consts.get(inputs[shape_input]) if shape_input is not None and shape_input < len(inputs) else None
         if values is None:
