@@ -1,4 +1,4 @@
-"""Every registry model trained, exported and measured on the same signer split (issue #17).
+"""Every registry model trained, exported and measured on the same signer split.
 
 For each model of :func:`asl_edge.models.list_models`, in one run: train with the ``fast`` recipe's
 data, split and camera-robust augmentation at the settings of :data:`CANDIDATES` (epochs, rate,

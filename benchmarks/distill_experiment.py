@@ -1,4 +1,4 @@
-"""Knowledge distillation measured (issue #17): a large teacher into the ``fast`` student, against
+"""Knowledge distillation measured: a large teacher into the ``fast`` student, against
 the same student trained alone, on held-out signers and on every camera shift.
 
 Three runs on the same signer split (the ``fast`` recipe's data, split and augmentation), each

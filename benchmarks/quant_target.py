@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Issue #18's target: full int8 against the int8_mixed artifact on held-out signers.
+"""The mixed-int8 target: full int8 against the int8_mixed artifact on held-out signers.
 
 Exports a trained run twice with the installed ``asl-edge``: once with the gate open (``--max-drop
 100``: the full int8 artifacts stay, whatever they lose) and once with ``--layer-report --max-drop

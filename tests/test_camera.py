@@ -1,4 +1,4 @@
-"""The camera path: a model whose preprocessing finds the hand first (issue 15).
+"""The camera path: a model whose preprocessing finds the hand first.
 
 Real close-ups from the built-in set (the localiser needs real hands), tiny models; the localiser
 itself is tested in test_hands.py.

@@ -1,4 +1,4 @@
-"""The architecture comparison (issue #17): every registry model has settings and a valid input
+"""The architecture comparison: every registry model has settings and a valid input
 size with the default recipe, and one short run writes the row the report reads."""
 
 import json

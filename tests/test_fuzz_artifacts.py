@@ -1,4 +1,4 @@
-"""Issue #13: mutated .tflite and .onnx files end in one clear error or a prediction, never a signal.
+"""Mutated .tflite and .onnx files end in one clear error or a prediction, never a signal.
 
 One child process (memory capped with ``RLIMIT_AS``) loads and runs every mutant through
 ``load_predictor(..., verify=False)`` (a file copied alone, or ``--no-verify``), with the probe
@@ -99,7 +99,7 @@ def test_mutated_artifacts_fail_cleanly(tiny_export, tmp_path, artifact, n, seed
     assert kinds.count("ERR") > n // 4  # most mutants are caught
 
 
-# -- operators whose options or constant inputs size an output (issue #13) ---------------------------
+# -- operators whose options or constant inputs size an output ------------------------------------
 # Each case is a one-operator model built here in a valid form, which LiteRT / ONNX Runtime must
 # run, and a damaged form, which validation must refuse before the runtime sees a byte of it.
 def _tflite_one_op(op, inputs, consts, out_shape, options=None):

@@ -1,4 +1,4 @@
-"""Issue #12, "honest numbers": every score says what it was measured on, and measures that.
+"""Honest numbers: every score says what it was measured on, and measures that.
 
 - compression works on copies: the manifest's ``source`` is the trained model as it was, and
   compressed artifacts are named for what they are;

@@ -1,4 +1,4 @@
-"""Issue #13 "Hostile files": each class of crafted input ends in one clear error or a correct result."""
+"""Hostile files: each class of crafted input ends in one clear error or a correct result."""
 
 import json
 import os

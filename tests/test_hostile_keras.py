@@ -1,4 +1,4 @@
-"""Issue #13: a .keras file must not run code while it loads (allow-list checked before Keras)."""
+"""A .keras file must not run code while it loads (allow-list checked before Keras)."""
 
 import json
 import zipfile

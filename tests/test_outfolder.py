@@ -1,4 +1,4 @@
-"""Output folders of report, evaluate --out, data-info, tune and benchmark --out (issue #13): asl-edge
+"""Output folders of report, evaluate --out, data-info, tune and benchmark --out: asl-edge
 writes only into a new or empty folder or one it made, replaces the latter only with --force, and
 never replaces or deletes a file it did not write."""
 

@@ -1,4 +1,4 @@
-"""Issue #18: the per-layer int8 report and the mixed int8 artifacts, on a tiny model with one hard layer.
+"""The per-layer int8 report and the mixed int8 artifacts, on a tiny model with one hard layer.
 
 The tiny run's model is edited so that ``conv2d_2`` cannot be quantised: one of its input channels
 is dead (``conv2d_1`` gives it a bias of -100, so ReLU6 always outputs 0 there) and ``conv2d_2``

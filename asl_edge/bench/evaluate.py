@@ -110,7 +110,7 @@ def _load_target(model: str | Path, data: str | None, verify: bool, override=Non
     if tuple(chosen.dataset.class_names) != tuple(desc.labels):
         raise ModelError(f"the data's classes ({', '.join(chosen.dataset.class_names[:5])}...) do not match the "
                          f"model's ({', '.join(desc.labels[:5])}...)")
-    runner = load_runner(desc.model_path, probe_first=desc.is_artifact)  # see load_predictor (issue #13)
+    runner = load_runner(desc.model_path, probe_first=desc.is_artifact)  # unverified: probed first, see load_predictor
     return _Target(runner, desc.labels, desc.preprocessing, chosen.dataset, chosen)
 
 

@@ -81,7 +81,7 @@ DEVICES = ("Raspberry Pi 4", "Raspberry Pi 5")
 # Which arithmetic an artifact runs in on a Pi's CPU: fp16 weights are widened to fp32 at load and
 # dynamic-range models keep float activations, so both take the fp32 rate (the cautious choice).
 ARITHMETIC = {"fp32": "fp32", "fp16": "fp32", "dynamic": "fp32", "int8": "int8",
-              "int8_mixed": "int8",  # mostly int8: the layers kept in float are few (issue #18)
+              "int8_mixed": "int8",  # mostly int8: the layers kept in float are few
               "int4": "int8"}  # int4 weights are widened to int8 by the kernels: int8 arithmetic
 
 

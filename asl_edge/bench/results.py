@@ -48,8 +48,8 @@ def check_results_dest(dest: str | Path, force: bool = False) -> None:
 
     Raises:
         DataError: a folder, a link, a pipe or device, a file inside a training run folder, a
-            file that is not asl-edge benchmark results (issue #13: no command overwrites a file it
-            did not write), or an earlier results file without ``force``.
+            file that is not asl-edge benchmark results (no command overwrites a file it did not
+            write), or an earlier results file without ``force``.
     """
     from asl_edge.runtime.fsutil import printable
     from asl_edge.runtime.outfolder import refuse_run_folder

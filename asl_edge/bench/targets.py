@@ -23,7 +23,7 @@ def _source_run(export_dir: Path, manifest: dict) -> Path | None:
         model = candidate / runfolder.MODEL_FILE
         if model.is_file():
             # The manifest names the run: only the model it was exported from may be loaded
-            # (a crafted manifest could point at any .keras file; issue #13).
+            # (a crafted manifest could point at any .keras file).
             if sha256_file(model) != expected:
                 raise IntegrityError(f"{printable(model)} is not the model {printable(export_dir)} was exported from "
                                      "(its sha256 differs from manifest.json source.model_sha256): refusing it; "

@@ -139,7 +139,7 @@ def export(model_dir, int8, int4, micro, npu, fp16, dynamic, prune, structured, 
         if manifest.get("layer_report", {}).get("json"):
             click.echo(_layer_table(manifest["out"]))
         click.echo(f"wrote {len(manifest['artifacts'])} artifacts and manifest.json to {manifest['out']}")
-    # A full int8 artifact replaced by a verified int8_mixed one (issue #18) does not fail the command.
+    # A full int8 artifact replaced by a verified int8_mixed one does not fail the command.
     failed = [a for a in manifest["failed"] if not a.get("replaced_by")]
     if failed:
         names = ", ".join(f"{a['path']} ({a['status'].removeprefix('failed: ')})" for a in failed)

@@ -97,7 +97,7 @@ def _is_regular(path: Path) -> bool:
 
 
 def _list_class_folder(folder: Path) -> list[Path]:
-    """Regular files only: a FIFO or a link to a device would hang the first read (issue #13)."""
+    """Regular files only: a FIFO or a link to a device would hang the first read."""
     files, skipped = [], []
     for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
@@ -161,7 +161,7 @@ def load_sign_mnist_csv(path: Path, preprocessing: Preprocessing) -> ImageDatase
 
     The file is read :data:`CSV_CHUNK` rows at a time and each row goes straight into one
     preallocated ``uint8`` image array, so memory is that array plus one chunk, whatever the
-    number of rows (issue #13: rows held as Python ints took about 32 KB each, 3.2 GB for 100k).
+    number of rows (rows held as Python ints took about 32 KB each: 3.2 GB for 100k).
     Every cell is checked (integer, label one of the 24 letters, pixel in 0..255), and an error
     names the first bad line.
 

@@ -29,7 +29,7 @@ def copy_model(model):
     tfmot's wrappers (``prune_low_magnitude``, ``cluster_weights``, ``quantize_apply``) reuse the
     layers of the model they wrap, so fine-tuning the wrapped model rewrites the original's
     weights too; every compression step therefore starts from a copy, and the trained model the
-    manifest records as ``source`` stays as it was (asl-edge issue #12).
+    manifest records as ``source`` stays as it was.
     """
     from asl_edge.keras_compat import keras
 

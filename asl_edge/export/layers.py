@@ -1,4 +1,4 @@
-"""Quantisation you can see into (issue #18): a per-Keras-layer int8 error report, and mixed int8.
+"""Quantisation you can see into: a per-Keras-layer int8 error report, and mixed int8.
 
 **Layer report.** LiteRT's ``QuantizationDebugger`` runs the calibrated model in debug mode: every
 quantised op also runs in float on the *dequantised inputs of that op* and a NumericVerify op

@@ -56,7 +56,7 @@ def prepare(model, dest: Path) -> None:
 def quantize_int8(prepared: Path, dest: Path, samples: np.ndarray, nodes_to_exclude=()) -> None:
     """Static int8 quantisation (QDQ, per-channel weights) of a prepared model, calibrated on ``samples``.
 
-    ``nodes_to_exclude``: node names left in float (the mixed int8 artifact, issue #18).
+    ``nodes_to_exclude``: node names left in float (the mixed int8 artifact).
     """
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 

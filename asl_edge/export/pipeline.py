@@ -310,7 +310,8 @@ def _versions() -> dict:
 
 
 def _refuse_run_folder(out: Path, run_folder: Path) -> None:
-    """An export never goes into, above or below the run folder it reads (issue #13: ``--out RUN``)."""
+    """An export never goes into, above or below the run folder it reads: clearing or filling such a
+    folder could destroy the model being exported."""
     a, b = out.resolve(), run_folder.resolve()
     if a == b or a in b.parents or b in a.parents:
         raise ExportError(f"--out {printable(out)} overlaps the run folder {printable(run_folder)}: "

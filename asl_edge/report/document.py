@@ -10,7 +10,7 @@ from asl_edge.runtime.fsutil import printable
 
 
 def md_table(head: list[str], rows: list[list[str]]) -> str:
-    # printable(): a newline or ANSI escape in a file name must not forge table rows (issue #13).
+    # printable(): a newline or ANSI escape in a file name must not forge table rows.
     lines = ["| " + " | ".join(printable(h) for h in head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join(printable(c).replace("|", "/") for c in row) + " |" for row in rows]
     return "\n".join(lines)
@@ -73,7 +73,7 @@ class Document:
 def inline(text: str) -> str:
     """The few Markdown inline forms the report uses (bold, code, links), as HTML."""
     # quote=True: with quote=False a results file's fields could close the href and add
-    # attributes such as onmouseover to a link (issue #13).
+    # attributes such as onmouseover to a link.
     text = html.escape(str(text), quote=True)
     text = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", text)
     text = re.sub(r"`(.+?)`", r"<code>\1</code>", text)

@@ -12,7 +12,7 @@ log = logging.getLogger(__name__)
 
 CHECK_KIND = "arm64-emulation-check"
 LAYER_REPORT_KIND = "layer-report"  # asl_edge.export.layers.REPORT_KIND (the report reads it without importing export)
-ARCHITECTURES_KIND = "architecture-comparison"  # benchmarks/compare_architectures.py (issue #17)
+ARCHITECTURES_KIND = "architecture-comparison"  # written by benchmarks/compare_architectures.py
 ARCHITECTURE_FIELDS = ("model", "params", "macs", "accuracy", "int8_accuracy", "int8_size_bytes", "latency_ms_p50",
                        "train_seconds")
 

@@ -216,7 +216,7 @@ def _check_section(out: Document, check: dict) -> None:
 
 
 def _layer_section(out: Document, doc: dict, top: int = 15) -> None:
-    """Issue #18: which Keras layers int8 hurts most, and the mixed artifacts that keep them in float."""
+    """Which Keras layers int8 hurts most, and the mixed artifacts that keep them in float."""
     out.h(2, f"int8 error per layer: {doc.get('model', '?')}")
     out.p(f"From `asl-edge export --layer-report` ({doc.get('debug_samples', '?')} calibration images through "
           "LiteRT's quantisation debugger; each op's error is its own, on its own int8 inputs). NSR: RMSE of the "
@@ -242,7 +242,7 @@ ARCHITECTURES_PNG = "architectures_pareto.png"
 
 
 def _architecture_section(out: Document, doc: dict, out_dir: Path) -> None:
-    """Issue #17: every registry model trained, exported and measured the same way, and its Pareto fronts."""
+    """Every registry model trained, exported and measured the same way, and its Pareto fronts."""
     rows = sorted(doc["results"], key=lambda r: -r["int8_accuracy"])
     first = rows[0] if rows else {}
     out.h(2, "Architectures compared")

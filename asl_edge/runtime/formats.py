@@ -22,7 +22,7 @@ class ExportFormat:
         family: ``keras``, ``tflite`` or ``onnx``: which exporter function writes it.
         runtime: ``keras``, ``litert`` or ``onnxruntime``: which runner executes it.
         precision: ``fp32``, ``fp16``, ``dynamic`` (int8 weights, float activations), ``int8``,
-            ``int8_mixed`` (int8 with the layers that lose most accuracy kept in float, issue #18) or
+            ``int8_mixed`` (int8 with the layers that lose most accuracy kept in float) or
             ``int4`` (full integer with 4-bit convolution weights: :mod:`asl_edge.export.int4`).
         flag: the ``asl-edge export`` flag that adds it; ``None`` for the default set; ``max_drop``
             for the mixed rows, written only when full int8 fails ``--max-drop``.

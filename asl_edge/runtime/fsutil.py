@@ -329,7 +329,7 @@ def require_regular_file(path: str | os.PathLike, error=AslEdgeError, what: str 
                          max_bytes: int | None = None) -> int:
     """Refuses anything but a regular file (FIFOs, devices, sockets, folders hang or never end).
 
-    Symbolic links are followed, so a link to ``/dev/zero`` is refused too (issue #13).
+    Symbolic links are followed, so a link to ``/dev/zero`` is refused too.
 
     Args:
         path: the file.
@@ -388,7 +388,7 @@ def printable(text) -> str:
     """``text`` with control characters escaped, safe to print on one terminal line.
 
     File names and labels come from users and artifacts; a newline or an ANSI escape in them
-    must not forge lines or colours in asl-edge's output (issue #13).
+    must not forge lines or colours in asl-edge's output.
     """
     text = str(text)
     if text.isprintable():

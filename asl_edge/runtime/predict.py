@@ -33,7 +33,7 @@ class Predictor:
         """Top-``k`` (label, probability) per ``uint8`` image of the preprocessing's shape.
 
         Raises:
-            DataError: ``k`` below 1 (``-1`` used to drop a label silently; issue #13).
+            DataError: ``k`` below 1 (``-1`` would drop a label silently).
         """
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
             raise DataError(f"top-k must be a whole number of at least 1, got {k!r}")
@@ -118,7 +118,7 @@ def load_predictor(artifact: str | Path, threads: int | None = None, verify: boo
         check_artifact(desc.path, verify=verify)
     labels, preprocessing, path = desc.labels, desc.preprocessing, desc.path
     # An artifact is validated and then run once in a memory-capped child before this process
-    # loads it (issue #13): a manifest beside it can be crafted as easily as the file, so it does
+    # loads it: a manifest beside it can be crafted as easily as the file, so it does
     # not exempt it. The probe is remembered per sha256, so a device pays it once per artifact.
     runner = load_runner(desc.model_path, threads=threads, probe_first=desc.is_artifact)
     if tuple(runner.input_shape) != tuple(preprocessing.input_shape):

@@ -83,7 +83,8 @@ class Preprocessing:
 
     def __post_init__(self):
         # Every field is checked for type and range: a preprocessing can come from an artifact's
-        # metadata, which anyone can write (issue #13: resize_chain [30000], std [0]).
+        # metadata, which anyone can write (a resize_chain of [30000] would allocate gigabytes, a std of
+        # [0] would divide by zero).
         def sizes(value, name, most):
             if not isinstance(value, tuple) or len(value) > most or \
                     any(isinstance(v, bool) or not isinstance(v, int) or not MIN_SIDE <= v <= MAX_SIDE for v in value):
@@ -395,7 +396,7 @@ def open_image(source: str | os.PathLike | bytes) -> Image.Image:
 
 def to_8bit(img: Image.Image) -> Image.Image:
     """16-bit and 32-bit single-channel images scaled to 8 bits (Pillow's ``convert("RGB")``
-    clips them instead, so a 16-bit grayscale PNG became all white; issue #13)."""
+    clips them instead, so a 16-bit grayscale PNG would become all white)."""
     if img.mode not in ("I", "F") and not img.mode.startswith("I;16"):
         return img
     arr = np.asarray(img, dtype=np.float64)

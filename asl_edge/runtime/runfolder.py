@@ -71,7 +71,7 @@ class Run:
 
 
 def read_labels(path: Path) -> tuple[str, ...]:
-    """One printable name per line (control characters would forge output lines; issue #13)."""
+    """One printable name per line (control characters would forge output lines)."""
     from asl_edge.runtime.fsutil import printable, read_regular
     from asl_edge.runtime.validate import check_labels
 

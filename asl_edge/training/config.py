@@ -320,7 +320,7 @@ def safe_yaml(text: str, where: str):
     """``yaml.safe_load`` bounded in size, aliases, expanded nodes and depth.
 
     A 600-byte document of nested anchors (a "billion laughs") ran for minutes and took gigabytes
-    once expanded (issue #13); here it is refused in milliseconds.
+    once expanded; here it is refused in milliseconds.
 
     Raises:
         ConfigError: too large, too many aliases or nodes, too deep, or not YAML.
