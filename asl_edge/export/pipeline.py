@@ -54,6 +54,10 @@ class ExportConfig:
 
     Attributes:
         int8: add the full-integer TFLite and the static int8 ONNX artifacts.
+        int4: add the int4-weight TFLite artifact (int8 activations: :mod:`asl_edge.export.int4`).
+        micro: write a TFLite Micro bundle beside each full-integer TFLite (:mod:`asl_edge.export.micro`).
+        npu: Ethos-U accelerator configurations to compile the int8 TFLite for with Vela
+            (:mod:`asl_edge.export.npu`), e.g. ``("ethos-u55-128",)``.
         fp16: add the fp16 TFLite artifact.
         dynamic: add the dynamic-range TFLite artifact.
         prune: target sparsity of magnitude pruning (0: none).
@@ -75,6 +79,9 @@ class ExportConfig:
     """
 
     int8: bool = False
+    int4: bool = False
+    micro: bool = False
+    npu: tuple[str, ...] = ()
     fp16: bool = False
     dynamic: bool = False
     prune: float = 0.0
@@ -109,6 +116,12 @@ class ExportConfig:
         # NaN would switch the gate off (every comparison is false) and is not valid JSON.
         if not 0.0 <= self.max_drop <= 100.0:
             raise ConfigError(f"--max-drop must be a number of points in [0, 100], got {self.max_drop}")
+        if (self.micro or self.npu) and "tflite" not in self.families:
+            raise ConfigError("--micro and --npu work on the int8 TFLite: keep tflite in --formats")
+        from asl_edge.export.npu import check_accelerator
+
+        for name in self.npu:
+            check_accelerator(name)
 
     @property
     def fine_tunes(self) -> bool:
@@ -117,8 +130,9 @@ class ExportConfig:
 
     @property
     def flags(self) -> tuple[str, ...]:
-        int8 = self.int8 or self.qat or self.layer_report
-        return tuple(f for f, on in (("int8", int8), ("fp16", self.fp16), ("dynamic", self.dynamic)) if on)
+        int8 = self.int8 or self.qat or self.layer_report or self.micro or bool(self.npu)
+        return tuple(f for f, on in (("int8", int8), ("fp16", self.fp16), ("dynamic", self.dynamic),
+                                     ("int4", self.int4)) if on)
 
 
 def _data(run: runfolder.Run, config: ExportConfig):
@@ -399,7 +413,7 @@ def export_run(run_dir: str | Path, config: ExportConfig, out: str | Path | None
     """
     run = runfolder.load_run(run_dir)
     # Read first, and only where it is used: a bad config.yaml fails before any work.
-    needs_aug = config.fine_tunes or "int8" in config.flags
+    needs_aug = config.fine_tunes or "int8" in config.flags or "int4" in config.flags
     aug, aug_source = _run_augmentation(run.folder) if needs_aug else (None, "")
     out = Path(out) if out else default_out(run_dir)
     target = Path(os.path.abspath(out))
@@ -422,7 +436,7 @@ def export_run(run_dir: str | Path, config: ExportConfig, out: str | Path | None
         float_model, int8_model, applied = _compress(source, train_ds, test_ds, config, aug, aug_source)
         float_probs = float_model.predict(x_test, batch_size=256, verbose=0)
         float_acc = float((float_probs.argmax(1) == y_test).mean())
-        needs_calib = any(f.precision == "int8" for f in formats)
+        needs_calib = any(f.full_integer for f in formats)
         samples, augmented = _calibration(train_ds, config, aug) if needs_calib else (None, 0)
         artifacts, failed = [], []
         extra = {"model": run.name, "input_name": "input", "split": identity}
@@ -486,6 +500,9 @@ def export_run(run_dir: str | Path, config: ExportConfig, out: str | Path | None
             }
             if layer_report:
                 manifest["layer_report"] = layer_report
+            from asl_edge.export.devices import below_the_pi
+
+            manifest.update(below_the_pi(tmp, artifacts, failed, config, list(run.class_names), x_test, y_test))
             atomic_write(tmp / runfolder.LABELS_FILE, _labels_text(run.class_names))
             # Every file besides the artifacts, with its hash: what --force may replace later.
             listed = {a["path"] for a in artifacts} | {MANIFEST, fsutil.TMP_MARK}
