@@ -150,6 +150,41 @@ def test_builtin_copy_matches_raw_photographs_exactly():
         np.testing.assert_array_equal(raw, data["images"][i])
 
 
+def test_pack_rebuilds_the_shipped_file_from_the_photographs(tmp_path):
+    """``pack`` is how the built-in file was made: on two photographs per digit it stores exactly the
+    pixels, labels and names the shipped file holds for them."""
+    import io
+    import shutil
+    from pathlib import Path
+
+    from PIL import Image
+
+    from asl_edge.data.builtin import pack
+
+    src = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "asl-digits"
+    if not src.is_dir():
+        pytest.skip("the original photographs are not beside this checkout")
+    for digit in range(10):
+        (tmp_path / "src" / str(digit)).mkdir(parents=True)
+        for photo in sorted((src / str(digit)).iterdir())[:2]:
+            shutil.copy(photo, tmp_path / "src" / str(digit) / photo.name)
+
+    def decoded(path, names=None):
+        with np.load(path) as z:
+            blobs, offsets = z["blobs"].tobytes(), z["offsets"]
+            pixels = {str(name): np.asarray(Image.open(io.BytesIO(blobs[a:b])))
+                      for name, a, b in zip(z["filenames"], offsets[:-1], offsets[1:])
+                      if names is None or str(name) in names}
+            return pixels, dict(zip(map(str, z["filenames"]), z["labels"].tolist()))
+
+    packed, labels = decoded(pack(tmp_path / "src", tmp_path / "packed.npz"))
+    shipped, shipped_labels = decoded(BUILTIN_FILE, set(packed))
+    assert len(packed) == 20 and {labels[n] for n in packed} == set(range(10))
+    for name, pixels in packed.items():
+        assert labels[name] == shipped_labels[name] == int(name.split("/")[0])
+        np.testing.assert_array_equal(pixels, shipped[name])
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_signer_split_never_shares_a_person(seed):
     rng = np.random.default_rng(seed)
