@@ -28,9 +28,17 @@ from asl_edge.runtime.fsutil import printable
 @click.option("--track/--no-track", default=True, show_default=True,
               help="Camera: follow the hand from frame to frame (MediaPipe's hand tracking) instead of "
                    "searching each frame on its own.")
+@click.option("--fps", type=float, default=15.0, show_default=True,
+              help="Camera: the frame rate to keep; each frame's hand search stops at 1000/FPS ms and goes on "
+                   "in the next frames (0: no budget, the full search on every 4th frame without a hand).")
+@click.option("--vote", type=int, default=None,
+              help="Camera: answer the label most of the last N frames gave [default: the model's, else 1].")
+@click.option("--all-hands", is_flag=True,
+              help="Images: read every hand found (box and labels), not only the signer's (camera models).")
 @click.option("--no-verify", is_flag=True, help="Skip the sha256 check against the export manifest.")
 @common_options
-def predict(artifact, images, k, as_json, threads, camera, max_frames, show, track, no_verify):
+def predict(artifact, images, k, as_json, threads, camera, max_frames, show, track, fps, vote, all_hands,
+            no_verify):
     """Top-k labels for images or folders of images, or a live camera loop.
 
     ARTIFACT is a .tflite or .onnx file from `asl-edge export` (labels and preprocessing are read
@@ -45,6 +53,8 @@ def predict(artifact, images, k, as_json, threads, camera, max_frames, show, tra
     check_number("--threads", threads, minimum=1)
     check_number("--camera", camera, minimum=0)
     check_number("--max-frames", max_frames, minimum=1)
+    check_number("--fps", fps, minimum=0, maximum=240)
+    check_number("--vote", vote, minimum=1)
 
     if camera is None and not images:
         raise click.UsageError("give images or folders, or --camera INDEX")
@@ -58,11 +68,21 @@ def predict(artifact, images, k, as_json, threads, camera, max_frames, show, tra
                 what = f"{r.label} ({r.probability:.2f})" if r.label is not None else "no hand"
                 click.echo(f"frame {r.index}: {what}  {r.fps:.1f} fps")
 
-        stats = camera_loop(predictor, open_camera(camera), max_frames, show, report, track=track)
+        from asl_edge.runtime.stream import FrameBudget, model_vote
+
+        budget = FrameBudget(fps) if fps else None
+        stats = camera_loop(predictor, open_camera(camera), max_frames, show, report, track=track, budget=budget,
+                            vote=vote or model_vote(predictor))
         searched = stats.get("localiser")
-        how = (f" (hand followed in {searched['tracked']}, first pass alone in {searched['first_pass']}, "
-               f"full search in {searched['full_search']})" if searched else "")
+        words = {"tracked": "hand followed in {} frames", "first_pass": "first pass alone in {}",
+                 "full_search": "full search in {}", "search_steps": "{} search steps",
+                 "deferred": "search carried to the next frame {} times (budget {:.0f} ms)"}
+        how = (" (" + ", ".join(words[key].format(n, budget.ms if budget else 0) for key, n in searched.items())
+               + ")" if searched else "")
         click.echo(f"{stats['frames']} frames, {stats['fps']:.1f} fps, no hand in {stats['no_hand']}{how}", err=True)
+        return
+    if all_hands:
+        _predict_all_hands(predictor, images, k, as_json)
         return
     failures = total = 0
     # A count of the images done on stderr, on a terminal only; each answer still prints as it comes.
@@ -88,4 +108,37 @@ def predict(artifact, images, k, as_json, threads, camera, max_frames, show, tra
         raise DataError("no images found in " + ", ".join(images))
     if failures:
         click.echo(f"asl-edge: {failures} of {total} images could not be read", err=True)
+        sys.exit(1)
+
+
+def _predict_all_hands(predictor, images, k, as_json) -> None:
+    """``predict --all-hands``: every hand of each image, the signer's first."""
+    from asl_edge.runtime.predict import expand_images
+
+    if not predictor.preprocessing.localises:
+        raise DataError("--all-hands needs a model that finds the hand first (the camera recipe)")
+    paths = list(expand_images(images))
+    if not paths:
+        raise DataError("no images found in " + ", ".join(images))
+    failures = 0
+    for path in paths:
+        try:
+            result = predictor.predict(str(path), k, all_hands=True)
+        except DataError as exc:
+            failures += 1
+            click.echo(f"asl-edge: error: {printable(str(exc))}", err=True)
+            continue
+        if as_json:
+            click.echo(json.dumps({"path": str(path), "hand": bool(result.hands), "hands": [
+                {"box": list(h.box), "signer": h.signer,
+                 "top": [{"label": label, "probability": round(v, 4)} for label, v in h.top]} for h in result.hands]}))
+        elif not result.hands:
+            click.echo(f"{printable(str(path))}: no hand found")
+        else:
+            for h in result.hands:
+                who = "signer" if h.signer else "other"
+                click.echo(f"{printable(str(path))}: {who} hand at ({', '.join(f'{v:.0f}' for v in h.box)}): "
+                           + ", ".join(f"{printable(label)} ({v:.2f})" for label, v in h.top))
+    if failures:
+        click.echo(f"asl-edge: {failures} of {len(paths)} images could not be read", err=True)
         sys.exit(1)

@@ -21,7 +21,9 @@ If the first pass finds nothing, ``LocaliserConfig.fallback`` tries a few more v
 zoomed-in tiles, for small hands; a zoomed-out frame, for close-ups whose hand fills the picture),
 then the best weak palms of all views, then the whole frame straight into the landmark model, and
 keeps a hand only when the landmark model's presence score passes. Only frames the first pass
-misses pay for this. A frame where none of that finds a hand is searched again, without the tiles,
+misses, or where it finds only hands small for the frame (``signer_share``: a bystander's), pay
+for this; among several hands the signer's is chosen (:func:`signer_score`: large, confident,
+where the stream's last hand was). A frame where none of that finds a hand is searched again, without the tiles,
 on the retry copies of ``LocaliserConfig.retries`` (:data:`RETRY_FILTERS`: smoothed, then
 sharpened), keeping a hand only above ``retry_min_presence``: sensor noise and JPEG blocks hide a
 hand from the palm detector, and so does blur.
@@ -32,7 +34,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import cache
 from pathlib import Path
 
@@ -42,6 +44,7 @@ from PIL import Image, ImageFilter
 from asl_edge.runtime.errors import DataError, ModelError
 
 ASSETS = Path(__file__).parent / "assets" / "hands"
+MAX_PALMS, MAX_CANDIDATES, MAX_ZOOM_OUT, MAX_MARGIN = 16, 64, 4.0, 2.0
 MODEL_SOURCE = {
     "package": "mediapipe",
     "version": "0.10.14",
@@ -219,6 +222,16 @@ class LocaliserConfig:
             windows of the TRAIN backgrounds scored 0.83-0.90, while 34 of 52 hands they gave back
             in JPEG-10 validation close-ups scored 0.92 or more;
             benchmarks/results/hands/retry_presence.json).
+        signer_share: a hand whose box's long side is under this share of the frame's short side
+            is small for the frame (a bystander's, 10-30 pixels, rather than the signer's): the
+            search looks wider (every view) before answering, and the signer is chosen among all
+            it found (:func:`signer_score`). 0: stop at the first view that finds any hand, as
+            before it existed (an artifact recorded without it reads the default: the choice
+            needs no retraining).
+        vote_frames: the live loop (``predict --camera``) answers the label most of the last this
+            many frames gave (:class:`asl_edge.runtime.stream.LabelVote`; 1: each frame's own).
+            Recorded here, with the other settings of the model's camera pipeline, so a model
+            carries the smoothing it was measured with; ``--vote`` overrides it.
         upright: :meth:`HandLocaliser.crop` turns the hand upright (wrist below the middle
             finger's knuckle, as MediaPipe turns the hand for its landmark model) and frames it
             along its own axes, so a tilted hand or camera reaches the classifier as an upright
@@ -239,6 +252,8 @@ class LocaliserConfig:
     margin: float = 0.25
     retries: tuple[str, ...] = ("smooth", "sharpen")
     retry_min_presence: float = 0.92
+    signer_share: float = 0.15
+    vote_frames: int = 5
     upright: bool = False
 
     def __post_init__(self):
@@ -246,16 +261,27 @@ class LocaliserConfig:
         unknown = [r for r in self.retries if r not in RETRY_FILTERS]
         if unknown:
             raise DataError(f"unknown localiser retry '{unknown[0]}'; known: {', '.join(RETRY_FILTERS)}")
+        # Settings are read from artifacts and runs, which anyone can write: a model is named by the
+        # stem of a file shipped in the package, never a path (``../../x`` would load any .tflite).
+        known = sorted(p.stem for p in ASSETS.glob("*.tflite"))
         for name in (self.palm_model, self.landmark_model):
-            if not (ASSETS / f"{name}.tflite").is_file():
-                known = sorted(p.stem for p in ASSETS.glob("*.tflite"))
-                raise ModelError(f"unknown hand model '{name}'; bundled: {', '.join(known)}")
+            if not isinstance(name, str) or name not in known:
+                raise ModelError(f"unknown hand model {str(name)[:80]!r}; bundled: {', '.join(known)}")
         if not all(0 < v < 1 for v in (self.min_palm_score, self.min_presence, self.nms_iou, self.retry_min_presence)):
             raise DataError("min_palm_score, min_presence, retry_min_presence and nms_iou must lie between 0 and 1")
+        if isinstance(self.vote_frames, bool) or not isinstance(self.vote_frames, int) or self.vote_frames < 1:
+            raise DataError(f"vote_frames must be a whole number of at least 1, got {self.vote_frames!r}")
+        if not 0 <= self.signer_share <= 1:
+            raise DataError(f"signer_share must lie between 0 and 1, got {self.signer_share}")
         if self.max_candidates < 0 or not 0 < self.candidate_score < 1:
             raise DataError("max_candidates must be >= 0 and candidate_score between 0 and 1")
-        if self.max_palms < 1 or self.zoom_out < 1 or self.margin < 0 or not 0.2 <= self.tile_frac <= 1:
-            raise DataError("max_palms must be >= 1, zoom_out >= 1, margin >= 0 and tile_frac in 0.2..1")
+        # Upper bounds too: a crop's side is the hand's times (1 + margin), and a search runs the
+        # models once per palm, candidate and zoomed view (a margin of 1e4 asked for 3 GB crops).
+        if not (1 <= self.max_palms <= MAX_PALMS and 1 <= self.zoom_out <= MAX_ZOOM_OUT
+                and 0 <= self.margin <= MAX_MARGIN and 0.2 <= self.tile_frac <= 1
+                and self.max_candidates <= MAX_CANDIDATES):
+            raise DataError(f"max_palms must lie in 1..{MAX_PALMS}, zoom_out in 1..{MAX_ZOOM_OUT:g}, margin in "
+                            f"0..{MAX_MARGIN:g}, tile_frac in 0.2..1 and max_candidates at most {MAX_CANDIDATES}")
 
     def models(self) -> dict:
         """Source, licence and sha256 of the two model files."""
@@ -280,7 +306,10 @@ class LocaliserConfig:
         if unknown:
             raise DataError(f"unknown localiser keys: {', '.join(sorted(unknown))}")
         d.setdefault("retries", ())  # recorded before retries existed: behave as then
-        config = cls(**d)
+        try:
+            config = cls(**d)
+        except TypeError:  # a crafted value of the wrong type (a string margin, a list of palms)
+            raise DataError("localiser settings of the wrong type: the file is damaged or crafted") from None
         if recorded is not None:
             for name, info in config.models().items():
                 if name in recorded and recorded[name].get("sha256") != info["sha256"]:
@@ -445,8 +474,125 @@ def _as_rgb(rgb: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(rgb)
 
 
+# -- which hand is the signer's ---------------------------------------------------------------------
+# A hand that continues the stream's last hand (box IoU 1) gains this much over one that does not: it
+# keeps a signer's hand chosen against a larger passer-by for a frame or two, and is small against
+# the size term, so a bystander's small hand followed so far loses to a signer's hand found later.
+FOLLOW_WEIGHT = 0.25
+SAME_HAND_OVERLAP = 0.5  # hands whose boxes share this much of the smaller one are one hand (two views' or palms')
+
+
+def box_iou(a: HandBox, b: HandBox) -> float:
+    """Intersection over union of two boxes."""
+    ix = max(0.0, min(a.x1, b.x1) - max(a.x0, b.x0))
+    iy = max(0.0, min(a.y1, b.y1) - max(a.y0, b.y0))
+    union = a.width * a.height + b.width * b.height - ix * iy
+    return ix * iy / union if union > 0 else 0.0
+
+
+def same_hand(a: HandBox, b: HandBox) -> bool:
+    """Whether two boxes are one hand: their intersection is most of the smaller box (a second palm
+    on the same hand gives a part of it, whose IoU with the whole is small)."""
+    ix = max(0.0, min(a.x1, b.x1) - max(a.x0, b.x0))
+    iy = max(0.0, min(a.y1, b.y1) - max(a.y0, b.y0))
+    smaller = min(a.width * a.height, b.width * b.height)
+    return smaller > 0 and ix * iy >= SAME_HAND_OVERLAP * smaller
+
+
+def signer_score(hand: Hand, width: int, height: int, follow: Hand | None = None) -> float:
+    """How likely ``hand`` is the signer's in a ``width`` x ``height`` frame: its box's long side as
+    a share of the frame's short side (the signer is near the camera; a bystander's hand is 10-30
+    pixels), times the landmark model's presence (a hand seen clearly, facing the camera), plus
+    :data:`FOLLOW_WEIGHT` times its overlap with ``follow``, the stream's last hand (held steady)."""
+    box = hand.box()
+    score = min(1.0, max(box.width, box.height) / min(width, height)) * hand.presence
+    if follow is not None:
+        score += FOLLOW_WEIGHT * box_iou(box, follow.box())
+    return score
+
+
+@dataclass(frozen=True)
+class SearchStep:
+    """One step of a frame's search (:meth:`HandLocaliser.search_plan`): the palms of one square
+    ``view`` (centre x, y and side in frame pixels; ``kind`` "view"), the weak palms the views
+    gathered ("weak"), or the whole frame into the landmark model ("whole"), on the frame itself
+    (``copy`` "frame") or on a retry copy (a name in :data:`RETRY_FILTERS`)."""
+
+    copy: str
+    kind: str
+    view: tuple[float, float, float] | None = None
+
+
+@dataclass
+class SearchState:
+    """What a search has gathered: hands found, weak palms per copy, copies given up, steps taken,
+    and the step under way (its regions still to read).
+    ``exhaustive``: take every view of the frame whatever was found (:meth:`HandLocaliser.find_hands`)."""
+
+    exhaustive: bool = False
+    hands: list[Hand] = field(default_factory=list)
+    weak: dict[str, list[Palm]] = field(default_factory=dict)
+    closed: set[str] = field(default_factory=set)
+    steps: int = 0
+    pending: dict = field(default_factory=dict)  # step -> regions it still has to read (stopped by the budget)
+
+
+class _Copies(dict):
+    """A frame and its retry copies, each filtered when a step first needs it."""
+
+    def __init__(self, rgb: np.ndarray):
+        super().__init__(frame=rgb)
+
+    def __missing__(self, name: str) -> np.ndarray:
+        self[name] = np.asarray(Image.fromarray(self["frame"], "RGB").filter(RETRY_FILTERS[name].filter))
+        return self[name]
+
+
+class BudgetSpent(Exception):
+    """A model call would not fit in what is left of the frame's budget (:class:`FrameMeter`)."""
+
+
+class FrameMeter:
+    """Times the hand models' calls within one frame against a budget in seconds.
+
+    A frame's first call always runs; every later one only when the time used so far plus that
+    model's expected duration fits, so a frame exceeds the budget by at most one call (and only
+    when that call takes longer than expected). The expectation follows the measured durations:
+    up at once to a longer call, down slowly.
+
+    Args:
+        budget_s: seconds per frame for the hand models.
+        clock: seconds, monotonic (``time.perf_counter``; a fake clock in tests).
+    """
+
+    def __init__(self, budget_s: float, clock=None):
+        import time
+
+        self.budget_s = budget_s
+        self.clock = clock or time.perf_counter
+        self.expected: dict[str, float] = {}
+        self.start()
+
+    def start(self) -> None:
+        """A new frame begins now."""
+        self.started, self.calls = self.clock(), 0
+
+    def used(self) -> float:
+        return self.clock() - self.started
+
+    def before(self, kind: str) -> None:
+        """Raises :class:`BudgetSpent` unless a call of ``kind`` fits in what is left."""
+        if self.calls and self.used() + self.expected.get(kind, 0.0) > self.budget_s:
+            raise BudgetSpent(kind)
+
+    def after(self, kind: str, seconds: float) -> None:
+        self.calls += 1
+        old = self.expected.get(kind, 0.0)
+        self.expected[kind] = seconds if seconds > old else 0.9 * old + 0.1 * seconds
+
+
 class HandLocaliser:
-    """Finds the most confident hand in an RGB frame and crops a square around it."""
+    """Finds the signer's hand in an RGB frame (every hand with :meth:`find_hands`) and crops a square around it."""
 
     def __init__(self, config: LocaliserConfig | None = None, threads: int | None = 1):
         from asl_edge.runtime.runners import interpreter_class
@@ -471,6 +617,17 @@ class HandLocaliser:
         lm_outs = self._landmark.get_output_details()  # landmarks, presence, handedness, world
         self._lm_points, self._lm_presence = lm_outs[0]["index"], lm_outs[1]["index"]
         self.anchors = palm_anchors()
+        self.meter: FrameMeter | None = None  # set by a HandTracker with a frame budget, per frame
+
+    def _invoke(self, kind: str, interp) -> None:
+        """Runs one hand model; with a :attr:`meter`, only if the call fits the frame's budget."""
+        if self.meter is None:
+            interp.invoke()
+            return
+        self.meter.before(kind)
+        start = self.meter.clock()
+        interp.invoke()
+        self.meter.after(kind, self.meter.clock() - start)
 
     # -- stages ---------------------------------------------------------------------------------
     def palms(self, rgb: np.ndarray, cx: float | None = None, cy: float | None = None,
@@ -484,7 +641,7 @@ class HandLocaliser:
         cy = h / 2 if cy is None else cy
         x = sample_square(rgb, cx, cy, side, 0.0, PALM_INPUT, replicate=False)
         self._palm.set_tensor(self._palm_in, x[None])
-        self._palm.invoke()
+        self._invoke("palm", self._palm)
         boxes, kps, scores = decode_palms(self._palm.get_tensor(self._palm_boxes)[0],
                                           self._palm.get_tensor(self._palm_scores)[0], self.anchors,
                                           self.config.min_palm_score if min_score is None else min_score)
@@ -501,7 +658,7 @@ class HandLocaliser:
         """Runs the landmark model on one square region; landmarks in frame pixels."""
         x = sample_square(_as_rgb(rgb), cx, cy, side, angle, LANDMARK_INPUT, replicate=True)
         self._landmark.set_tensor(self._lm_in, x[None])
-        self._landmark.invoke()
+        self._invoke("landmark", self._landmark)
         raw = self._landmark.get_tensor(self._lm_points).reshape(21, 3)
         pts = raw[:, :2] / LANDMARK_INPUT - 0.5
         presence = float(self._landmark.get_tensor(self._lm_presence).reshape(-1)[0])
@@ -525,75 +682,146 @@ class HandLocaliser:
         """The most confident hand of :meth:`hands` (the whole frame, no fallback views), or ``None``."""
         return max(self.hands(rgb), key=lambda hd: hd.presence, default=None)
 
-    def find_hand(self, rgb: np.ndarray) -> Hand | None:
-        """The most confident hand, trying the fallback views when the first pass finds none, then
-        the same on each retry copy (``retries``) of a frame that gave none; a retry's hand counts
-        only from ``retry_min_presence``."""
-        for name, hand in self.attempts(rgb):
-            if hand is not None and (name == "frame" or hand.presence >= self.config.retry_min_presence):
-                return hand
-        return None
+    def find_hand(self, rgb: np.ndarray, follow: Hand | None = None) -> Hand | None:
+        """The signer's hand (:meth:`choose`), trying the fallback views when the first pass finds
+        none, or only hands small for the frame, then the same on each retry copy (``retries``) of
+        a frame that gave none; a retry's hand counts only from ``retry_min_presence``.
+
+        Args:
+            rgb: the frame.
+            follow: the hand of the stream's previous frame, if any (preferred where it still is).
+        """
+        rgb = _as_rgb(rgb)
+        h, w = rgb.shape[:2]
+        state, copies = SearchState(), _Copies(rgb)
+        for step in self.search_plan(w, h):
+            self.step(copies[step.copy], step, state)
+        return self.choose(state.hands, w, h, follow)
+
+    def find_hands(self, rgb: np.ndarray) -> list[Hand]:
+        """Every hand the search finds (every view of the frame, whatever it found first; the
+        retry copies when none), one per place, the signer's (:meth:`choose`) first."""
+        rgb = _as_rgb(rgb)
+        h, w = rgb.shape[:2]
+        state, copies = SearchState(exhaustive=True), _Copies(rgb)
+        for step in self.search_plan(w, h):
+            self.step(copies[step.copy], step, state)
+        kept: list[Hand] = []
+        for hand in sorted(state.hands, key=lambda hd: -hd.presence):
+            if not any(same_hand(hand.box(), k.box()) for k in kept):
+                kept.append(hand)
+        return sorted(kept, key=lambda hd: -signer_score(hd, w, h))
+
+    def choose(self, found: list[Hand], width: int, height: int, follow: Hand | None = None) -> Hand | None:
+        """The signer among ``found`` (:func:`signer_score`: large for the frame, confident, where
+        the stream's last hand was), or ``None``."""
+        return max(found, key=lambda hd: signer_score(hd, width, height, follow), default=None)
+
+    def is_large(self, hand: Hand, width: int, height: int) -> bool:
+        """Whether ``hand`` is large enough for the frame to stop looking wider (``signer_share``)."""
+        box = hand.box()
+        return max(box.width, box.height) >= self.config.signer_share * min(width, height)
 
     def attempts(self, rgb: np.ndarray) -> Iterator[tuple[str, Hand | None]]:
-        """The searches :meth:`find_hand` makes, in order and only as far as they are consumed:
+        """The searches :meth:`find_hand` makes, copy by copy and only as far as they are consumed:
         ``("frame", hand)``, then ``(retry name, hand)`` per retry copy, before any threshold on a
         retry's hand (``benchmarks/retry_presence.py`` reads them to set that threshold)."""
         rgb = _as_rgb(rgb)
-        yield "frame", self._search(rgb)
-        for name in self.config.retries:
-            copy = np.asarray(Image.fromarray(rgb, "RGB").filter(RETRY_FILTERS[name].filter))
-            # Without the tiles: a hand-free frame (the camera loop's slowest case) pays for every
-            # retry, and the tiles are most of a search's palm detector runs.
-            yield name, self._search(copy, tiles=False)
-
-    def _search(self, rgb: np.ndarray, tiles: bool = True) -> Hand | None:
-        """One frame's search: the first pass, then (``fallback``) the extra views (the zoomed-in
-        tiles only with ``tiles``)."""
-        if not self.config.fallback:
-            return self.first_pass(rgb)
         h, w = rgb.shape[:2]
-        long_side = float(max(h, w))
-        weak: list[Palm] = []
-        # 0. The first pass: the whole frame letterboxed.
-        # 1. Zoomed in: overlapping square tiles; a small hand in a wide frame gets more pixels.
-        # 2. Zoomed out: a hand that fills a close-up is too big for the palm detector.
-        views = [(w / 2, h / 2, long_side), *(tile_views(w, h, self.config.tile_frac) if tiles else []),
-                 (w / 2, h / 2, long_side * self.config.zoom_out)]
-        for cx, cy, side in views:
-            found = self._palm_view(rgb, cx, cy, side, weak)
-            if found:
-                return max(found, key=lambda hd: hd.presence)
-        # 3. The best palms every view scored below min_palm_score (one per place).
-        tried: list[Palm] = []
-        for palm in sorted(weak, key=lambda p: -p.score):
-            if len(tried) >= self.config.max_candidates:
-                break
-            if any(abs(palm.cx - q.cx) < q.w / 2 and abs(palm.cy - q.cy) < q.h / 2 for q in tried):
-                continue
-            tried.append(palm)
-            hand = self.landmarks(rgb, *palm_region(palm), palm_score=palm.score)
-            if hand.presence >= self.config.min_presence:
-                return hand
-        # 4. The whole frame as the landmark model's region (a hand filling the picture).
-        hand = self.landmarks(rgb, w / 2, h / 2, long_side)
-        return hand if hand.presence >= self.config.min_presence else None
+        copies = _Copies(rgb)
+        for copy in ("frame", *self.config.retries):
+            state = SearchState()  # each copy searched as if it were the frame: no retry threshold
+            for step in self.search_plan(w, h):
+                if step.copy == copy:
+                    self.step(copies[copy], replace(step, copy="frame"), state)
+            yield copy, self.choose(state.hands, w, h)
 
-    def _palm_view(self, rgb: np.ndarray, cx: float, cy: float, side: float, weak: list[Palm]) -> list[Hand]:
-        """Hands among the best ``max_palms`` palms of one square view that pass ``min_palm_score``
-        and ``min_presence``; palms between ``candidate_score`` and ``min_palm_score`` go to ``weak``."""
-        low = min(self.config.candidate_score, self.config.min_palm_score)
-        palms = self.palms(rgb, cx, cy, side, min_score=low)
-        out = []
-        for palm in [p for p in palms if p.score >= self.config.min_palm_score][: self.config.max_palms]:
-            hand = self.landmarks(rgb, *palm_region(palm), palm_score=palm.score)
-            if hand.presence >= self.config.min_presence:
-                out.append(hand)
-        weak.extend(p for p in palms if p.score < self.config.min_palm_score)
-        return out
+    def search_plan(self, width: int, height: int) -> list[SearchStep]:
+        """Every step a search may take, in order: on the frame, the first pass (the whole frame
+        letterboxed), the zoomed-in tiles (a small hand in a wide frame gets more pixels), the
+        zoomed-out view (a hand that fills a close-up is too big for the palm detector), the weak
+        palms, the whole frame into the landmark model; then the same without the tiles on each
+        retry copy. Without ``fallback``: the first pass of each copy. :meth:`step` skips the steps
+        a search no longer needs."""
+        long_side = float(max(width, height))
+        first = (width / 2, height / 2, long_side)
+        steps = []
+        for copy in ("frame", *self.config.retries):
+            if not self.config.fallback:
+                steps.append(SearchStep(copy, "view", first))
+                continue
+            # Retry copies without the tiles: a hand-free frame (the camera loop's slowest case) pays
+            # for every retry, and the tiles are most of a search's palm detector runs.
+            tiles = tile_views(width, height, self.config.tile_frac) if copy == "frame" else []
+            views = [first, *tiles, (width / 2, height / 2, long_side * self.config.zoom_out)]
+            steps += [SearchStep(copy, "view", v) for v in views]
+            steps += [SearchStep(copy, "weak"), SearchStep(copy, "whole")]
+        return steps
+
+    def wants(self, step: SearchStep, state: SearchState, width: int, height: int) -> bool:
+        """Whether a search that has gathered ``state`` still takes ``step``: a retry copy and the
+        last resorts (weak palms, whole frame) only while no hand is found; another view while
+        every hand found is small for the frame (or always, for an ``exhaustive`` search)."""
+        if step.copy in state.closed or (state.hands and (step.copy != "frame" or step.kind != "view")):
+            return False
+        return state.exhaustive or not any(self.is_large(hd, width, height) for hd in state.hands)
+
+    def step(self, rgb: np.ndarray, step: SearchStep, state: SearchState) -> None:
+        """Takes ``step`` on ``rgb`` (the frame, or its retry copy ``step.copy``) if :meth:`wants`
+        says so; the hands it finds go to ``state``. Resumable: a step stopped by the frame budget
+        (:class:`BudgetSpent`, between two model calls) keeps the regions it still has to read in
+        ``state.pending[step]`` and goes on from there when taken again."""
+        h, w = rgb.shape[:2]
+        if not self.wants(step, state, w, h):
+            state.pending.pop(step, None)
+            return
+        if step not in state.pending:
+            state.pending[step] = self._regions(rgb, step, state)
+        todo, rejected = state.pending[step], False
+        while todo:
+            region, score = todo[0]
+            hand = self.landmarks(rgb, *region, palm_score=score)
+            todo.pop(0)
+            if hand.presence < self.config.min_presence:
+                continue
+            if step.copy != "frame" and hand.presence < self.config.retry_min_presence:
+                rejected = True  # too weak for a retry copy
+                continue
+            state.hands.append(hand)
+            if step.kind == "weak":
+                todo.clear()  # the first hand among the weak palms
+        del state.pending[step]
+        state.steps += 1
+        if rejected and step.copy != "frame" and not state.hands:
+            state.closed.add(step.copy)  # that copy's answer was too weak for a retry: go to the next copy
+
+    def _regions(self, rgb: np.ndarray, step: SearchStep, state: SearchState) -> list[tuple[tuple, float]]:
+        """The landmark regions ``(region, palm score)`` a step reads: a view's best ``max_palms``
+        palms passing ``min_palm_score`` (one palm detector run; with ``fallback``, its palms between
+        ``candidate_score`` and ``min_palm_score`` go to the copy's weak palms), the best weak palms
+        (one per place), or the whole frame."""
+        h, w = rgb.shape[:2]
+        weak = state.weak.setdefault(step.copy, [])
+        if step.kind == "whole":  # a hand filling the picture
+            return [((w / 2, h / 2, float(max(h, w)), 0.0), 0.0)]
+        if step.kind == "weak":
+            tried: list[Palm] = []
+            for palm in sorted(weak, key=lambda p: -p.score):
+                if len(tried) >= self.config.max_candidates:
+                    break
+                if not any(abs(palm.cx - q.cx) < q.w / 2 and abs(palm.cy - q.cy) < q.h / 2 for q in tried):
+                    tried.append(palm)
+            return [(palm_region(p), p.score) for p in tried]
+        low = min(self.config.candidate_score, self.config.min_palm_score) if self.config.fallback else None
+        palms = self.palms(rgb, *step.view, min_score=low)
+        if self.config.fallback:
+            weak.extend(p for p in palms if p.score < self.config.min_palm_score)
+        strong = [p for p in palms if p.score >= self.config.min_palm_score][: self.config.max_palms]
+        return [(palm_region(p), p.score) for p in strong]
 
     # -- public API -----------------------------------------------------------------------------
     def find(self, rgb: np.ndarray) -> HandBox | None:
-        """The box around the landmarks of the most confident hand, or ``None``."""
+        """The box around the landmarks of the signer's hand (:meth:`find_hand`), or ``None``."""
         hand = self.find_hand(rgb)
         return hand.box() if hand is not None else None
 
@@ -609,46 +837,127 @@ class HandLocaliser:
 class HandTracker:
     """Video mode for one camera stream, as MediaPipe's hand tracking: the landmark model follows
     the last frame's hand in the region its landmarks give (:func:`tracking_region`), with no palm
-    detection; the search runs only when there is no hand to follow.
+    detection; the search runs only when there is no hand to follow, or the hand followed is small
+    for the frame (a bystander's, perhaps: the signer's may be elsewhere).
 
     A frame without a hand is the live loop's slowest (every fallback view and retry of
-    :meth:`HandLocaliser.find_hand`), so while no hand is in view the full search runs on every
-    ``search_every``-th frame and the others get the first pass alone (one palm detector run).
-    A hand that only the full search finds is then found at most ``search_every - 1`` frames late.
+    :meth:`HandLocaliser.find_hand`). Two ways to bound it:
+
+    - ``budget_s`` (the live loop's default, :class:`asl_edge.runtime.stream.FrameBudget`): every
+      frame's hand models stop at a budget (:class:`FrameMeter`: exceeded by at most one model
+      call). The search is spread over frames: a frame with nothing to follow takes the first pass,
+      then the next steps of :meth:`HandLocaliser.search_plan` that fit, and the next frame goes on
+      from there (tiles, zoomed out, weak palms, retry copies) until a hand large for the frame is
+      found or the plan is done, when it starts again. Hands found on any frame are compared with
+      the one followed (:func:`signer_score`).
+    - without a budget: the full search on every ``search_every``-th hand-free frame, the first pass
+      alone on the others (a hand only the full search finds is then found up to
+      ``search_every - 1`` frames late).
 
     Args:
         localiser: the model's localiser (its thresholds apply to tracked hands too).
-        search_every: full search on every n-th hand-free frame (1: on all of them).
+        search_every: without a budget, the full search on every n-th hand-free frame (1: on all).
+        budget_s: seconds per frame for the hand models (``None``: no budget).
+        clock: the budget's clock (default ``time.perf_counter``).
     """
 
-    def __init__(self, localiser: HandLocaliser, search_every: int = 4):
+    def __init__(self, localiser: HandLocaliser, search_every: int = 4, budget_s: float | None = None,
+                 clock=None):
         if search_every < 1:
             raise DataError(f"search_every must be at least 1, got {search_every}")
+        if budget_s is not None and not budget_s > 0:
+            raise DataError(f"the frame budget must be a positive number of seconds, got {budget_s}")
         self.localiser = localiser
         self.search_every = search_every
-        self.counts = {"tracked": 0, "first_pass": 0, "full_search": 0}
+        self.meter = FrameMeter(budget_s, clock) if budget_s is not None else None
+        self.counts = ({"tracked": 0, "first_pass": 0, "full_search": 0} if self.meter is None
+                       else {"tracked": 0, "search_steps": 0, "deferred": 0})
         self._last: Hand | None = None
         self._hand_free = 0  # hand-free frames since the last full search
+        self._round: list[SearchStep] = []  # steps of the spread search still to take
+        self._starved = False  # the last frame's budget left the spread search no model call
+        self._state = SearchState()
 
     def update(self, rgb: np.ndarray) -> Hand | None:
-        """The hand in this frame (the next in the stream), or ``None``."""
+        """The signer's hand in this frame (the next in the stream), or ``None``."""
         rgb = _as_rgb(rgb)
-        if self._last is not None:
-            hand = self.localiser.landmarks(rgb, *tracking_region(self._last))
-            if hand.presence >= self.localiser.config.min_presence:
-                self.counts["tracked"] += 1
-                self._last = hand
-                return hand
+        hand = self._every_nth(rgb) if self.meter is None else self._within_budget(rgb)
+        self._last = hand
+        return hand
+
+    def _follow(self, rgb: np.ndarray) -> Hand | None:
+        """The last frame's hand where it is now, or ``None`` (none, or lost)."""
+        if self._last is None:
+            return None
+        hand = self.localiser.landmarks(rgb, *tracking_region(self._last))
+        if hand.presence < self.localiser.config.min_presence:
+            return None
+        self.counts["tracked"] += 1
+        return hand
+
+    def _every_nth(self, rgb: np.ndarray) -> Hand | None:
+        had = self._last is not None
+        hand = self._follow(rgb)
+        if hand is not None:
+            return hand
+        if had:
             self._hand_free = 0  # lost it: search the whole frame now
         if self._hand_free % self.search_every == 0:
             self.counts["full_search"] += 1
-            hand = self.localiser.find_hand(rgb)
+            hand = self.localiser.find_hand(rgb, follow=self._last)
         else:
             self.counts["first_pass"] += 1
             hand = self.localiser.first_pass(rgb)
         self._hand_free = 0 if hand is not None else self._hand_free + 1
-        self._last = hand
         return hand
+
+    def _within_budget(self, rgb: np.ndarray) -> Hand | None:
+        loc, (h, w) = self.localiser, rgb.shape[:2]
+        self.meter.start()
+        loc.meter = self.meter
+        found: list[Hand] = []
+        try:
+            followed = self._follow(rgb)
+            if followed is not None:
+                if loc.is_large(followed, w, h):
+                    self._round = []  # the signer is in view: a later search starts afresh
+                    return followed
+                found.append(followed)
+            self._search_on(rgb, found)
+        except BudgetSpent:
+            self.counts["deferred"] += 1  # the rest of the search goes on in the next frames
+        finally:
+            loc.meter = None
+        return loc.choose(found, w, h, self._last)
+
+    def _search_on(self, rgb: np.ndarray, found: list[Hand]) -> None:
+        """The next steps of the spread search on this frame, hands found added to ``found``.
+
+        A frame with nothing followed takes the first pass first (a hand coming into view is found
+        at once), then the search goes on where the last frame stopped. Every step is resumable
+        (:meth:`HandLocaliser.step`), so a budget of one model call per frame (a slow device) still
+        gets through each; when the last frame's budget went to the first pass alone, this frame
+        does not start it again, so the rest of the plan is never starved."""
+        loc, (h, w) = self.localiser, rgb.shape[:2]
+        plan = loc.search_plan(w, h)
+        if not self._round:
+            self._round, self._state = plan[1:], SearchState()
+        state, copies = self._state, _Copies(rgb)
+        state.hands = found  # the hands of this frame; weak palms, copies given up and a step under way carry over
+        if not found and not self._starved and self._round[0] != plan[0]:
+            self._round.insert(0, plan[0])
+        before, progressed = state.steps, False
+        try:
+            while self._round:
+                step, calls = self._round[0], self.meter.calls
+                try:
+                    loc.step(copies[step.copy], step, state)
+                finally:
+                    progressed |= step != plan[0] and self.meter.calls > calls
+                self._round.pop(0)
+        finally:
+            self._starved = bool(self._round) and not progressed
+            self.counts["search_steps"] += state.steps - before
 
 
 def crop_square(rgb: np.ndarray, box: HandBox, margin: float, size: int | None = None) -> np.ndarray:

@@ -47,20 +47,25 @@ class Predictor:
         order = np.argsort(-probs, axis=1)[:, :k]
         return [[(self.labels[j], float(p[j])) for j in row] for row, p in zip(order, probs)]
 
-    def predict(self, images, k: int = 3):
+    def predict(self, images, k: int = 3, all_hands: bool = False):
         """Labels with probabilities for one image or many (the public API's ``Model.predict``).
 
         Args:
             images: a path, a PIL image or an RGB/grayscale ``uint8`` array ``(H, W[, C])``, or a
                 list of them.
             k: labels per image, best first.
+            all_hands: a model with a hand localiser also reads every other hand it finds
+                (``Result.hands``: box and labels of each, the signer's first); the answer stays
+                the signer's.
 
         Returns:
             One :class:`Result` for one image, a list of them for a list.
 
         Raises:
-            DataError: an image that cannot be read.
+            DataError: an image that cannot be read, or ``all_hands`` for a model without a localiser.
         """
+        if all_hands:
+            return self._predict_all_hands(images, k)
         single = not isinstance(images, (list, tuple))
         loaded = []
         for img in [images] if single else images:
@@ -72,6 +77,48 @@ class Predictor:
         tops = iter(self.top_k(np.stack(found), k)) if found else iter(())
         results = [Result(None, 0.0, ()) if x is None else _result(next(tops)) for x in loaded]
         return results[0] if single else results
+
+    def _predict_all_hands(self, images, k: int):
+        if not self.preprocessing.localises:
+            raise DataError("every hand (--all-hands) needs a model that finds the hand first (the camera recipe)")
+        single = not isinstance(images, (list, tuple))
+        results = [self.read_hands(self._rgb(img), k) for img in ([images] if single else images)]
+        return results[0] if single else results
+
+    def read_hands(self, rgb: np.ndarray, k: int = 3) -> Result:
+        """Every hand of an RGB ``uint8`` frame (full search, :meth:`HandLocaliser.find_hands`),
+        each read by the model; the result answers for the first, the signer's."""
+        from PIL import Image
+
+        from asl_edge.runtime.hands import cached_localiser
+
+        pre = self.preprocessing
+        localiser = cached_localiser(pre.localiser)
+        found = localiser.find_hands(rgb)
+        if not found:
+            return Result(None, 0.0, ())
+        if getattr(pre, "landmarks", None) is not None:  # a landmark classifier reads the landmarks
+            samples = [hand.points() for hand in found]
+        else:
+            crop = pre.without_localiser()
+            samples = [crop.load(Image.fromarray(localiser.crop(rgb, hand.box()), "RGB")) for hand in found]
+        tops = self.top_k(np.stack(samples), k)
+        read = tuple(HandResult(top[0][0], top[0][1], tuple(top), _box(hand.box()), i == 0)
+                     for i, (hand, top) in enumerate(zip(found, tops)))
+        return Result(read[0].label, read[0].probability, read[0].top, read)
+
+    def _rgb(self, image) -> np.ndarray:
+        from PIL import Image
+
+        from asl_edge.runtime.preprocess import open_image
+
+        if isinstance(image, np.ndarray):
+            arr = np.asarray(image)
+            if arr.dtype != np.uint8 or arr.ndim not in (2, 3):
+                raise DataError(f"an image array must be uint8 (H, W) or (H, W, C), got {arr.dtype} {arr.shape}")
+            image = Image.fromarray(arr[..., 0] if arr.ndim == 3 and arr.shape[2] == 1 else arr)
+        img = image if isinstance(image, Image.Image) else open_image(image)
+        return np.asarray(img.convert("RGB"))
 
     def _load(self, image) -> np.ndarray:
         if isinstance(image, np.ndarray):
@@ -85,13 +132,28 @@ class Predictor:
 
 
 @dataclass(frozen=True)
+class HandResult:
+    """One hand of an image (``predict(..., all_hands=True)``): its label, probability, top-k,
+    box ``(x0, y0, x1, y1)`` in the image's pixels, and whether it is the one the answer is for
+    (``signer``: :func:`asl_edge.runtime.hands.signer_score`)."""
+
+    label: str
+    probability: float
+    top: tuple[tuple[str, float], ...]
+    box: tuple[float, float, float, float]
+    signer: bool
+
+
+@dataclass(frozen=True)
 class Result:
     """One image's answer: the best label, its probability and the top-k list; ``label`` is
-    ``None`` when a model with a hand localiser found no hand (no hand, no guess)."""
+    ``None`` when a model with a hand localiser found no hand (no hand, no guess). ``hands``:
+    every hand read, the signer's first (only when asked for, ``all_hands``)."""
 
     label: str | None
     probability: float
     top: tuple[tuple[str, float], ...]
+    hands: tuple[HandResult, ...] = ()
 
     @property
     def no_hand(self) -> bool:
@@ -100,6 +162,10 @@ class Result:
 
 def _result(top: list[tuple[str, float]]) -> Result:
     return Result(top[0][0], top[0][1], tuple(top))
+
+
+def _box(box) -> tuple[float, float, float, float]:
+    return (round(box.x0, 1), round(box.y0, 1), round(box.x1, 1), round(box.y1, 1))
 
 
 def load_predictor(artifact: str | Path, threads: int | None = None, verify: bool = True) -> Predictor:
@@ -154,7 +220,10 @@ class Prediction:
 def predict_files(predictor: Predictor, sources: Iterable[str | Path], k: int = 3,
                   batch_size: int = 32) -> Iterator[Prediction]:
     """Predicts every image; an unreadable one yields a ``Prediction`` with ``error`` and the rest go on."""
+    from asl_edge.runtime.preprocess import batch_for
+
     batch: list[tuple[Path, np.ndarray]] = []
+    batch_size = batch_for(predictor.preprocessing.input_shape, batch_size)
 
     def flush():
         if batch:
@@ -217,8 +286,54 @@ def classify_frame(predictor: Predictor, rgb, tracker=None) -> tuple[str | None,
     return label, prob, box
 
 
+MAX_UNREADABLE_FRAMES = 100
+
+
+def describe_frame(frame) -> str:
+    """``None``, or an array's shape and dtype: what a log line says about a frame."""
+    if frame is None:
+        return "no frame"
+    arr = np.asarray(frame)
+    return f"shape {tuple(arr.shape)}, {arr.dtype}"
+
+
+def frame_to_rgb(frame):
+    """A camera frame as an RGB PIL image; ``None`` for one that is not a picture.
+
+    OpenCV delivers BGR ``uint8``, but drivers and files also give grayscale (``HxW`` or
+    ``HxWx1``), BGRA (the alpha is dropped), 16-bit and float frames (``0..1`` scaled to
+    ``0..255``, else clipped; NaN is black): all converted. ``None``, an empty array, another
+    rank or channel count, or more pixels than any image asl-edge reads: ``None``.
+    """
+    from PIL import Image
+
+    from asl_edge.runtime.preprocess import MAX_PIXELS
+
+    if frame is None:
+        return None
+    arr = np.asarray(frame)
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[..., 0]
+    if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (3, 4)) or 0 in arr.shape \
+            or arr.shape[0] * arr.shape[1] > MAX_PIXELS:
+        return None
+    if np.issubdtype(arr.dtype, np.floating):
+        arr = np.nan_to_num(arr.astype(np.float32), nan=0.0, posinf=255.0, neginf=0.0)
+        arr = arr * 255.0 if arr.size and arr.max() <= 1.0 else arr
+        arr = np.clip(np.round(arr), 0, 255).astype(np.uint8)
+    elif arr.dtype == np.uint16:
+        arr = (arr >> 8).astype(np.uint8)
+    elif np.issubdtype(arr.dtype, np.integer) or arr.dtype == bool:
+        arr = np.clip(arr, 0, 255).astype(np.uint8) if arr.dtype != bool else arr.astype(np.uint8) * 255
+    else:
+        return None
+    if arr.ndim == 2:
+        return Image.fromarray(np.ascontiguousarray(arr), "L").convert("RGB")
+    return Image.fromarray(np.ascontiguousarray(arr[..., 2::-1]), "RGB")  # BGR(A) -> RGB
+
+
 def camera_loop(predictor: Predictor, capture, max_frames: int | None = None, show: bool = False,
-                on_result=None, track: bool = True) -> dict:
+                on_result=None, track: bool = True, budget=None, vote: int = 1) -> dict:
     """Classifies frames from an OpenCV-style ``capture`` (``read() -> (ok, bgr_frame)``).
 
     A model with a localiser finds the hand in every frame first (MediaPipe's hand models through
@@ -232,27 +347,42 @@ def camera_loop(predictor: Predictor, capture, max_frames: int | None = None, sh
         on_result: called with a :class:`FrameResult` per frame.
         track: follow the hand from frame to frame (:class:`~asl_edge.runtime.hands.HandTracker`)
             instead of searching every frame on its own.
+        budget: a :class:`~asl_edge.runtime.stream.FrameBudget`: the hand models' time per frame,
+            the search spread over frames (``None``: the full search on every 4th hand-free frame).
+        vote: the label is the majority of the last ``vote`` frames' (1: each frame's own).
 
     Returns:
         ``{"frames": n, "fps": mean frames per second, "no_hand": frames without a hand}``, and with
-        tracking ``"localiser"``: frames tracked, searched by the first pass alone, searched fully.
+        tracking ``"localiser"``: how the frames' hands were found (followed, searched);
+        ``"skipped"``: frames that were not pictures (:func:`frame_to_rgb`), logged once.
+
+    Raises:
+        DataError: :data:`MAX_UNREADABLE_FRAMES` unreadable frames in a row (a camera that sends
+            nothing usable would otherwise spin forever).
     """
-    from PIL import Image
+    from asl_edge.runtime.stream import LiveLoop
 
-    tracker = None
-    if track and predictor.preprocessing.localises:
-        from asl_edge.runtime.hands import HandTracker, cached_localiser
-
-        tracker = HandTracker(cached_localiser(predictor.preprocessing.localiser))
-    frames = no_hand = 0
+    loop = LiveLoop(predictor, budget=budget, vote=vote, track=track)
+    frames = no_hand = skipped = unreadable = 0
     start = time.perf_counter()
     try:
         while max_frames is None or frames < max_frames:
             ok, frame = capture.read()
             if not ok:
                 break
-            rgb = Image.fromarray(np.ascontiguousarray(frame[..., ::-1]), "RGB")
-            label, prob, box = classify_frame(predictor, rgb, tracker)
+            rgb = frame_to_rgb(frame)
+            if rgb is None:
+                skipped, unreadable = skipped + 1, unreadable + 1
+                if skipped == 1:
+                    log.warning("skipping a camera frame asl-edge cannot read (%s); more are counted in 'skipped'",
+                                describe_frame(frame))
+                if unreadable >= MAX_UNREADABLE_FRAMES:
+                    raise DataError(f"the camera sent {unreadable} frames in a row that asl-edge cannot read "
+                                    f"({describe_frame(frame)}): check its pixel format")
+                continue
+            unreadable = 0
+            r = loop.step(rgb)
+            label, prob, box = r.label, r.probability, r.box
             frames += 1
             no_hand += label is None
             fps = frames / max(time.perf_counter() - start, 1e-9)
@@ -262,9 +392,10 @@ def camera_loop(predictor: Predictor, capture, max_frames: int | None = None, sh
                 break
     finally:
         capture.release()
-    stats = {"frames": frames, "fps": frames / max(time.perf_counter() - start, 1e-9), "no_hand": no_hand}
-    if tracker is not None:
-        stats["localiser"] = dict(tracker.counts)
+    stats = {"frames": frames, "fps": frames / max(time.perf_counter() - start, 1e-9), "no_hand": no_hand,
+             "skipped": skipped}
+    if loop.tracker is not None:
+        stats["localiser"] = dict(loop.tracker.counts)
     return stats
 
 

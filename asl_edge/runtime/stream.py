@@ -1,0 +1,122 @@
+"""The live loop's frame: a budget per frame, the hand followed, the label voted over recent frames.
+
+``asl-edge predict --camera`` classifies one frame after another. :class:`LiveLoop` is one such
+stream: the hand localiser's :class:`~asl_edge.runtime.hands.HandTracker` under a
+:class:`FrameBudget` (the expensive search spread over frames instead of stalling one), the
+classifier on the chosen hand's crop, and a :class:`LabelVote` over the last frames' labels.
+A single image keeps the full search (:func:`asl_edge.runtime.predict.classify_frame` without a
+tracker).
+"""
+
+from __future__ import annotations
+
+from collections import Counter, deque
+from dataclasses import dataclass
+
+from asl_edge.runtime.errors import DataError
+
+# The crop and the classifier run after the hand models, outside their budget: about 1-2 ms for the
+# camera int8 model on one x86 core (benchmarks/results/scenes/clips.json times whole frames).
+RESERVE_MS = 4.0
+
+
+@dataclass(frozen=True)
+class FrameBudget:
+    """Time per frame for a live loop.
+
+    Attributes:
+        fps: the frame rate to keep: ``1000 / fps`` milliseconds per frame.
+        reserve_ms: of those, what the crop and the classifier need; the hand models get the rest.
+    """
+
+    fps: float = 15.0
+    reserve_ms: float = RESERVE_MS
+
+    def __post_init__(self):
+        if not (isinstance(self.fps, (int, float)) and 0 < self.fps <= 1000):
+            raise DataError(f"frames per second must lie in (0, 1000], got {self.fps!r}")
+        if not 0 <= self.reserve_ms < self.ms:
+            raise DataError(f"the reserve ({self.reserve_ms} ms) must be under the frame's {self.ms:.1f} ms")
+
+    @property
+    def ms(self) -> float:
+        return 1000.0 / self.fps
+
+    @property
+    def localiser_s(self) -> float:
+        """Seconds per frame for the hand models."""
+        return (self.ms - self.reserve_ms) / 1000.0
+
+
+class LabelVote:
+    """Temporal smoothing: the label most of the last ``frames`` frames gave ("no hand" is a vote
+    too), ties to the most recent; its probability is the mean over the frames that voted for it.
+    One frame: no smoothing."""
+
+    def __init__(self, frames: int = 1):
+        if isinstance(frames, bool) or not isinstance(frames, int) or frames < 1:
+            raise DataError(f"the vote needs a whole number of frames of at least 1, got {frames!r}")
+        self.frames = frames
+        self._recent: deque[tuple[str | None, float]] = deque(maxlen=frames)
+
+    def update(self, label: str | None, probability: float) -> tuple[str | None, float]:
+        self._recent.append((label, probability))
+        counts = Counter(lab for lab, _ in self._recent)
+        best = max(counts.values())
+        winner = next(lab for lab, _ in reversed(self._recent) if counts[lab] == best)
+        probs = [p for lab, p in self._recent if lab == winner]
+        return winner, sum(probs) / len(probs)
+
+
+@dataclass(frozen=True)
+class StreamResult:
+    """One frame of a stream: the answer after the vote (``label``, ``probability``), the frame's
+    own (``raw_label``), and the hand's box (``None``: no hand in this frame)."""
+
+    label: str | None
+    probability: float
+    raw_label: str | None
+    box: tuple[float, float, float, float] | None
+
+
+class LiveLoop:
+    """One camera stream through a model: see the module docstring.
+
+    Args:
+        predictor: the model (:func:`asl_edge.runtime.predict.load_predictor`).
+        budget: time per frame (``None``: no budget; the full search on every 4th hand-free frame).
+        vote: frames the label is voted over (1: none).
+        track: follow the hand from frame to frame (``False``: every frame searched on its own,
+            in full, as a single image; the budget then does not apply).
+        clock: the budget's clock (default ``time.perf_counter``).
+    """
+
+    def __init__(self, predictor, budget: FrameBudget | None = FrameBudget(), vote: int = 1, track: bool = True,
+                 clock=None):
+        self.predictor = predictor
+        self.vote = LabelVote(vote)
+        self.tracker = None
+        if track and predictor.preprocessing.localises:
+            from asl_edge.runtime.hands import HandTracker, cached_localiser
+
+            localiser = cached_localiser(predictor.preprocessing.localiser)
+            self.tracker = HandTracker(localiser, budget_s=None if budget is None else budget.localiser_s,
+                                       clock=clock)
+
+    def step(self, rgb) -> StreamResult:
+        """The answer for the next frame (a PIL RGB image)."""
+        from asl_edge.runtime.predict import classify_frame
+
+        raw, prob, box = classify_frame(self.predictor, rgb, self.tracker)
+        label, voted = self.vote.update(raw, prob)
+        return StreamResult(label, voted, raw, box)
+
+
+def model_vote(predictor) -> int:
+    """The vote a model records for its live loop (``LocaliserConfig.vote_frames``); 1 without a localiser."""
+    pre = predictor.preprocessing
+    if not pre.localises:
+        return 1
+    from asl_edge.runtime.hands import LocaliserConfig
+
+    return LocaliserConfig.from_dict(pre.localiser).vote_frames

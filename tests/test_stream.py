@@ -1,0 +1,275 @@
+"""The signer's hand among several, the live loop's frame budget, clips and their metrics."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from asl_edge.bench.clips import budget_metrics, clip_metrics
+from asl_edge.data import bystanders, clips, scenes
+from asl_edge.runtime import hands
+from asl_edge.runtime.errors import DataError
+from asl_edge.runtime.hands import Hand, HandLocaliser, LocaliserConfig, Palm
+from asl_edge.runtime.stream import FrameBudget, LabelVote
+
+CAMERA_ARTIFACT = Path(__file__).parent.parent / "export/asl-digits-camera/asl-digits-camera_int8.tflite"
+SIGNER, BYSTANDER = 0, 200  # built-in close-ups: digit 0 and digit 1, different signers
+
+
+def _builtin(i: int) -> np.ndarray:
+    from asl_edge.data.builtin import BUILTIN_FILE
+
+    with np.load(BUILTIN_FILE, allow_pickle=False) as z:
+        a, b = z["offsets"][i], z["offsets"][i + 1]
+        blob = z["blobs"][a:b].tobytes()
+    return np.asarray(Image.open(io.BytesIO(blob)).convert("RGB"))
+
+
+def _resized(i: int, side: int) -> np.ndarray:
+    return np.asarray(Image.fromarray(_builtin(i)).resize((side, side), Image.Resampling.BILINEAR))
+
+
+def _room() -> np.ndarray:
+    """The signer's close-up large (130 px, right), a bystander's small (40 px, top left), on grey."""
+    frame = np.full((240, 320, 3), 120, np.uint8)
+    frame[90:220, 170:300] = _resized(SIGNER, 130)
+    frame[30:70, 40:80] = _resized(BYSTANDER, 40)
+    return frame
+
+
+def _hand_at(x0: float, y0: float, side: float, presence: float) -> Hand:
+    """A hand whose landmarks span the square (x0, y0, side)."""
+    pts = np.array([[x0 + side / 2, y0 + side]] + [[x0 + side * u, y0 + side * v]
+                                                   for u, v in np.random.default_rng(0).random((20, 2))])
+    pts[9] = (x0 + side / 2, y0)  # middle knuckle above the wrist: upright
+    pts[1], pts[2] = (x0, y0), (x0 + side, y0 + side)
+    return Hand(pts, presence, 0.9)
+
+
+@pytest.fixture(scope="module")
+def localiser():
+    pytest.importorskip("ai_edge_litert")
+    return HandLocaliser(LocaliserConfig(), threads=1)
+
+
+# -- the signer's hand -----------------------------------------------------------------------------
+def test_signer_score_prefers_the_large_hand_and_the_one_followed():
+    small, large = _hand_at(40, 30, 24, 0.99), _hand_at(170, 90, 110, 0.9)
+    assert hands.signer_score(large, 320, 240) > hands.signer_score(small, 320, 240)
+    # a signer followed so far keeps winning against a passing hand a little larger...
+    near = _hand_at(175, 95, 110, 0.9)
+    bigger = _hand_at(10, 10, 125, 0.9)
+    assert hands.signer_score(near, 320, 240, follow=large) > hands.signer_score(bigger, 320, 240, follow=large)
+    # ...and a bystander's small hand followed so far loses to the signer's found later
+    assert hands.signer_score(large, 320, 240, follow=small) > hands.signer_score(small, 320, 240, follow=small)
+
+
+def _fake_models(localiser, monkeypatch, palms_of_view):
+    """Palm detector and landmark model replaced: ``palms_of_view(n, side)`` gives the palms
+    ``(cx, cy, w)`` of the n-th view; the landmark model sees a hand of side ``region / 2.6`` in any
+    region. Returns the sides of the views run."""
+    views = []
+
+    def palms(rgb, cx=None, cy=None, side=None, min_score=None):
+        views.append(side)
+        return [Palm(x, y, pw, pw, np.array([[x, y + pw / 2]] + [[x, y - pw / 2]] * 6, np.float32), 0.9)
+                for x, y, pw in palms_of_view(len(views), side)]
+
+    def landmarks(rgb, cx, cy, side, angle=0.0, palm_score=0.0):
+        s = side / 2.6
+        return _hand_at(cx - s / 2, cy - s / 2, s, 0.95)
+
+    monkeypatch.setattr(localiser, "palms", palms)
+    monkeypatch.setattr(localiser, "landmarks", landmarks)
+    return views
+
+
+def test_search_looks_wider_when_the_first_find_is_small(monkeypatch):
+    # The first view finds only a bystander's small hand (as in a room where the palm detector misses
+    # the signer's at first): the search must not stop there but take the other views and answer
+    # for the large hand one of them (here the zoomed-out view) finds.
+    pytest.importorskip("ai_edge_litert")
+    frame = np.full((240, 320, 3), 120, np.uint8)
+    tiles = len(hands.tile_views(320, 240, LocaliserConfig().tile_frac))
+    small_first = lambda n, side: [(50, 40, 8)] if n == 1 else ([(220, 140, 40)] if side > 320 else [])  # noqa: E731
+    localiser = HandLocaliser(LocaliserConfig(), threads=1)
+    views = _fake_models(localiser, monkeypatch, small_first)
+    hand = localiser.find_hand(frame)
+    assert hand.box().center[0] > 200 and len(views) == 2 + tiles  # every view of the frame
+    views = _fake_models(localiser, monkeypatch, lambda n, side: [(220, 140, 40)])
+    assert localiser.find_hand(frame).box().center[0] > 200 and len(views) == 1  # large at once: no wider look
+    as_before = HandLocaliser(LocaliserConfig(signer_share=0.0), threads=1)
+    views = _fake_models(as_before, monkeypatch, small_first)
+    assert as_before.find_hand(frame).box().center[0] < 60 and len(views) == 1  # the first find, as before
+
+
+def test_every_hand_is_found_and_the_signers_comes_first(localiser):
+    found = localiser.find_hands(_room())
+    assert len(found) == 2
+    signer, other = (h.box() for h in found)
+    assert 170 <= signer.center[0] <= 300 and 90 <= signer.center[1] <= 220
+    assert 40 <= other.center[0] <= 80 and 30 <= other.center[1] <= 70
+    assert localiser.find(_room()).center == signer.center
+
+
+def test_predict_all_hands_reads_each_hand_and_answers_for_the_signer():
+    pytest.importorskip("ai_edge_litert")
+    from asl_edge.runtime.predict import load_predictor
+
+    predictor = load_predictor(CAMERA_ARTIFACT, verify=False)
+    result = predictor.predict(_room(), k=2, all_hands=True)
+    assert len(result.hands) == 2 and [h.signer for h in result.hands] == [True, False]
+    assert result.label == result.hands[0].label and result.top == result.hands[0].top
+    x0, y0, x1, y1 = result.hands[1].box
+    assert 30 <= (x0 + x1) / 2 <= 90 and 20 <= (y0 + y1) / 2 <= 80  # the bystander's box
+    assert predictor.predict(np.full((240, 320, 3), 120, np.uint8), all_hands=True).hands == ()
+
+
+# -- the frame budget ------------------------------------------------------------------------------
+class FakeClock:
+    """Time moves only when a hand model runs: a palm detector run costs ``palm`` s, a landmark run
+    ``landmark`` s, so a frame's time is exactly the model calls it made."""
+
+    def __init__(self, localiser, monkeypatch, palm=0.020, landmark=0.010):
+        self.now = 0.0
+        self.cost = max(palm, landmark)
+        for interp, seconds in ((localiser._palm, palm), (localiser._landmark, landmark)):
+            real = interp.invoke
+
+            def invoke(real=real, seconds=seconds):
+                self.now += seconds
+                real()
+
+            monkeypatch.setattr(interp, "invoke", invoke)
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.mark.parametrize("budget_s", [0.015, 0.045, 0.070])
+def test_live_loop_never_exceeds_its_budget_by_more_than_one_model_call(monkeypatch, budget_s):
+    pytest.importorskip("ai_edge_litert")
+    localiser = HandLocaliser(LocaliserConfig(), threads=1)
+    clock = FakeClock(localiser, monkeypatch)
+    tracker = hands.HandTracker(localiser, budget_s=budget_s, clock=clock)
+    blank = np.full((240, 320, 3), 120, np.uint8)
+    stream = [blank] * 12 + [_room()] * 4 + [blank] * 3
+    spent = []
+    for frame in stream:
+        start = clock()
+        tracker.update(frame)
+        spent.append(clock() - start)
+    assert max(spent) <= budget_s + clock.cost + 1e-9
+    # a hand-free frame's full search costs several budgets: it was spread over frames, not dropped
+    assert tracker.counts["deferred"] > 0 and tracker.counts["search_steps"] >= len(stream) // 2
+
+
+def test_spread_search_covers_the_whole_plan_over_frames_and_finds_the_signer(monkeypatch):
+    pytest.importorskip("ai_edge_litert")
+    localiser = HandLocaliser(LocaliserConfig(), threads=1)
+    clock = FakeClock(localiser, monkeypatch)
+    plan = localiser.search_plan(320, 240)
+    tracker = hands.HandTracker(localiser, budget_s=0.045, clock=clock)
+    blank = np.full((240, 320, 3), 120, np.uint8)
+    frames = 0
+    while True:  # hand-free frames until the spread search has been through its plan once
+        tracker.update(blank)
+        frames += 1
+        if not tracker._round or frames > 40:
+            break
+    assert 1 < frames <= 40 and tracker.counts["search_steps"] >= len(plan) - 1
+    hand = tracker.update(_room())
+    assert hand is not None and hand.box().center[0] > 160  # the signer's, at once (the first pass)
+    assert tracker.update(_room()).box().center[0] > 160 and tracker.counts["tracked"] >= 1
+
+
+def test_frame_budget_and_vote_settings():
+    assert FrameBudget(15).ms == pytest.approx(66.67, abs=0.01)
+    assert FrameBudget(30).localiser_s == pytest.approx((1000 / 30 - FrameBudget().reserve_ms) / 1000)
+    for bad in (0, -5, 2000):
+        with pytest.raises(DataError):
+            FrameBudget(bad)
+    with pytest.raises(DataError):
+        LabelVote(0)
+    with pytest.raises(DataError, match="vote_frames"):
+        LocaliserConfig(vote_frames=0)
+
+
+def test_label_vote_holds_the_majority_and_follows_a_change():
+    vote = LabelVote(5)
+    answers = [vote.update(lab, 0.9)[0] for lab in ["3", "3", "8", "3", "3", "5", "5", "5", "5"]]
+    assert answers == ["3", "3", "3", "3", "3", "3", "5", "5", "5"]  # a one-frame slip never shows
+    assert LabelVote(1).update("7", 0.5) == ("7", 0.5)
+    tie = LabelVote(4)
+    for lab in ["1", "1", "2", "2"]:
+        got = tie.update(lab, 0.8)
+    assert got[0] == "2"  # a tie goes to the most recent
+
+
+# -- clips and their metrics -----------------------------------------------------------------------
+def test_clip_metrics_on_a_tiny_clip():
+    # 15 fps; sign "1" held frames 2-7, sign "2" frames 8-13; frames 0-1 and 14 without a hand.
+    truth = [None, None] + ["1"] * 6 + ["2"] * 6 + [None]
+    answers = [None, None, None, "1", "1", "7", "1", "1", "1", "1", "2", "2", "2", "2", "5"]
+    scored = [True] * 15
+    m = clip_metrics(answers, truth, scored, [(2, 8, "1"), (8, 14, "2")], fps=15)
+    assert m["accuracy"] == pytest.approx(10 / 15)  # right: 0, 1, 3, 4, 6, 7, 10-13
+    assert m["time_to_right_s"]["max"] == pytest.approx(2 / 15) and m["time_to_right_s"]["mean"] == pytest.approx(
+        (1 / 15 + 2 / 15) / 2)
+    # held "1" from frame 3 to 7: 1 -> 7 -> 1 is two changes over 5 frames; "2" from 10: none over 4
+    assert m["label_changes_while_held"] == 2 and m["flicker_per_s"] == pytest.approx(2 / (9 / 15))
+    assert m["never_right"] == 0
+    never = clip_metrics(["3"] * 4, ["1"] * 4, [True] * 4, [(0, 4, "1")], fps=10)
+    assert never["never_right"] == 1 and never["time_to_right_s"]["max"] == pytest.approx(0.4)
+    b = budget_metrics([10, 20, 30, 70], 66.7)
+    assert b["within_budget"] == 0.75 and b["max"] == 70
+
+
+def test_clip_generator_is_deterministic_with_ground_truth():
+    photos = [(_resized(i, 60), str(d)) for i, d in ((SIGNER, 0), (BYSTANDER, 1))]
+    others = [_resized(i, 40) for i in (500, 900)]
+    background = np.full((300, 400, 3), 90, np.uint8)
+    spec = clips.ClipSpec(empty=2, enter=3, hold=5, leave=3)
+    a = clips.make_clip(photos, background, others, np.random.default_rng(1), spec)
+    b = clips.make_clip(photos, background, others, np.random.default_rng(1), spec)
+    assert len(a.frames) == 2 + 3 + 2 * 5 + 3 + 2 == len(a.truth) == len(a.scored)
+    assert all(np.array_equal(x, y) for x, y in zip(a.frames, b.frames))
+    assert a.segments == [(5, 10, "0"), (10, 15, "1")]
+    assert a.truth[:2] == [None, None] and a.truth[-2:] == [None, None]
+    assert a.truth[5:10] == ["0"] * 5 and a.truth[10:15] == ["1"] * 5 and all(a.scored[5:15])
+    assert not all(a.scored[2:5])  # sliding in: not scored
+    with pytest.raises(DataError):
+        clips.make_clip([], background, others, np.random.default_rng(0), spec)
+
+
+# -- scene sets -------------------------------------------------------------------------------------
+def test_base_scene_set_draws_the_frames_it_drew_before_bystanders_existed():
+    photo, background = _builtin(SIGNER), np.random.default_rng(3).integers(0, 255, (300, 400, 3), np.uint8)
+    old, box = scenes.composite(photo, background, np.random.default_rng(7))
+    new, rec = bystanders.scene_frame(bystanders.get_scene_set("base"), photo, background, np.random.default_rng(7),
+                                      [(_builtin(BYSTANDER), "1")], "0")
+    assert np.array_equal(old, new) and rec["box"] == list(box) and rec["bystanders"] == [] and rec["jpeg"] == 90
+
+
+@pytest.mark.parametrize("name", [n for n, s in bystanders.SCENE_SETS.items() if s.bystanders[1]])
+def test_scene_sets_with_bystanders_paste_small_other_digits_beside_the_signer(name):
+    scene = bystanders.get_scene_set(name)
+    others = [(_builtin(i), d) for i, d in ((BYSTANDER, "1"), (SIGNER, "0"))]
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        frame, rec = bystanders.scene_frame(scene, _builtin(SIGNER), np.full((300, 400, 3), 90, np.uint8), rng,
+                                            others, "0")
+        x0, y0, x1, y1 = rec["box"]
+        assert scene.height_frac[0] - 0.01 <= (y1 - y0) / 240 <= scene.height_frac[1] + 0.01
+        assert scene.bystanders[0] <= len(rec["bystanders"]) <= scene.bystanders[1]
+        for b in rec["bystanders"]:
+            bx0, by0, bx1, by1 = b["box"]
+            assert b["label"] == "1" and scene.bystander_px[0] <= by1 - by0 <= scene.bystander_px[1]
+            assert bx1 <= x0 or bx0 >= x1 or by1 <= y0 or by0 >= y1  # never over the signer's hand
+        assert scene.jpeg[0] <= rec["jpeg"] <= scene.jpeg[1]
+    with pytest.raises(DataError, match="unknown scene set"):
+        bystanders.get_scene_set("crowd")
