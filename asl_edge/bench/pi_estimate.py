@@ -116,6 +116,8 @@ def estimates(rows: list[dict]) -> list[dict]:
         pipeline = r.get("localiser_macs") is not None
         if name in seen or precision not in ARITHMETIC or not (pipeline or name.endswith((".tflite", ".onnx"))):
             continue
+        if r.get("figure_kind") == "compiled estimate":  # an NPU compile (asl_edge.bench.below_pi), not for a Pi CPU
+            continue
         seen.add(name)
         macs = r.get("macs") or macs_any
         if not macs:

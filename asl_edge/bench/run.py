@@ -231,6 +231,9 @@ def run_benchmark(paths, cfg: BenchConfig | None = None) -> dict:
                     data_sets.append(rows[-1]["data"])
         bar.close()
         _later_rounds(rows, timed, cfg, loaded)
+        from asl_edge.bench.below_pi import annotate
+
+        rows.extend(annotate(rows, targets))  # TFLM figures on the rows, Vela's estimates as rows of their own
     finally:
         bar.close()
         for t in timed:

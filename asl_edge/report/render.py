@@ -300,6 +300,9 @@ def render(docs: list[dict], out_dir: str | Path, checks: list[dict] | tuple = (
           "included, and the ARM64 emulation check compares predictions only.")
     out.blocks += body.blocks
     _pi_section(out, docs)
+    from asl_edge.report.below_pi import below_pi_section
+
+    below_pi_section(out, docs)
     for check in checks:
         if check.get("kind") == LAYER_REPORT_KIND:
             _layer_section(out, check)
