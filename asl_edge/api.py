@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from asl_edge.runtime.outputs import default_out
+from asl_edge.runtime.outfolder import default_out
 from asl_edge.runtime.predict import Predictor, load_predictor
 
 

@@ -42,7 +42,7 @@ def train(data, model_name, recipe, sets, groups_file, teacher, out, resume, for
     """Train a classifier, evaluate it on held-out signers and write a run folder."""
     need_extra("train", *TRAIN_MODULES, *PLOT_MODULES)
     from asl_edge.models import get_spec
-    from asl_edge.runtime.outputs import default_out
+    from asl_edge.runtime.outfolder import default_out
     from asl_edge.training import config as cfg
     from asl_edge.training.trainer import train as run_training
 

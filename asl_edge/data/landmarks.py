@@ -23,7 +23,7 @@ import numpy as np
 
 from asl_edge.data.dataset import ImageDataset
 from asl_edge.runtime.landmarks import NUM_LANDMARKS
-from asl_edge.runtime.outputs import RUNS
+from asl_edge.runtime.outfolder import RUNS
 from asl_edge.runtime.preprocess import Preprocessing
 
 log = logging.getLogger(__name__)

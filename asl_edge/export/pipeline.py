@@ -27,7 +27,7 @@ from asl_edge import __version__
 from asl_edge.data.identity import held_out_name
 from asl_edge.data.runs import run_dataset
 from asl_edge.models import io as model_io
-from asl_edge.runtime import fsutil, outfolder, outputs, runfolder
+from asl_edge.runtime import fsutil, outfolder, runfolder
 from asl_edge.runtime.errors import AslEdgeError, ConfigError, ExportError
 from asl_edge.runtime.formats import ExportFormat, artifact_name, compression_tag, selected_formats
 from asl_edge.runtime.fsutil import (
@@ -388,7 +388,7 @@ def _labels_text(labels) -> str:
 
 
 def default_out(run_dir: str | Path) -> Path:
-    return outputs.default_out("export", runfolder.load_run(run_dir).name)
+    return outfolder.default_out("export", runfolder.load_run(run_dir).name)
 
 
 def export_run(run_dir: str | Path, config: ExportConfig, out: str | Path | None = None,

@@ -3,7 +3,8 @@
 preprocess (the one image path), formats (the export format table), metadata + integrity +
 describe (what an artifact says about itself, and whether it is intact), runners (LiteRT, ONNX
 Runtime; Keras is registered by :mod:`asl_edge.models`), predict, metrics, errors, fsutil,
-runfolder (the run folder's file names) and outputs (default output folders).
+runfolder (the run folder's file names) and outfolder (output folders: defaults and the rule
+for writing into one).
 ``tests/test_layers.py`` fails if importing this package, or predicting with a ``.tflite``,
 imports TensorFlow, tf_keras or tfmot.
 """

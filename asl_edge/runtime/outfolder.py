@@ -44,10 +44,19 @@ from asl_edge.runtime.fsutil import (
 
 MARKER = ".asl-edge-output.json"
 SCHEMA = 1
+# Where commands write by default, as Ultralytics does (runs/train, runs/export, ...): one folder per
+# stage under ./runs/, never a tracked folder. Only `make models` / `make bench` write the committed
+# references (models/, export/, benchmarks/), and they pass --out to do it.
+RUNS = Path("runs")
 # A marker lists a few report plots or tuning tables; anything larger was not written by asl-edge.
 MAX_MARKER_BYTES = 1 << 20
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 SHOWN_NAMES = 5  # files named in a refusal; the rest are counted
+
+
+def default_out(stage: str, name: str | None = None) -> Path:
+    """``runs/<stage>[/<name>]``, e.g. ``runs/train/edge_cnn-fast``."""
+    return RUNS / stage / name if name else RUNS / stage
 
 
 @dataclass(frozen=True)
