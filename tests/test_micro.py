@@ -151,9 +151,19 @@ def test_an_unknown_accelerator_is_refused_with_the_choices():
         ExportConfig(npu=("ethos-u99",))
 
 
-def test_bundle_and_compile_are_verified_files(tiny_export):
+def test_bundle_and_compile_are_verified_files(tiny_export, tmp_path):
+    import shutil
+
+    m = manifest_of(tiny_export)
+    bundle = [f["path"] for b in m["micro"] for f in b["files"]] + [n["path"] for n in m["npu"]]
     rows = {name: ok for name, ok, _ in verify_export_dir(tiny_export)}
-    assert rows and all(rows.values())
+    assert set(bundle) <= set(rows) and all(rows.values())
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny_export, copy)
+    with open(copy / bundle[0], "a") as f:  # one byte more in the C source
+        f.write("\n")
+    rows = {name: (ok, why) for name, ok, why in verify_export_dir(copy)}
+    assert rows[bundle[0]][0] is False and "size" in rows[bundle[0]][1]
 
 
 def test_int4_is_smaller_than_int8_and_runs(tiny_export):

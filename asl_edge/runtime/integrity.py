@@ -142,15 +142,26 @@ def check_artifact(path: str | Path, verify: bool = True) -> bool:
     return True
 
 
+def _bundle_entries(manifest: dict) -> list[dict]:
+    """The TFLite Micro sources and Vela compiles an export wrote (``micro[].files``, ``npu[]``),
+    each listed with its size and sha256 like an artifact; malformed entries are left out."""
+    micro = manifest.get("micro") if isinstance(manifest.get("micro"), list) else []
+    npu = manifest.get("npu") if isinstance(manifest.get("npu"), list) else []
+    files = [f for m in micro if isinstance(m, dict) and isinstance(m.get("files"), list) for f in m["files"]]
+    return [e for e in files + npu if isinstance(e, dict) and isinstance(e.get("path"), str) and e["path"]]
+
+
 def verify_export_dir(export_dir: str | Path) -> list[tuple[str, bool, str]]:
-    """Checks every artifact listed in an export's manifest.
+    """Checks every artifact listed in an export's manifest, and the files of its TFLite Micro
+    bundles and Vela compiles.
 
     Returns:
         ``(file name, ok, reason)`` per artifact; a name that leaves the folder is reported, never read.
     """
     export_dir = Path(export_dir)
     rows = []
-    for entry in read_manifest(export_dir)["artifacts"]:
+    manifest = read_manifest(export_dir)
+    for entry in manifest["artifacts"] + _bundle_entries(manifest):
         name = entry["path"]
         try:
             path = artifact_path(export_dir, entry)
