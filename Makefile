@@ -9,7 +9,7 @@ DEMO   ?= runs/demo
 RUN    ?= $(DEMO)/train
 EXPORT ?= $(DEMO)/export
 
-.PHONY: demo test install install-dev pi-check arm64-check arm64-check-camera bench models lint clean
+.PHONY: demo test install install-dev pi-check arm64-check arm64-check-camera bench models lint mutation clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -65,6 +65,12 @@ models: $(VENV)/.stamp-train
 ## lint: ruff (rules and line length from pyproject.toml) over the package, the tests and the scripts
 lint: $(VENV)/.stamp-dev
 	$(BIN)/ruff check asl_edge tests benchmarks
+
+## mutation: mutation testing (mutmut) of the modules where a silent bug changes numbers, each against the tests
+## that assert its values; the score and every surviving mutant go to benchmarks/results/quality/mutation.json
+## (MODULES="schedules metrics": some of them; CPU-heavy, so not in CI)
+mutation: $(VENV)/.stamp-dev
+	nice -n 5 $(BIN)/python benchmarks/mutation.py $(MODULES)
 
 clean:
 	rm -rf $(VENV) $(PI_VENV) runs .pytest_cache

@@ -1,0 +1,185 @@
+"""Mutation testing of the modules where a silent bug changes numbers: ``make mutation``.
+
+mutmut (https://mutmut.readthedocs.io) changes one thing at a time in a module (a ``<`` into
+``<=``, a constant, a dropped argument...) and runs the tests that reach it; a mutant that no test
+notices "survives". The score is killed / (killed + survived): the share of such silent changes the
+suite catches. Each module runs in its own scratch copy under ``runs/mutation/<name>`` with only
+the tests that exercise it (the whole suite per mutant would take days on two cores), and the
+results go to ``benchmarks/results/quality/mutation.json`` with every surviving mutant's diff.
+
+A survivor that cannot change behaviour (an equivalent mutant) is listed in ``EQUIVALENT`` with the
+reason; it is reported apart and left out of the score.
+
+    python benchmarks/mutation.py                     # every module of the table
+    python benchmarks/mutation.py schedules metrics   # some of them
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import importlib.metadata
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results" / "quality" / "mutation.json"
+SCRATCH = Path("runs") / "mutation"
+COPIED = ("asl_edge", "tests", "setup.cfg", "pyproject.toml")
+
+
+@dataclass(frozen=True)
+class Target:
+    """One module and the tests that exercise it (pytest arguments)."""
+
+    module: str
+    tests: tuple[str, ...]
+
+
+# Modules where a silent bug changes a figure, each with the fast tests that assert its values.
+TARGETS = {
+    "schedules": Target("asl_edge/training/schedules.py", (
+        "tests/test_training_values.py", "-k", "decay or warmup or cosine or constant or plateau or optimizer")),
+    "balance": Target("asl_edge/data/balance.py", (
+        "tests/test_training_values.py", "-k", "class_weights or resampling")),
+    "metrics": Target("asl_edge/runtime/metrics.py", (
+        "tests/test_training_values.py", "tests/test_camera.py", "-k",
+        "precision or never_predicted or without_a_hand or no_hand_counts")),
+    "preprocess": Target("asl_edge/runtime/preprocess.py", (
+        "tests/test_data.py", "tests/test_predict.py", "-k", "not e2e")),
+    "shifts": Target("asl_edge/runtime/shifts.py", ("tests/test_shifts.py", "-k", "not recipe and not e2e")),
+    "config": Target("asl_edge/training/config.py", ("tests/test_config.py",)),
+}
+
+# Survivors that cannot change behaviour: "module:mutant name" -> why.
+EQUIVALENT: dict[str, str] = {
+    "balance:asl_edge.data.balance.x_resample_index__mutmut_30":
+        "index.reshape(-2, 1): NumPy (2.x) reads a negative size as 'whatever is left', exactly as -1",
+}
+
+
+def _scratch(name: str, target: Target) -> Path:
+    """A copy of the package and its tests with a mutmut section for this one module."""
+    folder = SCRATCH / name
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    for item in COPIED:
+        src = ROOT / item
+        if src.is_dir():
+            shutil.copytree(src, folder / item, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(src, folder / item)
+    section = (
+        "\n[tool.mutmut]\n"
+        'source_paths = ["asl_edge"]\n'
+        f"only_mutate = [{json.dumps(target.module)}]\n"
+        f"pytest_add_cli_args_test_selection = {json.dumps(list(target.tests))}\n"
+        'pytest_add_cli_args = ["-p", "no:cacheprovider", "-q"]\n'
+        # TensorFlow is not fork-safe once initialised: fork each mutant from a clean server.
+        'process_isolation = "forkserver"\n'
+        "use_git_change_detection = false\n"
+    )
+    with open(folder / "pyproject.toml", "a") as fh:
+        fh.write(section)
+    return folder
+
+
+def _statuses(folder: Path) -> dict[str, str]:
+    out = subprocess.run([sys.executable, "-m", "mutmut", "results", "--all", "true"], cwd=folder,
+                         capture_output=True, text=True, check=True).stdout
+    found = {}
+    for line in out.splitlines():
+        m = re.match(r"\s*(\S+): (\w[\w ]*)$", line)
+        if m:
+            found[m.group(1)] = m.group(2).strip()
+    return found
+
+
+def _diff(folder: Path, mutant: str) -> str:
+    out = subprocess.run([sys.executable, "-m", "mutmut", "show", mutant], cwd=folder, capture_output=True,
+                         text=True, check=False).stdout
+    return "\n".join(line for line in out.splitlines()[1:] if line.startswith(("+", "-"))
+                     and not line.startswith(("+++", "---")))
+
+
+def run_target(name: str, target: Target, children: int) -> dict:
+    folder = _scratch(name, target)
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "mutmut", "run", "--max-children", str(children)], cwd=folder,
+                   check=False, stdout=subprocess.DEVNULL)
+    seconds = time.perf_counter() - start
+    statuses = _statuses(folder)
+    counts: dict[str, int] = {}
+    for status in statuses.values():
+        counts[status] = counts.get(status, 0) + 1
+    survivors = []
+    for mutant, status in sorted(statuses.items()):
+        if status == "survived":
+            key = f"{name}:{mutant}"
+            survivors.append({"mutant": mutant, "diff": _diff(folder, mutant),
+                              **({"equivalent": EQUIVALENT[key]} if key in EQUIVALENT else {})})
+    equivalent = sum(1 for s in survivors if "equivalent" in s)
+    killed = counts.get("killed", 0) + counts.get("timeout", 0)
+    survived = len(survivors) - equivalent
+    return {
+        "module": target.module,
+        "tests": " ".join(target.tests),
+        "mutants": len(statuses),
+        "killed": killed,
+        "survived": survived,
+        "equivalent": equivalent,
+        "other": {k: v for k, v in counts.items() if k not in ("killed", "timeout", "survived")},
+        "score": round(killed / (killed + survived), 4) if killed + survived else None,
+        "seconds": round(seconds, 1),
+        "survivors": survivors,
+    }
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("names", nargs="*", help=f"modules of the table (default all: {', '.join(TARGETS)})")
+    parser.add_argument("--children", type=int, default=max(1, (os.cpu_count() or 2) - 1),
+                        help="mutants tested at once")
+    parser.add_argument("--out", default=str(RESULTS), help="results JSON (modules not run are kept from it)")
+    args = parser.parse_args(argv)
+    unknown = [n for n in args.names if n not in TARGETS]
+    if unknown:
+        parser.error(f"unknown module {', '.join(unknown)}; choose from: {', '.join(TARGETS)}")
+    out = Path(args.out)
+    doc = json.loads(out.read_text()) if out.is_file() else {"modules": {}}
+    for name in args.names or list(TARGETS):
+        print(f"mutation testing {TARGETS[name].module} ...", file=sys.stderr, flush=True)
+        result = run_target(name, TARGETS[name], args.children)
+        result["measured"] = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%MZ")
+        result["load_average"] = [round(x, 2) for x in os.getloadavg()]
+        doc["modules"][name] = result
+        print(f"  {result['killed']} killed, {result['survived']} survived, {result['equivalent']} equivalent: "
+              f"score {result['score']}", file=sys.stderr, flush=True)
+    modules = doc["modules"].values()
+    killed, survived = sum(m["killed"] for m in modules), sum(m["survived"] for m in modules)
+    doc.update(
+        tool=f"mutmut {importlib.metadata.version('mutmut')}",
+        command="python benchmarks/mutation.py " + " ".join(args.names or []),
+        score=round(killed / (killed + survived), 4) if killed + survived else None,
+        killed=killed,
+        survived=survived,
+        equivalent=sum(m["equivalent"] for m in modules),
+        definition="killed / (killed + survived); timeouts count as killed, equivalent mutants are left out",
+    )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(doc, indent=2) + "\n")
+    os.replace(tmp, out)
+    print(f"score {doc['score']} over {len(doc['modules'])} modules; wrote {out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
