@@ -68,10 +68,13 @@ def train(data, model_name, recipe, sets, groups_file, teacher, out, resume, for
         "asl-edge evaluate runs/train/edge_cnn-fast",
         "asl-edge evaluate model_int8.tflite --shifts",
         "asl-edge evaluate model_int8.onnx --data photos/ --json",
+        "asl-edge evaluate model_int8.tflite --data studio/ --data webcam/ --data phone/",
     )
 )
 @click.argument("model", type=click.Path())
-@click.option("--data", default=None, help="Images to evaluate on, all of them [default: the model's held-out split].")
+@click.option("--data", "data", multiple=True, metavar="SOURCE",
+              help="Images to evaluate on, all of them [default: the model's held-out split]; repeat it to "
+                   "score several sources, each on its own, and their mean.")
 @click.option("--out", default=None, type=click.Path(),
               help="Write metrics.json and confusion_matrix.png into this new folder.")
 @click.option("--force", is_flag=True, help="Replace what asl-edge wrote in --out before.")
@@ -98,13 +101,18 @@ def evaluate(model, data, out, force, no_verify, with_shifts, shift_names, as_js
     on exactly its held-out split (recorded in the run folder and embedded in every artifact). With
     --shifts, the accuracy under each deterministic camera shift as well (no TensorFlow needed for
     .tflite/.onnx). --out must be a new or empty folder, or (with --force) one an earlier asl-edge
-    command wrote; never a run folder (it holds the training's own metrics).
+    command wrote; never a run folder (it holds the training's own metrics). Several --data sources
+    are each scored on their own, then averaged (each source counted once); --out then gets their
+    metrics.json.
     """
     import contextlib
 
     from asl_edge.runtime.outfolder import output_folder
 
     shifts = with_shifts or shift_names
+    if len(data) > 1:
+        return _evaluate_sources(model, list(data), out, force, no_verify, shifts, shift_names, as_json)
+    data = data[0] if data else None
     if out and not shifts:
         need_extra("train", *PLOT_MODULES)
     # The folder is locked and checked before the (long) evaluation, and written whole after it.
@@ -137,6 +145,30 @@ def evaluate(model, data, out, force, no_verify, with_shifts, shift_names, as_js
         click.echo(format_report(metrics))
         if out:
             click.echo(f"wrote {Path(out) / 'metrics.json'} and {Path(out) / 'confusion_matrix.png'}")
+
+
+def _evaluate_sources(model, sources, out, force, no_verify, shifts, shift_names, as_json) -> None:
+    """``evaluate`` with several --data sources: each scored on its own, then their mean."""
+    import contextlib
+
+    from asl_edge.bench.sources import evaluate_sources, format_sources
+    from asl_edge.runtime.fsutil import atomic_write_json
+    from asl_edge.runtime.outfolder import output_folder
+    from asl_edge.runtime.runfolder import METRICS_FILE
+    from asl_edge.runtime.shifts import get_shift
+
+    chosen = [get_shift(n) for n in shift_names] or None
+    with output_folder(out, "evaluate", force) if out else contextlib.nullcontext() as tmp:
+        doc = evaluate_sources(model, sources, with_shifts=bool(shifts), shifts=chosen, verify=not no_verify)
+        if tmp is not None:
+            atomic_write_json(tmp / METRICS_FILE, doc)
+    for m in doc["sources"]:
+        if m.get("warning"):
+            click.echo(m["warning"], err=True)
+    if as_json:
+        echo_json(doc)
+    else:
+        click.echo(format_sources(doc))
 
 
 @cli.command(epilog=examples("asl-edge tune --trials 12 --epochs 15", "asl-edge tune --recipe accurate --trials 4"))

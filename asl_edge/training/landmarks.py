@@ -46,7 +46,7 @@ def landmark_sets(ds: ImageDataset, pre: Preprocessing, train_index: np.ndarray,
         return {"images": int(len(index)), "no_hand": int((~got.found[np.asarray(index, np.int64)]).sum())}
 
     stats = {"train": counts(train_index), "val": counts(val_index), "test": counts(test_index),
-             "landmarks": "from the cache" if got.cache_hit else "extracted",
+             "landmarks_searched": got.searched,
              "no_hand_in_data_set": int((~got.found).sum()), "data_set_images": int(len(ds))}
     log.info("landmark sets: no hand in %d of %d images (left out of training and validation; the %d held-out "
              "ones count as wrong)", stats["no_hand_in_data_set"], len(ds), stats["test"]["no_hand"])
