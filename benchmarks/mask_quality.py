@@ -47,14 +47,20 @@ def main() -> int:
     parser.add_argument("--sheet", type=Path, default=None, help="PNG of sample masks [beside --out]")
     parser.add_argument("--sample", type=int, default=18, help="random images on the sheet [18]")
     parser.add_argument("--worst", type=int, default=12, help="least-agreeing images on the sheet [12]")
+    parser.add_argument("--ship", action="store_true",
+                        help="also write the built-in set's masks into the package (asl_edge.data.masks.BUILTIN_MASKS)")
     args = parser.parse_args()
 
     from asl_edge.data import load_dataset
     from asl_edge.data.builtin import STORAGE
-    from asl_edge.data.masks import hand_masks
+    from asl_edge.data.masks import hand_masks, ship_builtin
 
     ds = load_dataset(args.data, STORAGE)
     images = ds.load_images()
+    if args.ship:
+        if args.data != "builtin":
+            parser.error("--ship writes the built-in set's masks: use it with --data builtin")
+        print(f"shipped: {ship_builtin(images)}")
     masks = hand_masks(images)
     order = np.argsort(masks.agreement)
     worst = [int(i) for i in order[:args.worst]]

@@ -94,6 +94,12 @@ LS02_STEM1 = ["train.label_smoothing=0.2", "model.stem_blocks=1"]  # the fast re
 # The fast recipe from the 5-block model until label smoothing (= FAST_V1 + b64_geo36log035_e140_w14d5);
 # the current recipe equals FAST_V2 + the fast_val05 overrides (fast_blur13_stem1_ls02 + 5% validation).
 FAST_V2 = str(Path(__file__).resolve().parent / "recipes" / "fast_v2.yaml")
+# The fast recipe before background replacement (= FAST_V2 + the fast_val05 overrides): the base of the
+# background round (results in benchmarks/results/shifts/background_ablation.json).
+FAST_V3 = str(Path(__file__).resolve().parent / "recipes" / "fast_v3.yaml")
+BG05 = ["augment.background_prob=0.5"]  # every kind: flat, gradient, noise, stripes, TRAIN photographs
+BG08 = ["augment.background_prob=0.8"]
+E40 = ["train.epochs=40"]  # the cosine schedule over 40 epochs instead of 140
 # The accurate recipe before label smoothing; the current one equals ACCURATE_V1 + accurate_blur13's overrides.
 ACCURATE_V1 = str(Path(__file__).resolve().parent / "recipes" / "accurate_v1.yaml")
 
@@ -219,6 +225,17 @@ VARIANTS = {
     "fast_val05_seed2_repeat": (FAST_V2, [*LS02_STEM1, "data.val_fraction=0.05", "train.seed=2"]),
     # the previous recipe (15% validation) a fourth time on seed 0, beside the runs above
     "fast_blur13_stem1_ls02_repeat2": (FAST_V2, LS02_STEM1),
+    # Background round (2026-12-02): the hand cut out (landmark-seeded GrabCut masks) and laid over generated
+    # backgrounds and TRAIN photographs on the fly, for a share of the images; the suite's bg_* shifts use flat
+    # walls, a checkerboard and a TEST photograph. Measured on a machine shared by many jobs (a full 140-epoch
+    # training took hours there), so on a 40-epoch schedule: each ingredient against the same schedule
+    # without it, on two signer splits (seeds 0 and 1).
+    "fast_v3_e40": (FAST_V3, E40),
+    "fast_v3_e40_seed1": (FAST_V3, [*E40, "train.seed=1"]),
+    "fast_v3_e40_bg05": (FAST_V3, [*E40, *BG05]),
+    "fast_v3_e40_bg05_seed1": (FAST_V3, [*E40, *BG05, "train.seed=1"]),
+    "fast_v3_e40_bg08": (FAST_V3, [*E40, *BG08]),
+    "fast_v3_e40_bg08_seed1": (FAST_V3, [*E40, *BG08, "train.seed=1"]),
     # measured with the first robust recipe (mild_all_per_image), before the recipe changed
     "recipe_fast": (FAST_V1, []),
     "recipe_fast_seed1": (FAST_V1, ["train.seed=1"]),  # another signer split: 30-odd other unseen signers

@@ -134,9 +134,9 @@ def test_fine_tuning_and_calibration_use_the_runs_augmentation(tiny_run, tmp_pat
     seen = []
     real = pipeline.augmenter
 
-    def spy(aug, seed):
+    def spy(aug, seed, *backgrounds):
         seen.append(aug)
-        return real(aug, seed)
+        return real(aug, seed, *backgrounds)
 
     monkeypatch.setattr(pipeline, "augmenter", spy)
     qat = ExportConfig(qat=True, epochs=1, families=("tflite",), calib_samples=20, max_drop=100.0)

@@ -14,7 +14,10 @@ what the package already has:
 An image where no hand is found gets GrabCut from a rectangle (the frame minus a 6% border) alone.
 GrabCut's k-means start is seeded, so a mask is a pure function of the image. Each mask is cached
 by the sha256 of the image's bytes (``~/.cache/asl-edge/masks``, or ``$XDG_CACHE_HOME``), so a data
-set is segmented once for every training and evaluation that uses it.
+set is segmented once for every training and evaluation that uses it. The built-in set's masks ship
+inside the package (:data:`BUILTIN_MASKS`, written by ``python benchmarks/mask_quality.py --ship``):
+a fresh clone trains without segmenting 1,882 photographs first (about 3 CPU minutes), and every
+machine cuts out the same hands whatever its OpenCV.
 
 Quality, recorded per image and summarised by :meth:`MaskSet.quality`: whether landmarks were found,
 the share of the 21 landmarks inside the mask, and the agreement (IoU) with a second, independent
@@ -38,7 +41,8 @@ from asl_edge.runtime.fsutil import atomic_path
 
 log = logging.getLogger(__name__)
 
-METHOD = "landmarks+grabcut-v1"  # part of the cache file name: a changed method never reads old masks
+METHOD = "landmarks-grabcut-v1"  # part of the cache file name: a changed method never reads old masks
+BUILTIN_MASKS = Path(__file__).parent / "builtin" / f"asl-digits-masks-{METHOD}.npz"
 DETECT_SIDE = 256  # images are up-scaled to at least this long side for the hand models
 GRABCUT_ITERATIONS = 5
 HULL_DILATE = 5  # px: the landmarks' hull grown by this square before it is "probably hand"
@@ -187,6 +191,15 @@ def _read_cache(path: Path) -> dict[str, tuple]:
         return {}
 
 
+def ship_builtin(images: np.ndarray) -> Path:
+    """Writes the masks of ``images`` (the built-in set at its stored size) to :data:`BUILTIN_MASKS`."""
+    masks = hand_masks(images)
+    keys = [image_key(img) for img in images]
+    _write_cache(BUILTIN_MASKS, {k: (m, bool(f), float(i)) for k, m, f, i in
+                                 zip(keys, masks.masks, masks.found, masks.landmarks_inside)})
+    return BUILTIN_MASKS
+
+
 def _write_cache(path: Path, entries: dict[str, tuple]) -> None:
     keys = sorted(entries)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -227,7 +240,7 @@ def hand_masks(images: np.ndarray, cache: bool = True) -> MaskSet:
     if images.dtype != np.uint8 or images.ndim != 4 or images.shape[3] != 3:
         raise DataError(f"hand masks need (N, H, W, 3) uint8 RGB images, got {images.dtype} {images.shape}")
     path = _cache_file(images.shape[1:3])
-    entries = _read_cache(path) if cache else {}
+    entries = {**_read_cache(BUILTIN_MASKS), **_read_cache(path)} if cache else {}
     keys = [image_key(img) for img in images]
     missing = [i for i, k in enumerate(keys) if k not in entries]
     if missing:
@@ -238,8 +251,8 @@ def hand_masks(images: np.ndarray, cache: bool = True) -> MaskSet:
             localiser = HandLocaliser()
         for i in tqdm(missing, desc="hand masks", unit="image", file=sys.stderr, disable=None, leave=False):
             entries[keys[i]] = _measure(images[i], localiser)
-        if cache:
-            _write_cache(path, {**_read_cache(path), **entries})  # another process may have added some
+        if cache:  # the new ones, added to what another process may have added meanwhile
+            _write_cache(path, {**_read_cache(path), **{keys[i]: entries[keys[i]] for i in missing}})
         log.info("hand masks: %d computed, %d from the cache (%s)", len(missing), len(keys) - len(missing), path)
     rows = [entries[k] for k in keys]
     empty = (0, *images.shape[1:3])

@@ -127,6 +127,13 @@ class AugmentSection:
         jpeg_prob: share of images re-encoded as JPEG (after the noise, as a camera's encoder
             does), each at its own quality in ``[jpeg_min_quality, 95]``.
         jpeg_min_quality: lowest JPEG quality drawn (1-95).
+        background_prob: share of the images whose background is replaced, first of all the
+            transforms: the hand cut out with its mask (:mod:`asl_edge.data.masks`, cached) and laid
+            over a background drawn from ``backgrounds`` (:mod:`asl_edge.training.backgrounds`), so
+            the model cannot lean on the studio's light wall. Never the TEST photographs.
+        backgrounds: the kinds of background drawn, comma-separated (``flat``, ``gradient``,
+            ``noise``, ``stripes``, ``photo``: windows of the TRAIN photographs), equally likely.
+        background_feather: Gaussian sigma in pixels of the mask's edge (0: the hard mask).
         landmark_tilt: landmark models (``data.landmarks``): largest turn of the hand out of the image
             plane, in degrees, about each of the two image axes through the wrist (the image
             transforms above act on pixels a landmark model never sees; a move, size, in-plane
@@ -155,6 +162,9 @@ class AugmentSection:
     noise: float = setting(0.0, 0.0, 1.0)
     jpeg_prob: float = setting(0.0, 0.0, 1.0, note="is a share of the images")
     jpeg_min_quality: int = setting(10, 1, 95)
+    background_prob: float = setting(0.0, 0.0, 1.0, note="is a share of the images")
+    backgrounds: str = "flat,gradient,noise,stripes,photo"
+    background_feather: float = setting(0.0, 0.0, 50.0, note="is a blur sigma in pixels")
     landmark_tilt: float = setting(0.0, 0.0, 60.0, note="is in degrees")
     landmark_noise: float = setting(0.0, 0.0, 1.0)
 
@@ -489,6 +499,9 @@ def check(config: Config) -> Config:
     for key in ("scale_prob", "grayscale_prob", "blur_prob", "jpeg_prob"):
         if not 0.0 <= getattr(aug, key) <= 1.0:
             raise ConfigError(f"augment.{key} is a share of the images: it must lie in [0, 1], got {getattr(aug, key)}")
+    from asl_edge.training.backgrounds import check_kinds
+
+    check_kinds(aug.backgrounds)
     if not aug.scale_min <= aug.scale_max:
         raise ConfigError(f"augment needs 0 < scale_min <= scale_max, got {aug.scale_min} and {aug.scale_max}")
     train = config.train

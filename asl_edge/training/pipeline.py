@@ -26,22 +26,28 @@ BLUR_SIGMA = (0.5, 2.0)  # the range of augment.blur_prob's Gaussian, in pixels
 ANTIALIAS_RADIUS = 4
 
 
-def augmenter(aug: AugmentSection, seed: int):
+def augmenter(aug: AugmentSection, seed: int, backgrounds: np.ndarray | None = None):
     """The batched augmentation for ``aug``: a function of a ``(B, H, W, C)`` float batch on the 0..1
-    scale that returns the augmented batch (same shape, clipped to 0..1), or ``None`` when off.
+    scale (and, for background replacement, ``mask=``: the ``(B, H, W, 1)`` hand masks, 0..1) that
+    returns the augmented batch (same shape, clipped to 0..1), or ``None`` when off.
 
     Every transform is a vectorised TensorFlow op on the whole batch with per-image random
-    parameters, in camera order: geometry (flip, one affine warp for rotation/shift/scale with a
-    varied fill, the legacy Keras zoom), light (exposure gain, contrast, additive brightness, gamma),
-    colour (white-balance gains, grey), then the sensor (blur, noise) and the encoder (JPEG).
+    parameters, in camera order: the scene (a share ``background_prob`` of the hands laid over one
+    of ``backgrounds``, a ``(K, H, W, C)`` ``uint8`` bank, where a mask is given), geometry (flip,
+    one affine warp for rotation/shift/scale with a varied fill, the legacy Keras zoom), light
+    (exposure gain, contrast, additive brightness, gamma), colour (white-balance gains, grey), then
+    the sensor (blur, noise) and the encoder (JPEG).
     """
-    from asl_edge.keras_compat import keras
+    from asl_edge.keras_compat import keras, tf
 
     if not aug.enabled:
         return None
     zoom = keras.layers.RandomZoom(aug.zoom, fill_mode="reflect", seed=seed + 3) if aug.zoom else None
+    bank = tf.constant(backgrounds) if backgrounds is not None and aug.background_prob else None
 
-    def apply(x):
+    def apply(x, mask=None):
+        if bank is not None and mask is not None:
+            x = _replace_background(x, mask, bank, aug.background_prob)
         x = _geometry(x, aug)
         if zoom is not None:
             x = zoom(x, training=True)
@@ -88,6 +94,55 @@ def _on_chosen(chosen, transform, x):
     return tf.cond(tf.shape(where)[0] > 0,
                    lambda: tf.tensor_scatter_nd_update(x, where, transform(tf.gather_nd(x, where))),
                    lambda: x)
+
+
+def _replace_background(x, mask, bank, prob: float):
+    """A share ``prob`` of the images: ``mask * x + (1 - mask) * background``, each background a
+    random one of ``bank`` (``uint8``), mirrored and flipped at random. Where the mask is 1 the
+    pixels are the image's own, exactly."""
+    from asl_edge.keras_compat import tf
+
+    n = tf.shape(x)[0]
+    bg = tf.cast(tf.gather(bank, tf.random.uniform([n], 0, tf.shape(bank)[0], dtype=tf.int32)), x.dtype) / 255.0
+    bg = _pick(_chosen(n, 0.5), tf.reverse(bg, axis=[2]), bg)
+    bg = _pick(_chosen(n, 0.5), tf.reverse(bg, axis=[1]), bg)
+    return _pick(_chosen(n, prob), mask * x + (1.0 - mask) * bg, x)
+
+
+def training_masks(ds: ImageDataset, aug: AugmentSection) -> np.ndarray:
+    """The hand masks of ``ds``'s images for background replacement: ``(N, H, W, 1)`` ``uint8``
+    0..255, feathered by ``aug.background_feather`` (computed once per data set and cached,
+    :mod:`asl_edge.data.masks`).
+
+    Raises:
+        DataError: a streamed data set (the masks need every image in memory).
+    """
+    from PIL import Image, ImageFilter
+
+    from asl_edge.data.masks import hand_masks
+
+    if ds.streaming:
+        raise DataError("augment.background_prob needs the images in memory (hand masks): set data.stream=false "
+                        "or augment.background_prob=0")
+    images = ds.load_images()
+    if images.shape[-1] == 1:  # a grayscale-input model: the hand models read the grey as RGB
+        images = np.repeat(images, 3, axis=-1)
+    masks = hand_masks(images).masks * np.uint8(255)
+    if aug.background_feather > 0:
+        blur = ImageFilter.GaussianBlur(aug.background_feather)
+        masks = np.stack([np.asarray(Image.fromarray(m, "L").filter(blur)) for m in masks])
+    return masks[..., None]
+
+
+def training_backgrounds(ds: ImageDataset, aug: AugmentSection, seed: int) -> np.ndarray:
+    """The bank of training backgrounds at ``ds``'s input size and channels (grey as luma)."""
+    from asl_edge.training.backgrounds import background_bank
+
+    h, w, c = ds.preprocessing.input_shape
+    bank = background_bank(aug.backgrounds, h, w, seed)
+    if c == 1:
+        bank = np.round(bank @ np.array([0.299, 0.587, 0.114]))[..., None].astype(np.uint8)
+    return bank
 
 
 def _geometry(x, aug: AugmentSection):
@@ -296,6 +351,11 @@ def make_dataset(
         images = paths.map(_decode, num_parallel_calls=tf.data.AUTOTUNE)
     else:
         images = tf.data.Dataset.from_tensor_slices(ds.images)
+    replace_bg = training and aug is not None and aug.enabled and aug.background_prob > 0
+    backgrounds = None
+    if replace_bg:  # each image travels with its hand mask
+        backgrounds = training_backgrounds(ds, aug, seed)
+        images = tf.data.Dataset.zip((images, tf.data.Dataset.from_tensor_slices(training_masks(ds, aug))))
     data = tf.data.Dataset.zip((images, tf.data.Dataset.from_tensor_slices(labels)))
     if sample_weights is not None:
         weights = np.asarray([sample_weights[int(c)] for c in labels], np.float32)
@@ -306,12 +366,13 @@ def make_dataset(
         # Shuffle file names/indices, not decoded images, so memory stays flat when streaming.
         data = data.shuffle(min(len(ds), 10_000), seed=seed, reshuffle_each_iteration=True)
     data = data.batch(batch_size, drop_remainder=False)
-    layers = augmenter(aug, seed) if training and aug is not None else None
+    layers = augmenter(aug, seed, backgrounds) if training and aug is not None else None
 
     def _prepare(x, *rest):
+        x, mask = x if replace_bg else (x, None)
         x = tf.cast(x, tf.float32) / 255.0
         if layers is not None:
-            x = layers(x)
+            x = layers(x) if mask is None else layers(x, mask=tf.cast(mask, tf.float32) / 255.0)
         return (_normalize_tf(x, pre), *rest)
 
     return data.map(_prepare, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)

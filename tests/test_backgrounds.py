@@ -1,0 +1,239 @@
+"""Backgrounds: the background camera shifts, the hand masks they rest on, and background-replacing training."""
+
+import dataclasses
+import importlib.util
+
+import numpy as np
+import pytest
+
+from asl_edge.runtime.errors import ConfigError, DataError
+from asl_edge.runtime.shifts import camera_shifts, estimate_mask, get_shift
+
+MASKED = [s for s in camera_shifts() if s.needs_mask]
+RECIPES = ("fast", "accurate", "camera")
+HAS_CV2 = importlib.util.find_spec("cv2") is not None
+
+
+def _hand(side: int = 32, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A light, noisy wall with a darker 'hand' (an off-centre disc and a finger bar), and its mask."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:side, 0:side]
+    mask = ((xx - side * 0.45) ** 2 + (yy - side * 0.6) ** 2) < (side * 0.22) ** 2
+    mask |= (abs(xx - side * 0.5) < side * 0.06) & (yy > side * 0.15) & (yy < side * 0.6)
+    img = np.full((side, side, 3), (215, 210, 200), np.float32)
+    img[mask] = (170, 120, 95)
+    img += rng.normal(0, 6, img.shape)
+    return np.clip(img, 0, 255).astype(np.uint8), mask.astype(np.uint8)
+
+
+def test_the_table_has_the_background_and_webcam_shifts():
+    names = {s.name for s in camera_shifts()}
+    assert {"bg_black", "bg_dark_grey", "bg_mid_grey", "bg_checker", "bg_scene", "webcam_50px"} <= names
+    assert {s.family for s in MASKED} == {"background"}
+    assert not get_shift("webcam_50px").needs_mask
+
+
+@pytest.mark.parametrize("shift", MASKED, ids=[s.name for s in MASKED])
+def test_a_background_shift_changes_only_the_background(shift):
+    img, mask = _hand()
+    out = shift.apply(img, mask=mask)
+    np.testing.assert_array_equal(out[mask == 1], img[mask == 1])  # every hand pixel as it was
+    changed = np.any(out != img, axis=2)
+    assert changed[mask == 0].mean() > 0.9
+    np.testing.assert_array_equal(shift.apply(img, mask=mask * 255), out)  # 0..255 masks read the same
+    np.testing.assert_array_equal(shift.apply(img, mask=np.ones_like(mask)), img)  # all hand: unchanged
+    np.testing.assert_array_equal(shift.apply(img.copy(), mask=mask), out)  # deterministic
+
+
+@pytest.mark.parametrize("shift", MASKED, ids=[s.name for s in MASKED])
+def test_a_soft_mask_blends_the_edge(shift):
+    img, mask = _hand()
+    alpha = mask.astype(np.float32) * 0.5
+    out = shift.apply(img, mask=alpha).astype(np.float32)
+    full = shift.apply(img, mask=np.zeros_like(mask)).astype(np.float32)
+    half = (img.astype(np.float32) + full) / 2
+    assert np.abs(out[mask == 1] - half[mask == 1]).max() <= 1.0
+
+
+def test_flat_backgrounds_have_their_colour():
+    img, mask = _hand()
+    out = get_shift("bg_black").apply(img, mask=mask)
+    assert out[mask == 0].max() == 0
+    out = get_shift("bg_mid_grey").apply(img, mask=mask)
+    assert np.all(out[mask == 0] == 128)
+
+
+def test_the_scene_background_is_a_test_photo_window_chosen_by_the_image():
+    pytest.importorskip("sklearn")
+    img, mask = _hand(48)
+    shift = get_shift("bg_scene")
+    a = shift.apply(img, mask=mask)
+    b = shift.apply(_hand(48, seed=1)[0], mask=mask)
+    assert a[mask == 0].std() > 10  # a photograph, not a wall
+    assert not np.array_equal(a[mask == 0], b[mask == 0])  # another image, another window
+    from asl_edge.runtime.backgrounds import BACKGROUNDS
+    from asl_edge.runtime.shifts import SCENE_PHOTO
+
+    assert BACKGROUNDS[SCENE_PHOTO].split == "test"
+
+
+def test_a_mask_of_the_wrong_shape_is_refused():
+    img, mask = _hand()
+    with pytest.raises(ValueError, match="mask's shape"):
+        get_shift("bg_black").apply(img, mask=mask[:10])
+
+
+def test_the_estimated_mask_finds_a_hand_on_a_light_wall():
+    img, mask = _hand()
+    est = estimate_mask(img) > 0.5
+    iou = np.logical_and(est, mask).sum() / np.logical_or(est, mask).sum()
+    assert iou > 0.85
+
+
+def test_webcam_shift_loses_detail_but_keeps_the_picture():
+    img, _ = _hand(64)
+    out = get_shift("webcam_50px").apply(img)
+    assert np.abs(out.astype(float) - img).mean() < 8  # the same picture...
+    assert np.abs(np.diff(out.astype(float), axis=1)).mean() < np.abs(np.diff(img.astype(float), axis=1)).mean()
+
+
+# -- hand masks ----------------------------------------------------------------------------------------
+def _builtin(indices):
+    from asl_edge.data import load_dataset
+    from asl_edge.data.builtin import STORAGE
+
+    ds = load_dataset("builtin", STORAGE)
+    return ds.load_images(np.asarray(indices))
+
+
+@pytest.mark.skipif(not HAS_CV2, reason="hand masks use OpenCV's GrabCut (the camera extra)")
+def test_hand_masks_cover_the_landmarks_and_agree_with_the_colour_estimate(tmp_path, monkeypatch):
+    from asl_edge.data import masks as masks_mod
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    images = _builtin([0, 500, 1000, 1500])
+    got = masks_mod.hand_masks(images, cache=False)  # computed here, no cache, no shipped masks
+    assert got.masks.shape == images.shape[:3] and set(np.unique(got.masks)) <= {0, 1}
+    assert got.found.all()
+    assert got.landmarks_inside.min() >= 0.9
+    assert got.agreement.mean() > 0.8
+    assert 0.15 < got.masks.mean() < 0.7  # a hand, not the frame nor a speck
+    # the masks shipped for the built-in set are the ones the method makes (another OpenCV may move an edge)
+    shipped = masks_mod.hand_masks(images)
+    overlap = (shipped.masks & got.masks).sum(axis=(1, 2)) / (shipped.masks | got.masks).sum(axis=(1, 2))
+    assert overlap.min() > 0.95
+
+
+@pytest.mark.skipif(not HAS_CV2, reason="hand masks use OpenCV's GrabCut (the camera extra)")
+def test_hand_masks_are_cached_by_the_image(tmp_path, monkeypatch):
+    from asl_edge.data import masks as masks_mod
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    images = np.ascontiguousarray(_builtin([3, 700])[:, :, ::-1])  # mirrored: not among the shipped masks
+    got = masks_mod.hand_masks(images)
+    assert masks_mod._cache_file(images.shape[1:3]).is_file()
+    monkeypatch.setattr(masks_mod, "_measure", lambda *a: pytest.fail("recomputed a cached mask"))
+    again = masks_mod.hand_masks(images[::-1])  # in any order
+    np.testing.assert_array_equal(again.masks, got.masks[::-1])
+    q = again.quality()
+    assert q["images"] == 2 and q["landmarks_found"] == 2 and q["method"] == masks_mod.METHOD
+
+
+def test_hand_masks_refuse_non_rgb_stacks():
+    from asl_edge.data.masks import hand_masks
+
+    with pytest.raises(DataError, match=r"\(N, H, W, 3\) uint8"):
+        hand_masks(np.zeros((2, 8, 8), np.uint8))
+
+
+def test_a_damaged_mask_cache_is_recomputed(tmp_path, monkeypatch):
+    from asl_edge.data import masks as masks_mod
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    img, mask = _hand()
+    path = masks_mod._cache_file(img.shape[:2])
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"not an npz")
+    monkeypatch.setattr(masks_mod, "_measure", lambda rgb, loc: (mask, True, 1.0))
+    monkeypatch.setattr("asl_edge.runtime.hands.HandLocaliser", lambda *a, **k: None)
+    got = masks_mod.hand_masks(img[None])
+    np.testing.assert_array_equal(got.masks[0], mask)
+    assert masks_mod._read_cache(path)  # rewritten, readable
+
+
+# -- training ---------------------------------------------------------------------------------------
+def _plain(**kw):
+    from asl_edge.training.config import AugmentSection
+
+    off = dict(rotation=0.0, shift=0.0, zoom=0.0, brightness=0.0, contrast=0.0, flip=False)
+    return AugmentSection(**{**off, **kw})
+
+
+def _batch(n: int = 64, side: int = 32):
+    pairs = [_hand(side, seed=i) for i in range(n)]
+    return np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])
+
+
+def test_background_replacement_keeps_the_hand_and_replaces_the_rest():
+    from asl_edge.keras_compat import tf
+    from asl_edge.training.backgrounds import background_bank
+    from asl_edge.training.pipeline import augmenter
+
+    images, masks = _batch()
+    bank = background_bank("flat,noise", 32, 32, seed=0, size=16)
+    tf.random.set_seed(0)
+    apply = augmenter(_plain(background_prob=1.0), seed=0, backgrounds=bank)
+    x = images.astype(np.float32) / 255.0
+    out = apply(tf.constant(x), mask=tf.constant(masks[..., None], tf.float32)).numpy()
+    hand = masks.astype(bool)
+    np.testing.assert_allclose(out[hand], x[hand], atol=1e-6)
+    assert (np.abs(out - x).max(axis=3)[~hand] > 1e-3).mean() > 0.9
+    # without a mask (int8 calibration) or at probability 0 nothing is replaced
+    np.testing.assert_allclose(apply(tf.constant(x)).numpy(), x, atol=1e-6)
+    none = augmenter(_plain(background_prob=0.0), seed=0, backgrounds=bank)
+    np.testing.assert_allclose(none(tf.constant(x), mask=tf.constant(masks[..., None], tf.float32)).numpy(), x,
+                               atol=1e-6)
+
+
+def test_background_kinds_and_range_are_checked():
+    from asl_edge.training import config as cfg
+
+    with pytest.raises(ConfigError, match="augment.backgrounds names kinds"):
+        cfg.resolve("fast", ["augment.backgrounds=flat,sky"])
+    with pytest.raises(ConfigError, match=r"background_prob is a share"):
+        cfg.resolve("fast", ["augment.background_prob=1.5"])
+    with pytest.raises(ConfigError, match="background_feather"):
+        cfg.resolve("fast", ["augment.background_feather=-1"])
+
+
+def test_the_background_bank_is_seeded_and_never_uses_test_photographs(monkeypatch):
+    from asl_edge.runtime import backgrounds as bg_mod
+    from asl_edge.training.backgrounds import KINDS, background_bank
+
+    seen = []
+    real = bg_mod.load_background
+
+    def spy(name):
+        seen.append(name)
+        return np.full((300, 400, 3), 90, np.uint8) if importlib.util.find_spec("skimage") is None else real(name)
+
+    monkeypatch.setattr(bg_mod, "load_background", spy)
+    a = background_bank(",".join(KINDS), 24, 24, seed=3, size=20)
+    b = background_bank(",".join(KINDS), 24, 24, seed=3, size=20)
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, background_bank(",".join(KINDS), 24, 24, seed=4, size=20))
+    assert seen and set(seen) <= set(bg_mod.background_names("train"))
+    spread = a.reshape(20, -1, 3).std(axis=1).max(axis=1)  # per image, across its pixels
+    assert spread[0] == 0  # the first is a flat colour...
+    assert spread[1:5].min() > 1  # ...the next ones (gradient, noise, stripes, photo) are not
+
+
+def test_a_streamed_data_set_cannot_replace_backgrounds():
+    from asl_edge.data.dataset import ImageDataset
+    from asl_edge.runtime.preprocess import Preprocessing
+    from asl_edge.training.pipeline import training_masks
+
+    ds = ImageDataset(labels=np.arange(2), class_names=("0", "1"), preprocessing=Preprocessing(), source="x",
+                      paths=("a.jpg", "b.jpg"))
+    with pytest.raises(DataError, match="in memory"):
+        training_masks(ds, dataclasses.replace(_plain(), background_prob=0.5))
