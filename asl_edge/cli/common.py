@@ -56,10 +56,13 @@ def table(head: list[str], rows: list[list], right: set[int] | None = None) -> s
 
     Args:
         head: column titles.
-        rows: cells (converted with ``str``).
+        rows: cells (converted with ``str``; control characters escaped, so a name with a newline or
+            a terminal escape in it cannot forge rows or colours).
         right: indices of right-aligned (numeric) columns; by default those whose cells all parse as numbers.
     """
-    cells = [[str(c) for c in row] for row in rows]
+    from asl_edge.runtime.fsutil import printable
+
+    cells = [[printable(c) for c in row] for row in rows]
     if right is None:
         right = {i for i in range(len(head)) if cells and all(_numeric(r[i]) for r in cells)}
     widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(head)]

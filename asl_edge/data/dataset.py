@@ -44,6 +44,7 @@ class ImageDataset:
         present = np.unique(self.labels)
         if len(present) < 2:
             raise DataError(f"{self.source} holds only one class; a classifier needs at least two")
+        check_class_names(self.class_names, self.source)
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -73,3 +74,35 @@ class ImageDataset:
         if self.images is not None:
             return self.images[index]
         return np.stack([self.preprocessing.load(self.paths[i]) for i in index])
+
+
+def check_class_names(names, source: str) -> tuple[str, ...]:
+    """Refuses class names a run could not use: each becomes one line of ``labels.txt`` and an
+    artifact's label list, is printed in tables, and names a class folder.
+
+    Raises:
+        DataError: one line naming the class: an empty or blank name, one with leading or trailing
+            blanks (``labels.txt`` would read it back stripped), control characters or a newline,
+            more than 200 characters, or two classes with the same name.
+    """
+    from asl_edge.runtime.fsutil import printable
+    from asl_edge.runtime.validate import MAX_LABEL_CHARS, MAX_LABELS
+
+    where = printable(source)
+    if not 1 <= len(names) <= MAX_LABELS:
+        raise DataError(f"{where}: {len(names)} classes (at most {MAX_LABELS})")
+    seen: dict[str, int] = {}
+    for i, name in enumerate(names):
+        shown = printable(repr(name))
+        if not isinstance(name, str) or not name.strip():
+            raise DataError(f"{where}: class {i} has an empty or blank name ({shown}): name every class")
+        if not name.isprintable():
+            raise DataError(f"{where}: class {i} name {shown} holds a newline or control characters: rename it")
+        if name != name.strip():
+            raise DataError(f"{where}: class {i} name {shown} starts or ends with blanks: rename it")
+        if len(name) > MAX_LABEL_CHARS:
+            raise DataError(f"{where}: class {i} name is longer than {MAX_LABEL_CHARS} characters")
+        if name in seen:
+            raise DataError(f"{where}: classes {seen[name]} and {i} have the same name {shown}: names must differ")
+        seen[name] = i
+    return tuple(names)

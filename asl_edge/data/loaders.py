@@ -15,6 +15,7 @@ and npz) gives the signer of each image for data sets that do not carry it.
 from __future__ import annotations
 
 import csv
+import io
 import itertools
 import logging
 import os
@@ -40,6 +41,7 @@ _JUNK = {"thumbs.db", "desktop.ini"}
 # Sign Language MNIST labels are 0..25 for A..Z with 9 (J) and 25 (Z) never present.
 SIGN_MNIST_LETTERS = tuple(c for c in string.ascii_uppercase if c not in "JZ")
 SIGN_MNIST_LABELS = tuple(i for i in range(26) if i not in (9, 25))
+MAX_GROUPS_BYTES = 256 << 20  # one "path,signer" line per image: millions of images
 
 
 def load_dataset(
@@ -354,14 +356,24 @@ def _npz_labels(path: Path, y: np.ndarray, n: int) -> np.ndarray:
 def _with_groups(ds: ImageDataset, groups_file: Path, root: Path) -> ImageDataset:
     from dataclasses import replace
 
+    from asl_edge.runtime.fsutil import read_regular
+
     if not groups_file.is_file():
-        raise DataError(f"groups file not found: {groups_file}")
+        raise DataError(f"groups file not found: {printable(groups_file)}")
+    raw = read_regular(groups_file, DataError, "groups file", MAX_GROUPS_BYTES)
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"groups file {printable(groups_file)} is not UTF-8 text (byte {exc.start}): save it as "
+                        "UTF-8") from None
     mapping = {}
-    with open(groups_file, newline="") as fh:
-        for row in csv.reader(fh):
+    try:
+        for row in csv.reader(io.StringIO(text, newline="")):
             if len(row) < 2 or row[0].strip().lower() in {"path", "index", "file"}:
                 continue
             mapping[row[0].strip()] = row[1].strip()
+    except csv.Error as exc:
+        raise DataError(f"groups file {printable(groups_file)} is not a CSV of path,group rows: {exc}") from None
     if ds.source != BUILTIN and Path(ds.source).is_dir():  # folder trees: paths relative to the root
         keys = [os.path.relpath(p, root) for p in (ds.paths or _list_paths(root))]
     else:  # .csv, .npz and the built-in set: row indices

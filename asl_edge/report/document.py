@@ -11,9 +11,18 @@ from asl_edge.runtime.fsutil import printable
 
 def md_table(head: list[str], rows: list[list[str]]) -> str:
     # printable(): a newline or ANSI escape in a file name must not forge table rows.
-    lines = ["| " + " | ".join(printable(h) for h in head) + " |", "|" + "---|" * len(head)]
-    lines += ["| " + " | ".join(printable(c).replace("|", "/") for c in row) + " |" for row in rows]
+    lines = ["| " + " | ".join(md_text(printable(h)) for h in head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(md_text(printable(c).replace("|", "/")) for c in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def md_text(text: str) -> str:
+    """``text`` for Markdown with HTML escaped outside code spans: a results file's ``<script>`` or
+    ``<img onerror=...>`` must show as text wherever REPORT.md is rendered (inside a code span it
+    already does, and an entity there would show literally)."""
+    parts = re.split(r"(`[^`]*`)", str(text))
+    return "".join(p if p.startswith("`") and p.endswith("`") and len(p) > 1 else html.escape(p, quote=False)
+                   for p in parts)
 
 
 # -- the document ---------------------------------------------------------------------------------
@@ -39,13 +48,13 @@ class Document:
         out = []
         for b in self.blocks:
             if b[0] == "h":
-                out.append("#" * b[1] + " " + b[2])
+                out.append("#" * b[1] + " " + md_text(b[2]))
             elif b[0] == "p":
-                out.append(b[1])
+                out.append(md_text(b[1]))
             elif b[0] == "table":
                 out.append(md_table(b[1], b[2]))
             else:
-                out.append(f"![{b[2]}]({b[1]})")
+                out.append(f"![{md_text(b[2])}]({b[1]})")
         return "\n\n".join(out) + "\n"
 
     def html(self, title: str) -> str:

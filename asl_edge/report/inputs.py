@@ -71,36 +71,66 @@ def load_check(path: str | Path) -> dict:
         DataError: missing, not JSON, or not a check file.
     """
     from asl_edge.bench.results import read_json
+    from asl_edge.report import schema
 
-    return validate_check(read_json(path), str(path))
+    return schema.validate(validate_check(read_json(path), str(path)), schema.CHECK, str(path))
+
+
+def _kind(doc) -> tuple[str, object] | None:
+    """Which of the report's inputs ``doc`` claims to be: ``(kind, schema table)``, or None for
+    a file of another kind (skipped with a warning)."""
+    from asl_edge.bench.results import KIND, SCHEMA
+    from asl_edge.report import schema
+
+    if not isinstance(doc, dict):
+        return None
+    kinds = {CHECK_KIND: schema.CHECK, LAYER_REPORT_KIND: schema.LAYER_REPORT, ARCHITECTURES_KIND: schema.ARCHITECTURES}
+    if doc.get("kind") in kinds:
+        return doc["kind"], kinds[doc["kind"]]
+    if doc.get("schema") == SCHEMA and doc.get("kind", KIND) == KIND:
+        return KIND, schema.RESULTS
+    return None
 
 
 def load_inputs(paths) -> tuple[list[dict], list[dict]]:
     """Splits the given files into benchmark results and side documents (ARM64 checks, layer reports).
 
-    A file that is neither (another kind of results JSON, say ``benchmarks/results/holdout/*.json``)
-    is skipped with one warning line, so ``asl-edge report pi4.json benchmarks/results/**/*.json``
-    works as people type it.
+    Each file is checked against the report's input schema (:mod:`asl_edge.report.schema`: every
+    field it reads, with its type and bounds) before anything is drawn, and comes back cleaned (its
+    strings safe to print). A file that is none of these kinds (another kind of results JSON, say
+    ``benchmarks/results/holdout/*.json``) is skipped with one warning line, so ``asl-edge report
+    pi4.json benchmarks/results/**/*.json`` works as people type it; a file of one of these kinds
+    with a field of the wrong type or out of bounds is an error.
 
     Raises:
-        DataError: a missing or unreadable file, or no usable file at all.
+        DataError: a missing, unreadable or malformed file (one line naming the file and the
+            field), too many files or rows, or no usable file at all.
     """
     from asl_edge.bench.results import read_json, validate_results
+    from asl_edge.report import schema
 
+    paths = list(paths)
+    if len(paths) > schema.MAX_FILES:
+        raise DataError(f"{len(paths)} results files: a report takes at most {schema.MAX_FILES}")
+    validators = {CHECK_KIND: validate_check, LAYER_REPORT_KIND: validate_layer_report,
+                  ARCHITECTURES_KIND: validate_architectures}
     results, checks, skipped = [], [], []
     for p in paths:
-        doc = read_json(p)
+        doc, name = read_json(p), str(p)
+        kind = _kind(doc)
         try:
-            if isinstance(doc, dict) and doc.get("kind") == CHECK_KIND:
-                checks.append(validate_check(doc, str(p)))
-            elif isinstance(doc, dict) and doc.get("kind") == LAYER_REPORT_KIND:  # an export's layer_report.json
-                checks.append(validate_layer_report(doc, str(p)))
-            elif isinstance(doc, dict) and doc.get("kind") == ARCHITECTURES_KIND:
-                checks.append(validate_architectures(doc, str(p)))
-            else:
-                results.append(validate_results(doc, str(p)))
+            if kind is None:
+                validate_results(doc, name)  # the reason it is not results, for the warning
+                raise DataError(f"{name} is not an asl-edge benchmark results file")
         except DataError as exc:
             skipped.append(exc)
+            continue
+        doc = validators.get(kind[0], validate_results)(doc, name)
+        doc = schema.validate(doc, kind[1], name)
+        (checks if kind[0] in validators else results).append(doc)
+    if sum(len(d["results"]) for d in results) > schema.MAX_TOTAL_ROWS:
+        raise DataError(f"the results files hold more than {schema.MAX_TOTAL_ROWS} rows together: report fewer "
+                        "files at a time")
     if not results and not checks:
         if len(skipped) == 1:
             raise skipped[0]

@@ -21,6 +21,9 @@ _PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#
 KIND_COLOURS = {f.name: _PALETTE[i % len(_PALETTE)] for i, f in enumerate(export_formats())}
 RUNTIME_MARKERS = {"keras": "s", "litert": "o", "tflite_runtime": "o", "tf.lite": "o", "onnxruntime": "^"}
 LEGEND_FONT = 9
+# Artifacts drawn per plot: a figure for more is unreadable, and grows with them (the rest stay in the tables).
+MAX_DRAWN = 30
+MAX_CELL_LABELS = 600  # the heat map writes its values into at most this many cells
 
 
 def colour(row: dict) -> str:
@@ -78,9 +81,20 @@ def _accuracy_vs_latency(plt, ok: list[dict], title: str) -> bytes:
     return _png(fig)
 
 
+def _first_artifacts(rows: list[dict], limit: int = MAX_DRAWN) -> list[dict]:
+    """The rows of the first ``limit`` artifacts (in the order measured)."""
+    keep = list(dict.fromkeys(r["artifact"] for r in rows))[:limit]
+    return [r for r in rows if r["artifact"] in set(keep)]
+
+
+def _more(rows: list[dict], drawn: list[dict]) -> str:
+    total, shown = len({r["artifact"] for r in rows}), len({r["artifact"] for r in drawn})
+    return f" (first {shown} of {total} artifacts)" if shown < total else ""
+
+
 def _sizes(plt, rows: list[dict]) -> bytes:
     sizes = {}
-    for r in rows:
+    for r in _first_artifacts(rows):
         sizes.setdefault(r["artifact"], (r["size_bytes"] / 1024, colour(r)))
     fig, ax = plt.subplots(figsize=(7.5, 0.45 * len(sizes) + 1.2))
     names = list(sizes)
@@ -88,7 +102,7 @@ def _sizes(plt, rows: list[dict]) -> bytes:
     ax.bar_label(bars, labels=[f"{sizes[n][0]:,.1f} KB" for n in names], padding=3, fontsize=LEGEND_FONT)
     ax.invert_yaxis()
     ax.set_xlim(0, max(v for v, _ in sizes.values()) * 1.25)
-    ax.set(xlabel="size (KB)", title="Size per artifact")
+    ax.set(xlabel="size (KB)", title="Size per artifact" + _more(rows, _first_artifacts(rows)))
     return _png(fig)
 
 
@@ -111,9 +125,16 @@ def _latency_vs_threads(plt, ok: list[dict]) -> bytes:
 def _confusion(plt, row: dict, names) -> bytes:
     from sklearn.metrics import ConfusionMatrixDisplay
 
+    cm = np.asarray(row["confusion_matrix"])
     fig, ax = plt.subplots(figsize=(5, 4.5))
-    ConfusionMatrixDisplay(np.asarray(row["confusion_matrix"]), display_labels=names).plot(
-        ax=ax, cmap="Blues", colorbar=False)
+    # Labels that do not match the matrix (another file's) are left out; counts are written into
+    # the cells only while they stay legible.
+    legible = len(cm) <= 30
+    ConfusionMatrixDisplay(cm, display_labels=names if names is not None and len(names) == len(cm) else None).plot(
+        ax=ax, cmap="Blues", colorbar=False, include_values=legible)
+    if not legible:  # hundreds of tick labels take longer to draw than the rest of the report
+        ax.set_xticks([])
+        ax.set_yticks([])
     ax.set_title(f"Deployed: {row['artifact']} (accuracy {row['accuracy']:.2%}, {_samples(row)} images)", fontsize=9)
     return _png(fig)
 
@@ -126,23 +147,28 @@ def shift_heatmap(rows: list[dict]) -> bytes | None:
     import matplotlib.pyplot as plt
 
     measured = {}
-    for r in rows:
-        if r.get("shifts") and r["artifact"] not in measured:
-            measured[r["artifact"]] = r
+    with_shifts = [r for r in rows if r.get("shifts")]
+    for r in _first_artifacts(with_shifts):
+        measured.setdefault(r["artifact"], r)
     if not measured:
         return None
     names = list(dict.fromkeys(s for r in measured.values() for s in ["unchanged", *r["shifts"]]))
-    grid = np.array([[(r["accuracy"] if s == "unchanged" else (r["shifts"].get(s) or {}).get("accuracy", np.nan))
-                      for s in names] for r in measured.values()], float) * 100
+
+    def cell(r, s):
+        value = r["accuracy"] if s == "unchanged" else (r["shifts"].get(s) or {}).get("accuracy")
+        return np.nan if value is None else value
+
+    grid = np.array([[cell(r, s) for s in names] for r in measured.values()], float) * 100
     fig, ax = plt.subplots(figsize=(max(7.5, 0.42 * len(names) + 2), 0.5 * len(measured) + 2.2))
     im = ax.imshow(grid, cmap="RdYlGn", vmin=max(0.0, np.nanmin(grid) - 5), vmax=100, aspect="auto")
     ax.set_xticks(range(len(names)), names, rotation=60, ha="right", fontsize=8)
     ax.set_yticks(range(len(measured)), list(measured), fontsize=8)
-    for (i, j), v in np.ndenumerate(grid):
-        if not np.isnan(v):
-            ax.text(j, i, f"{v:.0f}", ha="center", va="center", fontsize=7)
+    if grid.size <= MAX_CELL_LABELS:
+        for (i, j), v in np.ndenumerate(grid):
+            if not np.isnan(v):
+                ax.text(j, i, f"{v:.0f}", ha="center", va="center", fontsize=7)
     fig.colorbar(im, ax=ax, label="accuracy (%)")
-    ax.set_title("Accuracy under camera shifts (held-out signers)")
+    ax.set_title("Accuracy under camera shifts (held-out signers)" + _more(with_shifts, list(measured.values())))
     return _png(fig)
 
 
@@ -184,11 +210,12 @@ def plots(rows: list[dict], title: str, labels: dict | None = None) -> dict[str,
 
     ok = [r for r in rows if r["status"] == "ok"]
     out = {}
+    drawn = _first_artifacts(ok)
     if ok:
-        out["accuracy_vs_latency"] = _accuracy_vs_latency(plt, ok, title)
+        out["accuracy_vs_latency"] = _accuracy_vs_latency(plt, drawn, title + _more(ok, drawn))
     out["size"] = _sizes(plt, rows)
     if len({r.get("threads") for r in ok}) > 1:
-        out["latency_vs_threads"] = _latency_vs_threads(plt, ok)
+        out["latency_vs_threads"] = _latency_vs_threads(plt, drawn)
     heat = shift_heatmap(ok)
     if heat is not None:
         out["camera_shifts"] = heat
