@@ -6,7 +6,7 @@ preprocessing of :func:`asl_edge.bench.evaluate.evaluate_shifts`); over the mode
 images any of them gets wrong under the shift, how many of those only one model gets wrong, and the
 accuracy of the mean of their output probabilities (an ensemble). The models must share a split.
 
-Usage (benchmarks/REPORT.md, "Sixth round"; the run folders of ``shift_ablation.py``):
+Usage (benchmarks/REPORT_HISTORY.md, "Sixth round"; the run folders of ``shift_ablation.py``):
     PYTHONPATH=. python benchmarks/ensemble_spread.py --name two_aa_runs \
         runs/ablation/fast_blur13_stem1_ls02_aa/fast_blur13_stem1_ls02_aa \
         runs/ablation/fast_blur13_stem1_ls02_aa_repeat/fast_blur13_stem1_ls02_aa_repeat \

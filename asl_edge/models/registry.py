@@ -37,7 +37,7 @@ class ModelConfig:
             has one: a higher worst shift on two of three signer splits; benchmarks/REPORT.md).
         pooling: how the last feature map becomes one vector (CNNs): ``avg`` (global average),
             ``max`` (global maximum) or ``avgmax`` (both, concatenated). Neither ``max`` nor
-            ``avgmax`` beat ``avg`` for the fast recipe (benchmarks/REPORT.md, third round).
+            ``avgmax`` beat ``avg`` for the fast recipe (benchmarks/REPORT_HISTORY.md, third round).
     """
 
     width: int = setting(16, 1, 1024)
