@@ -190,9 +190,13 @@ def test_spread_search_covers_the_whole_plan_over_frames_and_finds_the_signer(mo
 def test_frame_budget_and_vote_settings():
     assert FrameBudget(15).ms == pytest.approx(66.67, abs=0.01)
     assert FrameBudget(30).localiser_s == pytest.approx((1000 / 30 - FrameBudget().reserve_ms) / 1000)
+    assert FrameBudget(15, search_ms=20).localiser_s == pytest.approx(0.020)
+    assert FrameBudget(30, search_ms=500).localiser_s == FrameBudget(30).localiser_s  # never more than the frame
     for bad in (0, -5, 2000):
         with pytest.raises(DataError):
             FrameBudget(bad)
+    with pytest.raises(DataError, match="search"):
+        FrameBudget(15, search_ms=0)
     with pytest.raises(DataError):
         LabelVote(0)
     with pytest.raises(DataError, match="vote_frames"):

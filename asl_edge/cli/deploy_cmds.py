@@ -31,13 +31,15 @@ from asl_edge.runtime.fsutil import printable
 @click.option("--fps", type=float, default=15.0, show_default=True,
               help="Camera: the frame rate to keep; each frame's hand search stops at 1000/FPS ms and goes on "
                    "in the next frames (0: no budget, the full search on every 4th frame without a hand).")
+@click.option("--search-ms", type=float, default=None,
+              help="Camera: at most this many ms of each frame for the hand search [default: the whole frame].")
 @click.option("--vote", type=int, default=None,
               help="Camera: answer the label most of the last N frames gave [default: the model's, else 1].")
 @click.option("--all-hands", is_flag=True,
               help="Images: read every hand found (box and labels), not only the signer's (camera models).")
 @click.option("--no-verify", is_flag=True, help="Skip the sha256 check against the export manifest.")
 @common_options
-def predict(artifact, images, k, as_json, threads, camera, max_frames, show, track, fps, vote, all_hands,
+def predict(artifact, images, k, as_json, threads, camera, max_frames, show, track, fps, search_ms, vote, all_hands,
             no_verify):
     """Top-k labels for images or folders of images, or a live camera loop.
 
@@ -55,6 +57,7 @@ def predict(artifact, images, k, as_json, threads, camera, max_frames, show, tra
     check_number("--max-frames", max_frames, minimum=1)
     check_number("--fps", fps, minimum=0, maximum=240)
     check_number("--vote", vote, minimum=1)
+    check_number("--search-ms", search_ms, minimum=1)
 
     if camera is None and not images:
         raise click.UsageError("give images or folders, or --camera INDEX")
@@ -70,7 +73,7 @@ def predict(artifact, images, k, as_json, threads, camera, max_frames, show, tra
 
         from asl_edge.runtime.stream import FrameBudget, model_vote
 
-        budget = FrameBudget(fps) if fps else None
+        budget = FrameBudget(fps, search_ms=search_ms) if fps else None
         stats = camera_loop(predictor, open_camera(camera), max_frames, show, report, track=track, budget=budget,
                             vote=vote or model_vote(predictor))
         searched = stats.get("localiser")

@@ -27,16 +27,22 @@ class FrameBudget:
     Attributes:
         fps: the frame rate to keep: ``1000 / fps`` milliseconds per frame.
         reserve_ms: of those, what the crop and the classifier need; the hand models get the rest.
+        search_ms: at most this much of it for the hand models (``None``: all the rest). Less
+            leaves a frame without a hand costing little more than one with a hand followed (a
+            steadier loop, and CPU left to the device), and spreads the search over more frames.
     """
 
     fps: float = 15.0
     reserve_ms: float = RESERVE_MS
+    search_ms: float | None = None
 
     def __post_init__(self):
         if not (isinstance(self.fps, (int, float)) and 0 < self.fps <= 1000):
             raise DataError(f"frames per second must lie in (0, 1000], got {self.fps!r}")
         if not 0 <= self.reserve_ms < self.ms:
             raise DataError(f"the reserve ({self.reserve_ms} ms) must be under the frame's {self.ms:.1f} ms")
+        if self.search_ms is not None and not 0 < self.search_ms:
+            raise DataError(f"the search's time per frame must be positive, got {self.search_ms!r} ms")
 
     @property
     def ms(self) -> float:
@@ -45,7 +51,8 @@ class FrameBudget:
     @property
     def localiser_s(self) -> float:
         """Seconds per frame for the hand models."""
-        return (self.ms - self.reserve_ms) / 1000.0
+        rest = self.ms - self.reserve_ms
+        return (rest if self.search_ms is None else min(rest, self.search_ms)) / 1000.0
 
 
 class LabelVote:
