@@ -17,7 +17,7 @@ import pytest
 from hostile_harness import TF_VM_BYTES, assert_ok, assert_one_error_line, assert_within, run_capped
 
 from asl_edge.runtime import fsutil
-from asl_edge.runtime.errors import AslEdgeError, OutputError, TrainingError
+from asl_edge.runtime.errors import AslEdgeError, ExportError, OutputError, TrainingError
 from asl_edge.runtime.fsutil import TMP_MARK, SwapRefused
 from asl_edge.runtime.outfolder import MARKER, output_folder, read_marker, write_marker
 
@@ -192,7 +192,7 @@ def test_export_force_replaces_only_files_the_manifest_proves(export_copy, tampe
 
     tamper(export_copy)
     before = _snapshot(export_copy)
-    with pytest.raises(OutputError, match=message):
+    with pytest.raises(ExportError, match=message):
         check_output_folder(export_copy, force=True)
     assert _snapshot(export_copy) == before
 
@@ -207,7 +207,7 @@ def test_an_export_of_an_earlier_version_is_replaced_when_its_labels_match(expor
     _save_manifest(export_copy, manifest)
     assert check_output_folder(export_copy, force=True) is not None
     _labels_edited(export_copy)
-    with pytest.raises(OutputError, match="labels.txt"):
+    with pytest.raises(ExportError, match="labels.txt"):
         check_output_folder(export_copy, force=True)
 
 

@@ -28,7 +28,7 @@ from asl_edge.data.identity import held_out_name
 from asl_edge.data.runs import run_dataset
 from asl_edge.models import io as model_io
 from asl_edge.runtime import fsutil, outfolder, runfolder
-from asl_edge.runtime.errors import AslEdgeError, ConfigError, ExportError
+from asl_edge.runtime.errors import AslEdgeError, ConfigError, ExportError, OutputError
 from asl_edge.runtime.formats import ExportFormat, artifact_name, compression_tag, selected_formats
 from asl_edge.runtime.fsutil import (
     atomic_dir,
@@ -378,9 +378,12 @@ def check_output_folder(out: Path, force: bool, shown: str | Path | None = None)
         The earlier export's listing, or None for a new or empty folder.
 
     Raises:
-        OutputError: one line saying why.
+        ExportError: one line saying why.
     """
-    return outfolder.check_output_folder(out, "export", force, shown, listing=manifest_listing, marker=MANIFEST)
+    try:
+        return outfolder.check_output_folder(out, "export", force, shown, listing=manifest_listing, marker=MANIFEST)
+    except OutputError as exc:
+        raise ExportError(str(exc)) from None
 
 
 def _labels_text(labels) -> str:
