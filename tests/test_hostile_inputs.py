@@ -41,6 +41,15 @@ def test_train_refuses_a_setting_out_of_range_in_one_line(tmp_path, item, range_
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.parametrize("kwargs", [dict(batch_size=0), dict(seed=-1), dict(batch_size=10**6)])
+def test_export_settings_out_of_range_are_one_line(kwargs):
+    from asl_edge.export import ExportConfig
+    from asl_edge.runtime.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"export batch_size must lie in \[1, 65536\] and seed in"):
+        ExportConfig(**kwargs)
+
+
 # -- report inputs: one schema -------------------------------------------------------------------------
 def _set(path: str, value):
     """A change to the fixture results: ``path`` like ``results.ok.accuracy`` (``ok``: the first ok row)."""

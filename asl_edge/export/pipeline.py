@@ -113,6 +113,9 @@ class ExportConfig:
                               f"got {self.calib_augmented}")
         if self.epochs < 1:
             raise ConfigError("--epochs must be at least 1")
+        if not 1 <= self.batch_size <= 65_536 or not 0 <= self.seed <= 2**32 - 1:
+            raise ConfigError(f"export batch_size must lie in [1, 65536] and seed in [0, 4294967295], got "
+                              f"{self.batch_size} and {self.seed}")
         # NaN would switch the gate off (every comparison is false) and is not valid JSON.
         if not 0.0 <= self.max_drop <= 100.0:
             raise ConfigError(f"--max-drop must be a number of points in [0, 100], got {self.max_drop}")
