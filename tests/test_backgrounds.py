@@ -10,7 +10,6 @@ from asl_edge.runtime.errors import ConfigError, DataError
 from asl_edge.runtime.shifts import camera_shifts, estimate_mask, get_shift
 
 MASKED = [s for s in camera_shifts() if s.needs_mask]
-RECIPES = ("fast", "accurate", "camera")
 HAS_CV2 = importlib.util.find_spec("cv2") is not None
 
 
@@ -193,6 +192,39 @@ def test_background_replacement_keeps_the_hand_and_replaces_the_rest():
     none = augmenter(_plain(background_prob=0.0), seed=0, backgrounds=bank)
     np.testing.assert_allclose(none(tf.constant(x), mask=tf.constant(masks[..., None], tf.float32)).numpy(), x,
                                atol=1e-6)
+
+
+@pytest.mark.parametrize("prob", [0.5, 1.0])
+def test_training_batches_have_replaced_backgrounds(prob, monkeypatch):
+    """Fails when background replacement is switched off or no longer reaches the training batches."""
+    from asl_edge.data.dataset import ImageDataset
+    from asl_edge.keras_compat import tf
+    from asl_edge.runtime.preprocess import Preprocessing
+    from asl_edge.training import config as cfg
+    from asl_edge.training import pipeline
+
+    aug = cfg.resolve("fast", [f"augment.background_prob={prob}"]).augment
+    images, masks = _batch(96)
+    pre = Preprocessing(image_size=(32, 32), color_mode="rgb", mean=(0.0,), std=(1.0,), normalization="fixed")
+    ds = ImageDataset(labels=np.arange(len(images)) % 2, class_names=("0", "1"), preprocessing=pre, source="test",
+                      images=images)
+    # the masks the trainer would compute (MediaPipe + GrabCut), given; every other transform off
+    monkeypatch.setattr(pipeline, "training_masks", lambda d, a: masks[..., None] * np.uint8(255))
+    only_bg = _plain(background_prob=aug.background_prob, backgrounds=aug.backgrounds)
+    tf.random.set_seed(0)
+    (x, y), = pipeline.make_dataset(ds, len(ds), training=True, aug=only_bg, seed=0).take(1)
+    x = x.numpy()
+    # the batch is shuffled: match each output to its source by its (untouched) hand pixels
+    src = images.astype(np.float32) / 255.0
+    replaced = 0
+    for out in x:
+        same_hand = [i for i in range(len(src)) if np.allclose(out[masks[i] == 1], src[i][masks[i] == 1], atol=1e-5)]
+        assert same_hand, "a hand pixel changed"
+        i = same_hand[0]
+        changed = np.abs(out - src[i]).max(axis=2)[masks[i] == 0] > 1e-3
+        assert changed.mean() > 0.5 or not changed.any()  # a background replaced, or left exactly as it was
+        replaced += changed.mean() > 0.5
+    assert abs(replaced / len(x) - aug.background_prob) < 0.2
 
 
 def test_background_kinds_and_range_are_checked():
