@@ -58,6 +58,8 @@ fi
 EXTRA=()
 [ -f benchmarks/results/architectures.json ] && EXTRA+=(benchmarks/results/architectures.json)
 [ -f benchmarks/results/arm64/arm64-emulated.json ] && EXTRA+=(benchmarks/results/arm64/arm64-emulated.json)
+# the test suite's mutation score (`make mutation`), shown in its own section
+[ -f benchmarks/results/quality/mutation.json ] && EXTRA+=(benchmarks/results/quality/mutation.json)
 shopt -s nullglob
 EXTRA+=("$RESULTS"/machines/*.json)  # other machines measured with these reference models
 "$BIN/asl-edge" report "$FIRST" "$SECOND" "${EXTRA[@]}" --out benchmarks/report --force

@@ -13,6 +13,7 @@ log = logging.getLogger(__name__)
 CHECK_KIND = "arm64-emulation-check"
 LAYER_REPORT_KIND = "layer-report"  # asl_edge.export.layers.REPORT_KIND (the report reads it without importing export)
 ARCHITECTURES_KIND = "architecture-comparison"  # written by benchmarks/compare_architectures.py
+MUTATION_KIND = "mutation-testing"  # benchmarks/mutation.py (the test suite's mutation score)
 ARCHITECTURE_FIELDS = ("model", "params", "macs", "accuracy", "int8_accuracy", "int8_size_bytes", "latency_ms_p50",
                        "train_seconds")
 
@@ -84,7 +85,8 @@ def _kind(doc) -> tuple[str, object] | None:
 
     if not isinstance(doc, dict):
         return None
-    kinds = {CHECK_KIND: schema.CHECK, LAYER_REPORT_KIND: schema.LAYER_REPORT, ARCHITECTURES_KIND: schema.ARCHITECTURES}
+    kinds = {CHECK_KIND: schema.CHECK, LAYER_REPORT_KIND: schema.LAYER_REPORT, ARCHITECTURES_KIND: schema.ARCHITECTURES,
+             MUTATION_KIND: schema.MUTATION}
     if doc.get("kind") in kinds:
         return doc["kind"], kinds[doc["kind"]]
     if doc.get("schema") == SCHEMA and doc.get("kind", KIND) == KIND:
@@ -113,7 +115,7 @@ def load_inputs(paths) -> tuple[list[dict], list[dict]]:
     if len(paths) > schema.MAX_FILES:
         raise DataError(f"{len(paths)} results files: a report takes at most {schema.MAX_FILES}")
     validators = {CHECK_KIND: validate_check, LAYER_REPORT_KIND: validate_layer_report,
-                  ARCHITECTURES_KIND: validate_architectures}
+                  ARCHITECTURES_KIND: validate_architectures, MUTATION_KIND: lambda doc, name: doc}
     results, checks, skipped = [], [], []
     for p in paths:
         doc, name = read_json(p), str(p)

@@ -25,7 +25,7 @@ from asl_edge.report.analysis import (
     worst_shift,
 )
 from asl_edge.report.document import Document
-from asl_edge.report.inputs import ARCHITECTURES_KIND, LAYER_REPORT_KIND
+from asl_edge.report.inputs import ARCHITECTURES_KIND, LAYER_REPORT_KIND, MUTATION_KIND
 from asl_edge.report.plots import architecture_pareto, plots
 from asl_edge.runtime.fsutil import atomic_write
 
@@ -238,6 +238,20 @@ def _layer_section(out: Document, doc: dict, top: int = 15) -> None:
                    for m in mixed])
 
 
+def _mutation_section(out: Document, doc: dict) -> None:
+    """How much of the test suite bites: the share of deliberate one-token bugs (mutants) it catches."""
+    def pct(score):
+        return "-" if score is None else f"{score:.1%}"
+
+    out.h(2, f"Test suite: mutation score {pct(doc['score'])}")
+    out.p(f"{doc['killed']} of {doc['killed'] + doc['survived']} mutants killed ({doc.get('tool', 'mutmut')}; "
+          f"{doc.get('definition', 'killed / (killed + survived)')}). "
+          f"Command: `{doc.get('command', 'make mutation')}`.")
+    out.table(["module", "mutants", "killed", "survived", "equivalent", "score"],
+              [[m["module"], str(m.get("mutants", "-")), str(m["killed"]), str(m["survived"]),
+                str(m.get("equivalent", 0)), pct(m["score"])] for m in doc["modules"].values()])
+
+
 ARCHITECTURES_PNG = "architectures_pareto.png"
 
 
@@ -308,6 +322,8 @@ def render(docs: list[dict], out_dir: str | Path, checks: list[dict] | tuple = (
             _layer_section(out, check)
         elif check.get("kind") == ARCHITECTURES_KIND:
             _architecture_section(out, check, out_dir)
+        elif check.get("kind") == MUTATION_KIND:
+            _mutation_section(out, check)
         else:
             _check_section(out, check)
     md_path = atomic_write(out_dir / "REPORT.md", out.markdown())

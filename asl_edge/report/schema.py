@@ -194,6 +194,11 @@ ROW = Obj({
     "load_ms": Opt(MS), "peak_rss_mb": Opt(Num()), "confusion_matrix": Opt(Matrix()),
     "shifts": Opt(Map(Obj({"accuracy": Opt(Num(SHARE))}), MAX_SHIFTS)),
     "rounds": Opt(List(Obj({"p50": MS}, ("p50",)), MAX_ROUNDS)),
+    # "Below the Pi" rows (asl_edge.bench.below_pi): TFLite Micro figures and Vela compiles
+    "figure_kind": OPT_NAME, "source_artifact": OPT_NAME, "basis": Opt(TEXT),
+    "micro": Opt(Obj({"flash_bytes": Opt(Num(COUNT)), "recommended_arena_bytes": Opt(Num(COUNT))})),
+    "npu": Opt(Obj({k: Opt(Num(COUNT)) for k in ("off_chip_flash_memory_bytes", "sram_memory_bytes",
+                                                  "npu_operators", "cpu_operators")})),
 }, ("artifact", "status", "size_bytes"))
 RESULTS = Obj({
     "machine": MACHINE, "note": TEXT, "warnings": List(TEXT), "labels": Map(List(NAME, MAX_CLASSES), MAX_ROWS),
@@ -231,6 +236,15 @@ ARCHITECTURES = Obj({
     }, ("model", "params", "macs", "accuracy", "int8_accuracy", "int8_size_bytes", "latency_ms_p50",
         "train_seconds")), MAX_ROWS),
 }, ("results",))
+
+# benchmarks/mutation.py: the test suite's mutation score, per module and over all
+_MUTANTS = {"killed": Num(COUNT, integer=True), "survived": Num(COUNT, integer=True),
+            "equivalent": Num(COUNT, integer=True), "score": Opt(Num(SHARE))}
+MUTATION = Obj({
+    "tool": NAME, "command": TEXT, "definition": TEXT, **_MUTANTS,
+    "modules": Map(Obj({"module": NAME, "tests": TEXT, "mutants": Num(COUNT, integer=True), **_MUTANTS},
+                       ("module", "killed", "survived", "score"))),
+}, ("modules", "killed", "survived", "score"))
 
 
 def validate(doc, table: Obj, name: str) -> dict:
