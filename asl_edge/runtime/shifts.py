@@ -351,7 +351,8 @@ FLAT_BACKGROUNDS = {
 
 
 def _background() -> list[Shift]:
-    out = [Shift(f"bg_{name}", "background", float(sum(rgb)) / 765,
+    # severity of a flat wall: its mean level, 0 (black) to 1 (white)
+    out = [Shift(f"bg_{name}", "background", round(sum(rgb) / 765, 2),
                  partial(replace_background, background=partial(flat_background, colour=rgb)),
                  f"the hand cut out and laid over a flat {name.replace('_', ' ')} wall RGB{rgb}", needs_mask=True)
            for name, rgb in FLAT_BACKGROUNDS.items()]
