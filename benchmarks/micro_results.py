@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
 from pathlib import Path
 
 # The targets; a micro-sized recipe adds the Cortex-M4-class budget.
@@ -100,8 +99,11 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
     doc = summarise(args.export_dir, args.shifts_int8, args.shifts_int4, args.micro_budget)
     doc.update(created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), note=args.note,
-               commands=[*args.command, "python benchmarks/micro_results.py " + " ".join(
-                   os.path.relpath(a) if Path(a).exists() else a for a in (argv or __import__("sys").argv[1:]))])
+               commands=[*args.command, " ".join(
+                   ["python benchmarks/micro_results.py", str(args.export_dir)]
+                   + [f"--shifts-int8 {args.shifts_int8}"] * bool(args.shifts_int8)
+                   + [f"--shifts-int4 {args.shifts_int4}"] * bool(args.shifts_int4)
+                   + ["--micro-budget"] * args.micro_budget + [f"--out {args.out}"])])
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(doc, indent=1) + "\n")
     print(json.dumps(doc["targets"]))
