@@ -132,6 +132,21 @@ def test_resampling_equalises_the_classes(method, counts):
         assert index.tolist() == [0, 1, 2, 3]
 
 
+def test_resampling_is_seeded_and_unknown_methods_are_named():
+    from asl_edge.data.balance import resample_index
+    from asl_edge.runtime.errors import ConfigError
+
+    labels = np.array([0] * 40 + [1] * 7)
+    for method in ("oversample", "undersample"):
+        once = resample_index(labels, method, seed=3)
+        assert once.tolist() == resample_index(labels, method, seed=3).tolist()  # the same draw again
+        assert once.tolist() != resample_index(labels, method, seed=4).tolist()
+        assert resample_index(labels, method).tolist() == resample_index(labels, method, seed=0).tolist()
+    with pytest.raises(ConfigError) as err:
+        resample_index(labels, "smote")
+    assert str(err.value) == "unknown balancing 'smote'; choose one of: none, class_weight, oversample, undersample"
+
+
 # ---- regularisation --------------------------------------------------------------------------
 
 
@@ -287,6 +302,7 @@ def test_a_class_never_predicted_scores_zero_not_an_error():
     assert m["per_class"]["a"]["precision"] == pytest.approx(1 / 3)
     assert m["macro_f1"] == pytest.approx((0.5 + 0 + 0) / 3)
     lines = format_report({**m, "data": "3 test images"}).splitlines()
+    assert lines[0] == "     class precision    recall        f1  support"
     assert lines[1].split() == ["a", "0.333", "1.000", "0.500", "1"]
     assert lines[-2].split() == ["macro", "0.111", "0.333", "0.167", "3"]
     assert lines[-1] == "accuracy 0.3333   macro F1 0.1667   on 3 test images"
@@ -302,3 +318,13 @@ def test_images_without_a_hand_count_as_wrong_in_every_figure():
     assert m["per_class"]["b"]["precision"] == 1.0 and (m["no_hand"], m["no_hand_share"]) == (1, pytest.approx(1 / 3))
     assert m["confusion_matrix"] == [[1, 0], [0, 1]]
     assert format_report(m).splitlines()[-1] == "no hand found in 1 of 3 images (33.3%; counted as wrong)"
+
+
+def test_weight_averaging_keeps_the_exact_running_mean():
+    from asl_edge.training.averaging import running_mean
+
+    sets = [[np.array([1.0, 4.0]), np.array([[2.0]])], [[3.0, 0.0], [[6.0]]], [[8.0, 2.0], [[1.0]]]]
+    mean = None
+    for count, weights in enumerate(sets, start=1):
+        mean = running_mean(mean, [np.asarray(w) for w in weights], count)
+    assert [m.tolist() for m in mean] == [pytest.approx([4.0, 2.0]), [[pytest.approx(3.0)]]]

@@ -11,7 +11,7 @@ Why it is here: two fast-recipe models trained alike disagree on which hard imag
 (a hand at half size: most errors are one model's only), and the mean of their outputs beat
 either model alone; averaging weights along one run is the way to some of an ensemble's benefit
 at no cost at inference. Measured on the fast recipe (the last 30 of 140 epochs at a tenth of the
-peak rate, two runs; benchmarks/REPORT.md, "Sixth round") it did not lift that shift, so no
+peak rate, two runs; benchmarks/REPORT_HISTORY.md, "Sixth round") it did not lift that shift, so no
 recipe uses it yet: off by default.
 
 The running mean is saved with each epoch's checkpoint, named by the number of epochs in it
@@ -57,25 +57,17 @@ def averaging_callback(folder: Path, state: dict, first_epoch: int):
 
         def on_train_begin(self, logs=None):
             self.count = int(state.get("swa_count", 0))
-            if self.count and path(self.count).is_file():
-                with np.load(path(self.count)) as saved:
-                    self.mean = [saved[f"w{i}"] for i in range(len(saved.files))]
-            else:
-                self.count, self.mean = 0, None
+            self.mean = _load_mean(path(self.count)) if self.count else None
+            if self.mean is None:
+                self.count = 0
 
         def on_epoch_end(self, epoch, logs=None):
             if epoch < first_epoch:
                 return
             self._remove_all_but(int(state.get("swa_count", 0)))  # the saved state's mean stays
-            weights = [v.numpy() for v in self.model.trainable_weights]
             self.count += 1
-            if self.mean is None:
-                self.mean = weights
-            else:
-                self.mean = [m + (w - m) / self.count for m, w in zip(self.mean, weights)]
-            with atomic_path(path(self.count)) as tmp:
-                with open(tmp, "wb") as fh:
-                    np.savez(fh, **{f"w{i}": m for i, m in enumerate(self.mean)})
+            self.mean = running_mean(self.mean, [v.numpy() for v in self.model.trainable_weights], self.count)
+            _save_mean(path(self.count), self.mean)
             state["swa_count"] = self.count
 
         def _remove_all_but(self, count: int) -> None:
@@ -99,6 +91,26 @@ def averaging_callback(folder: Path, state: dict, first_epoch: int):
             return True
 
     return WeightAverage()
+
+
+def running_mean(mean: list[np.ndarray] | None, weights: list[np.ndarray], count: int) -> list[np.ndarray]:
+    """The mean of ``count`` weight sets, given the mean of the first ``count - 1`` and the last one."""
+    if mean is None:
+        return weights
+    return [m + (w - m) / count for m, w in zip(mean, weights)]
+
+
+def _load_mean(path: Path) -> list[np.ndarray] | None:
+    if not path.is_file():
+        return None
+    with np.load(path) as saved:
+        return [saved[f"w{i}"] for i in range(len(saved.files))]
+
+
+def _save_mean(path: Path, mean: list[np.ndarray]) -> None:
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, **{f"w{i}": m for i, m in enumerate(mean)})
 
 
 def recompute_batch_norm(model, batches) -> int:

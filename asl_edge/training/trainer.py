@@ -275,17 +275,98 @@ def _train_as_worker(config: cfg.Config, out: Path) -> TrainResult:
     return TrainResult(out, result.metrics, result.epochs_run, result.seconds, result.weights_sha256)
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """One run's data, ready for Keras: the split, the three sets and the training and validation
+    pipelines (balanced, localised, with the targets the loss wants)."""
+
+    ds: ImageDataset
+    split: Split
+    split_record: dict
+    train_ds: ImageDataset
+    val_ds: ImageDataset
+    test_ds: ImageDataset
+    train_data: object
+    val_data: object
+    steps: int
+    camera: object = None
+
+
+@dataclass(frozen=True)
+class Fitted:
+    """A trained model before its held-out evaluation, with the validation history it was chosen by."""
+
+    model: object
+    data: Prepared
+    epochs_run: int
+    history: dict
+
+
 def _train(config: cfg.Config, folder: Path, resume: bool) -> TrainResult:
+    start = time.perf_counter()
+    fitted = _fit(config, folder, resume)
+    data = fitted.data
+    return _finish(fitted.model, config, data.ds, data.test_ds, data.split, folder, fitted.epochs_run,
+                   time.perf_counter() - start, data.camera)
+
+
+def fit(config: cfg.Config, folder: str | Path, callbacks=()) -> Fitted:
+    """Trains exactly as ``asl-edge train`` does (data, balancing, localiser, loss, schedule, phases)
+    into ``folder``, without the held-out evaluation: a search (``asl-edge tune``) scores the
+    validation history instead and never looks at the test split.
+
+    Args:
+        config: the resolved configuration.
+        folder: a new folder for the checkpoints, history and config.
+        callbacks: further Keras callbacks for every phase (a search's pruner).
+    """
+    folder = Path(folder)
+    with streamed_decode_errors("fix or remove the file"):
+        return _fit(config, folder, resume=False, extra_callbacks=tuple(callbacks))
+
+
+def _fit(config: cfg.Config, folder: Path, resume: bool, extra_callbacks: tuple = ()) -> Fitted:
     from asl_edge.keras_compat import keras
 
-    start = time.perf_counter()
     # The strategy first: MultiWorkerMirroredStrategy must exist before any TensorFlow op runs
     # (https://www.tensorflow.org/api_docs/python/tf/distribute/MultiWorkerMirroredStrategy).
     strategy = _strategy(config.train.distribute)
     keras.utils.set_random_seed(config.train.seed)
-    ds, split = load_training_data(config)
+    data = _prepare(config, folder)
     ckpt = folder / CHECKPOINTS
-    ckpt.mkdir(parents=True, exist_ok=True)
+    state = json.loads((ckpt / STATE_FILE).read_text()) if resume and (ckpt / STATE_FILE).is_file() else {}
+    phases = _phases(config)
+    model, epochs_run, history = None, 0, {}
+    for phase, epochs, peak in phases:
+        averaged = config.train.swa_epochs if phase == phases[-1][0] else 0  # SWA: the last phase's last epochs
+        if state.get("phase") == "fine_tune" and phase == "head":
+            epochs_run += config.train.epochs
+            continue  # the head phase finished before the interruption
+        with strategy.scope():
+            model, initial, state = _model_for_phase(model, config, data, ckpt, state, phase, (epochs, peak, averaged))
+        averager = None
+        if averaged:
+            from asl_edge.training.averaging import averaging_callback
+
+            averager = averaging_callback(ckpt, state, epochs - averaged)
+        callbacks, _, bar = _callbacks(folder, state, config.train.early_stopping_patience, resume, phase, averager)
+        callbacks[1:1] = schedule_callbacks(config.train)  # before CSVLogger, so that it logs the rate
+        if initial < epochs:
+            logs = _fit_phase(model, data, epochs, initial, [*callbacks, *extra_callbacks], bar, ckpt)
+            epochs_run += initial + len(logs.get("loss", []))
+            for key, values in logs.items():
+                history.setdefault(key, []).extend(values)
+        if averager is not None:
+            averager.apply(model, data.train_data)
+        state, resume = {}, False
+    return Fitted(model, data, epochs_run, history)
+
+
+def _prepare(config: cfg.Config, folder: Path) -> Prepared:
+    """Loads and splits the data, records the config and the split in ``folder``, then builds the
+    pipelines: resampled or weighted by class, localised for a camera model, targets for the loss."""
+    ds, split = load_training_data(config)
+    (folder / CHECKPOINTS).mkdir(parents=True, exist_ok=True)
     atomic_write(folder / runfolder.CONFIG_FILE, cfg.to_yaml(config))
     split_record = {"source": config.data.source, "groups_file": config.data.groups_file,
                     "fingerprint": data_fingerprint(config.data.source, config.data.groups_file),
@@ -302,88 +383,86 @@ def _train(config: cfg.Config, folder: Path, resume: bool) -> TrainResult:
         train_ds, val_ds, test_ds = camera.train, camera.val, camera.test
     else:
         train_ds, val_ds, test_ds = ds.subset(train_index), ds.subset(split.val), ds.subset(split.test)
-    weights = class_weights(train_ds.labels, ds.num_classes) if config.data.balance == "class_weight" else None
     log.info("split %s: %d train / %d val / %d test images", split.method, len(train_ds), len(val_ds), len(test_ds))
+    train_data, val_data = _pipelines(config, ds, train_ds, val_ds, split_record)
+    return Prepared(ds, split, split_record, train_ds, val_ds, test_ds, train_data, val_data,
+                    math.ceil(len(train_ds) / config.train.batch_size), camera)
 
+
+def _pipelines(config: cfg.Config, ds: ImageDataset, train_ds: ImageDataset, val_ds: ImageDataset,
+               split_record: dict):
+    """The training pipeline (shuffled, augmented, weighted by class with ``data.balance=class_weight``)
+    and the validation one, each yielding the targets the loss wants."""
     batch = config.train.batch_size
-    smoothing = config.train.label_smoothing
+    weights = class_weights(train_ds.labels, ds.num_classes) if config.data.balance == "class_weight" else None
     teacher = None
     if config.train.teacher:
         from asl_edge.training.distill import load_teacher
 
         teacher = load_teacher(config.train.teacher, ds.preprocessing, ds.class_names, split_record)
+    smoothing = config.train.label_smoothing
     train_data = _targets(make_dataset(train_ds, batch, training=True, aug=config.augment, seed=config.train.seed,
                                        sample_weights=weights), ds.num_classes, smoothing, teacher)
     val_data = _targets(make_dataset(val_ds, batch), ds.num_classes, smoothing, teacher)
-    steps = math.ceil(len(train_ds) / batch)
-
     if config.train.distribute == "multi_worker":
-        train_data, val_data = _shard_by_data(train_data), _shard_by_data(val_data)
-    state = json.loads((ckpt / STATE_FILE).read_text()) if resume and (ckpt / STATE_FILE).is_file() else {}
+        return _shard_by_data(train_data), _shard_by_data(val_data)
+    return train_data, val_data
+
+
+def _phases(config: cfg.Config) -> list[tuple[str, int, float]]:
+    """``(phase, epochs, peak learning rate)``: the head phase, then for a transfer model with
+    ``fine_tune_epochs`` the fine-tuning phase at ``fine_tune_lr_factor`` of the rate."""
     phases = [("head", config.train.epochs, config.train.learning_rate)]
-    is_transfer = get_spec(config.model.name).family == "transfer"
-    if is_transfer and config.train.fine_tune_epochs:
+    if get_spec(config.model.name).family == "transfer" and config.train.fine_tune_epochs:
         phases.append(("fine_tune", config.train.fine_tune_epochs,
                        config.train.learning_rate * config.train.fine_tune_lr_factor))
+    return phases
 
-    model, epochs_run = None, 0
-    for phase, epochs, peak in phases:
-        averaged = config.train.swa_epochs if phase == phases[-1][0] else 0  # SWA: the last phase's last epochs
-        if state.get("phase") == "fine_tune" and phase == "head":
-            epochs_run += config.train.epochs
-            continue  # the head phase finished before the interruption
-        with strategy.scope():
-            if state.get("phase") == phase and (ckpt / runfolder.LAST_CHECKPOINT).is_file():
-                register_schedules()  # the checkpoint's optimizer may hold the warm-up schedule
-                if config.train.teacher:
-                    from asl_edge.training.distill import register_distillation
 
-                    register_distillation()  # and its loss the distillation loss
-                model = model_io.load_keras_model(ckpt / runfolder.LAST_CHECKPOINT, compile=True)
-                initial = int(state["epoch"])
-                log.info("resuming %s phase at epoch %d", phase, initial + 1)
-            else:
-                if model is None:
-                    model = create_model(config.model.name, ds.preprocessing.input_shape, ds.num_classes,
-                                         config.model.architecture())
-                if is_transfer:
-                    from asl_edge.models.transfer import set_backbone_trainable
+def _model_for_phase(model, config: cfg.Config, data: Prepared, ckpt: Path, state: dict, phase: str, plan):
+    """The model a phase trains, compiled: the interrupted phase's checkpoint (with its optimizer), or
+    the model so far (a new one for the first phase) with the phase's trainable layers and schedule.
+    Returns ``(model, first epoch, state)``."""
+    epochs, peak, averaged = plan
+    if state.get("phase") == phase and (ckpt / runfolder.LAST_CHECKPOINT).is_file():
+        register_schedules()  # the checkpoint's optimizer may hold the warm-up schedule
+        if config.train.teacher:
+            from asl_edge.training.distill import register_distillation
 
-                    set_backbone_trainable(model, _trainable_top(config, phase), pretrained=config.model.pretrained)
-                _compile(model, config, steps, epochs, peak, ds.num_classes, averaged)
-                initial = 0
-                state = {}
-        averager = None
-        if averaged:
-            from asl_edge.training.averaging import averaging_callback
+            register_distillation()  # and its loss the distillation loss
+        model = model_io.load_keras_model(ckpt / runfolder.LAST_CHECKPOINT, compile=True)
+        log.info("resuming %s phase at epoch %d", phase, int(state["epoch"]) + 1)
+        return model, int(state["epoch"]), state
+    ds = data.ds
+    if model is None:
+        model = create_model(config.model.name, ds.preprocessing.input_shape, ds.num_classes,
+                             config.model.architecture())
+    if get_spec(config.model.name).family == "transfer":
+        from asl_edge.models.transfer import set_backbone_trainable
 
-            averager = averaging_callback(ckpt, state, epochs - averaged)
-        callbacks, stopper, bar = _callbacks(folder, state, config.train.early_stopping_patience,
-                                             resume, phase, averager)
-        callbacks[1:1] = schedule_callbacks(config.train)  # before CSVLogger, so that it logs the rate
-        if initial < epochs:
-            # Keras prints its epoch lines on stdout; stdout is for results (`train --json`).
-            with contextlib.redirect_stdout(sys.stderr):
-                history = model.fit(train_data, validation_data=val_data, epochs=epochs, initial_epoch=initial,
-                                    callbacks=callbacks, verbose=1 if bar else 2)
-            losses = history.history.get("loss", [])
-            if losses and not math.isfinite(losses[-1]):
-                kept = (
-                    f"the best model so far is kept in {ckpt / runfolder.BEST_CHECKPOINT}"
-                    if (ckpt / runfolder.BEST_CHECKPOINT).is_file()
-                    else "no epoch finished with a finite loss, so no checkpoint was kept"
-                )
-                raise TrainingError(
-                    f"training stopped: the loss became NaN in epoch {initial + len(losses)}; "
-                    f"{kept}; try a lower --set train.learning_rate"
-                )
-            epochs_run += initial + len(losses)
-        if averager is not None:
-            averager.apply(model, train_data)
-        state = {}
-        resume = False
+        set_backbone_trainable(model, _trainable_top(config, phase), pretrained=config.model.pretrained)
+    _compile(model, config, data.steps, epochs, peak, ds.num_classes, averaged)
+    return model, 0, {}
 
-    return _finish(model, config, ds, test_ds, split, folder, epochs_run, time.perf_counter() - start, camera)
+
+def _fit_phase(model, data: Prepared, epochs: int, initial: int, callbacks: list, bar: bool, ckpt: Path) -> dict:
+    """Runs Keras' fit from epoch ``initial``; returns its history. A NaN loss is a one-line error."""
+    # Keras prints its epoch lines on stdout; stdout is for results (`train --json`).
+    with contextlib.redirect_stdout(sys.stderr):
+        history = model.fit(data.train_data, validation_data=data.val_data, epochs=epochs, initial_epoch=initial,
+                            callbacks=callbacks, verbose=1 if bar else 2)
+    losses = history.history.get("loss", [])
+    if losses and not math.isfinite(losses[-1]):
+        kept = (
+            f"the best model so far is kept in {ckpt / runfolder.BEST_CHECKPOINT}"
+            if (ckpt / runfolder.BEST_CHECKPOINT).is_file()
+            else "no epoch finished with a finite loss, so no checkpoint was kept"
+        )
+        raise TrainingError(
+            f"training stopped: the loss became NaN in epoch {initial + len(losses)}; "
+            f"{kept}; try a lower --set train.learning_rate"
+        )
+    return history.history
 
 
 def _trainable_top(config: cfg.Config, phase: str) -> int:

@@ -1,7 +1,8 @@
 """``asl-edge tune``: dropout, L2 strength and learning-rate search with Optuna.
 
-Each trial trains on the training split and is scored on the validation split (never on the
-test split, which stays untouched for the final figure). Trials that cannot beat the running
+Each trial trains as ``asl-edge train`` does, through the trainer (same data pipeline, recipe,
+balancing, label smoothing and localiser), on the training split and is scored on the validation
+split (never on the test split, which stays untouched for the final figure). Trials that cannot beat the running
 median are pruned early (Optuna's ``MedianPruner`` fed from a Keras callback).
 """
 
@@ -11,11 +12,12 @@ import csv
 import dataclasses
 import io
 import logging
-import math
+import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from asl_edge.runtime import runfolder
 from asl_edge.runtime.fsutil import atomic_write, atomic_write_json
 from asl_edge.training import config as cfg
 
@@ -51,42 +53,53 @@ class TuneResult:
     rows: list
 
 
-def _objective(base: cfg.Config, tune: TuneConfig, train_ds, val_ds):
+def trial_config(base: cfg.Config, tune: TuneConfig, params: dict) -> cfg.Config:
+    """The configuration a trial trains with: ``base`` with the trial's values and ``tune.epochs``."""
+    config = cfg.merge(base, cfg.parse_set([f"{k}={v}" for k, v in params.items()]))
+    return dataclasses.replace(config, train=dataclasses.replace(config.train, epochs=tune.epochs))
+
+
+def _suggest(trial, tune: TuneConfig) -> dict:
+    return {
+        "model.dropout": trial.suggest_float("model.dropout", *tune.dropout),
+        "model.l2": trial.suggest_float("model.l2", *tune.l2, log=True) if trial.suggest_categorical(
+            "use_l2", [True, False]) else 0.0,
+        "train.learning_rate": trial.suggest_float("train.learning_rate", *tune.learning_rate, log=True),
+    }
+
+
+def _val_accuracy(logs: dict) -> str:
+    # "val_accuracy", or "val_hard_label_accuracy" for a distilled model (its labels are mixed with a teacher's)
+    return next(k for k in logs if k.startswith("val_") and k.endswith("accuracy"))
+
+
+def _objective(base: cfg.Config, tune: TuneConfig, out: Path):
+    """Each trial trains through the trainer (:func:`asl_edge.training.trainer.fit`: the recipe's data
+    pipeline, balancing, label smoothing, localiser, schedule and early stopping) in ``out/trials/<n>``;
+    only the objective is the search's own: the best validation accuracy of the trial's epochs."""
     import optuna
 
     from asl_edge.keras_compat import keras
-    from asl_edge.models import create_model
-    from asl_edge.training.pipeline import make_dataset
-    from asl_edge.training.schedules import learning_rate, optimizer
+    from asl_edge.training.trainer import fit
 
     def objective(trial: optuna.Trial) -> float:
-        params = {
-            "model.dropout": trial.suggest_float("model.dropout", *tune.dropout),
-            "model.l2": trial.suggest_float("model.l2", *tune.l2, log=True) if trial.suggest_categorical(
-                "use_l2", [True, False]) else 0.0,
-            "train.learning_rate": trial.suggest_float("train.learning_rate", *tune.learning_rate, log=True),
-        }
+        params = _suggest(trial, tune)
         trial.set_user_attr("params", params)
-        config = cfg.merge(base, cfg.parse_set([f"{k}={v}" for k, v in params.items()]))
-        config = dataclasses.replace(config, train=dataclasses.replace(config.train, epochs=tune.epochs))
-        keras.utils.set_random_seed(config.train.seed)
-        model = create_model(config.model.name, train_ds.preprocessing.input_shape, train_ds.num_classes,
-                             config.model.architecture())
-        steps = math.ceil(len(train_ds) / config.train.batch_size)
-        model.compile(optimizer(config.train, learning_rate(config.train, steps)),
-                      "sparse_categorical_crossentropy", metrics=["accuracy"])
 
         class Report(keras.callbacks.Callback):
             def on_epoch_end(self, epoch, logs=None):
-                trial.report(float(logs["val_accuracy"]), epoch)
+                trial.report(float(logs[_val_accuracy(logs)]), epoch)
                 if trial.should_prune():
                     raise optuna.TrialPruned()
 
-        history = model.fit(make_dataset(train_ds, config.train.batch_size, training=True, aug=config.augment,
-                                         seed=config.train.seed),
-                            validation_data=make_dataset(val_ds, config.train.batch_size),
-                            epochs=tune.epochs, verbose=0, callbacks=[Report()])
-        return max(history.history["val_accuracy"])
+        folder = out / "trials" / str(trial.number)
+        try:
+            fitted = fit(trial_config(base, tune, params), folder, callbacks=[Report()])
+        finally:
+            # the history and config stay for a look; the weights would only fill the disk
+            for name in (runfolder.CHECKPOINTS, runfolder.LOGS):
+                shutil.rmtree(folder / name, ignore_errors=True)
+        return max(fitted.history[_val_accuracy(fitted.history)])
 
     return objective
 
@@ -98,13 +111,12 @@ def run_tuning(base: cfg.Config, tune: TuneConfig, out: Path) -> TuneResult:
     from asl_edge.training.trainer import load_training_data
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    ds, split = load_training_data(base)
-    train_ds, val_ds = ds.subset(split.train), ds.subset(split.val)
+    ds, split = load_training_data(base)  # for the record of what was tuned on; each trial loads its own
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=tune.seed),
                                 pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=tune.epochs // 3))
     # Optuna draws its own tqdm bar over the trials (hidden when stderr is not a terminal).
     study.optimize(
-        _objective(base, tune, train_ds, val_ds), n_trials=tune.trials, show_progress_bar=sys.stderr.isatty()
+        _objective(base, tune, out), n_trials=tune.trials, show_progress_bar=sys.stderr.isatty()
     )
 
     keys = ["model.dropout", "model.l2", "train.learning_rate"]
