@@ -204,3 +204,37 @@ def test_cmsis_scratch_counts_the_widest_convolution(tiny_export):
            if model.OperatorCodes(graph.Operators(i).OpcodeIndex()).BuiltinCode() == schema.BuiltinOperator.CONV_2D]
     assert tflm.cmsis_scratch_bytes(buf) == max(4 * int(w[1] * w[2] * w[3]) for w in ins) > 0
     assert np.all([len(w) == 4 for w in ins])
+
+
+@pytest.mark.skipif(__import__("shutil").which("g++") is None, reason="no C++ compiler on this machine")
+def test_bundle_compiles_and_its_array_is_the_model(tiny_export, tmp_path):
+    """The C++ a board build would compile: the array's bytes and length, the op registration."""
+    buf, entry = artifact_bytes(tiny_export, get_format("tflite_int8"))
+    bundle = next(m for m in manifest_of(tiny_export)["micro"] if m["artifact"] == entry["path"])
+    stub = tmp_path / "tensorflow" / "lite" / "c"
+    stub.mkdir(parents=True)
+    (stub / "common.h").write_text("#pragma once\ntypedef enum { kTfLiteOk = 0, kTfLiteError = 1 } TfLiteStatus;\n")
+    c, ident = micro.camel(bundle["c_name"]), bundle["c_name"]
+    methods = "\n".join(f'  TfLiteStatus {m}() {{ std::puts("{m}"); return kTfLiteOk; }}' for m in bundle["resolver"])
+    (tmp_path / "main.cc").write_text(f"""#include <cstdio>
+#include "{bundle['header']}"
+struct Resolver {{
+{methods}
+}};
+int main() {{
+  Resolver r;
+  if (Register{c}Ops(r) != kTfLiteOk) return 1;
+  std::printf("len %u arena %d labels %d\\n", {ident}_len, k{c}ArenaBytes, k{c}LabelCount);
+  for (unsigned i = 0; i < {ident}_len; ++i) std::printf("%02x", {ident}[i]);
+  std::printf("\\n%d\\n", (int)(reinterpret_cast<unsigned long>({ident}) % 16));
+  return 0;
+}}
+""")
+    exe = tmp_path / "bundle"
+    subprocess.run(["g++", "-std=c++17", "-Wall", "-Werror", f"-I{tmp_path}", f"-I{tiny_export}", "-o", str(exe),
+                    str(tmp_path / "main.cc"), str(tiny_export / bundle["source"])], check=True, capture_output=True)
+    lines = subprocess.run([str(exe)], check=True, capture_output=True, text=True).stdout.splitlines()
+    assert lines[:len(bundle["resolver"])] == bundle["resolver"]
+    summary, hexed, aligned = lines[len(bundle["resolver"]):]
+    assert summary == f"len {len(buf)} arena {bundle['arena']['recommended_bytes']} labels 3"
+    assert bytes.fromhex(hexed) == buf and aligned == "0"
