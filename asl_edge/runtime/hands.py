@@ -876,6 +876,7 @@ class HandTracker:
         self._hand_free = 0  # hand-free frames since the last full search
         self._round: list[SearchStep] = []  # steps of the spread search still to take
         self._starved = False  # the last frame's budget left the spread search no model call
+        self.frame_s = 0.0  # with a budget: the last frame's time in the localiser
         self._state = SearchState()
 
     def update(self, rgb: np.ndarray) -> Hand | None:
@@ -928,6 +929,7 @@ class HandTracker:
             self.counts["deferred"] += 1  # the rest of the search goes on in the next frames
         finally:
             loc.meter = None
+            self.frame_s = self.meter.used()
         return loc.choose(found, w, h, self._last)
 
     def _search_on(self, rgb: np.ndarray, found: list[Hand]) -> None:

@@ -16,8 +16,10 @@ from dataclasses import dataclass
 from asl_edge.runtime.errors import DataError
 
 # The crop and the classifier run after the hand models, outside their budget: about 1-2 ms for the
-# camera int8 model on one x86 core (benchmarks/results/scenes/clips.json times whole frames).
+# camera int8 model on one x86 core; the live loop measures it and reserves the most of its last
+# frames (LiveLoop), this is the least it reserves.
 RESERVE_MS = 4.0
+RECENT_FRAMES = 30
 
 
 @dataclass(frozen=True)
@@ -26,7 +28,8 @@ class FrameBudget:
 
     Attributes:
         fps: the frame rate to keep: ``1000 / fps`` milliseconds per frame.
-        reserve_ms: of those, what the crop and the classifier need; the hand models get the rest.
+        reserve_ms: of those, the least kept for the crop and the classifier (the live loop keeps
+            the most they took in its last frames, if more); the hand models get the rest.
         search_ms: at most this much of it for the hand models (``None``: all the rest). Less
             leaves a frame without a hand costing little more than one with a hand followed (a
             steadier loop, and CPU left to the device), and spreads the search over more frames.
@@ -100,8 +103,12 @@ class LiveLoop:
 
     def __init__(self, predictor, budget: FrameBudget | None = FrameBudget(), vote: int = 1, track: bool = True,
                  clock=None):
+        import time
+
         self.predictor = predictor
         self.vote = LabelVote(vote)
+        self.budget, self.clock = budget, clock or time.perf_counter
+        self._rest: deque[float] = deque(maxlen=RECENT_FRAMES)  # seconds per frame outside the localiser
         self.tracker = None
         if track and predictor.preprocessing.localises:
             from asl_edge.runtime.hands import HandTracker, cached_localiser
@@ -114,7 +121,13 @@ class LiveLoop:
         """The answer for the next frame (a PIL RGB image)."""
         from asl_edge.runtime.predict import classify_frame
 
+        start = self.clock()
         raw, prob, box = classify_frame(self.predictor, rgb, self.tracker)
+        if self.tracker is not None and self.tracker.meter is not None:
+            self._rest.append(self.clock() - start - self.tracker.frame_s)
+            reserve = max(self.budget.reserve_ms / 1000, max(self._rest))
+            # what is left of the frame once the crop and classifier have had what they took lately
+            self.tracker.meter.budget_s = max(min(self.budget.localiser_s, self.budget.ms / 1000 - reserve), 1e-3)
         label, voted = self.vote.update(raw, prob)
         return StreamResult(label, voted, raw, box)
 
