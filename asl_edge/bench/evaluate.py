@@ -24,7 +24,7 @@ from asl_edge.runtime import runfolder
 from asl_edge.runtime.errors import ModelError
 from asl_edge.runtime.fsutil import atomic_write_json
 from asl_edge.runtime.metrics import classification_metrics, plot_confusion_matrix
-from asl_edge.runtime.preprocess import Preprocessing
+from asl_edge.runtime.preprocess import Preprocessing, batch_for
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +34,7 @@ def predict_batches(runner, ds, batch_size: int = 256) -> np.ndarray:
     from tqdm import tqdm
 
     out = []
+    batch_size = batch_for(ds.preprocessing.input_shape, batch_size)
     for start in tqdm(range(0, len(ds), batch_size), desc="evaluate", unit="batch", file=sys.stderr, disable=None,
                       leave=False):
         index = np.arange(start, min(start + batch_size, len(ds)))
@@ -56,6 +57,7 @@ def predict_localised(runner, ds, preprocessing: Preprocessing, transform=None,
     from asl_edge.runtime.preprocess import open_image
 
     probs, found = [], []
+    batch_size = batch_for(preprocessing.input_shape, batch_size)
     for start in tqdm(range(0, len(ds), batch_size), desc="evaluate", unit="batch", file=sys.stderr, disable=None,
                       leave=False):
         batch = []
@@ -179,9 +181,9 @@ def evaluate_shifts(model: str | Path, data: str | None = None, shifts=None, ver
     def predict(transform) -> tuple[np.ndarray, np.ndarray | None]:
         if pre.localises:
             return predict_localised(runner, rgb_ds, pre, transform)
-        out = []
-        for start in range(0, len(rgb_ds), batch_size):
-            index = np.arange(start, min(start + batch_size, len(rgb_ds)))
+        out, step = [], batch_for(pre.input_shape, batch_size)
+        for start in range(0, len(rgb_ds), step):
+            index = np.arange(start, min(start + step, len(rgb_ds)))
             rgb = rgb_ds.load_images(index)
             batch = np.stack([pre.from_array(transform(img)) for img in rgb])
             out.append(runner.predict(pre.normalize(batch)))

@@ -40,6 +40,24 @@ def _register() -> None:
     from asl_edge.cli import bench_cmds, data_cmds, deploy_cmds, export_cmds, train_cmds  # noqa: F401
 
 
+# What to change when a command runs out of memory: only training has a batch size to lower.
+_MEMORY_HINTS = {"train": "try a smaller --set train.batch_size (or data.image_size)",
+                 "tune": "try a smaller --set train.batch_size (or data.image_size)"}
+
+
+def _out_of_memory(exc: MemoryError, argv: list[str] | None) -> str:
+    """One line saying where memory ran out (the innermost asl-edge function) and what to change."""
+    where, tb = None, exc.__traceback__
+    while tb is not None:
+        module = tb.tb_frame.f_globals.get("__name__", "")
+        if module.startswith("asl_edge.") and not module.startswith("asl_edge.cli"):
+            where = f"{module.removeprefix('asl_edge.')}.{tb.tb_frame.f_code.co_name}"
+        tb = tb.tb_next
+    command = next((a for a in (sys.argv[1:] if argv is None else argv) if not a.startswith("-")), "")
+    hint = _MEMORY_HINTS.get(command, "the model, an image or a data file needs more memory than this process may use")
+    return f"out of memory{f' in {where}' if where else ''}: {hint}"
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
     _register()
@@ -60,8 +78,8 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         click.echo("asl-edge: interrupted", err=True)
         sys.exit(130)
-    except MemoryError:
-        click.echo("asl-edge: error: out of memory; try a smaller --set train.batch_size", err=True)
+    except MemoryError as exc:
+        click.echo(f"asl-edge: error: {_out_of_memory(exc, argv)}", err=True)
         sys.exit(1)
     except Exception as exc:  # an unexpected failure: still one line, the traceback behind --debug
         if debug:

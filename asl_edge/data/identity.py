@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from asl_edge.data.dataset import ImageDataset
-from asl_edge.data.loaders import BUILTIN, BUILTIN_ALIASES, _list_paths, load_dataset
+from asl_edge.data.loaders import BUILTIN, BUILTIN_ALIASES, _list_paths, check_recorded_source, load_dataset
 from asl_edge.runtime.errors import DataError
 from asl_edge.runtime.fsutil import sha256_file
 from asl_edge.runtime.preprocess import Preprocessing
@@ -75,6 +75,7 @@ def split_identity(record: dict, fingerprint: str | None = None) -> dict:
     fp = record.get("fingerprint") or fingerprint
     if fp is None:
         try:
+            check_recorded_source(source)
             fp = data_fingerprint(source, record.get("groups_file"))
         except (DataError, OSError):
             fp = None
@@ -120,6 +121,7 @@ def held_out(identity: dict, preprocessing: Preprocessing, stream: bool | None =
         DataError: the source is not reachable here, or its data is not the data the split was
             made on (another fingerprint).
     """
+    check_recorded_source(identity["source"])  # named by a file anyone can write: not walked blindly
     fp = data_fingerprint(identity["source"], identity.get("groups_file"))
     if identity.get("fingerprint") and fp != identity["fingerprint"]:
         raise DataError(f"{identity['source']} is not the data this model's split was made on "

@@ -98,11 +98,73 @@ def _is_regular(path: Path) -> bool:
         return False
 
 
-def _list_class_folder(folder: Path) -> list[Path]:
-    """Regular files only: a FIFO or a link to a device would hang the first read."""
+# A class-per-folder tree is walked to list its images, also when its path comes from an artifact's
+# metadata (its held-out split), which anyone can write: "/" would walk the whole file system. The
+# walk stays on the tree's own file system (as ``find -xdev``: not /proc, /sys, mounts), at most
+# MAX_FOLDER_DEPTH folders below a class folder, and stops after MAX_FOLDER_ENTRIES entries (about
+# twice the largest public sign-language image sets, 87,000 images).
+MAX_FOLDER_ENTRIES = 200_000
+MAX_FOLDER_DEPTH = 4
+MAX_RECORDED_FILE_BYTES = 2 << 30
+
+
+def check_recorded_source(source: str) -> None:
+    """Refuses a data source named by a model's metadata (its held-out split) that is not data,
+    before anything hashes or walks it: a file must be a ``.npz``/``.csv`` of at most 2 GB, and
+    each class folder of a tree must itself hold an image (``/`` or ``/usr`` holds none in ``bin``).
+
+    Raises:
+        DataError: one line naming the problem (and how to choose the data instead).
+    """
+    if source in BUILTIN_ALIASES:
+        return
+    path = Path(source)
+    hint = "pass --data to choose the images to score"
+    if path.is_file():
+        if path.suffix.lower() not in (".npz", ".csv") or path.stat().st_size > MAX_RECORDED_FILE_BYTES:
+            raise DataError(f"the recorded data {printable(source)} is not an .npz or .csv data file: {hint}")
+        return
+    if not path.is_dir():
+        return  # "data not found" where it is used
+    for class_dir in sorted(d for d in path.iterdir() if d.is_dir() and not d.name.startswith(".")):
+        with os.scandir(class_dir) as entries:
+            found = any(Path(e.name).suffix.lower() in IMAGE_SUFFIXES
+                        for e in itertools.islice(entries, MAX_FOLDER_ENTRIES // 20))
+        if not found:
+            raise DataError(f"the recorded data {printable(source)} is not a class-per-folder image tree "
+                            f"({printable(class_dir.name)} holds no image): {hint}")
+
+
+def _same_device(path: str, device: int) -> bool:
+    try:
+        return os.lstat(path).st_dev == device
+    except OSError:
+        return False
+
+
+def _list_class_folder(folder: Path, budget: list[int] | None = None) -> list[Path]:
+    """Regular files only: a FIFO or a link to a device would hang the first read.
+
+    Args:
+        budget: ``[entries left]`` shared by the class folders of one tree (see above).
+
+    Raises:
+        DataError: the tree holds more than :data:`MAX_FOLDER_ENTRIES` entries.
+    """
+    budget = [MAX_FOLDER_ENTRIES] if budget is None else budget
     files, skipped = [], []
+    try:
+        device, base = os.stat(folder).st_dev, str(folder).rstrip(os.sep).count(os.sep)
+    except OSError:
+        return []
     for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        budget[0] -= len(dirnames) + len(filenames)
+        if budget[0] < 0:
+            raise DataError(f"{printable(folder.parent)} holds more than {MAX_FOLDER_ENTRIES:,} files and folders: "
+                            "not a class-per-folder image tree")
+        deep = dirpath.rstrip(os.sep).count(os.sep) - base >= MAX_FOLDER_DEPTH
+        dirnames[:] = [] if deep else sorted(d for d in dirnames if not d.startswith(".")
+                                             and _same_device(os.path.join(dirpath, d), device))
         for f in sorted(filenames):
             if f.startswith(".") or f.lower() in _JUNK:
                 continue
@@ -119,9 +181,9 @@ def load_folder(root: Path, preprocessing: Preprocessing, stream: bool | None = 
     class_dirs = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
     if not class_dirs:
         raise DataError(f"{root} has no class sub-folders (expected one folder per class)")
-    paths, labels = [], []
+    paths, labels, budget = [], [], [MAX_FOLDER_ENTRIES]
     for index, class_dir in enumerate(class_dirs):
-        for f in _list_class_folder(class_dir):
+        for f in _list_class_folder(class_dir, budget):
             paths.append(str(f))
             labels.append(index)
     if not paths:
@@ -293,6 +355,7 @@ def load_npz(path: Path, preprocessing: Preprocessing) -> ImageDataset:
     """
     from PIL import Image
 
+    _check_npz_sizes(path)
     try:
         with np.load(path, allow_pickle=False) as z:
             if not hasattr(z, "files"):  # a bare .npy saved under an .npz name
@@ -321,6 +384,49 @@ def load_npz(path: Path, preprocessing: Preprocessing) -> ImageDataset:
     images = np.stack([preprocessing.load(Image.fromarray(img)) for img in x])
     return ImageDataset(labels=y, class_names=names, preprocessing=preprocessing,
                         source=str(path), images=images, groups=groups)
+
+
+# What np.load may allocate, bounded from the zip's directory and each array's .npy header before a
+# byte is decompressed: numpy allocates the shape its header declares, then fills it, so a 1 KB
+# member declaring 10**10 elements, or a 50 KB member inflating to 3 GB, would take that memory.
+MAX_NPZ_IMAGES_BYTES = 512 << 20  # uint8 images (about 10,000 photographs at 128x128 RGB); others 4x fewer
+MAX_NPZ_ARRAY_BYTES = 64 << 20  # labels, groups, class names
+NPZ_IMAGE_KEYS = ("images", "x", "X")
+
+
+def _check_npz_sizes(path: Path) -> None:
+    """Refuses an ``.npz`` whose arrays would need more memory than any data set asl-edge loads.
+
+    Raises:
+        DataError: one line naming the array and its size.
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            for info in archive.infolist():
+                key = info.filename.removesuffix(".npy")
+                limit = MAX_NPZ_IMAGES_BYTES if key in NPZ_IMAGE_KEYS else MAX_NPZ_ARRAY_BYTES
+                if info.file_size > limit + 4096:
+                    raise DataError(f"{path}: array '{printable(key)}' unpacks to {info.file_size >> 20} MB, more "
+                                    f"than the {limit >> 20} MB asl-edge loads")
+                with archive.open(info) as fh:
+                    version = np.lib.format.read_magic(fh)
+                    read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                                   else np.lib.format.read_array_header_2_0)
+                    shape, _fortran, dtype = read_header(fh, max_header_size=1 << 16)  # the header only
+                need = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+                if key in NPZ_IMAGE_KEYS and dtype.itemsize > 1 and need > limit // 4:
+                    # converted to uint8 through float copies of the whole array (three at the peak)
+                    raise DataError(f"{path}: {dtype} images of {need >> 20} MB; asl-edge loads up to "
+                                    f"{limit // 4 >> 20} MB of them (or {limit >> 20} MB as uint8)")
+                if need > info.file_size:
+                    raise DataError(f"{path}: array '{printable(key)}' declares {need:,} bytes but holds "
+                                    f"{info.file_size:,}: the file is damaged or crafted")
+    except DataError:
+        raise
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, zlib.error) as exc:
+        if not zipfile.is_zipfile(path):
+            return  # not a zip (a bare .npy): np.load says what it is
+        raise DataError(f"cannot read {path}: {str(exc)[:200]}") from None
 
 
 def _npz_images(path: Path, x: np.ndarray) -> np.ndarray:
@@ -386,4 +492,5 @@ def _with_groups(ds: ImageDataset, groups_file: Path, root: Path) -> ImageDatase
 
 def _list_paths(root: Path) -> list[str]:
     class_dirs = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
-    return [str(f) for d in class_dirs for f in _list_class_folder(d)]
+    budget = [MAX_FOLDER_ENTRIES]
+    return [str(f) for d in class_dirs for f in _list_class_folder(d, budget)]

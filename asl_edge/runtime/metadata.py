@@ -28,7 +28,7 @@ def _encode(labels, preprocessing: dict, extra: dict | None, io_names: tuple[str
 
     try:
         recipe = {"input": Preprocessing.from_dict(preprocessing).input_recipe(labels, *io_names)}
-    except DataError:  # a preprocessing asl-edge would refuse gets no derived recipe (tests craft such files)
+    except (DataError, ModelError):  # one asl-edge would refuse gets no derived recipe (tests craft such files)
         recipe = {}
     entries = {"labels": list(labels), "preprocessing": preprocessing, **recipe, "version": __version__,
                **(extra or {})}

@@ -177,6 +177,10 @@ class Preprocessing:
         kw = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
         if kw.get("localiser") is not None and not isinstance(kw["localiser"], dict):
             raise DataError("preprocessing 'localiser' must be an object")
+        if kw.get("localiser") is not None:  # checked when read, not at the first frame: ranges, bundled models
+            from asl_edge.runtime.hands import LocaliserConfig
+
+            LocaliserConfig.from_dict(kw["localiser"])
         if kw.get("landmarks") is not None and not isinstance(kw["landmarks"], dict):
             raise DataError("preprocessing 'landmarks' must be an object")
         return cls(**kw)
@@ -362,6 +366,17 @@ class Preprocessing:
         return x.astype(np.float32)
 
 
+BATCH_BYTES = 128 << 20
+
+
+def batch_for(input_shape, wanted: int) -> int:
+    """Images per batch: ``wanted``, fewer for large inputs, so that a batch and the float32 copies
+    made while normalising it (about three) stay within :data:`BATCH_BYTES` (32 images of the
+    largest input allowed, 2048x2048 RGB, took 2.4 GB; they go one at a time)."""
+    per_image = int(np.prod(input_shape, dtype=np.int64)) * 4 * 3
+    return max(1, min(int(wanted), BATCH_BYTES // max(per_image, 1)))
+
+
 def open_image(source: str | os.PathLike | bytes) -> Image.Image:
     """Opens and fully decodes an image with its EXIF orientation applied.
 
@@ -399,15 +414,23 @@ def to_8bit(img: Image.Image) -> Image.Image:
     clips them instead, so a 16-bit grayscale PNG would become all white)."""
     if img.mode not in ("I", "F") and not img.mode.startswith("I;16"):
         return img
-    arr = np.asarray(img, dtype=np.float64)
+    # float32 and in place: a 64-megapixel float TIFF (a few KB compressed) is 256 MB decoded; float64
+    # copies of it at each step took 2.2 GB. float32 holds any 8-bit result exactly enough.
+    arr = np.array(img, dtype=np.float32)
     if img.mode.startswith("I;16"):
         top = 65535.0
     else:
-        finite = arr[np.isfinite(arr)]
-        peak = float(finite.max()) if finite.size else 0.0
+        peak, flat = None, arr.reshape(-1)
+        for i in range(0, flat.size, 1 << 22):  # in slices: a mask of the whole image is another copy
+            part = flat[i:i + (1 << 22)]
+            part = part[np.isfinite(part)]
+            peak = float(part.max()) if part.size and (peak is None or part.max() > peak) else peak
+        peak = 0.0 if peak is None else peak
         top = 1.0 if img.mode == "F" and peak <= 1.0 else 255.0 if peak <= 255 else 65535.0 if peak <= 65535 else peak
-    arr = np.nan_to_num(arr, nan=0.0, posinf=top, neginf=0.0)
-    return Image.fromarray(np.clip(np.round(arr * (255.0 / top)), 0, 255).astype(np.uint8), "L")
+    np.nan_to_num(arr, copy=False, nan=0.0, posinf=top, neginf=0.0)
+    arr *= np.float32(255.0 / top)
+    np.clip(np.round(arr, out=arr), 0, 255, out=arr)
+    return Image.fromarray(arr.astype(np.uint8), "L")
 
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
