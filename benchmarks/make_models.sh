@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Rebuilds the reference models (models/asl-digits-<recipe>/) and their deployable artifacts
-# (export/asl-digits-<recipe>/) from scratch for the `fast` (close-up photographs) and `camera`
-# (hand localiser + classifier) recipes; records each int8 artifact's camera-shift evaluation, the
+# (export/asl-digits-<recipe>/) from scratch for the `fast` (close-up photographs), `camera`
+# (hand localiser + classifier of the crop) and `landmarks` (hand localiser + classifier of the hand's
+# landmarks) recipes; records each int8 artifact's camera-shift evaluation, the
 # scene test set's figure, and the model cards; then the compressed variant of the fast model
 # (pruned 50%, 4 clusters per kernel, prune- and cluster-preserving QAT, int8 TFLite). `make models`.
 # RECIPES=fast rebuilds only the fast model (and its compressed variant); the camera model is kept.
@@ -9,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-.venv/bin}
 PHOTOS=${PHOTOS:-../shared/datasets/asl-digits}
-RECIPES=${RECIPES:-fast camera}
+RECIPES=${RECIPES:-fast camera landmarks}
 mkdir -p benchmarks/results/scenes
 
 for RECIPE in $RECIPES; do
@@ -26,7 +27,7 @@ done
 # The scene test set: held-out close-ups (the raw photographs) pasted into TEST background photographs.
 if [ -d "$PHOTOS" ]; then
   "$BIN/python" benchmarks/make_scenes.py --split models/asl-digits-camera/split.json --photos "$PHOTOS" --out runs/scenes
-  for RECIPE in camera fast; do
+  for RECIPE in camera fast landmarks; do
     "$BIN/asl-edge" evaluate "export/asl-digits-$RECIPE/asl-digits-${RECIPE}_int8.tflite" --data runs/scenes --json \
       > "benchmarks/results/scenes/$RECIPE.json"
   done
