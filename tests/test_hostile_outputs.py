@@ -197,6 +197,17 @@ def test_export_force_replaces_only_files_the_manifest_proves(export_copy, tampe
     assert _snapshot(export_copy) == before
 
 
+@pytest.mark.parametrize("tamper", [_users_manifest, _labels_edited, _forged_layer_report])
+def test_export_cli_force_keeps_what_it_cannot_prove(tiny_run, export_copy, tmp_path, tamper):
+    tamper(export_copy)
+    before = _snapshot(export_copy)
+    r = run_capped(["export", tiny_run, "--out", export_copy, "--force"], cwd=tmp_path, vm_bytes=TF_VM_BYTES)
+    assert_one_error_line(r, "--force replaces only asl-edge's own files" if tamper is not _users_manifest
+                          else "did not make")
+    assert_within(r)
+    assert _snapshot(export_copy) == before and not _locks(tmp_path)
+
+
 def test_an_export_of_an_earlier_version_is_replaced_when_its_labels_match(export_copy):
     from asl_edge.export.pipeline import check_output_folder
 
