@@ -17,7 +17,7 @@ import logging
 import math
 import os
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -68,7 +68,7 @@ class ExportConfig:
         calib_samples: training images used to calibrate post-training int8 quantisation.
         calib_augmented: share of those images shown through the run's training augmentation (the
             camera conditions it was trained for), the rest as they are: the int8 artifact then
-            follows its float model more closely under camera shifts (benchmarks/REPORT.md, third round).
+            follows its float model more closely under camera shifts (benchmarks/REPORT_HISTORY.md, third round).
         epochs: fine-tuning epochs of each compression step.
         max_drop: largest allowed accuracy loss of a quantised artifact, in points; where full int8
             exceeds it, an ``int8_mixed`` artifact keeps the fewest layers in float that meet it.
@@ -175,9 +175,10 @@ def _tag(config: ExportConfig, fmt: ExportFormat) -> str:
     return compression_tag(config.prune, config.structured, config.cluster, config.qat and _uses_qat_model(fmt))
 
 
-def _source_record(run: runfolder.Run, source, probs, y_test) -> dict:
+def _source_record(run: runfolder.Run, source, measured) -> dict:
     return {"run": str(run.folder), "model_sha256": sha256_file(run.model_path),
-            "params": int(source.count_params()), "accuracy": float((probs.argmax(1) == y_test).mean())}
+            "params": int(source.count_params()),
+            "accuracy": float((measured.source_probs.argmax(1) == measured.y_test).mean())}
 
 
 def _localised_data(run: runfolder.Run):
@@ -397,9 +398,63 @@ def default_out(run_dir: str | Path) -> Path:
     return outfolder.default_out("export", runfolder.load_run(run_dir).name)
 
 
+@dataclass
+class _Writer:
+    """Writes artifacts into the export's temporary folder, each stamped with its metadata and
+    verified against the models it came from; keeps the verified ones and the failures apart."""
+
+    folder: Path
+    run: runfolder.Run
+    identity: dict
+    measured: _Measured
+    max_drop: float
+    artifacts: list = field(default_factory=list)
+    failed: list = field(default_factory=list)
+
+    def emit(self, fmt: ExportFormat, write, info: dict | None = None, tag: str = "") -> None:
+        """Writes one artifact with ``write(dest)``; a conversion or verification error becomes a
+        ``failed`` entry (and the file goes), not an exception: the other formats still ship."""
+        from asl_edge.runtime.metadata import write_metadata
+
+        dest = self.folder / artifact_name(self.run.name, fmt, tag)
+        log.info("exporting %s", fmt.name)
+        m = self.measured
+        try:
+            write(dest)
+            write_metadata(dest, self.run.class_names, self.run.preprocessing.to_dict(),
+                           {"model": self.run.name, "input_name": "input", "split": self.identity})
+            entry = _verify(fmt, dest, m.x_test, m.y_test, m.float_probs, m.source_probs, m.float_acc, self.max_drop)
+        except AslEdgeError as exc:
+            entry = {"status": f"failed: {exc}"}
+        entry = {"path": dest.name, "format": fmt.name, "family": fmt.family, "precision": fmt.precision,
+                 **entry, **(info or {})}
+        if entry["status"] != "ok":
+            dest.unlink(missing_ok=True)
+            self.failed.append(entry)
+            return
+        entry.update(size_bytes=dest.stat().st_size, size_gzip_bytes=gzip_size(dest), sha256=sha256_file(dest))
+        self.artifacts.append(entry)
+
+
+@dataclass(frozen=True)
+class _Measured:
+    """The held-out images and what the trained model and its compressed float copy say about them:
+    the references every artifact is verified against."""
+
+    x_test: np.ndarray
+    y_test: np.ndarray
+    source_probs: np.ndarray
+    float_probs: np.ndarray
+    float_acc: float
+
+
 def export_run(run_dir: str | Path, config: ExportConfig, out: str | Path | None = None,
                force: bool = False) -> dict:
     """Exports a trained run to every requested format, verified; returns the manifest.
+
+    The steps, each its own function: data (the run's split), compress (pruning, clustering,
+    QAT), measure (the references), calibrate, convert and verify every format, mixed precision
+    (where full int8 failed the gate), then the manifest.
 
     Args:
         run_dir: the run folder (or its ``model.keras``).
@@ -432,87 +487,104 @@ def export_run(run_dir: str | Path, config: ExportConfig, out: str | Path | None
         recover_dir(target, owned)
         source = model_io.load_keras_model(run.model_path)
         train_ds, test_ds, identity = _data(run, config)
-        formats = selected_formats(config.families, config.flags)
-        x_test = test_ds.preprocessing.normalize(test_ds.load_images())
-        y_test = test_ds.labels
-        # The trained model as it is, measured before any compression step runs (those work on
-        # copies: see compression.copy_model).
-        source_probs = source.predict(x_test, batch_size=256, verbose=0)
-        source_record = _source_record(run, source, source_probs, y_test)
+        x_test, source_probs = _measure_source(source, test_ds)
         float_model, int8_model, applied = _compress(source, train_ds, test_ds, config, aug, aug_source)
-        float_probs = float_model.predict(x_test, batch_size=256, verbose=0)
-        float_acc = float((float_probs.argmax(1) == y_test).mean())
+        measured = _measure(x_test, test_ds.labels, source_probs, float_model)
+        formats = selected_formats(config.families, config.flags)
         needs_calib = any(f.full_integer for f in formats)
         samples, augmented = _calibration(train_ds, config, aug) if needs_calib else (None, 0)
-        artifacts, failed = [], []
-        extra = {"model": run.name, "input_name": "input", "split": identity}
         with atomic_dir(target, recheck=outfolder.swap_check(found, "export", out)) as tmp:
-            def emit(fmt: ExportFormat, write, info: dict | None = None, tag: str = "") -> None:
-                dest = tmp / artifact_name(run.name, fmt, tag)
-                log.info("exporting %s", fmt.name)
-                try:
-                    write(dest)
-                    from asl_edge.runtime.metadata import write_metadata
-
-                    write_metadata(dest, run.class_names, run.preprocessing.to_dict(), extra)
-                    entry = _verify(fmt, dest, x_test, y_test, float_probs, source_probs, float_acc, config.max_drop)
-                except AslEdgeError as exc:
-                    entry = {"status": f"failed: {exc}"}
-                entry = {"path": dest.name, "format": fmt.name, "family": fmt.family, "precision": fmt.precision,
-                         **entry, **(info or {})}
-                if entry["status"] != "ok":
-                    dest.unlink(missing_ok=True)
-                    failed.append(entry)
-                    return
-                entry.update(size_bytes=dest.stat().st_size, size_gzip_bytes=gzip_size(dest), sha256=sha256_file(dest))
-                artifacts.append(entry)
-
-            for fmt in tqdm(formats, desc="export", unit="artifact", file=sys.stderr, disable=None, leave=False):
-                model = int8_model if _uses_qat_model(fmt) else float_model
-                emit(fmt, lambda dest, fmt=fmt, model=model: _write_artifact(fmt, model, samples, dest),
-                     tag=_tag(config, fmt))
-            # -- issue #18: layer report, and int8_mixed artifacts where full int8 failed --max-drop --
-            layer_report = {}
-            if samples is not None:
-                from asl_edge.export import layers
-
-                layer_report, mixed = layers.layer_report_and_mixed(run, config, int8_model, float_model, samples,
-                                                                    failed, tmp)
-                for m in mixed:
-                    emit(m.format, lambda dest, m=m: atomic_write(dest, m.content), m.info, tag=_tag(config, m.format))
-                layers.mark_replaced(failed, artifacts)
-            # -- end issue #18 --
-            manifest = {
-                "schema": 1,
-                "name": run.name,
-                "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-                "source": source_record,
-                "float_accuracy": float_acc,
-                "input_shape": list(run.preprocessing.input_shape),
-                "labels": list(run.class_names),
-                "preprocessing": run.preprocessing.to_dict(),
-                "compression": applied,
-                "calibration": None if samples is None else {"samples": int(len(samples)), "from": "training split",
-                                                              "augmented": augmented, "augmentation": aug_source},
-                "evaluation": {"data": f"{held_out_name(identity)}: {len(y_test)} images",
-                               "samples": int(len(y_test)), "includes_training_images": False,
-                               "split": {k: v for k, v in identity.items() if k != "test"},
-                               "agreement_with": "source (the trained model, before compression)"},
-                "max_drop_pp": config.max_drop,
-                "config": asdict(config),
-                "versions": _versions(),
-                "artifacts": artifacts,
-                "failed": failed,
-            }
-            if layer_report:
-                manifest["layer_report"] = layer_report
+            writer = _Writer(tmp, run, identity, measured, config.max_drop)
+            _convert(writer, formats, config, float_model, int8_model, samples)
+            layer_report = _mixed_precision(writer, config, float_model, int8_model, samples)
+            manifest = _manifest(run, config, writer, source_record=_source_record(run, source, measured),
+                                 applied=applied, calibration=_calibration_record(samples, augmented, aug_source),
+                                 layer_report=layer_report)
             from asl_edge.export.devices import below_the_pi
 
-            manifest.update(below_the_pi(tmp, artifacts, failed, config, list(run.class_names), x_test, y_test))
-            atomic_write(tmp / runfolder.LABELS_FILE, _labels_text(run.class_names))
-            # Every file besides the artifacts, with its hash: what --force may replace later.
-            listed = {a["path"] for a in artifacts} | {MANIFEST, fsutil.TMP_MARK}
-            manifest["files"] = {p.name: sha256_file(p) for p in sorted(tmp.iterdir()) if p.name not in listed}
-            atomic_write_json(tmp / MANIFEST, manifest)
+            manifest.update(below_the_pi(tmp, writer.artifacts, writer.failed, config, list(run.class_names),
+                                         measured.x_test, measured.y_test))
+            _write_manifest(tmp, run, manifest)
     manifest["out"] = str(out)
     return manifest
+
+
+def _measure_source(source, test_ds) -> tuple[np.ndarray, np.ndarray]:
+    """The held-out images and the trained model's outputs on them, measured before any compression
+    step runs (those work on copies, see compression.copy_model, and this is the proof)."""
+    x_test = test_ds.preprocessing.normalize(test_ds.load_images())
+    return x_test, source.predict(x_test, batch_size=256, verbose=0)
+
+
+def _measure(x_test, y_test, source_probs, float_model) -> _Measured:
+    """The references every artifact is verified against: the trained and the compressed float model."""
+    float_probs = float_model.predict(x_test, batch_size=256, verbose=0)
+    return _Measured(x_test, y_test, source_probs, float_probs, float((float_probs.argmax(1) == y_test).mean()))
+
+
+def _convert(writer: _Writer, formats, config: ExportConfig, float_model, int8_model, samples) -> None:
+    """Every selected format, converted and verified (the int8 TFLite from the QAT model, if any)."""
+    for fmt in tqdm(formats, desc="export", unit="artifact", file=sys.stderr, disable=None, leave=False):
+        model = int8_model if _uses_qat_model(fmt) else float_model
+        writer.emit(fmt, lambda dest, fmt=fmt, model=model: _write_artifact(fmt, model, samples, dest),
+                    tag=_tag(config, fmt))
+
+
+def _mixed_precision(writer: _Writer, config: ExportConfig, float_model, int8_model, samples) -> dict:
+    """The per-layer int8 report, and ``int8_mixed`` artifacts (the layers int8 hurts most kept in
+    float) where full int8 failed ``--max-drop``; returns where the report went (empty: none)."""
+    if samples is None:
+        return {}
+    from asl_edge.export import layers
+
+    layer_report, mixed = layers.layer_report_and_mixed(writer.run, config, int8_model, float_model, samples,
+                                                        writer.failed, writer.folder)
+    for m in mixed:
+        writer.emit(m.format, lambda dest, m=m: atomic_write(dest, m.content), m.info, tag=_tag(config, m.format))
+    layers.mark_replaced(writer.failed, writer.artifacts)
+    return layer_report
+
+
+def _calibration_record(samples, augmented: int, aug_source: str) -> dict | None:
+    if samples is None:
+        return None
+    return {"samples": int(len(samples)), "from": "training split", "augmented": augmented,
+            "augmentation": aug_source}
+
+
+def _manifest(run: runfolder.Run, config: ExportConfig, writer: _Writer, *, source_record: dict, applied,
+              calibration: dict | None, layer_report: dict) -> dict:
+    m, identity = writer.measured, writer.identity
+    manifest = {
+        "schema": 1,
+        "name": run.name,
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "source": source_record,
+        "float_accuracy": m.float_acc,
+        "input_shape": list(run.preprocessing.input_shape),
+        "labels": list(run.class_names),
+        "preprocessing": run.preprocessing.to_dict(),
+        "compression": applied,
+        "calibration": calibration,
+        "evaluation": {"data": f"{held_out_name(identity)}: {len(m.y_test)} images",
+                       "samples": int(len(m.y_test)), "includes_training_images": False,
+                       "split": {k: v for k, v in identity.items() if k != "test"},
+                       "agreement_with": "source (the trained model, before compression)"},
+        "max_drop_pp": config.max_drop,
+        "config": asdict(config),
+        "versions": _versions(),
+        "artifacts": writer.artifacts,
+        "failed": writer.failed,
+    }
+    if layer_report:
+        manifest["layer_report"] = layer_report
+    return manifest
+
+
+def _write_manifest(folder: Path, run: runfolder.Run, manifest: dict) -> None:
+    """labels.txt, then the manifest, which lists every file besides the artifacts with its hash:
+    what ``--force`` may replace later."""
+    atomic_write(folder / runfolder.LABELS_FILE, _labels_text(run.class_names))
+    listed = {a["path"] for a in manifest["artifacts"]} | {MANIFEST, fsutil.TMP_MARK}
+    manifest["files"] = {p.name: sha256_file(p) for p in sorted(folder.iterdir()) if p.name not in listed}
+    atomic_write_json(folder / MANIFEST, manifest)
