@@ -212,7 +212,7 @@ def test_an_export_of_an_earlier_version_is_replaced_when_its_labels_match(expor
     from asl_edge.export.pipeline import check_output_folder
 
     manifest = _manifest(export_copy)
-    for name in manifest.pop("files"):  # asl-edge 0.3 listed no files: labels.txt is proven by its labels
+    for name in manifest.pop("files"):  # older manifests list no files: labels.txt is proven by its labels
         if name != "labels.txt":
             (export_copy / name).unlink()  # a file that version never wrote
     _save_manifest(export_copy, manifest)

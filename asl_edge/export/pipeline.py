@@ -341,7 +341,7 @@ def manifest_listing(folder: Path) -> Listing | None:
     and every other file (labels, layer report) with its sha256. ``None`` when the folder has no
     manifest, or one asl-edge did not write (another tool's, or not an export's).
 
-    A manifest of asl-edge 0.3 or earlier lists no ``files``: its ``labels.txt`` is vouched for by
+    A manifest written before exports listed their files has no ``files``: its ``labels.txt`` is vouched for by
     the labels it records (the file's exact bytes); its other files by nothing.
     """
     from asl_edge.runtime.integrity import read_manifest

@@ -235,7 +235,8 @@ def check_output_folder(out: Path, command: str, force: bool, shown: str | os.Pa
             return None
     found = listing(out)  # the marker first: a folder without one is refused without reading it further
     if found is None:
-        hint = (" (a run folder of asl-edge 0.3 or earlier has none: remove it yourself or choose another --out)"
+        hint = (" (a run folder trained before asl-edge listed its files has none: remove it yourself or choose "
+                "another --out)"
                 if is_run_folder(out) else "")
         raise OutputError(f"--out {shown} is a folder asl-edge did not make (no {marker} of its own){hint}: "
                           "refusing to write into it; choose a new or empty folder")
