@@ -136,18 +136,19 @@ def _shift_scores(path: Path, cfg: BenchConfig) -> tuple[dict | None, dict | Non
 
 def _pipeline_rows(base: dict, path: Path, preprocessing, manifest, run, cfg: BenchConfig, loaded: dict) -> list[dict]:
     """Localiser + classifier per frame, one row per CPU thread count (see :mod:`asl_edge.bench.pipeline`)."""
-    from asl_edge.bench.pipeline import PIPELINE_FORMAT, localiser_macs, measure_pipeline, scene_frames
+    from asl_edge.bench.pipeline import PIPELINE_FORMAT, localiser_macs, measure_pipeline, scene_clips, scene_frames
 
     staged = bench_data(preprocessing.before_localisation(), manifest, cfg.data, run,
                         split_of(describe(path), manifest, run)).dataset
     frames, described = scene_frames(staged.load_images(), min(len(staged), 120))
     labels = np.resize(staged.labels, len(frames))
+    clips = scene_clips(staged.load_images())
     row = {**base, "artifact": f"{path.name} + hand localiser", "format": PIPELINE_FORMAT, "data": described,
            "localiser_macs": localiser_macs(preprocessing.localiser)}
     out = []
     for threads in cfg.threads:
         try:
-            out.append({**row, **measure_pipeline(path, threads, frames, labels, min(cfg.runs, 300))})
+            out.append({**row, **measure_pipeline(path, threads, frames, labels, min(cfg.runs, 300), clips)})
         except AslEdgeError as exc:
             out.append({**row, **_not_measured(str(exc), threads, "cpu")})
     return out
