@@ -231,7 +231,10 @@ class LocaliserConfig:
         vote_frames: the live loop (``predict --camera``) answers the label most of the last this
             many frames gave (:class:`asl_edge.runtime.stream.LabelVote`; 1: each frame's own).
             Recorded here, with the other settings of the model's camera pipeline, so a model
-            carries the smoothing it was measured with; ``--vote`` overrides it.
+            carries the smoothing it was measured with; ``--vote`` overrides it. 3: on synthetic
+            clips a one-frame slip never shows (label changes while a sign is held 0.10 -> 0.03
+            per second) for one frame's delay at a change of sign; 5 removed the rest but cost
+            two (benchmarks/results/scenes/clips_budget.json).
         upright: :meth:`HandLocaliser.crop` turns the hand upright (wrist below the middle
             finger's knuckle, as MediaPipe turns the hand for its landmark model) and frames it
             along its own axes, so a tilted hand or camera reaches the classifier as an upright
@@ -253,7 +256,7 @@ class LocaliserConfig:
     retries: tuple[str, ...] = ("smooth", "sharpen")
     retry_min_presence: float = 0.92
     signer_share: float = 0.15
-    vote_frames: int = 5
+    vote_frames: int = 3
     upright: bool = False
 
     def __post_init__(self):
