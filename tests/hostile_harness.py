@@ -16,11 +16,13 @@ How the caps are applied:
 * time: the wall clock (``time_s``); on expiry the whole process group is killed and the result
   says ``timed_out``.
 * memory: ``RLIMIT_AS`` (soft and hard, so no child can raise it) at ``vm_bytes``, and the peak
-  resident memory of the process and every child it waited for (``wait4``'s ``ru_maxrss``) is
-  returned for :func:`assert_within`. TensorFlow maps about 1.5 GB of address space when it is
-  imported (660 MB resident), so commands that load a Keras model get ``vm_bytes=TF_VM_BYTES``
-  and are held to ``MEM_BYTES`` by their resident peak; runtime-only commands (LiteRT, ONNX
-  Runtime, data) run with the address space itself capped at ``MEM_BYTES``.
+  resident memory of the process or the largest child it waited for (written by the process at
+  exit; ``wait4``'s ``ru_maxrss`` for a process killed first, which also counts the test
+  process it was started from) is returned for :func:`assert_within`. TensorFlow maps about
+  1.5 GB of address space when it is imported (660 MB resident), so commands that load a Keras
+  model get ``vm_bytes=TF_VM_BYTES`` and are held to ``MEM_BYTES`` by their resident peak;
+  runtime-only commands (LiteRT, ONNX Runtime, data) run with the address space itself capped at
+  ``MEM_BYTES``.
 
 The command runs as ``python -P -c 'from asl_edge.cli import main; main()' ARGS`` (``-P``: the
 working folder is not put on ``sys.path``, as for the installed ``asl-edge`` console script), so
@@ -34,6 +36,7 @@ import resource
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -44,6 +47,18 @@ MEM_BYTES = 3 << 29  # 1.5 GiB
 TIME_S = 20.0
 TF_VM_BYTES = 6 << 30
 CLI = "from asl_edge.cli import main; main()"
+# Run first in the capped process: at exit it writes its own resident peak (VmHWM: this program
+# only; wait4's figure would also count the memory of the test process it was started from) or its
+# largest child's, whichever is larger, to the file HARNESS_PEAK names.
+_PEAK = """
+import atexit, os, resource
+def _peak():
+    with open("/proc/self/status") as fh:
+        hwm = next((int(line.split()[1]) for line in fh if line.startswith("VmHWM")), 0)
+    with open(os.environ["HARNESS_PEAK"], "w") as fh:
+        fh.write(str(max(hwm, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)))
+atexit.register(_peak)
+"""
 ERROR_PREFIX = "asl-edge: error: "
 
 
@@ -67,12 +82,24 @@ class CappedResult:
                 f"{self.peak_rss_bytes >> 20} MB peak; last stderr line: {last[:300]!r}")
 
 
-def _limits(vm_bytes: int):
-    def apply():
-        resource.setrlimit(resource.RLIMIT_AS, (vm_bytes, vm_bytes))
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # a crash must not write a core file
+def _read_peak(path: str, fallback_kb: int) -> int:
+    """The peak the process wrote at exit; ``wait4``'s (an over-estimate) when it wrote none (killed)."""
+    try:
+        with open(path) as fh:
+            return int(fh.read() or fallback_kb)
+    except (OSError, ValueError):
+        return fallback_kb
+    finally:
+        os.unlink(path)
 
-    return apply
+
+def _limit(pid: int, vm_bytes: int) -> None:
+    """Caps a just-started process. Applied from outside (prlimit) rather than in a preexec_fn, so
+    the child is started with vfork: a forked copy of a large test process would count that
+    process's memory as the child's resident peak. The interpreter's start-up (tens of ms) is far
+    longer than the gap."""
+    resource.prlimit(pid, resource.RLIMIT_AS, (vm_bytes, vm_bytes))
+    resource.prlimit(pid, resource.RLIMIT_CORE, (0, 0))  # a crash must not write a core file
 
 
 def _wait(pid: int, deadline: float):
@@ -106,11 +133,15 @@ def run_capped(argv, cwd: str | Path, mem_bytes: int = MEM_BYTES, time_s: float 
         stdin: bytes for the process's standard input (default: none, reads see end of file).
     """
     vm = vm_bytes or mem_bytes
-    full_env = {**os.environ, "PYTHONPATH": str(REPO), "ASL_EDGE_PROBE_CACHE": "off", **(env or {})}
-    cmd = [sys.executable, "-P", "-c", snippet or CLI, *map(str, argv)]
+    peak_file = tempfile.NamedTemporaryFile(prefix="harness-peak-", delete=False)
+    peak_file.close()
+    full_env = {**os.environ, "PYTHONPATH": str(REPO), "ASL_EDGE_PROBE_CACHE": "off", "HARNESS_PEAK": peak_file.name,
+                **(env or {})}
+    cmd = [sys.executable, "-P", "-c", _PEAK + (snippet or CLI), *map(str, argv)]
     start = time.monotonic()
     proc = subprocess.Popen(cmd, cwd=str(cwd), env=full_env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, preexec_fn=_limits(vm), start_new_session=True)
+                            stderr=subprocess.PIPE, start_new_session=True)
+    _limit(proc.pid, vm)
     streams = {}
     readers = [threading.Thread(target=lambda k=k, f=f: streams.__setitem__(k, f.read()), daemon=True)
                for k, f in (("out", proc.stdout), ("err", proc.stderr))]
@@ -131,7 +162,7 @@ def run_capped(argv, cwd: str | Path, mem_bytes: int = MEM_BYTES, time_s: float 
     for t in readers:
         t.join()
     out, err = streams.get("out", b""), streams.get("err", b"")
-    rss = usage.ru_maxrss << 10  # kB on Linux: the child and every descendant it waited for
+    rss = _read_peak(peak_file.name, usage.ru_maxrss) << 10  # kB on Linux
     return CappedResult(cmd, proc.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"),
                         wall, rss, timed_out, mem_bytes, time_s)
 
