@@ -308,3 +308,43 @@ def test_scene_sets_with_bystanders_paste_small_other_digits_beside_the_signer(n
         assert scene.jpeg[0] <= rec["jpeg"] <= scene.jpeg[1]
     with pytest.raises(DataError, match="unknown scene set"):
         bystanders.get_scene_set("crowd")
+
+
+# -- the command line ------------------------------------------------------------------------------
+def test_cli_all_hands_and_the_camera_loop_under_a_budget(tmp_path, monkeypatch):
+    pytest.importorskip("ai_edge_litert")
+    import json
+
+    from click.testing import CliRunner
+
+    import asl_edge.cli.deploy_cmds  # noqa: F401 (registers predict)
+    import asl_edge.runtime.predict as predict_mod
+    from asl_edge.cli import cli
+
+    Image.fromarray(_room()).save(tmp_path / "room.png")
+    r = CliRunner().invoke(cli, ["predict", str(CAMERA_ARTIFACT), str(tmp_path / "room.png"), "--all-hands", "--json"])
+    assert r.exit_code == 0, r.output
+    hands_read = json.loads(r.output.strip().splitlines()[-1])["hands"]
+    assert [h["signer"] for h in hands_read] == [True, False] and hands_read[0]["box"][0] > 160
+
+    frames = [np.full((240, 320, 3), 120, np.uint8)] * 2 + [_room()] * 3
+
+    class Capture:
+        def __init__(self):
+            self.i = 0
+
+        def read(self):
+            self.i += 1
+            return (True, frames[self.i - 1][..., ::-1].copy()) if self.i <= len(frames) else (False, None)
+
+        def release(self):
+            pass
+
+    monkeypatch.setattr(predict_mod, "open_camera", lambda index: Capture())
+    for extra in (["--fps", "15", "--vote", "1"], ["--fps", "0"]):
+        r = CliRunner().invoke(cli, ["predict", str(CAMERA_ARTIFACT), "--camera", "0", *extra])
+        assert r.exit_code == 0, r.output
+        assert "5 frames" in r.output and ("search steps" in r.output) == (extra[1] != "0")
+    for bad in (["--fps", "1000"], ["--vote", "0"], ["--search-ms", "0"]):
+        r = CliRunner().invoke(cli, ["predict", str(CAMERA_ARTIFACT), "--camera", "0", *bad])
+        assert r.exit_code != 0 and bad[0] in str(r.exception) + r.output  # one line naming the option
