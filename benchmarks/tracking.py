@@ -3,7 +3,9 @@
 
 ``asl-edge predict --camera`` follows the hand (:class:`asl_edge.runtime.hands.HandTracker`,
 MediaPipe's hand tracking: the landmark model in the region the last frame's landmarks give, no
-palm detection) and, while no hand is in view, runs the full search only on every n-th frame.
+palm detection); measured here without a frame budget (``--fps 0``): while no hand is in view, the
+full search runs only on every n-th frame (the live loop's default since, a per-frame budget with
+the search spread over frames, is measured by ``benchmarks/clips.py``).
 ``--no-track`` searches every frame on its own, as ``predict`` does for files. Both are run here
 on the same clips through the committed camera artifact:
 
