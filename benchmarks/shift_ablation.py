@@ -308,6 +308,19 @@ def run_variant(name: str, recipe: str, sets: list[str], work: Path, reuse: bool
     return result
 
 
+def table_row(name: str, v: dict) -> str:
+    """One Markdown row: the int8 artifact's unchanged accuracy, each background shift, the mean of the
+    background family, and the mean and worst of the other shifts (percent)."""
+    shifts = v["int8"]["shifts"]
+    background = {k: a for k, a in shifts.items() if k.startswith("bg_")}
+    rest = {k: a for k, a in shifts.items() if k not in background}
+    worst = min(rest, key=rest.get)
+    cells = [f"`{name}`", f"{v['int8']['unchanged']:.2%}", *(f"{a:.1%}" for a in background.values()),
+             f"{np.mean(list(background.values())):.1%}", f"{np.mean(list(rest.values())):.1%}",
+             f"{worst} {rest[worst]:.1%}", f"{sum(a >= 0.95 for a in shifts.values())}/{len(shifts)}"]
+    return "| " + " | ".join(cells) + " |"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--variant", nargs="*", default=[], help="variants to run (see --list)")
@@ -318,12 +331,28 @@ def main() -> int:
     parser.add_argument("--reuse-runs", action="store_true",
                         help="score a variant's finished run folder in --work instead of training it again")
     parser.add_argument("--list", action="store_true")
+    parser.add_argument("--merge", nargs="+", type=Path, metavar="JSON",
+                        help="add the variants of these result files (runs made in parallel, each with its own "
+                             "--out) to --out, then stop")
+    parser.add_argument("--table", nargs="+", metavar="VARIANT",
+                        help="print a Markdown row per variant of --out (int8: unchanged, each background shift, "
+                             "mean and worst of the others), then stop")
     args = parser.parse_args()
     if args.list:
         for name, (recipe, sets) in VARIANTS.items():
             print(f"{name:24} --recipe {recipe} {' '.join('--set ' + s for s in sets)}")
         return 0
     results = json.loads(args.out.read_text()) if args.out.is_file() else {"variants": {}}
+    if args.merge:
+        for path in args.merge:
+            results["variants"].update(json.loads(path.read_text())["variants"])
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(results, indent=2) + "\n")
+        return 0
+    if args.table:
+        for name in args.table:
+            print(table_row(name, results["variants"][name]))
+        return 0
     work_ctx = tempfile.TemporaryDirectory() if args.work is None else None
     work = Path(work_ctx.name) if work_ctx else args.work
     work.mkdir(parents=True, exist_ok=True)

@@ -189,6 +189,7 @@ def evaluate_shifts(model: str | Path, data: str | None = None, shifts=None, ver
             out.append(runner.predict(pre.normalize(batch)))
         return np.concatenate(out), None
 
+    masks = _MaskLookup(rgb_ds) if any(s.needs_mask for s in shifts) else None
     probs, found = predict(None if pre.localises else (lambda img: img))
     metrics = classification_metrics(labels, probs, class_names, found=found)
     metrics.update(model=str(model), runtime=runner.runtime, **chosen.to_dict())
@@ -196,7 +197,7 @@ def evaluate_shifts(model: str | Path, data: str | None = None, shifts=None, ver
         metrics["warning"] = chosen.warning
     results = {}
     for shift in shifts:
-        probs, found = predict(shift.apply)
+        probs, found = predict(masks.apply(shift) if shift.needs_mask else shift.apply)
         right = probs.argmax(1) == labels
         acc = float((right if found is None else right & found).mean())
         results[shift.name] = {"accuracy": acc, "family": shift.family, "severity": shift.severity,
@@ -205,12 +206,50 @@ def evaluate_shifts(model: str | Path, data: str | None = None, shifts=None, ver
             results[shift.name]["no_hand"] = int((~found).sum())
         log.info("shift %s: accuracy %.4f", shift.name, acc)
     metrics["shifts"] = results
+    if masks is not None:
+        metrics["hand_masks"] = masks.quality()
     if results:
         worst = min(results, key=lambda k: results[k]["accuracy"])
         metrics["worst_shift"] = {"name": worst, "accuracy": results[worst]["accuracy"]}
     else:
         metrics["worst_shift"] = None
     return metrics
+
+
+class _MaskLookup:
+    """The hand mask of each image of ``ds`` (:mod:`asl_edge.data.masks`, cached), looked up by the
+    image's bytes when a background shift asks; an image it does not hold (a frame decoded at
+    another size) gets its own on the spot."""
+
+    def __init__(self, ds, batch_size: int = 256):
+        from asl_edge.data.masks import hand_masks, image_key
+
+        self._key = image_key
+        self._masks: dict[str, np.ndarray] = {}
+        self._sets = []
+        for start in range(0, len(ds), batch_size):
+            images = ds.load_images(np.arange(start, min(start + batch_size, len(ds))))
+            masks = hand_masks(images)
+            self._sets.append(masks)
+            self._masks.update((image_key(img), m) for img, m in zip(images, masks.masks))
+
+    def mask(self, img: np.ndarray) -> np.ndarray:
+        key = self._key(img)
+        if key not in self._masks:
+            from asl_edge.data.masks import hand_masks
+
+            self._masks[key] = hand_masks(img[None]).masks[0]
+        return self._masks[key]
+
+    def apply(self, shift):
+        return lambda img: shift.apply(img, mask=self.mask(img))
+
+    def quality(self) -> dict:
+        """:meth:`asl_edge.data.masks.MaskSet.quality` of the scored images' masks."""
+        from asl_edge.data.masks import MaskSet
+
+        return MaskSet(*(np.concatenate([getattr(s, f) for s in self._sets])
+                         for f in ("masks", "found", "landmarks_inside", "agreement"))).quality()
 
 
 def format_shifts(metrics: dict) -> str:
