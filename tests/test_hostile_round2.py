@@ -149,8 +149,7 @@ def _dual_config(command: str):
             (export / "manifest.json").write_text(json.dumps(manifest))
             return Setup(["benchmark", export, "--out", tmp / "b.json"], tmp, "row", None, marker, tf=True,
                          time_s=60)
-        # TensorFlow's start-up alone takes 7-15 s on the shared 2-core machine; training more
-        return Setup(argv, tmp, "error", match, marker, tf=True, time_s=90 if command in ("teacher", "resume") else 40)
+        return Setup(argv, tmp, "error", match, marker, tf=True, time_s=40)
 
     return build
 

@@ -85,6 +85,10 @@ def _prepare(path: Path, manifest: dict | None, run: Path | None, cfg: BenchConf
     from asl_edge.runtime.integrity import check_artifact
 
     check_artifact(path, cfg.verify)
+    if path.suffix == ".keras":  # refused here, before a measuring process starts TensorFlow (seconds)
+        from asl_edge.models.allowlist import check_keras_file
+
+        check_keras_file(path)
     desc = describe(path)
     names, preprocessing = desc.labels, desc.preprocessing
     identity = split_of(desc, manifest, run)

@@ -19,6 +19,19 @@ from asl_edge.cli.common import (
 )
 
 
+def _check_models_first(teacher: str | None, out: Path, resume: bool) -> None:
+    """The teacher's model and the checkpoint to resume, checked against the allow-list before
+    TensorFlow's start-up (seconds): one that names code is refused at once. Loading checks again."""
+    from asl_edge.models.allowlist import check_keras_file
+    from asl_edge.runtime import runfolder
+
+    models = [Path(teacher) / runfolder.MODEL_FILE] if teacher else []
+    models += [out / runfolder.CHECKPOINTS / runfolder.LAST_CHECKPOINT] if resume else []
+    for model in models:
+        if model.is_file():  # a regular file (not a FIFO); a missing one is reported where it is used
+            check_keras_file(model)
+
+
 @cli.command(epilog=examples("asl-edge train", "asl-edge train --recipe accurate --out runs/train/acc",
                              "asl-edge train --set train.epochs=5 --set augment.flip=false --out /tmp/quick",
                              "asl-edge train --teacher runs/train/big --out runs/train/distilled"))
@@ -50,6 +63,7 @@ def train(data, model_name, recipe, sets, groups_file, teacher, out, resume, for
                          train__teacher=teacher)
     get_spec(config.model.name)  # fail on an unknown model before TensorFlow loads
     out = Path(out) if out else default_out("train", f"{config.model.name}-{Path(recipe).stem}")
+    _check_models_first(teacher, out, resume)
     result = run_training(config, out, resume=resume, force=force)
     m = result.metrics
     if as_json:
