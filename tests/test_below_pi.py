@@ -89,6 +89,13 @@ def test_report_shows_the_section_with_each_kind(tmp_path):
     assert "tiny_results_v0.5" in section  # the published source of the Cortex-M4 figure
 
 
+def test_report_plots_accuracy_against_flash(tmp_path):
+    small = cpu_row(artifact="small_int8.tflite", accuracy=0.97, micro={**MICRO, "flash_bytes": 30_000})
+    md = render([results_doc([cpu_row(micro=MICRO), small])], tmp_path / "report")[0].read_text()
+    assert "below_pi_accuracy_vs_flash.png" in md
+    assert (tmp_path / "report" / "below_pi_accuracy_vs_flash.png").read_bytes()[:4] == b"\x89PNG"
+
+
 def test_nothing_below_the_pi_without_tflm_or_vela_figures(tmp_path):
     md = render([results_doc([cpu_row()])], tmp_path / "report")[0].read_text()
     assert "Below the Pi" not in md

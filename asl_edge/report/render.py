@@ -316,7 +316,7 @@ def render(docs: list[dict], out_dir: str | Path, checks: list[dict] | tuple = (
     _pi_section(out, docs)
     from asl_edge.report.below_pi import below_pi_section
 
-    below_pi_section(out, docs)
+    below_pi_section(out, docs, out_dir)
     for check in checks:
         if check.get("kind") == LAYER_REPORT_KIND:
             _layer_section(out, check)
