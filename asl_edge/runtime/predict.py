@@ -419,9 +419,12 @@ def open_camera(index: int):
         AslEdgeError: OpenCV missing, or no camera at ``index``.
     """
     from asl_edge.runtime.errors import require
+    from asl_edge.runtime.quiet import quiet_native_stderr
 
     cv2 = require("cv2", "camera")
-    capture = cv2.VideoCapture(index)
-    if not capture.isOpened():
+    with quiet_native_stderr():  # OpenCV's capture backends print their own lines for a missing camera
+        capture = cv2.VideoCapture(index)
+        opened = capture.isOpened()
+    if not opened:
         raise AslEdgeError(f"cannot open camera {index}: no such camera, or it is in use")
     return capture
