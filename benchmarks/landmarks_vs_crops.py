@@ -66,13 +66,13 @@ def _score_shifts(job: tuple) -> dict:
     from asl_edge.runtime.runners import load_runner
     from asl_edge.runtime.shifts import get_shift
 
-    names, paths, images, labels = job
+    names, paths, images, labels, force_shared = job
     descs = {m: describe(p) for m, p in paths.items()}
     runners = {m: load_runner(p, threads=1) for m, p in paths.items()}
     pre = {m: d.preprocessing for m, d in descs.items()}
     search = cached_localiser(pre["landmarks"].localiser)
     crop = cached_localiser(pre["camera"].localiser) if "camera" in pre else None
-    shared = crop is not None and _same_search(pre["camera"].localiser, pre["landmarks"].localiser)
+    shared = crop is not None and (force_shared or _same_search(pre["camera"].localiser, pre["landmarks"].localiser))
     finish = pre["camera"].without_localiser() if "camera" in pre else None
     out = {}
     for name in names:
@@ -116,12 +116,13 @@ def measure(args) -> int:
         if cam_data.description != chosen.description or \
                 not np.array_equal(cam_data.dataset.labels, chosen.dataset.labels):
             raise SystemExit("the two artifacts were held out on different images: no fair comparison")
-        if not _same_search(cam.preprocessing.localiser, desc.preprocessing.localiser):
+        if not _same_search(cam.preprocessing.localiser, desc.preprocessing.localiser) and not args.shared_search:
             print("the two artifacts record different hand searches: each model gets its own", file=sys.stderr)
     shifts = camera_shifts()
     names = [UNCHANGED, *(s.name for s in shifts)]
-    images, labels = chosen.dataset.load_images(), chosen.dataset.labels
-    jobs = [(names[i::args.workers], paths, images, labels) for i in range(args.workers)]
+    keep = np.arange(0, len(chosen.dataset), args.every)  # every n-th held-out image (all by default)
+    images, labels = chosen.dataset.load_images(keep), chosen.dataset.labels[keep]
+    jobs = [(names[i::args.workers], paths, images, labels, args.shared_search) for i in range(args.workers)]
     load_start, start = os.getloadavg(), time.perf_counter()
     with ProcessPoolExecutor(args.workers) as pool:
         parts = list(pool.map(_score_shifts, jobs))
@@ -136,8 +137,11 @@ def measure(args) -> int:
                      "no_hand": scores[UNCHANGED][no_hand[m]],
                      "shifts": {n: {"accuracy": scores[n][m], "family": family[n], "no_hand": scores[n][no_hand[m]]}
                                 for n in names[1:]}}
+    data = chosen.description if args.every == 1 else \
+        f"{chosen.description}, one in {args.every} of them in order: {len(labels)} images"
     doc = {"schema": 1, "kind": "landmarks-vs-crops-split", "split": args.split,
-           "data": chosen.description, "num_samples": int(len(labels)),
+           "data": data, "num_samples": int(len(labels)), "every": args.every,
+           "shared_search": bool(args.shared_search) and "camera" in paths,
            "models": models,
            "command": "python benchmarks/landmarks_vs_crops.py measure " + " ".join(sys.argv[2:]),
            "seconds": round(seconds, 1), "workers": args.workers,
@@ -150,6 +154,77 @@ def measure(args) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(doc, indent=1) + "\n")
     print(f"wrote {out}: unchanged " + ", ".join(f"{m} {models[m]['accuracy']:.4f}" for m in models))
+    return 0
+
+
+# -- timing ----------------------------------------------------------------------------------------
+def _p50(times: list[float]) -> dict:
+    t = np.asarray(times) * 1e3
+    return {"p50_ms": round(float(np.percentile(t, 50)), 4), "p90_ms": round(float(np.percentile(t, 90)), 4),
+            "runs": len(t)}
+
+
+def timing(args) -> int:
+    """Per model, on one thread: the classifier alone (LiteRT, one input), the stage after the hand
+    search (landmark features + MLP, or upright crop + resize + CNN), and whole frames (search
+    included), the two models interleaved frame by frame so that both meet the same machine."""
+    from PIL import Image
+
+    from asl_edge.bench.pipeline import scene_frames
+    from asl_edge.runtime.hands import cached_localiser
+    from asl_edge.runtime.predict import classify_frame, load_predictor
+
+    paths = {"landmarks": args.landmarks.resolve(), "camera": args.camera.resolve()}
+    predictors = {m: load_predictor(p, threads=1) for m, p in paths.items()}
+    _, chosen = _held_out(paths["landmarks"])
+    frames, described = scene_frames(chosen.dataset.load_images(), args.frames)
+    load_start = os.getloadavg()
+    out = {}
+    for m, pred in predictors.items():  # the classifier alone, as `asl-edge benchmark` times it
+        x = pred.preprocessing.normalize(np.stack([pred.preprocessing.blank()])) if m == "landmarks" else \
+            pred.preprocessing.without_localiser().normalize(np.zeros((1, *pred.preprocessing.input_shape), np.uint8))
+        for _ in range(50):
+            pred.runner.predict(x)
+        times = []
+        for _ in range(args.runs):
+            t = time.perf_counter()
+            pred.runner.predict(x)
+            times.append(time.perf_counter() - t)
+        out[m] = {"artifact": str(paths[m].relative_to(ROOT)) if paths[m].is_relative_to(ROOT) else str(paths[m]),
+                  "size_bytes": paths[m].stat().st_size, "classifier": _p50(times)}
+    search = cached_localiser(predictors["landmarks"].preprocessing.localiser, threads=1)
+    cam = predictors["camera"].preprocessing
+    crop = cached_localiser(cam.localiser, threads=1)
+    after = {m: [] for m in paths}
+    whole = {m: [] for m in paths}
+    for frame in frames:
+        rgb = np.asarray(frame)
+        hand = search.find_hand(rgb)
+        if hand is not None:  # the stage after the search
+            t = time.perf_counter()
+            predictors["landmarks"].top_k(hand.points()[None], 1)
+            after["landmarks"].append(time.perf_counter() - t)
+            t = time.perf_counter()
+            pixels = cam.without_localiser().load(Image.fromarray(crop.crop(rgb, hand.box()), "RGB"))
+            predictors["camera"].top_k(pixels[None], 1)
+            after["camera"].append(time.perf_counter() - t)
+        for m, pred in predictors.items():  # whole frames, as the camera loop without tracking
+            t = time.perf_counter()
+            classify_frame(pred, frame)
+            whole[m].append(time.perf_counter() - t)
+    for m in paths:
+        out[m]["after_search"] = _p50(after[m])
+        out[m]["pipeline"] = _p50(whole[m])
+    doc = {"schema": 1, "kind": "landmarks-vs-crops-timing", "threads": 1, "frames": described,
+           "models": out, "command": "python benchmarks/landmarks_vs_crops.py timing " + " ".join(sys.argv[2:]),
+           "loadavg": {"start": [round(v, 2) for v in load_start], "end": [round(v, 2) for v in os.getloadavg()]},
+           "note": "one thread each (LiteRT); the machine was shared with other jobs: whole-frame figures wait for "
+                   "the CPU as well (compare the two models, measured interleaved, not their absolute values)"}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(doc, indent=1) + "\n")
+    for m, r in out.items():
+        print(f"{m}: classifier p50 {r['classifier']['p50_ms']} ms, after the search {r['after_search']['p50_ms']} ms, "
+              f"whole frame {r['pipeline']['p50_ms']} ms")
     return 0
 
 
@@ -232,12 +307,22 @@ def main(argv=None) -> int:
     m.add_argument("--camera", type=Path)
     m.add_argument("--split", required=True, help="a name for the signer split, e.g. seed0")
     m.add_argument("--workers", type=int, default=4)
+    m.add_argument("--every", type=int, default=1, help="score every n-th held-out image (a shared machine's budget)")
+    m.add_argument("--shared-search", action="store_true",
+                   help="one hand search per image for both models even where their recorded searches differ "
+                        "(the camera reference records none of the bystander-selection settings added since)")
     m.add_argument("--out", type=Path)
+    t = sub.add_parser("timing")
+    t.add_argument("--landmarks", type=Path, required=True)
+    t.add_argument("--camera", type=Path, required=True)
+    t.add_argument("--runs", type=int, default=2000)
+    t.add_argument("--frames", type=int, default=40)
+    t.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/bench/landmarks_vs_crops_timing.json")
     s = sub.add_parser("summary")
     s.add_argument("--folder", type=Path, default=FOLDER)
     s.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/shifts/landmarks_vs_crops.json")
     args = parser.parse_args(argv)
-    return measure(args) if args.command == "measure" else summary(args)
+    return {"measure": measure, "timing": timing, "summary": summary}[args.command](args)
 
 
 if __name__ == "__main__":
