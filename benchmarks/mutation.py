@@ -73,6 +73,12 @@ EQUIVALENT: dict[str, str] = {
     "metrics:asl_edge.runtime.metrics.x_classification_metrics__mutmut_20":
         "-2 instead of -1 for 'no hand': any negative marker is the same (no class index is negative; "
         "no_hand counts predictions below 0, the confusion matrix keeps only the class indices)",
+    "schedules:asl_edge.training.schedules.x_schedule_callbacks__mutmut_7":
+        "ReduceLROnPlateau(verbose=None) instead of 0: Keras only tests verbose for truth, both are silent",
+    "schedules:asl_edge.training.schedules.x_schedule_callbacks__mutmut_8":
+        "ReduceLROnPlateau without monitor=: Keras' default monitor is val_loss, the one given",
+    "schedules:asl_edge.training.schedules.x_schedule_callbacks__mutmut_11":
+        "ReduceLROnPlateau without verbose=: Keras' default is 0, the one given",
 }
 
 

@@ -52,6 +52,9 @@ def test_cosine_decays_from_the_peak_to_zero_over_the_run():
 
     lr = learning_rate(train_section(schedule="cosine"), steps_per_epoch=10)
     assert lr_at(lr, 0, 30, 60) == pytest.approx([0.1, 0.05, 0.0], abs=1e-7)
+    # a phase of its own length and peak (fine-tuning): the cosine spans those epochs, from that peak
+    phase = learning_rate(train_section(schedule="cosine"), steps_per_epoch=10, epochs=3, peak=0.02)
+    assert lr_at(phase, 0, 15, 30) == pytest.approx([0.02, 0.01, 0.0], abs=1e-7)
 
 
 @pytest.mark.parametrize("schedule", ["constant", "plateau"])
@@ -89,6 +92,7 @@ def test_plateau_callback_multiplies_by_decay_rate_after_its_patience():
 
     (callback,) = schedule_callbacks(train_section(schedule="plateau", decay_rate=0.3, plateau_patience=4))
     assert (callback.factor, callback.patience, callback.monitor) == (pytest.approx(0.3), 4, "val_loss")
+    assert callback.verbose == 0  # stdout carries results (train --json), never Keras' messages
     assert schedule_callbacks(train_section(schedule="step")) == []
 
 
@@ -317,7 +321,8 @@ def test_images_without_a_hand_count_as_wrong_in_every_figure():
     assert m["accuracy"] == pytest.approx(2 / 3) and m["per_class"]["b"]["recall"] == pytest.approx(0.5)
     assert m["per_class"]["b"]["precision"] == 1.0 and (m["no_hand"], m["no_hand_share"]) == (1, pytest.approx(1 / 3))
     assert m["confusion_matrix"] == [[1, 0], [0, 1]]
-    assert format_report(m).splitlines()[-1] == "no hand found in 1 of 3 images (33.3%; counted as wrong)"
+    assert format_report(m).splitlines()[-2:] == ["accuracy 0.6667   macro F1 0.8333",
+                                                  "no hand found in 1 of 3 images (33.3%; counted as wrong)"]
 
 
 def test_weight_averaging_keeps_the_exact_running_mean():
