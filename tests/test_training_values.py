@@ -76,6 +76,26 @@ def test_warmup_rises_linearly_then_hands_over_to_the_schedule_shifted_by_the_wa
     assert lr_at(constant, 0, 9, 10, 29) == pytest.approx([0.01, 0.1, 0.1, 0.1])
 
 
+def test_cosine_after_a_warmup_spans_the_rest_of_the_run():
+    from asl_edge.training.schedules import learning_rate
+
+    lr = learning_rate(train_section(schedule="cosine", warmup_epochs=1), steps_per_epoch=10)
+    # 10 warm-up steps, then a cosine over the remaining 50
+    assert lr_at(lr, 9, 10, 35, 60) == pytest.approx([0.1, 0.1, 0.05, 0.0], abs=1e-7)
+    one_step = learning_rate(train_section(schedule="cosine", epochs=1), steps_per_epoch=1)
+    assert lr_at(one_step, 0, 1) == pytest.approx([0.1, 0.0], abs=1e-7)
+
+
+def test_cosine_with_weight_averaging_holds_the_averaging_rate_over_the_averaged_epochs():
+    from asl_edge.training.schedules import learning_rate
+
+    section = train_section(schedule="cosine", epochs=10, swa_epochs=3, swa_lr_factor=0.2)
+    lr = learning_rate(section, steps_per_epoch=10, averaged_epochs=3)
+    # a cosine from 0.1 to 0.2 * 0.1 over the first 70 steps, then 0.02 for the 30 averaged ones
+    assert lr_at(lr, 0, 35, 70, 85, 99) == pytest.approx([0.1, 0.06, 0.02, 0.02, 0.02])
+    assert lr_at(learning_rate(section, steps_per_epoch=10), 50) == pytest.approx([0.05])  # no averaging
+
+
 def test_warmup_survives_a_save_and_load(tmp_path):
     from asl_edge.keras_compat import keras
     from asl_edge.training.schedules import learning_rate
