@@ -319,9 +319,13 @@ def test_precision_recall_f1_on_a_hand_computed_example():
 
 
 def test_a_class_never_predicted_scores_zero_not_an_error():
+    import warnings
+
     from asl_edge.runtime.metrics import classification_metrics, format_report
 
-    m = classification_metrics(np.array([0, 1, 2]), np.eye(3)[[0, 0, 0]], ["a", "b", "c"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # scikit-learn's "ill-defined precision" warning would be noise
+        m = classification_metrics(np.array([0, 1, 2]), np.eye(3)[[0, 0, 0]], ["a", "b", "c"])
     assert m["per_class"]["b"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 1}
     assert m["per_class"]["a"]["precision"] == pytest.approx(1 / 3)
     assert m["macro_f1"] == pytest.approx((0.5 + 0 + 0) / 3)
