@@ -73,6 +73,14 @@ EQUIVALENT: dict[str, str] = {
     "metrics:asl_edge.runtime.metrics.x_classification_metrics__mutmut_20":
         "-2 instead of -1 for 'no hand': any negative marker is the same (no class index is negative; "
         "no_hand counts predictions below 0, the confusion matrix keeps only the class indices)",
+    "metrics:asl_edge.runtime.metrics.x_classification_metrics__mutmut_51":
+        "weighted F1 with labels=None: the labels it adds (the no-hand -1) have no support, so weight 0",
+    "metrics:asl_edge.runtime.metrics.x_classification_metrics__mutmut_56":
+        "weighted F1 without labels=: the labels it adds (the no-hand -1) have no support, so weight 0",
+    "metrics:asl_edge.runtime.metrics.x_classification_metrics__mutmut_61":
+        "weighted F1 with zero_division=1: only a class with no support and no prediction is undefined, weight 0",
+    "schedules:asl_edge.training.schedules.x_learning_rate__mutmut_95":
+        "WarmUp wrapped around the schedule with 0 warm-up steps: step < 0 never holds, every rate is the same",
     "schedules:asl_edge.training.schedules.x_schedule_callbacks__mutmut_7":
         "ReduceLROnPlateau(verbose=None) instead of 0: Keras only tests verbose for truth, both are silent",
     "schedules:asl_edge.training.schedules.x_schedule_callbacks__mutmut_8":
