@@ -59,9 +59,13 @@ def tiny_npz(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_run(tiny_npz, tmp_path_factory) -> Path:
     """A trained run folder of a tiny edge CNN (16x16 RGB, 3 classes)."""
+    from asl_edge.keras_compat import keras
     from asl_edge.training import config as cfg
     from asl_edge.training.trainer import train
 
+    # Keras numbers layer names per process: the tests that name layers (conv2d_1, ...) need the
+    # tiny model's names the same whichever tests built models before it.
+    keras.backend.clear_session()
     out = tmp_path_factory.mktemp("runs") / "tiny"
     train(cfg.resolve("fast", [f"data.source={tiny_npz}", *TINY_SETS]), out)
     return out

@@ -38,7 +38,7 @@ def manifest_with_npu(tmp_path, ips=2500.0):
 
 
 def test_npu_rows_carry_the_compilers_estimate_labelled(tmp_path):
-    (row,) = below_pi.npu_rows(manifest_with_npu(tmp_path, ips=2500.0), tmp_path)
+    (row,) = below_pi.npu_rows(manifest_with_npu(tmp_path, ips=2500.0), tmp_path, ART)
     assert row["figure_kind"] == below_pi.COMPILED and row["status"] != "ok" and "not measured" in row["status"]
     assert row["latency_ms"]["p50"] == pytest.approx(0.4) and row["throughput_ips"] == 2500.0
     assert row["device"] == "Ethos-U55-128" and row["accuracy"] is None
@@ -46,7 +46,7 @@ def test_npu_rows_carry_the_compilers_estimate_labelled(tmp_path):
 
 
 def test_a_compiled_row_gets_no_pi_estimate(tmp_path):
-    (row,) = below_pi.npu_rows(manifest_with_npu(tmp_path), tmp_path)
+    (row,) = below_pi.npu_rows(manifest_with_npu(tmp_path), tmp_path, ART)
     assert [e["artifact"] for e in pi_estimate.estimates([cpu_row(), row])] == [ART]
 
 
@@ -58,7 +58,7 @@ def test_mcu_estimate_scales_the_published_figure_by_macs(ref):
 
 
 def test_device_rows_mark_each_figure_and_a_board_replaces_its_estimate(tmp_path):
-    npu = below_pi.npu_rows(manifest_with_npu(tmp_path), tmp_path)
+    npu = below_pi.npu_rows(manifest_with_npu(tmp_path), tmp_path, ART)
     docs = [results_doc([cpu_row(micro=MICRO), *npu])]
     rows = below_pi.device_rows(docs)
     kinds = {r["device"]: r["kind"] for r in rows}
@@ -82,7 +82,7 @@ def test_a_model_too_big_for_the_chip_does_not_fit():
 
 
 def test_report_shows_the_section_with_each_kind(tmp_path):
-    npu = below_pi.npu_rows(manifest_with_npu(tmp_path), tmp_path)
+    npu = below_pi.npu_rows(manifest_with_npu(tmp_path), tmp_path, ART)
     md = render([results_doc([cpu_row(micro=MICRO), *npu])], tmp_path / "report")[0].read_text()
     section = md.split("## Below the Pi")[1]
     assert "SCALED ESTIMATE" in section and "COMPILED ESTIMATE" in section and "12 ops on the NPU" in section
@@ -112,3 +112,7 @@ def test_benchmark_of_an_export_adds_npu_rows_and_tflm_figures(tiny_export):
     int8 = next(r for r in doc["results"] if r["artifact"].endswith("_int8.tflite"))
     bundle = next(m for m in manifest["micro"] if m["artifact"] == int8["artifact"])
     assert int8["micro"]["arena_bytes"] == bundle["arena"]["minimum_bytes"]
+
+
+def test_npu_rows_come_only_with_the_artifact_vela_compiled(tmp_path):
+    assert below_pi.npu_rows(manifest_with_npu(tmp_path), tmp_path, "m_fp32.tflite") == []

@@ -111,8 +111,8 @@ def test_augmentation_changes_training(tiny_npz, tmp_path, monkeypatch):
     built = []
     real = pipeline.augmenter
 
-    def spy(aug, seed):
-        apply = real(aug, seed)
+    def spy(aug, seed, *backgrounds):
+        apply = real(aug, seed, *backgrounds)
         built.append(None if apply is None else aug)
         return apply
 

@@ -80,12 +80,15 @@ def accelerator_label(name: str) -> str:
 
 
 # -- benchmark rows ------------------------------------------------------------------------------
-def npu_rows(manifest: dict, export_dir: Path) -> list[dict]:
-    """One row per Vela compile of an export: Vela's estimate, labelled as such (nothing measured)."""
+def npu_rows(manifest: dict, export_dir: Path, source: str) -> list[dict]:
+    """One row per Vela compile of the export's artifact ``source``: Vela's estimate, labelled as
+    such (nothing measured)."""
     from asl_edge.runtime.fsutil import gzip_size
 
     rows = []
     for entry in manifest.get("npu") or []:
+        if entry.get("artifact") != source:
+            continue
         f = entry.get("figures") or {}
         ips = f.get("inferences_per_second")
         path = export_dir / str(entry.get("path", ""))
@@ -122,9 +125,9 @@ def micro_of(manifest: dict | None, artifact: str) -> dict | None:
 
 
 def annotate(rows: list[dict], targets) -> list[dict]:
-    """Adds each artifact's TFLM figures (``micro``) to its rows and returns the NPU rows of every
-    export measured (one set per export folder)."""
-    extra, seen = [], set()
+    """Adds each artifact's TFLM figures (``micro``) to its rows and returns the NPU rows of the
+    artifacts measured (Vela compiles the int8 TFLite: its rows come with that artifact's)."""
+    extra = []
     for path, manifest, _ in targets:
         if manifest is None or path.name not in {a.get("path") for a in manifest.get("artifacts") or []}:
             continue
@@ -133,10 +136,7 @@ def annotate(rows: list[dict], targets) -> list[dict]:
             for r in rows:
                 if r["artifact"] == path.name:
                     r["micro"] = info
-        folder = path.parent.resolve()
-        if folder not in seen:
-            seen.add(folder)
-            extra.extend(npu_rows(manifest, path.parent))
+        extra.extend(npu_rows(manifest, path.parent, path.name))
     return extra
 
 
