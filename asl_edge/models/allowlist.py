@@ -137,22 +137,28 @@ def check_config(config, path: Path) -> None:
     Raises:
         ModelError: a class, module or function reference that is not allowed.
     """
+    for node, where in _objects(config, path):
+        if "class_name" in node:
+            _check_object(node, path, where)
+        for key, value in node.items():
+            if key in FUNCTION_KEYS:
+                _refuse(path, f"function reference '{key}' at {where}")
+            if key in SIZE_KEYS:
+                _check_sizes(key, value, path, where)
+
+
+def _objects(config, path: Path):
+    """Every JSON object of a config with where it sits, refusing nesting deeper than MAX_DEPTH."""
     stack = [(config, "config", 0)]
     while stack:
         node, where, depth = stack.pop()
         if depth > MAX_DEPTH:
             _refuse(path, "config nested too deeply")
         if isinstance(node, dict):
-            if "class_name" in node:
-                _check_object(node, path, where)
-            for key, value in node.items():
-                if key in FUNCTION_KEYS:
-                    _refuse(path, f"function reference '{key}' at {where}")
-                if key in SIZE_KEYS:
-                    _check_sizes(key, value, path, where)
-                stack.append((value, f"{where}/{key}"[:200], depth + 1))
+            yield node, where
+            stack.extend((v, f"{where}/{k}"[:200], depth + 1) for k, v in node.items() if isinstance(v, (dict, list)))
         elif isinstance(node, list):
-            stack.extend((v, where, depth + 1) for v in node)
+            stack.extend((v, where, depth + 1) for v in node if isinstance(v, (dict, list)))
 
 
 # -- what building the config allocates ------------------------------------------------------------
@@ -240,23 +246,15 @@ def check_implied_sizes(config: dict, path: Path) -> tuple[int, int]:
         ``(weights, activation elements per image)``.
     """
     params = activations = 0
-    stack = [(config, "config", 0)]
-    while stack:
-        node, where, depth = stack.pop()
-        if depth > MAX_DEPTH:
-            _refuse(path, "config nested too deeply")
-        if isinstance(node, dict):
-            cls, cfg = node.get("class_name"), node.get("config")
-            if cls in LAYERS and isinstance(cfg, dict):
-                shape = _build_shape(node, path, where)
-                if shape is None and cls in WEIGHTED:
-                    _refuse(path, f"layer {cls} at {where} does not say the shape it was built for")
-                if shape is not None:
-                    w, out = _layer_cost(cls, cfg, shape) if cls in WEIGHTED else (0, 0)
-                    params, activations = params + w, activations + out + _prod(shape[1:])
-            stack.extend((v, f"{where}/{k}"[:200], depth + 1) for k, v in node.items() if isinstance(v, (dict, list)))
-        elif isinstance(node, list):
-            stack.extend((v, where, depth + 1) for v in node if isinstance(v, (dict, list)))
+    for node, where in _objects(config, path):
+        cls, cfg = node.get("class_name"), node.get("config")
+        if cls in LAYERS and isinstance(cfg, dict):
+            shape = _build_shape(node, path, where)
+            if shape is None and cls in WEIGHTED:
+                _refuse(path, f"layer {cls} at {where} does not say the shape it was built for")
+            if shape is not None:
+                w, out = _layer_cost(cls, cfg, shape) if cls in WEIGHTED else (0, 0)
+                params, activations = params + w, activations + out + _prod(shape[1:])
         if params > MAX_PARAMS:
             _refuse(path, f"its layers would hold more than {MAX_PARAMS:,} weights "
                           f"({params * 4 >> 20} MB at least), more than any model asl-edge trains")
