@@ -112,23 +112,12 @@ class Predictor:
 
         from asl_edge.runtime.preprocess import open_image
 
-        if isinstance(image, np.ndarray):
-            arr = np.asarray(image)
-            if arr.dtype != np.uint8 or arr.ndim not in (2, 3):
-                raise DataError(f"an image array must be uint8 (H, W) or (H, W, C), got {arr.dtype} {arr.shape}")
-            image = Image.fromarray(arr[..., 0] if arr.ndim == 3 and arr.shape[2] == 1 else arr)
+        image = _array_as_picture(image)
         img = image if isinstance(image, Image.Image) else open_image(image)
         return np.asarray(img.convert("RGB"))
 
     def _load(self, image) -> np.ndarray:
-        if isinstance(image, np.ndarray):
-            from PIL import Image
-
-            arr = np.asarray(image)
-            if arr.dtype != np.uint8 or arr.ndim not in (2, 3):
-                raise DataError(f"an image array must be uint8 (H, W) or (H, W, C), got {arr.dtype} {arr.shape}")
-            image = Image.fromarray(arr[..., 0] if arr.ndim == 3 and arr.shape[2] == 1 else arr)
-        return self.preprocessing.load(image)
+        return self.preprocessing.load(_array_as_picture(image))
 
 
 @dataclass(frozen=True)
@@ -166,6 +155,18 @@ def _result(top: list[tuple[str, float]]) -> Result:
 
 def _box(box) -> tuple[float, float, float, float]:
     return (round(box.x0, 1), round(box.y0, 1), round(box.x1, 1), round(box.y1, 1))
+
+
+def _array_as_picture(image):
+    """A uint8 (H, W) or (H, W, C) array as a PIL picture; paths and pictures pass through."""
+    if not isinstance(image, np.ndarray):
+        return image
+    from PIL import Image
+
+    arr = np.asarray(image)
+    if arr.dtype != np.uint8 or arr.ndim not in (2, 3):
+        raise DataError(f"an image array must be uint8 (H, W) or (H, W, C), got {arr.dtype} {arr.shape}")
+    return Image.fromarray(arr[..., 0] if arr.ndim == 3 and arr.shape[2] == 1 else arr)
 
 
 def load_predictor(artifact: str | Path, threads: int | None = None, verify: bool = True) -> Predictor:
