@@ -115,3 +115,14 @@ def test_missing_camera_extra_or_camera_is_one_line(tiny_export):
     r = run_no_tf("predict", artifact(tiny_export, ARTIFACTS[0]), "--camera", "7", "--max-frames", "1")
     assert r.returncode != 0 and len(r.stderr.strip().splitlines()) == 1
     assert "asl-edge[camera]" in r.stderr or "cannot open camera 7" in r.stderr
+
+
+@pytest.mark.parametrize("bad", [np.zeros((16, 16, 3), np.float32), np.zeros((2, 16, 16, 3), np.uint8)],
+                         ids=["float", "4d"])
+def test_an_image_array_that_is_not_uint8_hw_or_hwc_is_one_clear_error(tiny_export, bad):
+    from asl_edge.runtime.errors import DataError
+
+    model = load_predictor(artifact(tiny_export, ARTIFACTS[0]))
+    with pytest.raises(DataError, match="must be uint8"):
+        model.predict(bad)
+    assert model.predict(np.zeros((16, 16), np.uint8)).top  # a grey (H, W) array is read
