@@ -236,6 +236,14 @@ VARIANTS = {
     "fast_v3_e40_bg05_seed1": (FAST_V3, [*E40, *BG05, "train.seed=1"]),
     "fast_v3_e40_bg08": (FAST_V3, [*E40, *BG08]),
     "fast_v3_e40_bg08_seed1": (FAST_V3, [*E40, *BG08, "train.seed=1"]),
+    # The same ingredients on the recipe's own 140-epoch schedule, measured on an idle machine (the 40-epoch
+    # runs above stopped before replacement had caught up: training accuracy was at chance until epoch ~9).
+    "fast_v3_bg05": (FAST_V3, BG05),
+    "fast_v3_bg05_seed1": (FAST_V3, [*BG05, "train.seed=1"]),
+    "fast_v3_bg03": (FAST_V3, ["augment.background_prob=0.3"]),
+    "fast_v3_bg03_seed1": (FAST_V3, ["augment.background_prob=0.3", "train.seed=1"]),
+    "fast_v3_bg05_feather": (FAST_V3, [*BG05, "augment.background_feather=1"]),
+    "fast_v3_bg05_feather_seed1": (FAST_V3, [*BG05, "augment.background_feather=1", "train.seed=1"]),
     # measured with the first robust recipe (mild_all_per_image), before the recipe changed
     "recipe_fast": (FAST_V1, []),
     "recipe_fast_seed1": (FAST_V1, ["train.seed=1"]),  # another signer split: 30-odd other unseen signers
