@@ -105,11 +105,13 @@ def test_viewers_share_one_encoding_and_never_hold_up_the_loop():
         return frame
 
     frames = mjpeg.LatestFrame(render)
-    frames.publish(_frame(), FrameResult(1, "3", 0.9, None, 15.0))
-    viewers = [threading.Thread(target=frames.wait, args=(0, 10)) for _ in range(3)]
+    viewers = [threading.Thread(target=frames.wait, args=(0, 60)) for _ in range(3)]
     for v in viewers:
         v.start()
-    assert drawing.wait(10)
+    while len(frames._changed._waiters) < 3:  # every viewer waiting for a first frame
+        threading.Event().wait(0.01)
+    frames.publish(_frame(), FrameResult(1, "3", 0.9, None, 15.0))
+    assert drawing.wait(10)  # the frame woke them (their own wait is 60 s)
     loop = threading.Thread(target=lambda: [frames.publish(_frame(), FrameResult(i, "3", 0.9, None, 15.0))
                                             for i in range(2, 50)])
     loop.start()
