@@ -9,6 +9,7 @@ through pip.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -115,6 +116,10 @@ def _open_opencv(value: str):
 
 def _import_picamera2():
     """picamera2's ``Picamera2`` class, or a one-line error naming what to install."""
+    if os.environ.get("ASL_EDGE_NATIVE_LOGS") != "1":
+        # libcamera logs every configuration at INFO on stderr, burying asl-edge's lines; its own
+        # variable (read when it starts) keeps errors only, as quiet_native_stderr does for OpenCV.
+        os.environ.setdefault("LIBCAMERA_LOG_LEVELS", "*:ERROR")
     try:
         from picamera2 import Picamera2
     except ModuleNotFoundError as exc:
