@@ -279,12 +279,13 @@ def _fake_cv2(gui: str, window_error: str | None = None, key: int = -1):
 
 
 @pytest.mark.parametrize("gui, display, window_error, reason", [
+    (None, ":0", None, "OpenCV is not installed"),
     ("NONE", ":0", None, "this OpenCV is built without windows"),
     ("GTK3", None, None, "there is no display here"),
     ("GTK3", ":0", "Can't initialize GTK backend", "OpenCV cannot open one (Can't initialize GTK backend)"),
-], ids=["headless-opencv", "no-display", "window-fails"])
+], ids=["no-opencv", "headless-opencv", "no-display", "window-fails"])
 def test_show_where_no_window_can_open_says_to_serve_instead(monkeypatch, gui, display, window_error, reason):
-    monkeypatch.setitem(sys.modules, "cv2", _fake_cv2(gui, window_error))
+    monkeypatch.setitem(sys.modules, "cv2", None if gui is None else _fake_cv2(gui, window_error))
     monkeypatch.setattr(sys, "platform", "linux")
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
     if display is None:

@@ -74,16 +74,17 @@ class Window:
     """An OpenCV window showing annotated frames (``--show``); ``q`` in it stops the loop.
 
     Raises:
-        MissingDependencyError: OpenCV is not installed.
-        AslEdgeError: no window can open here (:func:`window_problem`), in one line that says to
-            use ``--serve`` instead.
+        AslEdgeError: no window can open here (no OpenCV, :func:`window_problem`), in one line
+            that says to use ``--serve`` instead.
     """
 
     def __init__(self, title: str = "asl-edge"):
-        from asl_edge.runtime.errors import require
-
-        cv2 = require("cv2", "camera")
-        problem = window_problem(cv2)
+        try:
+            import cv2
+        except ImportError:
+            cv2, problem = None, "OpenCV is not installed (on a desktop: pip install opencv-python)"
+        else:
+            problem = window_problem(cv2)
         if problem is None:
             try:
                 cv2.namedWindow(title, cv2.WINDOW_AUTOSIZE)
