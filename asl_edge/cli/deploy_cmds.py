@@ -58,7 +58,8 @@ def predict(artifact, images, k, as_json, threads, camera, max_frames, show, ser
     ARTIFACT is a .tflite or .onnx file from `asl-edge export` (labels and preprocessing are read
     from inside it), or a run folder. A model with a hand localiser (the camera recipe) finds the
     hand first and says "no hand found" when there is none. Exit status 1 if any image could not
-    be read.
+    be read. The live loop's frames, with the hand's box and label, can be watched from a browser
+    (--serve PORT, for a device without a screen) or in a window (--show).
     """
     from asl_edge.cli.checks import check_number
     from asl_edge.runtime.predict import load_predictor, predict_files
