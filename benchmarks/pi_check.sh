@@ -59,6 +59,14 @@ if [ -d "$CAMERA" ]; then
     || { echo "pi-check: FAILED: the camera model did not say 'no hand found' for a blank frame" >&2; exit 1; }
   "$ASL" evaluate "$CAM_INT8" --json | "$VENV/bin/python" -c "import json,sys; m=json.load(sys.stdin); print(f\"evaluate camera model ({m['data']}): accuracy {m['accuracy']:.4f}, no hand in {m['no_hand_share']:.1%}\")"
   "$ASL" benchmark "$CAMERA" --runs 30 --rounds 1 --threads 1 --out "$IMAGES/bench-camera.json"
+  # The Pi's ribbon-cable camera comes through picamera2, from apt (not pip): absent from this venv,
+  # the live loop says what to install in one line.
+  err=$("$ASL" predict "$CAM_INT8" --camera picamera --serve 0 --bind 127.0.0.1 2>&1 >/dev/null) \
+    && { echo "pi-check: FAILED: --camera picamera ran without picamera2" >&2; exit 1; }
+  if [ "$(printf '%s\n' "$err" | wc -l)" -ne 1 ] || ! grep -q "python3-picamera2" <<<"$err"; then
+    echo "pi-check: FAILED: --camera picamera without picamera2 gave: $err" >&2; exit 1
+  fi
+  echo "pi-check: --camera picamera without picamera2: $err"
   rm -f "$IMAGES/blank.png"
 fi
 "$VENV/bin/python" -c "import sys, asl_edge.cli; sys.exit('tensorflow was imported' if 'tensorflow' in sys.modules else 0)"

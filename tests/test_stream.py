@@ -318,7 +318,7 @@ def test_cli_all_hands_and_the_camera_loop_under_a_budget(tmp_path, monkeypatch)
     from click.testing import CliRunner
 
     import asl_edge.cli.deploy_cmds  # noqa: F401 (registers predict)
-    import asl_edge.runtime.predict as predict_mod
+    import asl_edge.runtime.cameras as cameras_mod
     from asl_edge.cli import cli
 
     Image.fromarray(_room()).save(tmp_path / "room.png")
@@ -340,7 +340,7 @@ def test_cli_all_hands_and_the_camera_loop_under_a_budget(tmp_path, monkeypatch)
         def release(self):
             pass
 
-    monkeypatch.setattr(predict_mod, "open_camera", lambda index: Capture())
+    monkeypatch.setattr(cameras_mod, "open_camera", lambda source: Capture())
     for extra in (["--fps", "15", "--vote", "1"], ["--fps", "0"]):
         r = CliRunner().invoke(cli, ["predict", str(CAMERA_ARTIFACT), "--camera", "0", *extra])
         assert r.exit_code == 0, r.output

@@ -9,12 +9,15 @@ import click
 
 from asl_edge.cli import cli
 from asl_edge.cli.common import common_options, examples
+from asl_edge.runtime.cameras import camera_sources
 from asl_edge.runtime.errors import DataError
 from asl_edge.runtime.fsutil import printable
 
 
 @cli.command(epilog=examples("asl-edge predict model_int8.tflite photo.jpg photos/",
                              "asl-edge predict model_int8.tflite photos/ --json --top-k 1",
+                             "asl-edge predict model_int8.tflite --camera 0 --serve 8080",
+                             "asl-edge predict model_int8.tflite --camera picamera --serve 8080",
                              "asl-edge predict model_int8.tflite --camera 0 --show"))
 @click.argument("artifact", type=click.Path())
 @click.argument("images", nargs=-1, type=click.Path())
@@ -22,9 +25,18 @@ from asl_edge.runtime.fsutil import printable
               help="Labels shown per image.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per image (JSON Lines).")
 @click.option("--threads", type=int, default=None, help="CPU threads for the runtime.")
-@click.option("--camera", type=int, default=None, help="Classify frames from this camera index instead.")
+@click.option("--camera", "camera", metavar="SOURCE", default=None,
+              help="Classify live frames instead, from "
+                   + "; ".join(f"{s.example}: {s.reads}" for s in camera_sources()) + ".")
 @click.option("--max-frames", type=int, default=None, help="Stop the camera loop after N frames.")
-@click.option("--show/--no-show", default=False, help="Show camera frames with the label (needs a display).")
+@click.option("--show/--no-show", default=False,
+              help="Camera: show the frames with the hand's box and label in a window (needs a display and "
+                   "an OpenCV with windows; on a headless device use --serve).")
+@click.option("--serve", type=int, default=None, metavar="PORT",
+              help="Camera: stream the frames with the hand's box, label and fps to browsers on the network "
+                   "(MJPEG over HTTP) at this port (0: any free port); the address to open is printed.")
+@click.option("--bind", default="0.0.0.0", show_default=True, metavar="ADDRESS",
+              help="Camera: the address --serve listens on (127.0.0.1: this machine only).")
 @click.option("--track/--no-track", default=True, show_default=True,
               help="Camera: follow the hand from frame to frame (MediaPipe's hand tracking) instead of "
                    "searching each frame on its own.")
@@ -39,51 +51,37 @@ from asl_edge.runtime.fsutil import printable
               help="Images: read every hand found (box and labels), not only the signer's (camera models).")
 @click.option("--no-verify", is_flag=True, help="Skip the sha256 check against the export manifest.")
 @common_options
-def predict(artifact, images, k, as_json, threads, camera, max_frames, show, track, fps, search_ms, vote, all_hands,
-            no_verify):
+def predict(artifact, images, k, as_json, threads, camera, max_frames, show, serve, bind, track, fps, search_ms, vote,
+            all_hands, no_verify):
     """Top-k labels for images or folders of images, or a live camera loop.
 
     ARTIFACT is a .tflite or .onnx file from `asl-edge export` (labels and preprocessing are read
     from inside it), or a run folder. A model with a hand localiser (the camera recipe) finds the
     hand first and says "no hand found" when there is none. Exit status 1 if any image could not
-    be read.
+    be read. The live loop's frames, with the hand's box and label, can be watched from a browser
+    (--serve PORT, for a device without a screen) or in a window (--show).
     """
     from asl_edge.cli.checks import check_number
-    from asl_edge.runtime.predict import camera_loop, load_predictor, open_camera, predict_files
+    from asl_edge.runtime.predict import load_predictor, predict_files
 
     check_number("--top-k", k, minimum=1)
     check_number("--threads", threads, minimum=1)
-    check_number("--camera", camera, minimum=0)
     check_number("--max-frames", max_frames, minimum=1)
     check_number("--fps", fps, minimum=0, maximum=240)
     check_number("--vote", vote, minimum=1)
     check_number("--search-ms", search_ms, minimum=1)
+    check_number("--serve", serve, minimum=0, maximum=65535)
 
+    if camera is None and (show or serve is not None):
+        raise click.UsageError("--show and --serve show live frames: give --camera SOURCE")
     if camera is None and not images:
-        raise click.UsageError("give images or folders, or --camera INDEX")
-    predictor = load_predictor(artifact, threads=threads, verify=not no_verify)
+        raise click.UsageError("give images or folders, or --camera SOURCE")
     if camera is not None:
-        def report(r):
-            if as_json:
-                click.echo(json.dumps({"frame": r.index, "hand": r.label is not None, "label": r.label,
-                                       "probability": round(r.probability, 4), "box": r.box, "fps": round(r.fps, 1)}))
-            else:
-                what = f"{r.label} ({r.probability:.2f})" if r.label is not None else "no hand"
-                click.echo(f"frame {r.index}: {what}  {r.fps:.1f} fps")
-
-        from asl_edge.runtime.stream import FrameBudget, model_vote
-
-        budget = FrameBudget(fps, search_ms=search_ms) if fps else None
-        stats = camera_loop(predictor, open_camera(camera), max_frames, show, report, track=track, budget=budget,
-                            vote=vote or model_vote(predictor))
-        searched = stats.get("localiser")
-        words = {"tracked": "hand followed in {} frames", "first_pass": "first pass alone in {}",
-                 "full_search": "full search in {}", "search_steps": "{} search steps",
-                 "deferred": "search carried to the next frame {} times (budget {:.0f} ms)"}
-        how = (" (" + ", ".join(words[key].format(n, budget.ms if budget else 0) for key, n in searched.items())
-               + ")" if searched else "")
-        click.echo(f"{stats['frames']} frames, {stats['fps']:.1f} fps, no hand in {stats['no_hand']}{how}", err=True)
+        _predict_camera(lambda: load_predictor(artifact, threads=threads, verify=not no_verify), camera,
+                        max_frames=max_frames, show=show, serve=serve, bind=bind, track=track, fps=fps,
+                        search_ms=search_ms, vote=vote, as_json=as_json)
         return
+    predictor = load_predictor(artifact, threads=threads, verify=not no_verify)
     if all_hands:
         _predict_all_hands(predictor, images, k, as_json)
         return
@@ -112,6 +110,57 @@ def predict(artifact, images, k, as_json, threads, camera, max_frames, show, tra
     if failures:
         click.echo(f"asl-edge: {failures} of {total} images could not be read", err=True)
         sys.exit(1)
+
+
+def _predict_camera(load, camera, *, max_frames, show, serve, bind, track, fps, search_ms, vote, as_json) -> None:
+    """``predict --camera``: the live loop, shown in a window (``--show``) or streamed to browsers
+    (``--serve``); the window, the server and the camera are closed however the loop ends (Ctrl-C too)."""
+    import contextlib
+
+    from asl_edge.runtime import cameras
+    from asl_edge.runtime.predict import camera_loop
+    from asl_edge.runtime.stream import FrameBudget, model_vote
+
+    cameras.camera_source(camera)  # a misspelt source fails before the model loads
+    budget = FrameBudget(fps, search_ms=search_ms) if fps else None
+    with contextlib.ExitStack() as stack:
+        views = []
+        if show:
+            from asl_edge.runtime.liveview import Window
+
+            views.append(stack.enter_context(Window()))
+        if serve is not None:
+            from asl_edge.runtime.mjpeg import MjpegServer
+
+            server = stack.enter_context(MjpegServer(serve, bind))
+            views.append(server)
+        predictor = load()
+        capture = cameras.open_camera(camera)
+        if serve is not None:
+            click.echo(f"asl-edge: open {' or '.join(server.urls())} in a browser on this network "
+                       "(Ctrl-C stops)", err=True)
+        stats = camera_loop(predictor, capture, max_frames, on_result=_frame_report(as_json), track=track,
+                            budget=budget, vote=vote or model_vote(predictor), views=views)
+    searched = stats.get("localiser")
+    words = {"tracked": "hand followed in {} frames", "first_pass": "first pass alone in {}",
+             "full_search": "full search in {}", "search_steps": "{} search steps",
+             "deferred": "search carried to the next frame {} times (budget {:.0f} ms)"}
+    how = (" (" + ", ".join(words[key].format(n, budget.ms if budget else 0) for key, n in searched.items())
+           + ")" if searched else "")
+    click.echo(f"{stats['frames']} frames, {stats['fps']:.1f} fps, no hand in {stats['no_hand']}{how}", err=True)
+
+
+def _frame_report(as_json: bool):
+    """The live loop's line per frame on stdout: JSON Lines with ``--json``, else a sentence."""
+    def report(r):
+        if as_json:
+            click.echo(json.dumps({"frame": r.index, "hand": r.label is not None, "label": r.label,
+                                   "probability": round(r.probability, 4), "box": r.box, "fps": round(r.fps, 1)}))
+        else:
+            what = f"{r.label} ({r.probability:.2f})" if r.label is not None else "no hand"
+            click.echo(f"frame {r.index}: {what}  {r.fps:.1f} fps")
+
+    return report
 
 
 def _predict_all_hands(predictor, images, k, as_json) -> None:

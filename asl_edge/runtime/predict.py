@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from asl_edge.runtime.errors import AslEdgeError, DataError, ModelError, NoHandFound
+from asl_edge.runtime.errors import DataError, ModelError, NoHandFound
 from asl_edge.runtime.preprocess import IMAGE_SUFFIXES, Preprocessing
 
 log = logging.getLogger(__name__)
@@ -334,7 +334,7 @@ def frame_to_rgb(frame):
 
 
 def camera_loop(predictor: Predictor, capture, max_frames: int | None = None, show: bool = False,
-                on_result=None, track: bool = True, budget=None, vote: int = 1) -> dict:
+                on_result=None, track: bool = True, budget=None, vote: int = 1, views=()) -> dict:
     """Classifies frames from an OpenCV-style ``capture`` (``read() -> (ok, bgr_frame)``).
 
     A model with a localiser finds the hand in every frame first (MediaPipe's hand models through
@@ -342,15 +342,20 @@ def camera_loop(predictor: Predictor, capture, max_frames: int | None = None, sh
 
     Args:
         predictor: the model.
-        capture: ``cv2.VideoCapture`` or anything with ``read()`` and ``release()``.
+        capture: a source from :func:`asl_edge.runtime.cameras.open_camera`, or anything with
+            ``read()`` and ``release()``.
         max_frames: stop after this many frames (``None``: until the stream ends or ``q``).
-        show: draw the hand's box, the label and frames per second in a window (needs a display).
+        show: draw the hand's box, the label and frames per second in a window (needs a display;
+            :class:`~asl_edge.runtime.liveview.Window`).
         on_result: called with a :class:`FrameResult` per frame.
         track: follow the hand from frame to frame (:class:`~asl_edge.runtime.hands.HandTracker`)
             instead of searching every frame on its own.
         budget: a :class:`~asl_edge.runtime.stream.FrameBudget`: the hand models' time per frame,
             the search spread over frames (``None``: the full search on every 4th hand-free frame).
         vote: the label is the majority of the last ``vote`` frames' (1: each frame's own).
+        views: each called with every frame (an RGB PIL image, not changed afterwards) and its
+            :class:`FrameResult`; one returning true stops the loop (a window's ``q``). An
+            :class:`~asl_edge.runtime.mjpeg.MjpegServer` streams them to browsers.
 
     Returns:
         ``{"frames": n, "fps": mean frames per second, "no_hand": frames without a hand}``, and with
@@ -361,71 +366,53 @@ def camera_loop(predictor: Predictor, capture, max_frames: int | None = None, sh
         DataError: :data:`MAX_UNREADABLE_FRAMES` unreadable frames in a row (a camera that sends
             nothing usable would otherwise spin forever).
     """
+    from asl_edge.runtime.liveview import Window
     from asl_edge.runtime.stream import LiveLoop
 
     loop = LiveLoop(predictor, budget=budget, vote=vote, track=track)
-    frames = no_hand = skipped = unreadable = 0
+    counts, window = {"frames": 0, "no_hand": 0, "skipped": 0}, None
     start = time.perf_counter()
     try:
-        while max_frames is None or frames < max_frames:
-            ok, frame = capture.read()
-            if not ok:
-                break
-            rgb = frame_to_rgb(frame)
+        window = Window() if show else None
+        views = [*views, window] if window is not None else list(views)
+        while max_frames is None or counts["frames"] < max_frames:
+            rgb = _next_picture(capture, counts)
             if rgb is None:
-                skipped, unreadable = skipped + 1, unreadable + 1
-                if skipped == 1:
-                    log.warning("skipping a camera frame asl-edge cannot read (%s); more are counted in 'skipped'",
-                                describe_frame(frame))
-                if unreadable >= MAX_UNREADABLE_FRAMES:
-                    raise DataError(f"the camera sent {unreadable} frames in a row that asl-edge cannot read "
-                                    f"({describe_frame(frame)}): check its pixel format")
-                continue
-            unreadable = 0
+                break
             r = loop.step(rgb)
-            label, prob, box = r.label, r.probability, r.box
-            frames += 1
-            no_hand += label is None
-            fps = frames / max(time.perf_counter() - start, 1e-9)
+            counts["frames"] += 1
+            counts["no_hand"] += r.label is None
+            result = FrameResult(counts["frames"], r.label, r.probability, r.box,
+                                 counts["frames"] / max(time.perf_counter() - start, 1e-9))
             if on_result is not None:
-                on_result(FrameResult(frames, label, prob, box, fps))
-            if show and _show(frame, label, prob, box, fps):
+                on_result(result)
+            if any([view(rgb, result) for view in views]):  # a list: every view sees the frame
                 break
     finally:
         capture.release()
-    stats = {"frames": frames, "fps": frames / max(time.perf_counter() - start, 1e-9), "no_hand": no_hand,
-             "skipped": skipped}
+        if window is not None:
+            window.close()
+    stats = {**counts, "fps": counts["frames"] / max(time.perf_counter() - start, 1e-9)}
     if loop.tracker is not None:
         stats["localiser"] = dict(loop.tracker.counts)
     return stats
 
 
-def _show(frame, label, prob, box, fps) -> bool:
-    """Draws the box and label on a BGR frame in a window; true when the user pressed ``q``."""
-    import cv2
-
-    if box is not None:
-        x0, y0, x1, y1 = (int(round(v)) for v in box)
-        cv2.rectangle(frame, (x0, y0), (x1, y1), (0, 255, 0), 2)
-    text = f"{label} {prob:.2f}" if label is not None else "no hand"
-    cv2.putText(frame, f"{text}  {fps:.1f} fps", (10, 30), cv2.FONT_HERSHEY_SIMPLEX, 0.9, (0, 255, 0), 2)
-    cv2.imshow("asl-edge", frame)
-    return cv2.waitKey(1) & 0xFF == ord("q")
-
-
-def open_camera(index: int):
-    """Opens camera ``index`` with OpenCV (the ``camera`` extra).
-
-    Raises:
-        AslEdgeError: OpenCV missing, or no camera at ``index``.
-    """
-    from asl_edge.runtime.errors import require
-    from asl_edge.runtime.quiet import quiet_native_stderr
-
-    cv2 = require("cv2", "camera")
-    with quiet_native_stderr():  # OpenCV's capture backends print their own lines for a missing camera
-        capture = cv2.VideoCapture(index)
-        opened = capture.isOpened()
-    if not opened:
-        raise AslEdgeError(f"cannot open camera {index}: no such camera, or it is in use")
-    return capture
+def _next_picture(capture, counts: dict):
+    """The next frame that is a picture, as RGB (``None`` at the stream's end); frames that are not
+    are counted in ``counts["skipped"]`` and logged once."""
+    unreadable = 0
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            return None
+        rgb = frame_to_rgb(frame)
+        if rgb is not None:
+            return rgb
+        counts["skipped"], unreadable = counts["skipped"] + 1, unreadable + 1
+        if counts["skipped"] == 1:
+            log.warning("skipping a camera frame asl-edge cannot read (%s); more are counted in 'skipped'",
+                        describe_frame(frame))
+        if unreadable >= MAX_UNREADABLE_FRAMES:
+            raise DataError(f"the camera sent {unreadable} frames in a row that asl-edge cannot read "
+                            f"({describe_frame(frame)}): check its pixel format")
