@@ -62,11 +62,15 @@ def main(run_dir: str, export_dir: str, note: str = "") -> int:
     retry = (" A frame that gives no hand is searched again on filtered copies (`retries`): "
              + "; then ".join(f"`{r}`, for {RETRY_FILTERS[r].against}" for r in retries) + "."
              if retries else "")
+    reads_landmarks = "landmarks" in manifest.get("preprocessing", {})
+    what = ("hand's 21 landmarks are classified (no pixel reaches the classifier)" if reads_landmarks
+            else f"{square} is classified")
+    trained = ("the landmarks this localiser finds in the close-ups (extracted once and cached)" if reads_landmarks
+               else "the crops this localiser makes of the close-ups and of close-ups pasted into TRAIN background "
+                    "photographs")
     stage = ("**Hand localisation** (recorded in each artifact): MediaPipe's palm detector and hand landmark "
-             f"models (the `mediapipe` 0.10.14 wheel, Apache 2.0) run through LiteRT find the hand; the {square} "
-             f"is classified; a frame without a hand gets no label.{retry} Trained on the "
-             "crops this localiser makes of the close-ups and of close-ups pasted into TRAIN background "
-             "photographs.\n\n" if localises else "")
+             f"models (the `mediapipe` 0.10.14 wheel, Apache 2.0) run through LiteRT find the hand; the {what}; "
+             f"a frame without a hand gets no label.{retry} Trained on {trained}.\n\n" if localises else "")
     blocks = config["model"].get("stem_blocks", 0)
     stem = f" {blocks} block{'s' if blocks > 1 else ''} at the stem's resolution," if blocks else ""
     changed = f"{note}\n\n" if note else ""
