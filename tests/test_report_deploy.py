@@ -137,10 +137,19 @@ def test_each_sentence_is_the_json_and_names_an_artifact_of_its_devices_table(do
             assert f"| {name} |" in section(text, f"## {s['device']}")
         else:
             est = pi_rows[name]["estimate_ms"][s["device"]]
-            assert float(s["ms"]) == pytest.approx(est, rel=0.05)  # two significant digits
+            assert float(s["ms"]) == float(f"{est:.2g}")  # two significant digits: an estimate is no finer
             table = section(text, "### Close-up photographs: ms per image, ESTIMATED" if use.key == "closeup"
                             else "### A camera in a room: ms per frame, ESTIMATED")
             assert f"| {name} |" in table
+
+
+def test_a_machine_without_a_cpu_row_says_it_has_nothing_to_ship(doc, tmp_path):
+    gpu_only = copy.deepcopy(doc)
+    gpu_only["machine"]["device"] = "gpu-box"
+    gpu_only["results"] = [{**r, "device": "gpu", "threads": None} for r in doc["results"] if r["status"] == "ok"]
+    text = render([doc, gpu_only], tmp_path)[0].read_text()
+    assert "**gpu-box:** nothing to ship: no CPU row was measured there" in section(text, "## Deploy this")
+    assert "**fixture-x86:** For close-up photographs, ship" in text
 
 
 def test_pi_estimates_take_the_macs_of_their_own_model():

@@ -1,13 +1,11 @@
-"""What the report works out from result rows: what to deploy, the table, int8 against fp32, repeatability."""
+"""What the report works out from result rows: the use cases, the pick per use case, the tables, int8 against
+fp32, repeatability."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from asl_edge.report.document import md_table
-
-DEPLOYED_SUFFIX = "_int8.tflite"
-
 
 ACCURACY_TOLERANCE_PP = 0.5
 

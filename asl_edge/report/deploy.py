@@ -154,19 +154,19 @@ def pi_answers(docs: list[dict]) -> list[Answer]:
 
 
 # -- the box -----------------------------------------------------------------------------------------
-def deploy_box(out: Document, answers: list[Answer]) -> None:
-    """"Deploy this": one paragraph per device (a sentence per use case), then a table per use case."""
+def deploy_box(out: Document, answers: list[Answer], devices: list[str] = ()) -> None:
+    """"Deploy this": one paragraph per device (a sentence per use case), then a table per use case;
+    ``devices``: every machine reported, so that one with no answer says so."""
     out.h(2, "Deploy this")
     out.p("Two uses, never ranked together: **close-up photographs** (" + USE_CASE["closeup"].what + "; ms per "
           "image) and **a camera in a room** (" + USE_CASE["camera"].what + "; ms and frames/s per frame). Pick the "
           "line of your device and use.")
-    by_device: dict[str, list[Answer]] = {}
+    by_device: dict[str, list[Answer]] = {d: [] for d in devices}
     for a in answers:
         by_device.setdefault(a.device, []).append(a)
     for device, items in by_device.items():
-        out.p(f"**{device}:** " + " ".join(sentence(a) for a in items))
-    if not answers:
-        out.p("Nothing was measured: no result row has the status ok.")
+        out.p(f"**{device}:** " + (" ".join(sentence(a) for a in items) or
+                                   "nothing to ship: no CPU row was measured there (see its section)."))
     for use in (u for u in USE_CASES if u.pick):
         rows = [a for a in answers if a.use is use]
         if rows:
@@ -216,7 +216,7 @@ def pi_section(out: Document, docs: list[dict], answers: list[Answer]) -> None:
         for r in rows:
             cells = [r["artifact"], r.get("precision") or "-", f"{r['macs_total'] / 1e6:.2f}", f"{r['accuracy']:.2%}"]
             for device in DEVICES:
-                cells += [f"~{ms(r['estimate_ms'][device])} (estimate)",
+                cells += [f"~{ms(r['estimate_ms'][device], estimated=True)} (estimate)",
                           fmt(measured.get((device, r["artifact"])), ".3f")]
             cells.append(", ".join(d for d in DEVICES if (d, use.key, r["artifact"]) in picked) or "-")
             table.append(cells)

@@ -260,7 +260,7 @@ def render(docs: list[dict], out_dir: str | Path, checks: list[dict] | tuple = (
     answers = [a for i, (title, runs) in enumerate(groups.items())
                for a in _device_section(body, i, title, runs, out_dir)]
     answers += pi_answers(docs)
-    deploy_box(out, answers)
+    deploy_box(out, answers, list(groups))
     out.p("Every figure in the machine sections was measured by `asl-edge benchmark` on the machine named there; "
           "rows marked *not measured* say why. Raspberry Pi figures are ESTIMATES unless a Pi's own results are "
           "included, and the ARM64 emulation check compares predictions only.")
