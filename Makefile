@@ -9,7 +9,7 @@ DEMO   ?= runs/demo
 RUN    ?= $(DEMO)/train
 EXPORT ?= $(DEMO)/export
 
-.PHONY: demo test install install-dev pi-check arm64-check arm64-check-camera bench models lint mutation clean
+.PHONY: demo test install install-dev pi-check arm64-check arm64-check-camera bench bench-report models lint mutation clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -57,6 +57,11 @@ arm64-check-camera: $(VENV)/.stamp-train
 ## architecture comparison, benchmarks/results/architectures.json, about an hour on 2 cores)
 bench: $(VENV)/.stamp-train
 	bash benchmarks/run_bench.sh
+
+## bench-report: only the report and its screenshot, from the committed results (DEVICE=<label of the measured
+## machine's file under benchmarks/results/bench/>, e.g. x86_64-2core-epyc-avx512)
+bench-report: $(VENV)/.stamp-train
+	REPORT_ONLY=1 bash benchmarks/run_bench.sh
 
 ## models: rebuild the reference model (models/) and its artifacts (export/) from scratch
 models: $(VENV)/.stamp-train

@@ -76,6 +76,9 @@ WRONG = [
     (_set("ok.confusion_matrix", [[1, -2], [3, 4]]), 
      r"results\[0\]\.confusion_matrix: expected a square matrix of counts \(integers >= 0\), got -2"),
     (_set("ok.status", 7), r"results\[\d+\]\.status: expected a string"),
+    (_set("ok.hand_localiser", "yes"), r"results\[\d+\]\.hand_localiser: expected true or false"),
+    (_set("ok.localiser_macs", "many"), r"results\[\d+\]\.localiser_macs: expected an integer"),
+    (_set("ok.data", ["267 images"]), r"results\[\d+\]\.data: expected a string"),
     (_set("machine.cores", "two"), r"machine\.cores: expected an integer"),
     (_set("machine.isa", "AVX2"), r"machine\.isa: expected a list"),
     (_set("labels", {"a": "0123"}), r"labels\.a: expected a list"),
@@ -186,6 +189,7 @@ def test_html_in_results_files_is_shown_as_text(tmp_path):
     for r in doc["results"]:
         if r["artifact"] == row["artifact"]:
             r["artifact"] = "<script>alert(1)</script>_int8.tflite"
+        r["data"] = "267 images <img src=x onerror=alert(1)> [click](javascript:alert(1))"  # in Deploy this
     doc["note"] = "<img src=x onerror=alert(1)> `code` [click](javascript:alert(1))"
     doc["machine"]["device"] = "pi\x1b[31m<b>4</b>"
     (tmp_path / "r.json").write_text(json.dumps(doc))

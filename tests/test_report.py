@@ -39,7 +39,7 @@ def test_report_from_fixture_results(doc, tmp_path):
     assert text.count("| artifact | runtime | device | threads |") == 1
     for row in doc["results"]:  # every result row is in the table
         assert f"| {row['artifact']} | {row['runtime'] or '-'} | {row['device']} |" in text
-    assert "not measured: no GPU" in text and "**Deploy on this machine:**" in text
+    assert "not measured: no GPU" in text and "**Deploy on this machine for close-up photographs:**" in text
     assert "Model cost: 7.52 M multiply-accumulates" in text
     # Pi figures: labelled as estimates and cited
     assert "ESTIMATES, not measurements" in text and "(estimate)" in text
@@ -51,8 +51,10 @@ def test_report_from_fixture_results(doc, tmp_path):
     for name in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text):
         assert (tmp_path / name).is_file()
     srcs = re.findall(r"src='([^']*)'", html)
-    assert len(srcs) == 4 and all(s.startswith("data:image/png;base64,") for s in srcs)
-    assert "<table>" in html and "<b>Deploy on this machine:</b>" in html
+    # accuracy/latency, size, latency/threads; no confusion matrix: the pick (fp32 TFLite, the fastest
+    # of the accurate rows) has none in the fixture, and another artifact's would be titled wrongly
+    assert len(srcs) == 3 and all(s.startswith("data:image/png;base64,") for s in srcs)
+    assert "<table>" in html and "<b>Deploy on this machine for close-up photographs:</b>" in html
     # the answer first: the "Deploy this" table comes before any machine section
     assert text.index("## Deploy this") < text.index("## " + doc["machine"]["device"])
 
@@ -114,8 +116,12 @@ def test_measured_pi_rows_stand_beside_the_estimates(doc, tmp_path):
             r["latency_ms"]["p50"] = 0.777
     text = render([doc, pi], tmp_path)[0].read_text()
     line = next(line for line in text.splitlines() if line.startswith("| asl-digits-fast_int8.tflite | int8 | 7.52"))
-    assert "(estimate) | 0.777 |" in line  # Pi 4 measured next to the Pi 4 estimate, Pi 5 still "-"
-    assert line.endswith("(estimate) | - |")
+    cells = [c.strip() for c in line.strip("|").split("|")]
+    # artifact, precision, MACs, accuracy, then per Pi its estimate and its measured p50, then the picks
+    assert cells[4].endswith("(estimate)") and cells[5] == "0.777"  # Pi 4 measured next to the Pi 4 estimate
+    assert cells[6].endswith("(estimate)") and cells[7] == "-"  # Pi 5 not measured
+    assert cells[8] == "Raspberry Pi 5"  # the measured Pi 4 answers for itself: only the Pi 5 picks by estimate
+    assert "**pi4-lab:** For close-up photographs, ship" in text
 
 
 @pytest.mark.parametrize("fmt", [f for f in export_formats() if f.family != "keras"], ids=lambda f: f.name)

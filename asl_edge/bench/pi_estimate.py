@@ -100,16 +100,26 @@ def estimate_ms(macs: int, precision: str, device: str) -> float:
     return macs / reference(device, precision).macs_per_ms
 
 
-def estimates(rows: list[dict]) -> list[dict]:
-    """One estimate row per .tflite/.onnx artifact found in benchmark result rows.
+def model_stem(artifact: str) -> str:
+    """The exported model an artifact belongs to: ``asl-digits-camera_int8.onnx + hand localiser`` ->
+    ``asl-digits-camera`` (an export names its artifacts ``<model>_<precision>.<ext>``)."""
+    name = artifact.split(" + ")[0]
+    return name.rsplit("_", 1)[0] if "_" in name else name.rsplit(".", 1)[0]
 
-    The MAC count comes from each artifact's TFLite twin when the row has none (ONNX rows: the same
-    network, so the same count).
+
+def estimates(rows: list[dict]) -> list[dict]:
+    """One estimate row per .tflite/.onnx artifact (and camera pipeline) found in benchmark result rows.
+
+    The MAC count comes from the row, else from another row of the same exported model (ONNX rows:
+    their TFLite twin, the same network, so the same count); an artifact with neither is left out.
 
     Returns:
         ``[{"artifact", "precision", "macs", "estimate_ms": {device: ms}, "basis": {device: Reference}}]``.
     """
-    macs_any = next((r["macs"] for r in rows if r.get("macs")), None)
+    macs_of = {}
+    for r in rows:
+        if r.get("macs"):
+            macs_of.setdefault(model_stem(r["artifact"]), r["macs"])
     out, seen = [], set()
     for r in rows:
         name, precision = r["artifact"], r.get("precision")
@@ -119,7 +129,7 @@ def estimates(rows: list[dict]) -> list[dict]:
         if r.get("figure_kind") == "compiled estimate":  # an NPU compile (asl_edge.bench.below_pi), not for a Pi CPU
             continue
         seen.add(name)
-        macs = r.get("macs") or macs_any
+        macs = r.get("macs") or macs_of.get(model_stem(name))
         if not macs:
             continue
         # The hand localiser's models run in float32 whatever the classifier's precision.

@@ -148,7 +148,7 @@ def _pipeline_rows(base: dict, path: Path, preprocessing, manifest, run, cfg: Be
     labels = np.resize(staged.labels, len(frames))
     clips = scene_clips(staged.load_images())
     row = {**base, "artifact": f"{path.name} + hand localiser", "format": PIPELINE_FORMAT, "data": described,
-           "localiser_macs": localiser_macs(preprocessing.localiser)}
+           "num_samples": len(frames), "localiser_macs": localiser_macs(preprocessing.localiser)}
     out = []
     for threads in cfg.threads:
         try:
@@ -216,9 +216,9 @@ def run_benchmark(paths, cfg: BenchConfig | None = None) -> dict:
             labels[path.name] = list(names)
             if cfg.shifts and fmt.name == SHIFT_FORMAT:
                 base["shifts"], base["worst_shift"] = _shift_scores(path, cfg)
-            base["data"] = chosen.description
-            base["num_samples"] = len(y)
-            base["includes_training_images"] = chosen.includes_training_images
+            pre = describe(path).preprocessing  # hand_localiser: its rows time the classifier on hand crops
+            base.update(data=chosen.description, num_samples=len(y), hand_localiser=pre.localises,
+                        includes_training_images=chosen.includes_training_images)
             for device, threads in slots:
                 bar.set_postfix_str(f"{path.name} {device}" + (f" x{threads}" if threads else ""))
                 if device == "gpu" and not has_gpu:
@@ -228,7 +228,6 @@ def run_benchmark(paths, cfg: BenchConfig | None = None) -> dict:
                     rows.append({**base, **_guarded(measurer, measure, path, device, threads, x, y, cfg)})
                     timed.append(_Timed(len(rows) - 1, base, measurer, path, manifest, run, device, threads))
                 bar.update(1)
-            pre = describe(path).preprocessing
             if pre.localises and fmt.family != "keras":
                 bar.set_postfix_str(f"{path.name} + hand localiser")
                 rows.extend(_pipeline_rows(base, path, pre, manifest, run, cfg, loaded))

@@ -1,11 +1,11 @@
-"""What the report works out from result rows: what to deploy, the table, int8 against fp32, repeatability."""
+"""What the report works out from result rows: the use cases, the pick per use case, the tables, int8 against
+fp32, repeatability."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from asl_edge.report.document import md_table
-
-DEPLOYED_SUFFIX = "_int8.tflite"
-
 
 ACCURACY_TOLERANCE_PP = 0.5
 
@@ -32,6 +32,13 @@ def table_rows(rows: list[dict]) -> list[list[str]]:
     return out
 
 
+def table_head(use: UseCase) -> list[str]:
+    """:data:`TABLE_HEAD` in the units of one use case (ms per image, per frame or per crop)."""
+    names = {"accuracy": use.accuracy, "p50 ms": f"p50 ms per {use.unit}", "p90 ms": f"p90 ms per {use.unit}",
+             "p99 ms": f"p99 ms per {use.unit}", "images/s": use.rate}
+    return [names.get(h, h) for h in TABLE_HEAD]
+
+
 def table(rows: list[dict]) -> str:
     """The benchmark table as Markdown (also what ``asl-edge benchmark`` prints)."""
     return md_table(TABLE_HEAD, table_rows(rows))
@@ -43,46 +50,155 @@ def worst_shift(row: dict) -> tuple[str, float] | None:
     return min(shifts.items(), key=lambda kv: kv[1]) if shifts else None
 
 
-def recommend(rows: list[dict], tolerance_pp: float = ACCURACY_TOLERANCE_PP) -> dict | None:
-    """What to deploy on the machine these CPU rows were measured on, and why.
+# -- use cases: what the user deploys for -----------------------------------------------------------
+@dataclass(frozen=True)
+class UseCase:
+    """What a result row's latency is a latency of, and whether the report picks an artifact for it.
 
-    Among the artifacts within ``tolerance_pp`` points of the best held-out accuracy (and, where
-    camera shifts were measured, of the best worst-shift accuracy), the fastest p50; a tie in p50
-    (within 5%) goes to the smaller file.
-
-    Returns:
-        ``{"row", "why"}`` or ``None`` when no row was measured.
+    Attributes:
+        key: ``closeup``, ``camera`` or ``crop``.
+        title: the use case as the report names it.
+        what: what one call handles.
+        unit: one call's input (``ms per <unit>``).
+        rate: calls per second, as the tables head them.
+        accuracy: what the accuracy column means.
+        pick: whether an artifact is picked for it (the classifier alone on its own localiser's crops
+            is a part of the camera pipeline, never shipped on its own).
     """
-    ok = [r for r in rows if r["status"] == "ok" and r.get("device", "cpu") == "cpu"]
-    if not ok:
-        return None
+
+    key: str
+    title: str
+    what: str
+    unit: str
+    rate: str
+    accuracy: str
+    pick: bool = True
+
+    @property
+    def units(self) -> str:
+        """How its tables measure a call: ``ms per image``; a frame also by the frames per second."""
+        return f"ms and {self.rate} per {self.unit}" if self.key == "camera" else f"ms per {self.unit}"
+
+
+USE_CASES = (
+    UseCase("closeup", "close-up photographs", "a photograph the hand fills, classified whole", "image",
+            "images/s", "held-out accuracy"),
+    UseCase("camera", "a camera in a room",
+            "a 320x240 frame with the hand somewhere in it: the hand localiser finds it, the classifier reads its crop",
+            "frame", "frames/s", "frames read right"),
+    UseCase("crop", "camera models' classifier alone",
+            "the hand crop the model's own localiser made (a part of the camera pipeline, not a deployment figure)",
+            "crop", "crops/s", "accuracy on the crops", pick=False),
+)
+USE_CASE = {u.key: u for u in USE_CASES}
+# Older results files have no hand_localiser field; their crop rows say so in their data description
+# (asl_edge.bench.run._localised_data).
+CROPS_DESCRIPTION = "localised hand crops"
+
+
+def use_case_of(row: dict) -> UseCase:
+    """Which use case a result row measures (see :data:`USE_CASES`)."""
+    from asl_edge.bench.pipeline import PIPELINE_FORMAT
+
+    if row.get("format") == PIPELINE_FORMAT:
+        return USE_CASE["camera"]
+    localises = row.get("hand_localiser")
+    if localises is None:
+        localises = CROPS_DESCRIPTION in str(row.get("data") or "")
+    return USE_CASE["crop" if localises else "closeup"]
+
+
+def rows_of(rows: list[dict], use: UseCase) -> list[dict]:
+    return [r for r in rows if use_case_of(r) is use]
+
+
+# -- the pick ---------------------------------------------------------------------------------------
+# Two latencies within timing noise of each other are a tie. The noise is the fastest row's own
+# spread over its timing rounds (its slowest round's p50); a row timed in one round (the camera
+# pipeline rows, older files) and an estimate have no measured spread and take this relative margin.
+TIE_RELATIVE = 0.10
+
+
+def _p50(r: dict) -> float:
+    return r["latency_ms"]["p50"]
+
+
+def noise_ceiling(row: dict) -> tuple[float, str]:
+    """The latency up to which another row ties with ``row`` (the faster one), and why."""
+    rounds = [x["p50"] for x in row.get("rounds") or [] if isinstance(x.get("p50"), (int, float))]
+    if len(rounds) > 1:
+        return max(rounds), f"the slowest of its {len(rounds)} timing rounds"
+    return _p50(row) * (1 + TIE_RELATIVE), f"{TIE_RELATIVE:.0%} above it (timed in one round: no measured spread)"
+
+
+def _accurate(ok: list[dict], tolerance_pp: float) -> tuple[list[dict], str]:
+    """The rows within ``tolerance_pp`` of the best accuracy (and worst camera shift, where measured)."""
     top = max(r["accuracy"] for r in ok)
     eligible = [r for r in ok if (top - r["accuracy"]) * 100 <= tolerance_pp]
-    why = f"within {tolerance_pp} points of the best held-out accuracy ({top:.2%})"
+    why = f"within {tolerance_pp} points of the best accuracy ({top:.2%})"
     robust = [(r, worst_shift(r)) for r in eligible if worst_shift(r)]
     if robust:
         best_worst = max(w[1] for _, w in robust)
         eligible = [r for r, w in robust if (best_worst - w[1]) * 100 <= tolerance_pp]
         why += f" and of the best worst camera shift ({best_worst:.2%})"
-    fastest = min(r["latency_ms"]["p50"] for r in eligible)
-    near = [r for r in eligible if r["latency_ms"]["p50"] <= fastest * 1.05]
-    choice = min(near, key=lambda r: (r["size_bytes"], r["latency_ms"]["p50"]))
-    why = f"the fastest ({choice['latency_ms']['p50']:.3f} ms p50) of the artifacts {why}"
-    if len(near) > 1:
-        why += "; the smallest of those within 5% of that p50"
-    return {"row": choice, "why": why}
+    return eligible, why
+
+
+def pick(rows: list[dict], latency=_p50, ceiling=noise_ceiling, unit: str = "image",
+         tolerance_pp: float = ACCURACY_TOLERANCE_PP, fastest_means: str = "the fastest") -> dict | None:
+    """What to deploy among measured (or estimated) CPU rows of one use case, and why.
+
+    Among the rows within ``tolerance_pp`` points of the best accuracy (and of the best worst camera
+    shift, where shifts were measured), those whose latency ties with the fastest's (within its
+    timing noise: :func:`noise_ceiling`), and of those the smallest file, then the fewest threads
+    (the other cores stay free), then the lowest latency.
+
+    Args:
+        rows: result rows of one use case.
+        latency: a row's latency in ms (default: its measured p50).
+        ceiling: ``(latency up to which a row ties with the fastest row, why)``.
+        unit: what one call handles (``image``, ``frame``), for the reason.
+        fastest_means: how the reason names the lowest ``latency`` ("the lowest estimate").
+
+    Returns:
+        ``{"row", "why", "tied"}`` or ``None`` when no row was measured.
+    """
+    ok = [r for r in rows if r["status"] == "ok" and r.get("device", "cpu") == "cpu"
+          and isinstance(r.get("accuracy"), (int, float))]
+    if not ok:
+        return None
+    eligible, accurate = _accurate(ok, tolerance_pp)
+    fastest = min(eligible, key=latency)
+    top, noise = ceiling(fastest)
+    tied = [r for r in eligible if latency(r) <= top]
+    choice = min(tied, key=lambda r: (r["size_bytes"], r.get("threads") or 0, latency(r)))
+    why = f"{fastest_means} ({latency(fastest):.3f} ms per {unit}) of the rows {accurate}"
+    if len(tied) > 1:
+        why += (f"; {len(tied)} rows tie with it (up to {top:.3f} ms: {noise}), and this is the smallest file of "
+                "those (then the fewest threads)")
+    return {"row": choice, "why": why, "tied": tied}
+
+
+def recommend(rows: list[dict], tolerance_pp: float = ACCURACY_TOLERANCE_PP, use: str = "closeup") -> dict | None:
+    """The pick among one machine's measured CPU rows for ``use`` (:data:`USE_CASES`): :func:`pick`."""
+    case = USE_CASE[use]
+    return pick(rows_of(rows, case), unit=case.unit, tolerance_pp=tolerance_pp)
 
 
 def int8_vs_fp32(rows: list[dict]) -> list[dict]:
-    """p50 of int8 against fp32 of the same runtime and thread count (measured, never assumed)."""
-    ok = {(r["format"].split("_")[0], r["runtime"], r["threads"], r["precision"]): r
+    """p50 of int8 against fp32 of the same exported model, runtime and thread count (measured, never assumed)."""
+    from asl_edge.bench.pi_estimate import model_stem
+
+    ok = {(model_stem(r["artifact"]), r["format"].split("_")[0], r["runtime"], r["threads"], r["precision"]): r
           for r in rows if r["status"] == "ok" and r.get("device", "cpu") == "cpu" and "_" in r.get("format", "")}
     out = []
-    for (family, runtime, threads, precision), r in sorted(ok.items(), key=lambda kv: (kv[0][0], kv[0][2] or 0)):
-        fp32 = ok.get((family, runtime, threads, "fp32"))
+    for key, r in sorted(ok.items(), key=lambda kv: (kv[0][:2], kv[0][3] or 0)):
+        model, family, runtime, threads, precision = key
+        fp32 = ok.get((model, family, runtime, threads, "fp32"))
         if precision == "int8" and fp32:
-            out.append({"family": family, "runtime": runtime, "threads": threads, "int8": r["latency_ms"]["p50"],
-                        "fp32": fp32["latency_ms"]["p50"], "ratio": r["latency_ms"]["p50"] / fp32["latency_ms"]["p50"]})
+            out.append({"model": model, "family": family, "runtime": runtime, "threads": threads,
+                        "int8": r["latency_ms"]["p50"], "fp32": fp32["latency_ms"]["p50"],
+                        "ratio": r["latency_ms"]["p50"] / fp32["latency_ms"]["p50"]})
     return out
 
 

@@ -1,29 +1,33 @@
 """``asl-edge report``: benchmark results from one or several machines as REPORT.md and one HTML page.
 
-Per machine (results files with the same device label are repeated runs of one machine and add a
-repeatability table): a table like ``yolo benchmark`` (artifact, runtime, threads, size, accuracy,
-p50, p90, images/s, status), the best artifact measured there, the int8-against-fp32 comparison,
-the model's MAC count, plots (accuracy against latency, size per artifact, latency per thread
-count) and the confusion matrix of the deployed artifact (int8 TFLite). Then Raspberry Pi 4 / Pi 5
-latency estimates (labelled as estimates, with their published sources) next to any measured Pi
-rows, and the ARM64 emulation check when its JSON is given. The HTML page inlines its images.
+"Deploy this" first: per device (each machine measured, each Raspberry Pi estimated) and per use
+case (close-up photographs; a camera in a room), one sentence naming the file to ship, its size,
+accuracy, data and latency, then a table per use case (:mod:`asl_edge.report.deploy`). Per machine
+(results files with the same device label are repeated runs of one machine and add a repeatability
+table): a table per use case in its own units (ms per image; ms and frames/s per frame; the camera
+models' classifier alone per crop), each followed by its pick, int8 against fp32, each model's MAC
+count, and plots titled with the pick they show. Then the Raspberry Pi 4 / Pi 5 estimates (with
+their published sources) beside any measured Pi rows, below-the-Pi devices and the side documents
+(ARM64 emulation check, layer report, architectures, mutation score). The HTML page inlines its images.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from asl_edge.bench.pi_estimate import model_stem
 from asl_edge.report.analysis import (
-    ACCURACY_TOLERANCE_PP,
-    TABLE_HEAD,
+    USE_CASES,
     fmt,
     int8_vs_fp32,
     pareto_front,
-    recommend,
     repeatability,
+    rows_of,
+    table_head,
     table_rows,
-    worst_shift,
+    use_case_of,
 )
+from asl_edge.report.deploy import Answer, deploy_box, machine_answers, ms, pi_answers, pi_section, shipped
 from asl_edge.report.document import Document
 from asl_edge.report.inputs import ARCHITECTURES_KIND, LAYER_REPORT_KIND, MUTATION_KIND
 from asl_edge.report.plots import architecture_pareto, plots
@@ -49,18 +53,7 @@ def _group(docs: list[dict]) -> dict[str, list[dict]]:
     return groups
 
 
-def _is_board(doc: dict, device: str) -> bool:
-    m = doc["machine"]
-    return any(device.lower() in (m.get(k) or "").lower() for k in ("board", "device"))
-
-
-def _device_section(out: Document, i: int, title: str, runs: list[dict], out_dir: Path) -> dict | None:
-    doc = runs[0]
-    m, rows = doc["machine"], doc["results"]
-    out.h(2, title)
-    out.p(_machine_line(m))
-    if doc.get("note"):  # what the machine block cannot say (how the file was made), written by hand
-        out.p(f"Note: {doc['note']}")
+def _timing_line(doc: dict) -> str:
     cfg = doc.get("config") or {}
     sets = list(dict.fromkeys((doc.get("data") or {}).get("sets") or []))
     rounds = cfg.get("rounds", 1)
@@ -69,129 +62,86 @@ def _device_section(out: Document, i: int, title: str, runs: list[dict], out_dir
     if rounds > 1:
         timing = (f"{rounds} rounds per row, interleaved across the rows, each of {timing}; the table gives each "
                   f"row's best round (its lowest p50 and highest throughput; every round is in the JSON)")
-    out.p(f"Data: {'; '.join(sets) or '-'}. Latency: {timing}.")
-    for warning in doc.get("warnings") or []:
-        out.p(f"**{warning}**")
-    out.table(TABLE_HEAD, table_rows(rows))
-    rec = recommend(rows)
-    if rec:
-        best = rec["row"]
-        out.p(f"**Deploy on this machine:** `{best['artifact']}` on {best['runtime']} with "
-              f"{best.get('threads') or '-'} thread(s): {best['latency_ms']['p50']:.3f} ms p50, "
-              f"{best['throughput_ips']:,.0f} images/s, accuracy {best['accuracy']:.2%}; {rec['why']}.")
+    return f"Data: {'; '.join(sets) or '-'}. Latency: {timing}."
+
+
+def _use_tables(out: Document, rows: list[dict], answers: list[Answer]) -> None:
+    """One table per use case, in its own units, each followed by its pick."""
+    picks = {a.use.key: a for a in answers}
+    for use in USE_CASES:
+        mine = rows_of(rows, use)
+        if not mine:
+            continue
+        out.h(3, f"{use.title[0].upper()}{use.title[1:]}: {use.units}")
+        out.p(f"One call: {use.what}.")
+        out.table(table_head(use), table_rows(mine))
+        a = picks.get(use.key)
+        if a:
+            r = a.row
+            out.p(f"**Deploy on this machine for {use.title}:** `{shipped(r)}` on {r['runtime']} with "
+                  f"{r.get('threads') or '-'} thread(s): {ms(a.latency_ms)} ms p50 per {use.unit}, "
+                  f"{r['throughput_ips']:,.0f} {use.rate}, {use.accuracy} {r['accuracy']:.2%}; {a.why}.")
+
+
+def _facts(out: Document, m: dict, rows: list[dict]) -> None:
+    """int8 against fp32 (measured) and each model's multiply-accumulates."""
     comparisons = int8_vs_fp32(rows)
     if comparisons:
-        parts = [f"{c['family']} on {c['runtime']} x{c['threads']}: int8 {c['int8']:.3f} ms vs fp32 {c['fp32']:.3f} ms "
-                 f"({'slower' if c['ratio'] > 1 else 'faster'}, x{c['ratio']:.2f})" for c in comparisons]
+        parts = [f"{c['model']} {c['family']} on {c['runtime']} x{c['threads']}: int8 {c['int8']:.3f} ms vs fp32 "
+                 f"{c['fp32']:.3f} ms ({'slower' if c['ratio'] > 1 else 'faster'}, x{c['ratio']:.2f})"
+                 for c in comparisons]
         why = ("" if m.get("int8_dot") is None else
                " This CPU has int8 dot-product instructions." if m.get("int8_dot") else
                " This CPU has no int8 dot-product instructions (VNNI on x86, DOTPROD on ARM), so int8 is not "
                "assumed to be faster.")
-        out.p("int8 against fp32, measured: " + "; ".join(parts) + "." + why)
-    macs = next((r["macs"] for r in rows if r.get("macs")), None)
+        out.p("int8 against fp32, measured (per image or crop): " + "; ".join(parts) + "." + why)
+    macs = {}
+    for r in rows:
+        if r.get("macs") and use_case_of(r).key != "camera":
+            macs.setdefault(model_stem(r["artifact"]), r["macs"])
     if macs:
-        out.p(f"Model cost: {macs / 1e6:.2f} M multiply-accumulates per image (CONV_2D, DEPTHWISE_CONV_2D and "
-              f"FULLY_CONNECTED of the .tflite).")
+        cost = "; ".join(f"{v / 1e6:.2f} M multiply-accumulates per image ({k})" for k, v in macs.items())
+        out.p(f"Model cost: {cost} (CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED of the .tflite).")
+
+
+def _repeat_section(out: Document, rows: list[dict], again: list[dict]) -> None:
+    rep = repeatability(rows, again)
+    if rep:
+        worst = max(r["difference"] for r in rep)
+        out.p(f"Repeatability: the same benchmark run twice in a row; largest p50 difference {worst:.1%} "
+              f"(target: within 10%).")
+        out.table(["artifact", "runtime", "threads", "p50 ms (run 1)", "p50 ms (run 2)", "difference",
+                   "slowest round vs best (run 1)"],
+                  [[r["artifact"], r["runtime"], fmt(r["threads"], "d"), f"{r['p50']:.3f}",
+                    f"{r['p50_again']:.3f}", f"{r['difference']:.1%}",
+                    "-" if r["round_spread"] is None else f"+{r['round_spread']:.1%}"] for r in rep])
+
+
+def _device_section(out: Document, i: int, title: str, runs: list[dict], out_dir: Path) -> list[Answer]:
+    doc = runs[0]
+    m, rows = doc["machine"], doc["results"]
+    out.h(2, title)
+    out.p(_machine_line(m))
+    if doc.get("note"):  # what the machine block cannot say (how the file was made), written by hand
+        out.p(f"Note: {doc['note']}")
+    out.p(_timing_line(doc))
+    for warning in doc.get("warnings") or []:
+        out.p(f"**{warning}**")
+    answers = machine_answers(title, doc)
+    _use_tables(out, rows, answers)
+    _facts(out, m, rows)
     if len(runs) > 1:
-        rep = repeatability(rows, runs[1]["results"])
-        if rep:
-            worst = max(r["difference"] for r in rep)
-            out.p(f"Repeatability: the same benchmark run twice in a row; largest p50 difference {worst:.1%} "
-                  f"(target: within 10%).")
-            out.table(["artifact", "runtime", "threads", "p50 ms (run 1)", "p50 ms (run 2)", "difference",
-                       "slowest round vs best (run 1)"],
-                      [[r["artifact"], r["runtime"], fmt(r["threads"], "d"), f"{r['p50']:.3f}",
-                        f"{r['p50_again']:.3f}", f"{r['difference']:.1%}",
-                        "-" if r["round_spread"] is None else f"+{r['round_spread']:.1%}"] for r in rep])
-    for key, png in plots(rows, title, doc.get("labels")).items():
+        _repeat_section(out, rows, runs[1]["results"])
+    for key, (png, alt) in plots(rows, title, doc.get("labels"), {a.use.key: a.row for a in answers}).items():
         name = f"{i}_{key}.png"
         atomic_write(out_dir / name, png)
-        out.img(name, key.replace("_", " "), png)
-    return rec
+        out.img(name, alt, png)
+    return answers
 
 
 def _without_absent_gpu(doc: dict) -> dict:
     rows = [r for r in doc["results"] if not (r.get("device") == "gpu" and r["status"].startswith("not measured"))]
     return {**doc, "results": rows}
-
-
-def _deploy_box(out: Document, recs: list[tuple[str, dict | None]], docs: list[dict]) -> None:
-    """The answer first: per machine (and per Raspberry Pi, estimated), the artifact to ship and why."""
-    from asl_edge.bench.pi_estimate import DEVICES, estimates
-
-    out.h(2, "Deploy this")
-    rows = []
-    for title, rec in recs:
-        if rec is None:
-            rows.append([title, "-", "-", "-", "-", "-", "nothing measured"])
-            continue
-        r = rec["row"]
-        worst = worst_shift(r)
-        rows.append([title, f"`{r['artifact']}` ({r['runtime']}, {r.get('threads') or '-'} thread(s))",
-                     f"{r['accuracy']:.2%}", f"{worst[1]:.2%} ({worst[0]})" if worst else "not measured",
-                     f"{r['size_bytes'] / 1024:,.1f}", f"{r['latency_ms']['p50']:.3f} (measured)", rec["why"]])
-    all_rows = [r for d in docs for r in d["results"] if r["status"] == "ok"]
-    est = {e["artifact"]: e for e in estimates(all_rows)}
-    for device in DEVICES:
-        candidates = [r for r in all_rows if r["artifact"] in est and r.get("device", "cpu") == "cpu"]
-        if not candidates:
-            continue
-        by_artifact = {}
-        for r in candidates:
-            by_artifact.setdefault(r["artifact"], r)
-        top = max(r["accuracy"] for r in by_artifact.values())
-        eligible = [r for r in by_artifact.values() if (top - r["accuracy"]) * 100 <= ACCURACY_TOLERANCE_PP]
-        r = min(eligible, key=lambda x: (est[x["artifact"]]["estimate_ms"][device], x["size_bytes"]))
-        worst = worst_shift(r)
-        rows.append([f"{device} (ESTIMATE)", f"`{r['artifact']}`", f"{r['accuracy']:.2%}",
-                     f"{worst[1]:.2%} ({worst[0]})" if worst else "not measured", f"{r['size_bytes'] / 1024:,.1f}",
-                     f"~{est[r['artifact']]['estimate_ms'][device]:.2f} (estimate)",
-                     f"the lowest estimated latency (from its MACs) of the artifacts within "
-                     f"{ACCURACY_TOLERANCE_PP} points of the best accuracy ({top:.2%})"])
-    out.table(["device", "ship", "accuracy (held-out)", "worst camera shift", "size KB", "p50 ms", "why"], rows)
-
-
-def _pi_section(out: Document, docs: list[dict]) -> None:
-    from asl_edge.bench.pi_estimate import DEVICES, MOBILENET_PAPER, REFERENCES, estimates
-
-    rows = next((d["results"] for d in docs if any(r.get("macs") for r in d["results"])), None)
-    if rows is None:
-        return
-    est = estimates(rows)
-    if not est:
-        return
-    measured = {}
-    for device in DEVICES:
-        for d in (d for d in docs if _is_board(d, device)):
-            for r in d["results"]:
-                if r["status"] == "ok" and r.get("device", "cpu") == "cpu":
-                    best = measured.setdefault((device, r["artifact"]), r["latency_ms"]["p50"])
-                    measured[(device, r["artifact"])] = min(best, r["latency_ms"]["p50"])
-    out.h(2, "Raspberry Pi 4 and Pi 5: ESTIMATES, not measurements")
-    out.p("*Estimated*, not measured: each figure scales a published latency of a reference network on that board "
-          "by the ratio of multiply-accumulates (estimate = model MACs / published MACs per ms). The published "
-          "runs used 4 threads on networks far larger than these models; a tiny model parallelises less well and "
-          "pays a fixed per-call cost, so read them as compute-bound lower bounds. Measured Pi rows, where a Pi's "
-          "results file is given, stand beside them.")
-    head = ["artifact", "precision", "MACs (M)"]
-    for device in DEVICES:
-        head += [f"{device} ESTIMATE ms", f"{device} measured p50 ms"]
-    table_rows_ = []
-    for e in est:
-        row = [e["artifact"], e["precision"], f"{e['macs'] / 1e6:.2f}"]
-        for device in DEVICES:
-            row += [f"~{e['estimate_ms'][device]:.2f} (estimate)", fmt(measured.get((device, e["artifact"])), ".3f")]
-        table_rows_.append(row)
-    out.table(head, table_rows_)
-    out.p("Sources of the published figures:")
-    out.table(["board", "arithmetic", "reference network", "MACs (M)", "published ms", "MACs per ms (M)", "source"],
-              [[r.device, r.precision, r.network, f"{r.macs / 1e6:.0f}", f"{r.latency_ms:.1f}",
-                f"{r.macs_per_ms / 1e6:.1f}", f"{r.citation}{'; ' + r.derived if r.derived else ''} [link]({r.url})"]
-               for r in REFERENCES])
-    out.p(f"MobileNet v1 1.0 224: 569 M mult-adds ([Howard et al. 2017]({MOBILENET_PAPER}), Table 8); "
-          "`asl_edge.bench.macs.count_macs` counts 568.7 M in the Keras MobileNet converted to .tflite. fp16 and "
-          "dynamic-range artifacts take the fp32 rate (a CPU computes them in float32); ONNX artifacts take the "
-          "rate of their precision although the published figures are TensorFlow Lite/XNNPACK ones.")
 
 
 def _check_section(out: Document, check: dict) -> None:
@@ -307,13 +257,15 @@ def render(docs: list[dict], out_dir: str | Path, checks: list[dict] | tuple = (
     out.h(1, "asl-edge benchmark report")
     groups = _group(docs)
     body = Document()
-    recs = [(title, _device_section(body, i, title, runs, out_dir)) for i, (title, runs) in enumerate(groups.items())]
-    _deploy_box(out, recs, docs)
+    answers = [a for i, (title, runs) in enumerate(groups.items())
+               for a in _device_section(body, i, title, runs, out_dir)]
+    answers += pi_answers(docs)
+    deploy_box(out, answers, list(groups))
     out.p("Every figure in the machine sections was measured by `asl-edge benchmark` on the machine named there; "
           "rows marked *not measured* say why. Raspberry Pi figures are ESTIMATES unless a Pi's own results are "
           "included, and the ARM64 emulation check compares predictions only.")
     out.blocks += body.blocks
-    _pi_section(out, docs)
+    pi_section(out, docs, answers)
     from asl_edge.report.below_pi import below_pi_section
 
     below_pi_section(out, docs, out_dir)

@@ -194,6 +194,8 @@ ROW = Obj({
     "load_ms": Opt(MS), "peak_rss_mb": Opt(Num()), "confusion_matrix": Opt(Matrix()),
     "shifts": Opt(Map(Obj({"accuracy": Opt(Num(SHARE))}), MAX_SHIFTS)),
     "rounds": Opt(List(Obj({"p50": MS}, ("p50",)), MAX_ROUNDS)),
+    # what the row's accuracy was measured on (printed in "Deploy this"), and which use case it serves
+    "data": Opt(TEXT), "hand_localiser": Opt(Bool()), "localiser_macs": Opt(Num(COUNT, integer=True)),
     # "Below the Pi" rows (asl_edge.bench.below_pi): TFLite Micro figures and Vela compiles
     "figure_kind": OPT_NAME, "source_artifact": OPT_NAME, "basis": Opt(TEXT),
     "micro": Opt(Obj({"flash_bytes": Opt(Num(COUNT)), "recommended_arena_bytes": Opt(Num(COUNT))})),
