@@ -48,6 +48,9 @@ for artifact in "$EXPORT"/*.tflite "$EXPORT"/*.onnx; do
   "$ASL" predict "$artifact" "$IMAGES" --top-k 1
   "$ASL" evaluate "$artifact" --json | "$VENV/bin/python" -c "import json,sys; m=json.load(sys.stdin); print(f\"evaluate on {m['data']}: accuracy {m['accuracy']:.4f}, macro F1 {m['macro_f1']:.4f}\")"
 done
+# Camera shifts without scikit-learn: the scene one reads the photograph shipped in the package.
+"$ASL" evaluate "$(ls "$EXPORT"/*_int8.tflite | head -1)" --shift bg_scene --shift darker_0.3 --json \
+  | "$VENV/bin/python" -c "import json,sys; m=json.load(sys.stdin); print('evaluate with camera shifts: ' + ', '.join(f'{k} {v[\"accuracy\"]:.4f}' for k, v in m['shifts'].items()))"
 if "$ASL" benchmark --help >/dev/null 2>&1; then
   "$ASL" benchmark "$EXPORT" --runs 50 --rounds 2 --threads 1 --out "$IMAGES/bench.json"
 fi

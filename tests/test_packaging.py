@@ -1,7 +1,6 @@
 """What a wheel ships: every data file the package reads is named by setup.cfg's package_data (a file
 left out is missing only on a device, where `pip install ".[pi]"` is the whole install)."""
 
-import configparser
 import fnmatch
 import subprocess
 from pathlib import Path
@@ -10,14 +9,12 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def _package_data() -> list[str]:
-    """Every package_data glob as a path from the repository root."""
-    cfg = configparser.ConfigParser()
-    cfg.read(REPO / "setup.cfg")
-    out = []
-    for package, globs in cfg["options.package_data"].items():
-        for glob in filter(None, (g.strip() for g in globs.replace("\n", ",").split(","))):
-            out.append(f"{package.replace('.', '/')}/{glob}")
-    return out
+    """Every package_data glob as a path from the repository root, as setuptools itself reads them
+    (one line of several globs is split on commas, several lines only on line ends)."""
+    from setuptools.config.setupcfg import read_configuration
+
+    package_data = read_configuration(REPO / "setup.cfg")["options"]["package_data"]
+    return [f"{package.replace('.', '/')}/{glob}" for package, globs in package_data.items() for glob in globs]
 
 
 def _tracked_data_files() -> list[str]:
