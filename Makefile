@@ -26,13 +26,15 @@ $(VENV)/.stamp-dev: setup.cfg pyproject.toml | $(BIN)/python
 install: $(VENV)/.stamp-train
 install-dev: $(VENV)/.stamp-dev
 
-## demo: set up, then run the whole pipeline on the built-in data (train, export, benchmark, report)
+## demo: set up, then run the whole pipeline on the built-in data (train, export, benchmark with every camera
+## shift, report)
 demo: $(VENV)/.stamp-train
 	$(BIN)/asl-edge train --out $(RUN) --force
 	$(BIN)/asl-edge export $(RUN) --int8 --fp16 --out $(EXPORT) --force
-	$(BIN)/asl-edge benchmark $(EXPORT) --out $(DEMO)/benchmark.json --force
+	$(BIN)/asl-edge benchmark $(EXPORT) --shifts --out $(DEMO)/benchmark.json --force
 	$(BIN)/asl-edge report $(DEMO)/benchmark.json --out $(DEMO)/report --force
 	@echo "demo done: model in $(RUN), artifacts in $(EXPORT), report in $(DEMO)/report/REPORT.md"
+	@echo "to run asl-edge yourself: . $(VENV)/bin/activate   then   asl-edge --help   (or $(BIN)/asl-edge --help)"
 
 ## test: set up with the dev extras, then run the test suite
 test: $(VENV)/.stamp-dev

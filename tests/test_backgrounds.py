@@ -63,7 +63,6 @@ def test_flat_backgrounds_have_their_colour():
 
 
 def test_the_scene_background_is_a_test_photo_window_chosen_by_the_image():
-    pytest.importorskip("sklearn")
     img, mask = _hand(48)
     shift = get_shift("bg_scene")
     a = shift.apply(img, mask=mask)
@@ -74,6 +73,29 @@ def test_the_scene_background_is_a_test_photo_window_chosen_by_the_image():
     from asl_edge.runtime.shifts import SCENE_PHOTO
 
     assert BACKGROUNDS[SCENE_PHOTO].split == "test"
+
+
+def test_the_scene_photo_ships_inside_asl_edge_as_its_source_records():
+    """The runtime-only install has no scikit-learn: the bg_scene photograph is asl-edge's own copy,
+    byte for byte the one SOURCE.md names (and scikit-learn's, where it is installed)."""
+    import hashlib
+    import importlib.util
+    import re
+    from pathlib import Path
+
+    from asl_edge.runtime.backgrounds import background_path
+    from asl_edge.runtime.shifts import SCENE_PHOTO
+
+    path = background_path(SCENE_PHOTO)
+    assert Path(importlib.util.find_spec("asl_edge").origin).parent in path.parents
+    source = (path.parent / "SOURCE.md").read_text()
+    data = path.read_bytes()
+    assert f"{len(data):,}, `{hashlib.sha256(data).hexdigest()}`" in source
+    assert re.search(r"CC BY 2\.0.*creativecommons\.org/licenses/by/2\.0", source)
+    sklearn = importlib.util.find_spec("sklearn")
+    if sklearn is not None:
+        original = Path(sklearn.submodule_search_locations[0]) / "datasets" / "images" / path.name
+        assert original.read_bytes() == data
 
 
 def test_a_mask_of_the_wrong_shape_is_refused():

@@ -1,13 +1,14 @@
-"""Background photographs that ship inside packages installed from PyPI: the one table of them.
+"""Background photographs that ship inside installed packages: the one table of them.
 
 Nothing is downloaded and every licence is known. :data:`BACKGROUNDS` names each photograph's
 package, its path inside the package, its split, licence and source as each package documents it
 (scikit-image: the docstrings of ``skimage/data/_fetchers.py``; scikit-learn:
-``sklearn/datasets/images/README.txt``). ``train`` photographs are for training only (scene
-composites, background replacement), ``test`` ones for measuring only (the scene test set, the
-``bg_scene`` camera shift); the two never overlap. The images are read from the installed package
-without importing it (NumPy and Pillow only: the runtime-only install scores the background
-shifts too); a missing package raises :class:`DataError` naming it.
+``sklearn/datasets/images/README.txt``). The camera shifts' TEST photograph ships inside asl-edge
+itself (``assets/backgrounds/SOURCE.md``), so the runtime-only install needs neither package.
+``train`` photographs are for training only (scene composites, background replacement), ``test``
+ones for measuring only (the scene test set, the ``bg_scene`` camera shift); the two never overlap.
+The images are read from the installed package without importing it (NumPy and Pillow only);
+a missing package raises :class:`DataError` naming it.
 """
 
 from __future__ import annotations
@@ -41,9 +42,9 @@ BACKGROUNDS: dict[str, Background] = {
                          "scikit-image data.rocket(): DSCOVR launch on Falcon 9, photo SpaceX"),
     "astronaut": Background("skimage", "data/astronaut.png", "test", "public domain",
                             "scikit-image data.astronaut(): Eileen Collins, NASA Great Images"),
-    "china": Background("sklearn", "datasets/images/china.jpg", "test", "CC-BY-2.0",
+    "china": Background("asl_edge.runtime", "assets/backgrounds/china.jpg", "test", "CC-BY-2.0",
                         "scikit-learn load_sample_images(): china.jpg, photo danielbuechele (Flickr), "
-                        "https://www.flickr.com/photos/danielbuechele/6061409035"),
+                        "https://www.flickr.com/photos/danielbuechele/6061409035 (a copy ships in asl-edge)"),
     # -- TRAIN: only training composites use these ------------------------------------------------
     "chelsea": Background("skimage", "data/chelsea.png", "train", "CC0",
                           "scikit-image data.chelsea(): Chelsea the cat, photo Stefan van der Walt"),

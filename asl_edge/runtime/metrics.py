@@ -1,8 +1,11 @@
-"""Classification metrics (scikit-learn) and the confusion-matrix figure, for every model format.
+"""Classification metrics (NumPy) and the confusion-matrix figure, for every model format.
 
 Keras models, TFLite and ONNX artifacts all go through :func:`classification_metrics`, so
-``asl-edge evaluate`` reports the same figures whatever it is given. NumPy-only at import time;
-scikit-learn and matplotlib are imported when called.
+``asl-edge evaluate`` reports the same figures whatever it is given. The figures are computed in
+NumPy, so the runtime-only install (a Raspberry Pi) needs neither scikit-learn nor SciPy (194 MB
+of a Pi's venv); they equal scikit-learn's ``accuracy_score``, ``precision_recall_fscore_support``
+(``zero_division=0``) and ``confusion_matrix`` (tests/test_metrics.py checks that on random
+labels). matplotlib and scikit-learn draw the figure, imported when called (the train extra).
 """
 
 from __future__ import annotations
@@ -12,6 +15,31 @@ from pathlib import Path
 import numpy as np
 
 from asl_edge.runtime.fsutil import atomic_path
+
+
+def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> np.ndarray:
+    """``(num_classes, num_classes)`` counts, rows true class, columns predicted class; a sample
+    whose true or predicted index is outside ``0..num_classes-1`` (no prediction: -1) is left out."""
+    y_true, y_pred = np.asarray(y_true, np.int64), np.asarray(y_pred, np.int64)
+    keep = (y_true >= 0) & (y_true < num_classes) & (y_pred >= 0) & (y_pred < num_classes)
+    cells = y_true[keep] * num_classes + y_pred[keep]
+    return np.bincount(cells, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
+
+
+def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """``num / den``, 0 where ``den`` is 0 (scikit-learn's ``zero_division=0``)."""
+    num, den = np.asarray(num, np.float64), np.asarray(den, np.float64)
+    return np.divide(num, den, out=np.zeros_like(num), where=den > 0)
+
+
+def precision_recall_f1(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int):
+    """Per-class precision, recall, F1 and support (true samples of the class). A sample without a
+    prediction (-1) still counts in its class's support, so it lowers that class's recall."""
+    y_true, y_pred = np.asarray(y_true, np.int64), np.asarray(y_pred, np.int64)
+    tp = np.diag(confusion_matrix(y_true, y_pred, num_classes))
+    support = np.bincount(y_true[(y_true >= 0) & (y_true < num_classes)], minlength=num_classes)
+    predicted = np.bincount(y_pred[(y_pred >= 0) & (y_pred < num_classes)], minlength=num_classes)
+    return _ratio(tp, predicted), _ratio(tp, support), _ratio(2 * tp, predicted + support), support
 
 
 def classification_metrics(y_true: np.ndarray, probs: np.ndarray, class_names, found: np.ndarray | None = None) -> dict:
@@ -29,28 +57,25 @@ def classification_metrics(y_true: np.ndarray, probs: np.ndarray, class_names, f
         A JSON-ready dict with top-level ``accuracy`` and ``macro_f1`` (and ``no_hand``,
         ``no_hand_share`` when ``found`` is given).
     """
-    from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
-
     y_true = np.asarray(y_true)
     y_pred = np.asarray(probs).argmax(axis=1)
     if found is not None:
         y_pred = np.where(np.asarray(found, bool), y_pred, -1)
-    labels = list(range(len(class_names)))
-    p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
-    macro = precision_recall_fscore_support(y_true, y_pred, labels=labels, average="macro", zero_division=0)
-    weighted = precision_recall_fscore_support(y_true, y_pred, labels=labels, average="weighted", zero_division=0)
+    n = len(class_names)
+    p, r, f, s = precision_recall_f1(y_true, y_pred, n)
+    weights = _ratio(s, s.sum())
     return {
-        "accuracy": float(accuracy_score(y_true, y_pred)),
-        "macro_precision": float(macro[0]),
-        "macro_recall": float(macro[1]),
-        "macro_f1": float(macro[2]),
-        "weighted_f1": float(weighted[2]),
+        "accuracy": float(np.mean(y_true == y_pred)) if len(y_true) else 0.0,
+        "macro_precision": float(p.mean()),
+        "macro_recall": float(r.mean()),
+        "macro_f1": float(f.mean()),
+        "weighted_f1": float((f * weights).sum()),
         "num_samples": int(len(y_true)),
         "per_class": {
             name: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(s[i])}
             for i, name in enumerate(class_names)
         },
-        "confusion_matrix": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
+        "confusion_matrix": confusion_matrix(y_true, y_pred, n).tolist(),
         "class_names": list(class_names),
         **({} if found is None else {"no_hand": int((y_pred < 0).sum()),
                                      "no_hand_share": float((y_pred < 0).mean())}),

@@ -40,7 +40,7 @@ FAMILIES = ("geometry", "framing", "light", "colour", "sensor", "background")
 # centre of the wall for the hand). On 46 built-in photographs thresholds of 10-15 agreed best with
 # the landmark-seeded masks (IoU 0.91-0.92 on average; 0.84 at 25).
 ESTIMATE_THRESHOLD = 12.0
-SCENE_PHOTO = "china"  # the bg_scene shift's TEST photograph (scikit-learn: present in the `pi` install too)
+SCENE_PHOTO = "china"  # the bg_scene shift's TEST photograph (shipped inside asl-edge: the `pi` install has it)
 
 
 @dataclass(frozen=True)

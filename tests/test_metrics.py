@@ -1,0 +1,46 @@
+"""The runtime's NumPy metrics equal scikit-learn's (which stays in the train extra only)."""
+
+import numpy as np
+import pytest
+
+from asl_edge.runtime.metrics import classification_metrics
+
+sk = pytest.importorskip("sklearn.metrics")
+
+
+def _sklearn_metrics(y_true, y_pred, n):
+    labels = list(range(n))
+    p, r, f, s = sk.precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
+    macro = sk.precision_recall_fscore_support(y_true, y_pred, labels=labels, average="macro", zero_division=0)
+    weighted = sk.precision_recall_fscore_support(y_true, y_pred, labels=labels, average="weighted", zero_division=0)
+    return {"accuracy": sk.accuracy_score(y_true, y_pred), "macro_precision": macro[0], "macro_recall": macro[1],
+            "macro_f1": macro[2], "weighted_f1": weighted[2], "per_class": (p, r, f, s),
+            "confusion_matrix": sk.confusion_matrix(y_true, y_pred, labels=labels).tolist()}
+
+
+# (samples, classes, share without a hand): many samples, few samples (classes never seen or never
+# predicted), one class, and a localiser that misses most hands.
+CASES = [(500, 10, 0.0), (7, 10, 0.0), (40, 1, 0.0), (300, 10, 0.1), (25, 4, 0.8), (3, 3, 1.0)]
+
+
+@pytest.mark.filterwarnings("ignore:A single label")  # scikit-learn on the one-class case
+@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize(("samples", "classes", "no_hand"), CASES)
+def test_every_figure_equals_scikit_learn_on_random_labels(samples, classes, no_hand, seed):
+    rng = np.random.default_rng(seed)
+    y_true = rng.integers(0, classes, samples)
+    # half the predictions right, the rest random: every kind of cell of the confusion matrix
+    probs = rng.random((samples, classes))
+    right = rng.random(samples) < 0.5
+    probs[right, y_true[right]] += 2.0
+    found = rng.random(samples) >= no_hand if no_hand else None
+    ours = classification_metrics(y_true, probs, [f"c{i}" for i in range(classes)], found=found)
+
+    y_pred = probs.argmax(axis=1) if found is None else np.where(found, probs.argmax(axis=1), -1)
+    want = _sklearn_metrics(y_true, y_pred, classes)
+    for key in ("accuracy", "macro_precision", "macro_recall", "macro_f1", "weighted_f1"):
+        assert ours[key] == pytest.approx(want[key], abs=1e-12), key
+    p, r, f, s = want["per_class"]
+    got = np.array([[c["precision"], c["recall"], c["f1"], c["support"]] for c in ours["per_class"].values()])
+    np.testing.assert_allclose(got, np.stack([p, r, f, s], axis=1), atol=1e-12)
+    assert ours["confusion_matrix"] == want["confusion_matrix"]
