@@ -171,6 +171,16 @@ def test_training_says_what_it_trains_then_one_line_per_epoch_and_the_epoch_kept
     assert fmt.percent(result.accuracy) in repr(result)
 
 
+def test_quiet_silences_the_progress_lines_and_the_bar(run_cli):
+    from asl_edge.training import progress
+
+    run_cli("shifts", "-q")
+    assert progress.quiet() and not progress.PROGRESS.isEnabledFor(logging.INFO)
+    run_cli("shifts")
+    assert not progress.quiet() and progress.PROGRESS.isEnabledFor(logging.INFO)
+    assert progress.PROGRESS.handlers[0].formatter.format(logging.makeLogRecord({"msg": "epoch 1/3"})) == "epoch 1/3"
+
+
 def test_train_result_repr_is_one_short_line_without_the_metrics():
     from asl_edge.training.trainer import TrainResult
 

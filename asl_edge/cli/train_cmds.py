@@ -214,10 +214,12 @@ def tune(data, model_name, recipe, sets, trials, epochs, out, force, as_json):
     if as_json:
         echo_json({"best_params": result.best_params, "best_validation_accuracy": result.best_value, "out": out})
         return
+    from asl_edge.runtime.fmt import percent
+
     click.echo(result.table)
     click.echo(
         f"best: {' '.join(f'--set {k}={v}' for k, v in result.best_params.items())} "
-        f"(validation accuracy {result.best_value:.4f}); results in {out}"
+        f"(validation accuracy {percent(result.best_value)}); results in {out}"
     )
 
 
