@@ -64,8 +64,10 @@ def _results_table(rows: list[dict]) -> str:
     for (why, device), names in skipped.items():
         names = list(dict.fromkeys(names))
         why = why.replace("not measured", f"not measured on {device}", 1)
-        lines.append(textwrap.fill(f"{why}: {fmt.plural(len(names), 'artifact')}: {', '.join(names)}",
-                                   TERMINAL_WIDTH, subsequent_indent="  ", break_on_hyphens=False))
+        # the reason whole on its line (it may be long: it is what the user has to read), the names wrapped
+        lines.append(f"{why}: {fmt.plural(len(names), 'artifact')}:")
+        lines += textwrap.wrap(", ".join(names), TERMINAL_WIDTH, initial_indent="  ", subsequent_indent="  ",
+                               break_on_hyphens=False)
     return "\n".join(lines)
 
 

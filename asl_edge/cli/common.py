@@ -104,7 +104,8 @@ def table(head: list[str], rows: list[list], right: set[int] | None = None, widt
     wrap = len(head) - 1 not in right and len(head) > 1
 
     def line(row):
-        row = [c if len(c) <= w else c[: w - 1] + "…" for c, w in zip(row, widths)]
+        last = len(row) - 1 if wrap else -1  # a wrapped column is never cut
+        row = [c if len(c) <= w or i == last else c[: w - 1] + "…" for i, (c, w) in enumerate(zip(row, widths))]
         return "  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths))).rstrip()
 
     def lines(row):
@@ -112,7 +113,8 @@ def table(head: list[str], rows: list[list], right: set[int] | None = None, widt
             return [line(row)]
         import textwrap
 
-        parts = textwrap.wrap(row[-1], widths[-1]) or [""]
+        # a word longer than the column overflows it rather than being split (a reason stays searchable)
+        parts = textwrap.wrap(row[-1], widths[-1], break_long_words=False, break_on_hyphens=False) or [""]
         return [line(row[:-1] + parts[:1])] + [line([""] * (len(row) - 1) + [p]) for p in parts[1:]]
 
     body = [text for r in cells for text in lines(r)]
