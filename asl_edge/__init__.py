@@ -4,8 +4,8 @@ Public API (see :mod:`asl_edge.api`)::
 
     import asl_edge
     model = asl_edge.load("model_int8.tflite")   # runtime-only install: no TensorFlow
-    model.predict("photo.jpg")                   # Result(label, probability, top)
-    asl_edge.train("fast"); asl_edge.export("runs/train/edge_cnn-fast"); asl_edge.benchmark([...])
+    model.predict("photo.jpg")                   # Result(label, probability, top, source, box, hand_found)
+    asl_edge.train("fast"); asl_edge.export("runs/train/edge_cnn-fast"); asl_edge.benchmark([...])  # typed results
 
 Layers, each importing only those below it::
 

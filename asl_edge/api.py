@@ -53,30 +53,46 @@ def train(config="fast", out: str | Path | None = None, *, sets: tuple[str, ...]
         name = Path(str(config)).stem
         config = cfg.resolve(str(config), sets)
     out = Path(out) if out else default_out("train", f"{config.model.name}-{name}")
-    return run_training(config, out, resume=resume, force=force)
+    return run_training(config, out, resume=resume, force=force, recipe=name)
 
 
-def export(run: str | Path, config=None, out: str | Path | None = None, force: bool = False) -> dict:
-    """Exports a trained run (default: fp32 TFLite and ONNX); returns the manifest.
+def export(run: str | Path, config=None, out: str | Path | None = None, force: bool = False):
+    """Exports a trained run (default: fp32 TFLite and ONNX), every artifact verified.
 
     Args:
         run: the run folder.
         config: :class:`~asl_edge.export.ExportConfig` (e.g. ``ExportConfig(int8=True)``).
         out: output folder (default ``runs/export/<run name>``).
         force: replace an export asl-edge wrote there before.
+
+    Returns:
+        :class:`~asl_edge.export.result.ExportResult`: the folder, ``manifest.json``, each artifact's
+        path, format, size and accuracy (``result.path("tflite_int8")``), and the whole manifest.
     """
     from asl_edge.export import ExportConfig, export_run
+    from asl_edge.export.result import ExportResult
 
-    return export_run(run, config or ExportConfig(), out, force)
+    return ExportResult.from_manifest(export_run(run, config or ExportConfig(), out, force))
 
 
-def benchmark(paths, config=None) -> dict:
-    """Measures artifacts or export folders; returns the results document.
+def benchmark(paths, config=None, out: str | Path | None = None, force: bool = False):
+    """Measures artifacts or export folders.
 
     Args:
         paths: artifacts and/or export folders.
         config: :class:`~asl_edge.bench.BenchConfig`.
-    """
-    from asl_edge.bench import BenchConfig, run_benchmark
+        out: also write the results JSON here (a new file; ``force``: replace an earlier one), the
+            file ``asl-edge report`` reads.
+        force: replace an earlier results file in ``out``.
 
-    return run_benchmark([paths] if isinstance(paths, (str, Path)) else paths, config or BenchConfig())
+    Returns:
+        :class:`~asl_edge.bench.results.BenchmarkResult`: every row (artifact, runtime, threads,
+        accuracy, p50 latency, throughput, status), the data the accuracy was measured on, and the
+        JSON path when ``out`` was given.
+    """
+    from asl_edge.bench import BenchConfig
+    from asl_edge.bench.results import BenchmarkResult
+    from asl_edge.bench.run import benchmark_to_file
+
+    paths = [paths] if isinstance(paths, (str, Path)) else paths
+    return BenchmarkResult.from_document(benchmark_to_file(paths, config or BenchConfig(), out, force), out)

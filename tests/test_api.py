@@ -60,17 +60,27 @@ def test_export_then_benchmark_then_load_agree(api_run, tmp_path):
     from asl_edge.export import ExportConfig
 
     cwd, result = api_run
-    manifest = asl_edge.export(cwd / result.folder, ExportConfig(int8=True, calib_samples=20, max_drop=100.0),
+    exported = asl_edge.export(cwd / result.folder, ExportConfig(int8=True, calib_samples=20, max_drop=100.0),
                                tmp_path / "export")
-    assert not manifest["failed"]
-    formats = {a["format"] for a in manifest["artifacts"]}
-    assert {"tflite_fp32", "onnx_fp32", "tflite_int8"} <= formats
-    assert manifest["source"]["accuracy"] == pytest.approx(result.metrics["accuracy"])
-    doc = asl_edge.benchmark(tmp_path / "export", BenchConfig(**FAST))
-    rows = {r["artifact"]: r for r in doc["results"] if r["device"] == "cpu"}
-    for art in manifest["artifacts"]:
-        assert rows[art["path"]]["accuracy"] == pytest.approx(art["accuracy"], abs=1e-6)
-    int8 = next(a for a in manifest["artifacts"] if a["format"] == "tflite_int8")
-    model = asl_edge.load(tmp_path / "export" / int8["path"])
+    assert not exported.failed and exported.manifest_path == tmp_path / "export" / "manifest.json"
+    assert {"tflite_fp32", "onnx_fp32", "tflite_int8"} <= {a.format for a in exported.artifacts}
+    assert all(a.path.is_file() and a.path.stat().st_size == a.size_bytes for a in exported.artifacts)
+    assert exported.source_accuracy == pytest.approx(result.accuracy)
+    assert exported.manifest["artifacts"][0]["sha256"]  # the whole manifest is there, as written
+    out = tmp_path / "results.json"
+    measured = asl_edge.benchmark(tmp_path / "export", BenchConfig(**FAST), out=out)
+    assert measured.json_path == out and json.loads(out.read_text())["results"] == measured.document["results"]
+    rows = {r.artifact: r for r in measured.rows if r.device == "cpu"}
+    for art in exported.artifacts:
+        assert rows[art.path.name].accuracy == pytest.approx(art.accuracy, abs=1e-6)
+    model = asl_edge.load(exported.path("tflite_int8"))
     probe = np.full((16, 16, 3), 230, np.uint8)  # the brightest class of the tiny set
-    assert model.predict(probe).label == "bright"
+    answer = model.predict(probe)
+    assert answer.label == "bright"
+    # a model that reads the whole image: no hand search, no box, and the answer says what it read
+    assert (answer.source, answer.box, answer.hand_found) == ("array", None, None)
+    from PIL import Image
+
+    Image.fromarray(probe).save(tmp_path / "bright.png")
+    from_file = model.predict(tmp_path / "bright.png")
+    assert (from_file.label, from_file.source, from_file.hand_found) == ("bright", str(tmp_path / "bright.png"), None)

@@ -150,6 +150,14 @@ def test_predict_says_no_hand_instead_of_guessing(camera_artifact, tmp_path, clo
     # a close-up with a hand gets the classifier's answer on the hand's crop
     ((label, probability),) = model.top_k(crops[0][1][None], k=1)[0]
     assert not hand.no_hand and (hand.label, hand.probability) == (label, pytest.approx(probability))
+    # each answer says what it read, whether a hand was found and where (the localiser's box)
+    assert (blank.source, blank.hand_found, blank.box) == (str(tmp_path / "blank.png"), False, None)
+    _, box = pre.locate(Image.open(tmp_path / "hand.png").convert("RGB"))
+    assert hand.source == str(tmp_path / "hand.png") and hand.hand_found is True
+    assert hand.box == (round(box.x0, 1), round(box.y0, 1), round(box.x1, 1), round(box.y1, 1))
+    assert hand.box[0] < hand.box[2] and hand.box[1] < hand.box[3]
+    from_array = model.predict(crops[0][0])
+    assert (from_array.source, from_array.box, from_array.label) == ("array", hand.box, hand.label)
 
 
 def test_shift_scores_count_the_images_without_a_hand(camera_artifact, tiny_npz):

@@ -124,7 +124,7 @@ def test_export_with_mixed_artifacts_verifies_and_succeeds_on_the_command_line(h
     assert r.returncode == 0, r.stderr[-2000:]
     assert "int8 error per Keras layer" in r.stdout
     assert any(line.split()[:2] == ["1", HARD] for line in r.stdout.splitlines() if line.strip())
-    assert "1 layer(s) in float (conv2d_2)" in r.stdout
+    assert "1 layer in float (conv2d_2)" in r.stdout
 
 
 def test_full_int8_within_the_drop_stays_and_no_mixed_is_written(tiny_run, tmp_path):

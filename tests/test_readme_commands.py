@@ -337,8 +337,9 @@ def test_the_python_api_block_runs(clone, tiny_npz, monkeypatch):
     tiny = [f"data.source={tiny_npz}", *TINY_SETS, "train.epochs=1"]
     swaps = {'asl_edge.train("fast")': f"asl_edge.train('fast', sets={tiny!r})",
              "ExportConfig(int8=True)": "ExportConfig(int8=True, calib_samples=20, max_drop=100.0)",
-             'asl_edge.benchmark([manifest["out"]])':
-                 'asl_edge.benchmark([manifest["out"]], BenchConfig(runs=3, warmup=1, batch=8, rounds=1))'}
+             'asl_edge.benchmark([exported.folder], out="runs/bench.json")':
+                 'asl_edge.benchmark([exported.folder], BenchConfig(runs=3, warmup=1, batch=8, rounds=1), '
+                 'out="runs/bench.json")'}
     for old, new in swaps.items():
         assert code.count(old) == 1, old
         code = code.replace(old, new)
@@ -350,6 +351,8 @@ def test_the_python_api_block_runs(clone, tiny_npz, monkeypatch):
     exec(compile(code, "README.md (Python API)", "exec"), scope)
     assert (scope["result"].label, [r.label for r in scope["results"]]) == ("0", ["0", "2", "2"])
     assert scope["run"].folder == Path("runs/train/edge_cnn-fast")
-    int8 = next(a for a in scope["manifest"]["artifacts"] if a["format"] == "tflite_int8")
-    rows = [r for r in scope["doc"]["results"] if r["artifact"] == int8["path"] and r["device"] == "cpu"]
-    assert rows and rows[0]["accuracy"] == pytest.approx(int8["accuracy"], abs=1e-6)
+    int8 = next(a for a in scope["exported"].artifacts if a.format == "tflite_int8")
+    assert scope["int8"] == int8.path and int8.path.is_file()
+    rows = [r for r in scope["measured"].rows if r.artifact == int8.path.name and r.device == "cpu"]
+    assert rows and rows[0].accuracy == pytest.approx(int8.accuracy, abs=1e-6)
+    assert scope["measured"].json_path.is_file()

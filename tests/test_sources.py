@@ -49,7 +49,7 @@ def test_each_source_is_scored_on_its_own_and_averaged(tiny_export, sources):
     text = run_no_tf("evaluate", artifact(tiny_export), "--data", easy, "--data", swapped)
     assert text.returncode == 0, text.stderr
     assert f"all of {easy}: 48 images" in text.stdout and f"all of {swapped}: 24 images" in text.stdout
-    assert f"{a['accuracy']:.4f}" in text.stdout and f"{doc['mean']['accuracy']:.4f}" in text.stdout
+    assert f"{a['accuracy'] * 100:.2f}%" in text.stdout and f"{doc['mean']['accuracy'] * 100:.2f}%" in text.stdout
     assert "mean of the 2 data sets" in text.stdout
 
 

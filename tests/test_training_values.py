@@ -333,7 +333,7 @@ def test_a_class_never_predicted_scores_zero_not_an_error():
     assert lines[0] == "     class precision    recall        f1  support"
     assert lines[1].split() == ["a", "0.333", "1.000", "0.500", "1"]
     assert lines[-2].split() == ["macro", "0.111", "0.333", "0.167", "3"]
-    assert lines[-1] == "accuracy 0.3333   macro F1 0.1667   on 3 test images"
+    assert lines[-1] == "accuracy 33.33%   macro F1 0.167   on 3 test images"
 
 
 def test_images_without_a_hand_count_as_wrong_in_every_figure():
@@ -345,7 +345,7 @@ def test_images_without_a_hand_count_as_wrong_in_every_figure():
     assert m["accuracy"] == pytest.approx(2 / 3) and m["per_class"]["b"]["recall"] == pytest.approx(0.5)
     assert m["per_class"]["b"]["precision"] == 1.0 and (m["no_hand"], m["no_hand_share"]) == (1, pytest.approx(1 / 3))
     assert m["confusion_matrix"] == [[1, 0], [0, 1]]
-    assert format_report(m).splitlines()[-2:] == ["accuracy 0.6667   macro F1 0.8333",
+    assert format_report(m).splitlines()[-2:] == ["accuracy 66.67%   macro F1 0.833",
                                                   "no hand found in 1 of 3 images (33.3%; counted as wrong)"]
 
 

@@ -22,6 +22,7 @@ from asl_edge.bench.targets import split_of
 from asl_edge.data.identity import eval_data
 from asl_edge.runtime import runfolder
 from asl_edge.runtime.errors import ModelError
+from asl_edge.runtime.fmt import with_count
 from asl_edge.runtime.fsutil import atomic_write_json
 from asl_edge.runtime.metrics import classification_metrics, plot_confusion_matrix
 from asl_edge.runtime.preprocess import Preprocessing, batch_for
@@ -254,12 +255,14 @@ class _MaskLookup:
 
 def format_shifts(metrics: dict) -> str:
     """The text report of :func:`evaluate_shifts`: one line per shift, grouped by family."""
+    from asl_edge.runtime.fmt import percent
+
     lines = [f"{metrics['model']} ({metrics['runtime']})",
-             f"data: {metrics['data']}: {metrics['num_samples']} images",
-             f"  {'unchanged':22} {'':9} accuracy {metrics['accuracy']:.4f}"]
+             f"data: {with_count(metrics['data'], metrics['num_samples'])}",
+             f"  {'unchanged':22} {'':9} accuracy {percent(metrics['accuracy']):>7}"]
     for name, r in metrics["shifts"].items():
         no_hand = f"  (no hand found in {r['no_hand']})" if r.get("no_hand") else ""
-        lines.append(f"  {name:22} {r['family']:9} accuracy {r['accuracy']:.4f}{no_hand}")
+        lines.append(f"  {name:22} {r['family']:9} accuracy {percent(r['accuracy']):>7}{no_hand}")
     if metrics.get("worst_shift"):
-        lines.append(f"worst shift: {metrics['worst_shift']['name']} ({metrics['worst_shift']['accuracy']:.4f})")
+        lines.append(f"worst shift: {metrics['worst_shift']['name']} ({percent(metrics['worst_shift']['accuracy'])})")
     return "\n".join(lines)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from asl_edge.runtime.errors import DataError
+from asl_edge.runtime.fmt import count, percent, plural
 from asl_edge.runtime.fsutil import atomic_write_json
 
 SCHEMA = 1
@@ -128,3 +130,69 @@ def load_results(path: str | Path) -> dict:
         DataError: missing, not JSON, or not asl-edge benchmark results.
     """
     return validate_results(read_json(path), str(path))
+
+
+# -- the Python API's view ------------------------------------------------------------------------
+@dataclass(frozen=True)
+class BenchRow:
+    """One measured row: an artifact on one runtime, device and thread count (``None``: a GPU row).
+    ``accuracy``, ``p50_ms`` and ``throughput_ips`` are ``None`` where the row was not measured
+    (``status`` says why); ``data`` is what the accuracy was measured on."""
+
+    artifact: str
+    runtime: str | None
+    device: str
+    threads: int | None
+    size_bytes: int
+    accuracy: float | None
+    p50_ms: float | None
+    throughput_ips: float | None
+    status: str
+    data: str = ""
+
+    @classmethod
+    def from_dict(cls, r: dict) -> BenchRow:
+        return cls(r["artifact"], r.get("runtime"), r.get("device", "cpu"), r.get("threads"), int(r["size_bytes"]),
+                   r.get("accuracy"), (r.get("latency_ms") or {}).get("p50"), r.get("throughput_ips"), r["status"],
+                   r.get("data") or "")
+
+    def __repr__(self) -> str:
+        where = f"{self.runtime or '-'}, {self.device}"
+        where += f", {plural(self.threads, 'thread')}" if self.threads else ""
+        if self.status != "ok":
+            return f"BenchRow('{self.artifact}', {where}: {self.status})"
+        return (f"BenchRow('{self.artifact}', {where}: {percent(self.accuracy)}, {self.p50_ms:.3f} ms p50, "
+                f"{count(self.throughput_ips)} images/s)")
+
+
+@dataclass(frozen=True)
+class BenchmarkResult:
+    """What :func:`asl_edge.benchmark` returns: every row (``rows``), the data each accuracy was
+    measured on (``data``), the results file when one was written (``json_path``) and the whole
+    results document (``document``, the schema ``asl-edge report`` reads)."""
+
+    rows: tuple[BenchRow, ...]
+    data: tuple[str, ...]
+    json_path: Path | None
+    document: dict = field(repr=False, compare=False)
+
+    @classmethod
+    def from_document(cls, doc: dict, json_path: str | Path | None = None) -> BenchmarkResult:
+        return cls(tuple(BenchRow.from_dict(r) for r in doc["results"]), tuple(doc["data"]["sets"]),
+                   Path(json_path) if json_path else None, doc)
+
+    @property
+    def measured(self) -> tuple[BenchRow, ...]:
+        """The rows measured here (``status`` ok)."""
+        return tuple(r for r in self.rows if r.status == "ok")
+
+    @property
+    def fastest(self) -> BenchRow | None:
+        """The measured row with the lowest p50 latency."""
+        return min(self.measured, key=lambda r: r.p50_ms, default=None)
+
+    def __repr__(self) -> str:
+        fastest = self.fastest
+        best = f", fastest={fastest!r}" if fastest else ""
+        where = f", json='{self.json_path}'" if self.json_path else ""
+        return (f"BenchmarkResult({plural(len(self.rows), 'row')}, {len(self.measured)} measured{best}{where})")

@@ -171,6 +171,31 @@ class _Timed(NamedTuple):
     threads: int | None
 
 
+def benchmark_to_file(paths, cfg: BenchConfig | None = None, out: str | Path | None = None,
+                      force: bool = False) -> dict:
+    """:func:`run_benchmark`, the document then written to ``out`` (when given) under the rule of
+    every output: locked and checked before measuring (never a file asl-edge did not write, never
+    inside a run folder, an earlier results file only with ``force``), written whole afterwards.
+
+    Raises:
+        OutputError: ``out`` is refused.
+    """
+    import os
+
+    from asl_edge.bench.results import check_results_dest, save_results
+    from asl_edge.runtime.fsutil import output_lock
+    from asl_edge.runtime.outfolder import refuse_run_folder
+
+    if out is None:
+        return run_benchmark(paths, cfg)
+    refuse_run_folder(out)  # before the lock too: its lock file would be written beside --out
+    with output_lock(Path(os.path.abspath(out))):
+        check_results_dest(out, force)
+        doc = run_benchmark(paths, cfg)
+        save_results(doc, out)
+    return doc
+
+
 def run_benchmark(paths, cfg: BenchConfig | None = None) -> dict:
     """Measures every artifact x device x thread count; returns the results document.
 

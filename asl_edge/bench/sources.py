@@ -69,16 +69,18 @@ def evaluate_sources(model: str | Path, sources: list[str], with_shifts: bool = 
 def format_sources(doc: dict) -> str:
     """The text report of :func:`evaluate_sources`: one row per source, the mean and the pooled figure;
     with shifts, one row per shift with a column per source and the mean."""
+    from asl_edge.runtime.fmt import percent
+
     width = max(len(m["data"]) for m in doc["sources"]) + 2
     lines = [f"{doc['model']} ({doc['runtime']})",
              f"  {'data':{width}} {'images':>7}  {'accuracy':>8}  {'macro F1':>8}"]
     for m in doc["sources"]:
-        lines.append(f"  {m['data']:{width}} {m['num_samples']:7d}  {m['accuracy']:8.4f}  {m['macro_f1']:8.4f}")
+        lines.append(f"  {m['data']:{width}} {m['num_samples']:7d}  {percent(m['accuracy']):>8}  {m['macro_f1']:8.3f}")
     mean = doc["mean"]
     label = f"mean of the {mean['sources']} data sets (each counted once)"
-    lines.append(f"  {label:{width}} {doc['num_samples']:7d}  {mean['accuracy']:8.4f}  {mean['macro_f1']:8.4f}")
+    lines.append(f"  {label:{width}} {doc['num_samples']:7d}  {percent(mean['accuracy']):>8}  {mean['macro_f1']:8.3f}")
     lines.append(f"  {'pooled (every image once)':{width}} {doc['pooled']['num_samples']:7d}  "
-                 f"{doc['pooled']['accuracy']:8.4f}")
+                 f"{percent(doc['pooled']['accuracy']):>8}")
     if "shifts" in mean:
         heads = [f"source {i + 1}" for i in range(len(doc["sources"]))]
         lines.append("")
@@ -86,9 +88,9 @@ def format_sources(doc: dict) -> str:
             f"source {i + 1}: {m['data']}" for i, m in enumerate(doc["sources"])) + ")")
         lines.append(f"  {'shift':22} " + " ".join(f"{h:>9}" for h in heads) + f" {'mean':>9}")
         for name, value in mean["shifts"].items():
-            per = " ".join(f"{m['shifts'][name]['accuracy']:9.4f}" for m in doc["sources"])
-            lines.append(f"  {name:22} {per} {value:9.4f}")
+            per = " ".join(f"{percent(m['shifts'][name]['accuracy']):>9}" for m in doc["sources"])
+            lines.append(f"  {name:22} {per} {percent(value):>9}")
         if mean.get("worst_shift"):
             lines.append(f"worst shift (mean over the sources): {mean['worst_shift']['name']} "
-                         f"({mean['worst_shift']['accuracy']:.4f})")
+                         f"({percent(mean['worst_shift']['accuracy'])})")
     return "\n".join(lines)

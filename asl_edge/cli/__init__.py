@@ -15,6 +15,7 @@ import sys
 import click
 
 from asl_edge import __version__
+from asl_edge.cli.common import show_progress
 from asl_edge.runtime.errors import AslEdgeError
 
 
@@ -32,6 +33,7 @@ def cli(ctx: click.Context, verbose: int, debug: bool) -> None:
     """
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    show_progress()
     ctx.obj = {"debug": debug}
 
 

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
-import os
 import sys
+import textwrap
 from pathlib import Path
 
 import click
 
 from asl_edge.cli import cli
-from asl_edge.cli.common import PLOT_MODULES, common_options, echo_json, examples, json_option, need_extra, table
+from asl_edge.cli.common import (
+    PLOT_MODULES,
+    TERMINAL_WIDTH,
+    common_options,
+    echo_json,
+    examples,
+    json_option,
+    need_extra,
+    table,
+)
+from asl_edge.runtime import fmt
 
 
 def _data_lines(doc: dict) -> str:
@@ -26,10 +36,39 @@ def _data_lines(doc: dict) -> str:
     return "\n".join(lines)
 
 
-def _results_table(rows: list[dict]) -> str:
-    from asl_edge.report.analysis import TABLE_HEAD, table_rows
+# The terminal's benchmark columns (title, cell of one result row): what picks an artifact. Every
+# other figure (gzip size, p90, load time, memory, shifts) is in the results JSON and the report.
+_COLUMNS = (
+    ("artifact", lambda r: r["artifact"]),
+    ("runtime", lambda r: r.get("runtime") or "-" if r.get("device", "cpu") == "cpu"
+        else f"{r.get('runtime') or '-'} ({r['device']})"),
+    ("threads", lambda r: fmt.count(r.get("threads"))),
+    ("size KB", lambda r: fmt.decimal(r["size_bytes"] / 1024, 1)),
+    ("accuracy", lambda r: fmt.percent(r.get("accuracy"))),
+    ("p50 ms", lambda r: fmt.decimal((r.get("latency_ms") or {}).get("p50"))),
+    ("images/s", lambda r: fmt.count(r.get("throughput_ips"))),
+    ("status", lambda r: r["status"]),
+)
 
-    return table(TABLE_HEAD, table_rows(rows), right={3, 4, 5, 6, 7, 8, 9, 10, 11, 12})
+
+def _results_table(rows: list[dict]) -> str:
+    """The benchmark table as the terminal shows it (100 columns at most): measured and failed rows,
+    then one line per reason for the rows that were not measured."""
+    shown = [r for r in rows if not r["status"].startswith("not measured")]
+    lines = [table([title for title, _ in _COLUMNS], [[cell(r) for _, cell in _COLUMNS] for r in shown],
+                   right=set(range(2, 7)))] if shown else []
+    skipped: dict[tuple[str, str], list[str]] = {}
+    for r in rows:
+        if r not in shown:
+            skipped.setdefault((r["status"], r.get("device", "cpu")), []).append(r["artifact"])
+    for (why, device), names in skipped.items():
+        names = list(dict.fromkeys(names))
+        why = why.replace("not measured", f"not measured on {device}", 1)
+        # the reason whole on its line (it may be long: it is what the user has to read), the names wrapped
+        lines.append(f"{why}: {fmt.plural(len(names), 'artifact')}:")
+        lines += textwrap.wrap(", ".join(names), TERMINAL_WIDTH, initial_indent="  ", subsequent_indent="  ",
+                               break_on_hyphens=False)
+    return "\n".join(lines)
 
 
 @cli.command(epilog=examples("asl-edge benchmark runs/export/edge_cnn-fast",
@@ -62,7 +101,7 @@ def benchmark(artifacts, data, threads, runs, rounds, warmup, batch, gpu, device
     An export folder stands for its artifacts plus the source Keras model when its run folder is
     reachable. Rows that cannot be measured here (a runtime not installed) say why.
     """
-    from asl_edge.bench import BenchConfig, run_benchmark, save_results
+    from asl_edge.bench import BenchConfig
     from asl_edge.runtime.errors import ConfigError
 
     try:
@@ -82,23 +121,9 @@ def benchmark(artifacts, data, threads, runs, rounds, warmup, batch, gpu, device
         check_threads(count)
     cfg = BenchConfig(threads=counts, runs=runs, warmup=warmup, rounds=rounds, batch=batch, data=data, gpu=gpu,
                       verify=not no_verify, device_name=device_name, shifts=shifts)
-    import contextlib
+    from asl_edge.bench.run import benchmark_to_file
 
-    from asl_edge.bench.results import check_results_dest
-    from asl_edge.runtime.fsutil import output_lock
-
-    # The file is locked and checked before measuring (never overwrite a file asl-edge did not
-    # write) and stays locked until the results are written.
-    if out:
-        from asl_edge.runtime.outfolder import refuse_run_folder
-
-        refuse_run_folder(out)  # before the lock too: its file would be written beside --out
-    with output_lock(Path(os.path.abspath(out))) if out else contextlib.nullcontext():
-        if out:
-            check_results_dest(out, force)
-        doc = run_benchmark(artifacts, cfg)
-        if out:
-            save_results(doc, out)
+    doc = benchmark_to_file(artifacts, cfg, out, force)
     if as_json:
         echo_json(doc)
     else:
@@ -106,11 +131,12 @@ def benchmark(artifacts, data, threads, runs, rounds, warmup, batch, gpu, device
         click.echo(_data_lines(doc))
     for warning in doc.get("warnings", []):
         click.echo(warning, err=True)
-    if out and not as_json:
-        click.echo(f"wrote {out}")
+    if not as_json:
+        click.echo(f"every figure (p90, gzip size, load time, memory{', shifts' if shifts else ''}): {out}" if out
+                   else "every figure (p90, gzip size, load time, memory): --json, or --out FILE to keep them")
     failed = [r for r in doc["results"] if r["status"].startswith("failed")]
     if failed:
-        click.echo(f"asl-edge: {len(failed)} row(s) failed while measuring: {failed[0]['artifact']}: "
+        click.echo(f"asl-edge: {fmt.plural(len(failed), 'row')} failed while measuring: {failed[0]['artifact']}: "
                    f"{failed[0]['status']}", err=True)
         sys.exit(1)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 
 import click
 
@@ -17,10 +18,38 @@ def _set_verbosity(ctx: click.Context, param: click.Parameter, value) -> None:
         return
     if param.name == "quiet":
         logging.getLogger().setLevel(logging.ERROR)
+        show_progress(False)
         return
     logging.getLogger().setLevel(logging.INFO if value == 1 else logging.DEBUG)
     if value >= 2:
         os.environ["ASL_EDGE_NATIVE_LOGS"] = "1"  # TensorFlow's and LiteRT's own start-up lines too
+
+
+class _StderrHandler(logging.StreamHandler):
+    """A handler for whatever ``sys.stderr`` is when a record is written (click's test runner and
+    tqdm swap it), not the one there when the handler was made."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value):
+        pass
+
+
+def show_progress(on: bool = True) -> None:
+    """What a long command says while it works (the ``asl_edge.progress`` logger: what is trained, the
+    epochs): plain lines on stderr, without the level and logger name of other log records; off
+    with ``-q``."""
+    from asl_edge.training.progress import PROGRESS
+
+    if not PROGRESS.handlers:
+        handler = _StderrHandler()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        PROGRESS.addHandler(handler)
+        PROGRESS.propagate = False
+    PROGRESS.setLevel(logging.INFO if on else logging.ERROR)
 
 
 def common_options(command):
@@ -51,26 +80,60 @@ def echo_json(obj) -> None:
     click.echo(json.dumps(obj, allow_nan=False, default=str))
 
 
-def table(head: list[str], rows: list[list], right: set[int] | None = None) -> str:
-    """The one terminal table style: aligned columns under a header and a rule.
+TERMINAL_WIDTH = 100  # every table asl-edge prints fits this many columns
+
+
+def table(head: list[str], rows: list[list], right: set[int] | None = None, width: int = TERMINAL_WIDTH) -> str:
+    """The one terminal table style: aligned columns under a header and a rule, at most ``width`` wide.
 
     Args:
         head: column titles.
         rows: cells (converted with ``str``; control characters escaped, so a name with a newline or
             a terminal escape in it cannot forge rows or colours).
         right: indices of right-aligned (numeric) columns; by default those whose cells all parse as numbers.
+        width: the widest line. A last column of text wraps onto further lines; before that, the
+            widest text column is cut (its cells end in "…") until the table fits.
     """
     from asl_edge.runtime.fsutil import printable
 
     cells = [[printable(c) for c in row] for row in rows]
     if right is None:
         right = {i for i in range(len(head)) if cells and all(_numeric(r[i]) for r in cells)}
-    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(head)]
+    widths = _fit([max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(head)], head, right, width)
+
+    wrap = len(head) - 1 not in right and len(head) > 1
 
     def line(row):
+        last = len(row) - 1 if wrap else -1  # a wrapped column is never cut
+        row = [c if len(c) <= w or i == last else c[: w - 1] + "…" for i, (c, w) in enumerate(zip(row, widths))]
         return "  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths))).rstrip()
 
-    return "\n".join([line(head), "  ".join("-" * w for w in widths)] + [line(r) for r in cells])
+    def lines(row):
+        if not wrap or len(row[-1]) <= widths[-1]:
+            return [line(row)]
+        import textwrap
+
+        # a word longer than the column overflows it rather than being split (a reason stays searchable)
+        parts = textwrap.wrap(row[-1], widths[-1], break_long_words=False, break_on_hyphens=False) or [""]
+        return [line(row[:-1] + parts[:1])] + [line([""] * (len(row) - 1) + [p]) for p in parts[1:]]
+
+    body = [text for r in cells for text in lines(r)]
+    return "\n".join([line(head), "  ".join("-" * w for w in widths)] + body)
+
+
+def _fit(widths: list[int], head: list[str], right: set[int], width: int) -> list[int]:
+    """Column widths within ``width``: the widest text column gives up a character at a time, never
+    below its title or 8 characters (numbers are never cut)."""
+    widths = list(widths)
+    if len(widths) > 1 and len(widths) - 1 not in right:  # the last text column wraps: it takes what is left
+        left = width - sum(widths[:-1]) - 2 * (len(widths) - 1)
+        widths[-1] = max(min(widths[-1], left), len(head[-1]), min(widths[-1], 20))
+    while sum(widths) + 2 * (len(widths) - 1) > width:
+        text = [i for i in range(len(widths)) if i not in right and widths[i] > max(len(head[i]), 8)]
+        if not text:
+            break
+        widths[max(text, key=lambda i: widths[i])] -= 1
+    return widths
 
 
 def _numeric(text: str) -> bool:

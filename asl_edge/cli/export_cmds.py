@@ -15,27 +15,30 @@ from asl_edge.cli.common import (
     need_extra,
 )
 from asl_edge.cli.common import table as text_table
+from asl_edge.runtime import fmt
 from asl_edge.runtime.errors import ExportError, IntegrityError
 
 
 def _table(manifest: dict) -> str:
     head = ["artifact", "precision", "KB", "gzip KB", "accuracy", "agree", "status"]
-    rows = [[a["path"], a["precision"], f"{a['size_bytes'] / 1024:.1f}", f"{a['size_gzip_bytes'] / 1024:.1f}",
-             f"{a['accuracy']:.4f}", f"{a['agreement']:.3f}", a["status"]] for a in manifest["artifacts"]]
-    rows += [[a["path"], a["precision"], "-", "-", f"{a['accuracy']:.4f}" if "accuracy" in a else "-",
-              f"{a['agreement']:.3f}" if "agreement" in a else "-", a["status"]] for a in manifest["failed"]]
+    rows = [[a["path"], a["precision"], fmt.decimal(a['size_bytes'] / 1024, 1),
+             fmt.decimal(a['size_gzip_bytes'] / 1024, 1), fmt.percent(a['accuracy']), fmt.percent(a['agreement']),
+             a["status"]] for a in manifest["artifacts"]]
+    rows += [[a["path"], a["precision"], "-", "-", fmt.percent(a.get("accuracy")), fmt.percent(a.get("agreement")),
+              a["status"]] for a in manifest["failed"]]
     lines = [text_table(head, rows, right={2, 3, 4, 5}),
              f"accuracy and agreement on {manifest['evaluation']['data']}; agreement: top-1 agreement with the "
-             f"trained model", f"trained model accuracy {manifest['source']['accuracy']:.4f}"]
+             f"trained model", f"trained model accuracy {fmt.percent(manifest['source']['accuracy'])}"]
     if manifest["compression"]:
-        lines.append(f"compressed float model accuracy {manifest['float_accuracy']:.4f}")
+        lines.append(f"compressed float model accuracy {fmt.percent(manifest['float_accuracy'])}")
         lines.append("compression: " + ", ".join(f"{k}={v}" for k, v in manifest["compression"].items()))
     for a in manifest["artifacts"] + manifest["failed"]:
         if a.get("precision") == "int8_mixed":
             full, mixed = a["full_int8"], a["mixed"]
-            lines.append(f"{a['path']}: {len(a['float_layers'])} layer(s) in float ({', '.join(a['float_layers'])}); "
-                         f"{mixed['size_bytes'] / 1024:.1f} KB vs {full['size_bytes'] / 1024:.1f} KB full int8, "
-                         f"{mixed['latency_ms_1thread']:.2f} vs {full['latency_ms_1thread']:.2f} ms (1 thread)")
+            lines.append(f"{a['path']}: {fmt.plural(len(a['float_layers']), 'layer')} in float "
+                         f"({', '.join(a['float_layers'])}); {fmt.kilobytes(mixed['size_bytes'])} vs "
+                         f"{fmt.kilobytes(full['size_bytes'])} full int8, {mixed['latency_ms_1thread']:.2f} vs "
+                         f"{full['latency_ms_1thread']:.2f} ms (1 thread)")
     lines += _below_the_pi_lines(manifest)
     return "\n".join(lines)
 
@@ -48,7 +51,7 @@ def _below_the_pi_lines(manifest: dict) -> list[str]:
         lines.append(f"TFLite Micro: {m['source']}/.h: flash {m['flash_bytes'] / 1024:.1f} KB, arena "
                      f"{arena['minimum_bytes']:,} bytes measured (build with {arena['recommended_bytes']:,}), "
                      f"ops {', '.join(m['operators'])}; TFLM vs LiteRT on {v['images']} held-out images: "
-                     f"max {v['max_lsb_diff']} LSB, top-1 agreement {v['top1_agreement']:.2%}")
+                     f"max {v['max_lsb_diff']} LSB, top-1 agreement {fmt.percent(v['top1_agreement'])}")
     for n in manifest.get("npu") or []:
         f = n["figures"]
         lines.append(f"{n['accelerator']} (Vela {n['vela_version']} ESTIMATE, {f.get('system_config', '?')}): "
@@ -138,12 +141,13 @@ def export(model_dir, int8, int4, micro, npu, fp16, dynamic, prune, structured, 
         click.echo(_table(manifest))
         if manifest.get("layer_report", {}).get("json"):
             click.echo(_layer_table(manifest["out"]))
-        click.echo(f"wrote {len(manifest['artifacts'])} artifacts and manifest.json to {manifest['out']}")
+        click.echo(f"wrote {fmt.plural(len(manifest['artifacts']), 'artifact')} and manifest.json to "
+                   f"{manifest['out']}")
     # A full int8 artifact replaced by a verified int8_mixed one does not fail the command.
     failed = [a for a in manifest["failed"] if not a.get("replaced_by")]
     if failed:
         names = ", ".join(f"{a['path']} ({a['status'].removeprefix('failed: ')})" for a in failed)
-        raise ExportError(f"{len(failed)} artifact(s) failed and were not written: {names}")
+        raise ExportError(f"{fmt.plural(len(failed), 'artifact')} failed and were not written: {names}")
 
 
 @cli.command(

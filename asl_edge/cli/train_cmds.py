@@ -64,16 +64,16 @@ def train(data, model_name, recipe, sets, groups_file, teacher, out, resume, for
     get_spec(config.model.name)  # fail on an unknown model before TensorFlow loads
     out = Path(out) if out else default_out("train", f"{config.model.name}-{Path(recipe).stem}")
     _check_models_first(teacher, out, resume)
-    result = run_training(config, out, resume=resume, force=force)
+    result = run_training(config, out, resume=resume, force=force, recipe=Path(recipe).stem)
     m = result.metrics
     if as_json:
         echo_json({"run": str(result.folder), "seconds": result.seconds, "epochs": result.epochs_run, **m})
         return
-    click.echo(
-        f"trained {config.model.name} in {result.seconds:.0f} s ({result.epochs_run} epochs); "
-        f"{m['evaluated_on']} ({m['split']['method']}): accuracy {m['accuracy']:.4f}, "
-        f"macro F1 {m['macro_f1']:.4f}"
-    )
+    from asl_edge.runtime.fmt import duration, percent, plural
+
+    click.echo(f"trained {config.model.name} in {duration(result.seconds)} ({plural(result.epochs_run, 'epoch')}): "
+               f"accuracy {percent(m['accuracy'])}, macro F1 {m['macro_f1']:.3f}\n"
+               f"  on {m['evaluated_on']} (split {m['split']['method']})")
     click.echo(f"run folder: {result.folder}")
 
 
@@ -214,10 +214,12 @@ def tune(data, model_name, recipe, sets, trials, epochs, out, force, as_json):
     if as_json:
         echo_json({"best_params": result.best_params, "best_validation_accuracy": result.best_value, "out": out})
         return
+    from asl_edge.runtime.fmt import percent
+
     click.echo(result.table)
     click.echo(
         f"best: {' '.join(f'--set {k}={v}' for k, v in result.best_params.items())} "
-        f"(validation accuracy {result.best_value:.4f}); results in {out}"
+        f"(validation accuracy {percent(result.best_value)}); results in {out}"
     )
 
 
@@ -235,24 +237,31 @@ def list_models_cmd(as_json):
     click.echo(table(["model", "family", "description"], [[s.name, s.family, s.description] for s in specs]))
 
 
-@cli.command("recipes", epilog=examples("asl-edge recipes", "asl-edge train --recipe accurate"))
+@cli.command("recipes", epilog=examples("asl-edge recipes", "asl-edge recipes camera", "asl-edge recipes --json",
+                                        "asl-edge train --recipe accurate"))
+@click.argument("name", required=False)
 @json_option
 @common_options
-def list_recipes_cmd(as_json):
-    """List the named training recipes."""
+def list_recipes_cmd(name, as_json):
+    """List the named training recipes; with NAME, that recipe's full notes."""
     need_extra("train", "yaml")
-    import yaml
+    from asl_edge.training.config import describe_recipe, list_recipes
 
-    from asl_edge.training.config import RECIPE_DIR, list_recipes
-
-    rows = [
-        [name, " ".join(str(yaml.safe_load((RECIPE_DIR / f"{name}.yaml").read_text()).get("description", "")).split())]
-        for name in list_recipes()
-    ]
+    recipes = [describe_recipe(name)] if name else [describe_recipe(n) for n in list_recipes()]
     if as_json:
-        echo_json([{"name": n, "description": d} for n, d in rows])
+        echo_json(recipes if not name else recipes[0])
         return
-    click.echo(table(["recipe", "description"], rows, right=set()))
+    if name:
+        import textwrap
+
+        r = recipes[0]
+        click.echo(f"{r['name']}: {r['summary']}\nmodel {r['model']}, input {r['input']}\n")
+        click.echo(textwrap.fill(r["description"], 100))
+        click.echo(f"\ntrain it: asl-edge train --recipe {r['name']}")
+        return
+    click.echo(table(["recipe", "model", "input", "summary"],
+                     [[r["name"], r["model"], r["input"], r["summary"]] for r in recipes], right=set()))
+    click.echo("full notes: asl-edge recipes NAME")
 
 
 @cli.command("shifts", epilog=examples("asl-edge shifts", "asl-edge evaluate model_int8.tflite --shift mirrored"))
@@ -260,6 +269,7 @@ def list_recipes_cmd(as_json):
 @common_options
 def list_shifts_cmd(as_json):
     """List the camera shifts that `evaluate --shifts` and `benchmark --shifts` apply."""
+    from asl_edge.runtime.fmt import number
     from asl_edge.runtime.shifts import camera_shifts
 
     shifts = camera_shifts()
@@ -271,7 +281,7 @@ def list_shifts_cmd(as_json):
     click.echo(
         table(
             ["shift", "family", "severity", "description"],
-            [[s.name, s.family, s.severity, s.description] for s in shifts],
+            [[s.name, s.family, number(s.severity), s.description] for s in shifts],
             right={2},
         )
     )

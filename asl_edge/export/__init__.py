@@ -13,9 +13,12 @@ class _CallablePackage(types.ModuleType):
     (``from asl_edge.export import ExportConfig``, as the README does) makes Python bind the name on
     ``asl_edge`` to the package, which would hide the function. Calling the package calls the function."""
 
-    def __call__(self, run, config=None, out=None, force: bool = False) -> dict:
-        """:func:`asl_edge.api.export`: ``export_run`` with fp32 TFLite and ONNX by default."""
-        return export_run(run, config or ExportConfig(), out, force)
+    def __call__(self, run, config=None, out=None, force: bool = False):
+        """:func:`asl_edge.api.export`: ``export_run`` with fp32 TFLite and ONNX by default, as an
+        :class:`~asl_edge.export.result.ExportResult`."""
+        from asl_edge.export.result import ExportResult
+
+        return ExportResult.from_manifest(export_run(run, config or ExportConfig(), out, force))
 
 
 sys.modules[__name__].__class__ = _CallablePackage

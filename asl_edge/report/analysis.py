@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from asl_edge.report.document import md_table
+from asl_edge.runtime.fmt import percent
 
 ACCURACY_TOLERANCE_PP = 0.5
 
@@ -26,7 +27,7 @@ def table_rows(rows: list[dict]) -> list[list[str]]:
         lat = r.get("latency_ms") or {}
         out.append([r["artifact"], r.get("runtime") or "-", r.get("device", "cpu"), fmt(r.get("threads"), "d"),
                     f"{r['size_bytes'] / 1024:.1f}", fmt((r.get("size_gzip_bytes") or 0) / 1024, ".1f"),
-                    fmt(r["accuracy"], ".4f"), fmt(lat.get("p50"), ".3f"), fmt(lat.get("p90"), ".3f"),
+                    percent(r["accuracy"]), fmt(lat.get("p50"), ".3f"), fmt(lat.get("p90"), ".3f"),
                     fmt(lat.get("p99"), ".3f"), fmt(r["throughput_ips"], ",.0f"), fmt(r.get("load_ms"), ".1f"),
                     fmt(r.get("peak_rss_mb"), ".0f"), r["status"]])
     return out

@@ -25,6 +25,7 @@ from asl_edge.report.analysis import (
     worst_shift,
 )
 from asl_edge.report.document import Document
+from asl_edge.runtime.fmt import plural
 
 PIPELINE_SUFFIX = " + hand localiser"  # asl_edge.bench.run names a camera pipeline row "<classifier> + hand localiser"
 
@@ -39,7 +40,7 @@ class Answer:
         row: the result row picked (its ``data`` filled in).
         latency_ms: its p50 (measured) or its estimate.
         why: how it was picked.
-        basis: ``measured: <runtime>, <n> thread(s)`` or ``estimated from ...``.
+        basis: ``measured: <runtime>, <n> threads`` or ``estimated from ...``.
     """
 
     device: str
@@ -97,7 +98,7 @@ def machine_answers(title: str, doc: dict) -> list[Answer]:
         if rec:
             r = rec["row"]
             out.append(Answer(title, use, r, r["latency_ms"]["p50"], rec["why"],
-                              f"measured: {r['runtime']}, {r.get('threads') or '-'} thread(s)"))
+                              f"measured: {r['runtime']}, {plural(r.get('threads'), 'thread')}"))
     return out
 
 

@@ -31,6 +31,7 @@ from asl_edge.report.deploy import Answer, deploy_box, machine_answers, ms, pi_a
 from asl_edge.report.document import Document
 from asl_edge.report.inputs import ARCHITECTURES_KIND, LAYER_REPORT_KIND, MUTATION_KIND
 from asl_edge.report.plots import architecture_pareto, plots
+from asl_edge.runtime.fmt import plural, ratio
 from asl_edge.runtime.fsutil import atomic_write
 
 
@@ -79,7 +80,7 @@ def _use_tables(out: Document, rows: list[dict], answers: list[Answer]) -> None:
         if a:
             r = a.row
             out.p(f"**Deploy on this machine for {use.title}:** `{shipped(r)}` on {r['runtime']} with "
-                  f"{r.get('threads') or '-'} thread(s): {ms(a.latency_ms)} ms p50 per {use.unit}, "
+                  f"{plural(r.get('threads'), 'thread')}: {ms(a.latency_ms)} ms p50 per {use.unit}, "
                   f"{r['throughput_ips']:,.0f} {use.rate}, {use.accuracy} {r['accuracy']:.2%}; {a.why}.")
 
 
@@ -88,7 +89,7 @@ def _facts(out: Document, m: dict, rows: list[dict]) -> None:
     comparisons = int8_vs_fp32(rows)
     if comparisons:
         parts = [f"{c['model']} {c['family']} on {c['runtime']} x{c['threads']}: int8 {c['int8']:.3f} ms vs fp32 "
-                 f"{c['fp32']:.3f} ms ({'slower' if c['ratio'] > 1 else 'faster'}, x{c['ratio']:.2f})"
+                 f"{c['fp32']:.3f} ms ({'slower' if c['ratio'] > 1 else 'faster'}, {ratio(c['ratio'])})"
                  for c in comparisons]
         why = ("" if m.get("int8_dot") is None else
                " This CPU has int8 dot-product instructions." if m.get("int8_dot") else

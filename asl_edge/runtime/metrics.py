@@ -107,14 +107,16 @@ def plot_confusion_matrix(metrics: dict, dest: str | Path, title: str = "Confusi
 
 def format_report(metrics: dict) -> str:
     """A terminal table of per-class figures and the averages."""
+    from asl_edge.runtime.fmt import percent, plural
+
     lines = [f"{'class':>10} {'precision':>9} {'recall':>9} {'f1':>9} {'support':>8}"]
     for name, m in metrics["per_class"].items():
         lines.append(f"{name:>10} {m['precision']:9.3f} {m['recall']:9.3f} {m['f1']:9.3f} {m['support']:8d}")
     lines.append(f"{'macro':>10} {metrics['macro_precision']:9.3f} {metrics['macro_recall']:9.3f} "
                  f"{metrics['macro_f1']:9.3f} {metrics['num_samples']:8d}")
-    lines.append(f"accuracy {metrics['accuracy']:.4f}   macro F1 {metrics['macro_f1']:.4f}"
+    lines.append(f"accuracy {percent(metrics['accuracy'])}   macro F1 {metrics['macro_f1']:.3f}"
                  + (f"   on {metrics['data']}" if metrics.get("data") else ""))
     if "no_hand" in metrics:
-        lines.append(f"no hand found in {metrics['no_hand']} of {metrics['num_samples']} images "
-                     f"({metrics['no_hand_share']:.1%}; counted as wrong)")
+        lines.append(f"no hand found in {metrics['no_hand']} of {plural(metrics['num_samples'], 'image')} "
+                     f"({percent(metrics['no_hand_share'], 1)}; counted as wrong)")
     return "\n".join(lines)

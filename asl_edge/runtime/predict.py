@@ -10,7 +10,7 @@ import logging
 import os
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -67,22 +67,26 @@ class Predictor:
         if all_hands:
             return self._predict_all_hands(images, k)
         single = not isinstance(images, (list, tuple))
+        searched = True if self.preprocessing.localises else None  # None: the model reads the whole image
         loaded = []
         for img in [images] if single else images:
             try:
-                loaded.append(self._load(img))
+                loaded.append((source_name(img), *self._sample(img)))
             except NoHandFound:
-                loaded.append(None)
-        found = [x for x in loaded if x is not None]
+                loaded.append((source_name(img), None, None))
+        found = [x for _, x, _ in loaded if x is not None]
         tops = iter(self.top_k(np.stack(found), k)) if found else iter(())
-        results = [Result(None, 0.0, ()) if x is None else _result(next(tops)) for x in loaded]
+        results = [Result(None, 0.0, (), source=name, hand_found=False) if x is None
+                   else _result(next(tops), name, None if box is None else _box(box), searched)
+                   for name, x, box in loaded]
         return results[0] if single else results
 
     def _predict_all_hands(self, images, k: int):
         if not self.preprocessing.localises:
             raise DataError("every hand (--all-hands) needs a model that finds the hand first (the camera recipe)")
         single = not isinstance(images, (list, tuple))
-        results = [self.read_hands(self._rgb(img), k) for img in ([images] if single else images)]
+        results = [replace(self.read_hands(self._rgb(img), k), source=source_name(img))
+                   for img in ([images] if single else images)]
         return results[0] if single else results
 
     def read_hands(self, rgb: np.ndarray, k: int = 3) -> Result:
@@ -96,7 +100,7 @@ class Predictor:
         localiser = cached_localiser(pre.localiser)
         found = localiser.find_hands(rgb)
         if not found:
-            return Result(None, 0.0, ())
+            return Result(None, 0.0, (), source="array", hand_found=False)
         if getattr(pre, "landmarks", None) is not None:  # a landmark classifier reads the landmarks
             samples = [hand.points() for hand in found]
         else:
@@ -105,7 +109,7 @@ class Predictor:
         tops = self.top_k(np.stack(samples), k)
         read = tuple(HandResult(top[0][0], top[0][1], tuple(top), _box(hand.box()), i == 0)
                      for i, (hand, top) in enumerate(zip(found, tops)))
-        return Result(read[0].label, read[0].probability, read[0].top, read)
+        return Result(read[0].label, read[0].probability, read[0].top, read, "array", read[0].box, True)
 
     def _rgb(self, image) -> np.ndarray:
         from PIL import Image
@@ -116,8 +120,28 @@ class Predictor:
         img = image if isinstance(image, Image.Image) else open_image(image)
         return np.asarray(img.convert("RGB"))
 
-    def _load(self, image) -> np.ndarray:
-        return self.preprocessing.load(_array_as_picture(image))
+    def _sample(self, image):
+        """The model's input for one image and, for a model with a localiser, the hand's box in it.
+
+        The same pixels as :meth:`Preprocessing.load` (the crop, then the preprocessing without the
+        localiser), with the box that step finds and would otherwise drop.
+
+        Raises:
+            NoHandFound: a model with a localiser found no hand.
+        """
+        from PIL import Image
+
+        from asl_edge.runtime.preprocess import open_image
+
+        pre, picture = self.preprocessing, _array_as_picture(image)
+        if not pre.localises:
+            return pre.load(picture), None
+        name = picture if isinstance(picture, (str, os.PathLike)) else None
+        img = picture if isinstance(picture, Image.Image) else open_image(picture)
+        if pre.landmarks is not None:
+            return pre.hand_landmarks(img, name=name)
+        crop, box = pre.locate(img.convert("RGB"), name=name)
+        return pre.without_localiser().load(crop), box
 
 
 @dataclass(frozen=True)
@@ -137,20 +161,35 @@ class HandResult:
 class Result:
     """One image's answer: the best label, its probability and the top-k list; ``label`` is
     ``None`` when a model with a hand localiser found no hand (no hand, no guess). ``hands``:
-    every hand read, the signer's first (only when asked for, ``all_hands``)."""
+    every hand read, the signer's first (only when asked for, ``all_hands``).
+
+    ``source``: the file's path, or ``"array"``, ``"image"`` (a PIL image) or ``"bytes"``;
+    ``box``: the hand read, ``(x0, y0, x1, y1)`` in the image's pixels (``None`` without a hand or a
+    localiser); ``hand_found``: whether the localiser found a hand (``None``: the model reads the
+    whole image and searches for none)."""
 
     label: str | None
     probability: float
     top: tuple[tuple[str, float], ...]
     hands: tuple[HandResult, ...] = ()
+    source: str = ""
+    box: tuple[float, float, float, float] | None = None
+    hand_found: bool | None = None
 
     @property
     def no_hand(self) -> bool:
         return self.label is None
 
 
-def _result(top: list[tuple[str, float]]) -> Result:
-    return Result(top[0][0], top[0][1], tuple(top))
+def _result(top: list[tuple[str, float]], source: str = "", box=None, hand_found: bool | None = None) -> Result:
+    return Result(top[0][0], top[0][1], tuple(top), source=source, box=box, hand_found=hand_found)
+
+
+def source_name(image) -> str:
+    """What a :class:`Result` says it read: a path as given, else the kind of object."""
+    if isinstance(image, (str, os.PathLike)):
+        return os.fspath(image)
+    return "array" if isinstance(image, np.ndarray) else "bytes" if isinstance(image, bytes) else "image"
 
 
 def _box(box) -> tuple[float, float, float, float]:

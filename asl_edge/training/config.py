@@ -393,7 +393,26 @@ def load_recipe(name_or_path: str) -> dict:
         raise ConfigError(f"recipe file not found: {name_or_path}")
     data = _read_sections(path, "recipe file")
     data.pop("description", None)
+    data.pop("summary", None)
     return data
+
+
+def describe_recipe(name: str) -> dict:
+    """A named recipe for people: ``name``, ``model``, ``input`` (what the model reads), the one-line
+    ``summary`` and the full ``description`` (its notes, on one line).
+
+    Raises:
+        ConfigError: unknown name.
+    """
+    config = resolve(name)
+    path = RECIPE_DIR / f"{name}.yaml"
+    raw = _read_sections(path, "recipe file")
+    size, data = config.data.image_size, config.data
+    pixels = f"{size}x{size} {'grey' if data.color_mode == 'grayscale' else data.color_mode.upper()}"
+    what = "21 hand landmarks" if data.landmarks else f"hand crop {pixels}" if data.localise else pixels
+    return {"name": name, "model": config.model.name, "input": what,
+            "summary": " ".join(str(raw.get("summary", "")).split()),
+            "description": " ".join(str(raw.get("description", "")).split())}
 
 
 def _read_sections(path: Path, what: str) -> dict:

@@ -18,7 +18,7 @@ import os
 import shutil
 import sys
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from asl_edge.data import ImageDataset, load_dataset
@@ -29,11 +29,13 @@ from asl_edge.models import create_model, get_spec
 from asl_edge.models import io as model_io
 from asl_edge.runtime import outfolder, runfolder
 from asl_edge.runtime.errors import ConfigError, TrainingError
+from asl_edge.runtime.fmt import percent
 from asl_edge.runtime.fsutil import atomic_path, atomic_write, atomic_write_json, output_lock, printable
 from asl_edge.runtime.metrics import classification_metrics, plot_confusion_matrix
 from asl_edge.runtime.preprocess import Preprocessing
 from asl_edge.training import config as cfg
 from asl_edge.training.pipeline import make_dataset, streamed_decode_errors
+from asl_edge.training.progress import PROGRESS, plan_line, training_progress
 from asl_edge.training.schedules import learning_rate, optimizer, register_schedules, schedule_callbacks
 
 log = logging.getLogger(__name__)
@@ -44,13 +46,33 @@ STATE_FILE = runfolder.STATE_FILE
 
 @dataclass(frozen=True)
 class TrainResult:
-    """What a finished run produced."""
+    """What a finished run produced: its folder, the held-out metrics (``metrics``, as in
+    ``metrics.json``), the epochs run and the training time. Its repr is one short line."""
 
     folder: Path
-    metrics: dict
+    metrics: dict = field(repr=False)
     epochs_run: int
     seconds: float
-    weights_sha256: str = ""
+    weights_sha256: str = field(default="", repr=False)
+
+    @property
+    def model(self) -> str:
+        """The registry name of the model trained."""
+        return self.metrics.get("model", "")
+
+    @property
+    def accuracy(self) -> float:
+        """Accuracy on the held-out split (``evaluated_on`` says which images)."""
+        return self.metrics["accuracy"]
+
+    @property
+    def evaluated_on(self) -> str:
+        return self.metrics.get("evaluated_on", "")
+
+    def __repr__(self) -> str:
+        return (f"TrainResult(folder='{self.folder}', model='{self.model}', accuracy={percent(self.accuracy)} on "
+                f"{self.evaluated_on or 'the held-out split'}, epochs={self.epochs_run}, "
+                f"seconds={self.seconds:.0f})")
 
 
 def preprocessing_for(config: cfg.Config) -> Preprocessing:
@@ -114,6 +136,7 @@ def _callbacks(folder: Path, state: dict, patience: int, resume: bool, phase: st
             if state.get("phase") == phase:
                 self.best = state.get("best", self.best)
                 self.wait = state.get("wait", 0)
+                self.best_epoch = state.get("best_epoch", self.best_epoch)
                 best_file = ckpt / runfolder.BEST_CHECKPOINT
                 if self.restore_best_weights and best_file.is_file():
                     self.best_weights = model_io.load_keras_model(best_file).get_weights()
@@ -135,11 +158,10 @@ def _callbacks(folder: Path, state: dict, patience: int, resume: bool, phase: st
                 model_io.save_model(self.model, ckpt / runfolder.BEST_CHECKPOINT)
             model_io.save_model(self.model, ckpt / runfolder.LAST_CHECKPOINT)
             state.update(phase=phase, epoch=epoch + 1, best=float(self.stopper.best),
-                         wait=int(self.stopper.wait))
+                         wait=int(self.stopper.wait), best_epoch=int(self.stopper.best_epoch))
             atomic_write_json(ckpt / STATE_FILE, state)
 
     stopper = ResumableEarlyStopping(monitor="val_loss", patience=patience or 10**9, restore_best_weights=True)
-    verbose_bar = sys.stderr.isatty()
     return [
         keras.callbacks.TerminateOnNaN(),
         stopper,
@@ -149,7 +171,7 @@ def _callbacks(folder: Path, state: dict, patience: int, resume: bool, phase: st
         *([averager] if averager is not None else []),  # its count goes into the state SaveState writes
         SaveState(stopper),
         keras.callbacks.TensorBoard(str(folder / runfolder.LOGS), write_graph=False, profile_batch=0),
-    ], stopper, verbose_bar
+    ], stopper
 
 
 def _compile(model, config: cfg.Config, steps: int, epochs: int, peak: float, num_classes: int,
@@ -185,7 +207,8 @@ def _targets(dataset, num_classes: int, smoothing: float, teacher=None):
     return dataset.map(lambda x, y, *w: (x, tf.one_hot(y, num_classes), *w))
 
 
-def train(config: cfg.Config, out: str | Path, *, resume: bool = False, force: bool = False) -> TrainResult:
+def train(config: cfg.Config, out: str | Path, *, resume: bool = False, force: bool = False,
+          recipe: str = "") -> TrainResult:
     """Trains, evaluates on the held-out split and writes a complete run folder.
 
     Args:
@@ -193,6 +216,7 @@ def train(config: cfg.Config, out: str | Path, *, resume: bool = False, force: b
         out: the run folder.
         resume: continue the interrupted run in ``out`` (its saved config is used).
         force: overwrite a finished run in ``out``.
+        recipe: the recipe ``config`` came from, for the line that says what is trained.
 
     Raises:
         ConfigError, DataError: bad configuration or data.
@@ -217,7 +241,7 @@ def train(config: cfg.Config, out: str | Path, *, resume: bool = False, force: b
             _claim_run_folder(target, folder, force)
         with streamed_decode_errors(f"the last completed epoch is kept: fix or remove the file, then "
                                     f"'asl-edge train --resume {folder}'"):
-            return _train(config, folder, resume)
+            return _train(config, folder, resume, recipe)
 
 
 def _claim_run_folder(target: Path, shown: Path, force: bool) -> None:
@@ -302,9 +326,9 @@ class Fitted:
     history: dict
 
 
-def _train(config: cfg.Config, folder: Path, resume: bool) -> TrainResult:
+def _train(config: cfg.Config, folder: Path, resume: bool, recipe: str = "") -> TrainResult:
     start = time.perf_counter()
-    fitted = _fit(config, folder, resume)
+    fitted = _fit(config, folder, resume, recipe=recipe)
     data = fitted.data
     return _finish(fitted.model, config, data.ds, data.test_ds, data.split, folder, fitted.epochs_run,
                    time.perf_counter() - start, data.camera)
@@ -325,7 +349,7 @@ def fit(config: cfg.Config, folder: str | Path, callbacks=()) -> Fitted:
         return _fit(config, folder, resume=False, extra_callbacks=tuple(callbacks))
 
 
-def _fit(config: cfg.Config, folder: Path, resume: bool, extra_callbacks: tuple = ()) -> Fitted:
+def _fit(config: cfg.Config, folder: Path, resume: bool, extra_callbacks: tuple = (), recipe: str = "") -> Fitted:
     from asl_edge.keras_compat import keras
 
     # The strategy first: MultiWorkerMirroredStrategy must exist before any TensorFlow op runs
@@ -336,6 +360,8 @@ def _fit(config: cfg.Config, folder: Path, resume: bool, extra_callbacks: tuple 
     ckpt = folder / CHECKPOINTS
     state = json.loads((ckpt / STATE_FILE).read_text()) if resume and (ckpt / STATE_FILE).is_file() else {}
     phases = _phases(config)
+    PROGRESS.info(plan_line(config.model.name, recipe, config.data.source, data.split.describe(data.ds.groups),
+                            sum(epochs for _, epochs, _ in phases), folder))
     model, epochs_run, history = None, 0, {}
     for phase, epochs, peak in phases:
         averaged = config.train.swa_epochs if phase == phases[-1][0] else 0  # SWA: the last phase's last epochs
@@ -349,10 +375,12 @@ def _fit(config: cfg.Config, folder: Path, resume: bool, extra_callbacks: tuple 
             from asl_edge.training.averaging import averaging_callback
 
             averager = averaging_callback(ckpt, state, epochs - averaged)
-        callbacks, _, bar = _callbacks(folder, state, config.train.early_stopping_patience, resume, phase, averager)
+        callbacks, stopper = _callbacks(folder, state, config.train.early_stopping_patience, resume, phase, averager)
         callbacks[1:1] = schedule_callbacks(config.train)  # before CSVLogger, so that it logs the rate
+        shown = training_progress(epochs, initial, stopper, "train" if len(phases) == 1 else phase.replace("_", "-"),
+                                  averaged)
         if initial < epochs:
-            logs = _fit_phase(model, data, epochs, initial, [*callbacks, *extra_callbacks], bar, ckpt)
+            logs = _fit_phase(model, data, epochs, initial, [*callbacks, *extra_callbacks, shown], ckpt)
             epochs_run += initial + len(logs.get("loss", []))
             for key, values in logs.items():
                 history.setdefault(key, []).extend(values)
@@ -445,12 +473,13 @@ def _model_for_phase(model, config: cfg.Config, data: Prepared, ckpt: Path, stat
     return model, 0, {}
 
 
-def _fit_phase(model, data: Prepared, epochs: int, initial: int, callbacks: list, bar: bool, ckpt: Path) -> dict:
-    """Runs Keras' fit from epoch ``initial``; returns its history. A NaN loss is a one-line error."""
-    # Keras prints its epoch lines on stdout; stdout is for results (`train --json`).
+def _fit_phase(model, data: Prepared, epochs: int, initial: int, callbacks: list, ckpt: Path) -> dict:
+    """Runs Keras' fit from epoch ``initial``; returns its history. A NaN loss is a one-line error.
+    Progress is the callbacks' (:func:`~asl_edge.training.progress.training_progress`), not Keras' lines."""
+    # Anything Keras still prints goes to stderr: stdout is for results (`train --json`).
     with contextlib.redirect_stdout(sys.stderr):
         history = model.fit(data.train_data, validation_data=data.val_data, epochs=epochs, initial_epoch=initial,
-                            callbacks=callbacks, verbose=1 if bar else 2)
+                            callbacks=callbacks, verbose=0)
     losses = history.history.get("loss", [])
     if losses and not math.isfinite(losses[-1]):
         kept = (
