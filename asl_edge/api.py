@@ -14,20 +14,30 @@ Example::
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
+from asl_edge.runtime.extras import PLOT_MODULES, TRAIN_MODULES, need_extra
 from asl_edge.runtime.outfolder import default_out
 from asl_edge.runtime.predict import Predictor, load_predictor
+
+log = logging.getLogger(__name__)
 
 
 def load(model: str | Path, threads: int | None = None, verify: bool = True) -> Predictor:
     """Loads a ``.tflite``/``.onnx`` artifact (or a run folder) for prediction.
 
     Args:
-        model: the artifact or run folder.
+        model: the artifact, an export folder (its recommended artifact:
+            :func:`~asl_edge.runtime.integrity.recommended_artifact`) or a run folder.
         threads: CPU threads for the runtime (``None``: its default).
         verify: check the artifact against its export manifest when one is beside it.
     """
+    from asl_edge.runtime.integrity import is_export_dir, recommended_artifact
+
+    if is_export_dir(model):
+        model, _ = recommended_artifact(model)
+        log.info("loading %s, the artifact %s recommends", model.name, model.parent)
     return load_predictor(model, threads=threads, verify=verify)
 
 
@@ -44,14 +54,18 @@ def train(config="fast", out: str | Path | None = None, *, sets: tuple[str, ...]
 
     Returns:
         :class:`~asl_edge.training.trainer.TrainResult`.
+
+    Raises:
+        MissingDependencyError: the ``train`` extra is not installed (a runtime-only install).
     """
+    need_extra("train", *TRAIN_MODULES, *PLOT_MODULES)
     from asl_edge.training import config as cfg
     from asl_edge.training.trainer import train as run_training
 
     name = "custom"
     if not isinstance(config, cfg.Config):
         name = Path(str(config)).stem
-        config = cfg.resolve(str(config), sets)
+        config = cfg.with_export_name(cfg.resolve(str(config), sets), str(config))
     out = Path(out) if out else default_out("train", f"{config.model.name}-{name}")
     return run_training(config, out, resume=resume, force=force)
 
@@ -64,7 +78,11 @@ def export(run: str | Path, config=None, out: str | Path | None = None, force: b
         config: :class:`~asl_edge.export.ExportConfig` (e.g. ``ExportConfig(int8=True)``).
         out: output folder (default ``runs/export/<run name>``).
         force: replace an export asl-edge wrote there before.
+
+    Raises:
+        MissingDependencyError: the ``train`` extra is not installed (a runtime-only install).
     """
+    need_extra("train", *TRAIN_MODULES)
     from asl_edge.export import ExportConfig, export_run
 
     return export_run(run, config or ExportConfig(), out, force)

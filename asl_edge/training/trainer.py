@@ -28,7 +28,7 @@ from asl_edge.data.split import Split, split_dataset
 from asl_edge.models import create_model, get_spec
 from asl_edge.models import io as model_io
 from asl_edge.runtime import outfolder, runfolder
-from asl_edge.runtime.errors import ConfigError, TrainingError
+from asl_edge.runtime.errors import ConfigError, Interrupted, TrainingError
 from asl_edge.runtime.fsutil import atomic_path, atomic_write, atomic_write_json, output_lock, printable
 from asl_edge.runtime.metrics import classification_metrics, plot_confusion_matrix
 from asl_edge.runtime.preprocess import Preprocessing
@@ -48,9 +48,10 @@ class TrainResult:
 
     folder: Path
     metrics: dict
-    epochs_run: int
-    seconds: float
+    epochs_run: int  # in all, across an interruption and --resume
+    seconds: float  # this run's
     weights_sha256: str = ""
+    epochs_this_run: int | None = None  # None: as epochs_run (a run that was not resumed)
 
 
 def preprocessing_for(config: cfg.Config) -> Preprocessing:
@@ -216,8 +217,34 @@ def train(config: cfg.Config, out: str | Path, *, resume: bool = False, force: b
         else:
             _claim_run_folder(target, folder, force)
         with streamed_decode_errors(f"the last completed epoch is kept: fix or remove the file, then "
-                                    f"'asl-edge train --resume {folder}'"):
-            return _train(config, folder, resume)
+                                    f"'{resume_command(folder)}'"):
+            try:
+                return _train(config, folder, resume)
+            except KeyboardInterrupt:
+                raise Interrupted(interrupted_message(folder, config)) from None
+
+
+def resume_command(folder: Path) -> str:
+    """The command line that continues the run in ``folder`` (its saved config is used)."""
+    import shlex
+
+    return f"asl-edge train --out {shlex.quote(str(folder))} --resume"
+
+
+def interrupted_message(folder: Path, config: cfg.Config) -> str:
+    """One line for Ctrl-C: which epoch's checkpoint is kept (read back from disk) and the command
+    that continues from it. The run folder's lock is released on the way out (``output_lock``)."""
+    ckpt = folder / CHECKPOINTS
+    try:
+        state = json.loads((ckpt / STATE_FILE).read_text())
+        done, phase = int(state["epoch"]), state.get("phase", "head")
+    except (OSError, ValueError, KeyError, TypeError):
+        return (f"training interrupted before its first epoch finished: nothing to keep but the settings "
+                f"({folder / runfolder.CONFIG_FILE}); start it again with: {resume_command(folder)}")
+    total = config.train.fine_tune_epochs if phase == "fine_tune" else config.train.epochs
+    what = "fine-tuning epoch" if phase == "fine_tune" else "epoch"
+    return (f"training interrupted: {what} {done} of {total} is saved ({ckpt / runfolder.LAST_CHECKPOINT}); "
+            f"continue with: {resume_command(folder)}")
 
 
 def _claim_run_folder(target: Path, shown: Path, force: bool) -> None:
@@ -298,16 +325,18 @@ class Fitted:
 
     model: object
     data: Prepared
-    epochs_run: int
+    epochs_run: int  # in all, counting those before a --resume
     history: dict
+    epochs_this_run: int = 0
 
 
 def _train(config: cfg.Config, folder: Path, resume: bool) -> TrainResult:
     start = time.perf_counter()
     fitted = _fit(config, folder, resume)
     data = fitted.data
-    return _finish(fitted.model, config, data.ds, data.test_ds, data.split, folder, fitted.epochs_run,
-                   time.perf_counter() - start, data.camera)
+    result = _finish(fitted.model, config, data.ds, data.test_ds, data.split, folder, fitted.epochs_run,
+                     time.perf_counter() - start, data.camera)
+    return replace(result, epochs_this_run=fitted.epochs_this_run)
 
 
 def fit(config: cfg.Config, folder: str | Path, callbacks=()) -> Fitted:
@@ -336,7 +365,7 @@ def _fit(config: cfg.Config, folder: Path, resume: bool, extra_callbacks: tuple 
     ckpt = folder / CHECKPOINTS
     state = json.loads((ckpt / STATE_FILE).read_text()) if resume and (ckpt / STATE_FILE).is_file() else {}
     phases = _phases(config)
-    model, epochs_run, history = None, 0, {}
+    model, epochs_run, trained_now, history = None, 0, 0, {}
     for phase, epochs, peak in phases:
         averaged = config.train.swa_epochs if phase == phases[-1][0] else 0  # SWA: the last phase's last epochs
         if state.get("phase") == "fine_tune" and phase == "head":
@@ -351,15 +380,19 @@ def _fit(config: cfg.Config, folder: Path, resume: bool, extra_callbacks: tuple 
             averager = averaging_callback(ckpt, state, epochs - averaged)
         callbacks, _, bar = _callbacks(folder, state, config.train.early_stopping_patience, resume, phase, averager)
         callbacks[1:1] = schedule_callbacks(config.train)  # before CSVLogger, so that it logs the rate
+        new = 0
         if initial < epochs:
             logs = _fit_phase(model, data, epochs, initial, [*callbacks, *extra_callbacks], bar, ckpt)
-            epochs_run += initial + len(logs.get("loss", []))
+            new = len(logs.get("loss", []))
             for key, values in logs.items():
                 history.setdefault(key, []).extend(values)
+        # Those saved before an interruption count too: a run resumed after its last epoch (stopped
+        # while it was being evaluated) trained 0 epochs now but all of them in all.
+        epochs_run, trained_now = epochs_run + initial + new, trained_now + new
         if averager is not None:
             averager.apply(model, data.train_data)
         state, resume = {}, False
-    return Fitted(model, data, epochs_run, history)
+    return Fitted(model, data, epochs_run, history, trained_now)
 
 
 def _prepare(config: cfg.Config, folder: Path) -> Prepared:
