@@ -15,6 +15,9 @@ class _CallablePackage(types.ModuleType):
 
     def __call__(self, run, config=None, out=None, force: bool = False) -> dict:
         """:func:`asl_edge.api.export`: ``export_run`` with fp32 TFLite and ONNX by default."""
+        from asl_edge.runtime.extras import TRAIN_MODULES, need_extra
+
+        need_extra("train", *TRAIN_MODULES)  # as asl_edge.api.export: one line, not a ModuleNotFoundError
         return export_run(run, config or ExportConfig(), out, force)
 
 

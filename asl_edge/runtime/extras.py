@@ -1,7 +1,7 @@
 """The optional extras (setup.cfg's ``extras_require``) and the one hint that installs a missing one.
 
-asl-edge is installed from its git checkout, not from a package index, so a hint naming
-``pip install "asl-edge[camera]"`` would send a newcomer to a package that does not exist. Every
+asl-edge is installed from its git checkout, not from a package index, so a hint asking pip for
+the package ``asl-edge`` with an extra would send a newcomer to a package that does not exist. Every
 "this needs an extra" message builds its command with :func:`install_hint`, which names the
 checkout the running package was imported from when there is one.
 """
@@ -14,7 +14,7 @@ from pathlib import Path
 
 from asl_edge.runtime.errors import MissingDependencyError
 
-# The extras setup.cfg defines, each with what it is for (tests/test_cli.py checks setup.cfg has them).
+# The extras setup.cfg defines, each with what it is for (tests/test_predict.py checks setup.cfg has them).
 EXTRAS = {
     "pi": "the runtime-only device install (LiteRT, ONNX Runtime, scikit-learn)",
     "train": "training, export, plots and reports (TensorFlow)",
