@@ -8,7 +8,7 @@ need (TensorFlow for ``train``/``export``) only when called.
 Example::
 
     import asl_edge
-    model = asl_edge.load("runs/export/edge_cnn-fast/edge_cnn-fast_int8.tflite")
+    model = asl_edge.load("runs/export/edge_cnn-fast")  # an export folder: its int8 TFLite
     result = model.predict("photo.jpg")          # Result(label='3', probability=0.98, top=...)
 """
 
