@@ -149,11 +149,18 @@ def run_main(capsys, *args):
 
 @pytest.fixture
 def log_level():
+    """The root logger, its level and ASL_EDGE_NATIVE_LOGS (-vv sets it) restored afterwards: later
+    tests' subprocesses would inherit TensorFlow's start-up lines."""
     import logging
+    import os
 
-    before = logging.getLogger().level
+    before, native = logging.getLogger().level, os.environ.get("ASL_EDGE_NATIVE_LOGS")
     yield logging.getLogger()
     logging.getLogger().setLevel(before)
+    if native is None:
+        os.environ.pop("ASL_EDGE_NATIVE_LOGS", None)
+    else:
+        os.environ["ASL_EDGE_NATIVE_LOGS"] = native
 
 
 @pytest.mark.parametrize("argv, level", [
@@ -172,7 +179,7 @@ def logging_name(level: int) -> str:
     return logging.getLevelName(level)
 
 
-def test_every_command_takes_debug_quiet_and_verbose_after_its_name(capsys):
+def test_every_command_takes_debug_quiet_and_verbose_after_its_name(capsys, log_level):
     from asl_edge.cli import _register, cli
 
     _register()
