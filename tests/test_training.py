@@ -189,6 +189,11 @@ def test_ctrl_c_says_what_was_kept_and_the_resume_counts_epochs_truthfully(tiny_
 def test_interrupted_before_the_first_epoch_says_nothing_was_kept(tmp_path):
     from asl_edge.training.trainer import interrupted_message
 
+    assert interrupted_message(tmp_path / "run", cfg.Config()) == (
+        f"training interrupted before it started: nothing was saved in {tmp_path / 'run'}; run the same command "
+        "again with --force")
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "config.yaml").write_text(cfg.to_yaml(cfg.Config()))
     message = interrupted_message(tmp_path / "run", cfg.Config())
     assert message == (f"training interrupted before its first epoch finished: nothing to keep but the settings "
                        f"({tmp_path / 'run' / 'config.yaml'}); start it again with: "

@@ -51,7 +51,7 @@ class TrainResult:
     epochs_run: int  # in all, across an interruption and --resume
     seconds: float  # this run's
     weights_sha256: str = ""
-    epochs_this_run: int | None = None  # None: as epochs_run (a run that was not resumed)
+    epochs_this_run: int | None = None  # trained by this call (None: not counted, a multi-worker non-chief)
 
 
 def preprocessing_for(config: cfg.Config) -> Preprocessing:
@@ -239,6 +239,9 @@ def interrupted_message(folder: Path, config: cfg.Config) -> str:
         state = json.loads((ckpt / STATE_FILE).read_text())
         done, phase = int(state["epoch"]), state.get("phase", "head")
     except (OSError, ValueError, KeyError, TypeError):
+        if not (folder / runfolder.CONFIG_FILE).is_file():  # stopped while the data was loading
+            return (f"training interrupted before it started: nothing was saved in {folder}; run the same "
+                    "command again with --force")
         return (f"training interrupted before its first epoch finished: nothing to keep but the settings "
                 f"({folder / runfolder.CONFIG_FILE}); start it again with: {resume_command(folder)}")
     total = config.train.fine_tune_epochs if phase == "fine_tune" else config.train.epochs
