@@ -56,12 +56,11 @@ def predict(artifact, images, k, as_json, threads, camera, max_frames, show, ser
             all_hands, no_verify):
     """Top-k labels for images or folders of images, or a live camera loop.
 
-    ARTIFACT is a .tflite or .onnx file from `asl-edge export` (labels and preprocessing are read
-    from inside it), an export folder (the artifact it recommends: its int8 TFLite where that
-    passed), or a run folder. A model with a hand localiser (the camera recipe) finds the hand
-    first and says "no hand found" when there is none. Exit status 1 if any image could not be
-    read. The live loop's frames, with the hand's box and label, can be watched from a browser
-    (--serve PORT, for a device without a screen) or in a window (--show).
+    ARTIFACT is a .tflite/.onnx file from `asl-edge export` (labels and preprocessing are read from
+    inside it), an export folder (its recommended artifact) or a run folder. A model with a hand
+    localiser (the camera recipe) finds the hand first, or says "no hand found". Exit status 1 if
+    any image could not be read. The live loop's frames, with the hand's box and label, can be
+    watched from a browser (--serve PORT, for a device without a screen) or in a window (--show).
     """
     from asl_edge.cli.checks import check_number
     from asl_edge.runtime.predict import load_predictor, predict_files
