@@ -289,6 +289,8 @@ def test_info_on_an_artifact_copied_alone_or_changed_says_so(capsys, tiny_export
     alone.write_bytes(artifact(tiny_export, get_format("tflite_int8")).read_bytes())
     code, out, _ = run_main(capsys, "info", alone)
     assert code == 0 and "accuracy        not recorded" in out and "no manifest.json beside it" in out
+    code, _, err = run_main(capsys, "info", tmp_path / "missing")
+    assert code == 2 and err == f"asl-edge: error: not found: {tmp_path / 'missing'}\n"
     copy = tmp_path / "copy"
     shutil.copytree(tiny_export, copy)
     fp32 = artifact(copy, get_format("tflite_fp32"))

@@ -21,6 +21,8 @@ def _artifact_of(path: Path) -> tuple[Path, str | None]:
 
     if is_export_dir(path):
         return recommended_artifact(path)[0], str(path)
+    if not path.exists():
+        raise ModelError(f"not found: {printable(path)}")
     if path.is_dir():
         raise ModelError(f"{printable(path)} is not an export folder (no manifest.json): give a .tflite/.onnx "
                          "artifact or an export folder")
