@@ -8,26 +8,36 @@ need (TensorFlow for ``train``/``export``) only when called.
 Example::
 
     import asl_edge
-    model = asl_edge.load("runs/export/edge_cnn-fast/edge_cnn-fast_int8.tflite")
+    model = asl_edge.load("runs/export/edge_cnn-fast")  # an export folder: its int8 TFLite
     result = model.predict("photo.jpg")          # Result(label='3', probability=0.98, top=...)
 """
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
+from asl_edge.runtime.extras import PLOT_MODULES, TRAIN_MODULES, need_extra
 from asl_edge.runtime.outfolder import default_out
 from asl_edge.runtime.predict import Predictor, load_predictor
+
+log = logging.getLogger(__name__)
 
 
 def load(model: str | Path, threads: int | None = None, verify: bool = True) -> Predictor:
     """Loads a ``.tflite``/``.onnx`` artifact (or a run folder) for prediction.
 
     Args:
-        model: the artifact or run folder.
+        model: the artifact, an export folder (its recommended artifact:
+            :func:`~asl_edge.runtime.integrity.recommended_artifact`) or a run folder.
         threads: CPU threads for the runtime (``None``: its default).
         verify: check the artifact against its export manifest when one is beside it.
     """
+    from asl_edge.runtime.integrity import is_export_dir, recommended_artifact
+
+    if is_export_dir(model):
+        model, _ = recommended_artifact(model)
+        log.info("loading %s, the artifact %s recommends", model.name, model.parent)
     return load_predictor(model, threads=threads, verify=verify)
 
 
@@ -44,14 +54,18 @@ def train(config="fast", out: str | Path | None = None, *, sets: tuple[str, ...]
 
     Returns:
         :class:`~asl_edge.training.trainer.TrainResult`.
+
+    Raises:
+        MissingDependencyError: the ``train`` extra is not installed (a runtime-only install).
     """
+    need_extra("train", *TRAIN_MODULES, *PLOT_MODULES)
     from asl_edge.training import config as cfg
     from asl_edge.training.trainer import train as run_training
 
     name = "custom"
     if not isinstance(config, cfg.Config):
         name = Path(str(config)).stem
-        config = cfg.resolve(str(config), sets)
+        config = cfg.with_export_name(cfg.resolve(str(config), sets), str(config))
     out = Path(out) if out else default_out("train", f"{config.model.name}-{name}")
     return run_training(config, out, resume=resume, force=force, recipe=name)
 
@@ -68,7 +82,11 @@ def export(run: str | Path, config=None, out: str | Path | None = None, force: b
     Returns:
         :class:`~asl_edge.export.result.ExportResult`: the folder, ``manifest.json``, each artifact's
         path, format, size and accuracy (``result.path("tflite_int8")``), and the whole manifest.
+
+    Raises:
+        MissingDependencyError: the ``train`` extra is not installed (a runtime-only install).
     """
+    need_extra("train", *TRAIN_MODULES)
     from asl_edge.export import ExportConfig, export_run
     from asl_edge.export.result import ExportResult
 

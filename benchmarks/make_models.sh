@@ -18,7 +18,7 @@ for RECIPE in $RECIPES; do
   # The reference folder also holds what this script adds after training (model card, shift and
   # scene figures), which `train --force` would rightly refuse to delete: it is rebuilt whole.
   rm -rf "models/$NAME"
-  "$BIN/asl-edge" train --recipe "$RECIPE" --out "models/$NAME"
+  "$BIN/asl-edge" train --recipe "$RECIPE" --out "models/$NAME" --name "$NAME"
   "$BIN/asl-edge" export "models/$NAME" --int8 --fp16 --out "export/$NAME" --force
   "$BIN/asl-edge" evaluate "export/$NAME/${NAME}_int8.tflite" --shifts --json > "models/$NAME/shifts_int8.json"
   "$BIN/asl-edge" evaluate "models/$NAME" --shifts --json > "models/$NAME/shifts_float.json"

@@ -195,6 +195,38 @@ def test_prune_then_cluster_keeps_the_zeros(tiny_run, tmp_path):
     assert m["compression"]["max_unique_weights"] <= 4 + 1  # the clusters plus the preserved zero
 
 
+@pytest.mark.parametrize("recipe, sets, expected", [
+    ("fast", [], "asl-digits-fast"),  # the reference exports' name, whatever --out the run had
+    ("camera", [], "asl-digits-camera"),
+    ("fast", ["model.name=deep_cnn"], "asl-digits-fast-deep_cnn"),  # --model replaced the recipe's network
+    ("accurate", ["model.name=deep_cnn"], "asl-digits-accurate"),  # the recipe's own network
+    ("fast", ["data.source=/data/my photos/"], "my-photos-fast"),
+    ("fast", ["model.export_name=mine"], "mine"),
+])
+def test_training_records_the_artifacts_name_from_data_and_recipe(recipe, sets, expected):
+    from asl_edge.training import config as cfg
+
+    assert cfg.with_export_name(cfg.resolve(recipe, sets), recipe).model.export_name == expected
+
+
+def test_artifacts_are_named_as_training_recorded_not_after_the_run_folder(tiny_run, tmp_path):
+    """`make demo` trains into runs/demo/train: its artifacts must not be train_int8.tflite."""
+    from asl_edge.export.pipeline import export_name
+    from asl_edge.runtime.runfolder import load_run
+    from asl_edge.training import config as cfg
+
+    assert export_name(load_run(tiny_run), ExportConfig()) == "tiny"  # a run that recorded no name: its folder's
+    run = tmp_path / "train"
+    shutil.copytree(tiny_run, run)
+    saved = cfg.load_run_config(run)
+    named = dataclasses.replace(saved, model=dataclasses.replace(saved.model, export_name="tiny-fast"))
+    (run / "config.yaml").write_text(cfg.to_yaml(named))
+    assert export_name(load_run(run), ExportConfig(name="given")) == "given"  # --name wins
+    m = export_run(run, ExportConfig(families=("tflite",)), tmp_path / "x")
+    assert [a["path"] for a in m["artifacts"]] == ["tiny-fast_fp32.tflite"] and m["name"] == "tiny-fast"
+    assert read_metadata(tmp_path / "x" / "tiny-fast_fp32.tflite")["model"] == "tiny-fast"
+
+
 def test_existing_export_is_refused_without_force(tiny_export, tiny_run, tmp_path):
     copy = tmp_path / "copy"
     shutil.copytree(tiny_export, copy)
@@ -212,6 +244,8 @@ def test_existing_export_is_refused_without_force(tiny_export, tiny_run, tmp_pat
         (dict(max_drop=float("nan")), "--max-drop must be"),
         (dict(max_drop=-1.0), "--max-drop must be"),
         (dict(families=("coreml",)), "--formats takes tflite and/or onnx"),
+        (dict(name="../up"), "--name must be 1-64 letters"),
+        (dict(name="x" * 65), "--name must be 1-64 letters"),
     ],
 )
 def test_bad_export_options(config_kwargs, message):

@@ -74,8 +74,10 @@ def test_importing_the_package_and_its_runtime_imports_no_tensorflow():
         ["predict", str(INT8), str(REPO / "tests")],  # a folder without images: still loads the model
         ["evaluate", str(INT8), "--json"],
         ["benchmark", str(INT8), "--runs", "5", "--rounds", "1", "--no-gpu"],
+        ["info", str(INT8.parent)],
+        ["predict", str(INT8.parent), str(REPO / "tests")],  # an export folder: its recommended artifact
     ],
-    ids=["predict", "evaluate", "benchmark"],
+    ids=["predict", "evaluate", "benchmark", "info", "predict-export-folder"],
 )
 def test_device_commands_on_a_tflite_import_no_tensorflow(command):
     code = (
@@ -83,5 +85,6 @@ def test_device_commands_on_a_tflite_import_no_tensorflow(command):
         "except SystemExit:\n    pass\n"
     )
     loaded = _modules_after(code)
-    assert "ai_edge_litert" in loaded  # the model really ran
+    if command[0] != "info":  # info reads the file and its manifest only
+        assert "ai_edge_litert" in loaded  # the model really ran
     assert not loaded & set(HEAVY), loaded & set(HEAVY)

@@ -183,13 +183,15 @@ def test_cli_refuses_a_bad_accelerator_in_one_line(tiny_run, tmp_path):
 
 def test_export_names_the_extra_when_it_is_missing(monkeypatch):
     import importlib.util
+    import re
 
     from asl_edge.cli.common import MICRO_MODULES, need_extra
     from asl_edge.runtime.errors import MissingDependencyError
+    from asl_edge.runtime.extras import install_hint
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec",
                         lambda name, *a: None if name == "tflite_micro" else real(name, *a))
-    with pytest.raises(MissingDependencyError, match=r'asl-edge\[micro\]'):
+    with pytest.raises(MissingDependencyError, match=re.escape(install_hint("micro"))):
         need_extra("micro", *MICRO_MODULES["micro"])
 
 

@@ -158,6 +158,72 @@ def test_resume_after_sigkill(tiny_npz, tmp_path, averaged):
         assert [p.name for p in (out / "checkpoints").glob("swa_average-*.npz")] == [f"swa_average-{averaged}.npz"]
 
 
+def test_ctrl_c_says_what_was_kept_and_the_resume_counts_epochs_truthfully(tiny_npz, tmp_path):
+    """Ctrl-C: one line naming the saved epoch and the exact command that continues; no lock file
+    left; that command then reports the epochs it trained and the run's total."""
+    out, epochs = tmp_path / "my run", 8  # a space: the command must quote it
+    args = [a for s in tiny_sets(tiny_npz, epochs=epochs, extra=["train.early_stopping_patience=0"])
+            for a in ("--set", s)]
+    proc = subprocess.Popen([*ASL_EDGE, "train", "--out", str(out), *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    state_file = out / "checkpoints" / "state.json"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (state_file.is_file() and json.loads(state_file.read_text())["epoch"]):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=120)
+    done = json.loads(state_file.read_text())["epoch"]
+    assert 1 <= done < epochs, "the run must be interrupted mid-training for this test to mean anything"
+    command = f"asl-edge train --out '{out}' --resume"
+    assert proc.returncode == 130 and stderr.strip().splitlines()[-1] == (
+        f"asl-edge: error: training interrupted: epoch {done} of {epochs} is saved "
+        f"({out / 'checkpoints' / 'last.keras'}); continue with: {command}")
+    assert not list(tmp_path.glob(".*lock*")) and not (out / "model.keras").exists()
+    import shlex
+
+    resumed = subprocess.run([*ASL_EDGE, *shlex.split(command)[1:]], capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert f"({epochs - done} epochs this run, {epochs} in all)" in resumed.stdout
+
+
+def test_interrupted_before_the_first_epoch_says_nothing_was_kept(tmp_path):
+    from asl_edge.training.trainer import interrupted_message
+
+    assert interrupted_message(tmp_path / "run", cfg.Config()) == (
+        f"training interrupted before it started: nothing was saved in {tmp_path / 'run'}; run the same command "
+        "again with --force")
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "config.yaml").write_text(cfg.to_yaml(cfg.Config()))
+    message = interrupted_message(tmp_path / "run", cfg.Config())
+    assert message == (f"training interrupted before its first epoch finished: nothing to keep but the settings "
+                       f"({tmp_path / 'run' / 'config.yaml'}); start it again with: "
+                       f"asl-edge train --out {tmp_path / 'run'} --resume")
+
+
+def test_a_run_resumed_after_its_last_epoch_counts_them_all(tiny_npz, tmp_path):
+    """Stopped while it was being evaluated: every epoch was saved, none is trained again."""
+    config = cfg.resolve("fast", tiny_sets(tiny_npz, epochs=2))
+    train(config, tmp_path / "run")
+    (tmp_path / "run" / "model.keras").unlink()  # as if stopped before the model was written
+    (tmp_path / "run" / "metrics.json").unlink()
+    result = train(config, tmp_path / "run", resume=True)
+    assert (result.epochs_run, result.epochs_this_run) == (2, 0)
+
+
+def test_force_over_a_folder_asl_edge_did_not_make_says_what_to_do(tiny_npz, tmp_path):
+    from asl_edge.runtime.errors import OutputError
+
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep me")
+    with pytest.raises(OutputError) as caught:
+        train(cfg.resolve("fast", tiny_sets(tiny_npz, epochs=1)), tmp_path / "mine", force=True)
+    assert str(caught.value) == (
+        f"--out {tmp_path / 'mine'} is a folder asl-edge did not make (no .asl-edge-output.json of its own): "
+        "--force replaces only folders asl-edge made, so it will not touch this one; empty or remove it "
+        "yourself, or give --out a new or empty folder")
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me"
+
+
 def _tiny_bn_model():
     from asl_edge.keras_compat import keras
 

@@ -42,16 +42,16 @@ def expand_targets(paths) -> list[tuple[Path, dict | None, Path | None]]:
         DataError: a path that does not exist.
         ModelError: a folder that is not an export (no or a damaged manifest).
     """
-    from asl_edge.runtime.integrity import MANIFEST, artifact_path, read_manifest
+    from asl_edge.runtime.integrity import MANIFEST, export_artifacts, read_manifest
 
     out = []
     for p in map(Path, paths):
         if p.is_dir():
-            manifest = read_manifest(p)
+            manifest, artifacts = export_artifacts(p)
             run = _source_run(p, manifest)
             if run is not None:
                 out.append((run / runfolder.MODEL_FILE, manifest, run))
-            out.extend((artifact_path(p, a), manifest, run) for a in manifest["artifacts"])
+            out.extend((path, manifest, run) for _, path in artifacts)
         elif p.is_file():
             manifest = read_manifest(p.parent) if (p.parent / MANIFEST).exists() else None
             run = p.parent if p.suffix == ".keras" else _source_run(p.parent, manifest) if manifest else None

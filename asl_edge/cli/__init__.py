@@ -15,26 +15,38 @@ import sys
 import click
 
 from asl_edge import __version__
-from asl_edge.cli.common import show_progress
+from asl_edge.cli.common import DEBUG, QUIET_KEY, common_options, show_progress
 from asl_edge.runtime.errors import AslEdgeError
 
+# Other names of commands, for users who know them from elsewhere (Ultralytics' `yolo val`).
+ALIASES = {"val": "evaluate"}
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+class _Group(click.Group):
+    """The command group, with :data:`ALIASES` resolved and listed in ``--help``."""
+
+    def get_command(self, ctx: click.Context, cmd_name: str):
+        return super().get_command(ctx, ALIASES.get(cmd_name, cmd_name))
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        super().format_commands(ctx, formatter)
+        with formatter.section("Aliases"):
+            formatter.write_dl([(alias, f"the same command as {name}") for alias, name in ALIASES.items()])
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="asl-edge")
-@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
-@click.option("--debug", is_flag=True, envvar="ASL_EDGE_DEBUG", help="Show tracebacks on errors.")
-@click.pass_context
-def cli(ctx: click.Context, verbose: int, debug: bool) -> None:
+@common_options
+def cli() -> None:
     """Train ASL hand-sign classifiers and ship them, compressed, to edge devices.
 
     \b
     Pipeline:  train -> evaluate -> export -> benchmark -> report -> predict
     Data:      the built-in ASL digits set unless --data says otherwise.
+    Options -v, -q and --debug go anywhere on the line.
     """
-    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    show_progress()
-    ctx.obj = {"debug": debug}
+    # Progress lines on, unless -q came before the command (after it, its own callback turns them off).
+    show_progress(not click.get_current_context().meta.get(QUIET_KEY, False))
 
 
 def _register() -> None:
@@ -63,7 +75,9 @@ def _out_of_memory(exc: MemoryError, argv: list[str] | None) -> str:
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
     _register()
-    debug = os.environ.get("ASL_EDGE_DEBUG") == "1" or "--debug" in (argv or sys.argv[1:])
+    logging.basicConfig(format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.getLogger().setLevel(logging.WARNING)  # -v / -q change it while the line is parsed
+    DEBUG["on"] = os.environ.get("ASL_EDGE_DEBUG", "").lower() in ("1", "true", "yes", "on")
     try:
         cli.main(args=argv, prog_name="asl-edge", standalone_mode=False)
     except click.exceptions.Abort:
@@ -73,7 +87,7 @@ def main(argv: list[str] | None = None) -> None:
         exc.show()
         sys.exit(exc.exit_code)
     except AslEdgeError as exc:
-        if debug:
+        if DEBUG["on"]:
             raise
         click.echo(f"asl-edge: error: {exc}", err=True)
         sys.exit(exc.exit_code)
@@ -84,7 +98,7 @@ def main(argv: list[str] | None = None) -> None:
         click.echo(f"asl-edge: error: {_out_of_memory(exc, argv)}", err=True)
         sys.exit(1)
     except Exception as exc:  # an unexpected failure: still one line, the traceback behind --debug
-        if debug:
+        if DEBUG["on"]:
             raise
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         click.echo(f"asl-edge: error: {type(exc).__name__}: {first} (run with --debug for the traceback)", err=True)

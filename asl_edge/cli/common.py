@@ -1,4 +1,4 @@
-"""What every asl-edge command shares: -v/-q anywhere on the line, --json, one table style,
+"""What every asl-edge command shares: -v/-q/--debug anywhere on the line, --json, one table style,
 examples at the end of --help, and a one-line message when an extra is missing."""
 
 from __future__ import annotations
@@ -10,7 +10,13 @@ import sys
 
 import click
 
-from asl_edge.runtime.errors import MissingDependencyError
+# What each command needs beyond the runtime, and the one-line install hint: one place, below the CLI.
+from asl_edge.runtime.extras import MICRO_MODULES, PLOT_MODULES, TRAIN_MODULES, need_extra  # noqa: F401
+
+# Whether this invocation asked for tracebacks (``--debug`` anywhere on the line); read by
+# :func:`asl_edge.cli.main` after the command fails, when click's context is gone.
+DEBUG = {"on": False}
+QUIET_KEY = "asl_edge.quiet"  # in click's per-invocation ``ctx.meta``: -q was given before the command
 
 
 def _set_verbosity(ctx: click.Context, param: click.Parameter, value) -> None:
@@ -18,6 +24,7 @@ def _set_verbosity(ctx: click.Context, param: click.Parameter, value) -> None:
         return
     if param.name == "quiet":
         logging.getLogger().setLevel(logging.ERROR)
+        ctx.meta[QUIET_KEY] = True  # shared by the whole invocation: the group's body reads it
         show_progress(False)
         return
     logging.getLogger().setLevel(logging.INFO if value == 1 else logging.DEBUG)
@@ -52,10 +59,21 @@ def show_progress(on: bool = True) -> None:
     PROGRESS.setLevel(logging.INFO if on else logging.ERROR)
 
 
+def set_debug(ctx: click.Context, param: click.Parameter, value) -> None:
+    if value and not ctx.resilient_parsing:
+        DEBUG["on"] = True
+
+
+debug_option = click.option("--debug", is_flag=True, expose_value=False, is_eager=True, envvar="ASL_EDGE_DEBUG",
+                            callback=set_debug, help="Show the traceback of an error instead of one line.")
+quiet_option = click.option("-q", "--quiet", is_flag=True, expose_value=False, is_eager=True,
+                            callback=_set_verbosity, help="Log errors only (results are still printed).")
+
+
 def common_options(command):
-    """Adds ``-v/--verbose`` (repeatable) and ``-q/--quiet`` to a command, valid anywhere on its line."""
-    command = click.option("-q", "--quiet", is_flag=True, expose_value=False, is_eager=True,
-                           callback=_set_verbosity, help="Log errors only (results are still printed).")(command)
+    """Adds ``-v/--verbose`` (repeatable), ``-q/--quiet`` and ``--debug`` to a command: each is valid
+    before the command's name (the group takes it) and anywhere after it."""
+    command = debug_option(quiet_option(command))
     return click.option(
         "-v",
         "--verbose",
@@ -144,23 +162,14 @@ def _numeric(text: str) -> bool:
         return text == "-"
 
 
-def need_extra(extra: str, *modules: str) -> None:
-    """Raises the one-line "pip install asl-edge[extra]" error when one of ``modules`` is missing.
+def chosen_model(path: str) -> str:
+    """``path``, or for an export folder its recommended artifact, named in one line on stderr."""
+    from asl_edge.runtime.fsutil import printable
+    from asl_edge.runtime.integrity import is_export_dir, recommended_artifact
 
-    Looks the modules up without importing them: importing TensorFlow here would print its native
-    start-up lines outside :mod:`asl_edge.keras_compat`'s quiet block.
-    """
-    import importlib.util
-
-    for module in modules:
-        if importlib.util.find_spec(module) is None:
-            raise MissingDependencyError(
-                f"this command needs '{module}', which is not installed: pip install \"asl-edge[{extra}]\""
-            )
-
-
-# What each command that is not runtime-only needs, checked before any work starts.
-TRAIN_MODULES = ("yaml", "tensorflow", "tf_keras", "sklearn")
-PLOT_MODULES = ("matplotlib", "sklearn")
-# The micro extra, by export option: TFLite Micro bundles, Ethos-U compiles, int4 weights.
-MICRO_MODULES = {"micro": ("tflite_micro",), "npu": ("ethosu",), "int4": ("ai_edge_quantizer",)}
+    if not is_export_dir(path):
+        return path
+    chosen, entry = recommended_artifact(path)
+    click.echo(f"{printable(path)}: using {printable(chosen.name)} ({printable(str(entry.get('format', '?')))}, "
+               "the export's artifact to deploy; `asl-edge benchmark` on the folder compares them all)", err=True)
+    return str(chosen)

@@ -1,4 +1,4 @@
-"""asl-edge commands for the device: predict."""
+"""asl-edge commands for the device: predict, info."""
 
 from __future__ import annotations
 
@@ -8,13 +8,14 @@ import sys
 import click
 
 from asl_edge.cli import cli
-from asl_edge.cli.common import common_options, examples
+from asl_edge.cli.common import chosen_model, common_options, examples
 from asl_edge.runtime.cameras import camera_sources
 from asl_edge.runtime.errors import DataError
 from asl_edge.runtime.fsutil import printable
 
 
 @cli.command(epilog=examples("asl-edge predict model_int8.tflite photo.jpg photos/",
+                             "asl-edge predict export/asl-digits-fast photo.jpg",
                              "asl-edge predict model_int8.tflite photos/ --json --top-k 1",
                              "asl-edge predict model_int8.tflite --camera 0 --serve 8080",
                              "asl-edge predict model_int8.tflite --camera picamera --serve 8080",
@@ -55,11 +56,11 @@ def predict(artifact, images, k, as_json, threads, camera, max_frames, show, ser
             all_hands, no_verify):
     """Top-k labels for images or folders of images, or a live camera loop.
 
-    ARTIFACT is a .tflite or .onnx file from `asl-edge export` (labels and preprocessing are read
-    from inside it), or a run folder. A model with a hand localiser (the camera recipe) finds the
-    hand first and says "no hand found" when there is none. Exit status 1 if any image could not
-    be read. The live loop's frames, with the hand's box and label, can be watched from a browser
-    (--serve PORT, for a device without a screen) or in a window (--show).
+    ARTIFACT is a .tflite/.onnx file from `asl-edge export` (labels and preprocessing are read from
+    inside it), an export folder (its recommended artifact) or a run folder. A model with a hand
+    localiser (the camera recipe) finds the hand first, or says "no hand found". Exit status 1 if
+    any image could not be read. The live loop's frames, with the hand's box and label, can be
+    watched from a browser (--serve PORT, for a device without a screen) or in a window (--show).
     """
     from asl_edge.cli.checks import check_number
     from asl_edge.runtime.predict import load_predictor, predict_files
@@ -76,6 +77,7 @@ def predict(artifact, images, k, as_json, threads, camera, max_frames, show, ser
         raise click.UsageError("--show and --serve show live frames: give --camera SOURCE")
     if camera is None and not images:
         raise click.UsageError("give images or folders, or --camera SOURCE")
+    artifact = chosen_model(artifact)
     if camera is not None:
         _predict_camera(lambda: load_predictor(artifact, threads=threads, verify=not no_verify), camera,
                         max_frames=max_frames, show=show, serve=serve, bind=bind, track=track, fps=fps,
@@ -194,3 +196,26 @@ def _predict_all_hands(predictor, images, k, as_json) -> None:
     if failures:
         click.echo(f"asl-edge: {failures} of {len(paths)} images could not be read", err=True)
         sys.exit(1)
+
+
+@cli.command(epilog=examples("asl-edge info export/asl-digits-fast",
+                             "asl-edge info export/asl-digits-camera/asl-digits-camera_int8.tflite --json"))
+@click.argument("artifact", type=click.Path())
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON instead of lines.")
+@common_options
+def info(artifact, as_json):
+    """What an artifact carries and what its export recorded: labels, input recipe, preprocessing,
+    size, precision, held-out split, source run and the accuracy measured at export.
+
+    ARTIFACT is a .tflite/.onnx file or an export folder (its recommended artifact). Nothing is
+    loaded into a runtime: this works on a device without TensorFlow.
+    """
+    from asl_edge.runtime.info import artifact_info, format_info
+
+    found = artifact_info(artifact)
+    if as_json:
+        from asl_edge.cli.common import echo_json
+
+        echo_json(found)
+    else:
+        click.echo(format_info(found))

@@ -107,11 +107,13 @@ def _layer_table(out: str, top: int = 10) -> str:
                    "(implies --int8).")
 @click.option("--data", default=None, help="Other data for fine-tuning, calibration and evaluation.")
 @click.option("--out", default=None, type=click.Path(), help="Output folder [default: runs/export/<run name>].")
+@click.option("--name", default=None, help="Name the artifacts <name>_int8.tflite, ... [default: the name training "
+                                           "recorded, e.g. asl-digits-fast; else the run folder's].")
 @click.option("--force", is_flag=True, help="Replace an export that asl-edge wrote in --out.")
 @json_option
 @common_options
 def export(model_dir, int8, int4, micro, npu, fp16, dynamic, prune, structured, qat, cluster, formats, calib_samples,
-           calib_augmented, epochs, max_drop, layer_report, data, out, force, as_json):
+           calib_augmented, epochs, max_drop, layer_report, data, out, name, force, as_json):
     """Export a trained run to TFLite and ONNX, each artifact verified, with a manifest.
 
     MODEL_DIR is a run folder written by `asl-edge train`.
@@ -133,7 +135,7 @@ def export(model_dir, int8, int4, micro, npu, fp16, dynamic, prune, structured, 
                           structured=structured, qat=qat,
                           cluster=cluster, families=tuple(f.strip() for f in formats.split(",") if f.strip()),
                           calib_samples=calib_samples, calib_augmented=calib_augmented, epochs=epochs,
-                          max_drop=max_drop, data=data, layer_report=layer_report)
+                          max_drop=max_drop, data=data, layer_report=layer_report, name=name)
     manifest = export_run(model_dir, config, out, force)
     if as_json:
         echo_json(manifest)

@@ -10,6 +10,7 @@ from asl_edge.cli import cli
 from asl_edge.cli.common import (
     PLOT_MODULES,
     TRAIN_MODULES,
+    chosen_model,
     common_options,
     echo_json,
     examples,
@@ -47,11 +48,13 @@ def _check_models_first(teacher: str | None, out: Path, resume: bool) -> None:
 @click.option("--teacher", default=None, metavar="RUN_DIR",
               help="Distil this trained run into the new model (train.distill_temperature, train.distill_weight).")
 @click.option("--out", default=None, help="Run folder [default: runs/train/<model>-<recipe>].")
+@click.option("--name", default=None, help="The name `asl-edge export` gives the artifacts (<name>_int8.tflite) "
+                                           "[default: <data>-<recipe>, e.g. asl-digits-fast].")
 @click.option("--resume", is_flag=True, help="Continue the interrupted run in --out from its last completed epoch.")
 @click.option("--force", is_flag=True, help="Overwrite a finished run in --out.")
 @json_option
 @common_options
-def train(data, model_name, recipe, sets, groups_file, teacher, out, resume, force, as_json):
+def train(data, model_name, recipe, sets, groups_file, teacher, out, name, resume, force, as_json):
     """Train a classifier, evaluate it on held-out signers and write a run folder."""
     need_extra("train", *TRAIN_MODULES, *PLOT_MODULES)
     from asl_edge.models import get_spec
@@ -60,18 +63,22 @@ def train(data, model_name, recipe, sets, groups_file, teacher, out, resume, for
     from asl_edge.training.trainer import train as run_training
 
     config = cfg.resolve(recipe, sets, data__source=data, model__name=model_name, data__groups_file=groups_file,
-                         train__teacher=teacher)
+                         train__teacher=teacher, model__export_name=name)
+    config = cfg.with_export_name(config, recipe)
     get_spec(config.model.name)  # fail on an unknown model before TensorFlow loads
     out = Path(out) if out else default_out("train", f"{config.model.name}-{Path(recipe).stem}")
     _check_models_first(teacher, out, resume)
     result = run_training(config, out, resume=resume, force=force, recipe=Path(recipe).stem)
     m = result.metrics
     if as_json:
-        echo_json({"run": str(result.folder), "seconds": result.seconds, "epochs": result.epochs_run, **m})
+        echo_json({"run": str(result.folder), "seconds": result.seconds, "epochs": result.epochs_run,
+                   "epochs_this_run": result.epochs_this_run, **m})
         return
     from asl_edge.runtime.fmt import duration, percent, plural
 
-    click.echo(f"trained {config.model.name} in {duration(result.seconds)} ({plural(result.epochs_run, 'epoch')}): "
+    epochs = (f"{plural(result.epochs_this_run, 'epoch')} this run, {result.epochs_run} in all" if resume
+              else plural(result.epochs_run, "epoch"))
+    click.echo(f"trained {config.model.name} in {duration(result.seconds)} ({epochs}): "
                f"accuracy {percent(m['accuracy'])}, macro F1 {m['macro_f1']:.3f}\n"
                f"  on {m['evaluated_on']} (split {m['split']['method']})")
     click.echo(f"run folder: {result.folder}")
@@ -81,6 +88,7 @@ def train(data, model_name, recipe, sets, groups_file, teacher, out, resume, for
     epilog=examples(
         "asl-edge evaluate runs/train/edge_cnn-fast",
         "asl-edge evaluate model_int8.tflite --shifts",
+        "asl-edge val export/asl-digits-fast",
         "asl-edge evaluate model_int8.onnx --data photos/ --json",
         "asl-edge evaluate model_int8.tflite --data studio/ --data webcam/ --data phone/",
     )
@@ -111,7 +119,8 @@ def train(data, model_name, recipe, sets, groups_file, teacher, out, resume, for
 def evaluate(model, data, out, force, no_verify, with_shifts, shift_names, as_json):
     """Accuracy, per-class precision/recall/F1 and a confusion matrix for a model or artifact.
 
-    MODEL is a run folder, a .keras file, or a .tflite/.onnx artifact. Without --data it is scored
+    MODEL is a run folder, a .keras file, a .tflite/.onnx artifact, or an export folder (the artifact
+    it recommends, named on stderr). `asl-edge val` is the same command. Without --data it is scored
     on exactly its held-out split (recorded in the run folder and embedded in every artifact). With
     --shifts, the accuracy under each deterministic camera shift as well (no TensorFlow needed for
     .tflite/.onnx). --out must be a new or empty folder, or (with --force) one an earlier asl-edge
@@ -124,6 +133,7 @@ def evaluate(model, data, out, force, no_verify, with_shifts, shift_names, as_js
     from asl_edge.runtime.outfolder import output_folder
 
     shifts = with_shifts or shift_names
+    model = chosen_model(model)
     if len(data) > 1:
         return _evaluate_sources(model, list(data), out, force, no_verify, shifts, shift_names, as_json)
     data = data[0] if data else None

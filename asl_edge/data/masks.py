@@ -95,8 +95,10 @@ def _cv2():
     try:
         import cv2
     except ImportError:
-        raise DataError("hand masks (background shifts, augment.background_prob) use OpenCV's GrabCut: "
-                        "pip install opencv-python-headless (the `camera` extra)") from None
+        from asl_edge.runtime.extras import install_hint
+
+        raise DataError("hand masks (background shifts, augment.background_prob) use OpenCV's GrabCut, which is "
+                        f"not installed: {install_hint('camera')}") from None
     return cv2
 
 

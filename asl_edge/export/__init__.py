@@ -17,7 +17,9 @@ class _CallablePackage(types.ModuleType):
         """:func:`asl_edge.api.export`: ``export_run`` with fp32 TFLite and ONNX by default, as an
         :class:`~asl_edge.export.result.ExportResult`."""
         from asl_edge.export.result import ExportResult
+        from asl_edge.runtime.extras import TRAIN_MODULES, need_extra
 
+        need_extra("train", *TRAIN_MODULES)  # as asl_edge.api.export: one line, not a ModuleNotFoundError
         return ExportResult.from_manifest(export_run(run, config or ExportConfig(), out, force))
 
 

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from asl_edge.runtime.errors import ExportError, MissingDependencyError
+from asl_edge.runtime.errors import ExportError
+from asl_edge.runtime.extras import missing
 
 EXTRA = "micro"
 WEIGHT_BITS = 4
@@ -36,8 +37,7 @@ def _quantizer():
     try:
         from ai_edge_quantizer import qtyping, quantizer
     except ImportError:
-        raise MissingDependencyError(f"int4 export needs the AI Edge Quantizer: pip install \"asl-edge[{EXTRA}]\" "
-                                     "(ai-edge-quantizer)") from None
+        raise missing("int4 export needs the AI Edge Quantizer (ai-edge-quantizer), which", EXTRA) from None
     return quantizer, qtyping
 
 

@@ -17,7 +17,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from asl_edge.runtime.errors import ConfigError, ExportError, MissingDependencyError
+from asl_edge.runtime.errors import ConfigError, ExportError
+from asl_edge.runtime.extras import missing
 
 EXTRA = "micro"
 # Vela's own list when it is installed (ethosu.vela.architecture_features.Accelerator); this copy
@@ -91,8 +92,7 @@ def compile_for(artifact: Path, accelerator: str) -> dict:
     """
     check_accelerator(accelerator)
     if vela_version() is None:
-        raise MissingDependencyError(f"the Ethos-U compiler is not installed: pip install \"asl-edge[{EXTRA}]\" "
-                                     "(ethos-u-vela)")
+        raise missing("the Ethos-U compiler (ethos-u-vela)", EXTRA)
     with tempfile.TemporaryDirectory(prefix="asl-edge-vela-") as tmp:
         cmd = [sys.executable, "-m", "ethosu.vela", "--accelerator-config", accelerator, "--output-dir", tmp,
                str(artifact)]

@@ -29,7 +29,7 @@ from asl_edge.data.runs import run_dataset
 from asl_edge.models import io as model_io
 from asl_edge.runtime import fsutil, outfolder, runfolder
 from asl_edge.runtime.errors import AslEdgeError, ConfigError, ExportError, OutputError
-from asl_edge.runtime.formats import ExportFormat, artifact_name, compression_tag, selected_formats
+from asl_edge.runtime.formats import ExportFormat, artifact_name, check_stem, compression_tag, selected_formats
 from asl_edge.runtime.fsutil import (
     atomic_dir,
     atomic_write,
@@ -73,6 +73,8 @@ class ExportConfig:
         max_drop: largest allowed accuracy loss of a quantised artifact, in points; where full int8
             exceeds it, an ``int8_mixed`` artifact keeps the fewest layers in float that meet it.
         layer_report: write ``layer_report.csv``/``.json``: each Keras layer's int8 error, MACs and size.
+        name: the artifacts' name (``<name>_int8.tflite``) [default: the run's ``model.export_name``,
+            which `train` sets from the data and the recipe, else the run folder's name].
         data: another data set for fine-tuning, calibration and evaluation (split like training).
         batch_size: fine-tuning batch size.
         seed: seed of the calibration sample draw and fine-tuning.
@@ -97,8 +99,11 @@ class ExportConfig:
     batch_size: int = 32
     seed: int = 0
     layer_report: bool = False
+    name: str | None = None
 
     def __post_init__(self):
+        if self.name is not None:
+            check_stem(self.name)
         if not 0.0 <= self.prune < 1.0:
             raise ConfigError(f"--prune must lie in [0, 1), got {self.prune}")
         if self.cluster < 0 or self.cluster == 1:
@@ -394,6 +399,18 @@ def _labels_text(labels) -> str:
     return "\n".join(labels) + "\n"
 
 
+def export_name(run: runfolder.Run, config: ExportConfig) -> str:
+    """The artifacts' name: ``config.name``, else the one training recorded (``model.export_name``
+    in config.yaml: the data and the recipe, so a run folder called ``train`` does not make
+    ``train_int8.tflite``), else the run folder's name (runs trained before it was recorded)."""
+    if config.name:
+        return config.name
+    from asl_edge.training.config import load_run_config
+
+    saved = load_run_config(run.folder)
+    return saved.model.export_name if saved is not None and saved.model.export_name else run.name
+
+
 def default_out(run_dir: str | Path) -> Path:
     return outfolder.default_out("export", runfolder.load_run(run_dir).name)
 
@@ -408,6 +425,7 @@ class _Writer:
     identity: dict
     measured: _Measured
     max_drop: float
+    name: str
     artifacts: list = field(default_factory=list)
     failed: list = field(default_factory=list)
 
@@ -416,13 +434,13 @@ class _Writer:
         ``failed`` entry (and the file goes), not an exception: the other formats still ship."""
         from asl_edge.runtime.metadata import write_metadata
 
-        dest = self.folder / artifact_name(self.run.name, fmt, tag)
+        dest = self.folder / artifact_name(self.name, fmt, tag)
         log.info("exporting %s", fmt.name)
         m = self.measured
         try:
             write(dest)
             write_metadata(dest, self.run.class_names, self.run.preprocessing.to_dict(),
-                           {"model": self.run.name, "input_name": "input", "split": self.identity})
+                           {"model": self.name, "input_name": "input", "split": self.identity})
             entry = _verify(fmt, dest, m.x_test, m.y_test, m.float_probs, m.source_probs, m.float_acc, self.max_drop)
         except AslEdgeError as exc:
             entry = {"status": f"failed: {exc}"}
@@ -476,6 +494,7 @@ def export_run(run_dir: str | Path, config: ExportConfig, out: str | Path | None
     # Read first, and only where it is used: a bad config.yaml fails before any work.
     needs_aug = config.fine_tunes or "int8" in config.flags or "int4" in config.flags
     aug, aug_source = _run_augmentation(run.folder) if needs_aug else (None, "")
+    name = export_name(run, config)
     out = Path(out) if out else default_out(run_dir)
     target = Path(os.path.abspath(out))
     outfolder.refuse_root(target, out)
@@ -494,7 +513,7 @@ def export_run(run_dir: str | Path, config: ExportConfig, out: str | Path | None
         needs_calib = any(f.full_integer for f in formats)
         samples, augmented = _calibration(train_ds, config, aug) if needs_calib else (None, 0)
         with atomic_dir(target, recheck=outfolder.swap_check(found, "export", out)) as tmp:
-            writer = _Writer(tmp, run, identity, measured, config.max_drop)
+            writer = _Writer(tmp, run, identity, measured, config.max_drop, name)
             _convert(writer, formats, config, float_model, int8_model, samples)
             layer_report = _mixed_precision(writer, config, float_model, int8_model, samples)
             manifest = _manifest(run, config, writer, source_record=_source_record(run, source, measured),
@@ -557,7 +576,7 @@ def _manifest(run: runfolder.Run, config: ExportConfig, writer: _Writer, *, sour
     m, identity = writer.measured, writer.identity
     manifest = {
         "schema": 1,
-        "name": run.name,
+        "name": writer.name,
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "source": source_record,
         "float_accuracy": m.float_acc,

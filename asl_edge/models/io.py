@@ -94,12 +94,13 @@ def load_keras_runner(path: Path, threads: int | None, device: str) -> Runner:
     # Looked up, not imported: importing TensorFlow outside keras_compat's quiet block prints its
     # native start-up lines (TensorFlow set to None in sys.modules reads as missing, too).
     from asl_edge.models.allowlist import check_keras_file
+    from asl_edge.runtime.extras import install_hint
 
     # Refused before TensorFlow's start-up (seconds): load_keras_model checks its own copy again.
     check_keras_file(path)
     if importlib.util.find_spec("tensorflow") is None:
         raise RuntimeUnavailable(
-            'a Keras model needs TensorFlow, which is not installed: pip install "asl-edge[train]" '
+            f"a Keras model needs TensorFlow, which is not installed: {install_hint('train')} "
             "(or use the model's exported .tflite/.onnx)"
         )
     from asl_edge.keras_compat import tf

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from asl_edge.runtime.errors import AslEdgeError, ConfigError, MissingDependencyError
+from asl_edge.runtime.extras import install_hint
 
 # What a Pi user runs to get picamera2: the apt package, seen from a venv only when the venv was
 # made with --system-site-packages.
@@ -50,7 +51,7 @@ class CameraSource:
 
 def camera_sources() -> tuple[CameraSource, ...]:
     """The table: the first source whose ``matches`` accepts a ``--camera`` value opens it."""
-    opencv = 'pip install "asl-edge[camera]"'
+    opencv = install_hint("camera")
     return (
         CameraSource("usb", "0", "a USB (or built-in) camera by its index (0 is /dev/video0)", opencv,
                      _is_index, _open_opencv),

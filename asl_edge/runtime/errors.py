@@ -43,6 +43,12 @@ class TrainingError(AslEdgeError):
     """Training stopped: NaN loss, out of memory, or an unusable run folder."""
 
 
+class Interrupted(AslEdgeError):
+    """Ctrl-C during a long command: the message says what was kept and how to continue."""
+
+    exit_code = 130
+
+
 class MissingDependencyError(AslEdgeError):
     """A command that needs an extra (``train``, ``camera``, ...) which is not installed."""
 
@@ -52,7 +58,7 @@ def require(module: str, extra: str):
 
     Args:
         module: dotted module name.
-        extra: the ``asl-edge[...]`` extra that installs it.
+        extra: the extra that installs it (:data:`asl_edge.runtime.extras.EXTRAS`).
 
     Returns:
         The imported module.
@@ -62,6 +68,6 @@ def require(module: str, extra: str):
     try:
         return importlib.import_module(module)
     except ImportError as exc:
-        raise MissingDependencyError(
-            f"this command needs '{module}', which is not installed: pip install \"asl-edge[{extra}]\""
-        ) from exc
+        from asl_edge.runtime.extras import EXTRAS, missing
+
+        raise missing(f"'{module}' (the {extra} extra: {EXTRAS[extra]})", extra) from exc

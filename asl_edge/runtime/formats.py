@@ -6,6 +6,7 @@ or by file suffix, never by position. No TensorFlow here: the runtime-only insta
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,6 +67,14 @@ _FORMATS = (
 )
 
 
+# Which artifact of an export a device should run, first choice first: the full-integer TFLite
+# (smallest and fastest on a Pi's CPU, what TFLite Micro and NPUs take), then the ones that keep
+# more in float, then ONNX (LiteRT is the device runtime of the `pi` extra); int4 weights last,
+# they are made for microcontrollers and may lose more accuracy.
+DEPLOY_ORDER = ("tflite_int8", "tflite_int8_mixed", "tflite_dynamic", "tflite_fp16", "tflite_fp32", "onnx_int8",
+                "onnx_int8_mixed", "onnx_fp32", "tflite_int4")
+
+
 def export_formats() -> tuple[ExportFormat, ...]:
     """Every format, in the order the exporters write them."""
     return _FORMATS
@@ -119,6 +128,27 @@ def compression_tag(prune: float = 0.0, structured: bool = False, cluster: int =
     if qat:
         parts.append("q")
     return "".join(parts)
+
+
+_STEM = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+def check_stem(name: str, option: str = "--name") -> str:
+    """Refuses an artifact name stem that is not a plain file name part (letters, digits, ``.``, ``_``,
+    ``-``; at most 64 characters): it becomes every artifact's file name.
+
+    Raises:
+        ConfigError: one line naming the option and the rule.
+    """
+    if not isinstance(name, str) or not _STEM.fullmatch(name):
+        raise ConfigError(f"{option} must be 1-64 letters, digits, '.', '_' or '-' (starting with a letter or "
+                          f"digit), got {name!r}")
+    return name
+
+
+def artifact_stem(text: str) -> str:
+    """``text`` made into a name :func:`check_stem` accepts (other characters become ``-``)."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-._")[:64] or "model"
 
 
 def artifact_name(model_name: str, fmt: ExportFormat, tag: str = "") -> str:

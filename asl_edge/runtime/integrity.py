@@ -114,6 +114,42 @@ def artifact_path(export_dir: str | Path, entry: dict) -> Path:
     return candidate
 
 
+def export_artifacts(export_dir: str | Path) -> tuple[dict, list[tuple[dict, Path]]]:
+    """An export folder's manifest and its artifacts, each as ``(manifest entry, file)`` in manifest
+    order: what ``benchmark`` measures and ``predict``/``evaluate``/``info`` choose from.
+
+    Raises:
+        ModelError: no or a damaged manifest.
+        IntegrityError: an entry naming a file outside the folder.
+    """
+    manifest = read_manifest(export_dir)
+    return manifest, [(entry, artifact_path(export_dir, entry)) for entry in manifest["artifacts"]]
+
+
+def recommended_artifact(export_dir: str | Path) -> tuple[Path, dict]:
+    """The artifact of an export folder to deploy, with its manifest entry: of those that passed
+    the export's verification and accuracy gate, the first in
+    :data:`~asl_edge.runtime.formats.DEPLOY_ORDER` (ties: manifest order).
+
+    Raises:
+        ModelError: no or a damaged manifest, or no artifact that passed.
+    """
+    from asl_edge.runtime.formats import DEPLOY_ORDER
+
+    _, artifacts = export_artifacts(export_dir)
+    passed = [(entry, path) for entry, path in artifacts if entry.get("status", "ok") == "ok"]
+    if not passed:
+        raise ModelError(f"{printable(export_dir)}/{MANIFEST} lists no artifact that passed its export checks")
+    rank = {name: i for i, name in enumerate(DEPLOY_ORDER)}
+    entry, path = min(passed, key=lambda ep: rank.get(ep[0].get("format"), len(rank)))
+    return path, entry
+
+
+def is_export_dir(path: str | Path) -> bool:
+    """A folder with an export manifest (a run folder has none)."""
+    return Path(path).is_dir() and (Path(path) / MANIFEST).is_file()
+
+
 def check_artifact(path: str | Path, verify: bool = True) -> bool:
     """Refuses an artifact whose sha256 differs from the manifest beside it.
 

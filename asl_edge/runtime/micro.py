@@ -17,7 +17,7 @@ import logging
 
 import numpy as np
 
-from asl_edge.runtime.errors import MissingDependencyError, ModelError
+from asl_edge.runtime.errors import ModelError
 from asl_edge.runtime.quiet import quiet_native_stderr
 
 log = logging.getLogger(__name__)
@@ -40,8 +40,9 @@ def _runtime():
     try:
         from tflite_micro.python.tflite_micro import runtime
     except ImportError:
-        raise MissingDependencyError(f"the TFLite Micro interpreter is not installed: pip install "
-                                     f"\"asl-edge[{EXTRA}]\" (tflite-micro)") from None
+        from asl_edge.runtime.extras import missing
+
+        raise missing("the TFLite Micro interpreter (tflite-micro)", EXTRA) from None
     return runtime
 
 

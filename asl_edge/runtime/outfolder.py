@@ -235,11 +235,11 @@ def check_output_folder(out: Path, command: str, force: bool, shown: str | os.Pa
             return None
     found = listing(out)  # the marker first: a folder without one is refused without reading it further
     if found is None:
-        hint = (" (a run folder trained before asl-edge listed its files has none: remove it yourself or choose "
-                "another --out)"
-                if is_run_folder(out) else "")
+        hint = " (a run folder trained before asl-edge listed its files has none)" if is_run_folder(out) else ""
+        refused = ("--force replaces only folders asl-edge made, so it will not touch this one" if force
+                   else "refusing to write into it")
         raise OutputError(f"--out {shown} is a folder asl-edge did not make (no {marker} of its own){hint}: "
-                          "refusing to write into it; choose a new or empty folder")
+                          f"{refused}; empty or remove it yourself, or give --out a new or empty folder")
     if not force:
         raise OutputError(f"{shown} already holds {found.title}: use --force to replace it, or --out elsewhere")
     foreign = foreign_entries(out, found)

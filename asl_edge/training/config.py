@@ -28,6 +28,9 @@ class ModelSection(ModelConfig):
     """``model``: the registry name plus the architecture knobs of :class:`ModelConfig`."""
 
     name: str = "edge_cnn"
+    # The name export gives the artifacts (``<export_name>_int8.tflite``); `train` sets it from the
+    # data and the recipe (:func:`default_export_name`); unset, export uses the run folder's name.
+    export_name: str | None = None
 
     def architecture(self) -> ModelConfig:
         return ModelConfig(**{f.name: getattr(self, f.name) for f in fields(ModelConfig)})
@@ -484,6 +487,29 @@ def resolve(recipe: str = DEFAULT_RECIPE, sets: tuple[str, ...] | list[str] = ()
     return check(config)
 
 
+def default_export_name(config: Config, recipe: str) -> str:
+    """The artifacts' name for a run of ``recipe`` on ``config``'s data: ``<data>-<recipe>``, plus
+    ``-<model>`` where ``--model`` replaced the recipe's network; ``asl-digits-fast`` for the fast
+    recipe on the built-in set (the reference exports' name), ``photos-camera`` for a folder ``photos/``.
+    """
+    from asl_edge.data.loaders import BUILTIN_ALIASES
+    from asl_edge.runtime.formats import artifact_stem
+
+    source = config.data.source
+    data = "asl-digits" if source in BUILTIN_ALIASES else Path(source.rstrip("/\\")).stem
+    recipe_model = ((load_recipe(recipe).get("model") or {}).get("name")) or ModelSection().name
+    model = "" if config.model.name == recipe_model else f"-{config.model.name}"
+    return artifact_stem(f"{data}-{Path(recipe).stem}{model}")
+
+
+def with_export_name(config: Config, recipe: str) -> Config:
+    """``config`` with ``model.export_name`` set (:func:`default_export_name` unless given)."""
+    if config.model.export_name:
+        return config
+    return dataclasses.replace(config, model=dataclasses.replace(config.model,
+                                                                 export_name=default_export_name(config, recipe)))
+
+
 def adapt_image_size(config: Config) -> Config:
     """Raises a recipe's ``data.image_size`` to the model's registry default where the architecture
     needs larger inputs (``--model inceptionv3`` with the 64-pixel ``fast`` recipe trains at 75).
@@ -511,6 +537,10 @@ def check(config: Config) -> Config:
     """
     if config.data.upright and not config.data.localise:
         raise ConfigError("data.upright turns the found hand upright: it needs data.localise=true")
+    if config.model.export_name is not None:
+        from asl_edge.runtime.formats import check_stem
+
+        check_stem(config.model.export_name, "model.export_name")
     for section in _SECTION_TYPES:  # each key's own range (a Config built in Python skips _apply)
         check_fields(getattr(config, section), f"{section}.")
     _check_landmarks(config)

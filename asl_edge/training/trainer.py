@@ -28,7 +28,7 @@ from asl_edge.data.split import Split, split_dataset
 from asl_edge.models import create_model, get_spec
 from asl_edge.models import io as model_io
 from asl_edge.runtime import outfolder, runfolder
-from asl_edge.runtime.errors import ConfigError, TrainingError
+from asl_edge.runtime.errors import ConfigError, Interrupted, TrainingError
 from asl_edge.runtime.fmt import percent
 from asl_edge.runtime.fsutil import atomic_path, atomic_write, atomic_write_json, output_lock, printable
 from asl_edge.runtime.metrics import classification_metrics, plot_confusion_matrix
@@ -54,6 +54,7 @@ class TrainResult:
     epochs_run: int
     seconds: float
     weights_sha256: str = field(default="", repr=False)
+    epochs_this_run: int | None = field(default=None, repr=False)  # None: not counted (a multi-worker non-chief)
 
     @property
     def model(self) -> str:
@@ -240,8 +241,37 @@ def train(config: cfg.Config, out: str | Path, *, resume: bool = False, force: b
         else:
             _claim_run_folder(target, folder, force)
         with streamed_decode_errors(f"the last completed epoch is kept: fix or remove the file, then "
-                                    f"'asl-edge train --resume {folder}'"):
-            return _train(config, folder, resume, recipe)
+                                    f"'{resume_command(folder)}'"):
+            try:
+                return _train(config, folder, resume, recipe)
+            except KeyboardInterrupt:
+                raise Interrupted(interrupted_message(folder, config)) from None
+
+
+def resume_command(folder: Path) -> str:
+    """The command line that continues the run in ``folder`` (its saved config is used)."""
+    import shlex
+
+    return f"asl-edge train --out {shlex.quote(str(folder))} --resume"
+
+
+def interrupted_message(folder: Path, config: cfg.Config) -> str:
+    """One line for Ctrl-C: which epoch's checkpoint is kept (read back from disk) and the command
+    that continues from it. The run folder's lock is released on the way out (``output_lock``)."""
+    ckpt = folder / CHECKPOINTS
+    try:
+        state = json.loads((ckpt / STATE_FILE).read_text())
+        done, phase = int(state["epoch"]), state.get("phase", "head")
+    except (OSError, ValueError, KeyError, TypeError):
+        if not (folder / runfolder.CONFIG_FILE).is_file():  # stopped while the data was loading
+            return (f"training interrupted before it started: nothing was saved in {folder}; run the same "
+                    "command again with --force")
+        return (f"training interrupted before its first epoch finished: nothing to keep but the settings "
+                f"({folder / runfolder.CONFIG_FILE}); start it again with: {resume_command(folder)}")
+    total = config.train.fine_tune_epochs if phase == "fine_tune" else config.train.epochs
+    what = "fine-tuning epoch" if phase == "fine_tune" else "epoch"
+    return (f"training interrupted: {what} {done} of {total} is saved ({ckpt / runfolder.LAST_CHECKPOINT}); "
+            f"continue with: {resume_command(folder)}")
 
 
 def _claim_run_folder(target: Path, shown: Path, force: bool) -> None:
@@ -322,16 +352,18 @@ class Fitted:
 
     model: object
     data: Prepared
-    epochs_run: int
+    epochs_run: int  # in all, counting those before a --resume
     history: dict
+    epochs_this_run: int = 0
 
 
 def _train(config: cfg.Config, folder: Path, resume: bool, recipe: str = "") -> TrainResult:
     start = time.perf_counter()
     fitted = _fit(config, folder, resume, recipe=recipe)
     data = fitted.data
-    return _finish(fitted.model, config, data.ds, data.test_ds, data.split, folder, fitted.epochs_run,
-                   time.perf_counter() - start, data.camera)
+    result = _finish(fitted.model, config, data.ds, data.test_ds, data.split, folder, fitted.epochs_run,
+                     time.perf_counter() - start, data.camera)
+    return replace(result, epochs_this_run=fitted.epochs_this_run)
 
 
 def fit(config: cfg.Config, folder: str | Path, callbacks=()) -> Fitted:
@@ -362,7 +394,7 @@ def _fit(config: cfg.Config, folder: Path, resume: bool, extra_callbacks: tuple 
     phases = _phases(config)
     PROGRESS.info(plan_line(config.model.name, recipe, config.data.source, data.split.describe(data.ds.groups),
                             sum(epochs for _, epochs, _ in phases), folder))
-    model, epochs_run, history = None, 0, {}
+    model, epochs_run, trained_now, history = None, 0, 0, {}
     for phase, epochs, peak in phases:
         averaged = config.train.swa_epochs if phase == phases[-1][0] else 0  # SWA: the last phase's last epochs
         if state.get("phase") == "fine_tune" and phase == "head":
@@ -379,15 +411,19 @@ def _fit(config: cfg.Config, folder: Path, resume: bool, extra_callbacks: tuple 
         callbacks[1:1] = schedule_callbacks(config.train)  # before CSVLogger, so that it logs the rate
         shown = training_progress(epochs, initial, stopper, "train" if len(phases) == 1 else phase.replace("_", "-"),
                                   averaged)
+        new = 0
         if initial < epochs:
             logs = _fit_phase(model, data, epochs, initial, [*callbacks, *extra_callbacks, shown], ckpt)
-            epochs_run += initial + len(logs.get("loss", []))
+            new = len(logs.get("loss", []))
             for key, values in logs.items():
                 history.setdefault(key, []).extend(values)
+        # Those saved before an interruption count too: a run resumed after its last epoch (stopped
+        # while it was being evaluated) trained 0 epochs now but all of them in all.
+        epochs_run, trained_now = epochs_run + initial + new, trained_now + new
         if averager is not None:
             averager.apply(model, data.train_data)
         state, resume = {}, False
-    return Fitted(model, data, epochs_run, history)
+    return Fitted(model, data, epochs_run, history, trained_now)
 
 
 def _prepare(config: cfg.Config, folder: Path) -> Prepared:
