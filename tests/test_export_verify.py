@@ -34,7 +34,7 @@ class StandIn:
 def _verify(monkeypatch, fmt: str, answers, *, float_probs=None, source_probs=None, float_acc=1.0, max_drop=1.0,
             quantization=(0.0078125, -128)):
     runner = StandIn(np.asarray(answers), quantization)
-    monkeypatch.setattr("asl_edge.runtime.runners.load_runner", lambda path: runner)
+    monkeypatch.setattr("asl_edge.runtime.runners.load_runner", {"model.tflite": runner}.__getitem__)
     x = np.arange(len(Y), dtype=np.float32)[:, None]  # image i carries its index
     entry = pipeline._verify(get_format(fmt), "model.tflite", x, Y,
                              _one_hot(Y) if float_probs is None else float_probs,

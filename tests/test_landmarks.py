@@ -105,6 +105,7 @@ def test_normalised_landmarks_are_the_canonical_hand_in_any_pose(angle, scale, m
         pose[:, 0] = 640 - pose[:, 0]
     np.testing.assert_allclose(normalise(pose), CANONICAL, atol=1e-9)
     np.testing.assert_allclose(landmark_features(pose), CANONICAL[1:].reshape(-1).astype(np.float32), atol=1e-6)
+    assert landmark_features(pose).dtype == np.float32
     np.testing.assert_allclose(landmark_features(pose, {"use_z": False}), CANONICAL[1:, :2].reshape(-1), atol=1e-6)
 
 
@@ -114,6 +115,34 @@ def test_normalised_palm_below_the_minimum_size_is_zeros():
     both = normalise(np.stack([CANONICAL, CANONICAL * 1e-7]))  # one hand too small: only it is zeros
     np.testing.assert_allclose(both[0], CANONICAL, atol=1e-9)
     np.testing.assert_array_equal(both[1], 0)
+    exact = np.zeros((21, 3))  # upright already (no rounding from a turn), palm exactly MIN_PALM: no hand
+    exact[[INDEX_MCP, MIDDLE_MCP, 13, PINKY_MCP], :2] = [(-1e-6, 0), (0, -1e-6), (0, 1e-6), (1e-6, 0)]
+    np.testing.assert_array_equal(normalise(exact), 0)
+    np.testing.assert_allclose(normalise(exact * 1.000001)[MIDDLE_MCP], (0, -1, 0), atol=1e-6)
+
+
+@pytest.mark.parametrize("bad", [np.full((21, 3), np.inf), np.where(np.arange(63).reshape(21, 3) % 2, 1e308, -1e308)])
+def test_normalised_infinite_or_overflowing_landmarks_are_zeros_without_a_warning(bad):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # NumPy's "invalid value" and "overflow" warnings would be errors
+        np.testing.assert_array_equal(normalise(bad), 0)
+
+
+def test_normalised_landmarks_are_computed_in_float64_whatever_the_input():
+    pose = turned(CANONICAL, 0.7, 123.4, 310.0, -45.0).astype(np.float32)
+    out = normalise(pose)
+    assert out.dtype == np.float64
+    np.testing.assert_allclose(out, normalise(pose.astype(np.float64)), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(normalise(pose.tolist()), out, rtol=0, atol=1e-12)
+
+
+def test_normalised_hand_with_index_and_little_finger_in_line_is_not_mirrored():
+    hand = CANONICAL.copy()
+    hand[INDEX_MCP, 0] = hand[PINKY_MCP, 0] = 0.0  # neither knuckle left of the other: left as it is
+    palm = (0.8 + 1 + 1 + 0.6) / 4  # the index and little finger's knuckles now 0.8 and 0.6 from the wrist
+    np.testing.assert_allclose(normalise(hand * 5 + (100, 50, 0)), hand / palm, atol=1e-9)
 
 
 def test_features_tell_signs_apart():
