@@ -122,6 +122,9 @@ EQUIVALENT: dict[str, str] = {
         "ReduceLROnPlateau without monitor=: Keras' default monitor is val_loss, the one given",
     "schedules:asl_edge.training.schedules.x_schedule_callbacks__mutmut_11":
         "ReduceLROnPlateau without verbose=: Keras' default is 0, the one given",
+    "shifts:asl_edge.runtime.shifts.x_gamma__mutmut_3":
+        "gamma in float64 instead of float32: the same rounded level for every uint8 input (0..255) at the "
+        "suite's gammas 0.5 and 2 (checked for all 256 levels)",
     "landmarks:asl_edge.runtime.landmarks.x__normalise__mutmut_6":
         "the wrist -> middle knuckle direction taken with its depth (p[..., 9, :3]): only its x and y are read",
     "landmarks:asl_edge.runtime.landmarks.x__normalise__mutmut_58":
