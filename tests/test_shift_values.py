@@ -231,6 +231,10 @@ def test_noise_has_zero_mean_and_that_sigma_and_is_seeded_by_the_image(sigma):
     other = img.copy()
     other[0, 0, 0] = 129
     assert np.abs(S.noise(other, sigma).astype(int) - S.noise(img, sigma)).mean() > sigma / 2  # another seed
+    photo = _photo()  # the draw: NumPy's default generator seeded with the CRC-32 of the image's bytes
+    draw = np.random.default_rng(__import__("zlib").crc32(photo.tobytes())).normal(0.0, sigma, photo.shape)
+    ref = np.clip(np.round(photo.astype(np.float32) + draw.astype(np.float32)), 0, 255)
+    np.testing.assert_array_equal(S.noise(photo, sigma), ref)
 
 
 def test_jpeg_round_trips_at_the_quality_given():
