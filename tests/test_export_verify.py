@@ -92,6 +92,8 @@ def test_a_float_artifact_is_not_gated_by_accuracy(monkeypatch):
     float_probs = fp16.copy()
     entry, _ = _verify(monkeypatch, "tflite_fp16", fp16, float_probs=float_probs, float_acc=1.0, max_drop=0.0)
     assert entry["accuracy_drop_pp"] == 30.0 and entry["status"] == "ok"  # within 1e-2 of the float model
+    entry, _ = _verify(monkeypatch, "tflite_int8", _one_hot(Y), float_acc=1.0123456, max_drop=5.0)
+    assert entry["accuracy_drop_pp"] == 1.235  # (1.0123456 - 1.0) * 100 in percentage points, to three decimals
 
 
 def test_answers_are_gathered_in_batches_of_256_in_order(monkeypatch):
