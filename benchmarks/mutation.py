@@ -128,6 +128,8 @@ EQUIVALENT: dict[str, str] = {
     "shifts:asl_edge.runtime.shifts.x_noise__mutmut_8":
         "image + noise summed in float64 instead of float32: the rounded level differs only where a sum lies within "
         "float32's spacing (2**-17 below 256) of a half level; no such pixel in the tests' images",
+    "shifts:asl_edge.runtime.shifts.x_blur__mutmut_2":
+        "np.asarray(blurred, None) instead of uint8: an RGB Pillow image reads as uint8 either way",
     "shifts:asl_edge.runtime.shifts.x_noise__mutmut_9":
         "the noise kept in float64 before the sum: as mutant 8, the rounded level differs only where a sum lies "
         "within float32's spacing of a half level; no such pixel in the tests' images",
