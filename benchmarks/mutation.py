@@ -125,14 +125,8 @@ EQUIVALENT: dict[str, str] = {
     "shifts:asl_edge.runtime.shifts.x_gamma__mutmut_3":
         "gamma in float64 instead of float32: the same rounded level for every uint8 input (0..255) at the "
         "suite's gammas 0.5 and 2 (checked for all 256 levels)",
-    "shifts:asl_edge.runtime.shifts.x_noise__mutmut_8":
-        "image + noise summed in float64 instead of float32: the rounded level differs only where a sum lies within "
-        "float32's spacing (2**-17 below 256) of a half level; no such pixel in the tests' images",
     "shifts:asl_edge.runtime.shifts.x_blur__mutmut_2":
         "np.asarray(blurred, None) instead of uint8: an RGB Pillow image reads as uint8 either way",
-    "shifts:asl_edge.runtime.shifts.x_noise__mutmut_9":
-        "the noise kept in float64 before the sum: as mutant 8, the rounded level differs only where a sum lies "
-        "within float32's spacing of a half level; no such pixel in the tests' images",
     "preprocess:asl_edge.runtime.preprocess.x_batch_for__mutmut_6":
         "np.prod(shape, dtype=None): NumPy's default integer is int64 on 64-bit Linux, the same product (and the "
         "largest input allowed, 2048x2048x3, fits in 32 bits anyway)",

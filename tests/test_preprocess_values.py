@@ -120,6 +120,7 @@ def test_a_landmark_model_normalises_to_its_landmark_features():
     ((2048, 2048, 3), 32, 1),  # one image is past the budget: still one at a time
     ((1024, 1024, 3), 32, 3),
     ((60,), 10**9, (128 << 20) // 720),
+    ((0, 3), 10**9, 128 << 20),  # an empty input costs nothing: the whole budget's worth
 ])
 def test_batch_size_keeps_three_float_copies_within_128_mb(shape, wanted, expected):
     assert batch_for(shape, wanted) == expected
