@@ -85,6 +85,66 @@ def test_normalised_hand_is_upright_unit_sized_and_right_handed():
         assert p[INDEX_MCP, 0] < p[PINKY_MCP, 0]
 
 
+# An upright right hand already normalised: the wrist at the origin, the four knuckles at distance 1
+# (palm size 1), the index knuckle left of the little finger's, the middle knuckle straight up.
+CANONICAL = np.zeros((21, 3))
+CANONICAL[1:5] = [(-0.5, -0.2, 0.1), (-0.9, -0.5, 0.2), (-1.1, -0.9, 0.3), (-1.2, -1.3, 0.4)]
+CANONICAL[5:9] = [(-0.6, -0.8, -0.1), (-0.65, -1.6, -0.2), (-0.7, -2.2, -0.3), (-0.7, -2.6, -0.4)]
+CANONICAL[9:13] = [(0.0, -1.0, -0.1), (0.0, -1.9, -0.2), (0.05, -2.5, -0.3), (0.05, -3.0, -0.5)]
+CANONICAL[13:17] = [(0.6, -0.8, 0.0), (0.7, -1.7, -0.1), (0.75, -2.3, -0.2), (0.8, -2.7, -0.3)]
+CANONICAL[17:21] = [(0.8, -0.6, 0.2), (1.0, -1.0, 0.1), (1.6, -0.9, 0.0), (2.0, -0.6, -0.1)]
+
+
+@pytest.mark.parametrize("angle, scale, mirror", [(0.0, 1.0, False), (0.5, 40.0, False), (-2.5, 3.0, True),
+                                                  (math.pi / 2, 0.25, True), (math.pi, 1e-5, False)])
+def test_normalised_landmarks_are_the_canonical_hand_in_any_pose(angle, scale, mirror):
+    """The steps' values: moved, turned, scaled (depth too) and mirrored, the hand normalises back to
+    the canonical one, whose features are its landmarks 1..20, (x, y, z) or (x, y)."""
+    pose = turned(CANONICAL, angle, scale, 310.0, -45.0) + (0, 0, 7.5)
+    if mirror:
+        pose[:, 0] = 640 - pose[:, 0]
+    np.testing.assert_allclose(normalise(pose), CANONICAL, atol=1e-9)
+    np.testing.assert_allclose(landmark_features(pose), CANONICAL[1:].reshape(-1).astype(np.float32), atol=1e-6)
+    assert landmark_features(pose).dtype == np.float32
+    np.testing.assert_allclose(landmark_features(pose, {"use_z": False}), CANONICAL[1:, :2].reshape(-1), atol=1e-6)
+
+
+def test_normalised_palm_below_the_minimum_size_is_zeros():
+    np.testing.assert_array_equal(normalise(CANONICAL * 0.9e-6), 0)
+    np.testing.assert_allclose(normalise(CANONICAL * 1.1e-6), CANONICAL, atol=1e-6)
+    both = normalise(np.stack([CANONICAL, CANONICAL * 1e-7]))  # one hand too small: only it is zeros
+    np.testing.assert_allclose(both[0], CANONICAL, atol=1e-9)
+    np.testing.assert_array_equal(both[1], 0)
+    exact = np.zeros((21, 3))  # upright already (no rounding from a turn), palm exactly MIN_PALM: no hand
+    exact[[INDEX_MCP, MIDDLE_MCP, 13, PINKY_MCP], :2] = [(-1e-6, 0), (0, -1e-6), (0, 1e-6), (1e-6, 0)]
+    np.testing.assert_array_equal(normalise(exact), 0)
+    np.testing.assert_allclose(normalise(exact * 1.000001)[MIDDLE_MCP], (0, -1, 0), atol=1e-6)
+
+
+@pytest.mark.parametrize("bad", [np.full((21, 3), np.inf), np.where(np.arange(63).reshape(21, 3) % 2, 1e308, -1e308)])
+def test_normalised_infinite_or_overflowing_landmarks_are_zeros_without_a_warning(bad):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # NumPy's "invalid value" and "overflow" warnings would be errors
+        np.testing.assert_array_equal(normalise(bad), 0)
+
+
+def test_normalised_landmarks_are_computed_in_float64_whatever_the_input():
+    pose = turned(CANONICAL, 0.7, 123.4, 310.0, -45.0).astype(np.float32)
+    out = normalise(pose)
+    assert out.dtype == np.float64
+    np.testing.assert_allclose(out, normalise(pose.astype(np.float64)), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(normalise(pose.tolist()), out, rtol=0, atol=1e-12)
+
+
+def test_normalised_hand_with_index_and_little_finger_in_line_is_not_mirrored():
+    hand = CANONICAL.copy()
+    hand[INDEX_MCP, 0] = hand[PINKY_MCP, 0] = 0.0  # neither knuckle left of the other: left as it is
+    palm = (0.8 + 1 + 1 + 0.6) / 4  # the index and little finger's knuckles now 0.8 and 0.6 from the wrist
+    np.testing.assert_allclose(normalise(hand * 5 + (100, 50, 0)), hand / palm, atol=1e-9)
+
+
 def test_features_tell_signs_apart():
     bent = right_hand()
     bent[6:9, 1] = bent[5, 1] + 10  # the index finger folded down over the palm
@@ -119,6 +179,20 @@ def test_bad_landmark_settings_fail_in_one_line():
         LandmarkFeatures.from_dict({"colour": 1})
     with pytest.raises(DataError, match=r"shape \(\.\.\., 21, 3\)"):
         landmark_features(np.zeros((21, 2)))
+    with pytest.raises(DataError, match=r"got \(3,\)"):
+        normalise(np.zeros(3))
+    with pytest.raises(DataError, match=r"use_z must be true or false, got 1$"):
+        LandmarkFeatures(use_z=1)
+    with pytest.raises(DataError, match=r"^landmark features version 2 is not supported \(this asl-edge computes "
+                                        r"version 1\)$"):
+        LandmarkFeatures(version=2)
+    with pytest.raises(DataError, match="^preprocessing 'landmarks' must be an object$"):
+        LandmarkFeatures.from_dict([("use_z", True)])
+    with pytest.raises(DataError, match="^unknown landmarks keys: colour, size$"):
+        LandmarkFeatures.from_dict({"size": 1, "use_z": True, "colour": 1})
+    assert LandmarkFeatures.from_dict({"use_z": False}) == LandmarkFeatures(use_z=False)
+    assert LandmarkFeatures().to_dict() == {"use_z": True, "version": 1}
+    assert (LandmarkFeatures().size, LandmarkFeatures(use_z=False).size) == (60, 40)
 
 
 def test_landmark_preprocessing_round_trips_and_describes_its_input():

@@ -176,36 +176,19 @@ def evaluate_shifts(model: str | Path, data: str | None = None, shifts=None, ver
 
     shifts = camera_shifts() if shifts is None else tuple(shifts)
     target = _load_target(model, data, verify, override=_shift_stage)
-    runner, class_names, pre, rgb_ds, chosen = target
-    labels = rgb_ds.labels
-
-    def predict(transform) -> tuple[np.ndarray, np.ndarray | None]:
-        if pre.localises:
-            return predict_localised(runner, rgb_ds, pre, transform)
-        out, step = [], batch_for(pre.input_shape, batch_size)
-        for start in range(0, len(rgb_ds), step):
-            index = np.arange(start, min(start + step, len(rgb_ds)))
-            rgb = rgb_ds.load_images(index)
-            batch = np.stack([pre.from_array(transform(img)) for img in rgb])
-            out.append(runner.predict(pre.normalize(batch)))
-        return np.concatenate(out), None
-
-    masks = _MaskLookup(rgb_ds) if any(s.needs_mask for s in shifts) else None
-    probs, found = predict(None if pre.localises else (lambda img: img))
-    metrics = classification_metrics(labels, probs, class_names, found=found)
-    metrics.update(model=str(model), runtime=runner.runtime, **chosen.to_dict())
-    if chosen.warning:
-        metrics["warning"] = chosen.warning
+    labels = target.ds.labels
+    masks = _MaskLookup(target.ds) if any(s.needs_mask for s in shifts) else None
+    probs, found = _predict_shifted(target, None if target.preprocessing.localises else (lambda img: img),
+                                    batch_size)
+    metrics = classification_metrics(labels, probs, target.class_names, found=found)
+    metrics.update(model=str(model), runtime=target.runner.runtime, **target.chosen.to_dict())
+    if target.chosen.warning:
+        metrics["warning"] = target.chosen.warning
     results = {}
     for shift in shifts:
-        probs, found = predict(masks.apply(shift) if shift.needs_mask else shift.apply)
-        right = probs.argmax(1) == labels
-        acc = float((right if found is None else right & found).mean())
-        results[shift.name] = {"accuracy": acc, "family": shift.family, "severity": shift.severity,
-                               "num_samples": int(len(labels))}
-        if found is not None:  # a model with a localiser: the images where it found no hand (counted wrong)
-            results[shift.name]["no_hand"] = int((~found).sum())
-        log.info("shift %s: accuracy %.4f", shift.name, acc)
+        probs, found = _predict_shifted(target, masks.apply(shift) if shift.needs_mask else shift.apply, batch_size)
+        results[shift.name] = _shift_result(shift, probs, found, labels)
+        log.info("shift %s: accuracy %.4f", shift.name, results[shift.name]["accuracy"])
     metrics["shifts"] = results
     if masks is not None:
         metrics["hand_masks"] = masks.quality()
@@ -215,6 +198,32 @@ def evaluate_shifts(model: str | Path, data: str | None = None, shifts=None, ver
     else:
         metrics["worst_shift"] = None
     return metrics
+
+
+def _predict_shifted(target: _Target, transform, batch_size: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """Probabilities of ``target``'s model on its images, each changed by ``transform`` first (the
+    RGB image as decoded, before the model's colour mode and final resize); with a hand localiser,
+    also which images it found a hand in."""
+    runner, pre, rgb_ds = target.runner, target.preprocessing, target.ds
+    if pre.localises:
+        return predict_localised(runner, rgb_ds, pre, transform)
+    out, step = [], batch_for(pre.input_shape, batch_size)
+    for start in range(0, len(rgb_ds), step):
+        index = np.arange(start, min(start + step, len(rgb_ds)))
+        rgb = rgb_ds.load_images(index)
+        batch = np.stack([pre.from_array(transform(img)) for img in rgb])
+        out.append(runner.predict(pre.normalize(batch)))
+    return np.concatenate(out), None
+
+
+def _shift_result(shift, probs: np.ndarray, found: np.ndarray | None, labels: np.ndarray) -> dict:
+    """One shift's entry: accuracy (an image without a hand found counts wrong), and its description."""
+    right = probs.argmax(1) == labels
+    acc = float((right if found is None else right & found).mean())
+    result = {"accuracy": acc, "family": shift.family, "severity": shift.severity, "num_samples": int(len(labels))}
+    if found is not None:  # a model with a localiser: the images where it found no hand (counted wrong)
+        result["no_hand"] = int((~found).sum())
+    return result
 
 
 class _MaskLookup:

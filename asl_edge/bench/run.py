@@ -33,7 +33,7 @@ import json
 import logging
 import sys
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
@@ -196,6 +196,26 @@ def benchmark_to_file(paths, cfg: BenchConfig | None = None, out: str | Path | N
     return doc
 
 
+@dataclass
+class _Pass:
+    """What the first pass over the artifacts gathers, row by row."""
+
+    cfg: BenchConfig
+    slots: list
+    has_gpu: bool
+    bar: object
+    rows: list = field(default_factory=list)
+    data_sets: list = field(default_factory=list)
+    labels: dict = field(default_factory=dict)
+    loaded: dict = field(default_factory=dict)
+    warnings: list = field(default_factory=list)
+    timed: list = field(default_factory=list)  # the rows measured, for their later rounds
+
+    def add_data_set(self, description) -> None:
+        if description not in self.data_sets:
+            self.data_sets.append(description)
+
+
 def run_benchmark(paths, cfg: BenchConfig | None = None) -> dict:
     """Measures every artifact x device x thread count; returns the results document.
 
@@ -212,64 +232,71 @@ def run_benchmark(paths, cfg: BenchConfig | None = None) -> dict:
     from tqdm import tqdm
 
     from asl_edge.bench.machine import gpu_name, machine_info
-    from asl_edge.runtime.formats import format_for_path
 
     targets = expand_targets(paths)
     return_freed_memory()
     has_gpu = gpu_name() is not None
     want_gpu = has_gpu if cfg.gpu is None else cfg.gpu
     slots = [("cpu", t) for t in cfg.threads] + ([("gpu", None)] if want_gpu else [])
-    rows, data_sets, labels, loaded, warnings = [], [], {}, {}, []
-    timed: list[_Timed] = []  # the rows measured, for their later rounds
     bar = tqdm(total=len(targets) * len(slots), desc="benchmark", unit="row", file=sys.stderr, disable=None)
+    done = _Pass(cfg, slots, has_gpu, bar)
     try:
         for path, manifest, run in targets:
-            fmt = format_for_path(path)
-            base = {"artifact": path.name, "format": fmt.name, "precision": fmt.precision,
-                    "size_bytes": path.stat().st_size, "size_gzip_bytes": gzip_size(path), "macs": None}
-            try:
-                names, x, y, chosen = _prepare(path, manifest, run, cfg, loaded)
-                base["macs"] = count_macs(path) if fmt.family == "tflite" else None
-            except AslEdgeError as exc:
-                rows.extend({**base, **_not_measured(str(exc), t, d)} for d, t in slots)
-                bar.update(len(slots))
-                continue
-            if chosen.description not in data_sets:
-                data_sets.append(chosen.description)
-            if chosen.warning and f"{path.name}: {chosen.warning}" not in warnings:
-                warnings.append(f"{path.name}: {chosen.warning}")
-            labels[path.name] = list(names)
-            if cfg.shifts and fmt.name == SHIFT_FORMAT:
-                base["shifts"], base["worst_shift"] = _shift_scores(path, cfg)
-            pre = describe(path).preprocessing  # hand_localiser: its rows time the classifier on hand crops
-            base.update(data=chosen.description, num_samples=len(y), hand_localiser=pre.localises,
-                        includes_training_images=chosen.includes_training_images)
-            for device, threads in slots:
-                bar.set_postfix_str(f"{path.name} {device}" + (f" x{threads}" if threads else ""))
-                if device == "gpu" and not has_gpu:
-                    rows.append({**base, **_not_measured("no GPU", threads, device)})
-                else:
-                    measurer = Measurer(own_process=fmt.runtime == "keras")
-                    rows.append({**base, **_guarded(measurer, measure, path, device, threads, x, y, cfg)})
-                    timed.append(_Timed(len(rows) - 1, base, measurer, path, manifest, run, device, threads))
-                bar.update(1)
-            if pre.localises and fmt.family != "keras":
-                bar.set_postfix_str(f"{path.name} + hand localiser")
-                rows.extend(_pipeline_rows(base, path, pre, manifest, run, cfg, loaded))
-                if rows[-1].get("data") and rows[-1]["data"] not in data_sets:
-                    data_sets.append(rows[-1]["data"])
+            _first_pass(done, path, manifest, run)
         bar.close()
-        _later_rounds(rows, timed, cfg, loaded)
+        _later_rounds(done.rows, done.timed, cfg, done.loaded)
         from asl_edge.bench.below_pi import annotate
 
-        rows.extend(annotate(rows, targets))  # TFLM figures on the rows, Vela's estimates as rows of their own
+        # TFLM figures on the rows, Vela's estimates as rows of their own
+        done.rows.extend(annotate(done.rows, targets))
     finally:
         bar.close()
-        for t in timed:
+        for t in done.timed:
             t.measurer.close()
     return {"schema": SCHEMA, "kind": KIND, "machine": machine_info(cfg.device_name), "config": asdict(cfg),
-            "method": METHOD, "data": {"sets": data_sets}, "labels": labels, "results": rows,
-            "warnings": warnings}
+            "method": METHOD, "data": {"sets": done.data_sets}, "labels": done.labels, "results": done.rows,
+            "warnings": done.warnings}
+
+
+def _first_pass(done: _Pass, path: Path, manifest: dict | None, run: Path | None) -> None:
+    """One artifact's rows (every device and thread count), measured once; "not measured" rows when
+    it cannot be checked or read; then its rows with the hand localiser, if it has one."""
+    from asl_edge.runtime.formats import format_for_path
+
+    cfg, rows, bar = done.cfg, done.rows, done.bar
+    fmt = format_for_path(path)
+    base = {"artifact": path.name, "format": fmt.name, "precision": fmt.precision,
+            "size_bytes": path.stat().st_size, "size_gzip_bytes": gzip_size(path), "macs": None}
+    try:
+        names, x, y, chosen = _prepare(path, manifest, run, cfg, done.loaded)
+        base["macs"] = count_macs(path) if fmt.family == "tflite" else None
+    except AslEdgeError as exc:
+        rows.extend({**base, **_not_measured(str(exc), t, d)} for d, t in done.slots)
+        bar.update(len(done.slots))
+        return
+    done.add_data_set(chosen.description)
+    if chosen.warning and f"{path.name}: {chosen.warning}" not in done.warnings:
+        done.warnings.append(f"{path.name}: {chosen.warning}")
+    done.labels[path.name] = list(names)
+    if cfg.shifts and fmt.name == SHIFT_FORMAT:
+        base["shifts"], base["worst_shift"] = _shift_scores(path, cfg)
+    pre = describe(path).preprocessing  # hand_localiser: its rows time the classifier on hand crops
+    base.update(data=chosen.description, num_samples=len(y), hand_localiser=pre.localises,
+                includes_training_images=chosen.includes_training_images)
+    for device, threads in done.slots:
+        bar.set_postfix_str(f"{path.name} {device}" + (f" x{threads}" if threads else ""))
+        if device == "gpu" and not done.has_gpu:
+            rows.append({**base, **_not_measured("no GPU", threads, device)})
+        else:
+            measurer = Measurer(own_process=fmt.runtime == "keras")
+            rows.append({**base, **_guarded(measurer, measure, path, device, threads, x, y, cfg)})
+            done.timed.append(_Timed(len(rows) - 1, base, measurer, path, manifest, run, device, threads))
+        bar.update(1)
+    if pre.localises and fmt.family != "keras":
+        bar.set_postfix_str(f"{path.name} + hand localiser")
+        rows.extend(_pipeline_rows(base, path, pre, manifest, run, cfg, done.loaded))
+        if rows[-1].get("data"):
+            done.add_data_set(rows[-1]["data"])
 
 
 def _later_rounds(rows: list[dict], timed: list[_Timed], cfg: BenchConfig, loaded: dict) -> None:

@@ -15,6 +15,7 @@ package is installed (the train extra). Pure Python and NumPy: no TensorFlow.
 from __future__ import annotations
 
 import struct
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -101,9 +102,22 @@ def _table_ok(table, size: int, path: Path, what: str) -> None:
         _bad(path, f"{what} has a table outside the file")
 
 
+@dataclass(frozen=True)
+class _Walk:
+    """What every step of the walk over one flatbuffer needs."""
+
+    schema: object
+    model: object
+    buf: bytes
+    size: int
+    path: Path
+
+
 def _walk_tflite(schema, buf: bytes, size: int, path: Path) -> None:
-    model = schema.Model.GetRootAs(buf, 0)
-    tab = model._tab
+    """Every table of the model, in order: operator codes, buffers, subgraphs (their tensors and
+    operators), metadata and signatures."""
+    w = _Walk(schema, schema.Model.GetRootAs(buf, 0), buf, size, path)
+    tab = w.model._tab
     _table_ok(tab, size, path, "model")
     n_codes = _vector(tab, 6, 4, size, path, "operator codes")
     n_subgraphs = _vector(tab, 8, 4, size, path, "subgraphs")
@@ -112,79 +126,112 @@ def _walk_tflite(schema, buf: bytes, size: int, path: Path) -> None:
     n_signatures = _vector(tab, 18, 4, size, path, "signatures")
     if not 1 <= n_subgraphs <= MAX_SUBGRAPHS:
         _bad(path, f"{n_subgraphs} subgraphs")
-    max_builtin = max(v for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_"))
-    for i in range(n_codes):
-        code = model.OperatorCodes(i)
-        _table_ok(code._tab, size, path, f"operator code {i}")
-        builtin = max(int(code.BuiltinCode()), int(code.DeprecatedBuiltinCode()))
-        if builtin < 0 or builtin > max_builtin:
-            _bad(path, f"operator code {i} is unknown ({builtin})")
-        _vector(code._tab, 6, 1, size, path, f"operator code {i} name")
-    buffer_sizes = []
-    for i in range(n_buffers):
-        b = model.Buffers(i)
-        _table_ok(b._tab, size, path, f"buffer {i}")
-        n = _vector(b._tab, 4, 1, size, path, f"buffer {i}")
-        offset, length = int(b.Offset()), int(b.Size())
-        if offset > 1:  # data stored after the flatbuffer (models over 2 GB)
-            if offset + length > size:
-                _bad(path, f"buffer {i} lies outside the file")
-            n = length
-        buffer_sizes.append(n)
+    _check_operator_codes(w, n_codes)
+    buffer_sizes = _buffer_sizes(w, n_buffers)
     arena = 0
     for g in range(n_subgraphs):
-        sub = model.Subgraphs(g)
-        _table_ok(sub._tab, size, path, f"subgraph {g}")
-        n_tensors = _vector(sub._tab, 4, 4, size, path, f"subgraph {g} tensors")
-        n_inputs = _vector(sub._tab, 6, 4, size, path, f"subgraph {g} inputs")
-        n_outputs = _vector(sub._tab, 8, 4, size, path, f"subgraph {g} outputs")
-        n_ops = _vector(sub._tab, 10, 4, size, path, f"subgraph {g} operators")
-        if n_inputs:
-            _check_indices(sub.InputsAsNumpy(), n_tensors, path, f"subgraph {g} input")
-        if n_outputs:
-            _check_indices(sub.OutputsAsNumpy(), n_tensors, path, f"subgraph {g} output")
-        if g == 0 and (n_inputs < 1 or n_outputs < 1):
-            _bad(path, "the main subgraph has no inputs or outputs")
-        tensors = []
-        for t in range(n_tensors):
-            tensor = sub.Tensors(t)
-            arena += _check_tensor(tensor, t, g, size, n_buffers, buffer_sizes, path)
-            tensors.append(tensor)
-        if arena > MAX_ARENA_BYTES:
-            _bad(path, f"its tensors need more than {MAX_ARENA_BYTES >> 20} MB")
-        for k in range(n_ops):
-            op = sub.Operators(k)
-            _table_ok(op._tab, size, path, f"operator {k}")
-            if not 0 <= op.OpcodeIndex() < n_codes:
-                _bad(path, f"operator {k} has operator code {op.OpcodeIndex()} of {n_codes}")
-            for field, what, minus_one in ((6, "inputs", True), (8, "outputs", False), (20, "intermediates", False)):
-                if _vector(op._tab, field, 4, size, path, f"operator {k} {what}"):
-                    values = {6: op.InputsAsNumpy, 8: op.OutputsAsNumpy, 20: op.IntermediatesAsNumpy}[field]()
-                    _check_indices(values, n_tensors, path, f"operator {k} {what[:-1]}", minus_one)
-            _vector(op._tab, 14, 1, size, path, f"operator {k} options")
-            _vector(op._tab, 18, 1, size, path, f"operator {k} variable inputs")
-            if op.LargeCustomOptionsOffset() > 1 and \
-                    op.LargeCustomOptionsOffset() + op.LargeCustomOptionsSize() > size:
-                _bad(path, f"operator {k} options lie outside the file")
-            opts = op.BuiltinOptions()
-            if opts is not None:
-                _table_ok(_Table(buf, opts.Pos), size, path, f"operator {k} options")
-                _check_options(schema, int(op.BuiltinOptionsType()), opts, path, k)
-            code = model.OperatorCodes(op.OpcodeIndex())
-            _check_operator(_Operator(schema, op, k, max(int(code.BuiltinCode()), int(code.DeprecatedBuiltinCode())),
-                                      tensors, model, buf, size, path))
+        arena = _walk_subgraph(w, g, n_codes, buffer_sizes, arena)
+    _check_metadata(w, n_metadata, n_buffers)
+    _check_signatures(w, n_signatures, n_subgraphs)
+
+
+def _builtin_code(code) -> int:
+    return max(int(code.BuiltinCode()), int(code.DeprecatedBuiltinCode()))
+
+
+def _check_operator_codes(w: _Walk, n_codes: int) -> None:
+    max_builtin = max(v for k, v in vars(w.schema.BuiltinOperator).items() if not k.startswith("_"))
+    for i in range(n_codes):
+        code = w.model.OperatorCodes(i)
+        _table_ok(code._tab, w.size, w.path, f"operator code {i}")
+        builtin = _builtin_code(code)
+        if builtin < 0 or builtin > max_builtin:
+            _bad(w.path, f"operator code {i} is unknown ({builtin})")
+        _vector(code._tab, 6, 1, w.size, w.path, f"operator code {i} name")
+
+
+def _buffer_sizes(w: _Walk, n_buffers: int) -> list[int]:
+    """The data size of every buffer, refused unless the data lies inside the file."""
+    sizes = []
+    for i in range(n_buffers):
+        b = w.model.Buffers(i)
+        _table_ok(b._tab, w.size, w.path, f"buffer {i}")
+        n = _vector(b._tab, 4, 1, w.size, w.path, f"buffer {i}")
+        offset, length = int(b.Offset()), int(b.Size())
+        if offset > 1:  # data stored after the flatbuffer (models over 2 GB)
+            if offset + length > w.size:
+                _bad(w.path, f"buffer {i} lies outside the file")
+            n = length
+        sizes.append(n)
+    return sizes
+
+
+def _walk_subgraph(w: _Walk, g: int, n_codes: int, buffer_sizes: list[int], arena: int) -> int:
+    """Checks subgraph ``g``; returns ``arena`` plus the bytes its tensors need at run time."""
+    size, path = w.size, w.path
+    sub = w.model.Subgraphs(g)
+    _table_ok(sub._tab, size, path, f"subgraph {g}")
+    n_tensors = _vector(sub._tab, 4, 4, size, path, f"subgraph {g} tensors")
+    n_inputs = _vector(sub._tab, 6, 4, size, path, f"subgraph {g} inputs")
+    n_outputs = _vector(sub._tab, 8, 4, size, path, f"subgraph {g} outputs")
+    n_ops = _vector(sub._tab, 10, 4, size, path, f"subgraph {g} operators")
+    if n_inputs:
+        _check_indices(sub.InputsAsNumpy(), n_tensors, path, f"subgraph {g} input")
+    if n_outputs:
+        _check_indices(sub.OutputsAsNumpy(), n_tensors, path, f"subgraph {g} output")
+    if g == 0 and (n_inputs < 1 or n_outputs < 1):
+        _bad(path, "the main subgraph has no inputs or outputs")
+    tensors = []
+    for t in range(n_tensors):
+        tensor = sub.Tensors(t)
+        arena += _check_tensor(tensor, t, g, size, len(buffer_sizes), buffer_sizes, path)
+        tensors.append(tensor)
+    if arena > MAX_ARENA_BYTES:
+        _bad(path, f"its tensors need more than {MAX_ARENA_BYTES >> 20} MB")
+    for k in range(n_ops):
+        _walk_operator(w, sub.Operators(k), k, n_codes, tensors)
+    return arena
+
+
+def _walk_operator(w: _Walk, op, k: int, n_codes: int, tensors: list) -> None:
+    size, path = w.size, w.path
+    _table_ok(op._tab, size, path, f"operator {k}")
+    if not 0 <= op.OpcodeIndex() < n_codes:
+        _bad(path, f"operator {k} has operator code {op.OpcodeIndex()} of {n_codes}")
+    for field, what, minus_one in ((6, "inputs", True), (8, "outputs", False), (20, "intermediates", False)):
+        if _vector(op._tab, field, 4, size, path, f"operator {k} {what}"):
+            values = {6: op.InputsAsNumpy, 8: op.OutputsAsNumpy, 20: op.IntermediatesAsNumpy}[field]()
+            _check_indices(values, len(tensors), path, f"operator {k} {what[:-1]}", minus_one)
+    _vector(op._tab, 14, 1, size, path, f"operator {k} options")
+    _vector(op._tab, 18, 1, size, path, f"operator {k} variable inputs")
+    if op.LargeCustomOptionsOffset() > 1 and \
+            op.LargeCustomOptionsOffset() + op.LargeCustomOptionsSize() > size:
+        _bad(path, f"operator {k} options lie outside the file")
+    opts = op.BuiltinOptions()
+    if opts is not None:
+        _table_ok(_Table(w.buf, opts.Pos), size, path, f"operator {k} options")
+        _check_options(w.schema, int(op.BuiltinOptionsType()), opts, path, k)
+    code = w.model.OperatorCodes(op.OpcodeIndex())
+    _check_operator(_Operator(w.schema, op, k, _builtin_code(code), tensors, w.model, w.buf, size, path))
+
+
+def _check_metadata(w: _Walk, n_metadata: int, n_buffers: int) -> None:
     for i in range(n_metadata):
-        meta = model.Metadata(i)
-        _table_ok(meta._tab, size, path, f"metadata {i}")
+        meta = w.model.Metadata(i)
+        _table_ok(meta._tab, w.size, w.path, f"metadata {i}")
         if not 0 <= meta.Buffer() < n_buffers:
-            _bad(path, f"metadata {i} names buffer {meta.Buffer()} of {n_buffers}")
-        _vector(meta._tab, 4, 1, size, path, f"metadata {i} name")
+            _bad(w.path, f"metadata {i} names buffer {meta.Buffer()} of {n_buffers}")
+        _vector(meta._tab, 4, 1, w.size, w.path, f"metadata {i} name")
+
+
+def _check_signatures(w: _Walk, n_signatures: int, n_subgraphs: int) -> None:
+    size, path = w.size, w.path
     for i in range(n_signatures):
-        sig = model.SignatureDefs(i)
+        sig = w.model.SignatureDefs(i)
         _table_ok(sig._tab, size, path, f"signature {i}")
         if not 0 <= sig.SubgraphIndex() < n_subgraphs:
             _bad(path, f"signature {i} names subgraph {sig.SubgraphIndex()} of {n_subgraphs}")
-        limit = _vector(model.Subgraphs(sig.SubgraphIndex())._tab, 4, 4, size, path, "tensors")
+        limit = _vector(w.model.Subgraphs(sig.SubgraphIndex())._tab, 4, 4, size, path, "tensors")
         for getter, count, what in ((sig.Inputs, _vector(sig._tab, 4, 4, size, path, "signature inputs"), "input"),
                                     (sig.Outputs, _vector(sig._tab, 6, 4, size, path, "signature outputs"),
                                      "output")):
@@ -351,98 +398,138 @@ def _check_data_sized(op: _Operator) -> None:
             op.bad(f"would make {start}..{limit} by {delta}")
 
 
+def _check_reshape(op: _Operator, shape0, rank: int) -> None:
+    opts = op.options("ReshapeOptions")
+    shapes = [op.const(1), opts.NewShapeAsNumpy() if opts is not None and opts.NewShapeLength() else None]
+    for new in (s for s in shapes if s is not None):
+        new = np.asarray(new, np.int64).tolist()
+        if len(new) > MAX_RANK or any(d < -1 for d in new) or new.count(-1) > 1:
+            op.bad(f"has an impossible new shape {new[:MAX_RANK + 1]}")
+        op.bound_output([d for d in new if d != -1])
+
+
+def _check_pad(op: _Operator, shape0, rank: int) -> None:
+    op.need_inputs(2)
+    pads = op.const(1)
+    if pads is not None:
+        if pads.size != 2 * rank or (pads < 0).any():
+            op.bad(f"has paddings {pads.tolist()[:2 * MAX_RANK]} for a rank-{rank} input")
+        op.bound_output([d + int(a) + int(b) for d, (a, b) in zip(shape0, pads.reshape(-1, 2))])
+
+
+def _check_tile(op: _Operator, shape0, rank: int) -> None:
+    op.need_inputs(2)
+    mult = op.const(1)
+    if mult is not None:
+        if mult.size != rank:
+            op.bad(f"has {mult.size} multiples for a rank-{rank} input")
+        op.bound_output([d * int(m) for d, m in zip(shape0, mult)])
+
+
+def _check_resize(op: _Operator, shape0, rank: int) -> None:
+    op.need_inputs(2)
+    hw = op.const(1)
+    if hw is not None:
+        if hw.size != 2 or rank != 4 or (hw < 1).any():
+            op.bad(f"has size {hw.tolist()[:4]} for a rank-{rank} input")
+        op.bound_output([shape0[0], int(hw[0]), int(hw[1]), shape0[3]])
+
+
+def _check_target_shape(op: _Operator, shape0, rank: int) -> None:
+    op.need_inputs(2)
+    target = op.const(0 if op.name == "FILL" else 1)
+    if target is not None:
+        if target.size > MAX_RANK:
+            op.bad(f"has a rank-{target.size} shape")
+        op.bound_output(target.tolist())
+
+
+def _check_slice(op: _Operator, shape0, rank: int) -> None:
+    op.need_inputs(3)
+    for i, what in ((1, "begin"), (2, "size")):
+        values = op.const(i)
+        if values is not None and values.size != rank:
+            op.bad(f"has {values.size} {what} values for a rank-{rank} input")
+
+
+def _check_strided_slice(op: _Operator, shape0, rank: int) -> None:
+    # begin/end/strides may be shorter or longer than the rank (ellipsis and new-axis masks),
+    # but never differ in length, exceed the largest rank or step by 0.
+    op.need_inputs(4)
+    sizes = {v.size for v in (op.const(i) for i in (1, 2, 3)) if v is not None}
+    if len(sizes) > 1 or max(sizes, default=0) > MAX_RANK:
+        op.bad(f"has begin, end and strides of {sorted(sizes)} values")
+    strides = op.const(3)
+    if strides is not None and (strides == 0).any():
+        op.bad("has a stride of 0")
+
+
+def _check_reducer(op: _Operator, shape0, rank: int) -> None:
+    axes = op.const(1)
+    for a in (axes.tolist() if axes is not None else []):
+        op.axis(int(a), rank)
+
+
+def _check_transpose(op: _Operator, shape0, rank: int) -> None:
+    op.need_inputs(2)
+    perm = op.const(1)
+    if perm is not None and sorted(perm.tolist()) != list(range(rank)):
+        op.bad(f"has permutation {perm.tolist()[:MAX_RANK + 1]} for a rank-{rank} input")
+
+
+def _check_concatenation(op: _Operator, shape0, rank: int) -> None:
+    opts = op.options("ConcatenationOptions")
+    if opts is not None:
+        op.axis(int(opts.Axis()), rank)
+    ranks = {len(op.shape(i) or []) for i in range(len(op.inputs)) if op.shape(i) is not None}
+    if len(ranks) > 1:
+        op.bad("joins inputs of different ranks")
+
+
+def _check_gather(op: _Operator, shape0, rank: int) -> None:
+    opts = op.options("GatherOptions")
+    if opts is not None:
+        op.axis(int(opts.Axis()), rank)
+        op.axis(int(opts.BatchDims()), rank, "batch_dims")
+
+
+def _check_squeeze(op: _Operator, shape0, rank: int) -> None:
+    opts = op.options("SqueezeOptions")
+    dims = opts.SqueezeDimsAsNumpy().tolist() if opts is not None and opts.SqueezeDimsLength() else []
+    if len(dims) > MAX_RANK:
+        op.bad(f"squeezes {len(dims)} dimensions")
+    for d in dims:
+        op.axis(int(d), rank, "squeeze dimension")
+
+
+def _check_pack(op: _Operator, shape0, rank: int) -> None:
+    pack = op.name == "PACK"
+    opts = op.options("PackOptions" if pack else "UnpackOptions")
+    if opts is not None:
+        op.axis(int(opts.Axis()), rank + pack)
+        count = int(opts.ValuesCount() if pack else opts.Num())
+        if count != (len(op.inputs) if pack else len(op.outputs)):
+            op.bad(f"says {count} values but has {len(op.inputs) if pack else len(op.outputs)}")
+
+
+# Operator name -> the check of the options and constant inputs that decide its output's shape.
+_SHAPE_CHECKS = {
+    "RESHAPE": _check_reshape, "PAD": _check_pad, "PADV2": _check_pad, "MIRROR_PAD": _check_pad,
+    "TILE": _check_tile, "RESIZE_BILINEAR": _check_resize, "RESIZE_NEAREST_NEIGHBOR": _check_resize,
+    "BROADCAST_TO": _check_target_shape, "FILL": _check_target_shape, "SLICE": _check_slice,
+    "STRIDED_SLICE": _check_strided_slice, **{name: _check_reducer for name in _REDUCERS},
+    "TRANSPOSE": _check_transpose, "CONCATENATION": _check_concatenation, "GATHER": _check_gather,
+    "SQUEEZE": _check_squeeze, "PACK": _check_pack, "UNPACK": _check_pack,
+}
+
+
 def _check_operator(op: _Operator) -> None:
     """Bounds the options and constant inputs that decide an operator's output (see above)."""
     _check_data_sized(op)
-    name, shape0 = op.name, op.shape(0)
-    rank = len(shape0) if shape0 is not None else 0
-    if name == "RESHAPE":
-        opts = op.options("ReshapeOptions")
-        shapes = [op.const(1), opts.NewShapeAsNumpy() if opts is not None and opts.NewShapeLength() else None]
-        for new in (s for s in shapes if s is not None):
-            new = np.asarray(new, np.int64).tolist()
-            if len(new) > MAX_RANK or any(d < -1 for d in new) or new.count(-1) > 1:
-                op.bad(f"has an impossible new shape {new[:MAX_RANK + 1]}")
-            op.bound_output([d for d in new if d != -1])
-    elif name in ("PAD", "PADV2", "MIRROR_PAD"):
-        op.need_inputs(2)
-        pads = op.const(1)
-        if pads is not None:
-            if pads.size != 2 * rank or (pads < 0).any():
-                op.bad(f"has paddings {pads.tolist()[:2 * MAX_RANK]} for a rank-{rank} input")
-            op.bound_output([d + int(a) + int(b) for d, (a, b) in zip(shape0, pads.reshape(-1, 2))])
-    elif name == "TILE":
-        op.need_inputs(2)
-        mult = op.const(1)
-        if mult is not None:
-            if mult.size != rank:
-                op.bad(f"has {mult.size} multiples for a rank-{rank} input")
-            op.bound_output([d * int(m) for d, m in zip(shape0, mult)])
-    elif name in ("RESIZE_BILINEAR", "RESIZE_NEAREST_NEIGHBOR"):
-        op.need_inputs(2)
-        hw = op.const(1)
-        if hw is not None:
-            if hw.size != 2 or rank != 4 or (hw < 1).any():
-                op.bad(f"has size {hw.tolist()[:4]} for a rank-{rank} input")
-            op.bound_output([shape0[0], int(hw[0]), int(hw[1]), shape0[3]])
-    elif name in ("BROADCAST_TO", "FILL"):
-        op.need_inputs(2)
-        target = op.const(0 if name == "FILL" else 1)
-        if target is not None:
-            if target.size > MAX_RANK:
-                op.bad(f"has a rank-{target.size} shape")
-            op.bound_output(target.tolist())
-    elif name == "SLICE":
-        op.need_inputs(3)
-        for i, what in ((1, "begin"), (2, "size")):
-            values = op.const(i)
-            if values is not None and values.size != rank:
-                op.bad(f"has {values.size} {what} values for a rank-{rank} input")
-    elif name == "STRIDED_SLICE":
-        # begin/end/strides may be shorter or longer than the rank (ellipsis and new-axis masks),
-        # but never differ in length, exceed the largest rank or step by 0.
-        op.need_inputs(4)
-        sizes = {v.size for v in (op.const(i) for i in (1, 2, 3)) if v is not None}
-        if len(sizes) > 1 or max(sizes, default=0) > MAX_RANK:
-            op.bad(f"has begin, end and strides of {sorted(sizes)} values")
-        strides = op.const(3)
-        if strides is not None and (strides == 0).any():
-            op.bad("has a stride of 0")
-    elif name in _REDUCERS:
-        axes = op.const(1)
-        for a in (axes.tolist() if axes is not None else []):
-            op.axis(int(a), rank)
-    elif name == "TRANSPOSE":
-        op.need_inputs(2)
-        perm = op.const(1)
-        if perm is not None and sorted(perm.tolist()) != list(range(rank)):
-            op.bad(f"has permutation {perm.tolist()[:MAX_RANK + 1]} for a rank-{rank} input")
-    elif name == "CONCATENATION":
-        opts = op.options("ConcatenationOptions")
-        if opts is not None:
-            op.axis(int(opts.Axis()), rank)
-        ranks = {len(op.shape(i) or []) for i in range(len(op.inputs)) if op.shape(i) is not None}
-        if len(ranks) > 1:
-            op.bad("joins inputs of different ranks")
-    elif name == "GATHER":
-        opts = op.options("GatherOptions")
-        if opts is not None:
-            op.axis(int(opts.Axis()), rank)
-            op.axis(int(opts.BatchDims()), rank, "batch_dims")
-    elif name == "SQUEEZE":
-        opts = op.options("SqueezeOptions")
-        dims = opts.SqueezeDimsAsNumpy().tolist() if opts is not None and opts.SqueezeDimsLength() else []
-        if len(dims) > MAX_RANK:
-            op.bad(f"squeezes {len(dims)} dimensions")
-        for d in dims:
-            op.axis(int(d), rank, "squeeze dimension")
-    elif name in ("PACK", "UNPACK"):
-        opts = op.options("PackOptions" if name == "PACK" else "UnpackOptions")
-        if opts is not None:
-            op.axis(int(opts.Axis()), rank + (name == "PACK"))
-            count = int(opts.ValuesCount() if name == "PACK" else opts.Num())
-            if count != (len(op.inputs) if name == "PACK" else len(op.outputs)):
-                op.bad(f"says {count} values but has {len(op.inputs) if name == 'PACK' else len(op.outputs)}")
+    check = _SHAPE_CHECKS.get(op.name)
+    if check is not None:
+        shape0 = op.shape(0)
+        check(op, shape0, len(shape0) if shape0 is not None else 0)
 
 
 def _check_tensor(tensor, t: int, g: int, size: int, n_buffers: int, buffer_sizes: list, path: Path) -> int:

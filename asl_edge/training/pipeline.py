@@ -337,20 +337,7 @@ def make_dataset(
     if pre.landmarks is not None:
         return _landmark_dataset(ds, batch_size, training, aug, seed, sample_weights)
     labels = ds.labels.astype(np.int64)
-    if ds.streaming:
-        paths = tf.data.Dataset.from_tensor_slices(list(ds.paths))
-
-        def _load(path):
-            return pre.load(path.decode())
-
-        def _decode(path):
-            img = tf.numpy_function(_load, [path], tf.uint8)
-            img.set_shape(pre.input_shape)
-            return img
-
-        images = paths.map(_decode, num_parallel_calls=tf.data.AUTOTUNE)
-    else:
-        images = tf.data.Dataset.from_tensor_slices(ds.images)
+    images = _image_source(ds)
     replace_bg = training and aug is not None and aug.enabled and aug.background_prob > 0
     backgrounds = None
     if replace_bg:  # each image travels with its hand mask
@@ -376,6 +363,27 @@ def make_dataset(
         return (_normalize_tf(x, pre), *rest)
 
     return data.map(_prepare, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+
+
+def _image_source(ds: ImageDataset):
+    """The uint8 images of ``ds`` as a ``tf.data.Dataset``: decoded from their files as they are
+    read when ``ds`` streams, else sliced from the array in memory."""
+    from asl_edge.keras_compat import tf
+
+    pre = ds.preprocessing
+    if not ds.streaming:
+        return tf.data.Dataset.from_tensor_slices(ds.images)
+    paths = tf.data.Dataset.from_tensor_slices(list(ds.paths))
+
+    def _load(path):
+        return pre.load(path.decode())
+
+    def _decode(path):
+        img = tf.numpy_function(_load, [path], tf.uint8)
+        img.set_shape(pre.input_shape)
+        return img
+
+    return paths.map(_decode, num_parallel_calls=tf.data.AUTOTUNE)
 
 
 def _landmark_dataset(ds: ImageDataset, batch_size: int, training: bool, aug: AugmentSection | None, seed: int,
