@@ -12,10 +12,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from asl_edge.data.runs import run_dataset
-from asl_edge.export import micro, npu
+from asl_edge.export import int4, micro, npu
 from asl_edge.runtime import micro as tflm
 from asl_edge.runtime import runfolder
-from asl_edge.runtime.errors import ConfigError, ModelError
+from asl_edge.runtime.errors import ConfigError, ExportError, ModelError
 from asl_edge.runtime.formats import export_formats, get_format
 from asl_edge.runtime.integrity import verify_export_dir
 
@@ -171,6 +171,36 @@ def test_int4_is_smaller_than_int8_and_runs(tiny_export):
     _, int4 = artifact_bytes(tiny_export, get_format("tflite_int4"))
     assert int4["size_bytes"] < int8["size_bytes"] and int4["status"] == "ok"
     assert int4["input"]["dtype"] == "int8"
+
+
+def _layout_types(layout, n_convs):
+    keep = layout.int8_positions(n_convs)
+    return ["INT8" if i in keep else "INT4" for i in range(n_convs)]
+
+
+def test_the_int4_artifact_follows_the_default_layout(tiny_export):
+    buf, _ = artifact_bytes(tiny_export, get_format("tflite_int4"))
+    types = int4.conv_weight_types(buf)
+    assert types == _layout_types(int4.get_layout(), len(types))
+    assert "INT4" in types and "INT8" in types  # the tiny model has convolutions of both kinds
+
+
+@pytest.mark.parametrize("name", list(int4.LAYOUTS))
+def test_each_int4_layout_writes_its_kernels_as_it_says(tiny_export, tiny_run, name):
+    fp32, _ = artifact_bytes(tiny_export, get_format("tflite_fp32"))
+    x, _ = held_out(tiny_run)
+    buf = int4.quantize_int4(fp32, x, int4.LAYOUTS[name])
+    types = int4.conv_weight_types(buf)
+    assert len(types) >= 3 and types == _layout_types(int4.LAYOUTS[name], len(types))
+    # the classifier's dense layer stays int8 in every layout (TFLite Micro takes no int4 there)
+    assert {dtype for op, _, dtype in int4._ops(buf) if op == "FULLY_CONNECTED"} == {"INT8"}
+
+
+def test_int4_layout_positions_count_from_either_end():
+    layout = int4.Int4Layout("x", (0, -1, 9))
+    assert layout.int8_positions(4) == {0, 3} and layout.int8_positions(1) == {0}
+    with pytest.raises(ExportError, match="first-int8"):
+        int4.get_layout("no-such-layout")
 
 
 def test_cli_refuses_a_bad_accelerator_in_one_line(tiny_run, tmp_path):

@@ -1,11 +1,16 @@
-"""int4 weights: the convolution kernels in 4 bits, everything else as in the int8 artifact.
+"""int4 weights: most convolution kernels in 4 bits, everything else as in the int8 artifact.
 
 Through Google's AI Edge Quantizer (``ai-edge-quantizer``, no TensorFlow of its own): the fp32
 TFLite of the model, calibrated on the same images as the int8 artifact, quantised statically
-with int8 activations, int8 input and output tensors, per-channel int4 CONV_2D kernels and int8
-kernels everywhere else: the first convolution (it reads the image itself and holds 378 of the
-fast model's 114k weights: 4 bits would save 189 bytes there), the depthwise and the dense layers.
-It is a full-integer model: LiteRT and TFLite Micro both run it.
+with int8 activations, int8 input and output tensors, int4 kernels for the CONV_2D ops that the
+chosen :class:`Int4Layout` names and int8 kernels everywhere else (the depthwise and dense
+layers always). It is a full-integer model: LiteRT and TFLite Micro both run it.
+
+Which convolutions keep 8 bits, and how the 4-bit weights are rounded, is one table,
+:data:`LAYOUTS`; ``asl-edge export --int4`` uses :data:`DEFAULT_LAYOUT`, and
+``benchmarks/int4_layouts.py`` measures every layout of the table (plus one layer at a time in
+4 bits: each convolution's sensitivity) against the int8 artifact on the held-out signers and the
+shift suite.
 
 Why the dense layers stay int8: TFLite Micro's FULLY_CONNECTED refuses int4 filters with int8
 inputs (``fully_connected_common.cc``: "input->type == kTfLiteInt8 && filter->type != kTfLiteInt4"),
@@ -14,6 +19,9 @@ Why not the TFLite converter: it has no int4 option of its own for Keras models.
 """
 
 from __future__ import annotations
+
+import re
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -25,12 +33,64 @@ WEIGHT_BITS = 4
 # Only full convolutions: the quantizer's integer DEPTHWISE_CONV_2D takes no 4-bit weights (it refuses
 # the config), so separable models keep int8 depthwise kernels.
 INT4_OPS = ("CONV_2D",)
-# How the 4-bit weights are clipped: OCTAV (optimally clipped tensors and vectors, the quantizer's
-# own implementation) chooses each channel's range to minimise the rounding plus clipping error.
-# Measured on the fast reference's 267 held-out images and 29 camera shifts against its int8 artifact
-# (benchmarks/results/micro/int4_algorithms.json): largest drop on a shift 1.12 points with OCTAV,
-# 1.87 with min-max (the quantizer's default) and with MSE; held-out 0.37, 0.37 and 0.0 points.
-WEIGHT_ALGORITHM = "OCTAV"
+
+
+@dataclass(frozen=True)
+class Int4Layout:
+    """Which convolutions keep int8 kernels, and how the int4 ones are rounded.
+
+    Attributes:
+        name: the layout's key in :data:`LAYOUTS`.
+        int8_convs: CONV_2D ops that keep int8 kernels, by position in execution order (0: the
+            first; negative: counted from the last, as in Python). Positions past the model's
+            convolutions are ignored, so one layout fits every depth.
+        algorithm: the quantizer's weight algorithm for the int4 kernels (an ``AlgorithmName``
+            member: ``MIN_MAX_UNIFORM_QUANT``, ``OCTAV``, ``MSE``).
+        granularity: one scale per output channel (``CHANNELWISE``) or per tensor
+            (``TENSORWISE``); a quantizer ``QuantGranularity`` member. Its blockwise ones
+            (``BLOCKWISE_32``...) are refused for an integer CONV_2D (ai-edge-quantizer 0.10.0:
+            "Unsupported op for ComputePrecision.INTEGER").
+        description: one line for reports.
+    """
+
+    name: str
+    int8_convs: tuple[int, ...]
+    algorithm: str = "OCTAV"
+    granularity: str = "CHANNELWISE"
+    description: str = ""
+
+    def int8_positions(self, n_convs: int) -> set[int]:
+        """The positions (0..n_convs-1) of the convolutions this layout keeps at int8."""
+        return {p % n_convs for p in self.int8_convs if -n_convs <= p < n_convs}
+
+
+# The candidates benchmarks/int4_layouts.py measures; int8 kernels cost a byte a weight, int4 half a
+# byte, so each convolution kept at int8 adds half its weight count to the file.
+LAYOUTS = {layout.name: layout for layout in (
+    Int4Layout("first-int8-minmax", (0,), "MIN_MAX_UNIFORM_QUANT",
+               description="int8 first convolution, min-max int4 elsewhere (the quantizer's default rounding)"),
+    Int4Layout("first-int8-octav", (0,), "OCTAV",
+               description="int8 first convolution, OCTAV-clipped int4 elsewhere"),
+    Int4Layout("first-int8-mse", (0,), "MSE",
+               description="int8 first convolution, MSE-clipped int4 elsewhere"),
+    Int4Layout("first2-int8-octav", (0, 1), "OCTAV",
+               description="int8 first two convolutions, OCTAV-clipped int4 elsewhere"),
+    Int4Layout("first3-int8-octav", (0, 1, 2), "OCTAV",
+               description="int8 first three convolutions, OCTAV-clipped int4 elsewhere"),
+    Int4Layout("first3-int8-mse", (0, 1, 2), "MSE",
+               description="int8 first three convolutions, MSE-clipped int4 elsewhere"),
+    Int4Layout("first3-int8-minmax", (0, 1, 2), "MIN_MAX_UNIFORM_QUANT",
+               description="int8 first three convolutions, min-max int4 elsewhere"),
+)}
+DEFAULT_LAYOUT = "first-int8-octav"
+
+
+def get_layout(name: str | None = None) -> Int4Layout:
+    """A layout of :data:`LAYOUTS` by name (:data:`DEFAULT_LAYOUT` for ``None``)."""
+    name = DEFAULT_LAYOUT if name is None else name
+    if name not in LAYOUTS:
+        raise ExportError(f"unknown int4 layout '{name}'; choose one of: {', '.join(LAYOUTS)}")
+    return LAYOUTS[name]
 
 
 def _quantizer():
@@ -41,22 +101,60 @@ def _quantizer():
     return quantizer, qtyping
 
 
-def _first_conv_output(buf: bytes) -> str | None:
-    """The output tensor name of the first CONV_2D in execution order (the quantizer's scope name)."""
+def _ops(buf: bytes):
+    """(builtin name, output tensor name, weight tensor dtype name) of every op, in execution order."""
     from ai_edge_litert import schema_py_generated as schema
 
+    names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+    types = {v: k for k, v in vars(schema.TensorType).items() if not k.startswith("_")}
     model = schema.Model.GetRootAsModel(buf, 0)
     graph = model.Subgraphs(0)
     for i in range(graph.OperatorsLength()):
         op = graph.Operators(i)
         code = model.OperatorCodes(op.OpcodeIndex())
-        if max(code.BuiltinCode(), code.DeprecatedBuiltinCode()) == schema.BuiltinOperator.CONV_2D:
-            return graph.Tensors(op.Outputs(0)).Name().decode()
-    return None
+        weight = graph.Tensors(op.Inputs(1)) if op.InputsLength() > 1 and op.Inputs(1) >= 0 else None
+        yield (names.get(max(code.BuiltinCode(), code.DeprecatedBuiltinCode()), "?"),
+               graph.Tensors(op.Outputs(0)).Name().decode(), types.get(weight.Type()) if weight else None)
 
 
-def quantize_int4(float_tflite: bytes, samples: np.ndarray) -> bytes:
+def conv_weight_types(buf: bytes) -> list[str]:
+    """The kernel tensor type (``INT4``, ``INT8``, ``FLOAT32``...) of each CONV_2D, in execution order."""
+    return [dtype for name, _, dtype in _ops(buf) if name in INT4_OPS]
+
+
+def _conv_outputs(buf: bytes) -> list[str]:
+    return [out for name, out, _ in _ops(buf) if name in INT4_OPS]
+
+
+def _recipe(q, qtyping, float_tflite: bytes, layout: Int4Layout) -> None:
+    """int8 for every supported op, then int4 kernels for the convolutions, then int8 again for the
+    convolutions the layout keeps (later entries override earlier ones for the ops they name)."""
+    from ai_edge_quantizer.algorithm_manager import AlgorithmName
+
+    ops = qtyping.TFLOperationName
+    try:
+        algorithm = getattr(AlgorithmName, layout.algorithm)
+        granularity = getattr(qtyping.QuantGranularity, layout.granularity)
+    except AttributeError as exc:
+        raise ExportError(f"int4 layout '{layout.name}': the quantizer has no {exc.name}") from None
+    q.add_static_config(regex=".*", operation_name=ops.ALL_SUPPORTED, activation_num_bits=8, weight_num_bits=8)
+    for op in INT4_OPS:
+        q.add_static_config(regex=".*", operation_name=getattr(ops, op), activation_num_bits=8,
+                            weight_num_bits=WEIGHT_BITS, weight_granularity=granularity, algorithm_key=algorithm)
+    outputs = _conv_outputs(float_tflite)
+    for position in sorted(layout.int8_positions(len(outputs))):
+        # The quantizer names an op by its output tensors, each followed by ";".
+        q.add_static_config(regex=f"^{re.escape(outputs[position])};$", operation_name=ops.CONV_2D,
+                            activation_num_bits=8, weight_num_bits=8)
+
+
+def quantize_int4(float_tflite: bytes, samples: np.ndarray, layout: Int4Layout | None = None) -> bytes:
     """int4-weight, int8-activation TFLite from an fp32 TFLite and calibration images.
+
+    Args:
+        float_tflite: the fp32 TFLite (one signature).
+        samples: normalised calibration images.
+        layout: which convolutions keep int8 kernels (:data:`DEFAULT_LAYOUT` by default).
 
     Raises:
         ExportError: the quantizer failed, or no calibration images were given.
@@ -64,23 +162,8 @@ def quantize_int4(float_tflite: bytes, samples: np.ndarray) -> bytes:
     if samples is None or not len(samples):
         raise ExportError("int4 quantisation needs calibration images")
     quantizer, qtyping = _quantizer()
-    from ai_edge_quantizer.algorithm_manager import AlgorithmName
-
-    ops = qtyping.TFLOperationName
     q = quantizer.Quantizer(bytearray(float_tflite))
-    # Later entries override earlier ones for the ops they name: int8 for every supported op,
-    # then int4 kernels for the convolutions.
-    q.add_static_config(regex=".*", operation_name=ops.ALL_SUPPORTED, activation_num_bits=8, weight_num_bits=8)
-    for op in INT4_OPS:
-        q.add_static_config(regex=".*", operation_name=getattr(ops, op), activation_num_bits=8,
-                            weight_num_bits=WEIGHT_BITS, algorithm_key=getattr(AlgorithmName, WEIGHT_ALGORITHM))
-    first = _first_conv_output(float_tflite)
-    if first is not None:
-        import re
-
-        # The quantizer names an op by its output tensors, each followed by ";".
-        q.add_static_config(regex=f"^{re.escape(first)};$", operation_name=ops.CONV_2D, activation_num_bits=8,
-                            weight_num_bits=8)
+    _recipe(q, qtyping, float_tflite, layout or get_layout())
     from ai_edge_litert import interpreter as litert
 
     signatures = litert.Interpreter(model_content=bytes(float_tflite)).get_signature_list()
