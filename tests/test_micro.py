@@ -197,8 +197,14 @@ def test_each_int4_layout_writes_its_kernels_as_it_says(tiny_export, tiny_run, n
 
 
 def test_int4_layout_positions_count_from_either_end():
-    layout = int4.Int4Layout("x", (0, -1, 9))
-    assert layout.int8_positions(4) == {0, 3} and layout.int8_positions(1) == {0}
+    from dataclasses import replace
+
+    layout = int4.Int4Layout("x", (0, 1, -2, 9))
+    assert layout.int8_positions(5) == {0, 1, 3}
+    # the last convolution stays int4 however shallow the model
+    assert layout.int8_positions(3) == {0, 1} and layout.int8_positions(1) == set()
+    ends = replace(layout, int8_convs=(0, -1))
+    assert ends.int8_positions(3) == {0} and replace(ends, last_int4=False).int8_positions(3) == {0, 2}
     with pytest.raises(ExportError, match="first-int8"):
         int4.get_layout("no-such-layout")
 

@@ -78,8 +78,8 @@ def _layer_table(out: str, top: int = 10) -> str:
                              "asl-edge export runs/train/edge_cnn-fast --prune 0.5 --cluster 4 --qat --formats tflite"))
 @click.argument("model_dir", type=click.Path())
 @click.option("--int8", is_flag=True, help="Add full-integer int8 TFLite and static int8 ONNX artifacts.")
-@click.option("--int4", is_flag=True, help="Add the int4-weight TFLite artifact (int8 activations; needs the micro "
-                                           "extra).")
+@click.option("--int4", is_flag=True, help="Add the int4-weight TFLite artifact: 4-bit convolution weights except "
+                                           "the first three, int8 activations (needs the micro extra).")
 @click.option("--micro", is_flag=True, help="Write a TFLite Micro bundle (C array, op list, labels, input recipe, "
                                             "measured arena) beside each full-integer TFLite (implies --int8).")
 @click.option("--npu", multiple=True, metavar="CONFIG",
