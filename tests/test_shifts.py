@@ -182,8 +182,11 @@ def test_the_recipes_are_the_measured_ablation_variants():
     from asl_edge.training import config as cfg
 
     ablation = load_script("benchmarks/shift_ablation.py")
-    recipe, sets = ablation.VARIANTS["fast_val05"]
+    recipe, sets = ablation.VARIANTS["fast_v3_bg05"]
     assert cfg.resolve(recipe, sets).to_dict() == cfg.resolve("fast").to_dict()
+    # the recipe before background replacement, the base of that round
+    recipe, sets = ablation.VARIANTS["fast_val05"]
+    assert cfg.resolve(recipe, sets).to_dict() == cfg.resolve(ablation.FAST_V3).to_dict()
     # and its base is the recipe the 5-block model was measured with
     recipe, sets = ablation.VARIANTS["b64_geo36log035_e140_w14d5"]
     assert cfg.resolve(recipe, sets).to_dict() == cfg.resolve(ablation.FAST_V2).to_dict()
