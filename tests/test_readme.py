@@ -82,3 +82,15 @@ def test_every_figure_of_the_results_table_changes_when_its_file_does(monkeypatc
     for old, new in zip(before.splitlines()[2:], after.splitlines()[2:]):
         changed = [a != b for a, b in zip(old.split(" | ")[1:], new.split(" | ")[1:])]
         assert all(changed), (old, new)
+
+
+def test_startup_figures_are_the_ones_measured():
+    """README's --help and first-prediction times are read from the file that measured them."""
+    import json
+
+    rows = json.loads((REPO / "benchmarks/results/quality/cli_startup.json").read_text())["rows"]
+    text = " ".join((REPO / "README.md").read_text().split())
+    expected = (f"`asl-edge --help` answers in {rows['help']['wall_s_median']:.2f} s and a first prediction on a "
+                f"photograph takes {rows['predict_fast']['wall_s_median']:.2f} s (`fast`) or "
+                f"{rows['predict_camera']['wall_s_median']:.2f} s (`camera`")
+    assert expected in text
