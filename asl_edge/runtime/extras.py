@@ -16,7 +16,7 @@ from asl_edge.runtime.errors import MissingDependencyError
 
 # The extras setup.cfg defines, each with what it is for (tests/test_predict.py checks setup.cfg has them).
 EXTRAS = {
-    "pi": "the runtime-only device install (LiteRT, ONNX Runtime, scikit-learn)",
+    "pi": "the runtime-only device install (LiteRT, ONNX Runtime; no TensorFlow)",
     "train": "training, export, plots and reports (TensorFlow)",
     "camera": "the camera loop and hand masks (OpenCV)",
     "gpu": "GPU rows of benchmark (onnxruntime-gpu)",
