@@ -304,7 +304,12 @@ def isolated_python(program: str, *args: str) -> list[str]:
     import sys
 
     here = os.path.realpath(os.getcwd())
-    path = [p for p in sys.path if p and os.path.isabs(p) and os.path.realpath(p) != here]
+    # The folder asl_edge itself is imported from stays even when it is the working folder: an editable
+    # install puts the checkout on sys.path (a .pth entry, after the standard library), and running
+    # inside the checkout is the usual way to work with it. Its code already runs in this process.
+    own = os.path.realpath(Path(__file__).resolve().parents[2])
+    path = [p for p in sys.path
+            if p and os.path.isabs(p) and (os.path.realpath(p) != here or os.path.realpath(p) == own)]
     return [sys.executable, "-I", "-c", program, *args, json.dumps(path)]
 
 
