@@ -528,3 +528,24 @@ def test_out_of_memory_says_where_and_what_to_change(command, hint):
         line = _out_of_memory(exc, [command, "x"])
     assert line.startswith("out of memory in data.loaders.load_npz: ") and hint in line, line
     assert (command == "train") == ("batch_size" in line)
+
+
+def test_isolated_helpers_drop_the_working_folder_but_keep_asl_edges_own(tmp_path, monkeypatch):
+    """A helper process's path leaves out the working folder (a planted module there would run), unless
+    that folder is the one asl_edge is imported from (an editable install of the checkout one works in)."""
+    import json
+    import sys
+    from pathlib import Path
+
+    import asl_edge
+    from asl_edge.runtime.runners import isolated_python
+
+    own = str(Path(asl_edge.__file__).resolve().parents[1])
+    elsewhere = tmp_path / "downloads"
+    elsewhere.mkdir()
+    monkeypatch.setattr(sys, "path", [*sys.path, str(elsewhere), own])
+    monkeypatch.chdir(elsewhere)
+    path = json.loads(isolated_python("pass")[-1])
+    assert str(elsewhere) not in path and own in path
+    monkeypatch.chdir(own)
+    assert own in json.loads(isolated_python("pass")[-1])
