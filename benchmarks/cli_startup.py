@@ -49,13 +49,13 @@ def _run(argv: list[str]) -> tuple[float, float]:
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--bin", default=".venv/bin", help="the venv's bin folder holding asl-edge")
     ap.add_argument("--photo", type=Path, default=None, help="an image to predict [a built-in close-up]")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "quality" / "cli_startup.json")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     photo = args.photo or _photo(Path(os.environ.get("TMPDIR", "/tmp")) / "asl-edge-startup.jpg")
     exe = str(Path(args.bin) / "asl-edge")
     rows = {}

@@ -111,7 +111,7 @@ def test_closeups_and_frames_have_tables_of_their_own_units_and_picks(doc, tmp_p
     assert "**Deploy on this machine for close-up photographs:** `asl-digits-fast_fp32.tflite`" in closeups
     # fp16's pipeline is 0.3 ms faster per frame, within 10% (one round): a tie, the smaller int8 file
     assert "**Deploy on this machine for a camera in a room:** `asl-digits-camera_int8.tflite` on litert+litert " \
-           "with 1 thread(s): 16.5 ms p50 per frame" in frames
+           "with 1 thread: 16.5 ms p50 per frame" in frames
     box = section(text, "### Deploy for a camera in a room (ms and frames/s per frame)")
     assert "| p50 ms per frame | frames/s |" in box and "asl-digits-fast" not in box
 

@@ -161,7 +161,7 @@ def test_resume_after_sigkill(tiny_npz, tmp_path, averaged):
 def test_ctrl_c_says_what_was_kept_and_the_resume_counts_epochs_truthfully(tiny_npz, tmp_path):
     """Ctrl-C: one line naming the saved epoch and the exact command that continues; no lock file
     left; that command then reports the epochs it trained and the run's total."""
-    out, epochs = tmp_path / "my run", 8  # a space: the command must quote it
+    out, epochs = tmp_path / "my run", 60  # a space: the command must quote it; 60 tiny epochs outlast the signal
     args = [a for s in tiny_sets(tiny_npz, epochs=epochs, extra=["train.early_stopping_patience=0"])
             for a in ("--set", s)]
     proc = subprocess.Popen([*ASL_EDGE, "train", "--out", str(out), *args], stdout=subprocess.PIPE,
