@@ -68,10 +68,11 @@ def epoch_line(epoch: int, epochs: int, logs: dict, seconds: float, best: bool) 
 
 
 def estimate_line(seconds: float, left: int) -> str:
-    """After the first epoch: how long the rest should take."""
+    """After the second epoch (the first also builds the graph, so it is no measure of the others:
+    about twice as long for the fast recipe): how long the rest should take."""
     if left <= 0:
         return f"the epoch took {fmt.duration(seconds)}"
-    return (f"the first epoch took {fmt.duration(seconds)}: about {fmt.duration(seconds * left)} for the other "
+    return (f"an epoch takes about {fmt.duration(seconds)}: about {fmt.duration(seconds * left)} for the other "
             f"{fmt.plural(left, 'epoch')} (early stopping may end sooner)")
 
 
@@ -86,7 +87,7 @@ def say(message: str, bar=None) -> None:
 
 def training_progress(epochs: int, initial: int, stopper, desc: str = "train", averaged: int = 0):
     """The Keras callback of ``asl-edge train``'s progress: the bar (or the epoch lines), the time
-    estimate after the first epoch and, at the end, which epoch's weights the model keeps (the
+    estimate after the second epoch and, at the end, which epoch's weights the model keeps (the
     lowest validation loss: ``stopper``, the run's EarlyStopping, restores them). Place it after
     ``stopper`` so that an epoch's line knows whether it was the best so far."""
     from asl_edge.keras_compat import keras
@@ -109,8 +110,9 @@ def training_progress(epochs: int, initial: int, stopper, desc: str = "train", a
                 self.bar.set_postfix_str(f"loss {logs.get('loss', float('nan')):.3f}, val {fmt.percent(val)}"
                                          f"{', best' if best else ''}", refresh=False)
                 self.bar.update(1)
-            if self.seen == 1:
-                say(estimate_line(seconds, epochs - epoch - 1), self.bar)
+            left = epochs - epoch - 1
+            if (self.seen == 2 and left > 0) or (self.seen == 1 and left == 0):
+                say(estimate_line(seconds, left), self.bar)
 
         def on_train_end(self, logs=None):
             self.bar.close()
