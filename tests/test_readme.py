@@ -94,3 +94,20 @@ def test_startup_figures_are_the_ones_measured():
                 f"photograph takes {rows['predict_fast']['wall_s_median']:.2f} s (`fast`) or "
                 f"{rows['predict_camera']['wall_s_median']:.2f} s (`camera`")
     assert expected in text
+
+
+def test_set_up_durations_are_the_ones_measured():
+    """README's durations of `make demo` and `make test` are read from the files that measured them."""
+    import json
+
+    from asl_edge.runtime import fmt
+
+    quality = REPO / "benchmarks/results/quality"
+    demo = json.loads((quality / "training_time.json").read_text())
+    suite = json.loads((quality / "test_suite_time.json").read_text())
+    text = " ".join((REPO / "README.md").read_text().split())
+    train = demo["train"]
+    assert (f"`make demo` took {fmt.count(demo['make_demo_seconds'])} s on the idle machine" in text
+            and f"{fmt.count(train['train_seconds'])} s to train the `fast` recipe ({train['epochs_run']} epochs "
+                f"of about {train['epoch_seconds_median']:.1f} s" in text)
+    assert f"({fmt.count(suite['tests'])} tests in {fmt.count(round(suite['pytest_seconds']))} s on this host" in text
