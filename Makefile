@@ -61,7 +61,7 @@ bench: $(VENV)/.stamp-train
 	bash benchmarks/run_bench.sh
 
 ## bench-report: only the report and its screenshot, from the committed results (DEVICE=<label of the measured
-## machine's file under benchmarks/results/bench/>, e.g. x86_64-2core-epyc-avx512)
+## machine's file under benchmarks/results/bench/>, e.g. x86_64-2core-epyc-avx2)
 bench-report: $(VENV)/.stamp-train
 	REPORT_ONLY=1 bash benchmarks/run_bench.sh
 

@@ -87,7 +87,7 @@ expect_train_extra() {
 }
 expect_train_extra train --out "$IMAGES/run"
 expect_train_extra data-info --out "$IMAGES/info"
-expect_train_extra report benchmarks/results/bench/x86_64-2core-epyc-avx512.json --out "$IMAGES/report"
+expect_train_extra report benchmarks/results/bench/x86_64-2core-epyc-avx2.json --out "$IMAGES/report"
 expect_train_extra export models/asl-digits-fast --out "$IMAGES/export"
 expect_train_extra predict models/asl-digits-fast "$IMAGES"
 echo "pi-check: train, data-info, report, export and predict on a Keras run each name the train extra in one line"

@@ -19,7 +19,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
-BENCH = ROOT / "benchmarks" / "results" / "bench" / "x86_64-2core-epyc-avx512.json"
+BENCH = ROOT / "benchmarks" / "results" / "bench" / "x86_64-2core-epyc-avx2.json"
 HANDS = ROOT / "asl_edge" / "runtime" / "assets" / "hands"
 HEADER = ("| reference model (`make models`) | int8 TFLite | close-ups | worst camera shift | scene frames "
           "| LiteRT p50, 1 thread |\n|---|---|---|---|---|---|")

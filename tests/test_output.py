@@ -218,7 +218,7 @@ def test_export_result_from_the_committed_manifest():
 def test_benchmark_result_from_a_committed_results_file():
     from asl_edge.bench.results import BenchmarkResult
 
-    path = REPO / "benchmarks" / "results" / "bench" / "x86_64-2core-epyc-avx512.json"
+    path = REPO / "benchmarks" / "results" / "bench" / "x86_64-2core-epyc-avx2.json"
     doc = json.loads(path.read_text())
     result = BenchmarkResult.from_document(doc, path)
     ok = [r for r in doc["results"] if r["status"] == "ok"]

@@ -111,3 +111,15 @@ def test_set_up_durations_are_the_ones_measured():
             and f"{fmt.count(train['train_seconds'])} s to train the `fast` recipe ({train['epochs_run']} epochs "
                 f"of about {train['epoch_seconds_median']:.1f} s" in text)
     assert f"({fmt.count(suite['tests'])} tests in {fmt.count(round(suite['pytest_seconds']))} s on this host" in text
+
+
+def test_idle_host_latencies_are_the_ones_measured():
+    """README's idle-host latencies are read from the previous reference's benchmark file."""
+    import json
+
+    doc = json.loads((REPO / "benchmarks/results/bench/previous-model/x86_64-2core-epyc-avx512.json").read_text())
+    p50 = {r["artifact"]: r["latency_ms"]["p50"] for r in doc["results"]
+           if r["status"] == "ok" and r["threads"] == 1 and r["runtime"] in ("litert", "litert+litert")}
+    text = " ".join((REPO / "README.md").read_text().split())
+    assert (f"idle AVX-512 host: {p50['asl-digits-fast_int8.tflite']:.3f} ms per image and "
+            f"{p50['asl-digits-camera_int8.tflite + hand localiser']:.1f} ms per frame" in text)
