@@ -45,8 +45,11 @@ def test_a_missing_image_and_a_console_error_are_caught(page, tmp_path):
 
 @needs_chromium
 def test_the_committed_report_opens_whole():
-    result = html_check.check_page(COMMITTED / "report.html")
-    assert result["images"] >= 10 and result["broken"] == [] and result["console"] == []
+    page = COMMITTED / "report.html"
+    result = html_check.check_page(page)
+    # every figure the page holds was loaded by the browser (a machine section has five)
+    assert result["images"] == page.read_text().count("<img ") >= 5
+    assert result["broken"] == [] and result["console"] == []
 
 
 def test_the_committed_report_has_its_screenshot_beside_it():
