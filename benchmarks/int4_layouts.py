@@ -19,8 +19,10 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -79,13 +81,16 @@ def _layouts(args, n_convs: int) -> list:
     from asl_edge.export.int4 import DEFAULT_LAYOUT, LAYOUTS, Int4Layout
 
     chosen = [LAYOUTS[name] for name in (LAYOUTS if args.layouts is None else args.layouts)]
-    if args.sensitivity:
-        algorithm = LAYOUTS[DEFAULT_LAYOUT].algorithm
-        everything = tuple(range(n_convs))
-        chosen.append(Int4Layout("all-int8", everything, algorithm, description="no int4 at all: the quantizer's "
-                                 "own int8 (what int4 adds to it is the rest)", last_int4=False))
-        chosen += [Int4Layout(f"only-conv{k}-int4", tuple(p for p in everything if p != k), algorithm,
-                              description=f"only convolution {k} in int4 (its sensitivity)", last_int4=False)
+    # the quantizer's other weight algorithms on the default's int8 convolutions (a refusal is a row too)
+    base = LAYOUTS[DEFAULT_LAYOUT].int8_convs
+    chosen += [Int4Layout(f"quantizer-{name.lower()}", base, name, description=f"ai-edge-quantizer's {name} "
+                          "for the int4 kernels") for name in args.algorithms]
+    if args.sensitivity:  # rounded as the default layout rounds, from the same source
+        default, everything = LAYOUTS[DEFAULT_LAYOUT], tuple(range(n_convs))
+        chosen.append(replace(default, name="all-int8", int8_convs=everything, last_int4=False,
+                              description="no int4 at all (what int4 adds to it is the rest)"))
+        chosen += [replace(default, name=f"only-conv{k}-int4", int8_convs=tuple(p for p in everything if p != k),
+                           description=f"only convolution {k} in int4 (its sensitivity)", last_int4=False)
                    for k in everything]
     return chosen
 
@@ -118,22 +123,23 @@ def measure(args) -> dict:
     ref = _accuracies(int8_path, inputs, labels, pre)
     args.work.mkdir(parents=True, exist_ok=True)
     samples, shown = _calibration(args.run_dir, args.calib_samples[0])
+    int8 = int8_path.read_bytes()  # what int8-source layouts re-round: calibrated on these very samples
     rows = {}
     for layout in _layouts(args, len(_conv_outputs(fp32))):
         start = time.monotonic()
         try:
-            buf = quantize_int4(fp32, samples, layout)
+            buf = quantize_int4(fp32, samples, layout, int8)
         except (ExportError, ValueError, RuntimeError) as exc:  # a layout the quantizer refuses: recorded
             rows[layout.name] = {"int8_convs": list(layout.int8_convs), "error": str(exc).splitlines()[0][:300]}
             continue
         rows[layout.name] = _score(layout.name, buf, args.work, ref, inputs, labels, pre, {
-            "int8_convs": list(layout.int8_convs), "algorithm": layout.algorithm,
+            "int8_convs": list(layout.int8_convs), "algorithm": layout.algorithm, "source": layout.source,
             "granularity": layout.granularity, "description": layout.description,
             "calib_samples": len(samples), "quantise_s": round(time.monotonic() - start, 1)})
     for n in args.calib_samples[1:]:  # the default layout with more (or fewer) calibration images
         more, _ = _calibration(args.run_dir, n)
         name = f"{DEFAULT_LAYOUT}-calib{len(more)}"
-        rows[name] = _score(name, quantize_int4(fp32, more, LAYOUTS[DEFAULT_LAYOUT]), args.work, ref, inputs,
+        rows[name] = _score(name, quantize_int4(fp32, more, LAYOUTS[DEFAULT_LAYOUT], int8), args.work, ref, inputs,
                             labels, pre, {"layout": DEFAULT_LAYOUT, "calib_samples": len(more)})
     return {"ref": ref, "rows": rows, "family": family, "chosen": chosen, "samples": (len(samples), shown),
             "int8_path": int8_path, "int8_size": int8_path.stat().st_size, "n": len(labels)}
@@ -174,6 +180,9 @@ def main(argv=None) -> None:
     ap.add_argument("--layouts", nargs="*", 
                     help="layouts of asl_edge.export.int4.LAYOUTS (default: all; none with the option alone)")
     ap.add_argument("--sensitivity", action="store_true", help="also one convolution at a time in int4, and none")
+    ap.add_argument("--algorithms", nargs="*", default=[], metavar="NAME",
+                    help="also these ai-edge-quantizer weight algorithms (AlgorithmName members, e.g. GPTQ OSCAR) "
+                         "on the default layout's int8 convolutions")
     ap.add_argument("--calib-samples", type=int, nargs="+", default=[200],
                     help="calibration images (the first for every layout, the others for the default layout)")
     ap.add_argument("--work", type=Path, default=Path("runs/int4_layouts"), help="where the int4 files go")
@@ -184,7 +193,10 @@ def main(argv=None) -> None:
     unknown = [name for name in args.layouts or () if name not in LAYOUTS]
     if unknown:
         ap.error(f"unknown layout(s) {', '.join(unknown)}; choose from: {', '.join(LAYOUTS)}")
+    load = os.getloadavg()
     doc = _document(args, measure(args))
+    # accuracies do not depend on load; it says how long the quantisation times (quantise_s) are worth
+    doc["loadavg_start"], doc["loadavg_end"] = [round(v, 2) for v in load], [round(v, 2) for v in os.getloadavg()]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     tmp = args.out.with_suffix(".tmp")
     tmp.write_text(json.dumps(doc, indent=1) + "\n")

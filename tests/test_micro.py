@@ -188,8 +188,9 @@ def test_the_int4_artifact_follows_the_default_layout(tiny_export):
 @pytest.mark.parametrize("name", list(int4.LAYOUTS))
 def test_each_int4_layout_writes_its_kernels_as_it_says(tiny_export, tiny_run, name):
     fp32, _ = artifact_bytes(tiny_export, get_format("tflite_fp32"))
+    int8, _ = artifact_bytes(tiny_export, get_format("tflite_int8"))
     x, _ = held_out(tiny_run)
-    buf = int4.quantize_int4(fp32, x, int4.LAYOUTS[name])
+    buf = int4.quantize_int4(fp32, x, int4.LAYOUTS[name], int8)
     types = int4.conv_weight_types(buf)
     assert len(types) >= 3 and types == _layout_types(int4.LAYOUTS[name], len(types))
     # the classifier's dense layer stays int8 in every layout (TFLite Micro takes no int4 there)
