@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from test_micro import artifact_bytes, held_out
@@ -103,3 +105,5 @@ def test_rerounding_needs_the_int8_model_and_images(tiny_export):
         int4.quantize_int4(b"", np.zeros((2, 16, 16, 3), np.float32), REROUND, None)
     with pytest.raises(ExportError, match="calibration images"):
         rr.int4_from_int8(int8, np.zeros((0, 16, 16, 3), np.float32), {0})
+    with pytest.raises(ExportError, match="unknown source 'fp64'"):
+        int4.quantize_int4(b"", np.zeros((2, 16, 16, 3), np.float32), replace(REROUND, source="fp64"), int8)
