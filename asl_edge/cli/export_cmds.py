@@ -79,7 +79,8 @@ def _layer_table(out: str, top: int = 10) -> str:
 @click.argument("model_dir", type=click.Path())
 @click.option("--int8", is_flag=True, help="Add full-integer int8 TFLite and static int8 ONNX artifacts.")
 @click.option("--int4", is_flag=True, help="Add the int4-weight TFLite artifact: 4-bit convolution weights except "
-                                           "the first three, int8 activations (needs the micro extra).")
+                                           "the first three, re-rounded from the int8 artifact's, int8 "
+                                           "activations (needs the micro extra).")
 @click.option("--micro", is_flag=True, help="Write a TFLite Micro bundle (C array, op list, labels, input recipe, "
                                             "measured arena) beside each full-integer TFLite (implies --int8).")
 @click.option("--npu", multiple=True, metavar="CONFIG",
