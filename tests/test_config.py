@@ -135,9 +135,9 @@ def test_the_issue_settings_are_refused(item):
 def test_a_recipe_file_and_direct_options_are_range_checked_too(tmp_path):
     f = tmp_path / "mine.yaml"
     f.write_text("train: {epochs: 0}\n")
-    with pytest.raises(ConfigError, match=r"train.epochs must lie in \[1, 100000\], got 0"):
+    with pytest.raises(ConfigError, match=r"train.epochs \(--epochs\) must lie in \[1, 100000\], got 0"):
         cfg.resolve(str(f))
-    with pytest.raises(ConfigError, match=r"data.image_size must lie in \[8, 1024\]"):
+    with pytest.raises(ConfigError, match=r"data.image_size \(--image-size\) must lie in \[8, 1024\]"):
         cfg.resolve("fast", data__image_size=4)
 
 

@@ -85,6 +85,20 @@ def common_options(command):
     )(command)
 
 
+def config_flags(command_name: str):
+    """Adds the flags that set a training config key (:data:`asl_edge.training.flags.FLAGS`) to a
+    command: each takes the same text as its ``--set`` form, and ``--help`` names the key."""
+    from asl_edge.training.flags import for_command
+
+    def add(command):
+        for flag in reversed(for_command(command_name)):  # click lists the last decorator first
+            command = click.option(flag.flag, flag.dest, default=None, metavar=flag.metavar,
+                                   help=f"{flag.help} Same as --set {flag.key}={flag.metavar}.")(command)
+        return command
+
+    return add
+
+
 json_option = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON instead of a table.")
 
 

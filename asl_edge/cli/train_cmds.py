@@ -12,6 +12,7 @@ from asl_edge.cli.common import (
     TRAIN_MODULES,
     chosen_model,
     common_options,
+    config_flags,
     echo_json,
     examples,
     json_option,
@@ -34,40 +35,35 @@ def _check_models_first(teacher: str | None, out: Path, resume: bool) -> None:
 
 
 @cli.command(epilog=examples("asl-edge train", "asl-edge train --recipe accurate --out runs/train/acc",
-                             "asl-edge train --set train.epochs=5 --set augment.flip=false --out /tmp/quick",
+                             "asl-edge train --epochs 5 --set augment.flip=false --out /tmp/quick",
                              "asl-edge train --teacher runs/train/big --out runs/train/distilled"))
-@click.option("--data", default=None, help="builtin (default), a class-per-folder tree, a Sign Language MNIST .csv or "
-                                           "an .npz.")
-@click.option("--model", "model_name", default=None, help="Registry name (see `asl-edge models`); the recipe's by "
-                                                          "default.")
+@config_flags("train")
 @click.option(
     "--recipe", default="fast", show_default=True, help="Recipe name (see `asl-edge recipes`) or a YAML file."
 )
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override one config key, e.g. train.epochs=5.")
-@click.option("--groups", "groups_file", default=None, help="CSV of path,signer for a split by signer.")
-@click.option("--teacher", default=None, metavar="RUN_DIR",
-              help="Distil this trained run into the new model (train.distill_temperature, train.distill_weight).")
 @click.option("--out", default=None, help="Run folder [default: runs/train/<model>-<recipe>].")
-@click.option("--name", default=None, help="The name `asl-edge export` gives the artifacts (<name>_int8.tflite) "
-                                           "[default: <data>-<recipe>, e.g. asl-digits-fast].")
 @click.option("--resume", is_flag=True, help="Continue the interrupted run in --out from its last completed epoch.")
 @click.option("--force", is_flag=True, help="Overwrite a finished run in --out.")
 @json_option
 @common_options
-def train(data, model_name, recipe, sets, groups_file, teacher, out, name, resume, force, as_json):
-    """Train a classifier, evaluate it on held-out signers and write a run folder."""
+def train(recipe, sets, out, resume, force, as_json, **flags):
+    """Train a classifier, evaluate it on held-out signers and write a run folder.
+
+    Each option that sets a config key (--epochs, --data, ...) is the same as its --set form; giving
+    both with different values is an error.
+    """
     need_extra("train", *TRAIN_MODULES, *PLOT_MODULES)
     from asl_edge.models import get_spec
     from asl_edge.runtime.outfolder import default_out
     from asl_edge.training import config as cfg
     from asl_edge.training.trainer import train as run_training
 
-    config = cfg.resolve(recipe, sets, data__source=data, model__name=model_name, data__groups_file=groups_file,
-                         train__teacher=teacher, model__export_name=name)
+    config = cfg.resolve(recipe, cfg.flag_sets(flags, sets))
     config = cfg.with_export_name(config, recipe)
     get_spec(config.model.name)  # fail on an unknown model before TensorFlow loads
     out = Path(out) if out else default_out("train", f"{config.model.name}-{Path(recipe).stem}")
-    _check_models_first(teacher, out, resume)
+    _check_models_first(config.train.teacher, out, resume)
     result = run_training(config, out, resume=resume, force=force, recipe=Path(recipe).stem)
     m = result.metrics
     if as_json:
@@ -196,29 +192,32 @@ def _evaluate_sources(model, sources, out, force, no_verify, shifts, shift_names
 
 
 @cli.command(epilog=examples("asl-edge tune --trials 12 --epochs 15", "asl-edge tune --recipe accurate --trials 4"))
-@click.option("--data", default=None, help="Data source [default: builtin].")
-@click.option("--model", "model_name", default=None, help="Registry name [default: the recipe's].")
+@config_flags("tune")
 @click.option("--recipe", default="fast", show_default=True, help="Base recipe.")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override one config key.")
 @click.option("--trials", default=12, show_default=True, help="Number of Optuna trials.")
-@click.option("--epochs", default=15, show_default=True, help="Epochs per trial.")
 @click.option("--out", default="runs/tune", show_default=True, type=click.Path(),
               help="Results folder (new or empty; --force replaces an earlier one).")
 @click.option("--force", is_flag=True, help="Replace the results asl-edge wrote in --out before.")
 @json_option
 @common_options
-def tune(data, model_name, recipe, sets, trials, epochs, out, force, as_json):
-    """Search dropout rate, L2 strength and learning rate with Optuna; writes a results table."""
+def tune(recipe, sets, trials, out, force, as_json, **flags):
+    """Search dropout rate, L2 strength and learning rate with Optuna; writes a results table.
+
+    Each trial trains --epochs (train.epochs) epochs: 15 unless given.
+    """
     from asl_edge.cli.checks import check_number
 
     check_number("--trials", trials, minimum=1)
-    check_number("--epochs", epochs, minimum=1)
     need_extra("train", *TRAIN_MODULES, "optuna")
     from asl_edge.runtime.outfolder import output_folder
     from asl_edge.training import config as cfg
     from asl_edge.training.tune import TuneConfig, run_tuning
 
-    config = cfg.resolve(recipe, sets, data__source=data, model__name=model_name)
+    sets = cfg.flag_sets(flags, sets)
+    config = cfg.resolve(recipe, sets)
+    # A trial is short by default (the recipe's 40 epochs per trial would make 12 trials an afternoon).
+    epochs = config.train.epochs if "epochs" in cfg.parse_set(sets).get("train", {}) else TuneConfig.epochs
     with output_folder(out, "tune", force) as tmp:
         result = run_tuning(config, TuneConfig(trials=trials, epochs=epochs), tmp)
     if as_json:

@@ -16,6 +16,7 @@ from asl_edge.models.registry import POOLINGS, ModelConfig, get_spec
 from asl_edge.runtime import runfolder
 from asl_edge.runtime.bounds import check_fields, check_value, setting
 from asl_edge.runtime.errors import ConfigError
+from asl_edge.training.flags import FLAGS, label
 
 log = logging.getLogger(__name__)
 
@@ -303,10 +304,11 @@ def _apply(config: Config, section: str, key: str, value) -> Config:
     if key not in known:
         raise ConfigError(f"unknown config key '{section}.{key}'; {section} has: {', '.join(sorted(known))}")
     full = f"{section}.{key}"
-    value = _coerce(full, value, str(known[key].type))
-    check_value(full, value, known[key].metadata.get("range"))  # each setting's range, declared with its default
+    name = label(full)  # the key, and its flag where it has one: the same line for either form
+    value = _coerce(name, value, str(known[key].type))
+    check_value(name, value, known[key].metadata.get("range"))  # each setting's range, declared with its default
     if full in CHOICES and value not in CHOICES[full]:
-        raise ConfigError(f"{full} must be one of: {', '.join(CHOICES[full])}; got '{value}'")
+        raise ConfigError(f"{name} must be one of: {', '.join(CHOICES[full])}; got '{value}'")
     return dataclasses.replace(config, **{section: dataclasses.replace(current, **{key: value})})
 
 
@@ -463,7 +465,52 @@ def parse_set(items: tuple[str, ...] | list[str]) -> dict:
             if "not valid YAML" not in str(exc):
                 raise
             value = raw
+        if _is_text(*parts) and not isinstance(value, (str, type(None))):
+            # A text key keeps what was typed: YAML reads a folder named `yes` as true and `1e3` as 1000.0.
+            value = raw.strip()
         out.setdefault(parts[0], {})[parts[1]] = value
+    return out
+
+
+def _is_text(section: str, key: str) -> bool:
+    """Whether ``section.key`` is a text setting (``str`` or ``str | None``); unknown keys are not."""
+    known = {f.name: str(f.type) for f in fields(_SECTION_TYPES[section])} if section in _SECTION_TYPES else {}
+    return known.get(key, "").replace(" | None", "") == "str"
+
+
+def _same(section: str, key: str, a, b) -> bool:
+    """Whether two parsed values are one setting once typed (``1e-4`` and ``0.0001`` are)."""
+    annotation = next(str(f.type) for f in fields(_SECTION_TYPES[section]) if f.name == key)
+    try:
+        return _coerce(key, a, annotation) == _coerce(key, b, annotation)
+    except ConfigError:  # one of them is refused: resolve says why, in the key's own message
+        return a == b
+
+
+def flag_sets(given: dict, sets: tuple[str, ...] | list[str] = ()) -> list[str]:
+    """``sets`` plus one ``KEY=VALUE`` item per alias flag given (:mod:`asl_edge.training.flags`), so a
+    flag is parsed and checked exactly as its ``--set`` form.
+
+    Args:
+        given: the flags' values by :attr:`~asl_edge.training.flags.Flag.dest` (``None``: not given).
+        sets: the ``--set`` items.
+
+    Raises:
+        ConfigError: a flag and a ``--set`` of its key give two different values.
+    """
+    typed = parse_set(sets)
+    out = list(sets)
+    for flag in FLAGS:
+        raw = given.get(flag.dest)
+        if raw is None:
+            continue
+        section, key = flag.key.split(".")
+        item = f"{flag.key}={raw}"
+        if key in typed.get(section, {}) and not _same(section, key, parse_set([item])[section][key],
+                                                       typed[section][key]):
+            other = next(s for s in reversed(out) if s.split("=", 1)[0].strip() == flag.key)
+            raise ConfigError(f"{flag.flag} {raw} and --set {other} give {flag.key} two values; give one of them")
+        out.append(item)
     return out
 
 
@@ -540,14 +587,11 @@ def check(config: Config) -> Config:
     if config.model.export_name is not None:
         from asl_edge.runtime.formats import check_stem
 
-        check_stem(config.model.export_name, "model.export_name")
+        check_stem(config.model.export_name, label("model.export_name"))
     for section in _SECTION_TYPES:  # each key's own range (a Config built in Python skips _apply)
         check_fields(getattr(config, section), f"{section}.")
     _check_landmarks(config)
-    aug = config.augment
-    for key in ("scale_prob", "grayscale_prob", "blur_prob", "jpeg_prob"):
-        if not 0.0 <= getattr(aug, key) <= 1.0:
-            raise ConfigError(f"augment.{key} is a share of the images: it must lie in [0, 1], got {getattr(aug, key)}")
+    aug = config.augment  # the shares (scale_prob, ...) are ranges of their fields, checked above
     from asl_edge.training.backgrounds import check_kinds
 
     check_kinds(aug.backgrounds)
