@@ -91,7 +91,11 @@ TARGETS = {
     # Export verification: each artifact's accuracy, drop, agreement and difference, and the gates.
     "verify": Target("asl_edge/export/pipeline.py", ("tests/test_export_verify.py",),
                      functions=("_verify", "_predict")),
-    "config": Target("asl_edge/training/config.py", ("tests/test_config.py",)),
+    # The trainer's configuration: text to typed, range-checked settings and the checks of their
+    # combinations; reading files (safe_yaml, recipes, run configs) has the hostile-input tests.
+    "config": Target("asl_edge/training/config.py", ("tests/test_config_values.py", "tests/test_config.py"), functions=(
+        "_coerce", "_apply", "merge", "parse_set", "_is_text", "flag_sets", "resolve", "adapt_image_size", "check",
+        "_check_landmarks")),
     "landmarks": Target("asl_edge/runtime/landmarks.py", (
         "tests/test_landmarks.py", "-k",
         "features or depth or normalised or no_hand or batches or bad_landmark or round_trips")),
