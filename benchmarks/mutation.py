@@ -136,6 +136,14 @@ EQUIVALENT: dict[str, str] = {
         "largest input allowed, 2048x2048x3, fits in 32 bits anyway)",
     "preprocess:asl_edge.runtime.preprocess.x_batch_for__mutmut_8":
         "np.prod(shape) without dtype: as mutant 6, NumPy's default integer gives the same product",
+    "config:asl_edge.training.config.x__same__mutmut_6":
+        "_coerce(None, a, ...) in _same: the key only names the setting in a ConfigError, which _same catches "
+        "and drops (it then compares the raw values)",
+    "config:asl_edge.training.config.x__same__mutmut_13":
+        "_coerce(None, b, ...) in _same: as mutant 6, the key is only read by the message _same drops",
+    "config:asl_edge.training.config.x__is_text__mutmut_15":
+        "known.get(key, 'XXXX') in _is_text: the default is only read for an unknown key, and any text but 'str' "
+        "answers False for it, as '' does",
     "landmarks:asl_edge.runtime.landmarks.x__normalise__mutmut_6":
         "the wrist -> middle knuckle direction taken with its depth (p[..., 9, :3]): only its x and y are read",
     "landmarks:asl_edge.runtime.landmarks.x__normalise__mutmut_58":
@@ -244,6 +252,9 @@ def main(argv=None) -> int:
     parser.add_argument("--only", default="",
                         help="comma-separated functions (name or Class.method) to test instead of the module's own "
                              "list: a part of a large module on a busy machine (the results record which)")
+    parser.add_argument("--select", default="",
+                        help="pytest -k expression: only these of the module's tests (with --only, on a busy machine; "
+                             "recorded in the results' tests)")
     parser.add_argument("--collect", action="store_true",
                         help="read the results already in runs/mutation/<module> instead of running mutmut")
     args = parser.parse_args(argv)
@@ -255,6 +266,8 @@ def main(argv=None) -> int:
     only = tuple(f.strip() for f in args.only.split(",") if f.strip())
     for name in args.names or list(TARGETS):
         target = dataclasses.replace(TARGETS[name], functions=only) if only else TARGETS[name]
+        if args.select:
+            target = dataclasses.replace(target, tests=(*target.tests, "-k", args.select))
         print(f"mutation testing {target.module} ...", file=sys.stderr, flush=True)
         result = collect(name, target) if args.collect else run_target(name, target, args.children)
         if args.collect and name in doc["modules"]:
