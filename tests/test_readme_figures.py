@@ -131,12 +131,9 @@ FIGURES = (
            lambda d: (grouped(d["make_demo_seconds"]), grouped(d["train"]["train_seconds"]),
                       str(d["train"]["epochs_run"]), fixed(1)(d["train"]["epoch_seconds_median"]),
                       re.search(r"builtin: ([\d,]+) train", d["train"]["data"]).group(1))),
-    # The older recipe's time on the AVX-512 host is quoted in the note of the file that compares the two hosts.
     Figure("before background replacement ({} s) an epoch took {} s; on this host that older recipe also takes about "
            "{} s an epoch", f"{RESULTS}/quality/training_time.json",
-           lambda d: (re.search(r"the (\d+) s measured", d["machine"]["note"]).group(1),
-                      fixed(0)(float(re.search(r"([\d.]+) s per epoch on the AVX-512", d["per_epoch_same_machine"]
-                                               ["finding"]).group(1))),
+           lambda d: (grouped(d["avx512_host"]["train_seconds"]), fixed(0)(d["avx512_host"]["epoch_seconds"]),
                       fixed(0)(sum(d["per_epoch_same_machine"]["commit_3945729_ms_per_step_epochs_3_to_6"]) / 4
                                * 24 / 1000))),
     Figure("then runs the suite ({} tests in {} s on this host", f"{RESULTS}/quality/test_suite_time.json",
