@@ -32,20 +32,35 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 FOLDER = ROOT / "benchmarks" / "results" / "shifts" / "landmarks"
-MODELS = ("landmarks", "camera")
+MODELS = ("landmarks", "camera", "fusion")
 UNCHANGED = "unchanged"
 
 
 # -- measure ---------------------------------------------------------------------------------------
-def _held_out(artifact: Path):
-    """The artifact's description and its held-out images as RGB frames (before the hand search)."""
+def _held_out(artifact: Path, val_from: list[Path] | None = None):
+    """The artifact's description and its held-out images as RGB frames (before the hand search).
+
+    ``val_from``: split records (``split.json`` of the models' runs) whose validation signers are
+    scored instead of the test signers (to choose a fusion weight without looking at the test
+    signers); each must name the artifact's own test images and the same validation images."""
+    from dataclasses import replace
+
     from asl_edge.bench.targets import split_of
-    from asl_edge.data.identity import eval_data
+    from asl_edge.data.identity import eval_data, held_out
     from asl_edge.runtime.describe import describe
 
     desc = describe(artifact)
-    chosen = eval_data(desc.preprocessing.before_localisation(), split_of(desc), None, stream=False)
-    return desc, chosen
+    pre, identity = desc.preprocessing.before_localisation(), split_of(desc)
+    if not val_from:
+        return desc, eval_data(pre, identity, None, stream=False)
+    records = [json.loads(Path(f).read_text()) for f in val_from]
+    for f, r in zip(val_from, records):
+        if identity is None or [int(i) for i in r["test"]] != identity["test"] or r["val"] != records[0]["val"]:
+            raise SystemExit(f"{f} is not the split {artifact.name} was held out on, or names other validation images")
+    val = held_out({**identity, "test": [int(i) for i in records[0]["val"]]}, pre, stream=False)
+    chosen = eval_data(pre, identity, None, stream=False)
+    return desc, replace(chosen, dataset=val, description=f"validation signers of {identity['source']} "
+                                                          f"(seed-{identity['seed']} split): {len(val)} images")
 
 
 def _same_search(a: dict, b: dict) -> bool:
@@ -58,102 +73,224 @@ def _same_search(a: dict, b: dict) -> bool:
 
 
 def _score_shifts(job: tuple) -> dict:
-    """One worker: both models on ``names`` (shift names), one hand search per shifted image."""
-    from PIL import Image
+    """One worker: both models on ``names`` (shift names), one hand search per shifted image.
 
+    Returns ``{shift: {model: (probabilities (n, classes), hand found (n,))}}``."""
     from asl_edge.runtime.describe import describe
     from asl_edge.runtime.hands import cached_localiser
     from asl_edge.runtime.runners import load_runner
-    from asl_edge.runtime.shifts import get_shift
 
-    names, paths, images, labels, force_shared = job
-    descs = {m: describe(p) for m, p in paths.items()}
+    names, paths, images, masks, force_shared = job
+    pre = {m: describe(p).preprocessing for m, p in paths.items()}
     runners = {m: load_runner(p, threads=1) for m, p in paths.items()}
-    pre = {m: d.preprocessing for m, d in descs.items()}
     search = cached_localiser(pre["landmarks"].localiser)
     crop = cached_localiser(pre["camera"].localiser) if "camera" in pre else None
     shared = crop is not None and (force_shared or _same_search(pre["camera"].localiser, pre["landmarks"].localiser))
-    finish = pre["camera"].without_localiser() if "camera" in pre else None
     out = {}
     for name in names:
-        apply = (lambda img: img) if name == UNCHANGED else get_shift(name).apply
-        found, points, crops, cam_found = [], [], [], []
-        for rgb in images:
-            frame = apply(rgb)
-            hand = search.find_hand(frame)
-            found.append(hand is not None)
-            points.append(hand.points() if hand is not None else pre["landmarks"].blank())
-            if crop is not None:
-                own = hand if shared else crop.find_hand(frame)
-                cam_found.append(own is not None)
-                pixels = crop.crop(frame, own.box()) if own is not None else frame
-                crops.append(finish.load(Image.fromarray(np.ascontiguousarray(pixels), "RGB")))
-        found = {"landmarks": np.asarray(found), "camera": np.asarray(cam_found)}
-        result = {"no_hand": int((~found["landmarks"]).sum()), "num_samples": len(labels)}
-        inputs = {"landmarks": pre["landmarks"].normalize(np.stack(points))}
-        if crop is not None:
-            inputs["camera"] = finish.normalize(np.stack(crops))
-            result["no_hand_camera"] = int((~found["camera"]).sum())
-        for m, x in inputs.items():
-            right = (runners[m].predict(x).argmax(1) == labels) & found[m]
-            result[m] = float(right.mean())
-        out[name] = result
+        samples = _samples(_shifted(name, images, masks), pre, search, crop, shared)
+        out[name] = {m: (runners[m].predict(x).astype(np.float32), found) for m, (x, found) in samples.items()}
     return out
+
+
+def _shifted(name: str, images: np.ndarray, masks: np.ndarray | None) -> list[np.ndarray]:
+    """The images under one shift (``masks``: each image's hand mask for the background shifts;
+    ``None``: the shift estimates its own)."""
+    from asl_edge.runtime.shifts import get_shift
+
+    if name == UNCHANGED:
+        return list(images)
+    shift = get_shift(name)
+    if shift.needs_mask and masks is not None:
+        return [shift.apply(img, mask=m) for img, m in zip(images, masks)]
+    return [shift.apply(img) for img in images]
+
+
+def _samples(frames, pre: dict, search, crop, shared: bool) -> dict:
+    """Each model's input for ``frames`` and where its hand search found a hand."""
+    from PIL import Image
+
+    finish = pre["camera"].without_localiser() if crop is not None else None
+    found, points, crops, cam_found = [], [], [], []
+    for frame in frames:
+        hand = search.find_hand(frame)
+        found.append(hand is not None)
+        points.append(hand.points() if hand is not None else pre["landmarks"].blank())
+        if crop is not None:
+            own = hand if shared else crop.find_hand(frame)
+            cam_found.append(own is not None)
+            pixels = crop.crop(frame, own.box()) if own is not None else frame
+            crops.append(finish.load(Image.fromarray(np.ascontiguousarray(pixels), "RGB")))
+    out = {"landmarks": (pre["landmarks"].normalize(np.stack(points)), np.asarray(found))}
+    if crop is not None:
+        out["camera"] = (finish.normalize(np.stack(crops)), np.asarray(cam_found))
+    return out
+
+
+def _check_pair(args, desc, chosen, paths: dict) -> None:
+    """Refuses a landmark artifact that is none, and a camera artifact held out on other images."""
+    if desc.preprocessing.landmarks is None:
+        raise SystemExit(f"{args.landmarks} is not a landmark model")
+    if not args.camera:
+        return
+    paths["camera"] = args.camera.resolve()
+    cam, cam_data = _held_out(paths["camera"], args.val_from)
+    if cam.preprocessing.localiser is None or cam.preprocessing.landmarks is not None:
+        raise SystemExit(f"{args.camera} is not a camera (crop) model")
+    if cam_data.description != chosen.description or \
+            not np.array_equal(cam_data.dataset.labels, chosen.dataset.labels):
+        raise SystemExit("the two artifacts were held out on different images: no fair comparison")
+    if not _same_search(cam.preprocessing.localiser, desc.preprocessing.localiser) and not args.shared_search:
+        print("the two artifacts record different hand searches: each model gets its own", file=sys.stderr)
+
+
+def _entry(artifact: str, names: list[str], family: dict, probs: np.ndarray, found: np.ndarray,
+           labels: np.ndarray) -> dict:
+    """One model's part of a measure document from its ``(shifts, n, classes)`` probabilities and
+    ``(shifts, n)`` hand-found flags (``names[0]``: unchanged); a frame without a hand counts wrong."""
+    right = (probs.argmax(-1) == labels[None]) & found
+    acc = {n: float(right[i].mean()) for i, n in enumerate(names)}
+    no_hand = {n: int((~found[i]).sum()) for i, n in enumerate(names)}
+    return {"artifact": artifact, "accuracy": acc[UNCHANGED], "no_hand": no_hand[UNCHANGED],
+            "shifts": {n: {"accuracy": acc[n], "family": family[n], "no_hand": no_hand[n]} for n in names[1:]}}
+
+
+def _fused(probs: dict, found: dict, weight: float, combination: str) -> tuple[np.ndarray, np.ndarray]:
+    """The fusion's probabilities and hand flags: both models' combined where both found the hand,
+    the one model's where only it did (the searches differ only without a shared search)."""
+    from asl_edge.runtime.fusion import fuse
+
+    both = fuse(probs["landmarks"], probs["camera"], weight, combination)
+    only_lm = found["landmarks"] & ~found["camera"]
+    only_cam = found["camera"] & ~found["landmarks"]
+    out = np.where(only_lm[..., None], probs["landmarks"], np.where(only_cam[..., None], probs["camera"], both))
+    return out, found["landmarks"] | found["camera"]
+
+
+def _rel(path: Path) -> str:
+    path = Path(path).resolve()
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
 def measure(args) -> int:
     from asl_edge.runtime.shifts import camera_shifts
 
     paths = {"landmarks": args.landmarks.resolve()}
-    desc, chosen = _held_out(paths["landmarks"])
-    if desc.preprocessing.landmarks is None:
-        raise SystemExit(f"{args.landmarks} is not a landmark model")
-    if args.camera:
-        paths["camera"] = args.camera.resolve()
-        cam, cam_data = _held_out(paths["camera"])
-        if cam.preprocessing.localiser is None or cam.preprocessing.landmarks is not None:
-            raise SystemExit(f"{args.camera} is not a camera (crop) model")
-        if cam_data.description != chosen.description or \
-                not np.array_equal(cam_data.dataset.labels, chosen.dataset.labels):
-            raise SystemExit("the two artifacts were held out on different images: no fair comparison")
-        if not _same_search(cam.preprocessing.localiser, desc.preprocessing.localiser) and not args.shared_search:
-            print("the two artifacts record different hand searches: each model gets its own", file=sys.stderr)
+    desc, chosen = _held_out(paths["landmarks"], args.val_from)
+    _check_pair(args, desc, chosen, paths)
     shifts = camera_shifts()
     names = [UNCHANGED, *(s.name for s in shifts)]
     keep = np.arange(0, len(chosen.dataset), args.every)  # every n-th held-out image (all by default)
     images, labels = chosen.dataset.load_images(keep), chosen.dataset.labels[keep]
-    jobs = [(names[i::args.workers], paths, images, labels, args.shared_search) for i in range(args.workers)]
+    masks = None
+    if args.masks == "cached":  # as `asl-edge evaluate --shifts` cuts the hand out
+        from asl_edge.data.masks import hand_masks
+
+        masks = hand_masks(images).masks
+    jobs = [([name], paths, images, masks, args.shared_search) for name in names]  # one shift each: progress
     load_start, start = os.getloadavg(), time.perf_counter()
+    scores = {}
     with ProcessPoolExecutor(args.workers) as pool:
-        parts = list(pool.map(_score_shifts, jobs))
+        for part in pool.map(_score_shifts, jobs):
+            scores.update(part)
+            print(f"{len(scores)}/{len(names)} shifts scored ({time.perf_counter() - start:.0f} s)", file=sys.stderr,
+                  flush=True)
     seconds = time.perf_counter() - start
-    scores = {k: v for part in parts for k, v in part.items()}
+    probs = {m: np.stack([scores[n][m][0] for n in names]) for m in paths}
+    found = {m: np.stack([scores[n][m][1] for n in names]) for m in paths}
+    probs_file = args.probs or ROOT / "runs" / "landmarks_vs_crops" / f"{args.split}.npz"
+    probs_file.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(probs_file, names=np.array(names), labels=labels,
+                        **{f"{m}_probs": v for m, v in probs.items()}, **{f"{m}_found": v for m, v in found.items()})
     family = {s.name: s.family for s in shifts}
-    models = {}
-    no_hand = {"landmarks": "no_hand", "camera": "no_hand_camera"}
-    for m in paths:
-        models[m] = {"artifact": str(paths[m].relative_to(ROOT)) if paths[m].is_relative_to(ROOT) else str(paths[m]),
-                     "accuracy": scores[UNCHANGED][m],
-                     "no_hand": scores[UNCHANGED][no_hand[m]],
-                     "shifts": {n: {"accuracy": scores[n][m], "family": family[n], "no_hand": scores[n][no_hand[m]]}
-                                for n in names[1:]}}
+    models = {m: _entry(_rel(paths[m]), names, family, probs[m], found[m], labels) for m in paths}
     data = chosen.description if args.every == 1 else \
         f"{chosen.description}, one in {args.every} of them in order: {len(labels)} images"
     doc = {"schema": 1, "kind": "landmarks-vs-crops-split", "split": args.split,
+           "subset": "val" if args.val_from else "test",
            "data": data, "num_samples": int(len(labels)), "every": args.every,
-           "shared_search": bool(args.shared_search) and "camera" in paths,
-           "models": models,
+           "shared_search": bool(args.shared_search) and "camera" in paths, "masks": args.masks,
+           "models": models, "probs": _rel(probs_file),
            "command": "python benchmarks/landmarks_vs_crops.py measure " + " ".join(sys.argv[2:]),
            "seconds": round(seconds, 1), "workers": args.workers,
            "loadavg": {"start": [round(v, 2) for v in load_start], "end": [round(v, 2) for v in os.getloadavg()]},
-           "note": "shifted images as asl-edge evaluate --shifts makes them (background shifts with the mask the "
-                   "shift estimates itself); one hand search per image serves both models where they record the "
-                   "same search, else each its own; a frame without a hand found counts as wrong. Seconds on a "
-                   "shared 2-core machine: not a speed figure."}
+           "note": "shifted images as asl-edge evaluate --shifts makes them (background shifts: masks 'cached' are "
+                   "the landmark-seeded GrabCut masks evaluate uses, 'estimated' the mask each shift estimates "
+                   "itself); one hand search per image serves both models where they record the same search, else "
+                   "each its own; a frame without a hand found counts as wrong. Seconds on a shared 2-core "
+                   "machine: not a speed figure."}
     out = args.out or FOLDER / f"{args.split}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(doc, indent=1) + "\n")
-    print(f"wrote {out}: unchanged " + ", ".join(f"{m} {models[m]['accuracy']:.4f}" for m in models))
+    print(f"wrote {out} ({doc['data']}): unchanged " + ", ".join(f"{m} {models[m]['accuracy']:.4f}" for m in models))
+    return 0
+
+
+# -- fusion ----------------------------------------------------------------------------------------
+WEIGHTS = tuple(round(w, 2) for w in np.arange(0.0, 1.0001, 0.05))
+
+
+def _read_probs(path: Path) -> tuple[list[str], np.ndarray, dict, dict]:
+    with np.load(path) as z:
+        names, labels = [str(n) for n in z["names"]], z["labels"]
+        probs = {m: z[f"{m}_probs"] for m in ("landmarks", "camera")}
+        found = {m: z[f"{m}_found"] for m in ("landmarks", "camera")}
+    return names, labels, probs, found
+
+
+def _scores(names, labels, probs, found, weight: float, combination: str) -> dict:
+    """Unchanged, the mean over the shifts and the worst shift of one fusion setting."""
+    p, f = _fused(probs, found, weight, combination)
+    acc = ((p.argmax(-1) == labels[None]) & f).mean(axis=1)
+    worst = int(np.argmin(acc[1:])) + 1
+    return {"unchanged": float(acc[0]), "mean_over_shifts": float(acc[1:].mean()),
+            "worst_shift": {"name": names[worst], "accuracy": float(acc[worst])}}
+
+
+def choose_weight(names, labels, probs, found) -> dict:
+    """Every weight of :data:`WEIGHTS` with every combination, and the one chosen: the highest mean
+    over the shifts, then the highest worst shift, then the highest unchanged, then the weight
+    nearest 0.5 (neither model favoured without a reason)."""
+    from asl_edge.runtime.fusion import COMBINATIONS
+
+    sweep = [{"combination": c, "weight": w, **_scores(names, labels, probs, found, w, c)}
+             for c in COMBINATIONS for w in WEIGHTS]
+    best = max(sweep, key=lambda r: (round(r["mean_over_shifts"], 9), round(r["worst_shift"]["accuracy"], 9),
+                                     round(r["unchanged"], 9), -abs(r["weight"] - 0.5)))
+    return {"chosen": {"combination": best["combination"], "weight": best["weight"]}, "sweep": sweep}
+
+
+def fusion(args) -> int:
+    """Chooses the fusion weight on the validation document's probabilities and adds the fused model
+    to each test document (``--apply``), from the probabilities its measure saved."""
+    from asl_edge.runtime.fusion import COMBINATIONS
+
+    val = json.loads(args.val.read_text())
+    if val.get("subset") != "val" or "camera" not in val["models"]:
+        raise SystemExit(f"{args.val} is not a measure of both models on validation signers (--val-from)")
+    chosen = choose_weight(*_read_probs(ROOT / val["probs"]))
+    c, w = chosen["chosen"]["combination"], chosen["chosen"]["weight"]
+    doc = {"schema": 1, "kind": "landmarks-vs-crops-fusion-weight", "chosen_on": val["data"],
+           "measure": _rel(args.val), "models": {m: val["models"][m]["artifact"] for m in ("landmarks", "camera")},
+           "rule": "highest mean over the shifts, then highest worst shift, then highest unchanged, then the weight "
+                   "nearest 0.5; weight: the landmark model's share",
+           "combinations": {k: v.description for k, v in COMBINATIONS.items()}, **chosen,
+           "command": "python benchmarks/landmarks_vs_crops.py fusion " + " ".join(sys.argv[2:])}
+    args.out.write_text(json.dumps(doc, indent=1) + "\n")
+    print(f"chosen on {val['data']}: {c}, landmark weight {w} (wrote {args.out})")
+    for path in args.apply:
+        test = json.loads(path.read_text())
+        if test.get("subset", "test") != "test" or test["models"]["camera"]["artifact"] != doc["models"]["camera"] \
+                or test["models"]["landmarks"]["artifact"] != doc["models"]["landmarks"]:
+            raise SystemExit(f"{path} is not a test measure of the two models the weight was chosen for")
+        names, labels, probs, found = _read_probs(ROOT / test["probs"])
+        family = {n: r["family"] for n, r in test["models"]["landmarks"]["shifts"].items()}
+        p, f = _fused(probs, found, w, c)
+        entry = _entry(f"fusion of the two ({c}, landmark weight {w})", names, family, p, f, labels)
+        test["models"]["fusion"] = {**entry, "combination": c, "weight": w, "weight_from": _rel(args.out)}
+        path.write_text(json.dumps(test, indent=1) + "\n")
+        print(f"{path}: fusion unchanged {entry['accuracy']:.4f}, mean over the shifts "
+              f"{np.mean([r['accuracy'] for r in entry['shifts'].values()]):.4f}")
     return 0
 
 
@@ -230,8 +367,10 @@ def timing(args) -> int:
 
 # -- summary ---------------------------------------------------------------------------------------
 def load(folder: Path) -> dict:
-    """``{split: measure document}`` of every split measured."""
-    return {json.loads(p.read_text())["split"]: json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))}
+    """``{split: measure document}`` of every split measured on its test signers."""
+    docs = [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]
+    return {d["split"]: d for d in docs
+            if d.get("kind") == "landmarks-vs-crops-split" and d.get("subset", "test") == "test"}
 
 
 def compare(docs: dict) -> dict:
@@ -273,6 +412,25 @@ def compare(docs: dict) -> dict:
             "camera_better": [r["shift"] for r in shifted if (r["difference_pp_same_splits"] or 0) < -1.0]}
 
 
+def headline(doc: dict) -> dict:
+    """Per split and model: unchanged, the mean over the shifts, the mean over the background shifts
+    and the worst shift (the REPORT's table)."""
+    out = {}
+    for split in doc["splits"]:
+        for model in MODELS:
+            acc = {r["shift"]: r[model]["per_split"].get(split) for r in doc["rows"]}
+            if acc[UNCHANGED] is None:
+                continue
+            shifted = {n: a for n, a in acc.items() if n != UNCHANGED}
+            background = [acc[r["shift"]] for r in doc["rows"] if r["family"] == "background"]
+            worst = min(shifted, key=shifted.get)
+            out.setdefault(split, {})[model] = {
+                "unchanged": acc[UNCHANGED], "mean_over_shifts": float(np.mean(list(shifted.values()))),
+                "mean_backgrounds": float(np.mean(background)),
+                "worst_shift": {"name": worst, "accuracy": shifted[worst]}}
+    return out
+
+
 def markdown(doc: dict) -> str:
     cols = [(m, s) for m in MODELS for s in doc["splits"] if doc["rows"][0][m]["per_split"].get(s) is not None]
     lines = ["| shift | family | " + " | ".join(f"{m} {s}" for m, s in cols) + " | landmarks - camera (pp) |",
@@ -291,11 +449,19 @@ def summary(args) -> int:
         return 1
     doc = {"schema": 1, "kind": "landmarks-vs-crops", "command": "python benchmarks/landmarks_vs_crops.py summary",
            **compare(docs)}
+    doc["headline"] = headline(doc)
     args.out.write_text(json.dumps(doc, indent=1) + "\n")
     print(markdown(doc))
     for fam, v in doc["families"].items():
         print(f"{fam:10} " + "  ".join(f"{m} {100 * v[m]:.1f}%" for m in MODELS if v[m] is not None)
               + f"  ({v['shifts']} shifts)")
+    for split, per in doc["headline"].items():
+        print(f"\n{split}: {docs[split]['data']}\n\n| model | unchanged | mean of the {len(doc['rows']) - 1} shifts | "
+              "backgrounds (mean) | worst shift |\n|---|---|---|---|---|")
+        for m, h in per.items():
+            print(f"| {m} | {100 * h['unchanged']:.1f}% | {100 * h['mean_over_shifts']:.1f}% | "
+                  f"{100 * h['mean_backgrounds']:.1f}% | {h['worst_shift']['name']} "
+                  f"{100 * h['worst_shift']['accuracy']:.1f}% |")
     return 0
 
 
@@ -311,7 +477,19 @@ def main(argv=None) -> int:
     m.add_argument("--shared-search", action="store_true",
                    help="one hand search per image for both models even where their recorded searches differ "
                         "(the camera reference records none of the bystander-selection settings added since)")
+    m.add_argument("--val-from", type=Path, nargs="+", metavar="SPLIT_JSON",
+                   help="score the validation signers these split records name (the models' run folders' "
+                        "split.json) instead of the test signers: where a fusion weight is chosen")
+    m.add_argument("--masks", choices=("cached", "estimated"), default="cached",
+                   help="background shifts: the cached landmark-seeded masks (as asl-edge evaluate --shifts) or the "
+                        "mask each shift estimates itself")
+    m.add_argument("--probs", type=Path, help="where the per-image probabilities go "
+                                              "(default runs/landmarks_vs_crops/SPLIT.npz)")
     m.add_argument("--out", type=Path)
+    f = sub.add_parser("fusion")
+    f.add_argument("--val", type=Path, required=True, help="a measure document of both models on validation signers")
+    f.add_argument("--apply", type=Path, nargs="*", default=[], help="test measure documents to add the fusion to")
+    f.add_argument("--out", type=Path, default=FOLDER / "fusion_weight.json")
     t = sub.add_parser("timing")
     t.add_argument("--landmarks", type=Path, required=True)
     t.add_argument("--camera", type=Path, required=True)
@@ -322,7 +500,7 @@ def main(argv=None) -> int:
     s.add_argument("--folder", type=Path, default=FOLDER)
     s.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/shifts/landmarks_vs_crops.json")
     args = parser.parse_args(argv)
-    return {"measure": measure, "timing": timing, "summary": summary}[args.command](args)
+    return {"measure": measure, "fusion": fusion, "timing": timing, "summary": summary}[args.command](args)
 
 
 if __name__ == "__main__":

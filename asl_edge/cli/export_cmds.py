@@ -176,3 +176,50 @@ def verify(export_dir, as_json):
         raise IntegrityError(f"{len(bad)} of {len(rows)} artifacts failed verification: {', '.join(bad)}")
     if not as_json:
         click.echo(f"all {len(rows)} artifacts match {printable(export_dir)}/manifest.json")
+
+
+@cli.command(epilog=examples(
+    "asl-edge fuse export/asl-digits-landmarks/asl-digits-landmarks_int8.tflite "
+    "export/asl-digits-camera/asl-digits-camera_int8.tflite --weight 0.5",
+    "asl-edge fuse LM_int8.tflite CAM_int8.tflite --combination mean --weight 0.4 --name my-fusion --out runs/fusion"))
+@click.argument("landmarks", type=click.Path())
+@click.argument("crop", type=click.Path())
+@click.option("--weight", type=float, required=True,
+              help="The landmark model's share, 0 to 1 (the crop model's is 1 - weight); choose it on validation "
+                   "signers (benchmarks/landmarks_vs_crops.py fusion).")
+@click.option("--combination", default="log", show_default=True,
+              help="How the probabilities combine: log (weighted geometric mean) or mean (weighted mean).")
+@click.option("--data", default=None, help="Other data to check the fused artifact on [default: the held-out split].")
+@click.option("--out", default=None, type=click.Path(), help="Output folder [default: runs/export/<name>].")
+@click.option("--name", default=None, help="Name the artifact <name>_int8.tflite [default: the crop model's, "
+                                           "with -fusion].")
+@click.option("--force", is_flag=True, help="Replace a fusion that asl-edge wrote in --out.")
+@json_option
+@common_options
+def fuse(landmarks, crop, weight, combination, data, out, name, force, as_json):
+    """Fuse a landmark model and a crop model into one int8 TFLite artifact.
+
+    LANDMARKS and CROP are .tflite artifacts of the landmarks and camera recipes, held out on the
+    same signers. The fused artifact runs one hand search, both classifiers unchanged, and combines
+    their probabilities inside its graph; it is checked against the two on the held-out images.
+    No TensorFlow needed.
+    """
+    from pathlib import Path
+
+    from asl_edge.cli.checks import check_number
+    from asl_edge.export.fusion import FuseConfig, fuse_exports
+    from asl_edge.runtime.fusion import COMBINATIONS
+
+    check_number("--weight", weight, minimum=0, maximum=1)
+    if combination not in COMBINATIONS:
+        raise click.BadParameter(f"choose one of: {', '.join(COMBINATIONS)}", param_hint="--combination")
+    manifest = fuse_exports(FuseConfig(Path(landmarks), Path(crop), weight, combination, name, data), out, force)
+    if as_json:
+        echo_json(manifest)
+        return
+    entry, ev, acc = manifest["artifacts"][0], manifest["evaluation"], manifest["source"]["fused_from"]
+    click.echo(f"{entry['path']}: {fmt.kilobytes(entry['size_bytes'])}, {combination} of the two, landmark weight "
+               f"{weight:g}; on {ev['data']} (no hand in {ev['no_hand']}): fused {fmt.percent(entry['accuracy'])}, "
+               f"landmarks {fmt.percent(acc['landmarks']['accuracy'])}, crop {fmt.percent(acc['crop']['accuracy'])}; "
+               f"outputs within {entry['max_abs_diff']:.1g} of the two models' fused in NumPy")
+    click.echo(f"wrote {entry['path']} and manifest.json to {manifest['out']}")

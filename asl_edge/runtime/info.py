@@ -72,6 +72,7 @@ def artifact_info(path: str | Path) -> dict:
         "source_run": source.get("run"), "source_model_sha256": source.get("model_sha256"),
         "accuracy": entry.get("accuracy"), "accuracy_on": (manifest.get("evaluation") or {}).get("data"),
         "source_accuracy": source.get("accuracy"), "compression": manifest.get("compression") or None,
+        "fused_from": meta.get("fused_from") if isinstance(meta.get("fused_from"), dict) else None,
     }
 
 
@@ -92,6 +93,19 @@ def _input_lines(spec: dict | None, pre: dict) -> list[tuple[str, str]]:
     return lines + [(f"step {i}", str(step)) for i, step in enumerate(spec.get("steps") or [], 1)]
 
 
+def _fusion_lines(info: dict) -> list[tuple[str, str]]:
+    """A fused artifact's combination and its two source artifacts (``asl-edge fuse``)."""
+    spec, sources = info["preprocessing"].get("fusion"), info.get("fused_from")
+    if not isinstance(spec, dict):
+        return []
+    rows = [("fusion", f"{spec.get('combination')} of a landmark model (weight {spec.get('weight')}) and a crop model "
+                       "(the rest), both int8, one hand search")]
+    for part in ("landmarks", "crop"):
+        src = (sources or {}).get(part) or {}
+        rows.append((f"fused from ({part})", f"{src.get('artifact')} (sha256 {str(src.get('sha256'))[:16]}...)"))
+    return rows
+
+
 def format_info(info: dict) -> str:
     """``info`` as aligned ``name  value`` lines (control characters escaped)."""
     split = info["split"]
@@ -107,8 +121,10 @@ def format_info(info: dict) -> str:
         sizes = split.get("sizes") or {}
         rows.append(("held-out split", f"{split.get('method')} of {split.get('source')}, seed {split.get('seed')}: "
                                        + ", ".join(f"{k} {v}" for k, v in sizes.items())))
-    rows.append(("source run", f"{info['source_run']} (model sha256 {str(info['source_model_sha256'])[:16]}...)"
-                 if info["source_run"] else "not recorded (no manifest.json beside the artifact)"))
+    rows += _fusion_lines(info)
+    if not info.get("fused_from"):
+        rows.append(("source run", f"{info['source_run']} (model sha256 {str(info['source_model_sha256'])[:16]}...)"
+                     if info["source_run"] else "not recorded (no manifest.json beside the artifact)"))
     if info["accuracy"] is not None:
         source = info["source_accuracy"]
         rows.append(("accuracy", f"{info['accuracy']:.2%} on {info['accuracy_on']} (measured at export"

@@ -103,6 +103,8 @@ class Predictor:
             return Result(None, 0.0, (), source="array", hand_found=False)
         if getattr(pre, "landmarks", None) is not None:  # a landmark classifier reads the landmarks
             samples = [hand.points() for hand in found]
+        elif pre.fusion is not None:  # a fused model reads each hand's crop and landmarks
+            samples = [pre.fused_from_hand(rgb, hand, localiser) for hand in found]
         else:
             crop = pre.without_localiser()
             samples = [crop.load(Image.fromarray(localiser.crop(rgb, hand.box()), "RGB")) for hand in found]
@@ -140,6 +142,8 @@ class Predictor:
         img = picture if isinstance(picture, Image.Image) else open_image(picture)
         if pre.landmarks is not None:
             return pre.hand_landmarks(img, name=name)
+        if pre.fusion is not None:
+            return pre.fused_sample(img, name=name)
         crop, box = pre.locate(img.convert("RGB"), name=name)
         return pre.without_localiser().load(crop), box
 
@@ -307,9 +311,10 @@ def classify_frame(predictor: Predictor, rgb, tracker=None) -> tuple[str | None,
     stream; without one the frame is searched on its own."""
     pre = predictor.preprocessing
     box = None
-    if pre.landmarks is not None:
+    if pre.landmarks is not None or pre.fusion is not None:
+        read = pre.hand_landmarks if pre.landmarks is not None else pre.fused_sample
         try:
-            pixels, hand = pre.hand_landmarks(rgb, tracker=tracker)  # the landmarks are this model's "pixels"
+            pixels, hand = read(rgb, tracker=tracker)  # the landmarks (and crop) are this model's "pixels"
         except NoHandFound:
             return None, 0.0, None
         box = (hand.x0, hand.y0, hand.x1, hand.y1)

@@ -68,6 +68,11 @@ class Preprocessing:
             sample (:meth:`load`) is then the ``(21, 3)`` landmarks in frame pixels and
             :meth:`normalize` makes the features; the image fields describe the frame the hand
             models read.
+        fusion: :class:`~asl_edge.runtime.fusion.FusionSpec` settings (needs ``localiser``, not
+            ``landmarks``): a fused landmark + crop model, which reads one hand search's crop
+            (the image fields) and landmarks side by side. A sample is then one float32 row: the
+            crop's ``uint8`` pixel values, then the ``(21, 3)`` landmarks (:meth:`fused_sample`);
+            :meth:`normalize` makes the crop's input and the landmark features of it, in that order.
     """
 
     image_size: tuple[int, int] = (64, 64)
@@ -80,6 +85,7 @@ class Preprocessing:
     normalization: str = "fixed"
     localiser: dict | None = None
     landmarks: dict | None = None
+    fusion: dict | None = None
 
     def __post_init__(self):
         # Every field is checked for type and range: a preprocessing can come from an artifact's
@@ -121,6 +127,11 @@ class Preprocessing:
             if self.localiser is None:
                 raise DataError("preprocessing 'landmarks' needs a 'localiser': the hand models give the landmarks")
             _ = self.landmark_features  # checks the settings
+        if self.fusion is not None:
+            if self.localiser is None or self.landmarks is not None:
+                raise DataError("preprocessing 'fusion' needs a 'localiser' and no 'landmarks' of its own: the fused "
+                                "model reads the hand's crop and landmarks from one search")
+            _ = self.fusion_spec  # checks the settings
 
     @property
     def channels(self) -> int:
@@ -136,25 +147,44 @@ class Preprocessing:
         return LandmarkFeatures.from_dict(self.landmarks)
 
     @property
+    def fusion_spec(self):
+        """The :class:`~asl_edge.runtime.fusion.FusionSpec` of a fused model, else ``None``."""
+        if self.fusion is None:
+            return None
+        from asl_edge.runtime.fusion import FusionSpec
+
+        return FusionSpec.from_dict(self.fusion)
+
+    @property
     def input_shape(self) -> tuple[int, ...]:
-        """The model's input, one sample: ``(H, W, C)``, or ``(features,)`` for a landmark model."""
+        """The model's input, one sample: ``(H, W, C)``, ``(features,)`` for a landmark model, or
+        ``(H * W * C + features,)`` for a fused model."""
         if self.landmarks is not None:
             return (self.landmark_features.size,)
+        if self.fusion is not None:
+            return (self._pixels + self.fusion_spec.features.size,)
         return (*self.image_size, self.channels)
+
+    @property
+    def _pixels(self) -> int:
+        return self.image_size[0] * self.image_size[1] * self.channels
 
     @property
     def sample_shape(self) -> tuple[int, ...]:
         """What :meth:`load` returns for one image: ``input_shape`` pixels, or a landmark model's
         ``(21, 3)`` landmarks (:meth:`normalize` makes them the input)."""
-        if self.landmarks is not None:
-            from asl_edge.runtime.landmarks import NUM_LANDMARKS
+        from asl_edge.runtime.landmarks import NUM_LANDMARKS
 
+        if self.landmarks is not None:
             return (NUM_LANDMARKS, 3)
+        if self.fusion is not None:
+            return (self._pixels + NUM_LANDMARKS * 3,)
         return self.input_shape
 
     def blank(self) -> np.ndarray:
         """A stand-in sample for an image without a hand (its prediction is not used)."""
-        return np.zeros(self.sample_shape, np.float32 if self.landmarks is not None else np.uint8)
+        floats = self.landmarks is not None or self.fusion is not None
+        return np.zeros(self.sample_shape, np.float32 if floats else np.uint8)
 
     def to_dict(self) -> dict:
         d = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
@@ -164,6 +194,8 @@ class Preprocessing:
             del d["localiser"]  # likewise for models that classify the whole image
         if d["landmarks"] is None:
             del d["landmarks"]  # and for models that read pixels
+        if d["fusion"] is None:
+            del d["fusion"]  # and for every model that is not a fusion of two
         return d
 
     @classmethod
@@ -181,8 +213,9 @@ class Preprocessing:
             from asl_edge.runtime.hands import LocaliserConfig
 
             LocaliserConfig.from_dict(kw["localiser"])
-        if kw.get("landmarks") is not None and not isinstance(kw["landmarks"], dict):
-            raise DataError("preprocessing 'landmarks' must be an object")
+        for key in ("landmarks", "fusion"):
+            if kw.get(key) is not None and not isinstance(kw[key], dict):
+                raise DataError(f"preprocessing '{key}' must be an object")
         return cls(**kw)
 
     def input_recipe(self, labels, input_name: str | None = None, output_name: str | None = None) -> dict:
@@ -193,6 +226,8 @@ class Preprocessing:
         """
         if self.landmarks is not None:
             return self._landmark_recipe(labels, input_name, output_name)
+        if self.fusion is not None:
+            return self._fusion_recipe(labels, input_name, output_name)
         height, width = self.image_size
         return {
             "schema_version": INPUT_SCHEMA_VERSION,
@@ -239,6 +274,31 @@ class Preprocessing:
             "labels": list(labels),
         }
 
+    def _fusion_recipe(self, labels, input_name: str | None, output_name: str | None) -> dict:
+        """:meth:`input_recipe` of a fused model: the crop's recipe and the landmark features in one row."""
+        crop = self.without_localiser().input_recipe(labels)
+        spec = self.fusion_spec
+        return {
+            "schema_version": INPUT_SCHEMA_VERSION,
+            "layout": "NC", "shape": [1, *self.input_shape], "dtype": "float32",
+            "hand_localiser": True, "fusion": spec.to_dict(),
+            "crop": {k: crop[k] for k in ("shape", "color", "channel_order", "resize_chain", "size", "resize_method",
+                                          "pixel_scale", "mean", "std", "normalization", "per_image_min_std")},
+            "steps": [
+                "decode, apply the EXIF orientation, convert to RGB",
+                "hand_localiser: find the hand, its box and its 21 landmarks (asl_edge.runtime.hands)",
+                "the crop around the hand, turned upright where the localiser's 'upright' is set, through the "
+                "'crop' recipe (as a crop model's input), flattened in NHWC order: the row's first part",
+                "the landmarks as a landmark model reads them (asl_edge.runtime.landmarks.landmark_features with "
+                "fusion.landmarks): the row's second part",
+                "the graph quantises each part for its own model and combines the two models' probabilities "
+                "(fusion.combination, fusion.weight: the landmark model's share)",
+            ],
+            "input_name": input_name, "output_name": output_name,
+            "output": "probabilities, one per label, in label order",
+            "labels": list(labels),
+        }
+
     @property
     def localises(self) -> bool:
         """Whether a hand is found and cropped before the rest of the preprocessing."""
@@ -246,7 +306,7 @@ class Preprocessing:
 
     def without_localiser(self) -> Preprocessing:
         """The same steps after the hand crop (what a crop goes through)."""
-        return replace(self, localiser=None, landmarks=None)
+        return replace(self, localiser=None, landmarks=None, fusion=None)
 
     def before_localisation(self) -> Preprocessing:
         """What a data set is loaded with for a model with a localiser: the whole frame as RGB at
@@ -254,8 +314,8 @@ class Preprocessing:
         :meth:`without_localiser`, finish it. Training, export calibration, ``evaluate`` and
         ``benchmark`` all stage camera data through this one step."""
         side = self.resize_chain[0] if self.resize_chain else max(self.image_size)
-        return replace(self, localiser=None, landmarks=None, resize_chain=(), color_mode="rgb", normalization="fixed",
-                       image_size=(side, side))
+        return replace(self, localiser=None, landmarks=None, fusion=None, resize_chain=(), color_mode="rgb",
+                       normalization="fixed", image_size=(side, side))
 
     # -- pixels -------------------------------------------------------------------------------
     def load(self, source: str | os.PathLike | bytes | Image.Image) -> np.ndarray:
@@ -264,9 +324,10 @@ class Preprocessing:
         Raises:
             DataError: the file is missing, not an image, corrupt or too large.
         """
-        if self.landmarks is not None:
+        if self.landmarks is not None or self.fusion is not None:
             img = open_image(source) if not isinstance(source, Image.Image) else source
-            return self.hand_landmarks(img, name=source if isinstance(source, (str, os.PathLike)) else None)[0]
+            read = self.hand_landmarks if self.landmarks is not None else self.fused_sample
+            return read(img, name=source if isinstance(source, (str, os.PathLike)) else None)[0]
         return self.from_pil(self._decode_rgb(source))
 
     def load_rgb(self, source: str | os.PathLike | bytes | Image.Image) -> np.ndarray:
@@ -328,6 +389,23 @@ class Preprocessing:
             raise NoHandFound(f"no hand found in {name or 'the image'}")
         return hand.points(), hand.box()
 
+    def fused_sample(self, img: Image.Image, name=None, tracker=None):
+        """A fused model's sample of an image: one hand search's crop pixels and landmarks in one
+        float32 row (:attr:`fusion`), and the hand's box. Args and raises as :meth:`locate`."""
+        from asl_edge.runtime.hands import cached_localiser
+
+        rgb = np.asarray(img.convert("RGB"))
+        localiser = cached_localiser(self.localiser) if tracker is None else tracker.localiser
+        hand = localiser.find_hand(rgb) if tracker is None else tracker.update(rgb)
+        if hand is None:
+            raise NoHandFound(f"no hand found in {name or 'the image'}")
+        return self.fused_from_hand(rgb, hand, localiser), hand.box()
+
+    def fused_from_hand(self, rgb: np.ndarray, hand, localiser) -> np.ndarray:
+        """A fused model's sample of a hand found in ``rgb`` by ``localiser`` (the crop it cuts)."""
+        crop = self.without_localiser().load(Image.fromarray(localiser.crop(rgb, hand.box()), "RGB"))
+        return np.concatenate([crop.reshape(-1).astype(np.float32), hand.points().reshape(-1)])
+
     def from_array(self, rgb: np.ndarray) -> np.ndarray:
         """Finishes preprocessing an RGB ``uint8`` array that already went through ``resize_chain``."""
         return self.from_pil(Image.fromarray(rgb, "RGB"))
@@ -352,6 +430,8 @@ class Preprocessing:
             from asl_edge.runtime.landmarks import landmark_features
 
             return landmark_features(batch, self.landmark_features)
+        if self.fusion is not None:
+            return self._normalize_fused(batch)
         x = batch.astype(np.float32) / 255.0
         if self.channel_order == "bgr":
             x = x[..., ::-1]
@@ -364,6 +444,20 @@ class Preprocessing:
             spread = np.sqrt(np.mean(np.square(centred), axis=axes, keepdims=True))
             x = centred / np.maximum(spread, np.float32(PER_IMAGE_MIN_STD))
         return x.astype(np.float32)
+
+
+    def _normalize_fused(self, batch: np.ndarray) -> np.ndarray:
+        """A fused model's rows (:meth:`fused_sample`) -> its input: the crop as the crop model
+        normalises it, flattened, then the landmark features."""
+        from asl_edge.runtime.landmarks import NUM_LANDMARKS, landmark_features
+
+        batch = np.asarray(batch, np.float32)
+        lead, n = batch.shape[:-1], self._pixels
+        pixels = np.clip(np.round(batch[..., :n]), 0, 255).astype(np.uint8).reshape(*lead, *self.image_size,
+                                                                                    self.channels)
+        crop = self.without_localiser().normalize(pixels).reshape(*lead, n)
+        points = batch[..., n:].reshape(*lead, NUM_LANDMARKS, 3)
+        return np.concatenate([crop, landmark_features(points, self.fusion_spec.features)], axis=-1)
 
 
 BATCH_BYTES = 128 << 20

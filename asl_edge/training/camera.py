@@ -125,6 +125,16 @@ def camera_sets(ds: ImageDataset, pre: Preprocessing, train_index: np.ndarray, v
     return CameraSets(train, val, test, test_found, stats)
 
 
+def _fused(ds: ImageDataset, pre: Preprocessing) -> tuple[ImageDataset, np.ndarray]:
+    """:func:`localised` for a fused landmark + crop model: each image's row (crop pixels and
+    landmarks of one hand search; zeros where no hand was found)."""
+    from asl_edge.runtime.fusion import fused_rows
+
+    rows, found = fused_rows(pre, ds.load_images())
+    return ImageDataset(labels=ds.labels, class_names=ds.class_names, preprocessing=pre, source=ds.source,
+                        images=rows, groups=ds.groups), found
+
+
 def localised(ds: ImageDataset, pre: Preprocessing) -> tuple[ImageDataset, np.ndarray]:
     """Every image of ``ds`` (loaded with :meth:`Preprocessing.before_localisation`) as the crop
     ``pre``'s localiser makes of it, and whether a hand was found in each (where none is, the whole
@@ -133,6 +143,8 @@ def localised(ds: ImageDataset, pre: Preprocessing) -> tuple[ImageDataset, np.nd
         from asl_edge.training.landmarks import landmarked
 
         return landmarked(ds, pre)
+    if pre.fusion is not None:
+        return _fused(ds, pre)
     index = np.arange(len(ds))
     sets = camera_sets(ds, pre, index[:0], index[:0], index, 0, (0.35, 0.7), 0)
     return sets.test, sets.test_found

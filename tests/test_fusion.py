@@ -1,0 +1,234 @@
+"""Late fusion of a landmark and a crop classifier: the combinations' values, and the benchmark's
+choice of weight and its fused scores (``benchmarks/landmarks_vs_crops.py``)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from asl_edge.runtime.errors import DataError
+from asl_edge.runtime.fusion import COMBINATIONS, LOG_FLOOR, fuse
+from tests.conftest import load_script
+
+A = np.array([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8]], np.float32)
+B = np.array([[0.2, 0.5, 0.3], [0.0, 0.9, 0.1]], np.float32)
+
+
+def expected(name: str, w: float) -> np.ndarray:
+    """Each combination written out by hand, element by element."""
+    out = np.zeros_like(A, np.float64)
+    for i in range(A.shape[0]):
+        for j in range(A.shape[1]):
+            a, b = float(A[i, j]), float(B[i, j])
+            out[i, j] = w * a + (1 - w) * b if name == "mean" else \
+                np.exp(w * np.log(max(a, LOG_FLOOR)) + (1 - w) * np.log(max(b, LOG_FLOOR)))
+        if name == "log":
+            out[i] /= out[i].sum()
+    return out
+
+
+@pytest.mark.parametrize("name", COMBINATIONS)
+@pytest.mark.parametrize("w", [0.0, 0.3, 0.5, 1.0])
+def test_fusion_is_the_weighted_combination(name, w):
+    np.testing.assert_allclose(fuse(A, B, w, name), expected(name, w), rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("name", COMBINATIONS)
+def test_fused_outputs_are_probabilities_and_the_ends_are_each_model(name):
+    for w in (0.0, 0.25, 0.8, 1.0):
+        p = fuse(A, B, w, name)
+        np.testing.assert_allclose(p.sum(1), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(fuse(A, B, 1.0, name), A / A.sum(1, keepdims=True), atol=1e-6)
+    np.testing.assert_allclose(fuse(A, B, 0.0, name), np.maximum(B, LOG_FLOOR if name == "log" else 0) /
+                               np.maximum(B, LOG_FLOOR if name == "log" else 0).sum(1, keepdims=True), atol=1e-5)
+
+
+def test_a_zero_probability_does_not_veto_the_other_models_answer():
+    # the crop model is sure of class 1, the landmark model gives it an int8 zero: the geometric mean
+    # still weighs the evidence instead of ruling class 1 out
+    assert fuse(np.array([[0.6, 0.0, 0.4]]), np.array([[0.0, 1.0, 0.0]]), 0.4, "log").argmax() == 1
+
+
+@pytest.mark.parametrize("bad, message", [
+    ({"combination": "max"}, "unknown fusion 'max'"),
+    ({"weight": 1.5}, "from 0 to 1"), ({"weight": -0.1}, "from 0 to 1"), ({"weight": True}, "from 0 to 1"),
+    ({"second": B[:1]}, "differ in shape"),
+])
+def test_bad_fusion_settings_fail_in_one_line(bad, message):
+    kw = {"first": A, "second": B, "weight": 0.5, "combination": "mean", **bad}
+    with pytest.raises(DataError, match=message):
+        fuse(**kw)
+
+
+# -- the benchmark's fusion: weight chosen on validation data, then scored ------------------------------
+@pytest.fixture(scope="module")
+def lvc():
+    return load_script("benchmarks/landmarks_vs_crops.py")
+
+
+def synthetic(seed: int = 0):
+    """Two shifts besides unchanged: the landmark model narrowly wrong on "jpeg", the crop model on
+    "bg", each where the other is sure and right."""
+    rng = np.random.default_rng(seed)
+    n, k = 40, 4
+    labels = rng.integers(0, k, n)
+    sure = np.eye(k)[labels] * 0.7 + 0.075
+    narrowly_wrong = np.eye(k)[(labels + 1) % k] * 0.175 + np.eye(k)[labels] * 0.125 + 0.175
+    lm = np.stack([sure, narrowly_wrong, sure])     # unchanged, "jpeg", "bg"
+    cam = np.stack([sure, sure, narrowly_wrong])
+    found = {m: np.ones((3, n), bool) for m in ("landmarks", "camera")}
+    return ["unchanged", "jpeg", "bg"], labels, {"landmarks": lm, "camera": cam}, found
+
+
+def test_fused_scores_count_a_frame_without_a_hand_wrong_and_use_the_model_that_found_one(lvc):
+    names, labels, probs, found = synthetic()
+    found["landmarks"][0, :10] = False   # only the crop model's search found these
+    found["camera"][0, :5] = False       # ... and neither found the first 5
+    p, f = lvc._fused(probs, found, 0.5, "mean")
+    assert not f[0, :5].any() and f[0, 5:].all()
+    np.testing.assert_allclose(p[0, 5:10], probs["camera"][0, 5:10])
+    entry = lvc._entry("x", names, {"jpeg": "sensor", "bg": "background"}, p, f, labels)
+    assert entry["no_hand"] == 5 and entry["accuracy"] == pytest.approx(35 / 40)
+
+
+def test_the_weight_chosen_is_the_one_with_the_best_mean_over_the_shifts(lvc):
+    names, labels, probs, found = synthetic()
+    chosen = lvc.choose_weight(names, labels, probs, found)
+    best = max(r["mean_over_shifts"] for r in chosen["sweep"])
+    pick = next(r for r in chosen["sweep"] if (r["combination"], r["weight"]) ==
+                (chosen["chosen"]["combination"], chosen["chosen"]["weight"]))
+    assert pick["mean_over_shifts"] == best == 1.0  # the fusion reads both shifts right, neither model alone does
+    for end in (0.0, 1.0):
+        alone = next(r for r in chosen["sweep"] if r["combination"] == "mean" and r["weight"] == end)
+        assert alone["mean_over_shifts"] == 0.5
+    assert 0.0 < pick["weight"] < 1.0
+
+
+# -- the fused artifact: one int8 TFLite from a landmark and a crop artifact ----------------------------
+from tests import test_landmarks as landmark_tests  # noqa: E402  (its real-hand fixtures, module-scoped here too)
+
+HAND_CLASSES, NO_TF = landmark_tests.HAND_CLASSES, landmark_tests.NO_TF
+hands_npz = pytest.fixture(scope="module", name="hands_npz")(landmark_tests.hands_npz.__wrapped__)
+landmark_export = pytest.fixture(scope="module", name="landmark_export")(landmark_tests.landmark_export.__wrapped__)
+
+ASL_EDGE = [sys.executable, "-m", "asl_edge"]
+
+
+@pytest.fixture(scope="module")
+def crop_artifact(tiny_export, landmark_export, tmp_path_factory):
+    """The tiny int8 CNN as a camera (crop) model of the landmark model's three signs and split: its
+    metadata given the hand localiser and the 64 px frames the landmark model was held out on."""
+    from dataclasses import replace
+
+    from asl_edge.runtime.hands import LocaliserConfig
+    from asl_edge.runtime.metadata import read_metadata, write_metadata
+    from asl_edge.runtime.preprocess import Preprocessing
+
+    _, lm_out, lm_manifest, _ = landmark_export
+    lm_meta = read_metadata(lm_out / next(a["path"] for a in lm_manifest["artifacts"] if a["format"] == "tflite_int8"))
+    art = tmp_path_factory.mktemp("crop") / "crop_int8.tflite"
+    art.write_bytes(next(tiny_export.glob("*_int8.tflite")).read_bytes())
+    meta = read_metadata(art)
+    pre = replace(Preprocessing.from_dict(meta["preprocessing"]), resize_chain=(64,),
+                  localiser={**LocaliserConfig().to_dict(), "upright": True})
+    write_metadata(art, list(HAND_CLASSES), pre.to_dict(), {"split": lm_meta["split"]})
+    return art
+
+
+@pytest.fixture(scope="module")
+def lm_artifact(landmark_export):
+    _, out, manifest, _ = landmark_export
+    return out / next(a["path"] for a in manifest["artifacts"] if a["format"] == "tflite_int8")
+
+
+@pytest.mark.parametrize("combination", COMBINATIONS)
+def test_fused_graph_outputs_the_weighted_combination_of_its_two_models(lm_artifact, crop_artifact, combination):
+    from asl_edge.export.fusion import FusionParts, fuse_tflite
+    from asl_edge.runtime.runners import load_runner
+
+    lm, crop = load_runner(lm_artifact, threads=1), load_runner(crop_artifact, threads=1)
+    buf = fuse_tflite(lm_artifact.read_bytes(), crop_artifact.read_bytes(),
+                      FusionParts(crop.input_shape, lm.input_shape[0], 3), 0.3, combination)
+    path = crop_artifact.parent / f"fused_{combination}.tflite"
+    path.write_bytes(buf)
+    fused = load_runner(path, threads=1)
+    rng = np.random.default_rng(1)
+    for n in (1, 5):  # one row, then a batch (the graph's batch dimension follows the input)
+        x_crop = rng.normal(size=(n, *crop.input_shape)).astype(np.float32)
+        x_lm = rng.normal(size=(n, *lm.input_shape)).astype(np.float32) * 2
+        got = fused.predict(np.concatenate([x_crop.reshape(n, -1), x_lm], axis=1))
+        want = fuse(lm.predict(x_lm), crop.predict(x_crop), 0.3, combination)
+        np.testing.assert_allclose(got, want, atol=1e-6)
+        assert not np.allclose(want, fuse(lm.predict(x_lm), crop.predict(x_crop), 0.7, combination), atol=1e-3)
+
+
+def test_fuse_command_writes_a_checked_artifact_that_runs_without_tensorflow(lm_artifact, crop_artifact, hands_npz,
+                                                                             tmp_path):
+    from PIL import Image
+
+    from asl_edge.runtime.fusion import fused_rows
+    from asl_edge.runtime.predict import load_predictor
+    from asl_edge.runtime.runners import load_runner
+
+    out = tmp_path / "fused"
+    r = subprocess.run([sys.executable, "-c", NO_TF, "fuse", str(lm_artifact), str(crop_artifact), "--weight", "0.4",
+                        "--out", str(out), "--name", "tiny-fusion", "--json"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    manifest = json.loads(r.stdout)
+    (entry,) = manifest["artifacts"]
+    assert entry["status"] == "ok" and entry["max_abs_diff"] <= 1e-4 and entry["agreement"] == 1.0
+    assert manifest["fusion"] == {"landmarks": {"use_z": True, "version": 1}, "combination": "log", "weight": 0.4,
+                                  "version": 1}
+    art = out / "tiny-fusion_int8.tflite"
+    v = subprocess.run([*ASL_EDGE, "verify", str(out)], capture_output=True, text=True)
+    assert v.returncode == 0, v.stderr
+    i = subprocess.run([sys.executable, "-c", NO_TF, "info", str(art)], capture_output=True, text=True)
+    assert i.returncode == 0 and "log of a landmark model (weight 0.4)" in i.stdout, i.stderr
+    assert str(lm_artifact) in i.stdout and str(crop_artifact) in i.stdout
+    data = np.load(hands_npz)
+    for i in range(3):  # one photograph of each sign
+        Image.fromarray(data["images"][list(data["labels"]).index(i)]).save(tmp_path / f"sign{i}.png")
+    p = subprocess.run([sys.executable, "-c", NO_TF, "predict", str(art), str(tmp_path), "--json", "--top-k", "3"],
+                       capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    got = {json.loads(line)["path"].rsplit("/", 1)[-1]: json.loads(line) for line in p.stdout.splitlines()}
+    # the same hand search by hand, each source artifact on its own part, fused in NumPy
+    pre = load_predictor(art).preprocessing
+    rows, found = fused_rows(pre, [data["images"][list(data["labels"]).index(i)] for i in range(3)])
+    x, pixels = pre.normalize(rows), int(np.prod(load_runner(crop_artifact).input_shape))
+    want = fuse(load_runner(lm_artifact).predict(x[:, pixels:]),
+                load_runner(crop_artifact).predict(x[:, :pixels].reshape(-1, 16, 16, 3)), 0.4, "log")
+    for i in range(3):
+        row = got[f"sign{i}.png"]
+        assert row["hand"] is bool(found[i])
+        if found[i]:
+            assert {t["label"]: t["probability"] for t in row["top"]} == pytest.approx(
+                {HAND_CLASSES[j]: float(want[i, j]) for j in range(3)}, abs=2e-4)
+
+
+@pytest.mark.parametrize("swap, message", [
+    (True, "is not a landmark model"),
+    (False, "different labels"),
+])
+def test_fuse_refuses_models_that_cannot_be_fused_in_one_line(lm_artifact, crop_artifact, tiny_export, tmp_path,
+                                                              swap, message):
+    other = next(tiny_export.glob("*_int8.tflite"))  # no localiser, other labels
+    args = [str(crop_artifact), str(lm_artifact)] if swap else [str(lm_artifact), str(other)]
+    if not swap:
+        from asl_edge.runtime.metadata import read_metadata, write_metadata
+        from asl_edge.runtime.preprocess import Preprocessing
+
+        copy = tmp_path / "other_int8.tflite"
+        copy.write_bytes(crop_artifact.read_bytes())
+        meta = read_metadata(copy)
+        write_metadata(copy, ["a", "b", "c"], Preprocessing.from_dict(meta["preprocessing"]).to_dict(),
+                       {"split": meta["split"]})
+        args[1] = str(copy)
+    out = tmp_path / "out"
+    r = subprocess.run([*ASL_EDGE, "fuse", *args, "--weight", "0.5", "--out", str(out)], capture_output=True, text=True)
+    assert r.returncode != 0 and not out.exists()
+    assert r.stderr.startswith("asl-edge: error:") and message in r.stderr and len(r.stderr.strip().splitlines()) == 1
