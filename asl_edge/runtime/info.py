@@ -80,8 +80,9 @@ def _input_lines(spec: dict | None, pre: dict) -> list[tuple[str, str]]:
     """The input recipe (``asl_edge.input``) and the preprocessing, one line each, then its steps."""
     if not spec:  # an artifact written before the input recipe was embedded
         return [("preprocessing", ", ".join(f"{k}={v}" for k, v in pre.items() if k != "localiser"))]
+    full, spec = spec, spec.get("crop") if isinstance(spec.get("crop"), dict) else spec  # a fusion: its crop's recipe
     scale = spec.get("pixel_scale")
-    lines = [("input", f"{spec.get('layout')} {spec.get('shape')} {spec.get('dtype')}, {spec.get('color')} "
+    lines = [("input", f"{full.get('layout')} {full.get('shape')} {full.get('dtype')}, {spec.get('color')} "
                        f"(channel order {spec.get('channel_order')})"),
              ("resize", f"through {spec.get('resize_chain')} to {spec.get('size')}, {spec.get('resize_method')}"),
              ("pixels", f"x {scale:.6g} (1/{1 / scale:.0f}), then (x - {spec.get('mean')}) / {spec.get('std')}"
@@ -89,8 +90,8 @@ def _input_lines(spec: dict | None, pre: dict) -> list[tuple[str, str]]:
              ("normalization", str(spec.get("normalization"))
               + (f" (std floored at {spec['per_image_min_std']:.4g})" if spec.get("normalization") == "per_image"
                  else "")),
-             ("hand localiser", "finds and crops the hand first" if spec.get("hand_localiser") else "none")]
-    return lines + [(f"step {i}", str(step)) for i, step in enumerate(spec.get("steps") or [], 1)]
+             ("hand localiser", "finds and crops the hand first" if full.get("hand_localiser") else "none")]
+    return lines + [(f"step {i}", str(step)) for i, step in enumerate(full.get("steps") or [], 1)]
 
 
 def _fusion_lines(info: dict) -> list[tuple[str, str]]:
@@ -128,8 +129,8 @@ def format_info(info: dict) -> str:
     if info["accuracy"] is not None:
         source = info["source_accuracy"]
         rows.append(("accuracy", f"{info['accuracy']:.2%} on {info['accuracy_on']} (measured at export"
-                                 + (f"; the trained model {source:.2%} on the same images)" if source is not None
-                                    else ")")))
+                                 + (f"; {'its two sources fused' if info.get('fused_from') else 'the trained model'}"
+                                    f" {source:.2%} on the same images)" if source is not None else ")")))
     else:
         rows.append(("accuracy", "not recorded: `asl-edge evaluate` measures it"))
     if info["compression"]:
