@@ -107,6 +107,19 @@ def test_search_looks_wider_when_the_first_find_is_small(monkeypatch):
     assert as_before.find_hand(frame).box().center[0] < 60 and len(views) == 1  # the first find, as before
 
 
+def test_small_tiles_join_the_frames_views_after_the_zoomed_out_view():
+    pytest.importorskip("ai_edge_litert")
+    plain = HandLocaliser(LocaliserConfig(), threads=1).search_plan(320, 240)
+    plan = HandLocaliser(LocaliserConfig(small_tile_frac=0.45), threads=1).search_plan(320, 240)
+    small = hands.tile_views(320, 240, 0.45)
+    views = [s.view for s in plan if s.copy == "frame" and s.kind == "view"]
+    assert len(small) > 6 and views[-len(small):] == small and views[:-len(small)] == [
+        s.view for s in plain if s.copy == "frame" and s.kind == "view"]
+    assert [s for s in plan if s.copy != "frame"] == [s for s in plain if s.copy != "frame"]  # not on retry copies
+    with pytest.raises(DataError, match="small_tile_frac"):
+        LocaliserConfig(small_tile_frac=0.1)
+
+
 def test_every_hand_is_found_and_the_signers_comes_first(localiser):
     found = localiser.find_hands(_room())
     assert len(found) == 2
