@@ -109,8 +109,8 @@ def test_search_looks_wider_when_the_first_find_is_small(monkeypatch):
 
 def test_small_tiles_join_the_frames_views_after_the_zoomed_out_view():
     pytest.importorskip("ai_edge_litert")
-    plain = HandLocaliser(LocaliserConfig(), threads=1).search_plan(320, 240)
-    plan = HandLocaliser(LocaliserConfig(small_tile_frac=0.45), threads=1).search_plan(320, 240)
+    plain = HandLocaliser(LocaliserConfig(small_tile_frac=0), threads=1).search_plan(320, 240)
+    plan = HandLocaliser(LocaliserConfig(), threads=1).search_plan(320, 240)  # the default: 0.45
     small = hands.tile_views(320, 240, 0.45)
     views = [s.view for s in plan if s.copy == "frame" and s.kind == "view"]
     assert len(small) > 6 and views[-len(small):] == small and views[:-len(small)] == [

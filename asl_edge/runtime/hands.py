@@ -210,14 +210,15 @@ class LocaliserConfig:
             weak palms, whole frame into the landmark model), stopping at the first hand.
         tile_frac: the fallback's tiles are squares of this share of the frame's short side.
         small_tile_frac: after the zoomed-out view, on the frame itself (not its retry copies),
-            tiles of this share of the short side, for a hand further away (0: none, the default).
+            tiles of this share of the short side, for a hand further away (0: none).
             The palm detector finds a far hand's palm when the view is about as high as the hand:
             of 26 dim, blurred frames with the hand at 28-40% of the frame height that the search
             missed, in 23 with such a view, 10 at the size of the ``tile_frac`` tiles, 4 in the
             whole frame. On those development scenes (validation signers, TRAIN photographs, 540
             frames) 0.45 found a hand in 94.1% instead of 90.6% and read 88.2% instead of 85.6%
-            right, for 39 ms more CPU a frame on average (0.35: the same, for more). Not the default
-            yet: the live loop's clips and the test scene sets were not measured with it.
+            right, for 39 ms more CPU a frame on average (0.35: the same, for more); the test scene
+            sets then gained too (benchmarks/results/scenes/bystanders_small_tiles.json). Recorded
+            settings without it read this default (the localiser is not trained).
         candidate_score: palms of any view scoring between this and ``min_palm_score`` are kept...
         max_candidates: ...and the best this many (one per place) go through the landmark model
             when no view found a hand (0: never).
@@ -259,7 +260,7 @@ class LocaliserConfig:
     max_palms: int = 2
     fallback: bool = True
     tile_frac: float = 0.75
-    small_tile_frac: float = 0.0
+    small_tile_frac: float = 0.45
     candidate_score: float = 0.05
     max_candidates: int = 3
     zoom_out: float = 1.6
