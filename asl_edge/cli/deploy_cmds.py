@@ -45,7 +45,9 @@ from asl_edge.runtime.fsutil import printable
               help="Camera: the frame rate to keep; each frame's hand search stops at 1000/FPS ms and goes on "
                    "in the next frames (0: no budget, the full search on every 4th frame without a hand).")
 @click.option("--search-ms", type=float, default=None,
-              help="Camera: at most this many ms of each frame for the hand search [default: the whole frame].")
+              help="Camera: at most this many ms of each frame for the hand search [default: measured as the loop "
+                   "runs, so that a frame that searches costs at most about 1.8 frames that follow a hand; "
+                   "1000/FPS: as much as the frame allows].")
 @click.option("--vote", type=int, default=None,
               help="Camera: answer the label most of the last N frames gave [default: the model's, else 1].")
 @click.option("--all-hands", is_flag=True,

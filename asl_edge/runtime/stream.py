@@ -20,6 +20,12 @@ from asl_edge.runtime.errors import DataError
 # frames (LiveLoop), this is the least it reserves.
 RESERVE_MS = 4.0
 RECENT_FRAMES = 30
+# A frame that searches may cost this many frames that follow a hand (one landmark model call, the
+# crop and the classifier), measured as the loop runs: a frame with nothing to follow then pays about
+# one palm detector run, and the rest of the search goes on in the next frames. Two would put the
+# slowest frames at the p99 <= 2 x p50 line itself; a little under leaves room for a call that takes
+# longer than the last ones did.
+STEADY_FRAMES = 1.8
 
 
 @dataclass(frozen=True)
@@ -29,15 +35,20 @@ class FrameBudget:
     Attributes:
         fps: the frame rate to keep: ``1000 / fps`` milliseconds per frame.
         reserve_ms: of those, the least kept for the crop and the classifier (the live loop keeps
-            the most they took in its last frames, if more); the hand models get the rest.
-        search_ms: at most this much of it for the hand models (``None``: all the rest). Less
-            leaves a frame without a hand costing little more than one with a hand followed (a
-            steadier loop, and CPU left to the device), and spreads the search over more frames.
+            the most they took in its last frames, if more); the hand models get at most the rest.
+        search_ms: at most this much of it for the hand models. ``None`` (the default): a steady
+            slice measured as the loop runs, ``steady`` times a frame that follows a hand (its
+            landmark model call, crop and classifier) less the crop and classifier: every frame
+            costs about as much as any other (no frame stalls to finish a search; p99 near p50),
+            on whatever device, and the search is spread over more frames. A number: that many ms
+            (the whole frame, e.g. ``1000 / fps``: the search goes as far as the frame allows).
+        steady: see ``search_ms``: a searching frame's cost in frames that follow a hand.
     """
 
     fps: float = 15.0
     reserve_ms: float = RESERVE_MS
     search_ms: float | None = None
+    steady: float = STEADY_FRAMES
 
     def __post_init__(self):
         if not (isinstance(self.fps, (int, float)) and 0 < self.fps <= 1000):
@@ -46,6 +57,8 @@ class FrameBudget:
             raise DataError(f"the reserve ({self.reserve_ms} ms) must be under the frame's {self.ms:.1f} ms")
         if self.search_ms is not None and not 0 < self.search_ms:
             raise DataError(f"the search's time per frame must be positive, got {self.search_ms!r} ms")
+        if not self.steady >= 1:
+            raise DataError(f"a searching frame's cost must be at least one frame's, got {self.steady!r}")
 
     @property
     def ms(self) -> float:
@@ -53,9 +66,20 @@ class FrameBudget:
 
     @property
     def localiser_s(self) -> float:
-        """Seconds per frame for the hand models."""
+        """The most seconds per frame the hand models may have (before the measured slice)."""
         rest = self.ms - self.reserve_ms
         return (rest if self.search_ms is None else min(rest, self.search_ms)) / 1000.0
+
+    def hand_models_s(self, rest_s: float, landmark_s: float | None) -> float:
+        """Seconds for the hand models on the next frame, the crop and classifier having taken at
+        most ``rest_s`` lately (at least ``reserve_ms`` is kept back for them) and a landmark model
+        call ``landmark_s`` (``None``: not measured yet; the steady slice is then one model call
+        per frame, as the first call of a frame always runs)."""
+        cap = min(self.localiser_s, self.ms / 1000 - max(rest_s, self.reserve_ms / 1000))
+        if self.search_ms is None:
+            steady = 0.0 if landmark_s is None else self.steady * (landmark_s + rest_s) - rest_s
+            cap = min(cap, steady)
+        return max(cap, 1e-3)
 
 
 class LabelVote:
@@ -114,8 +138,8 @@ class LiveLoop:
             from asl_edge.runtime.hands import HandTracker, cached_localiser
 
             localiser = cached_localiser(predictor.preprocessing.localiser)
-            self.tracker = HandTracker(localiser, budget_s=None if budget is None else budget.localiser_s,
-                                       clock=clock)
+            self.tracker = HandTracker(localiser, clock=clock,
+                                       budget_s=None if budget is None else budget.hand_models_s(0.0, None))
 
     def step(self, rgb) -> StreamResult:
         """The answer for the next frame (a PIL RGB image)."""
@@ -123,11 +147,10 @@ class LiveLoop:
 
         start = self.clock()
         raw, prob, box = classify_frame(self.predictor, rgb, self.tracker)
-        if self.tracker is not None and self.tracker.meter is not None:
+        meter = None if self.tracker is None else self.tracker.meter
+        if meter is not None:
             self._rest.append(self.clock() - start - self.tracker.frame_s)
-            reserve = max(self.budget.reserve_ms / 1000, max(self._rest))
-            # what is left of the frame once the crop and classifier have had what they took lately
-            self.tracker.meter.budget_s = max(min(self.budget.localiser_s, self.budget.ms / 1000 - reserve), 1e-3)
+            meter.budget_s = self.budget.hand_models_s(max(self._rest), meter.expected.get("landmark"))
         label, voted = self.vote.update(raw, prob)
         return StreamResult(label, voted, raw, box)
 
