@@ -71,3 +71,11 @@ def require(module: str, extra: str):
         from asl_edge.runtime.extras import EXTRAS, missing
 
         raise missing(f"'{module}' (the {extra} extra: {EXTRAS[extra]})", extra) from exc
+
+
+def refuse_unknown_keys(d: dict, fields, what: str) -> None:
+    """Raises :class:`DataError` naming the keys of ``d`` (a settings object read from an artifact)
+    that are not in ``fields`` (a dataclass's ``__dataclass_fields__``): a newer or crafted file."""
+    unknown = set(d) - set(fields)
+    if unknown:
+        raise DataError(f"unknown {what} keys: {', '.join(sorted(map(str, unknown)))}")

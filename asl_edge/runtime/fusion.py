@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from asl_edge.runtime.errors import DataError
+from asl_edge.runtime.errors import DataError, refuse_unknown_keys
 
 # A probability of exactly 0 (an int8 output's lowest step) would make a log-probability -inf, and one
 # such class would veto the other model's answer outright; 1e-6 is far below any int8 output step.
@@ -112,9 +112,7 @@ class FusionSpec:
     def from_dict(cls, d: dict) -> FusionSpec:
         if not isinstance(d, dict):
             raise DataError("preprocessing 'fusion' must be an object")
-        unknown = set(d) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise DataError(f"unknown fusion keys: {', '.join(sorted(map(str, unknown)))}")
+        refuse_unknown_keys(d, cls.__dataclass_fields__, "fusion")
         if not isinstance(d.get("landmarks"), dict):
             raise DataError("fusion 'landmarks' must be an object")
         return cls(**d)

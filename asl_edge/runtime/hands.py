@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFilter
 
-from asl_edge.runtime.errors import DataError, ModelError
+from asl_edge.runtime.errors import DataError, ModelError, refuse_unknown_keys
 
 ASSETS = Path(__file__).parent / "assets" / "hands"
 MAX_PALMS, MAX_CANDIDATES, MAX_ZOOM_OUT, MAX_MARGIN = 16, 64, 4.0, 2.0
@@ -319,9 +319,7 @@ class LocaliserConfig:
         """
         d = dict(d)
         recorded = d.pop("models", None)
-        unknown = set(d) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise DataError(f"unknown localiser keys: {', '.join(sorted(unknown))}")
+        refuse_unknown_keys(d, cls.__dataclass_fields__, "localiser")
         d.setdefault("retries", ())  # recorded before retries existed: behave as then
         try:
             config = cls(**d)

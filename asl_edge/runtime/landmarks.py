@@ -31,7 +31,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from asl_edge.runtime.errors import DataError
+from asl_edge.runtime.errors import DataError, refuse_unknown_keys
 
 NUM_LANDMARKS = 21
 WRIST, INDEX_MCP, MIDDLE_MCP, RING_MCP, PINKY_MCP = 0, 5, 9, 13, 17
@@ -73,9 +73,7 @@ class LandmarkFeatures:
     def from_dict(cls, d: dict) -> LandmarkFeatures:
         if not isinstance(d, dict):
             raise DataError("preprocessing 'landmarks' must be an object")
-        unknown = set(d) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise DataError(f"unknown landmarks keys: {', '.join(sorted(map(str, unknown)))}")
+        refuse_unknown_keys(d, cls.__dataclass_fields__, "landmarks")
         return cls(**d)
 
 
