@@ -423,14 +423,7 @@ def camera_loop(predictor: Predictor, capture, max_frames: int | None = None, sh
             rgb = _next_picture(capture, counts)
             if rgb is None:
                 break
-            r = loop.step(rgb)
-            counts["frames"] += 1
-            counts["no_hand"] += r.label is None
-            result = FrameResult(counts["frames"], r.label, r.probability, r.box,
-                                 counts["frames"] / max(time.perf_counter() - start, 1e-9))
-            if on_result is not None:
-                on_result(result)
-            if any([view(rgb, result) for view in views]):  # a list: every view sees the frame
+            if _one_frame(loop, rgb, counts, start, on_result, views):
                 break
     finally:
         capture.release()
@@ -440,6 +433,19 @@ def camera_loop(predictor: Predictor, capture, max_frames: int | None = None, sh
     if loop.tracker is not None:
         stats["localiser"] = dict(loop.tracker.counts)
     return stats
+
+
+def _one_frame(loop, rgb, counts: dict, start: float, on_result, views) -> bool:
+    """Reads one frame through ``loop``, counts it, hands its :class:`FrameResult` to ``on_result``
+    and every view; whether a view asks to stop (a window's ``q``)."""
+    r = loop.step(rgb)
+    counts["frames"] += 1
+    counts["no_hand"] += r.label is None
+    result = FrameResult(counts["frames"], r.label, r.probability, r.box,
+                         counts["frames"] / max(time.perf_counter() - start, 1e-9))
+    if on_result is not None:
+        on_result(result)
+    return any([view(rgb, result) for view in views])  # a list: every view sees the frame
 
 
 def _next_picture(capture, counts: dict):
