@@ -34,8 +34,12 @@ def _ok_row(doc: dict) -> dict:
     ("model.width=0", "[1, 1024]"), ("model.dropout=1.5", "[0, 1)"),
 ])
 def test_train_refuses_a_setting_out_of_range_in_one_line(tmp_path, item, range_):
+    from asl_edge.training.flags import BY_KEY
+
+    key = item.split("=")[0]
+    named = f"{key} ({BY_KEY[key].flag})" if key in BY_KEY else key  # a key with a flag names both
     r = run_capped(["train", "--set", item, "--out", tmp_path / "run"], cwd=tmp_path, vm_bytes=TF_VM_BYTES)
-    line = assert_one_error_line(r, f"{item.split('=')[0]} must lie in {range_}")
+    line = assert_one_error_line(r, f"{named} must lie in {range_}")
     assert "Traceback" not in r.stderr and line.count(":") <= 3
     assert_within(r)
     assert not (tmp_path / "run").exists()
