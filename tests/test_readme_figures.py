@@ -79,6 +79,11 @@ def _shifts(doc: dict) -> dict[str, float]:
     return {name: s["accuracy"] for name, s in doc["shifts"].items()}
 
 
+def _fast_before_backgrounds() -> dict:
+    """The fast reference before background replacement (int8): its ``unchanged`` and ``shifts``."""
+    return _json(f"{RESULTS}/shifts/background_ablation.json")["variants"]["reference"]["int8"]
+
+
 def _gpu_rows(doc: dict) -> tuple[str, ...]:
     """GPU batch throughput against the same ONNX artifact's best CPU row; one image's p50."""
     rows = [r for r in doc["results"] if r.get("latency_ms")]
@@ -180,8 +185,7 @@ FIGURES = (
                            for k in ("mirrored", "grayscale", "darker_0.3", "contrast_0.3"))),
     Figure("a hand before a black wall at {}% ({}% before)", f"{FAST}/shifts_int8.json",
            lambda d: (pct(1)(_shifts(d)["bg_black"]),
-                      pct(1)(_json(f"{RESULTS}/shifts/background_ablation.json")["variants"]["reference"]["int8"]
-                             ["shifts"]["bg_black"]))),
+                      pct(1)(_fast_before_backgrounds()["shifts"]["bg_black"]))),
     Figure("every flat wall at {}% ({} of {} shifts at 95% or more; the hand at half size {}%;",
            f"{FAST}/shifts_int8.json",
            lambda d: (span([_shifts(d)[k] for k in FLAT_WALLS], pct(1)),
@@ -231,13 +235,11 @@ FIGURES = (
            lambda d: (pct(2)(next(a for a in d["artifacts"] if a["format"] == "tflite_int8")["accuracy"]),
                       pct(2)(next(a for a in _json("export/asl-digits-camera/manifest.json")["artifacts"]
                                   if a["format"] == "tflite_int8")["accuracy"]),
-                      pct(2)(_json(f"{RESULTS}/shifts/background_ablation.json")["variants"]["reference"]["int8"]
-                             ["unchanged"]),
+                      pct(2)(_fast_before_backgrounds()["unchanged"]),
                       pct(2)(_json(f"{RESULTS}/shifts/camera_background_before.json")["accuracy"]))),
     Figure("the fast model's half-size hand {}% ({}%)", f"{FAST}/shifts_int8.json",
            lambda d: (pct(1)(_shifts(d)["smaller_0.5"]),
-                      pct(1)(_json(f"{RESULTS}/shifts/background_ablation.json")["variants"]["reference"]["int8"]
-                             ["shifts"]["smaller_0.5"]))),
+                      pct(1)(_fast_before_backgrounds()["shifts"]["smaller_0.5"]))),
     Figure("the camera's scene frames {}% ({}%) before the far-hand tiles",
            f"{RESULTS}/scenes/bystanders_before_small_tiles.json",
            lambda d: (pct(2)(d["sets"][0]["accuracy"]),
