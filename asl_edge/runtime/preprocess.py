@@ -381,17 +381,18 @@ class Preprocessing:
 
         Args and raises as :meth:`locate`.
         """
-        from asl_edge.runtime.hands import cached_localiser
-
-        rgb = np.asarray(img.convert("RGB"))
-        hand = cached_localiser(self.localiser).find_hand(rgb) if tracker is None else tracker.update(rgb)
-        if hand is None:
-            raise NoHandFound(f"no hand found in {name or 'the image'}")
+        _, hand, _ = self._found_hand(img, name, tracker)
         return hand.points(), hand.box()
 
     def fused_sample(self, img: Image.Image, name=None, tracker=None):
         """A fused model's sample of an image: one hand search's crop pixels and landmarks in one
         float32 row (:attr:`fusion`), and the hand's box. Args and raises as :meth:`locate`."""
+        rgb, hand, localiser = self._found_hand(img, name, tracker)
+        return self.fused_from_hand(rgb, hand, localiser), hand.box()
+
+    def _found_hand(self, img: Image.Image, name, tracker):
+        """The image as RGB, the hand found in it (by ``tracker`` when given, else by a full search)
+        and the localiser that found it; :class:`NoHandFound` when there is none."""
         from asl_edge.runtime.hands import cached_localiser
 
         rgb = np.asarray(img.convert("RGB"))
@@ -399,7 +400,7 @@ class Preprocessing:
         hand = localiser.find_hand(rgb) if tracker is None else tracker.update(rgb)
         if hand is None:
             raise NoHandFound(f"no hand found in {name or 'the image'}")
-        return self.fused_from_hand(rgb, hand, localiser), hand.box()
+        return rgb, hand, localiser
 
     def fused_from_hand(self, rgb: np.ndarray, hand, localiser) -> np.ndarray:
         """A fused model's sample of a hand found in ``rgb`` by ``localiser`` (the crop it cuts)."""
