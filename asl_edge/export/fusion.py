@@ -36,6 +36,11 @@ class _Graph:
     model: object
     graph: object
 
+    @property
+    def ops(self):
+        """The schema's builtin operator codes (``g.ops.ADD``)."""
+        return self.schema.BuiltinOperator
+
     def code(self, op: int, version: int = 1) -> int:
         """The index of builtin operator ``op``'s code, added once."""
         s = self.schema
@@ -113,7 +118,7 @@ def _shifted(indices, base: int) -> list[int]:
 def _feed(g: _Graph, source: int, begin: int, width: int, target: int, shape: tuple[int, ...], name: str) -> None:
     """``target`` (a part's input) from columns ``begin:begin + width`` of ``source``: slice, reshape,
     and quantise with the part's own input scale where the part takes integers."""
-    s, B = g.schema, s_ops(g)
+    s, B = g.schema, g.ops
     i32 = s.TensorType.INT32
     sliced = g.tensor(f"{name}/slice", (-1, width), s.TensorType.FLOAT32)
     g.op(B.SLICE, [source, g.tensor(f"{name}/begin", (2,), i32, np.array([0, begin], np.int32)),
@@ -139,23 +144,19 @@ def _rewire(g: _Graph, new: int, old: int) -> None:
         o.inputs = [new if i == old else i for i in o.inputs]
 
 
-def s_ops(g: _Graph):
-    return g.schema.BuiltinOperator
-
-
 def _probabilities(g: _Graph, out: int, classes: int, name: str) -> int:
     """A part's output as float probabilities (dequantised where it is int8)."""
     s = g.schema
     if g.graph.tensors[out].type == s.TensorType.FLOAT32:
         return out
     p = g.tensor(f"{name}/probabilities", (-1, classes), s.TensorType.FLOAT32)
-    g.op(s_ops(g).DEQUANTIZE, [out], [p], s.DequantizeOptionsT(), s.BuiltinOptions.DequantizeOptions, version=2)
+    g.op(g.ops.DEQUANTIZE, [out], [p], s.DequantizeOptionsT(), s.BuiltinOptions.DequantizeOptions, version=2)
     return p
 
 
 def _scaled(g: _Graph, x: int, factor: float, classes: int, name: str, log: bool) -> int:
     """``factor * x``, or ``factor * log(max(x, LOG_FLOOR))`` with ``log``."""
-    s, B, f32 = g.schema, s_ops(g), g.schema.TensorType.FLOAT32
+    s, B, f32 = g.schema, g.ops, g.schema.TensorType.FLOAT32
     if log:
         floored = g.tensor(f"{name}/floored", (-1, classes), f32)
         g.op(B.MAXIMUM, [x, g.tensor(f"{name}/floor", (1,), f32, np.array([LOG_FLOOR], np.float32))], [floored],
@@ -206,12 +207,12 @@ def fuse_tflite(landmark_buf: bytes, crop_buf: bytes, parts: FusionParts, weight
                      "crop/fuse", log)
     f32 = schema.TensorType.FLOAT32
     out = g.tensor("fused/sum" if log else "probabilities", (-1, parts.classes), f32)
-    g.op(s_ops(g).ADD, [p_lm, p_crop], [out], schema.AddOptionsT(), schema.BuiltinOptions.AddOptions)
+    g.op(g.ops.ADD, [p_lm, p_crop], [out], schema.AddOptionsT(), schema.BuiltinOptions.AddOptions)
     if log:  # softmax of the weighted log-probabilities: the renormalised weighted geometric mean
         total, out = out, g.tensor("probabilities", (-1, parts.classes), f32)
         opts = schema.SoftmaxOptionsT()
         opts.beta = 1.0
-        g.op(s_ops(g).SOFTMAX, [total], [out], opts, schema.BuiltinOptions.SoftmaxOptions)
+        g.op(g.ops.SOFTMAX, [total], [out], opts, schema.BuiltinOptions.SoftmaxOptions)
     g.graph.inputs, g.graph.outputs = [source], [out]
     builder = flatbuffers.Builder(len(crop_buf) + len(landmark_buf) + 4096)
     builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
