@@ -13,7 +13,7 @@ import os
 os.environ["TF_USE_LEGACY_KERAS"] = "1"
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from asl_edge.runtime.errors import require  # noqa: E402
+from asl_edge.runtime.extras import require  # noqa: E402
 from asl_edge.runtime.quiet import quiet_native_stderr  # noqa: E402
 
 with quiet_native_stderr():

@@ -136,11 +136,74 @@ EQUIVALENT: dict[str, str] = {
         "largest input allowed, 2048x2048x3, fits in 32 bits anyway)",
     "preprocess:asl_edge.runtime.preprocess.x_batch_for__mutmut_8":
         "np.prod(shape) without dtype: as mutant 6, NumPy's default integer gives the same product",
+    "preprocess:asl_edge.runtime.preprocess.x\u01c1Preprocessing\u01c1load_rgb__mutmut_2":
+        "np.asarray(rgb, None): the image is RGB (converted before), which Pillow hands over as uint8 anyway",
+    "preprocess:asl_edge.runtime.preprocess.x\u01c1Preprocessing\u01c1load_rgb__mutmut_4":
+        "np.asarray(rgb) without uint8: as mutant 2, an RGB Pillow image reads as uint8",
+    "preprocess:asl_edge.runtime.preprocess.x\u01c1Preprocessing\u01c1from_array__mutmut_3":
+        "Image.fromarray(rgb, None): Pillow infers RGB from a uint8 (H, W, 3) array, the only input taken",
+    "preprocess:asl_edge.runtime.preprocess.x\u01c1Preprocessing\u01c1from_array__mutmut_5":
+        "Image.fromarray(rgb) without a mode: as mutant 3, inferred as RGB",
+    "preprocess:asl_edge.runtime.preprocess.x\u01c1Preprocessing\u01c1from_pil__mutmut_14":
+        "np.asarray(img, None): the image was converted to L or RGB (the only colour modes), both uint8",
+    "preprocess:asl_edge.runtime.preprocess.x\u01c1Preprocessing\u01c1from_pil__mutmut_16":
+        "np.asarray(img) without uint8: as mutant 14, an L or RGB image reads as uint8",
+    "preprocess:asl_edge.runtime.preprocess.x\u01c1Preprocessing\u01c1_resize__mutmut_5":
+        "resize without reducing_gap=None: None is Pillow's default (the code says it to pin the filter)",
+    "preprocess:asl_edge.runtime.preprocess.x_to_8bit__mutmut_22":
+        "arr.reshape(None) keeps the 2-D image: the peak is then sought over slices of rows instead of pixels, "
+        "and as the loop runs to the pixel count (at least the row count) every row is still read",
+    "preprocess:asl_edge.runtime.preprocess.x_to_8bit__mutmut_24":
+        "arr.reshape(-2): NumPy (2.x) reads a negative size as 'whatever is left', exactly as -1",
+    "preprocess:asl_edge.runtime.preprocess.x_to_8bit__mutmut_38":
+        "slices of 2 << 22 pixels: bigger slices, every pixel still read, the same peak",
+    "preprocess:asl_edge.runtime.preprocess.x_to_8bit__mutmut_39":
+        "slices of 1 << 23 pixels: bigger slices, every pixel still read, the same peak",
+    "preprocess:asl_edge.runtime.preprocess.x_to_8bit__mutmut_49":
+        "part.max() >= peak: an equal maximum leaves the same peak",
+    "preprocess:asl_edge.runtime.preprocess.x_to_8bit__mutmut_53":
+        "1.0 instead of 0.0 where no pixel is finite: only an all-NaN/infinite F image has none, and both "
+        "are <= 1 (read as 0..1 either way)",
+    "preprocess:asl_edge.runtime.preprocess.x_to_8bit__mutmut_73":
+        "peak < 65535: a peak of exactly 65535 then takes the last branch, top = peak = 65535, the same",
+    "preprocess:asl_edge.runtime.preprocess.x_to_8bit__mutmut_76":
+        "nan_to_num(copy=None): NumPy reads None as false and replaces in place, as copy=False (checked)",
+    "preprocess:asl_edge.runtime.preprocess.x_to_8bit__mutmut_82":
+        "nan_to_num without nan=0.0: NumPy's default is 0.0",
+    "preprocess:asl_edge.runtime.preprocess.x_to_8bit__mutmut_95":
+        "clip without the upper bound: every pixel is at most the peak, which top scales to at most 255 "
+        "(posinf is set to top)",
+    "preprocess:asl_edge.runtime.preprocess.x_to_8bit__mutmut_102":
+        "np.round(arr) into a new array: clip then writes the rounded values into arr, the same result",
+    "preprocess:asl_edge.runtime.preprocess.x_to_8bit__mutmut_104":
+        "np.round(arr) without out: as mutant 102, clip writes the rounded values into arr",
+    "preprocess:asl_edge.runtime.preprocess.x_to_8bit__mutmut_106":
+        "clip at 256: no pixel exceeds 255 (see mutant 95)",
+    "preprocess:asl_edge.runtime.preprocess.x_to_8bit__mutmut_108":
+        "Image.fromarray(..., None): Pillow infers L from a 2-D uint8 array",
+    "preprocess:asl_edge.runtime.preprocess.x_to_8bit__mutmut_110":
+        "Image.fromarray without a mode: as mutant 108, L",
     "config:asl_edge.training.config.x__same__mutmut_6":
         "_coerce(None, a, ...) in _same: the key only names the setting in a ConfigError, which _same catches "
         "and drops (it then compares the raw values)",
     "config:asl_edge.training.config.x__same__mutmut_13":
         "_coerce(None, b, ...) in _same: as mutant 6, the key is only read by the message _same drops",
+    "config:asl_edge.training.config.x_parse_set__mutmut_24":
+        "safe_yaml also for blank text: YAML reads an empty document as None, the value the else gives",
+    "config:asl_edge.training.config.x_flag_sets__mutmut_35":
+        "s.split('=') without a limit: the first piece, the key, is the same however often it splits",
+    "config:asl_edge.training.config.x_flag_sets__mutmut_38":
+        "s.split('=', 2): the first piece, the key, is the same however often it splits",
+    "config:asl_edge.training.config.x_resolve__mutmut_19":
+        "compound.split('__') without a limit: every direct option is section__key and no field name holds '__'",
+    "config:asl_edge.training.config.x_resolve__mutmut_20":
+        "compound.rsplit('__', 1): the one '__' of section__key splits the same from either end",
+    "config:asl_edge.training.config.x_resolve__mutmut_22":
+        "compound.split('__', 2): the one '__' of section__key gives the same two pieces",
+    "config:asl_edge.training.config.x_check__mutmut_40":
+        "0.0 <= decay_rate in the plateau check: the field's own range (0, 1] refuses 0 first (check_fields)",
+    "config:asl_edge.training.config.x_check__mutmut_59":
+        "0 <= swa_epochs: the check runs only 'if train.swa_epochs', so 0 never reaches it",
     "config:asl_edge.training.config.x__is_text__mutmut_15":
         "known.get(key, 'XXXX') in _is_text: the default is only read for an unknown key, and any text but 'str' "
         "answers False for it, as '' does",
@@ -176,7 +239,10 @@ def _scratch(name: str, target: Target) -> Path:
         'process_isolation = "forkserver"\n'
         'forkserver_warmup = "import"\n'
         f'preload_modules_file = "{PRELOAD}"\n'
-        "timeout_constant = 30.0\n"
+        # mutmut's CPU limit per mutant is 2 x multiplier x (the tests' time + constant): its default
+        # multiplier 15 let a mutant that loops run a quarter of an hour of CPU.
+        "timeout_constant = 10.0\n"
+        "timeout_multiplier = 3.0\n"
         "use_git_change_detection = false\n"
     )
     with open(folder / "pyproject.toml", "a") as fh:
@@ -203,11 +269,21 @@ def _diff(folder: Path, mutant: str) -> str:
                      and not line.startswith(("+++", "---")))
 
 
-def run_target(name: str, target: Target, children: int) -> dict:
-    folder = _scratch(name, target)
+def run_target(name: str, target: Target, children: int, resume: bool = False) -> dict:
+    """Every mutant of ``target`` in a new scratch copy; ``resume``: in the existing one, with the
+    repository's tests copied in afresh, the mutants not yet tested and then the survivors again."""
+    folder = SCRATCH / name
+    if resume and folder.is_dir():
+        shutil.rmtree(folder / "tests")
+        shutil.copytree(ROOT / "tests", folder / "tests", ignore=shutil.ignore_patterns("__pycache__"))
+    else:
+        folder = _scratch(name, target)
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "mutmut", "run", "--max-children", str(children),
-                    *target.mutant_patterns], cwd=folder, check=False, stdout=subprocess.DEVNULL)
+    mutmut = [sys.executable, "-m", "mutmut", "run", "--max-children", str(children)]
+    subprocess.run([*mutmut, *target.mutant_patterns], cwd=folder, check=False, stdout=subprocess.DEVNULL)
+    survivors = [m for m, status in _statuses(folder).items() if status == "survived" and target.tested(m)]
+    if resume and survivors:
+        subprocess.run([*mutmut, *survivors], cwd=folder, check=False, stdout=subprocess.DEVNULL)
     return collect(name, target, time.perf_counter() - start)
 
 
@@ -255,6 +331,11 @@ def main(argv=None) -> int:
     parser.add_argument("--select", default="",
                         help="pytest -k expression: only these of the module's tests (with --only, on a busy machine; "
                              "recorded in the results' tests)")
+    parser.add_argument("--min-score", type=float, default=None,
+                        help="exit 1 when the score of the modules run is below this (CI's gate)")
+    parser.add_argument("--resume", action="store_true",
+                        help="go on in runs/mutation/<module> (after new tests): the mutants not yet tested, then "
+                             "the survivors again")
     parser.add_argument("--collect", action="store_true",
                         help="read the results already in runs/mutation/<module> instead of running mutmut")
     args = parser.parse_args(argv)
@@ -269,9 +350,11 @@ def main(argv=None) -> int:
         if args.select:
             target = dataclasses.replace(target, tests=(*target.tests, "-k", args.select))
         print(f"mutation testing {target.module} ...", file=sys.stderr, flush=True)
-        result = collect(name, target) if args.collect else run_target(name, target, args.children)
-        if args.collect and name in doc["modules"]:
+        result = collect(name, target) if args.collect else run_target(name, target, args.children, args.resume)
+        result["command"] = " ".join(["python benchmarks/mutation.py", *(sys.argv[1:] if argv is None else argv)])
+        if args.collect and name in doc["modules"]:  # re-read: the run's own time and command
             result["seconds"] = doc["modules"][name].get("seconds")
+            result["command"] = doc["modules"][name].get("command", result["command"])
         result["measured"] = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%MZ")
         result["load_average"] = [round(x, 2) for x in os.getloadavg()]
         doc["modules"][name] = result
@@ -293,7 +376,21 @@ def main(argv=None) -> int:
     tmp.write_text(json.dumps(doc, indent=2) + "\n")
     os.replace(tmp, out)
     print(f"score {doc['score']} over {len(doc['modules'])} modules; wrote {out}", file=sys.stderr)
-    return 0
+    return _gate([doc["modules"][n] for n in args.names or TARGETS], args.min_score)
+
+
+def _gate(results: list[dict], min_score: float | None) -> int:
+    """1 (with every surviving mutant on stderr) when the modules just run score below ``min_score``."""
+    killed, survived = sum(r["killed"] for r in results), sum(r["survived"] for r in results)
+    score = killed / (killed + survived) if killed + survived else 1.0
+    if min_score is None or score >= min_score:
+        return 0
+    for r in results:
+        for s in r["survivors"]:
+            if "equivalent" not in s:
+                print(f"survived: {s['mutant']}\n{s['diff']}", file=sys.stderr)
+    print(f"mutation: error: score {score:.4f} is below {min_score} ({survived} surviving mutants)", file=sys.stderr)
+    return 1
 
 
 if __name__ == "__main__":

@@ -97,6 +97,7 @@ FAST_V2 = str(Path(__file__).resolve().parent / "recipes" / "fast_v2.yaml")
 # The fast recipe before background replacement (= FAST_V2 + the fast_val05 overrides): the base of the
 # background round (results in benchmarks/results/shifts/background_ablation.json).
 FAST_V3 = str(Path(__file__).resolve().parent / "recipes" / "fast_v3.yaml")
+LEAVES = ["augment.backgrounds=flat,gradient,noise,stripes,photo,leaves"]
 BG05 = ["augment.background_prob=0.5"]  # every kind: flat, gradient, noise, stripes, TRAIN photographs
 BG08 = ["augment.background_prob=0.8"]
 E40 = ["train.epochs=40"]  # the cosine schedule over 40 epochs instead of 140
@@ -244,6 +245,11 @@ VARIANTS = {
     "fast_v3_bg03_seed1": (FAST_V3, ["augment.background_prob=0.3", "train.seed=1"]),
     "fast_v3_bg05_feather": (FAST_V3, [*BG05, "augment.background_feather=1"]),
     "fast_v3_bg05_feather_seed1": (FAST_V3, [*BG05, "augment.background_feather=1", "train.seed=1"]),
+    # Clutter behind the hand (2026-12-02, AVX-512 host): the bg_checker and bg_scene shifts stayed far below the
+    # flat walls (36-50% and 78%); dead-leaves backgrounds (overlapping shapes at every scale) join the bank.
+    "fast_v3_bg05_leaves": (FAST_V3, [*BG05, *LEAVES]),
+    "fast_v3_bg05_leaves_seed1": (FAST_V3, [*BG05, *LEAVES, "train.seed=1"]),
+    "fast_v3_bg05_leaves_repeat": (FAST_V3, [*BG05, *LEAVES]),
     # measured with the first robust recipe (mild_all_per_image), before the recipe changed
     "recipe_fast": (FAST_V1, []),
     "recipe_fast_seed1": (FAST_V1, ["train.seed=1"]),  # another signer split: 30-odd other unseen signers

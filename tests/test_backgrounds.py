@@ -279,7 +279,23 @@ def test_the_background_bank_is_seeded_and_never_uses_test_photographs(monkeypat
     assert seen and set(seen) <= set(bg_mod.background_names("train"))
     spread = a.reshape(20, -1, 3).std(axis=1).max(axis=1)  # per image, across its pixels
     assert spread[0] == 0  # the first is a flat colour...
-    assert spread[1:5].min() > 1  # ...the next ones (gradient, noise, stripes, photo) are not
+    assert spread[1:len(KINDS)].min() > 1  # ...the next ones (gradient, noise, stripes, photo, leaves) are not
+
+
+def test_dead_leaves_cover_the_frame_with_shapes_at_many_scales():
+    from asl_edge.training.backgrounds import leaves
+
+    rng = np.random.default_rng(0)
+    frames = [leaves(rng, 64, 64) for _ in range(8)]
+    for frame in frames:
+        colours, counts = np.unique(frame.reshape(-1, 3), axis=0, return_counts=True)
+        assert len(colours) >= 20  # many overlapping shapes...
+        assert counts.max() < 0.5 * 64 * 64  # ...none of which, nor the wall, fills half the frame
+        edges = np.abs(np.diff(frame, axis=1)).max(axis=2) > 0
+        assert 0.05 < edges.mean() < 0.6  # clutter: edges, yet regions of one colour between them
+    # the largest region differs from frame to frame (sizes drawn from a wide range)
+    largest = [np.unique(f.reshape(-1, 3), axis=0, return_counts=True)[1].max() for f in frames]
+    assert max(largest) > 2 * min(largest)
 
 
 def test_a_streamed_data_set_cannot_replace_backgrounds():

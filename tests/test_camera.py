@@ -177,7 +177,8 @@ def test_camera_loop_follows_the_hand_or_searches_every_frame(camera_artifact, c
     # A close-up drifting across a grey frame, then an empty frame: with tracking the first frame is
     # searched and the rest follow the hand; without, every frame is searched on its own. Either way
     # every hand frame has a box where the hand is, and the empty frame has no label.
-    from asl_edge.runtime.predict import camera_loop, load_predictor
+    from asl_edge.runtime.predict import load_predictor
+    from asl_edge.runtime.stream import camera_loop
 
     hand = np.asarray(Image.fromarray(close_ups[0][1]).resize((120, 120), Image.Resampling.BILINEAR))
     frames = []

@@ -190,6 +190,14 @@ def test_flag_sets_allows_the_same_value_twice_and_names_both_forms_of_different
     with pytest.raises(ConfigError) as e:
         cfg.flag_sets({"train__epochs": "7"}, ["train.seed=1", " train.epochs=8", "train.epochs=9"])
     assert str(e.value) == ("--epochs 7 and --set train.epochs=9 give train.epochs two values; give one of them")
+    with pytest.raises(ConfigError) as e:  # a value may hold "=": the key is what comes before the first
+        cfg.flag_sets({"data__source": "photos"}, ["data.source=a=b"])
+    assert str(e.value) == "--data photos and --set data.source=a=b give data.source two values; give one of them"
+
+
+def test_a_set_value_refused_by_the_yaml_bounds_names_its_key():
+    with pytest.raises(ConfigError, match=r"^--set model\.export_name is too large \("):
+        cfg.parse_set(["model.export_name=" + "a" * (cfg.MAX_YAML_BYTES + 1)])
 
 
 # -- check: combinations of keys each valid alone ---------------------------------------------------
@@ -202,7 +210,7 @@ def test_check_returns_the_config_it_accepts():
     ({"model__export_name": "a b"}, "model.export_name (--name) must be 1-64 letters, digits, '.', '_' or '-' "
                                     "(starting with a letter or digit), got 'a b'"),
     ({"augment__backgrounds": "flat,sky"}, "augment.backgrounds names kinds of background, comma-separated, "
-                                           "from: flat, gradient, noise, stripes, photo; got 'flat,sky'"),
+                                           "from: flat, gradient, noise, stripes, photo, leaves; got 'flat,sky'"),
     ({"augment__scale_min": 1.5, "augment__scale_max": 1.2},
      "augment needs 0 < scale_min <= scale_max, got 1.5 and 1.2"),
     ({"augment__grayscale_prob": 1.01}, "augment.grayscale_prob is a share of the images: it must lie in [0, 1], "
@@ -232,6 +240,7 @@ def test_check_refuses(changes, message):
     {"train__schedule": "plateau", "train__decay_rate": 0.99, "train__plateau_patience": 1},
     {"train__schedule": "step", "train__warmup_epochs": 2, "train__decay_rate": 1.0, "train__plateau_patience": 0},
     {"train__epochs": 10, "train__swa_epochs": 9},
+    {"train__epochs": 10, "train__swa_epochs": 1},  # the shortest average: the last epoch alone
     {"train__swa_epochs": 0, "train__distribute": "mirrored"},
     # a transfer model's last phase is the fine-tuning, when it has one; else the first
     {"model__name": "mobilenetv2", "train__epochs": 5, "train__fine_tune_epochs": 12, "train__swa_epochs": 11},
@@ -270,13 +279,17 @@ def test_adapt_image_size(caplog):
     small = _with(model__name="inceptionv3", data__image_size=64)
     with caplog.at_level(logging.INFO, logger="asl_edge.training.config"):
         assert cfg.adapt_image_size(small).data.image_size == 75
-    assert "model inceptionv3 needs larger inputs: data.image_size 64 -> 75" in caplog.text
+    assert [r.getMessage() for r in caplog.records] == [
+        "model inceptionv3 needs larger inputs: data.image_size 64 -> 75"]
     large = _with(model__name="inceptionv3", data__image_size=96)
     assert cfg.adapt_image_size(large) is large
     assert cfg.adapt_image_size(_with(data__image_size=8)).data.image_size == 8
     assert cfg.resolve("fast", ["model.name=inceptionv3"]).data.image_size == 75
     assert cfg.resolve("fast", ["model.name=inceptionv3", "data.image_size=200"]).data.image_size == 200
     assert cfg.resolve("fast", model__name="inceptionv3", data__image_size=80).data.image_size == 80
+    # an explicit size below the model's own is the user's to keep, whichever way it was given
+    assert cfg.resolve("fast", ["model.name=inceptionv3", "data.image_size=64"]).data.image_size == 64
+    assert cfg.resolve("fast", ["model.name=inceptionv3"], data__image_size=64).data.image_size == 64
 
 
 def test_resolve_applies_recipe_then_sets_then_direct_options():

@@ -431,7 +431,8 @@ def _keras_sizes(tmp: Path, fx: Fixtures) -> Setup:
 # -- medium and low ---------------------------------------------------------------------------------
 _CAMERA = """
 import sys, numpy as np
-from asl_edge.runtime.predict import camera_loop, load_predictor
+from asl_edge.runtime.predict import load_predictor
+from asl_edge.runtime.stream import camera_loop
 frames = [np.full((48, 64), 90, np.uint8), np.full((48, 64, 4), 90, np.uint8), np.full((48, 64, 3), 0.4, np.float32),
           None, np.full((48, 64, 1), 90, np.uint16), np.zeros((0, 0, 3), np.uint8), np.full((48, 64, 3), 90, np.uint8)]
 class Capture:

@@ -44,6 +44,41 @@ def test_imports_point_only_downward(path):
     assert not upward, f"{rel} (layer {own}) imports a higher layer: {upward}"
 
 
+def _module_name(path: Path) -> str:
+    return ".".join(("asl_edge", *path.relative_to(PACKAGE).with_suffix("").parts))
+
+
+def _module_graph() -> dict[str, set[str]]:
+    """Each module's imports of other modules of the package, at any depth of the file (a deferred
+    import inside a function ties two modules as much as one at the top); packages' own
+    ``__init__`` files are left out (a package's face re-exports what lies below it)."""
+    modules = {_module_name(p): p for p in MODULES if p.name != "__init__.py"}
+    return {name: {m for m in _imports(path) if m in modules and m != name} for name, path in modules.items()}
+
+
+def _reach(graph: dict[str, set[str]], start: str) -> set[str]:
+    seen, todo = set(), list(graph[start])
+    while todo:
+        m = todo.pop()
+        if m not in seen:
+            seen.add(m)
+            todo += graph[m]
+    return seen
+
+
+def test_no_modules_import_each_other_in_a_circle():
+    graph = _module_graph()
+    circles = sorted(m for m in graph if m in _reach(graph, m))
+    assert not circles, f"modules in an import circle (each reaches itself): {circles}"
+
+
+def test_the_circle_check_sees_a_deferred_import():
+    graph = {"a": {"b"}, "b": set(), "c": {"d"}, "d": {"c"}}
+    assert [m for m in graph if m in _reach(graph, m)] == ["c", "d"]
+    assert "asl_edge.runtime.predict" in _module_graph()["asl_edge.runtime.stream"]  # a module-level import
+    assert "asl_edge.runtime.liveview" in _module_graph()["asl_edge.runtime.stream"]  # one inside a function
+
+
 def test_runtime_never_imports_tensorflow_directly():
     for path in (PACKAGE / "runtime").rglob("*.py"):
         names = {m.split(".")[0] for m in _imports(path)} | {

@@ -18,7 +18,7 @@ from PIL import Image
 
 from asl_edge.runtime import cameras, liveview, mjpeg
 from asl_edge.runtime.errors import AslEdgeError, ConfigError, MissingDependencyError
-from asl_edge.runtime.predict import FrameResult
+from asl_edge.runtime.stream import FrameResult
 
 CAMERA_ARTIFACT = Path(__file__).parent.parent / "export/asl-digits-camera/asl-digits-camera_int8.tflite"
 GREY = 120
@@ -401,7 +401,7 @@ class FakePicamera2:
 
 
 def test_picamera_frames_reach_the_loop_as_opencv_frames(monkeypatch):
-    from asl_edge.runtime.predict import frame_to_rgb
+    from asl_edge.runtime.stream import frame_to_rgb
 
     monkeypatch.setitem(sys.modules, "picamera2", types.SimpleNamespace(Picamera2=FakePicamera2))
     FakePicamera2.opened.clear()

@@ -42,3 +42,23 @@ def test_a_malformed_mutation_file_is_one_line_naming_the_field(tmp_path, change
     path.write_text(json.dumps(mutation_doc(**changes)))
     with pytest.raises(DataError, match=rf"mutation.json: {field}"):
         load_inputs([RESULTS, path])
+
+
+def _module(killed: int, survivors: list[dict]) -> dict:
+    return {"killed": killed, "survived": sum("equivalent" not in s for s in survivors), "survivors": survivors}
+
+
+def test_the_ci_gate_fails_below_the_score_and_names_each_real_survivor(capsys):
+    from conftest import load_script
+
+    gate = load_script("benchmarks/mutation.py")._gate
+    equivalent = {"mutant": "m.x_f__mutmut_1", "diff": "-a\n+b", "equivalent": "why"}
+    survivor = {"mutant": "m.x_g__mutmut_2", "diff": "-x < 1\n+x <= 1"}
+    assert gate([_module(9, [equivalent])], 1.0) == 0  # an equivalent mutant is no survivor
+    assert gate([_module(9, [survivor])], None) == 0  # no gate asked for
+    assert gate([_module(9, [survivor])], 0.9) == 0  # 9 of 10: at the gate
+    assert capsys.readouterr().err == ""
+    assert gate([_module(8, [survivor]), _module(0, [equivalent])], 0.9) == 1  # 8 of 9
+    err = capsys.readouterr().err
+    assert "survived: m.x_g__mutmut_2\n-x < 1\n+x <= 1" in err and "m.x_f__mutmut_1" not in err
+    assert err.splitlines()[-1] == "mutation: error: score 0.8889 is below 0.9 (1 surviving mutants)"

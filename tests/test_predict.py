@@ -15,7 +15,8 @@ from asl_edge.models import io as model_io
 from asl_edge.runtime.errors import ModelError
 from asl_edge.runtime.extras import EXTRAS, install_hint
 from asl_edge.runtime.formats import export_formats, get_format
-from asl_edge.runtime.predict import camera_loop, load_predictor
+from asl_edge.runtime.predict import load_predictor
+from asl_edge.runtime.stream import camera_loop
 
 # The int8_mixed rows are written only when full int8 fails --max-drop: tests/test_quant_layers.py.
 ARTIFACTS = [f for f in export_formats() if f.family != "keras" and f.flag != "max_drop"]

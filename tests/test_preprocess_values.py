@@ -61,6 +61,42 @@ def test_decoding_goes_through_the_resize_chain_then_to_the_input_size(tmp_path)
                                                                          (24, 24))))
 
 
+def test_a_localised_image_is_the_hand_crop_named_after_its_file(tmp_path, monkeypatch):
+    from asl_edge.runtime.hands import LocaliserConfig
+
+    seen = []
+
+    def locate(self, img, name=None, tracker=None):
+        seen.append((np.asarray(img).copy(), name))
+        return Image.new("RGB", (30, 30), (10, 20, 30)), "the box"
+
+    monkeypatch.setattr(Preprocessing, "locate", locate)
+    pre = Preprocessing(image_size=(16, 16), resize_chain=(24,), localiser=LocaliserConfig().to_dict())
+    path = tmp_path / "p.png"
+    Image.fromarray(_picture()).save(path)
+    crop = pre.load_rgb(path)
+    assert crop.shape == (24, 24, 3) and (crop == (10, 20, 30)).all()  # the crop, through the chain
+    np.testing.assert_array_equal(seen[-1][0], _picture())  # the whole decoded frame was searched...
+    assert seen[-1][1] == path  # ...and a missing hand is reported by the file's name
+    pre.load_rgb(path.read_bytes())
+    pre.load_rgb(Image.fromarray(_picture()))
+    assert [name for _, name in seen[1:]] == [None, None]  # bytes and images have no name
+
+
+def test_a_fused_row_normalises_to_the_crop_input_then_the_landmark_features():
+    from asl_edge.runtime.hands import LocaliserConfig
+    from asl_edge.runtime.landmarks import landmark_features
+
+    pre = Preprocessing(image_size=(8, 9), normalization="per_image", localiser=LocaliserConfig().to_dict(),
+                        fusion={"landmarks": {"use_z": False}, "combination": "log", "weight": 0.3})
+    rng = np.random.default_rng(0)
+    pixels, points = rng.integers(0, 256, (4, 8, 9, 3)), rng.normal(100, 30, (4, 21, 3))
+    rows = np.concatenate([pixels.reshape(4, -1), points.reshape(4, -1)], axis=1)
+    crop = Preprocessing(image_size=(8, 9), normalization="per_image").normalize(pixels.astype(np.uint8))
+    np.testing.assert_allclose(pre.normalize(rows), np.concatenate(
+        [crop.reshape(4, -1), landmark_features(points, {"use_z": False})], axis=1), rtol=1e-6, atol=1e-6)
+
+
 def _batch() -> np.ndarray:
     return np.stack([_picture(8, 8, seed) for seed in range(3)])
 
@@ -74,6 +110,16 @@ def test_fixed_normalisation_is_pixel_over_255_minus_mean_over_std_per_channel()
     bgr = Preprocessing(mean=mean, std=std, channel_order="bgr").normalize(batch)
     np.testing.assert_allclose(bgr, (batch[..., ::-1] / 255.0 - mean) / std, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(Preprocessing().normalize(batch), batch / 255.0, rtol=1e-6)
+
+
+def test_fixed_normalisation_is_float32_arithmetic_bit_for_bit():
+    # A device computes the recorded recipe in float32: the host must give the very same input, not
+    # float64 arithmetic rounded at the end (which differs in the last bit for some levels).
+    mean, std = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+    levels = np.arange(256, dtype=np.uint8).reshape(1, 16, 16, 1).repeat(3, axis=-1)
+    expected = (levels.astype(np.float32) / np.float32(255.0) - np.asarray(mean, np.float32)) / \
+        np.asarray(std, np.float32)
+    np.testing.assert_array_equal(Preprocessing(mean=mean, std=std).normalize(levels), expected)
 
 
 def _standardised(img: np.ndarray) -> np.ndarray:
@@ -134,14 +180,20 @@ def test_an_8_bit_image_is_left_as_it_is():
 
 
 def _levels(img: Image.Image) -> list[int]:
-    out = to_8bit(img)
+    import warnings
+
+    with warnings.catch_warnings():  # no NaN, infinity or out-of-range value reaches a cast or an overflow
+        warnings.simplefilter("error")
+        out = to_8bit(img)
     assert out.mode == "L"
     return np.asarray(out).reshape(-1).tolist()
 
 
 def test_16_bit_images_scale_65535_to_255():
-    img = Image.fromarray(np.array([[0, 257, 32768, 65535]], np.uint16)).convert("I;16")
-    assert _levels(img) == [0, 1, 128, 255]  # 32768 * 255 / 65535 = 127.5019
+    img = Image.fromarray(np.array([[0, 257, 32768, 65407, 65535]], np.uint16)).convert("I;16")
+    assert _levels(img) == [0, 1, 128, 255, 255]  # 32768 * 255 / 65535 = 127.5019; 65407 / 257 = 254.502
+    dark = Image.fromarray(np.array([[0, 100, 200]], np.uint16)).convert("I;16")
+    assert _levels(dark) == [0, 0, 1]  # 16 bits whatever the values: a dark image stays dark
 
 
 @pytest.mark.parametrize("values, expected", [
@@ -149,6 +201,10 @@ def test_16_bit_images_scale_65535_to_255():
     ([0, 256, 65535], [0, 1, 255]),  # above 255: read as 16 bits
     ([0, 70000, 140000], [0, 128, 255]),  # above 16 bits: scaled by its own peak
     ([-5, 100, 300], [0, 0, 1]),  # a peak of 300 reads as 16 bits; a negative clips to 0
+    ([0, 128, 256], [0, 0, 1]),  # 256: just past 8 bits
+    ([0, 65407], [0, 255]),  # 65407 / 257 = 254.502: scaled by 65535, not 65536
+    ([0, 65407, 65536], [0, 254, 255]),  # just past 16 bits: by its own peak (65407 * 255 / 65536 = 254.498)
+    ([-70000, 65535], [0, 255]),  # far below zero: clipped, not wrapped round
 ])
 def test_32_bit_integer_images_scale_by_their_range(values, expected):
     img = Image.fromarray(np.array([values], np.int32), "I")
@@ -160,6 +216,11 @@ def test_32_bit_integer_images_scale_by_their_range(values, expected):
     ([0.0, 1.5, 255.0], [0, 2, 255]),  # float in 0..255
     ([0.0, 1000.0, 65535.0], [0, 4, 255]),  # float in 0..65535
     ([np.nan, np.inf, -np.inf, 0.25], [0, 255, 0, 64]),  # not finite: 0, the top, 0; top from the finite 0.25
+    ([0.0, 1.5], [0, 2]),  # a peak just past 1: read as 0..255
+    ([-100.0, 255.0], [0, 255]),  # below zero: clipped, not wrapped round
+    ([np.nan, np.nan], [0, 0]),  # no finite pixel at all
+    ([np.inf, 0.5], [255, 128]),
+    ([-np.inf, 1.0], [0, 255]),
 ])
 def test_float_images_scale_by_their_range(values, expected):
     img = Image.fromarray(np.array([values], np.float32), "F")

@@ -122,8 +122,7 @@ def _predict_camera(load, camera, *, max_frames, show, serve, bind, track, fps, 
     import contextlib
 
     from asl_edge.runtime import cameras
-    from asl_edge.runtime.predict import camera_loop
-    from asl_edge.runtime.stream import FrameBudget, model_vote
+    from asl_edge.runtime.stream import FrameBudget, camera_loop, model_vote
 
     cameras.camera_source(camera)  # a misspelt source fails before the model loads
     budget = FrameBudget(fps, search_ms=search_ms) if fps else None

@@ -242,14 +242,3 @@ def _quantize_fp32(float_tflite: bytes, samples: np.ndarray, layout: Int4Layout)
         warnings.filterwarnings("ignore", message=".*experimental_preserve_all_tensors", category=UserWarning)
         calibration = q.calibrate(data, num_threads=1)
         return bytes(q.quantize(calibration, enable_progress_report=False).quantized_model)
-
-
-def to_int4(model, samples: np.ndarray | None) -> bytes:
-    """Keras model -> fp32 TFLite (the TFLite converter) -> int4 weights (:func:`quantize_int4`);
-    an int8-source layout starts from the int8 TFLite, converted as the int8 artifact is (the
-    converter gives the same bytes for the same model and calibration images)."""
-    from asl_edge.export.tflite import to_fp32, to_int8
-
-    layout = get_layout()
-    int8 = to_int8(model, samples) if layout.source == "int8" and samples is not None else None
-    return quantize_int4(to_fp32(model), samples, layout, int8)

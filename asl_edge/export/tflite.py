@@ -68,10 +68,15 @@ def to_int8(model, samples: np.ndarray | None) -> bytes:
 
 
 def to_int4(model, samples: np.ndarray | None) -> bytes:
-    """int4 convolution weights, int8 activations: :mod:`asl_edge.export.int4`."""
-    from asl_edge.export.int4 import to_int4 as convert
+    """int4 convolution weights, int8 activations: the fp32 TFLite re-quantised by
+    :func:`asl_edge.export.int4.quantize_int4`; an int8-source layout starts from the int8 TFLite,
+    converted as the int8 artifact is (the converter gives the same bytes for the same model and
+    calibration images)."""
+    from asl_edge.export.int4 import get_layout, quantize_int4
 
-    return convert(model, samples)
+    layout = get_layout()
+    int8 = to_int8(model, samples) if layout.source == "int8" and samples is not None else None
+    return quantize_int4(to_fp32(model), samples, layout, int8)
 
 
 _BY_PRECISION = {"fp32": to_fp32, "fp16": to_fp16, "dynamic": to_dynamic, "int8": to_int8, "int4": to_int4}

@@ -1,7 +1,7 @@
 """Where ``asl-edge predict --camera SOURCE`` reads its frames: one table of camera sources.
 
 Every source opens to an OpenCV-style capture (``read() -> (ok, bgr_frame)``, ``release()``), the
-shape :func:`asl_edge.runtime.predict.camera_loop` reads. USB cameras, video files and stream
+shape :func:`asl_edge.runtime.stream.camera_loop` reads. USB cameras, video files and stream
 URLs go through OpenCV (the ``camera`` extra); the Raspberry Pi's ribbon-cable (CSI) camera goes
 through picamera2, which Raspberry Pi OS ships as an apt package (built against its libcamera), not
 through pip.
@@ -101,7 +101,7 @@ def _is_video(value: str) -> bool:
 
 
 def _open_opencv(value: str):
-    from asl_edge.runtime.errors import require
+    from asl_edge.runtime.extras import require
     from asl_edge.runtime.quiet import quiet_native_stderr
 
     cv2 = require("cv2", "camera")

@@ -53,26 +53,6 @@ class MissingDependencyError(AslEdgeError):
     """A command that needs an extra (``train``, ``camera``, ...) which is not installed."""
 
 
-def require(module: str, extra: str):
-    """Imports ``module`` or raises a one-line error naming the extra that provides it.
-
-    Args:
-        module: dotted module name.
-        extra: the extra that installs it (:data:`asl_edge.runtime.extras.EXTRAS`).
-
-    Returns:
-        The imported module.
-    """
-    import importlib
-
-    try:
-        return importlib.import_module(module)
-    except ImportError as exc:
-        from asl_edge.runtime.extras import EXTRAS, missing
-
-        raise missing(f"'{module}' (the {extra} extra: {EXTRAS[extra]})", extra) from exc
-
-
 def refuse_unknown_keys(d: dict, fields, what: str) -> None:
     """Raises :class:`DataError` naming the keys of ``d`` (a settings object read from an artifact)
     that are not in ``fields`` (a dataclass's ``__dataclass_fields__``): a newer or crafted file."""

@@ -74,3 +74,19 @@ def need_extra(extra: str, *modules: str) -> None:
     for module in modules:
         if importlib.util.find_spec(module) is None:
             raise missing(f"'{module}' (the {extra} extra: {EXTRAS[extra]})", extra)
+
+
+def require(module: str, extra: str):
+    """Imports ``module`` or raises a one-line error naming the extra that provides it.
+
+    Args:
+        module: dotted module name.
+        extra: the extra that installs it (:data:`EXTRAS`).
+
+    Returns:
+        The imported module.
+    """
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise missing(f"'{module}' (the {extra} extra: {EXTRAS[extra]})", extra) from exc

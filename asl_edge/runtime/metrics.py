@@ -84,7 +84,7 @@ def classification_metrics(y_true: np.ndarray, probs: np.ndarray, class_names, f
 
 def plot_confusion_matrix(metrics: dict, dest: str | Path, title: str = "Confusion matrix") -> Path:
     """Writes the confusion matrix in ``metrics`` as a PNG (atomically)."""
-    from asl_edge.runtime.errors import require
+    from asl_edge.runtime.extras import require
 
     matplotlib = require("matplotlib", "train")
 

@@ -156,7 +156,7 @@ class _Server6(_Server):
 class MjpegServer:
     """Serves a live loop's annotated frames to browsers from a background thread.
 
-    Use as a context manager, and as one of :func:`~asl_edge.runtime.predict.camera_loop`'s
+    Use as a context manager, and as one of :func:`~asl_edge.runtime.stream.camera_loop`'s
     ``views`` (it is called with each frame and its result)::
 
         with MjpegServer(8080) as server:

@@ -10,10 +10,17 @@ tracker).
 
 from __future__ import annotations
 
+import logging
+import time
 from collections import Counter, deque
 from dataclasses import dataclass
 
+import numpy as np
+
 from asl_edge.runtime.errors import DataError
+from asl_edge.runtime.predict import Predictor, classify_frame
+
+log = logging.getLogger(__name__)
 
 # The crop and the classifier run after the hand models, outside their budget: about 1-2 ms for the
 # camera int8 model on one x86 core; the live loop measures it and reserves the most of its last
@@ -143,8 +150,6 @@ class LiveLoop:
 
     def step(self, rgb) -> StreamResult:
         """The answer for the next frame (a PIL RGB image)."""
-        from asl_edge.runtime.predict import classify_frame
-
         start = self.clock()
         raw, prob, box = classify_frame(self.predictor, rgb, self.tracker)
         meter = None if self.tracker is None else self.tracker.meter
@@ -163,3 +168,151 @@ def model_vote(predictor) -> int:
     from asl_edge.runtime.hands import LocaliserConfig
 
     return LocaliserConfig.from_dict(pre.localiser).vote_frames
+
+
+@dataclass(frozen=True)
+class FrameResult:
+    """One camera frame: the label (``None`` when no hand was found), its probability, the hand's
+    box in the frame (models with a localiser), and frames per second so far."""
+
+    index: int
+    label: str | None
+    probability: float
+    box: tuple[float, float, float, float] | None
+    fps: float
+
+
+MAX_UNREADABLE_FRAMES = 100
+
+
+def describe_frame(frame) -> str:
+    """``None``, or an array's shape and dtype: what a log line says about a frame."""
+    if frame is None:
+        return "no frame"
+    arr = np.asarray(frame)
+    return f"shape {tuple(arr.shape)}, {arr.dtype}"
+
+
+def frame_to_rgb(frame):
+    """A camera frame as an RGB PIL image; ``None`` for one that is not a picture.
+
+    OpenCV delivers BGR ``uint8``, but drivers and files also give grayscale (``HxW`` or
+    ``HxWx1``), BGRA (the alpha is dropped), 16-bit and float frames (``0..1`` scaled to
+    ``0..255``, else clipped; NaN is black): all converted. ``None``, an empty array, another
+    rank or channel count, or more pixels than any image asl-edge reads: ``None``.
+    """
+    from PIL import Image
+
+    from asl_edge.runtime.preprocess import MAX_PIXELS
+
+    if frame is None:
+        return None
+    arr = np.asarray(frame)
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[..., 0]
+    if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (3, 4)) or 0 in arr.shape \
+            or arr.shape[0] * arr.shape[1] > MAX_PIXELS:
+        return None
+    if np.issubdtype(arr.dtype, np.floating):
+        arr = np.nan_to_num(arr.astype(np.float32), nan=0.0, posinf=255.0, neginf=0.0)
+        arr = arr * 255.0 if arr.size and arr.max() <= 1.0 else arr
+        arr = np.clip(np.round(arr), 0, 255).astype(np.uint8)
+    elif arr.dtype == np.uint16:
+        arr = (arr >> 8).astype(np.uint8)
+    elif np.issubdtype(arr.dtype, np.integer) or arr.dtype == bool:
+        arr = np.clip(arr, 0, 255).astype(np.uint8) if arr.dtype != bool else arr.astype(np.uint8) * 255
+    else:
+        return None
+    if arr.ndim == 2:
+        return Image.fromarray(np.ascontiguousarray(arr), "L").convert("RGB")
+    return Image.fromarray(np.ascontiguousarray(arr[..., 2::-1]), "RGB")  # BGR(A) -> RGB
+
+
+def camera_loop(predictor: Predictor, capture, max_frames: int | None = None, show: bool = False,
+                on_result=None, track: bool = True, budget=None, vote: int = 1, views=()) -> dict:
+    """Classifies frames from an OpenCV-style ``capture`` (``read() -> (ok, bgr_frame)``).
+
+    A model with a localiser finds the hand in every frame first (MediaPipe's hand models through
+    LiteRT) and classifies the crop around it; a frame without a hand gives no label.
+
+    Args:
+        predictor: the model.
+        capture: a source from :func:`asl_edge.runtime.cameras.open_camera`, or anything with
+            ``read()`` and ``release()``.
+        max_frames: stop after this many frames (``None``: until the stream ends or ``q``).
+        show: draw the hand's box, the label and frames per second in a window (needs a display;
+            :class:`~asl_edge.runtime.liveview.Window`).
+        on_result: called with a :class:`FrameResult` per frame.
+        track: follow the hand from frame to frame (:class:`~asl_edge.runtime.hands.HandTracker`)
+            instead of searching every frame on its own.
+        budget: a :class:`~asl_edge.runtime.stream.FrameBudget`: the hand models' time per frame,
+            the search spread over frames (``None``: the full search on every 4th hand-free frame).
+        vote: the label is the majority of the last ``vote`` frames' (1: each frame's own).
+        views: each called with every frame (an RGB PIL image, not changed afterwards) and its
+            :class:`FrameResult`; one returning true stops the loop (a window's ``q``). An
+            :class:`~asl_edge.runtime.mjpeg.MjpegServer` streams them to browsers.
+
+    Returns:
+        ``{"frames": n, "fps": mean frames per second, "no_hand": frames without a hand}``, and with
+        tracking ``"localiser"``: how the frames' hands were found (followed, searched);
+        ``"skipped"``: frames that were not pictures (:func:`frame_to_rgb`), logged once.
+
+    Raises:
+        DataError: :data:`MAX_UNREADABLE_FRAMES` unreadable frames in a row (a camera that sends
+            nothing usable would otherwise spin forever).
+    """
+    from asl_edge.runtime.liveview import Window
+
+    loop = LiveLoop(predictor, budget=budget, vote=vote, track=track)
+    counts, window = {"frames": 0, "no_hand": 0, "skipped": 0}, None
+    start = time.perf_counter()
+    try:
+        window = Window() if show else None
+        views = [*views, window] if window is not None else list(views)
+        while max_frames is None or counts["frames"] < max_frames:
+            rgb = _next_picture(capture, counts)
+            if rgb is None:
+                break
+            if _one_frame(loop, rgb, counts, start, on_result, views):
+                break
+    finally:
+        capture.release()
+        if window is not None:
+            window.close()
+    stats = {**counts, "fps": counts["frames"] / max(time.perf_counter() - start, 1e-9)}
+    if loop.tracker is not None:
+        stats["localiser"] = dict(loop.tracker.counts)
+    return stats
+
+
+def _one_frame(loop, rgb, counts: dict, start: float, on_result, views) -> bool:
+    """Reads one frame through ``loop``, counts it, hands its :class:`FrameResult` to ``on_result``
+    and every view; whether a view asks to stop (a window's ``q``)."""
+    r = loop.step(rgb)
+    counts["frames"] += 1
+    counts["no_hand"] += r.label is None
+    result = FrameResult(counts["frames"], r.label, r.probability, r.box,
+                         counts["frames"] / max(time.perf_counter() - start, 1e-9))
+    if on_result is not None:
+        on_result(result)
+    return any([view(rgb, result) for view in views])  # a list: every view sees the frame
+
+
+def _next_picture(capture, counts: dict):
+    """The next frame that is a picture, as RGB (``None`` at the stream's end); frames that are not
+    are counted in ``counts["skipped"]`` and logged once."""
+    unreadable = 0
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            return None
+        rgb = frame_to_rgb(frame)
+        if rgb is not None:
+            return rgb
+        counts["skipped"], unreadable = counts["skipped"] + 1, unreadable + 1
+        if counts["skipped"] == 1:
+            log.warning("skipping a camera frame asl-edge cannot read (%s); more are counted in 'skipped'",
+                        describe_frame(frame))
+        if unreadable >= MAX_UNREADABLE_FRAMES:
+            raise DataError(f"the camera sent {unreadable} frames in a row that asl-edge cannot read "
+                            f"({describe_frame(frame)}): check its pixel format")

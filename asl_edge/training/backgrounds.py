@@ -2,7 +2,7 @@
 
 One table, :data:`KINDS`: each kind makes one ``HxWx3`` ``uint8`` background from a NumPy
 generator. They are generated (flat colours, two-colour gradients, smooth multi-octave noise,
-stripes) or windows of the TRAIN photographs of :mod:`asl_edge.runtime.backgrounds`: never the
+stripes, dead leaves) or windows of the TRAIN photographs of :mod:`asl_edge.runtime.backgrounds`: never the
 TEST photographs nor the checkerboard that the ``bg_*`` camera shifts measure with.
 
 :func:`background_bank` draws a fixed bank of them once per training run (seeded); the batched
@@ -64,6 +64,24 @@ def stripes(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     return (1 - t) * _colour(rng) + t * _colour(rng)
 
 
+def leaves(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+    """Dead leaves: discs and boxes in random colours laid over each other, their sizes drawn with a
+    density falling as size^-3 (4-50% of the frame), the scale-invariant occlusion model of natural
+    images (Lee, Mumford and Huang 2001): edges and clutter at every scale, as in a furnished room."""
+    out = flat(rng, h, w)
+    yy, xx = np.mgrid[0:h, 0:w]
+    r_min, r_max = 0.04 * max(h, w), 0.5 * max(h, w)
+    for _ in range(int(rng.integers(100, 200))):
+        r = (r_min ** -2 - rng.random() * (r_min ** -2 - r_max ** -2)) ** -0.5  # inverse CDF of r^-3
+        cy, cx = rng.uniform(0, h), rng.uniform(0, w)
+        if rng.random() < 0.5:
+            inside = (yy - cy) ** 2 + (xx - cx) ** 2 < r * r
+        else:
+            inside = (np.abs(yy - cy) < r * rng.uniform(0.3, 1)) & (np.abs(xx - cx) < r * rng.uniform(0.3, 1))
+        out[inside] = _colour(rng)
+    return out
+
+
 def photo(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     """A window (a fifth to all of the short side) of a random TRAIN photograph."""
     from asl_edge.runtime.backgrounds import background_names, load_background
@@ -79,6 +97,7 @@ def photo(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
 
 KINDS: dict[str, Callable[[np.random.Generator, int, int], np.ndarray]] = {
     "flat": flat, "gradient": gradient, "noise": noise, "stripes": stripes, "photo": photo,
+    "leaves": leaves,
 }
 
 

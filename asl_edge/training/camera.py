@@ -95,7 +95,7 @@ def camera_sets(ds: ImageDataset, pre: Preprocessing, train_index: np.ndarray, v
     if pre.landmarks is not None:  # a landmark model: the hand's landmarks, not its crop
         from asl_edge.training.landmarks import landmark_sets
 
-        return landmark_sets(ds, pre, train_index, val_index, test_index)
+        return CameraSets(*landmark_sets(ds, pre, train_index, val_index, test_index))
     from asl_edge.data.scenes import background_names, load_background
 
     backgrounds = [load_background(name) for name in background_names("train")] if copies else []

@@ -22,16 +22,17 @@ from asl_edge.data.dataset import ImageDataset
 from asl_edge.data.landmarks import extract
 from asl_edge.runtime.landmarks import PALM_KNUCKLES, WRIST
 from asl_edge.runtime.preprocess import Preprocessing
-from asl_edge.training.camera import CameraSets
 from asl_edge.training.config import AugmentSection
 
 log = logging.getLogger(__name__)
 
 
 def landmark_sets(ds: ImageDataset, pre: Preprocessing, train_index: np.ndarray, val_index: np.ndarray,
-                  test_index: np.ndarray) -> CameraSets:
-    """The train/validation/test landmark sets of ``ds`` (loaded with ``pre.before_localisation()``);
-    the extraction covers the whole data set once (one cache file), the parts are cut from it."""
+                  test_index: np.ndarray) -> tuple:
+    """The train/validation/test landmark sets of ``ds`` (loaded with ``pre.before_localisation()``),
+    whether a hand was found in each test image, and the counts: the fields of
+    :class:`~asl_edge.training.camera.CameraSets`, in order. The extraction covers the whole data set
+    once (one cache file), the parts are cut from it."""
     got = extract(ds.load_images(), pre.localiser, desc="landmarks")
 
     def part(index: np.ndarray, keep_missing: bool) -> ImageDataset | None:
@@ -50,8 +51,8 @@ def landmark_sets(ds: ImageDataset, pre: Preprocessing, train_index: np.ndarray,
              "no_hand_in_data_set": int((~got.found).sum()), "data_set_images": int(len(ds))}
     log.info("landmark sets: no hand in %d of %d images (left out of training and validation; the %d held-out "
              "ones count as wrong)", stats["no_hand_in_data_set"], len(ds), stats["test"]["no_hand"])
-    return CameraSets(part(train_index, False), part(val_index, False), part(test_index, True),
-                      got.found[np.asarray(test_index, np.int64)], stats)
+    return (part(train_index, False), part(val_index, False), part(test_index, True),
+            got.found[np.asarray(test_index, np.int64)], stats)
 
 
 def landmarked(ds: ImageDataset, pre: Preprocessing) -> tuple[ImageDataset, np.ndarray]:
