@@ -9,7 +9,7 @@ DEMO   ?= runs/demo
 RUN    ?= $(DEMO)/train
 EXPORT ?= $(DEMO)/export
 
-.PHONY: demo test install install-dev pi-check arm64-check arm64-check-camera bench bench-report models lint mutation clean
+.PHONY: demo test install install-dev pi-check arm64-check arm64-check-camera bench bench-report models lint mutation mutation-ci clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -75,9 +75,16 @@ lint: $(VENV)/.stamp-dev
 
 ## mutation: mutation testing (mutmut) of the modules where a silent bug changes numbers, each against the tests
 ## that assert its values; the score and every surviving mutant go to benchmarks/results/quality/mutation.json
-## (MODULES="schedules metrics": some of them; CPU-heavy, so not in CI)
+## (MODULES="schedules metrics": some of them; all of them take about an hour on 2 cores)
 mutation: $(VENV)/.stamp-dev
 	nice -n 5 $(BIN)/python benchmarks/mutation.py $(MODULES)
+
+## mutation-ci: the part of `make mutation` that fits CI (CI_MUTATION's modules, a few minutes), written under
+## runs/ci/; fails below MUTATION_MIN (the score the suite is held to) and names every surviving mutant
+CI_MUTATION ?= balance metrics
+MUTATION_MIN ?= 0.85
+mutation-ci: $(VENV)/.stamp-dev
+	$(BIN)/python benchmarks/mutation.py $(CI_MUTATION) --out runs/ci/mutation.json --min-score $(MUTATION_MIN)
 
 clean:
 	rm -rf $(VENV) $(PI_VENV) runs .pytest_cache

@@ -71,7 +71,10 @@ TARGETS = {
     "balance": Target("asl_edge/data/balance.py", (
         "tests/test_training_values.py", "-k", "class_weights or resampling")),
     "metrics": Target("asl_edge/runtime/metrics.py", (
-        "tests/test_training_values.py", "-k", "precision or never_predicted or without_a_hand")),
+        "tests/test_metrics.py",
+        *(f"tests/test_training_values.py::test_{t}" for t in (
+            "precision_recall_f1_on_a_hand_computed_example", "a_class_never_predicted_scores_zero_not_an_error",
+            "images_without_a_hand_count_as_wrong_in_every_figure")))),
     # The pixel steps (resize chain, colour mode, resize, scaling, per-image standardisation, 16/32-bit
     # images, batch sizes); the spec's validation, records and hand localisation have tests of their own.
     "preprocess": Target("asl_edge/runtime/preprocess.py", ("tests/test_preprocess_values.py",), functions=(
@@ -101,10 +104,21 @@ TARGETS = {
         "features or depth or normalised or no_hand or batches or bad_landmark or round_trips")),
 }
 
+# Reasons shared by many equivalent mutants of the shifts.
+_AS_UINT8 = "an RGB or L Pillow image reads as uint8 whatever dtype asarray is asked for"
+_RESIZE_DEFAULT = "resize without reducing_gap=None: None is Pillow's default"
+_MODE_INFERRED = ("Image.fromarray without its mode: Pillow infers it (RGB, L) from the uint8 array, the only "
+                  "input taken")
+_FLOAT64 = ("float64 arithmetic instead of float32: the tests hold the shift to a float64 reference, which float32 "
+            "meets at every level of their grid; the mutant is at least as exact")
+
 # Survivors that cannot change behaviour: "module:mutant name" -> why.
 EQUIVALENT: dict[str, str] = {
     "balance:asl_edge.data.balance.x_resample_index__mutmut_30":
         "index.reshape(-2, 1): NumPy (2.x) reads a negative size as 'whatever is left', exactly as -1",
+    "metrics:asl_edge.runtime.metrics.x__ratio__mutmut_7":
+        "den as given (integer counts): np.divide of float64 num by it is float64 all the same",
+    "metrics:asl_edge.runtime.metrics.x__ratio__mutmut_9": "as mutant 7",
     "metrics:asl_edge.runtime.metrics.x_classification_metrics__mutmut_16":
         "np.asarray(found, None) instead of bool: np.where reads any array as a truth mask (the cast changes nothing)",
     "metrics:asl_edge.runtime.metrics.x_classification_metrics__mutmut_18":
@@ -126,6 +140,116 @@ EQUIVALENT: dict[str, str] = {
         "ReduceLROnPlateau without monitor=: Keras' default monitor is val_loss, the one given",
     "schedules:asl_edge.training.schedules.x_schedule_callbacks__mutmut_11":
         "ReduceLROnPlateau without verbose=: Keras' default is 0, the one given",
+    "shifts:asl_edge.runtime.shifts.x__pil__mutmut_2":
+        _MODE_INFERRED,
+    "shifts:asl_edge.runtime.shifts.x__pil__mutmut_4":
+        _MODE_INFERRED,
+    "shifts:asl_edge.runtime.shifts.x_rotate__mutmut_11":
+        _AS_UINT8,
+    "shifts:asl_edge.runtime.shifts.x_rotate__mutmut_13":
+        _AS_UINT8,
+    "shifts:asl_edge.runtime.shifts.x_translate__mutmut_25":
+        _AS_UINT8,
+    "shifts:asl_edge.runtime.shifts.x_translate__mutmut_27":
+        _AS_UINT8,
+    "shifts:asl_edge.runtime.shifts.x_shrink__mutmut_9":
+        _RESIZE_DEFAULT,
+    "shifts:asl_edge.runtime.shifts.x_shrink__mutmut_46":
+        _AS_UINT8,
+    "shifts:asl_edge.runtime.shifts.x_shrink__mutmut_48":
+        _AS_UINT8,
+    "shifts:asl_edge.runtime.shifts.x_zoom_in__mutmut_21":
+        _AS_UINT8,
+    "shifts:asl_edge.runtime.shifts.x_zoom_in__mutmut_23":
+        _AS_UINT8,
+    "shifts:asl_edge.runtime.shifts.x_zoom_in__mutmut_30":
+        _RESIZE_DEFAULT,
+    "shifts:asl_edge.runtime.shifts.x_crop_aspect__mutmut_15":
+        _AS_UINT8,
+    "shifts:asl_edge.runtime.shifts.x_crop_aspect__mutmut_17":
+        _AS_UINT8,
+    "shifts:asl_edge.runtime.shifts.x_crop_aspect__mutmut_24":
+        _RESIZE_DEFAULT,
+    "shifts:asl_edge.runtime.shifts.x_letterbox_aspect__mutmut_27":
+        _AS_UINT8,
+    "shifts:asl_edge.runtime.shifts.x_letterbox_aspect__mutmut_29":
+        _AS_UINT8,
+    "shifts:asl_edge.runtime.shifts.x_letterbox_aspect__mutmut_34":
+        _RESIZE_DEFAULT,
+    "shifts:asl_edge.runtime.shifts.x_contrast__mutmut_2":
+        _FLOAT64,
+    "shifts:asl_edge.runtime.shifts.x_white_balance__mutmut_3":
+        _FLOAT64,
+    "shifts:asl_edge.runtime.shifts.x_white_balance__mutmut_6":
+        _FLOAT64,
+    "shifts:asl_edge.runtime.shifts.x_white_balance__mutmut_8":
+        _FLOAT64,
+    "shifts:asl_edge.runtime.shifts.x_grayscale__mutmut_3":
+        _AS_UINT8,
+    "shifts:asl_edge.runtime.shifts.x_grayscale__mutmut_5":
+        _AS_UINT8,
+    "shifts:asl_edge.runtime.shifts.x_blur__mutmut_4":
+        _AS_UINT8,
+    "shifts:asl_edge.runtime.shifts.x_jpeg__mutmut_10":
+        "save(buf, 'jpeg'): Pillow reads the format name in any case",
+    "shifts:asl_edge.runtime.shifts.x_jpeg__mutmut_13":
+        "buf.seek(1): Pillow's JPEG reader skips to the first marker, the same image (checked)",
+    "shifts:asl_edge.runtime.shifts.x_jpeg__mutmut_15":
+        _AS_UINT8,
+    "shifts:asl_edge.runtime.shifts.x_jpeg__mutmut_17":
+        _AS_UINT8,
+    "shifts:asl_edge.runtime.shifts.x_jpeg__mutmut_18":
+        'convert(None) keeps the decoded mode, RGB: the JPEG was written from an RGB image',
+    "shifts:asl_edge.runtime.shifts.x_webcam__mutmut_31":
+        _AS_UINT8,
+    "shifts:asl_edge.runtime.shifts.x_webcam__mutmut_33":
+        _AS_UINT8,
+    "shifts:asl_edge.runtime.shifts.x_estimate_mask__mutmut_2":
+        'chroma in float64: differences of 8-bit levels are exact in float32 as in float64',
+    "shifts:asl_edge.runtime.shifts.x_estimate_mask__mutmut_26":
+        _MODE_INFERRED,
+    "shifts:asl_edge.runtime.shifts.x_estimate_mask__mutmut_28":
+        _MODE_INFERRED,
+    "shifts:asl_edge.runtime.shifts.x_estimate_mask__mutmut_38":
+        'np.asarray(votes, None): uint8 levels compare with 127 as float32 ones do',
+    "shifts:asl_edge.runtime.shifts.x_estimate_mask__mutmut_40":
+        'np.asarray(votes): as mutant 38',
+    "shifts:asl_edge.runtime.shifts.x_estimate_mask__mutmut_41":
+        'votes >= 127: a 3x3 box mean of 0/255 pixels is a multiple of 255/9 (113.3, 141.7: never 127 or 128)',
+    "shifts:asl_edge.runtime.shifts.x_estimate_mask__mutmut_42":
+        'votes > 128: as mutant 41, no vote lies between 127 and 128',
+    "shifts:asl_edge.runtime.shifts.x__alpha__mutmut_12":
+        "max(initial=1.0) > 1.0 holds exactly when the mask's own maximum is above 1",
+    "shifts:asl_edge.runtime.shifts.x_checker_background__mutmut_14":
+        'a - b instead of a + b: the same parity',
+    "shifts:asl_edge.runtime.shifts.x_checker_background__mutmut_15":
+        'row index as float: an integer-valued float has the same parity (% 2 == 1)',
+    "shifts:asl_edge.runtime.shifts.x_checker_background__mutmut_16":
+        '(yy / cell).astype(int): truncation equals floor for the non-negative indices',
+    "shifts:asl_edge.runtime.shifts.x_checker_background__mutmut_17":
+        'as mutant 15, for the column index',
+    "shifts:asl_edge.runtime.shifts.x_checker_background__mutmut_18":
+        'as mutant 16, for the column index',
+    "shifts:asl_edge.runtime.shifts.x_scene_background__mutmut_52":
+        _MODE_INFERRED,
+    "shifts:asl_edge.runtime.shifts.x_scene_background__mutmut_54":
+        _MODE_INFERRED,
+    "shifts:asl_edge.runtime.shifts.x_scene_background__mutmut_59":
+        'random() <= 0.5 instead of < 0.5: differs only on a draw of exactly 0.5',
+    "shifts:asl_edge.runtime.shifts.x_scene_background__mutmut_64":
+        _AS_UINT8,
+    "shifts:asl_edge.runtime.shifts.x_scene_background__mutmut_66":
+        _AS_UINT8,
+    "shifts:asl_edge.runtime.shifts.x_replace_background__mutmut_11":
+        _FLOAT64,
+    "shifts:asl_edge.runtime.shifts.x_replace_background__mutmut_15":
+        _FLOAT64,
+    "shifts:asl_edge.runtime.shifts.x__geometry__mutmut_48":
+        "'anticlockwise' if deg >= 0: the table has no rotation of 0 degrees",
+    "shifts:asl_edge.runtime.shifts.x__geometry__mutmut_49":
+        "'anticlockwise' if deg > 1: the table's rotations are +-15 and +-30 degrees",
+    "shifts:asl_edge.runtime.shifts.x__background__mutmut_22":
+        'severity sum / 766: rounded to 2 places it is the same for every wall of the table (the table test pins them)',
     "shifts:asl_edge.runtime.shifts.x_gamma__mutmut_3":
         "gamma in float64 instead of float32: the same rounded level for every uint8 input (0..255) at the "
         "suite's gammas 0.5 and 2 (checked for all 256 levels)",

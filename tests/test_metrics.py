@@ -44,3 +44,31 @@ def test_every_figure_equals_scikit_learn_on_random_labels(samples, classes, no_
     got = np.array([[c["precision"], c["recall"], c["f1"], c["support"]] for c in ours["per_class"].values()])
     np.testing.assert_allclose(got, np.stack([p, r, f, s], axis=1), atol=1e-12)
     assert ours["confusion_matrix"] == want["confusion_matrix"]
+
+
+def test_labels_outside_the_classes_are_left_out_of_every_count():
+    from asl_edge.runtime.metrics import confusion_matrix, precision_recall_f1
+
+    y_true, y_pred = [0, 1, 2, 1], [0, 2, 1, 1]  # 2 is no class of 2: a pair with it counts nowhere
+    np.testing.assert_array_equal(confusion_matrix(y_true, y_pred, 2), [[1, 0], [0, 1]])
+    p, r, f, s = precision_recall_f1(y_true, y_pred, 2)
+    np.testing.assert_array_equal(s, [1, 2])  # true 2 is no one's support
+    np.testing.assert_allclose(p, [1.0, 0.5])  # predicted 1 twice (once for the true 2), right once
+    np.testing.assert_allclose(r, [1.0, 0.5])  # the true 1 predicted as 2 is a miss
+
+
+def test_labels_as_floats_count_as_their_classes():
+    from asl_edge.runtime.metrics import confusion_matrix, precision_recall_f1
+
+    y_true, y_pred = np.array([0.0, 1.0, 1.0]), np.array([1.0, 1.0, 0.0])  # as read back from JSON or CSV
+    np.testing.assert_array_equal(confusion_matrix(y_true, y_pred, 2), [[0, 1], [1, 1]])
+    np.testing.assert_allclose(precision_recall_f1(y_true, y_pred, 2)[0], [0.0, 0.5])
+
+
+def test_no_samples_give_zero_accuracy_without_a_warning():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no mean of an empty slice
+        m = classification_metrics(np.array([], np.int64), np.zeros((0, 3)), ["a", "b", "c"])
+    assert (m["accuracy"], m["num_samples"], m["macro_f1"]) == (0.0, 0, 0.0)

@@ -133,6 +133,12 @@ def test_translate_moves_the_content_right_and_down_by_fractions_of_the_frame():
     assert (out[-8:] == WALL).all()
 
 
+def test_translate_by_a_fraction_of_a_pixel_interpolates_bilinearly():
+    ramp = np.repeat((np.arange(30) * 8)[None, :, None], 3, axis=2).repeat(4, axis=0).astype(np.uint8)
+    out = S.translate(ramp, 0.125, 0.0)  # 3.75 px right: each pixel reads 3.75 px to its left
+    np.testing.assert_allclose(out[:, 5:-1, 0], np.broadcast_to(np.arange(5, 29) * 8 - 30.0, (4, 24)), atol=1.0)
+
+
 @pytest.mark.parametrize("scale, h, w", [(0.5, 32, 32), (0.75, 32, 48), (0.01, 20, 20)])
 def test_shrink_pastes_the_scaled_frame_in_the_centre_of_the_wall(scale, h, w):
     img = _photo(h, w)
@@ -258,6 +264,14 @@ def test_webcam_goes_down_to_side_pixels_on_the_long_side_and_back(h, w):
     np.testing.assert_array_equal(S.webcam(img, 50), np.asarray(small.resize((w, h), BILINEAR)))
 
 
+@pytest.mark.parametrize("h, w", [(200, 4), (4, 200)])
+def test_webcam_keeps_one_pixel_of_a_strip_thinner_than_its_share(h, w):
+    img = np.random.default_rng(0).integers(0, 256, (h, w, 3)).astype(np.uint8)
+    out = S.webcam(img, 50)  # the short side: 4 px x 50/200 = 1 px, one value across it
+    across = out.std(axis=1) if w < h else out.std(axis=0)
+    assert out.shape == img.shape and across.max() == 0 and out.std() > 0
+
+
 def test_estimated_mask_is_chroma_above_the_border_plus_the_threshold_by_3x3_majority():
     img = np.full((24, 24, 3), 150, np.uint8)  # a grey wall: chroma 0
     img[2:8, 2:8] = (150 + 12, 150, 150)  # chroma exactly the threshold: not the hand
@@ -274,6 +288,15 @@ def test_estimated_mask_is_chroma_above_the_border_plus_the_threshold_by_3x3_maj
     assert S.estimate_mask(img)[3:7, 13:17].sum() == 0
 
 
+def test_the_estimated_mask_reads_the_wall_from_the_outermost_columns():
+    img = np.full((40, 6, 3), 128, np.uint8)  # tall: the columns are most of the border
+    img[:, 0] = img[:, -1] = (178, 128, 78)  # a vivid frame (chroma 100) on the outermost columns only
+    img[15:25, 2:4] = (158, 128, 98)  # a patch of chroma 60: below the frame's 100 + 12
+    assert S.estimate_mask(img).sum() == 0
+    img[:, 0] = img[:, -1] = 128  # the same patch before a grey frame: above 0 + 12
+    assert S.estimate_mask(img)[17:23, 2:4].all()  # (its ends eroded by the 3x3 majority)
+
+
 def test_a_mask_of_zeros_and_ones_or_of_0_255_is_the_same_alpha():
     img = _photo()
     m = np.zeros((32, 32), np.uint8)
@@ -286,6 +309,32 @@ def test_a_mask_of_zeros_and_ones_or_of_0_255_is_the_same_alpha():
     np.testing.assert_allclose(S._alpha(img, np.full((32, 32), 2.0))[..., 0], 2 / 255)
     np.testing.assert_array_equal(S._alpha(img, np.full((32, 32), -1.0)), 0)
     np.testing.assert_array_equal(S._alpha(img, None)[..., 0], S.estimate_mask(img))
+
+
+def test_a_mask_past_255_is_clipped_to_the_whole_hand():
+    img = _photo(8, 8)
+    m = np.zeros((8, 8), np.float32)
+    m[2:6, 2:6] = 1000.0  # a 16-bit or float mask: read as 0..255, then no more than all of the hand
+    a = S._alpha(img, m)[..., 0]
+    assert a.max() == 1.0 and (a[2:6, 2:6] == 1.0).all() and (a[m == 0] == 0).all()
+    out = S.replace_background(img, partial(S.flat_background, colour=(0, 0, 0)), m)
+    np.testing.assert_array_equal(out[2:6, 2:6], img[2:6, 2:6])
+
+
+def test_a_mask_of_another_shape_is_refused_naming_both_shapes():
+    with pytest.raises(ValueError, match=r"^the mask's shape \(3, 4\) is not the image's \(8, 8\)$"):
+        S._alpha(_photo(8, 8), np.zeros((3, 4)))
+
+
+def test_an_empty_image_gives_an_empty_image():
+    img = np.zeros((0, 4, 3), np.uint8)
+    out = S.replace_background(img, partial(S.flat_background, colour=(1, 2, 3)), np.zeros((0, 4)))
+    assert out.shape == (0, 4, 3) and out.dtype == np.uint8
+
+
+def test_a_background_is_an_image():
+    bg = S.flat_background(_photo(4, 6), (1, 2, 300 % 256))
+    assert bg.shape == (4, 6, 3) and bg.dtype == np.uint8 and (bg == (1, 2, 44)).all()
 
 
 def test_replace_background_blends_the_image_over_the_background_by_the_mask():
@@ -306,16 +355,17 @@ def test_checkerboard_squares_follow_the_long_side():
     assert board.shape == img.shape and board.dtype == np.uint8
 
 
-def test_scene_background_is_a_seeded_window_of_the_photograph():
+@pytest.mark.parametrize("h, w", [(24, 32), (8, 64)])  # the photograph's height or its width limits the window
+def test_scene_background_is_a_seeded_window_of_the_photograph(h, w):
     pytest.importorskip("sklearn")
     from asl_edge.runtime.backgrounds import load_background
 
-    img = _photo(24, 32)
+    img = _photo(h, w)
     scene = load_background("china")
     rng = np.random.default_rng(S._image_seed(img))
-    k = min(scene.shape[0] / 24, scene.shape[1] / 32) * rng.uniform(1 / 3, 2 / 3)
-    x0, y0 = rng.uniform(0, scene.shape[1] - 32 * k), rng.uniform(0, scene.shape[0] - 24 * k)
-    ref = Image.fromarray(scene).resize((32, 24), BILINEAR, box=(x0, y0, x0 + 32 * k, y0 + 24 * k))
+    k = min(scene.shape[0] / h, scene.shape[1] / w) * rng.uniform(1 / 3, 2 / 3)
+    x0, y0 = rng.uniform(0, scene.shape[1] - w * k), rng.uniform(0, scene.shape[0] - h * k)
+    ref = Image.fromarray(scene).resize((w, h), BILINEAR, box=(x0, y0, x0 + w * k, y0 + h * k))
     if rng.random() < 0.5:
         ref = ref.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
     np.testing.assert_array_equal(S.scene_background(img, "china"), np.asarray(ref))

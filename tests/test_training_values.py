@@ -96,6 +96,23 @@ def test_cosine_with_weight_averaging_holds_the_averaging_rate_over_the_averaged
     assert lr_at(learning_rate(section, steps_per_epoch=10), 50) == pytest.approx([0.05])  # no averaging
 
 
+def test_cosine_with_averaging_from_the_second_step_decays_in_one_step():
+    from asl_edge.training.schedules import learning_rate
+
+    # 3 epochs of one step, the last 2 averaged: the cosine has a single step to fall to the averaging rate
+    section = train_section(schedule="cosine", epochs=3, swa_epochs=2, swa_lr_factor=0.2)
+    lr = learning_rate(section, steps_per_epoch=1, averaged_epochs=2)
+    assert lr_at(lr, 0, 1, 2) == pytest.approx([0.1, 0.02, 0.02])
+
+
+def test_an_unknown_schedule_decay_is_refused_naming_it():
+    from asl_edge.training.schedules import learning_rate
+
+    # TrainSection built in Python skips the config's checks: the function names the schedule itself
+    with pytest.raises(ValueError, match="^unknown schedule sgdr$"):
+        learning_rate(train_section(schedule="sgdr"), steps_per_epoch=10)
+
+
 def test_warmup_survives_a_save_and_load(tmp_path):
     from asl_edge.keras_compat import keras
     from asl_edge.training.schedules import learning_rate
