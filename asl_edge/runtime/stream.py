@@ -5,7 +5,8 @@ stream: the hand localiser's :class:`~asl_edge.runtime.hands.HandTracker` under 
 :class:`FrameBudget` (the expensive search spread over frames instead of stalling one), the
 classifier on the chosen hand's crop, and a :class:`LabelVote` over the last frames' labels.
 A single image keeps the full search (:func:`asl_edge.runtime.predict.classify_frame` without a
-tracker).
+tracker). :func:`camera_loop` runs a :class:`LiveLoop` over a camera's frames (any pixel format
+:func:`frame_to_rgb` can read) and hands each :class:`FrameResult` to the views.
 """
 
 from __future__ import annotations
