@@ -161,16 +161,23 @@ def test_resume_after_sigkill(tiny_npz, tmp_path, averaged):
 def test_ctrl_c_says_what_was_kept_and_the_resume_counts_epochs_truthfully(tiny_npz, tmp_path):
     """Ctrl-C: one line naming the saved epoch and the exact command that continues; no lock file
     left; that command then reports the epochs it trained and the run's total."""
-    out, epochs = tmp_path / "my run", 60  # a space: the command must quote it; 60 tiny epochs outlast the signal
+    out, epochs = tmp_path / "my run", 60  # a space: the command must quote it
     args = [a for s in tiny_sets(tiny_npz, epochs=epochs, extra=["train.early_stopping_patience=0"])
             for a in ("--set", s)]
+    # Ctrl-C as in a terminal: a shell starts background jobs (CI under nohup, say) with SIGINT
+    # ignored, and Python then never turns it into KeyboardInterrupt.
     proc = subprocess.Popen([*ASL_EDGE, "train", "--out", str(out), *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     state_file = out / "checkpoints" / "state.json"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not (state_file.is_file() and json.loads(state_file.read_text())["epoch"]):
-        time.sleep(0.05)
+        time.sleep(0.002)
+    # Frozen the moment its first saved epoch is seen, then interrupted: nothing trains on between the
+    # check and the Ctrl-C.
+    proc.send_signal(signal.SIGSTOP)
     proc.send_signal(signal.SIGINT)
+    proc.send_signal(signal.SIGCONT)
     _, stderr = proc.communicate(timeout=120)
     done = json.loads(state_file.read_text())["epoch"]
     assert 1 <= done < epochs, "the run must be interrupted mid-training for this test to mean anything"
