@@ -5,10 +5,11 @@ The committed camera artifact is scored on its held-out close-ups, unchanged and
 that hide a hand from MediaPipe's palm detector (JPEG, sensor noise, blur; low contrast, grey, a
 dark room for comparison), once per retry setting: the artifact's recorded localiser with only
 ``retries`` replaced, the classifier untouched. A frame without a hand counts as wrong, so a retry
-can only turn a miss into a hit or a misreading. With ``--scenes`` (the scene test set of
-``benchmarks/make_scenes.py``) it also scores the scene frames and counts the other side of the
-bargain: hands "found" in hand-free windows of the same background photographs, and the CPU time
-such a frame costs (every view, every retry: the camera loop's slowest case).
+can only turn a miss into a hit or a misreading. With ``--scenes`` (scene sets of
+``benchmarks/make_scenes.py``, one or more) it also scores the scene frames of each set and counts
+the other side of the bargain: hands "found" in hand-free windows of the same background photographs,
+and the CPU time such a frame costs (every view, every retry: the camera loop's slowest case).
+A development set (``make_scenes.py --part val --backgrounds train``) chooses; the test sets confirm.
 
 Usage:
     PYTHONPATH=. python benchmarks/localiser_retries.py --scenes runs/scenes \
@@ -31,7 +32,8 @@ from asl_edge.runtime.shifts import get_shift
 
 ARTIFACT = "export/asl-digits-camera/asl-digits-camera_int8.tflite"
 SHIFTS = ("jpeg_10", "jpeg_20", "noise_20", "blur_2.0", "contrast_0.3", "grayscale", "darker_0.3")
-SETTINGS = {"none": (), "smooth": ("smooth",), "smooth+sharpen": ("smooth", "sharpen")}
+SETTINGS = {"none": (), "smooth": ("smooth",), "smooth+sharpen": ("smooth", "sharpen"),
+            "smooth+sharpen+brighten": ("smooth", "sharpen", "brighten")}
 
 
 def score(artifact: str, retries: tuple[str, ...], shifts: tuple[str, ...]) -> dict:
@@ -86,7 +88,8 @@ def main(argv=None) -> int:
     ap.add_argument("--artifact", default=ARTIFACT)
     ap.add_argument("--settings", nargs="*", default=list(SETTINGS), choices=list(SETTINGS))
     ap.add_argument("--shifts", nargs="*", default=list(SHIFTS))
-    ap.add_argument("--scenes", type=Path, default=None, help="scene test set folder (benchmarks/make_scenes.py)")
+    ap.add_argument("--scenes", type=Path, nargs="*", default=[],
+                    help="scene set folders (benchmarks/make_scenes.py), each scored on its own")
     ap.add_argument("--negatives", type=int, default=200, help="hand-free windows with --scenes")
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args(argv)
@@ -95,8 +98,8 @@ def main(argv=None) -> int:
                argv if argv is not None else sys.argv[1:]),
            "settings": {name: score(args.artifact, SETTINGS[name], tuple(args.shifts)) for name in args.settings}}
     if args.scenes:
-        doc["scenes"] = {name: scenes(args.artifact, SETTINGS[name], args.scenes, args.negatives)
-                         for name in args.settings}
+        doc["scenes"] = {name: {str(folder): scenes(args.artifact, SETTINGS[name], folder, args.negatives)
+                                for folder in args.scenes} for name in args.settings}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(doc, indent=2) + "\n")
     return 0

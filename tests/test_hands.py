@@ -206,25 +206,44 @@ def test_find_rejects_non_rgb(localiser):
         localiser.find(np.zeros((240, 320), np.uint8))
 
 
-# A built-in close-up per retry filter, under a camera shift that hides its hand from the search
-# without retries and that this retry (after the ones before it) gives back.
-RESCUED = {"smooth": ("jpeg_10", 235), "sharpen": ("blur_2.0", 1145)}
+def _shifted(shift: str, i: int) -> tuple[np.ndarray, None]:
+    from asl_edge.runtime.shifts import get_shift
+
+    return get_shift(shift).apply(_builtin(i)), None
+
+
+def _hard_scene(i: int, background: str) -> tuple[np.ndarray, list]:
+    """Built-in close-up ``i`` as the signer of a ``hard`` scene frame (far, dim, out of focus, JPEG)
+    on a TRAIN background, as ``benchmarks/make_scenes.py --set hard`` draws one; and its box."""
+    from asl_edge.data import bystanders
+
+    frame, record = bystanders.scene_frame(bystanders.get_scene_set("hard"), _builtin(i),
+                                           scenes.load_background(background), np.random.default_rng(i),
+                                           [(_builtin(5), "1")], "signer")
+    buf = io.BytesIO()
+    Image.fromarray(frame).save(buf, "JPEG", quality=record["jpeg"])
+    return np.asarray(Image.open(buf).convert("RGB")), record["box"]
+
+
+# A frame per retry filter that hides its hand from the search without that retry (and without the
+# ones after it) and that this retry gives back: built-in close-ups under a camera shift, and a far
+# signer in a dim room.
+RESCUED = {"smooth": lambda: _shifted("jpeg_10", 235), "sharpen": lambda: _shifted("blur_2.0", 1145),
+           "brighten": lambda: _hard_scene(714, "gravel")}
 
 
 @pytest.mark.parametrize("name", list(hands.RETRY_FILTERS))
 def test_each_retry_finds_a_hand_the_search_without_it_misses(name):
     pytest.importorskip("ai_edge_litert")
-    from asl_edge.runtime.shifts import get_shift
-
-    shift, i = RESCUED[name]
-    rgb = get_shift(shift).apply(_builtin(i))
+    rgb, signer = RESCUED[name]()
     order = list(hands.RETRY_FILTERS)
     before = tuple(order[: order.index(name)])
     assert HandLocaliser(LocaliserConfig(retries=before), threads=1).find(rgb) is None
     box = HandLocaliser(LocaliserConfig(retries=(*before, name)), threads=1).find(rgb)
     assert box is not None and box.score >= LocaliserConfig().retry_min_presence
     cx, cy = box.center  # in the frame's own pixels
-    assert 0 <= cx < rgb.shape[1] and 0 <= cy < rgb.shape[0]
+    x0, y0, x1, y1 = signer or (0, 0, rgb.shape[1], rgb.shape[0])
+    assert x0 <= cx < x1 and y0 <= cy < y1  # the signer's hand, where the scene says it is
 
 
 def test_settings_recorded_before_retries_existed_read_as_none():
@@ -244,10 +263,7 @@ def test_settings_recorded_before_retries_existed_read_as_none():
 def test_a_retry_hand_below_the_retry_presence_is_no_hand():
     # The sharpened copy's hand in this frame scores below 0.999: demanding that drops it.
     pytest.importorskip("ai_edge_litert")
-    from asl_edge.runtime.shifts import get_shift
-
-    shift, i = RESCUED["sharpen"]
-    rgb = get_shift(shift).apply(_builtin(i))
+    rgb, _ = RESCUED["sharpen"]()
     assert HandLocaliser(LocaliserConfig(retry_min_presence=0.999), threads=1).find(rgb) is None
 
 

@@ -298,9 +298,9 @@ def test_spread_search_covers_the_whole_plan_over_frames_and_finds_the_signer(mo
     while True:  # hand-free frames until the spread search has been through its plan once
         tracker.update(blank)
         frames += 1
-        if not tracker._round or frames > 40:
+        if not tracker._round or frames > 60:
             break
-    assert 1 < frames <= 40 and tracker.counts["search_steps"] >= len(plan) - 1
+    assert 1 < frames <= 60 and tracker.counts["search_steps"] >= len(plan) - 1
     hand = tracker.update(_room())
     assert hand is not None and hand.box().center[0] > 160  # the signer's, at once (the first pass)
     assert tracker.update(_room()).box().center[0] > 160 and tracker.counts["tracked"] >= 1
