@@ -6,8 +6,8 @@ model saw in flower petals or cat fur (presence up to 0.997). This scores, per f
 search answers for (``find_hand``) and every hand a full search finds (``find_hands``), each cropped and
 read by the camera artifact's classifier, and tags each as the signer's (its centre inside the signer's
 pasted close-up), a bystander's, or false. It reports the classifier's top-1 probability per tag and
-the accuracy of a few choice rules (``RULES``): the search as it is, the full search ranked by size x
-presence (the localiser's own :func:`asl_edge.runtime.hands.signer_score` without a followed hand),
+the accuracy of a few choice rules (``RULES``): the search as it is, the full search ranked by the
+localiser's own :func:`asl_edge.runtime.hands.signer_score` (size x presence, no followed hand),
 the same times the classifier's probability, and the search as it is unless its hand reads below 0.5,
 then the full search ranked with the probability. A frame without a hand counts as wrong::
 
@@ -34,9 +34,8 @@ def _inside(x: float, y: float, box) -> bool:
 
 
 def _ranked(power: float):
-    """Picks the hand with the largest size x presence x probability**power."""
-    return lambda hands: max(hands, key=lambda h: min(1.0, h["size"]) * h["presence"] * h["p"] ** power,
-                             default=None)
+    """Picks the hand with the largest signer score x probability**power."""
+    return lambda hands: max(hands, key=lambda h: h["signer_score"] * h["p"] ** power, default=None)
 
 
 def _search(hands):
@@ -56,9 +55,12 @@ RULES = {
 }
 
 
-def hands_of_frame(predictor, localiser, rgb: np.ndarray, record: dict) -> list[dict]:
-    """Every hand of the frame (the search's answer first if the full search lacks it), read and tagged."""
-    crop = predictor.preprocessing.without_localiser()
+def hands_of_frame(predictor, crop, localiser, rgb: np.ndarray, record: dict) -> list[dict]:
+    """Every hand of the frame (the search's answer first if the full search lacks it), read by
+    ``predictor`` from its ``crop`` preprocessing and tagged."""
+    from asl_edge.runtime.hands import signer_score
+
+    height, width = rgb.shape[:2]
     answer = localiser.find_hand(rgb)
     found = localiser.find_hands(rgb)
     if answer is not None and not any(h.box() == answer.box() for h in found):
@@ -70,8 +72,8 @@ def hands_of_frame(predictor, localiser, rgb: np.ndarray, record: dict) -> list[
         cx, cy = box.center
         tag = ("signer" if _inside(cx, cy, record["box"]) else
                "bystander" if any(_inside(cx, cy, b["box"]) for b in record.get("bystanders", [])) else "false")
-        out.append({"tag": tag, "size": max(box.width, box.height) / min(rgb.shape[:2]), "presence": hand.presence,
-                    "p": p, "right": label == record["label"], "answer": answer is not None and box == answer.box()})
+        out.append({"tag": tag, "signer_score": signer_score(hand, width, height), "p": p,
+                    "right": label == record["label"], "answer": answer is not None and box == answer.box()})
     return out
 
 
@@ -79,7 +81,8 @@ def measure_set(predictor, localiser, folder: Path) -> dict:
     from tqdm import tqdm
 
     record = json.loads((folder / "scenes.json").read_text())
-    frames = [hands_of_frame(predictor, localiser, np.asarray(Image.open(folder / f["file"]).convert("RGB")), f)
+    crop = predictor.preprocessing.without_localiser()
+    frames = [hands_of_frame(predictor, crop, localiser, np.asarray(Image.open(folder / f["file"]).convert("RGB")), f)
               for f in tqdm(record["frames"], desc=folder.name, unit="frame", leave=False, disable=None)]
     n = len(frames)
     rules = {}
@@ -100,7 +103,7 @@ def measure_set(predictor, localiser, folder: Path) -> dict:
 
 
 def main(argv=None) -> int:
-    from asl_edge.runtime.hands import cached_localiser
+    from asl_edge.runtime.hands import LocaliserConfig, cached_localiser
     from asl_edge.runtime.predict import load_predictor
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -110,7 +113,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     predictor = load_predictor(args.artifact)
     # the localiser as models trained now record it (the brightened retry too)
-    settings = {**predictor.preprocessing.localiser, "retries": ["smooth", "sharpen", "brighten"]}
+    settings = {**predictor.preprocessing.localiser, "retries": list(LocaliserConfig().retries)}
     localiser = cached_localiser(settings)
     doc = {"schema": 1, "kind": "scene-signer-choice", "artifact": args.artifact,
            "localiser_retries": settings["retries"],
