@@ -2,7 +2,7 @@
 """Does the classifier's own confidence tell the signer's hand from a false one? Measured, not adopted.
 
 On scene sets of ``benchmarks/make_scenes.py`` the localiser sometimes answers with a "hand" the landmark
-model saw in flower petals or cat fur (presence up to 0.997). This scores, per frame, the hand the
+model saw in flower petals or cat fur, as sure of them as of real hands. This scores, per frame, the hand the
 search answers for (``find_hand``) and every hand a full search finds (``find_hands``), each cropped and
 read by the camera artifact's classifier, and tags each as the signer's (its centre inside the signer's
 pasted close-up), a bystander's, or false. It reports the classifier's top-1 probability per tag and
