@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from asl_edge.runtime.hands import RETRY_FILTERS
+from asl_edge.runtime.hands import RETRY_FILTERS, LocaliserConfig
 
 
 def _shift_table(path: Path) -> str:
@@ -38,7 +38,8 @@ def _scenes(path: Path) -> str:
     doc = json.loads(path.read_text())
     return (f"\n**Scene frames** (`asl-edge evaluate {doc['model']} --data runs/scenes`, {doc['data']}; "
             f"`benchmarks/make_scenes.py`): **{doc['accuracy']:.2%}** read right, no hand found in "
-            f"{doc.get('no_hand_share', 0):.1%} (counted as wrong).\n")
+            f"{doc.get('no_hand_share', 0):.1%} "
+            f"({'the whole frame read' if doc.get('no_hand_read_whole') else 'counted as wrong'}).\n")
 
 
 def main(run_dir: str, export_dir: str, note: str = "") -> int:
@@ -68,9 +69,13 @@ def main(run_dir: str, export_dir: str, note: str = "") -> int:
     trained = ("the landmarks this localiser finds in the close-ups (extracted once and cached)" if reads_landmarks
                else "the crops this localiser makes of the close-ups and of close-ups pasted into TRAIN background "
                     "photographs")
+    whole = not reads_landmarks and localiser.get("whole_without_hand", LocaliserConfig.whole_without_hand)
+    no_hand = ("a live frame without a hand gets no label, a single picture without one is read whole "
+               "(`whole_without_hand`), as training read such close-ups" if whole
+               else "a frame without a hand gets no label")
     stage = ("**Hand localisation** (recorded in each artifact): MediaPipe's palm detector and hand landmark "
              f"models (the `mediapipe` 0.10.14 wheel, Apache 2.0) run through LiteRT find the hand; the {what}; "
-             f"a frame without a hand gets no label.{retry} Trained on {trained}.\n\n" if localises else "")
+             f"{no_hand}.{retry} Trained on {trained}.\n\n" if localises else "")
     blocks = config["model"].get("stem_blocks", 0)
     stem = f" {blocks} block{'s' if blocks > 1 else ''} at the stem's resolution," if blocks else ""
     changed = f"{note}\n\n" if note else ""

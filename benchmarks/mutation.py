@@ -119,19 +119,13 @@ EQUIVALENT: dict[str, str] = {
     "metrics:asl_edge.runtime.metrics.x__ratio__mutmut_7":
         "den as given (integer counts): np.divide of float64 num by it is float64 all the same",
     "metrics:asl_edge.runtime.metrics.x__ratio__mutmut_9": "as mutant 7",
-    "metrics:asl_edge.runtime.metrics.x_classification_metrics__mutmut_16":
-        "np.asarray(found, None) instead of bool: np.where reads any array as a truth mask (the cast changes nothing)",
-    "metrics:asl_edge.runtime.metrics.x_classification_metrics__mutmut_18":
-        "np.asarray(found) without bool: np.where reads any array as a truth mask, so the cast changes nothing",
-    "metrics:asl_edge.runtime.metrics.x_classification_metrics__mutmut_20":
-        "-2 instead of -1 for 'no hand': any negative marker is the same (no class index is negative; "
-        "no_hand counts predictions below 0, the confusion matrix keeps only the class indices)",
-    "metrics:asl_edge.runtime.metrics.x_classification_metrics__mutmut_51":
-        "weighted F1 with labels=None: the labels it adds (the no-hand -1) have no support, so weight 0",
-    "metrics:asl_edge.runtime.metrics.x_classification_metrics__mutmut_56":
-        "weighted F1 without labels=: the labels it adds (the no-hand -1) have no support, so weight 0",
-    "metrics:asl_edge.runtime.metrics.x_classification_metrics__mutmut_61":
-        "weighted F1 with zero_division=1: only a class with no support and no prediction is undefined, weight 0",
+    "metrics:asl_edge.runtime.metrics.x_classification_metrics__mutmut_12":
+        "np.zeros(n, None) instead of bool when no found is given: float zeros are as false in np.where, and "
+        "no_hand is only counted when found is given",
+    "metrics:asl_edge.runtime.metrics.x_classification_metrics__mutmut_14": "as mutant 12 (np.zeros without dtype)",
+    "metrics:asl_edge.runtime.metrics.x_classification_metrics__mutmut_30":
+        "-2 instead of -1 for 'no hand': any negative marker is the same (no class index is negative; the "
+        "confusion matrix and the per-class counts keep only the class indices)",
     "schedules:asl_edge.training.schedules.x_learning_rate__mutmut_95":
         "WarmUp wrapped around the schedule with 0 warm-up steps: step < 0 never holds, every rate is the same",
     "schedules:asl_edge.training.schedules.x_schedule_callbacks__mutmut_7":

@@ -10,6 +10,7 @@ import json
 import subprocess
 import sys
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -108,12 +109,11 @@ def test_training_sets_are_made_by_the_same_localiser_on_train_backgrounds_only(
     assert len(sets.test) == 2 and sets.test_found.dtype == bool
 
 
-@pytest.fixture(scope="module")
-def camera_artifact(tiny_export, localiser, tmp_path_factory):
+def _with_localiser(tiny_export, folder: Path, localiser: dict) -> Path:
     """The tiny int8 classifier given a localiser stage in its metadata."""
     from asl_edge.runtime.metadata import read_metadata, write_metadata
 
-    art = tmp_path_factory.mktemp("camera") / "cam_int8.tflite"
+    art = folder / "cam_int8.tflite"
     art.write_bytes(next(tiny_export.glob("*_int8.tflite")).read_bytes())
     meta = read_metadata(art)
     pre = replace(Preprocessing.from_dict(meta["preprocessing"]), localiser=localiser)
@@ -121,55 +121,127 @@ def camera_artifact(tiny_export, localiser, tmp_path_factory):
     return art
 
 
-def test_predict_says_no_hand_instead_of_guessing(camera_artifact, tmp_path, close_ups):
-    """A tiny classifier given a localiser stage: a blank frame gets "no hand found", not a digit."""
+@pytest.fixture(scope="module")
+def camera_artifact(tiny_export, localiser, tmp_path_factory):
+    """The tiny classifier with the default localiser (a picture without a hand is read whole)."""
+    return _with_localiser(tiny_export, tmp_path_factory.mktemp("camera"), localiser)
+
+
+@pytest.fixture(scope="module")
+def camera_artifact_no_whole(tiny_export, localiser, tmp_path_factory):
+    """The same with ``whole_without_hand`` off: no hand, no guess."""
+    return _with_localiser(tiny_export, tmp_path_factory.mktemp("camera_no_whole"),
+                           {**localiser, "whole_without_hand": False})
+
+
+@pytest.fixture(scope="module")
+def hand_and_blank(camera_artifact, close_ups, tmp_path_factory):
+    """A built-in close-up the localiser finds a hand in, a grey frame it finds none in (files), and
+    the hand's crop as the model reads it."""
     from asl_edge.runtime.metadata import read_metadata
 
-    art = camera_artifact
-    pre = Preprocessing.from_dict(read_metadata(art)["preprocessing"])
-    Image.fromarray(np.full((240, 320, 3), 128, np.uint8)).save(tmp_path / "blank.png")
+    folder = tmp_path_factory.mktemp("pictures")
+    pre = Preprocessing.from_dict(read_metadata(camera_artifact)["preprocessing"])
+    Image.fromarray(np.full((240, 320, 3), 128, np.uint8)).save(folder / "blank.png")
     crops = []
     for img in close_ups[0]:
         with contextlib.suppress(NoHandFound):
             crops.append((img, pre.load(Image.fromarray(img))))
     assert crops, "the localiser finds a hand in some built-in close-up"
-    Image.fromarray(crops[0][0]).save(tmp_path / "hand.png")
-    r = subprocess.run([*ASL_EDGE, "predict", str(art), str(tmp_path / "blank.png"), "--json"], capture_output=True,
+    Image.fromarray(crops[0][0]).save(folder / "hand.png")
+    return folder / "hand.png", folder / "blank.png", crops[0]
+
+
+def test_predict_says_no_hand_instead_of_guessing(camera_artifact_no_whole, hand_and_blank):
+    """A tiny classifier given a localiser stage that does not read whole pictures: a blank frame
+    gets "no hand found", not a digit."""
+    from asl_edge.runtime.metadata import read_metadata
+
+    art = camera_artifact_no_whole
+    hand_png, blank_png, (picture, crop) = hand_and_blank
+    pre = Preprocessing.from_dict(read_metadata(art)["preprocessing"])
+    assert not pre.reads_whole_without_hand
+    r = subprocess.run([*ASL_EDGE, "predict", str(art), str(blank_png), "--json"], capture_output=True,
                        text=True, check=False)
     assert r.returncode == 0, r.stderr
-    assert json.loads(r.stdout) == {"path": str(tmp_path / "blank.png"), "hand": False, "top": []}
-    r = subprocess.run([*ASL_EDGE, "predict", str(art), str(tmp_path / "blank.png")], capture_output=True, text=True,
+    assert json.loads(r.stdout) == {"path": str(blank_png), "hand": False, "top": []}
+    r = subprocess.run([*ASL_EDGE, "predict", str(art), str(blank_png)], capture_output=True, text=True,
                        check=False)
     assert r.stdout.strip().endswith("no hand found")
 
     import asl_edge
 
     model = asl_edge.load(art)
-    blank, hand = model.predict([str(tmp_path / "blank.png"), str(tmp_path / "hand.png")])
+    blank, hand = model.predict([str(blank_png), str(hand_png)])
     assert blank.no_hand and blank.label is None
     # a close-up with a hand gets the classifier's answer on the hand's crop
-    ((label, probability),) = model.top_k(crops[0][1][None], k=1)[0]
+    ((label, probability),) = model.top_k(crop[None], k=1)[0]
     assert not hand.no_hand and (hand.label, hand.probability) == (label, pytest.approx(probability))
     # each answer says what it read, whether a hand was found and where (the localiser's box)
-    assert (blank.source, blank.hand_found, blank.box) == (str(tmp_path / "blank.png"), False, None)
-    _, box = pre.locate(Image.open(tmp_path / "hand.png").convert("RGB"))
-    assert hand.source == str(tmp_path / "hand.png") and hand.hand_found is True
+    assert (blank.source, blank.hand_found, blank.box) == (str(blank_png), False, None)
+    _, box = pre.locate(Image.open(hand_png).convert("RGB"))
+    assert hand.source == str(hand_png) and hand.hand_found is True
     assert hand.box == (round(box.x0, 1), round(box.y0, 1), round(box.x1, 1), round(box.y1, 1))
     assert hand.box[0] < hand.box[2] and hand.box[1] < hand.box[3]
-    from_array = model.predict(crops[0][0])
+    from_array = model.predict(picture)
     assert (from_array.source, from_array.box, from_array.label) == ("array", hand.box, hand.label)
 
 
-def test_shift_scores_count_the_images_without_a_hand(camera_artifact, tiny_npz):
-    # The tiny set holds no hands: under every shift each image is "no hand found", counted wrong,
-    # and the count says why the accuracy is what it is.
+def test_a_picture_without_a_hand_is_read_whole_and_says_so(camera_artifact, hand_and_blank):
+    """The default: a single picture without a hand found is read whole (as training read such
+    close-ups), and every answer says that no hand was found."""
+    import asl_edge
+    from asl_edge.runtime.metadata import read_metadata
+
+    hand_png, blank_png, (_, crop) = hand_and_blank
+    pre = Preprocessing.from_dict(read_metadata(camera_artifact)["preprocessing"])
+    assert pre.reads_whole_without_hand
+    model = asl_edge.load(camera_artifact)
+    whole = pre.without_localiser().load(Image.open(blank_png).convert("RGB"))
+    top = model.top_k(whole[None], k=3)[0]
+    blank, hand = model.predict([str(blank_png), str(hand_png)], k=3)
+    assert (blank.label, blank.hand_found, blank.box, blank.no_hand) == (top[0][0], False, None, True)
+    assert blank.top == tuple((label, pytest.approx(p)) for label, p in top)
+    assert hand.hand_found is True and hand.top[0][0] == model.top_k(crop[None], k=1)[0][0][0]
+    # the same reading from files, on the command line
+    r = subprocess.run([*ASL_EDGE, "predict", str(camera_artifact), str(blank_png), "--json", "--top-k", "3"],
+                       capture_output=True, text=True, check=False)
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert (doc["hand"], [t["label"] for t in doc["top"]]) == (False, [label for label, _ in top])
+    r = subprocess.run([*ASL_EDGE, "predict", str(camera_artifact), str(blank_png)], capture_output=True, text=True,
+                       check=False)
+    assert r.stdout.strip().endswith("(no hand found: the whole picture read)")
+    assert r.stdout.startswith(f"{blank_png}: {top[0][0]} (")
+    # landmark and fused models cannot read a picture without a hand, whatever the setting says
+    from asl_edge.runtime.landmarks import LandmarkFeatures
+
+    assert not replace(pre, landmarks=LandmarkFeatures().to_dict()).reads_whole_without_hand
+
+
+@pytest.mark.parametrize("whole", [False, True])
+def test_shift_scores_count_the_images_without_a_hand(camera_artifact, camera_artifact_no_whole, tiny_export,
+                                                      tiny_npz, whole):
+    # The tiny set holds no hands: under every shift each image is "no hand found", and the count
+    # says why the accuracy is what it is: counted wrong, or the whole picture read, which is then
+    # exactly what the same classifier without a localiser reads.
     from asl_edge.bench.evaluate import evaluate_shifts, format_shifts
     from asl_edge.runtime.shifts import get_shift
 
-    m = evaluate_shifts(camera_artifact, data=str(tiny_npz), shifts=[get_shift("mirrored")], verify=False)
+    art = camera_artifact if whole else camera_artifact_no_whole
+    mirrored = [get_shift("mirrored")]
+    m = evaluate_shifts(art, data=str(tiny_npz), shifts=mirrored, verify=False)
     r = m["shifts"]["mirrored"]
-    assert r["no_hand"] == r["num_samples"] == m["num_samples"] > 0 and r["accuracy"] == 0.0
+    assert r["no_hand"] == r["num_samples"] == m["num_samples"] > 0
     assert f"(no hand found in {r['no_hand']})" in format_shifts(m)
+    assert (m["no_hand"], m["no_hand_read_whole"]) == (m["num_samples"], whole)
+    if not whole:
+        assert r["accuracy"] == 0.0 == m["accuracy"]
+        return
+    plain = evaluate_shifts(next(tiny_export.glob("*_int8.tflite")), data=str(tiny_npz), shifts=mirrored,
+                            verify=False)
+    assert plain["accuracy"] > 0.5
+    assert (r["accuracy"], m["accuracy"]) == (plain["shifts"]["mirrored"]["accuracy"], plain["accuracy"])
 
 
 @pytest.mark.parametrize("track", [True, False])

@@ -24,9 +24,10 @@ CASES = [(500, 10, 0.0), (7, 10, 0.0), (40, 1, 0.0), (300, 10, 0.1), (25, 4, 0.8
 
 
 @pytest.mark.filterwarnings("ignore:A single label")  # scikit-learn on the one-class case
+@pytest.mark.parametrize("read_whole", [False, True])
 @pytest.mark.parametrize("seed", range(5))
 @pytest.mark.parametrize(("samples", "classes", "no_hand"), CASES)
-def test_every_figure_equals_scikit_learn_on_random_labels(samples, classes, no_hand, seed):
+def test_every_figure_equals_scikit_learn_on_random_labels(samples, classes, no_hand, seed, read_whole):
     rng = np.random.default_rng(seed)
     y_true = rng.integers(0, classes, samples)
     # half the predictions right, the rest random: every kind of cell of the confusion matrix
@@ -34,9 +35,14 @@ def test_every_figure_equals_scikit_learn_on_random_labels(samples, classes, no_
     right = rng.random(samples) < 0.5
     probs[right, y_true[right]] += 2.0
     found = rng.random(samples) >= no_hand if no_hand else None
-    ours = classification_metrics(y_true, probs, [f"c{i}" for i in range(classes)], found=found)
+    ours = classification_metrics(y_true, probs, [f"c{i}" for i in range(classes)], found=found,
+                                  read_whole=read_whole)
 
-    y_pred = probs.argmax(axis=1) if found is None else np.where(found, probs.argmax(axis=1), -1)
+    # without a hand: no prediction (counted wrong), or the whole picture's reading, which counts
+    y_pred = probs.argmax(axis=1) if found is None or read_whole else np.where(found, probs.argmax(axis=1), -1)
+    if found is not None:
+        assert (ours["no_hand"], ours["no_hand_read_whole"]) == (int((~found).sum()), read_whole)
+        assert ours["no_hand_share"] == pytest.approx((~found).mean())
     want = _sklearn_metrics(y_true, y_pred, classes)
     for key in ("accuracy", "macro_precision", "macro_recall", "macro_f1", "weighted_f1"):
         assert ours[key] == pytest.approx(want[key], abs=1e-12), key
@@ -72,3 +78,11 @@ def test_no_samples_give_zero_accuracy_without_a_warning():
         warnings.simplefilter("error")  # no mean of an empty slice
         m = classification_metrics(np.array([], np.int64), np.zeros((0, 3)), ["a", "b", "c"])
     assert (m["accuracy"], m["num_samples"], m["macro_f1"]) == (0.0, 0, 0.0)
+
+
+def test_found_as_ones_and_zeros_reads_as_true_and_false():
+    # a found flag given as integers (a list of 0/1 from JSON) marks the same images as the booleans
+    y, probs = np.array([0, 1, 1, 0]), np.eye(2)[[0, 1, 0, 0]]
+    want = classification_metrics(y, probs, ["a", "b"], found=np.array([True, False, True, True]))
+    got = classification_metrics(y, probs, ["a", "b"], found=[1, 0, 1, 1])
+    assert got == want and (got["no_hand"], got["accuracy"]) == (1, 0.5)

@@ -364,6 +364,11 @@ def test_images_without_a_hand_count_as_wrong_in_every_figure():
     assert m["confusion_matrix"] == [[1, 0], [0, 1]]
     assert format_report(m).splitlines()[-2:] == ["accuracy 66.67%   macro F1 0.833",
                                                   "no hand found in 1 of 3 images (33.3%; counted as wrong)"]
+    # the same, read whole where no hand was found: that reading counts (here it was right)
+    m = classification_metrics(np.array([0, 1, 1]), np.eye(2)[[0, 1, 1]], ["a", "b"],
+                               found=np.array([True, True, False]), read_whole=True)
+    assert (m["accuracy"], m["no_hand"], m["confusion_matrix"]) == (1.0, 1, [[1, 0], [0, 2]])
+    assert format_report(m).splitlines()[-1] == "no hand found in 1 of 3 images (33.3%; the whole picture read)"
 
 
 def test_weight_averaging_keeps_the_exact_running_mean():

@@ -49,7 +49,8 @@ def predict_localised(runner, ds, preprocessing: Preprocessing, transform=None,
 
     ``ds`` holds the images before localisation (:meth:`Preprocessing.before_localisation`): each one (after
     ``transform``, a camera shift) goes through the model's whole preprocessing, localiser
-    included; an image without a hand gets no prediction (``found`` false).
+    included; an image without a hand (``found`` false) gets the whole picture's reading where the
+    preprocessing reads it (:meth:`Preprocessing.load_reading`), else a blank input's.
     """
     from PIL import Image
     from tqdm import tqdm
@@ -67,8 +68,9 @@ def predict_localised(runner, ds, preprocessing: Preprocessing, transform=None,
             if transform is not None:
                 img = Image.fromarray(transform(np.asarray(img)), "RGB")
             try:
-                batch.append(preprocessing.load(img))
-                found.append(True)
+                x, hand = preprocessing.load_reading(img)
+                batch.append(x)
+                found.append(hand)
             except NoHandFound:
                 batch.append(preprocessing.blank())
                 found.append(False)
@@ -136,7 +138,8 @@ def evaluate_model(model: str | Path, data: str | None = None, out_dir: str | Pa
     target = _load_target(model, data, verify)
     if target.preprocessing.localises:
         probs, found = predict_localised(target.runner, target.ds, target.preprocessing)
-        metrics = classification_metrics(target.ds.labels, probs, target.class_names, found=found)
+        metrics = classification_metrics(target.ds.labels, probs, target.class_names, found=found,
+                                         read_whole=target.preprocessing.reads_whole_without_hand)
     else:
         metrics = classification_metrics(target.ds.labels, predict_batches(target.runner, target.ds),
                                          target.class_names)
@@ -180,14 +183,15 @@ def evaluate_shifts(model: str | Path, data: str | None = None, shifts=None, ver
     masks = _MaskLookup(target.ds) if any(s.needs_mask for s in shifts) else None
     probs, found = _predict_shifted(target, None if target.preprocessing.localises else (lambda img: img),
                                     batch_size)
-    metrics = classification_metrics(labels, probs, target.class_names, found=found)
+    whole = target.preprocessing.reads_whole_without_hand
+    metrics = classification_metrics(labels, probs, target.class_names, found=found, read_whole=whole)
     metrics.update(model=str(model), runtime=target.runner.runtime, **target.chosen.to_dict())
     if target.chosen.warning:
         metrics["warning"] = target.chosen.warning
     results = {}
     for shift in shifts:
         probs, found = _predict_shifted(target, masks.apply(shift) if shift.needs_mask else shift.apply, batch_size)
-        results[shift.name] = _shift_result(shift, probs, found, labels)
+        results[shift.name] = _shift_result(shift, probs, found, labels, whole)
         log.info("shift %s: accuracy %.4f", shift.name, results[shift.name]["accuracy"])
     metrics["shifts"] = results
     if masks is not None:
@@ -216,12 +220,14 @@ def _predict_shifted(target: _Target, transform, batch_size: int) -> tuple[np.nd
     return np.concatenate(out), None
 
 
-def _shift_result(shift, probs: np.ndarray, found: np.ndarray | None, labels: np.ndarray) -> dict:
-    """One shift's entry: accuracy (an image without a hand found counts wrong), and its description."""
+def _shift_result(shift, probs: np.ndarray, found: np.ndarray | None, labels: np.ndarray,
+                  read_whole: bool = False) -> dict:
+    """One shift's entry: accuracy (an image without a hand found counts wrong, unless the model read
+    the whole picture), and its description."""
     right = probs.argmax(1) == labels
-    acc = float((right if found is None else right & found).mean())
+    acc = float((right if found is None or read_whole else right & found).mean())
     result = {"accuracy": acc, "family": shift.family, "severity": shift.severity, "num_samples": int(len(labels))}
-    if found is not None:  # a model with a localiser: the images where it found no hand (counted wrong)
+    if found is not None:  # a model with a localiser: the images where it found no hand
         result["no_hand"] = int((~found).sum())
     return result
 

@@ -60,7 +60,8 @@ def predict(artifact, images, k, as_json, threads, camera, max_frames, show, ser
 
     ARTIFACT is a .tflite/.onnx file from `asl-edge export` (labels and preprocessing are read from
     inside it), an export folder (its recommended artifact) or a run folder. A model with a hand
-    localiser (the camera recipe) finds the hand first, or says "no hand found". Exit status 1 if
+    localiser (the camera recipe) finds the hand first; in a picture where it finds none, a crop
+    model reads the whole picture and says so, a landmark model says "no hand found". Exit status 1 if
     any image could not be read. The live loop's frames, with the hand's box and label, can be
     watched from a browser (--serve PORT, for a device without a screen) or in a window (--show).
     """
@@ -102,13 +103,14 @@ def predict(artifact, images, k, as_json, threads, camera, max_frames, show, ser
                     failures += 1
                     click.echo(f"asl-edge: error: {printable(p.error)}", err=True)
                 elif as_json:
-                    top = [] if p.no_hand else [{"label": label, "probability": round(v, 4)} for label, v in p.top]
+                    top = [{"label": label, "probability": round(v, 4)} for label, v in p.top or ()]
                     click.echo(json.dumps({"path": p.path, "hand": not p.no_hand, "top": top}))
-                elif p.no_hand:
+                elif p.top is None:
                     click.echo(f"{printable(p.path)}: no hand found")
                 else:
+                    whole = "  (no hand found: the whole picture read)" if p.no_hand else ""
                     click.echo(f"{printable(p.path)}: "
-                               + ", ".join(f"{printable(label)} ({v:.2f})" for label, v in p.top))
+                               + ", ".join(f"{printable(label)} ({v:.2f})" for label, v in p.top) + whole)
     if total == 0:
         raise DataError("no images found in " + ", ".join(images))
     if failures:

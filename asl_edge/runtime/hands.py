@@ -254,6 +254,15 @@ class LocaliserConfig:
             finger's knuckle, as MediaPipe turns the hand for its landmark model) and frames it
             along its own axes, so a tilted hand or camera reaches the classifier as an upright
             one. Settings recorded before it existed read as false (the axis-aligned crop).
+        whole_without_hand: a single picture (a file, ``Model.predict``, ``evaluate``) in which no
+            hand is found is read whole by a crop model, as its training read the close-ups whose
+            hand was not found, and the answer says no hand was found; a stream of frames (the live
+            loop) never is: there a frame without a hand says no hand. A close-up whose hand the
+            localiser misses (JPEG blocks, noise, blur) is still a close-up: on the camera model's
+            held-out close-ups the whole picture read 78 of 82 such images right at JPEG quality
+            10 and 26 of 26 under noise 20 (benchmarks/results/shifts/whole_without_hand.json).
+            Landmark and fused models cannot (no landmarks without a hand). Settings recorded
+            before it existed read this default (the classifier was trained that way).
     """
 
     palm_model: str = "palm_detection_lite"
@@ -274,6 +283,7 @@ class LocaliserConfig:
     signer_share: float = 0.15
     vote_frames: int = 3
     upright: bool = False
+    whole_without_hand: bool = True
 
     def __post_init__(self):
         object.__setattr__(self, "retries", tuple(self.retries))  # a list read back from JSON
@@ -290,6 +300,8 @@ class LocaliserConfig:
             raise DataError("min_palm_score, min_presence, retry_min_presence and nms_iou must lie between 0 and 1")
         if isinstance(self.vote_frames, bool) or not isinstance(self.vote_frames, int) or self.vote_frames < 1:
             raise DataError(f"vote_frames must be a whole number of at least 1, got {self.vote_frames!r}")
+        if not isinstance(self.whole_without_hand, bool):
+            raise DataError(f"whole_without_hand must be true or false, got {self.whole_without_hand!r}")
         if not 0 <= self.signer_share <= 1:
             raise DataError(f"signer_share must lie between 0 and 1, got {self.signer_share}")
         if self.max_candidates < 0 or not 0 < self.candidate_score < 1:

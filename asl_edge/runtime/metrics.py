@@ -42,7 +42,8 @@ def precision_recall_f1(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int
     return _ratio(tp, predicted), _ratio(tp, support), _ratio(2 * tp, predicted + support), support
 
 
-def classification_metrics(y_true: np.ndarray, probs: np.ndarray, class_names, found: np.ndarray | None = None) -> dict:
+def classification_metrics(y_true: np.ndarray, probs: np.ndarray, class_names, found: np.ndarray | None = None,
+                           read_whole: bool = False) -> dict:
     """Accuracy, per-class precision/recall/F1/support, macro and weighted averages, confusion matrix.
 
     Args:
@@ -51,16 +52,19 @@ def classification_metrics(y_true: np.ndarray, probs: np.ndarray, class_names, f
         class_names: name of each class index.
         found: for a model with a hand localiser, whether a hand was found in each sample; a sample
             without one has no prediction and counts as wrong (it is left out of the confusion
-            matrix, whose rows then sum to the found samples).
+            matrix, whose rows then sum to the found samples)...
+        read_whole: ...unless the model read the whole picture where it found no hand
+            (``LocaliserConfig.whole_without_hand``): ``probs`` are then that reading, and count.
 
     Returns:
         A JSON-ready dict with top-level ``accuracy`` and ``macro_f1`` (and ``no_hand``,
-        ``no_hand_share`` when ``found`` is given).
+        ``no_hand_share`` and ``no_hand_read_whole`` when ``found`` is given).
     """
     y_true = np.asarray(y_true)
     y_pred = np.asarray(probs).argmax(axis=1)
-    if found is not None:
-        y_pred = np.where(np.asarray(found, bool), y_pred, -1)
+    no_hand = np.zeros(len(y_pred), bool) if found is None else ~np.asarray(found, bool)
+    if not read_whole:
+        y_pred = np.where(no_hand, -1, y_pred)
     n = len(class_names)
     p, r, f, s = precision_recall_f1(y_true, y_pred, n)
     weights = _ratio(s, s.sum())
@@ -77,8 +81,8 @@ def classification_metrics(y_true: np.ndarray, probs: np.ndarray, class_names, f
         },
         "confusion_matrix": confusion_matrix(y_true, y_pred, n).tolist(),
         "class_names": list(class_names),
-        **({} if found is None else {"no_hand": int((y_pred < 0).sum()),
-                                     "no_hand_share": float((y_pred < 0).mean())}),
+        **({} if found is None else {"no_hand": int(no_hand.sum()), "no_hand_share": float(no_hand.mean()),
+                                     "no_hand_read_whole": bool(read_whole)}),
     }
 
 
@@ -118,5 +122,6 @@ def format_report(metrics: dict) -> str:
                  + (f"   on {metrics['data']}" if metrics.get("data") else ""))
     if "no_hand" in metrics:
         lines.append(f"no hand found in {metrics['no_hand']} of {plural(metrics['num_samples'], 'image')} "
-                     f"({percent(metrics['no_hand_share'], 1)}; counted as wrong)")
+                     f"({percent(metrics['no_hand_share'], 1)}; "
+                     f"{'the whole picture read' if metrics.get('no_hand_read_whole') else 'counted as wrong'})")
     return "\n".join(lines)

@@ -66,18 +66,12 @@ class Predictor:
         if all_hands:
             return self._predict_all_hands(images, k)
         single = not isinstance(images, (list, tuple))
-        searched = True if self.preprocessing.localises else None  # None: the model reads the whole image
-        loaded = []
-        for img in [images] if single else images:
-            try:
-                loaded.append((source_name(img), *self._sample(img)))
-            except NoHandFound:
-                loaded.append((source_name(img), None, None))
-        found = [x for _, x, _ in loaded if x is not None]
-        tops = iter(self.top_k(np.stack(found), k)) if found else iter(())
+        loaded = [(source_name(img), *self._sample(img)) for img in ([images] if single else images)]
+        read = [x for _, x, _, _ in loaded if x is not None]
+        tops = iter(self.top_k(np.stack(read), k)) if read else iter(())
         results = [Result(None, 0.0, (), source=name, hand_found=False) if x is None
-                   else _result(next(tops), name, None if box is None else _box(box), searched)
-                   for name, x, box in loaded]
+                   else _result(next(tops), name, None if box is None else _box(box), found)
+                   for name, x, box, found in loaded]
         return results[0] if single else results
 
     def _predict_all_hands(self, images, k: int):
@@ -122,13 +116,12 @@ class Predictor:
         return np.asarray(img.convert("RGB"))
 
     def _sample(self, image):
-        """The model's input for one image and, for a model with a localiser, the hand's box in it.
+        """The model's input for one image (``None``: no hand, and a model that cannot read without
+        one), the hand's box in it, and whether a hand was found (``None``: a model without a localiser).
 
-        The same pixels as :meth:`Preprocessing.load` (the crop, then the preprocessing without the
-        localiser), with the box that step finds and would otherwise drop.
-
-        Raises:
-            NoHandFound: a model with a localiser found no hand.
+        The same pixels as :meth:`Preprocessing.load_reading` (the crop, then the preprocessing
+        without the localiser; the whole picture where no hand is found and the model reads it), with
+        the box that step finds and would otherwise drop.
         """
         from PIL import Image
 
@@ -136,15 +129,19 @@ class Predictor:
 
         pre, picture = self.preprocessing, _array_as_picture(image)
         if not pre.localises:
-            return pre.load(picture), None
+            return pre.load(picture), None, None
         name = picture if isinstance(picture, (str, os.PathLike)) else None
         img = picture if isinstance(picture, Image.Image) else open_image(picture)
-        if pre.landmarks is not None:
-            return pre.hand_landmarks(img, name=name)
-        if pre.fusion is not None:
-            return pre.fused_sample(img, name=name)
-        crop, box = pre.locate(img.convert("RGB"), name=name)
-        return pre.without_localiser().load(crop), box
+        try:
+            if pre.landmarks is not None:
+                return *pre.hand_landmarks(img, name=name), True
+            if pre.fusion is not None:
+                return *pre.fused_sample(img, name=name), True
+            crop, box = pre.locate(img.convert("RGB"), name=name)
+        except NoHandFound:
+            whole = pre.without_localiser().load(img.convert("RGB")) if pre.reads_whole_without_hand else None
+            return whole, None, False
+        return pre.without_localiser().load(crop), box, True
 
 
 @dataclass(frozen=True)
@@ -163,13 +160,15 @@ class HandResult:
 @dataclass(frozen=True)
 class Result:
     """One image's answer: the best label, its probability and the top-k list; ``label`` is
-    ``None`` when a model with a hand localiser found no hand (no hand, no guess). ``hands``:
-    every hand read, the signer's first (only when asked for, ``all_hands``).
+    ``None`` when a model with a hand localiser found no hand and cannot read the picture without
+    one (a landmark or fused model: no hand, no guess). ``hands``: every hand read, the signer's
+    first (only when asked for, ``all_hands``).
 
     ``source``: the file's path, or ``"array"``, ``"image"`` (a PIL image) or ``"bytes"``;
     ``box``: the hand read, ``(x0, y0, x1, y1)`` in the image's pixels (``None`` without a hand or a
     localiser); ``hand_found``: whether the localiser found a hand (``None``: the model reads the
-    whole image and searches for none)."""
+    whole image and searches for none; ``False`` with a label: no hand found, the whole picture
+    read, as ``LocaliserConfig.whole_without_hand`` says)."""
 
     label: str | None
     probability: float
@@ -181,7 +180,8 @@ class Result:
 
     @property
     def no_hand(self) -> bool:
-        return self.label is None
+        """Whether a model with a hand localiser found no hand (with a label: the whole picture read)."""
+        return self.hand_found is False
 
 
 def _result(top: list[tuple[str, float]], source: str = "", box=None, hand_found: bool | None = None) -> Result:
@@ -252,7 +252,8 @@ def expand_images(sources: Iterable[str | Path]) -> Iterator[Path]:
 
 @dataclass(frozen=True)
 class Prediction:
-    """One file's answer: ``top`` labels, or ``no_hand`` (a model with a localiser found none), or an ``error``."""
+    """One file's answer: ``top`` labels, or an ``error``; ``no_hand``: a model with a localiser found
+    none (``top`` is then the whole picture's reading where the model reads it, else ``None``)."""
 
     path: str
     top: list[tuple[str, float]] | None = None
@@ -265,19 +266,19 @@ def predict_files(predictor: Predictor, sources: Iterable[str | Path], k: int = 
     """Predicts every image; an unreadable one yields a ``Prediction`` with ``error`` and the rest go on."""
     from asl_edge.runtime.preprocess import batch_for
 
-    batch: list[tuple[Path, np.ndarray]] = []
+    batch: list[tuple[Path, np.ndarray, bool]] = []
     batch_size = batch_for(predictor.preprocessing.input_shape, batch_size)
 
     def flush():
         if batch:
-            tops = predictor.top_k(np.stack([img for _, img in batch]), k)
-            for (p, _), top in zip(batch, tops):
-                yield Prediction(str(p), top)
+            tops = predictor.top_k(np.stack([img for _, img, _ in batch]), k)
+            for (p, _, found), top in zip(batch, tops):
+                yield Prediction(str(p), top, no_hand=not found)
             batch.clear()
 
     for path in expand_images(sources):
         try:
-            batch.append((path, predictor.preprocessing.load(path)))
+            batch.append((path, *predictor.preprocessing.load_reading(path)))
         except NoHandFound:
             yield from flush()
             yield Prediction(str(path), no_hand=True)

@@ -241,7 +241,8 @@ class Preprocessing:
             "steps": [
                 "decode, apply the EXIF orientation, convert to RGB",
                 "hand_localiser: find the hand and crop the square around it, turned upright where its 'upright' "
-                "is set (asl_edge.runtime.hands)",
+                "is set (asl_edge.runtime.hands); a single picture without a hand found is read whole where the "
+                "localiser's 'whole_without_hand' is set (absent: true), a live frame says no hand",
                 "resize to each side of resize_chain in turn (square), with resize_method",
                 "convert to color ('grayscale': luminance, Pillow mode 'L'); resize to size (height, width)",
                 "x = (pixel * pixel_scale - mean) / std, per channel, channels in channel_order",
@@ -304,6 +305,15 @@ class Preprocessing:
         """Whether a hand is found and cropped before the rest of the preprocessing."""
         return self.localiser is not None
 
+    @property
+    def reads_whole_without_hand(self) -> bool:
+        """Whether a single picture without a hand found is read whole (:meth:`load_reading`): a crop
+        model whose localiser settings say so (``LocaliserConfig.whole_without_hand``)."""
+        from asl_edge.runtime.hands import LocaliserConfig
+
+        return (self.localiser is not None and self.landmarks is None and self.fusion is None
+                and bool(self.localiser.get("whole_without_hand", LocaliserConfig.whole_without_hand)))
+
     def without_localiser(self) -> Preprocessing:
         """The same steps after the hand crop (what a crop goes through)."""
         return replace(self, localiser=None, landmarks=None, fusion=None)
@@ -329,6 +339,23 @@ class Preprocessing:
             read = self.hand_landmarks if self.landmarks is not None else self.fused_sample
             return read(img, name=source if isinstance(source, (str, os.PathLike)) else None)[0]
         return self.from_pil(self._decode_rgb(source))
+
+    def load_reading(self, source: str | os.PathLike | bytes | Image.Image) -> tuple[np.ndarray, bool]:
+        """:meth:`load` of a single picture, and whether a hand was found in it: where none is and
+        :attr:`reads_whole_without_hand`, the whole picture, as the crop model's training read such
+        close-ups.
+
+        Raises:
+            NoHandFound: no hand, and a model that cannot read the whole picture.
+            DataError: as :meth:`load`.
+        """
+        try:
+            return self.load(source), True
+        except NoHandFound:
+            if not self.reads_whole_without_hand:
+                raise
+        img = open_image(source) if not isinstance(source, Image.Image) else source
+        return self.without_localiser().load(img.convert("RGB")), False
 
     def load_rgb(self, source: str | os.PathLike | bytes | Image.Image) -> np.ndarray:
         """Decodes one image up to the colour conversion: the ``uint8`` RGB array after ``resize_chain``.

@@ -567,7 +567,8 @@ def _finish(model, config, ds, test_ds, split, folder, epochs_run, seconds, came
     # Batches through tf.data, never the whole split at once: memory stays flat for streamed trees.
     probs = model.predict(make_dataset(test_ds, 256), verbose=0)
     metrics = classification_metrics(
-        test_ds.labels, probs, ds.class_names, found=None if camera is None else camera.test_found
+        test_ds.labels, probs, ds.class_names, found=None if camera is None else camera.test_found,
+        read_whole=test_ds.preprocessing.reads_whole_without_hand,  # the test crops are whole where no hand was found
     )
     if camera is not None:
         metrics["localisation"] = camera.stats
