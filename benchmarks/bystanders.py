@@ -3,8 +3,9 @@
 
 Runs the camera artifact's whole pipeline (hand localiser, then the classifier on the chosen hand's
 crop; :func:`asl_edge.runtime.predict.classify_frame`, as ``asl-edge predict`` does for a file: the
-full search, no stream) on each scene set made by ``benchmarks/make_scenes.py`` (``--set base``,
-``bystanders``, ``hard``), and counts per set: frames read right (no hand = wrong), no hand found,
+full search, no stream; but a frame without a hand found is not read whole, it counts wrong) on each
+scene set made by ``benchmarks/make_scenes.py`` (``--set base``, ``bystanders``, ``hard``), and counts
+per set: frames read right (no hand = wrong), no hand found,
 a bystander's hand read (the chosen box's centre inside a bystander's pasted close-up), and CPU
 time per frame (``time.process_time``, one thread: other load on the machine counts little)::
 

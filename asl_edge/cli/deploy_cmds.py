@@ -99,23 +99,28 @@ def predict(artifact, images, k, as_json, threads, camera, max_frames, show, ser
             total += 1
             bar.update(1)
             with bar.external_write_mode():
-                if p.error:
-                    failures += 1
-                    click.echo(f"asl-edge: error: {printable(p.error)}", err=True)
-                elif as_json:
-                    top = [{"label": label, "probability": round(v, 4)} for label, v in p.top or ()]
-                    click.echo(json.dumps({"path": p.path, "hand": not p.no_hand, "top": top}))
-                elif p.top is None:
-                    click.echo(f"{printable(p.path)}: no hand found")
-                else:
-                    whole = "  (no hand found: the whole picture read)" if p.no_hand else ""
-                    click.echo(f"{printable(p.path)}: "
-                               + ", ".join(f"{printable(label)} ({v:.2f})" for label, v in p.top) + whole)
+                failures += bool(p.error)
+                _echo_prediction(p, as_json)
     if total == 0:
         raise DataError("no images found in " + ", ".join(images))
     if failures:
         click.echo(f"asl-edge: {failures} of {total} images could not be read", err=True)
         sys.exit(1)
+
+
+def _echo_prediction(p, as_json: bool) -> None:
+    """One file's answer (:class:`~asl_edge.runtime.predict.Prediction`): its error on stderr, else its
+    labels, or "no hand found", saying when the whole picture was read for want of a hand."""
+    if p.error:
+        click.echo(f"asl-edge: error: {printable(p.error)}", err=True)
+    elif as_json:
+        top = [{"label": label, "probability": round(v, 4)} for label, v in p.top or ()]
+        click.echo(json.dumps({"path": p.path, "hand": not p.no_hand, "top": top}))
+    elif p.top is None:
+        click.echo(f"{printable(p.path)}: no hand found")
+    else:
+        whole = "  (no hand found: the whole picture read)" if p.no_hand else ""
+        click.echo(f"{printable(p.path)}: " + ", ".join(f"{printable(label)} ({v:.2f})" for label, v in p.top) + whole)
 
 
 def _predict_camera(load, camera, *, max_frames, show, serve, bind, track, fps, search_ms, vote, as_json) -> None:
