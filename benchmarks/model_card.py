@@ -13,7 +13,8 @@ from pathlib import Path
 
 import yaml
 
-from asl_edge.runtime.hands import RETRY_FILTERS, LocaliserConfig
+from asl_edge.runtime.hands import RETRY_FILTERS
+from asl_edge.runtime.preprocess import Preprocessing
 
 
 def _shift_table(path: Path) -> str:
@@ -69,7 +70,7 @@ def main(run_dir: str, export_dir: str, note: str = "") -> int:
     trained = ("the landmarks this localiser finds in the close-ups (extracted once and cached)" if reads_landmarks
                else "the crops this localiser makes of the close-ups and of close-ups pasted into TRAIN background "
                     "photographs")
-    whole = not reads_landmarks and localiser.get("whole_without_hand", LocaliserConfig.whole_without_hand)
+    whole = localises and Preprocessing.from_dict(manifest["preprocessing"]).reads_whole_without_hand
     no_hand = ("a live frame without a hand gets no label, a single picture without one is read whole "
                "(`whole_without_hand`), as training read such close-ups" if whole
                else "a frame without a hand gets no label")
