@@ -272,12 +272,15 @@ def format_shifts(metrics: dict) -> str:
     """The text report of :func:`evaluate_shifts`: one line per shift, grouped by family."""
     from asl_edge.runtime.fmt import percent
 
+    fallback = "the whole picture read" if metrics.get("no_hand_read_whole") else "counted as wrong"
+
+    def line(name: str, family: str, r: dict) -> str:
+        no_hand = f"  (no hand found in {r['no_hand']}: {fallback})" if r.get("no_hand") else ""
+        return f"  {name:22} {family:9} accuracy {percent(r['accuracy']):>7}{no_hand}"
+
     lines = [f"{metrics['model']} ({metrics['runtime']})",
-             f"data: {with_count(metrics['data'], metrics['num_samples'])}",
-             f"  {'unchanged':22} {'':9} accuracy {percent(metrics['accuracy']):>7}"]
-    for name, r in metrics["shifts"].items():
-        no_hand = f"  (no hand found in {r['no_hand']})" if r.get("no_hand") else ""
-        lines.append(f"  {name:22} {r['family']:9} accuracy {percent(r['accuracy']):>7}{no_hand}")
+             f"data: {with_count(metrics['data'], metrics['num_samples'])}", line("unchanged", "", metrics)]
+    lines += [line(name, r["family"], r) for name, r in metrics["shifts"].items()]
     if metrics.get("worst_shift"):
         lines.append(f"worst shift: {metrics['worst_shift']['name']} ({percent(metrics['worst_shift']['accuracy'])})")
     return "\n".join(lines)
