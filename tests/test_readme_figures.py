@@ -268,15 +268,19 @@ FIGURES = (
     Figure("runs under TFLM in a **{}-byte arena** ({} to build with), its outputs identical to LiteRT's builtin "
            "int8 kernels on all {} images; Vela maps **{} of {} operators** to an Ethos-U55-128 at an estimated "
            "**{} inferences/s**", f"{RESULTS}/micro/fast.json", lambda d: _below_the_pi(d)),
-    Figure("make the current reference **{} bytes** at {}% held-out (its int8: {} KB, {}%), at most {} point "
-           "({} images) below the int8 artifact, under {} of the {} shifts;", f"{RESULTS}/micro/int4_reround.json",
+    Figure("reference **{} bytes** at {}% held-out (its int8: {} KB, {}%), at most {} point ({} image) below "
+           "the int8 artifact under each of the {} shifts: the 0.5-point target is {}",
+           f"{RESULTS}/micro/int4_reround_remeasured.json",
            lambda d: (grouped(_reround(d)["size_bytes"]), pct(2)(_reround(d)["accuracy"]),
                       kb(1)(d["against"]["size_bytes"]), pct(2)(d["against"]["accuracy"]["unchanged"]),
                       fixed(2)(_reround(d)["max_drop"][1]),
                       fixed(0)(_reround(d)["max_drop"][1] / d["targets"]["one_image_pp"]),
-                      str(len(_reround(d)["conditions_over_target"])), str(len(_reround(d)["shift_drop_pp"]) - 1))),
-    Figure("on a second model (micro recipe, seed-1 split) at most {} points, under {} shifts",
-           f"{RESULTS}/micro/int4_reround_micro_seed1.json",
+                      str(len(_reround(d)["shift_drop_pp"]) - 1),
+                      "not met" if _reround(d)["conditions_over_target"] else "met")),
+    Figure("the first measurement: {} point under {} shift, `int4_reround.json`", f"{RESULTS}/micro/int4_reround.json",
+           lambda d: (fixed(2)(_reround(d)["max_drop"][1]), str(len(_reround(d)["conditions_over_target"])))),
+    Figure("on a second model (the micro recipe, seed-1 split, trained again) at most {} points, under {} shifts",
+           f"{RESULTS}/micro/int4_reround_micro_seed1_retrained.json",
            lambda d: (fixed(2)(_reround(d)["max_drop"][1]), str(len(_reround(d)["conditions_over_target"])))),
     Figure("The quantizer's own MSE layout, the default before: {} bytes, up to {} points lower under {} shifts",
            f"{RESULTS}/micro/int4_layouts.json",
