@@ -98,6 +98,8 @@ FAST_V2 = str(Path(__file__).resolve().parent / "recipes" / "fast_v2.yaml")
 # background round (results in benchmarks/results/shifts/background_ablation.json).
 FAST_V3 = str(Path(__file__).resolve().parent / "recipes" / "fast_v3.yaml")
 LEAVES = ["augment.backgrounds=flat,gradient,noise,stripes,photo,leaves"]
+WARM = ["augment.backgrounds=flat,gradient,noise,stripes,photo,warm"]  # + patterns in skin and wood tones
+LEAVES_WARM = ["augment.backgrounds=flat,gradient,noise,stripes,photo,leaves,warm"]
 BG05 = ["augment.background_prob=0.5"]  # every kind: flat, gradient, noise, stripes, TRAIN photographs
 BG08 = ["augment.background_prob=0.8"]
 E40 = ["train.epochs=40"]  # the cosine schedule over 40 epochs instead of 140
@@ -250,6 +252,12 @@ VARIANTS = {
     "fast_v3_bg05_leaves": (FAST_V3, [*BG05, *LEAVES]),
     "fast_v3_bg05_leaves_seed1": (FAST_V3, [*BG05, *LEAVES, "train.seed=1"]),
     "fast_v3_bg05_leaves_repeat": (FAST_V3, [*BG05, *LEAVES]),
+    # (2026-12-03) The checkerboard's two colours and the red wall, the worst flat one, are near skin; training
+    # drew few such colours (uniform RGB or grey): the same patterns in skin, wood and beige tones join the bank.
+    "fast_v3_bg05_warm": (FAST_V3, [*BG05, *WARM]),
+    "fast_v3_bg05_warm_seed1": (FAST_V3, [*BG05, *WARM, "train.seed=1"]),
+    "fast_v3_bg05_leaves_warm": (FAST_V3, [*BG05, *LEAVES_WARM]),
+    "fast_v3_bg05_leaves_warm_seed1": (FAST_V3, [*BG05, *LEAVES_WARM, "train.seed=1"]),
     # measured with the first robust recipe (mild_all_per_image), before the recipe changed
     "recipe_fast": (FAST_V1, []),
     "recipe_fast_seed1": (FAST_V1, ["train.seed=1"]),  # another signer split: 30-odd other unseen signers

@@ -277,9 +277,25 @@ def test_the_background_bank_is_seeded_and_never_uses_test_photographs(monkeypat
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a, background_bank(",".join(KINDS), 24, 24, seed=4, size=20))
     assert seen and set(seen) <= set(bg_mod.background_names("train"))
-    spread = a.reshape(20, -1, 3).std(axis=1).max(axis=1)  # per image, across its pixels
-    assert spread[0] == 0  # the first is a flat colour...
-    assert spread[1:len(KINDS)].min() > 1  # ...the next ones (gradient, noise, stripes, photo, leaves) are not
+    spread = dict(zip(KINDS, a.reshape(20, -1, 3).std(axis=1).max(axis=1)))  # per image, across its pixels
+    assert spread.pop("flat") == 0  # the first is a flat colour...
+    spread.pop("warm")  # (any pattern, a flat one too)
+    assert min(spread.values()) > 1  # ...the patterns and photographs are not
+
+
+def test_warm_backgrounds_are_in_skin_and_wood_tones_of_every_depth():
+    from asl_edge.training.backgrounds import background_bank
+
+    bank = background_bank("warm", 32, 32, seed=0, size=60).astype(int)
+    r, g, b = bank[..., 0], bank[..., 1], bank[..., 2]
+    assert (r + 1 >= g).all() and (g + 1 >= b).all()  # hue 5-45 degrees: red over green over blue, every pixel
+    assert ((r - b) > 20).mean() > 0.5  # mostly with colour in it, not grey
+    depth = bank.reshape(60, -1, 3).mean(axis=(1, 2))
+    assert depth.min() < 60 and depth.max() > 170  # dark brown to beige
+    spread = bank.reshape(60, -1, 3).std(axis=1).max(axis=1)
+    assert (spread == 0).sum() >= 3 and (spread > 10).sum() >= 30  # flat walls and patterns
+    other = background_bank("flat,gradient,noise,stripes,leaves", 32, 32, seed=0, size=60).astype(int)
+    assert not ((other[..., 0] + 1 >= other[..., 1]) & (other[..., 1] + 1 >= other[..., 2])).all()
 
 
 def test_dead_leaves_cover_the_frame_with_shapes_at_many_scales():

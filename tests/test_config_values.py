@@ -210,7 +210,7 @@ def test_check_returns_the_config_it_accepts():
     ({"model__export_name": "a b"}, "model.export_name (--name) must be 1-64 letters, digits, '.', '_' or '-' "
                                     "(starting with a letter or digit), got 'a b'"),
     ({"augment__backgrounds": "flat,sky"}, "augment.backgrounds names kinds of background, comma-separated, "
-                                           "from: flat, gradient, noise, stripes, photo, leaves; got 'flat,sky'"),
+                                           "from: flat, gradient, noise, stripes, photo, leaves, warm; got 'flat,sky'"),
     ({"augment__scale_min": 1.5, "augment__scale_max": 1.2},
      "augment needs 0 < scale_min <= scale_max, got 1.5 and 1.2"),
     ({"augment__grayscale_prob": 1.01}, "augment.grayscale_prob is a share of the images: it must lie in [0, 1], "

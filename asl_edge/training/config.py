@@ -137,7 +137,7 @@ class AugmentSection:
             the model cannot lean on the studio's light wall. Never the TEST photographs.
         backgrounds: the kinds of background drawn, comma-separated (``flat``, ``gradient``,
             ``noise``, ``stripes``, ``photo``: windows of the TRAIN photographs, ``leaves``: overlapping
-            shapes at every scale), equally likely.
+            shapes at every scale, ``warm``: any of the patterns in skin, wood and beige tones), equally likely.
         background_feather: Gaussian sigma in pixels of the mask's edge (0: the hard mask).
         landmark_tilt: landmark models (``data.landmarks``): largest turn of the hand out of the image
             plane, in degrees, about each of the two image axes through the wrist (the image
