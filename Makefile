@@ -65,7 +65,8 @@ bench: $(VENV)/.stamp-train
 bench-report: $(VENV)/.stamp-train
 	REPORT_ONLY=1 bash benchmarks/run_bench.sh
 
-## models: rebuild the reference model (models/) and its artifacts (export/) from scratch
+## models: rebuild the reference model (models/) and its artifacts (export/) from scratch (RECIPES="fast camera":
+## those only; RECIPES=fusion: only the fused artifact, from the committed camera and landmark artifacts)
 models: $(VENV)/.stamp-train
 	bash benchmarks/make_models.sh
 

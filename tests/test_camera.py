@@ -213,10 +213,15 @@ def test_a_picture_without_a_hand_is_read_whole_and_says_so(camera_artifact, han
                        check=False)
     assert r.stdout.strip().endswith("(no hand found: the whole picture read)")
     assert r.stdout.startswith(f"{blank_png}: {top[0][0]} (")
-    # landmark and fused models cannot read a picture without a hand, whatever the setting says
+    # a landmark model cannot read a picture without a hand, whatever the setting says; a fused one only
+    # where its row carries the hand flag (its crop model then reads alone)
+    from asl_edge.runtime.fusion import FusionSpec
     from asl_edge.runtime.landmarks import LandmarkFeatures
 
     assert not replace(pre, landmarks=LandmarkFeatures().to_dict()).reads_whole_without_hand
+    for flag in (False, True):
+        spec = FusionSpec(LandmarkFeatures().to_dict(), "log", 0.3, hand_flag=flag)
+        assert replace(pre, fusion=spec.to_dict()).reads_whole_without_hand is flag
 
 
 @pytest.mark.parametrize("whole", [False, True])

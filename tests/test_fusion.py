@@ -145,25 +145,35 @@ def lm_artifact(landmark_export):
     return out / next(a["path"] for a in manifest["artifacts"] if a["format"] == "tflite_int8")
 
 
+@pytest.mark.parametrize("hand_flag", [True, False])
 @pytest.mark.parametrize("combination", COMBINATIONS)
-def test_fused_graph_outputs_the_weighted_combination_of_its_two_models(lm_artifact, crop_artifact, combination):
+def test_fused_graph_outputs_the_weighted_combination_of_its_two_models(lm_artifact, crop_artifact, combination,
+                                                                        hand_flag):
     from asl_edge.export.fusion import FusionParts, fuse_tflite
     from asl_edge.runtime.runners import load_runner
 
     lm, crop = load_runner(lm_artifact, threads=1), load_runner(crop_artifact, threads=1)
     buf = fuse_tflite(lm_artifact.read_bytes(), crop_artifact.read_bytes(),
-                      FusionParts(crop.input_shape, lm.input_shape[0], 3), 0.3, combination)
-    path = crop_artifact.parent / f"fused_{combination}.tflite"
+                      FusionParts(crop.input_shape, lm.input_shape[0], 3, hand_flag), 0.3, combination)
+    path = crop_artifact.parent / f"fused_{combination}_{hand_flag}.tflite"
     path.write_bytes(buf)
     fused = load_runner(path, threads=1)
     rng = np.random.default_rng(1)
-    for n in (1, 5):  # one row, then a batch (the graph's batch dimension follows the input)
+    for n in (1, 6):  # one row, then a batch (the graph's batch dimension follows the input)
         x_crop = rng.normal(size=(n, *crop.input_shape)).astype(np.float32)
         x_lm = rng.normal(size=(n, *lm.input_shape)).astype(np.float32) * 2
-        got = fused.predict(np.concatenate([x_crop.reshape(n, -1), x_lm], axis=1))
-        want = fuse(lm.predict(x_lm), crop.predict(x_crop), 0.3, combination)
+        flag = (np.arange(n) % 2 == 0).astype(np.float32)[:, None]  # a hand in every other row
+        row = [x_crop.reshape(n, -1), x_lm, *([flag] if hand_flag else [])]
+        got = fused.predict(np.concatenate(row, axis=1))
+        p_lm, p_crop = lm.predict(x_lm), crop.predict(x_crop)
+        want = fuse(p_lm, p_crop, 0.3, combination)
+        if hand_flag:  # a row without a hand: the crop model's own answer (renormalised by the log combination)
+            want = np.where(flag > 0, want, fuse(p_lm, p_crop, 0.0, combination))
+            alone = p_crop[flag[:, 0] == 0]
+            alone = alone / alone.sum(axis=1, keepdims=True) if combination == "log" else alone
+            np.testing.assert_allclose(got[flag[:, 0] == 0], alone, atol=1e-5)
         np.testing.assert_allclose(got, want, atol=1e-6)
-        assert not np.allclose(want, fuse(lm.predict(x_lm), crop.predict(x_crop), 0.7, combination), atol=1e-3)
+        assert not np.allclose(want[:1], fuse(p_lm, p_crop, 0.7, combination)[:1], atol=1e-3)
 
 
 def test_fuse_command_writes_a_checked_artifact_that_runs_without_tensorflow(lm_artifact, crop_artifact, hands_npz,
@@ -182,32 +192,36 @@ def test_fuse_command_writes_a_checked_artifact_that_runs_without_tensorflow(lm_
     (entry,) = manifest["artifacts"]
     assert entry["status"] == "ok" and entry["max_abs_diff"] <= 1e-4 and entry["agreement"] == 1.0
     assert manifest["fusion"] == {"landmarks": {"use_z": True, "version": 1}, "combination": "log", "weight": 0.4,
-                                  "version": 1}
+                                  "version": 1, "hand_flag": True}
     art = out / "tiny-fusion_int8.tflite"
     v = subprocess.run([*ASL_EDGE, "verify", str(out)], capture_output=True, text=True)
     assert v.returncode == 0, v.stderr
     i = subprocess.run([sys.executable, "-c", NO_TF, "info", str(art)], capture_output=True, text=True)
     assert i.returncode == 0 and "log of a landmark model (weight 0.4)" in i.stdout, i.stderr
+    assert "without a hand found: the crop model alone, on the whole picture" in i.stdout
     assert str(lm_artifact) in i.stdout and str(crop_artifact) in i.stdout
     data = np.load(hands_npz)
-    for i in range(3):  # one photograph of each sign
-        Image.fromarray(data["images"][list(data["labels"]).index(i)]).save(tmp_path / f"sign{i}.png")
+    pictures = [data["images"][list(data["labels"]).index(i)] for i in range(3)]  # one photograph of each sign...
+    pictures.append(np.full_like(pictures[0], 128))  # ...and a grey one without a hand: read whole, by the crop model
+    for i, picture in enumerate(pictures):
+        Image.fromarray(picture).save(tmp_path / f"sign{i}.png")
     p = subprocess.run([sys.executable, "-c", NO_TF, "predict", str(art), str(tmp_path), "--json", "--top-k", "3"],
                        capture_output=True, text=True)
     assert p.returncode == 0, p.stderr
     got = {json.loads(line)["path"].rsplit("/", 1)[-1]: json.loads(line) for line in p.stdout.splitlines()}
     # the same hand search by hand, each source artifact on its own part, fused in NumPy
     pre = load_predictor(art).preprocessing
-    rows, found = fused_rows(pre, [data["images"][list(data["labels"]).index(i)] for i in range(3)])
+    rows, found = fused_rows(pre, pictures)
+    assert not found[3] and found[:3].sum() >= 2
     x, pixels = pre.normalize(rows), int(np.prod(load_runner(crop_artifact).input_shape))
-    want = fuse(load_runner(lm_artifact).predict(x[:, pixels:]),
-                load_runner(crop_artifact).predict(x[:, :pixels].reshape(-1, 16, 16, 3)), 0.4, "log")
-    for i in range(3):
+    crop = load_runner(crop_artifact).predict(x[:, :pixels].reshape(-1, 16, 16, 3))
+    p_lm = load_runner(lm_artifact).predict(x[:, pixels:-1])
+    want = np.where(found[:, None], fuse(p_lm, crop, 0.4, "log"), fuse(p_lm, crop, 0.0, "log"))  # 0: the crop alone
+    for i in range(4):
         row = got[f"sign{i}.png"]
         assert row["hand"] is bool(found[i])
-        if found[i]:
-            assert {t["label"]: t["probability"] for t in row["top"]} == pytest.approx(
-                {HAND_CLASSES[j]: float(want[i, j]) for j in range(3)}, abs=2e-4)
+        assert {t["label"]: t["probability"] for t in row["top"]} == pytest.approx(
+            {HAND_CLASSES[j]: float(want[i, j]) for j in range(3)}, abs=2e-4)
 
 
 @pytest.mark.parametrize("swap, message", [

@@ -260,6 +260,15 @@ FIGURES = (
     Figure("The `landmarks` model reads {}% on every background shift and {}% on close-ups (means over two signer "
            "splits)",
            f"{RESULTS}/shifts/landmarks_vs_crops.json", lambda d: _landmarks(d)),
+    Figure("reads {}% of the close-ups, a mean of {}% over the {} shifts and {}% over the eight backgrounds, {} of {} "
+           "shifts at 95% or more", f"{RESULTS}/shifts/fusion_whole_without_hand.json",
+           lambda d: (pct(2)(d["after"]["unchanged"]), pct(1)(d["after"]["mean_over_shifts"]),
+                      str(d["after"]["shifts"]), pct(1)(d["after"]["mean_backgrounds"]),
+                      str(d["after"]["shifts_at_least_95"]), str(d["after"]["shifts"]))),
+    Figure("(`benchmarks/results/shifts/fusion_whole_without_hand.json`; the checkerboard {}% and JPEG 10 {}% are its "
+           "worst)", f"{RESULTS}/shifts/fusion_whole_without_hand.json",
+           lambda d: (pct(1)(d["after"]["shifts_int8"]["bg_checker"]["accuracy"]),
+                      pct(1)(d["after"]["shifts_int8"]["jpeg_10"]["accuracy"]))),
     # Run on a Raspberry Pi
     Figure("(a tracked frame costs {}% of the CPU time of searching it", f"{RESULTS}/scenes/tracking.json",
            lambda d: (pct(0)(d["track"]["hand_clips"]["cpu_ms"]["mean"]

@@ -11,6 +11,10 @@ same kernels); the two outputs are dequantised and combined as
 - ``mean``: ``w * p_landmarks + (1 - w) * p_crop``;
 - ``log``: ``softmax(w * log(max(p_landmarks, floor)) + (1 - w) * log(max(p_crop, floor)))``.
 
+The row ends with a hand-found flag (``FusionSpec.hand_flag``) that multiplies ``w``: a single picture
+without a hand found comes as the whole picture where the crop goes and a flag of 0, and the graph
+then gives the crop model's own answer, as a crop model reads such a picture.
+
 Built from the two exported ``.tflite`` files alone, by rewriting their flatbuffers (the schema
 bindings of ``ai_edge_litert``): no TensorFlow, no retraining, no new calibration. ONNX is not
 built: its runtime path would need the same two-part input, and LiteRT is the device runtime.
@@ -115,14 +119,21 @@ def _shifted(indices, base: int) -> list[int]:
     return [i + base if i >= 0 else i for i in indices]
 
 
+def _slice(g: _Graph, source: int, begin: int, width: int, name: str) -> int:
+    """Columns ``begin:begin + width`` of the float row ``source``."""
+    i32 = g.schema.TensorType.INT32
+    sliced = g.tensor(f"{name}/slice", (-1, width), g.schema.TensorType.FLOAT32)
+    g.op(g.ops.SLICE, [source, g.tensor(f"{name}/begin", (2,), i32, np.array([0, begin], np.int32)),
+                       g.tensor(f"{name}/size", (2,), i32, np.array([-1, width], np.int32))], [sliced], version=1)
+    return sliced
+
+
 def _feed(g: _Graph, source: int, begin: int, width: int, target: int, shape: tuple[int, ...], name: str) -> None:
     """``target`` (a part's input) from columns ``begin:begin + width`` of ``source``: slice, reshape,
     and quantise with the part's own input scale where the part takes integers."""
     s, B = g.schema, g.ops
     i32 = s.TensorType.INT32
-    sliced = g.tensor(f"{name}/slice", (-1, width), s.TensorType.FLOAT32)
-    g.op(B.SLICE, [source, g.tensor(f"{name}/begin", (2,), i32, np.array([0, begin], np.int32)),
-                   g.tensor(f"{name}/size", (2,), i32, np.array([-1, width], np.int32))], [sliced], version=1)
+    sliced = _slice(g, source, begin, width, name)
     shaped = sliced
     if len(shape) > 1:
         shaped = g.tensor(f"{name}/reshaped", (-1, *shape), s.TensorType.FLOAT32)
@@ -154,8 +165,23 @@ def _probabilities(g: _Graph, out: int, classes: int, name: str) -> int:
     return p
 
 
-def _scaled(g: _Graph, x: int, factor: float, classes: int, name: str, log: bool) -> int:
-    """``factor * x``, or ``factor * log(max(x, LOG_FLOOR))`` with ``log``."""
+def _shares(g: _Graph, source: int, parts: FusionParts, weight: float) -> tuple[int, int]:
+    """The two models' shares as tensors: the constants ``w`` and ``1 - w``; with a hand flag (the row's
+    last column), ``w * flag`` and ``1 - w * flag``, one per row, so a row without a hand reads the crop alone."""
+    s, f32 = g.schema, g.schema.TensorType.FLOAT32
+    w = g.tensor("fuse/weight", (1,), f32, np.array([weight], np.float32))
+    if not parts.hand_flag:
+        return w, g.tensor("fuse/crop_weight", (1,), f32, np.array([1.0 - weight], np.float32))
+    flag = _slice(g, source, int(np.prod(parts.crop_shape)) + parts.features, 1, "fuse/hand_flag")
+    lm_share, crop_share = g.tensor("fuse/landmark_share", (-1, 1), f32), g.tensor("fuse/crop_share", (-1, 1), f32)
+    g.op(g.ops.MUL, [flag, w], [lm_share], s.MulOptionsT(), s.BuiltinOptions.MulOptions)
+    g.op(g.ops.SUB, [g.tensor("fuse/one", (1,), f32, np.array([1.0], np.float32)), lm_share], [crop_share],
+         s.SubOptionsT(), s.BuiltinOptions.SubOptions)
+    return lm_share, crop_share
+
+
+def _scaled(g: _Graph, x: int, factor: int, classes: int, name: str, log: bool) -> int:
+    """``factor * x``, or ``factor * log(max(x, LOG_FLOOR))`` with ``log`` (``factor``: a tensor, broadcast)."""
     s, B, f32 = g.schema, g.ops, g.schema.TensorType.FLOAT32
     if log:
         floored = g.tensor(f"{name}/floored", (-1, classes), f32)
@@ -165,19 +191,20 @@ def _scaled(g: _Graph, x: int, factor: float, classes: int, name: str, log: bool
         g.op(B.LOG, [floored], [x])
     y = g.tensor(f"{name}/weighted", (-1, classes), f32)
     opts = s.MulOptionsT()
-    g.op(B.MUL, [x, g.tensor(f"{name}/weight", (1,), f32, np.array([factor], np.float32))], [y], opts,
-         s.BuiltinOptions.MulOptions)
+    g.op(B.MUL, [x, factor], [y], opts, s.BuiltinOptions.MulOptions)
     return y
 
 
 @dataclass(frozen=True)
 class FusionParts:
     """The two models as the fused graph lays out its input: ``crop_shape`` ``(H, W, C)`` pixels
-    first, then ``features`` landmark features; ``classes`` outputs each."""
+    first, then ``features`` landmark features, then the hand-found flag where ``hand_flag``;
+    ``classes`` outputs each."""
 
     crop_shape: tuple[int, int, int]
     features: int
     classes: int
+    hand_flag: bool = True
 
 
 def fuse_tflite(landmark_buf: bytes, crop_buf: bytes, parts: FusionParts, weight: float,
@@ -201,9 +228,10 @@ def fuse_tflite(landmark_buf: bytes, crop_buf: bytes, parts: FusionParts, weight
     source, crop_out, lm_out = _merge(g, _parse(crop_buf, "the crop model"), _parse(landmark_buf, "the landmark model"),
                                       parts)
     log = combination == "log"
-    p_lm = _scaled(g, _probabilities(g, lm_out, parts.classes, "landmarks/out"), weight, parts.classes,
+    lm_share, crop_share = _shares(g, source, parts, weight)
+    p_lm = _scaled(g, _probabilities(g, lm_out, parts.classes, "landmarks/out"), lm_share, parts.classes,
                    "landmarks/fuse", log)
-    p_crop = _scaled(g, _probabilities(g, crop_out, parts.classes, "crop/out"), 1.0 - weight, parts.classes,
+    p_crop = _scaled(g, _probabilities(g, crop_out, parts.classes, "crop/out"), crop_share, parts.classes,
                      "crop/fuse", log)
     f32 = schema.TensorType.FLOAT32
     out = g.tensor("fused/sum" if log else "probabilities", (-1, parts.classes), f32)
@@ -222,7 +250,7 @@ def fuse_tflite(landmark_buf: bytes, crop_buf: bytes, parts: FusionParts, weight
 def _merge(g: _Graph, crop, landmarks, parts: FusionParts) -> tuple[int, int, int]:
     """Both models' operators in ``g``, fed from one new input row; (input, crop output, landmark output)."""
     pixels = int(np.prod(parts.crop_shape))
-    source = g.tensor("input", (-1, pixels + parts.features), g.schema.TensorType.FLOAT32)
+    source = g.tensor("input", (-1, pixels + parts.features + int(parts.hand_flag)), g.schema.TensorType.FLOAT32)
     crop_in, crop_out = _append(g, crop, "crop/")
     lm_in, lm_out = _append(g, landmarks, "landmarks/")
     wanted = ((crop_in, (1, *parts.crop_shape), "crop input"), (lm_in, (1, parts.features), "landmark input"),
@@ -290,7 +318,7 @@ def fused_preprocessing(lm, crop, config: FuseConfig):
     from asl_edge.runtime.fusion import FusionSpec
 
     spec = FusionSpec(landmarks=dict(lm.preprocessing.landmarks), combination=config.combination,
-                      weight=float(config.weight))
+                      weight=float(config.weight), hand_flag=True)
     return replace(crop.preprocessing, fusion=spec.to_dict())
 
 
@@ -312,16 +340,22 @@ def check_fused(path: Path, pre, lm, crop, split: dict | None, data: str | None 
 
     chosen, rows, found = _held_out_rows(pre, split, data)
     x, labels, spec = pre.normalize(rows), chosen.dataset.labels, pre.fusion_spec
-    pixels = int(np.prod(crop.preprocessing.input_shape))
+    if spec.hand_flag:  # every row once more with the flag at 0: the graph must then give the crop model's answer
+        x = np.concatenate([x, np.concatenate([x[:, :-1], np.zeros_like(x[:, -1:])], axis=1)])
+    pixels, features = int(np.prod(crop.preprocessing.input_shape)), lm.preprocessing.input_shape[0]
     probs = {"fused": load_runner(path, threads=1).predict(x),
-             "landmarks": load_runner(lm.model_path, threads=1).predict(x[:, pixels:]),
+             "landmarks": load_runner(lm.model_path, threads=1).predict(x[:, pixels:pixels + features]),
              "crop": load_runner(crop.model_path, threads=1).predict(
                  x[:, :pixels].reshape(-1, *crop.preprocessing.input_shape))}
-    want = fuse(probs["landmarks"], probs["crop"], spec.weight, spec.combination)
-    diff = float(np.abs(probs["fused"] - want)[found].max()) if found.any() else 0.0
-    agree = float((probs["fused"].argmax(1) == want.argmax(1))[found].mean()) if found.any() else 1.0
-    acc = {k: float(((p.argmax(1) == labels) & found).mean()) for k, p in {**probs, "reference": want}.items()}
-    return {"data": chosen.description, "samples": int(len(labels)), "no_hand": int((~found).sum()),
+    flag = x[:, -1:] if spec.hand_flag else np.ones((len(x), 1), np.float32)
+    want = np.where(flag > 0.5, fuse(probs["landmarks"], probs["crop"], spec.weight, spec.combination),
+                    fuse(probs["landmarks"], probs["crop"], 0.0, spec.combination))
+    n = len(labels)
+    readable = np.concatenate([found | pre.reads_whole_without_hand, np.ones(len(x) - n, bool)])  # rows compared
+    diff = float(np.abs(probs["fused"] - want)[readable].max())
+    agree = float((probs["fused"].argmax(1) == want.argmax(1))[readable].mean())
+    acc = {k: float(((p[:n].argmax(1) == labels) & found).mean()) for k, p in {**probs, "reference": want}.items()}
+    return {"data": chosen.description, "samples": int(n), "no_hand": int((~found).sum()),
             "accuracy": acc, "max_abs_diff": diff, "agreement": agree,
             "status": "ok" if diff <= TOLERANCE and agree == 1.0 else
             f"failed: differs from the fusion of its sources by {diff:.2g} (tolerance {TOLERANCE})"}
@@ -356,7 +390,8 @@ def fuse_exports(config: FuseConfig, out: str | Path | None = None, force: bool 
     target = Path(os.path.abspath(out))
     outfolder.refuse_root(target, out)
     owned = outfolder.owned_output(manifest_listing)
-    parts = FusionParts(tuple(crop.preprocessing.input_shape), lm.preprocessing.input_shape[0], len(lm.labels))
+    parts = FusionParts(tuple(crop.preprocessing.input_shape), lm.preprocessing.input_shape[0], len(lm.labels),
+                        pre.fusion_spec.hand_flag)
     buf = fuse_tflite(lm.model_path.read_bytes(), crop.model_path.read_bytes(), parts, pre.fusion_spec.weight,
                       pre.fusion_spec.combination)
     with output_lock(target):

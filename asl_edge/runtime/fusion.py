@@ -79,12 +79,18 @@ class FusionSpec:
     hand crop's pixels (the preprocessing's image fields) followed by the landmark features
     (``landmarks``, :class:`~asl_edge.runtime.landmarks.LandmarkFeatures` settings); its graph
     combines the two models' probabilities as ``combination`` with the landmark model's share
-    ``weight`` (constants inside the graph: recorded here to describe it, not applied again)."""
+    ``weight`` (constants inside the graph: recorded here to describe it, not applied again).
+
+    ``hand_flag``: the row ends with one more value, 1 where a hand was found and 0 where the whole
+    picture stands in for the crop (a single picture without a hand found, read whole as the crop
+    model's training read such close-ups); the graph multiplies the landmark model's share by it, so a
+    0 reads the crop model alone. Artifacts fused before it have no flag and no hand, no reading."""
 
     landmarks: dict
     combination: str
     weight: float
     version: int = FUSION_VERSION
+    hand_flag: bool = False
 
     def __post_init__(self):
         from asl_edge.runtime.landmarks import LandmarkFeatures
@@ -95,6 +101,8 @@ class FusionSpec:
         if isinstance(self.weight, bool) or not isinstance(self.weight, (int, float)) or \
                 not 0.0 <= float(self.weight) <= 1.0:
             raise DataError(f"a fusion weight must be a number from 0 to 1, got {self.weight!r}")
+        if not isinstance(self.hand_flag, bool):
+            raise DataError(f"fusion 'hand_flag' must be true or false, got {self.hand_flag!r}")
         if self.version != FUSION_VERSION:
             raise DataError(f"fusion version {self.version!r} is not supported (this asl-edge reads {FUSION_VERSION})")
 
@@ -105,8 +113,9 @@ class FusionSpec:
         return LandmarkFeatures.from_dict(self.landmarks)
 
     def to_dict(self) -> dict:
-        return {"landmarks": dict(self.landmarks), "combination": self.combination, "weight": self.weight,
-                "version": self.version}
+        d = {"landmarks": dict(self.landmarks), "combination": self.combination, "weight": self.weight,
+             "version": self.version}
+        return {**d, "hand_flag": True} if self.hand_flag else d  # a fusion without one reads as it was written
 
     @classmethod
     def from_dict(cls, d: dict) -> FusionSpec:
@@ -120,7 +129,9 @@ class FusionSpec:
 
 def fused_rows(pre, images) -> tuple[np.ndarray, np.ndarray]:
     """A fused model's samples of RGB frames (its preprocessing ``pre``, one hand search each) and
-    which had a hand (zeros stand in where none was found)."""
+    which had a hand (where none was found: the whole picture's row where the model reads it, else zeros)."""
+    from PIL import Image
+
     from asl_edge.runtime.hands import cached_localiser
 
     localiser = cached_localiser(pre.localiser)
@@ -128,5 +139,8 @@ def fused_rows(pre, images) -> tuple[np.ndarray, np.ndarray]:
     for rgb in images:
         hand = localiser.find_hand(rgb)
         found.append(hand is not None)
-        rows.append(pre.fused_from_hand(rgb, hand, localiser) if hand is not None else pre.blank())
+        if hand is not None:
+            rows.append(pre.fused_from_hand(rgb, hand, localiser))
+        else:
+            rows.append(pre.read_whole(Image.fromarray(rgb, "RGB")) if pre.reads_whole_without_hand else pre.blank())
     return np.stack(rows), np.asarray(found, bool)

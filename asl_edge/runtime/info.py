@@ -99,8 +99,10 @@ def _fusion_lines(info: dict) -> list[tuple[str, str]]:
     spec, sources = info["preprocessing"].get("fusion"), info.get("fused_from")
     if not isinstance(spec, dict):
         return []
+    whole = ("; a picture without a hand found: the crop model alone, on the whole picture" if spec.get("hand_flag")
+             else "; no hand found, no answer")
     rows = [("fusion", f"{spec.get('combination')} of a landmark model (weight {spec.get('weight')}) and a crop model "
-                       "(the rest), both int8, one hand search")]
+                       f"(the rest), both int8, one hand search{whole}")]
     for part in ("landmarks", "crop"):
         src = (sources or {}).get(part) or {}
         rows.append((f"fused from ({part})", f"{src.get('artifact')} (sha256 {str(src.get('sha256'))[:16]}...)"))

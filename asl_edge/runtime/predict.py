@@ -139,7 +139,7 @@ class Predictor:
                 return *pre.fused_sample(img, name=name), True
             crop, box = pre.locate(img.convert("RGB"), name=name)
         except NoHandFound:
-            whole = pre.without_localiser().load(img.convert("RGB")) if pre.reads_whole_without_hand else None
+            whole = pre.read_whole(img) if pre.reads_whole_without_hand else None
             return whole, None, False
         return pre.without_localiser().load(crop), box, True
 

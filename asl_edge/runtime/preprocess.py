@@ -162,12 +162,17 @@ class Preprocessing:
         if self.landmarks is not None:
             return (self.landmark_features.size,)
         if self.fusion is not None:
-            return (self._pixels + self.fusion_spec.features.size,)
+            return (self._pixels + self.fusion_spec.features.size + self._flag,)
         return (*self.image_size, self.channels)
 
     @property
     def _pixels(self) -> int:
         return self.image_size[0] * self.image_size[1] * self.channels
+
+    @property
+    def _flag(self) -> int:
+        """1 where a fused model's row ends with its hand-found flag (``FusionSpec.hand_flag``), else 0."""
+        return int(self.fusion is not None and self.fusion_spec.hand_flag)
 
     @property
     def sample_shape(self) -> tuple[int, ...]:
@@ -178,7 +183,7 @@ class Preprocessing:
         if self.landmarks is not None:
             return (NUM_LANDMARKS, 3)
         if self.fusion is not None:
-            return (self._pixels + NUM_LANDMARKS * 3,)
+            return (self._pixels + NUM_LANDMARKS * 3 + self._flag,)
         return self.input_shape
 
     def blank(self) -> np.ndarray:
@@ -292,8 +297,12 @@ class Preprocessing:
                 "'crop' recipe (as a crop model's input), flattened in NHWC order: the row's first part",
                 "the landmarks as a landmark model reads them (asl_edge.runtime.landmarks.landmark_features with "
                 "fusion.landmarks): the row's second part",
+                *(["the row's last value (fusion.hand_flag): 1 where a hand was found; a single picture without "
+                   "one: the whole picture through the 'crop' recipe, zeros for the landmark features and 0 here"]
+                  if self._flag else []),
                 "the graph quantises each part for its own model and combines the two models' probabilities "
-                "(fusion.combination, fusion.weight: the landmark model's share)",
+                "(fusion.combination, fusion.weight: the landmark model's share, times the hand flag where "
+                "there is one)",
             ],
             "input_name": input_name, "output_name": output_name,
             "output": "probabilities, one per label, in label order",
@@ -308,11 +317,23 @@ class Preprocessing:
     @property
     def reads_whole_without_hand(self) -> bool:
         """Whether a single picture without a hand found is read whole (:meth:`load_reading`): a crop
-        model whose localiser settings say so (``LocaliserConfig.whole_without_hand``)."""
+        model, or a fused one with a hand flag (its crop model then reads alone), whose localiser
+        settings say so (``LocaliserConfig.whole_without_hand``)."""
         from asl_edge.runtime.hands import LocaliserConfig
 
-        return (self.localiser is not None and self.landmarks is None and self.fusion is None
+        reads_pixels = self.fusion is None or self.fusion_spec.hand_flag
+        return (self.localiser is not None and self.landmarks is None and reads_pixels
                 and bool(self.localiser.get("whole_without_hand", LocaliserConfig.whole_without_hand)))
+
+    def read_whole(self, img: Image.Image) -> np.ndarray:
+        """The sample of a picture read whole (no hand found, :attr:`reads_whole_without_hand`): the
+        crop model's pixels of the whole picture; a fused model's row adds no landmarks and a hand flag of 0."""
+        from asl_edge.runtime.landmarks import NUM_LANDMARKS
+
+        whole = self.without_localiser().load(img.convert("RGB"))
+        if self.fusion is None:
+            return whole
+        return np.concatenate([whole.reshape(-1).astype(np.float32), np.zeros(NUM_LANDMARKS * 3 + 1, np.float32)])
 
     def without_localiser(self) -> Preprocessing:
         """The same steps after the hand crop (what a crop goes through)."""
@@ -355,7 +376,7 @@ class Preprocessing:
             if not self.reads_whole_without_hand:
                 raise
         img = open_image(source) if not isinstance(source, Image.Image) else source
-        return self.without_localiser().load(img.convert("RGB")), False
+        return self.read_whole(img), False
 
     def load_rgb(self, source: str | os.PathLike | bytes | Image.Image) -> np.ndarray:
         """Decodes one image up to the colour conversion: the ``uint8`` RGB array after ``resize_chain``.
@@ -432,7 +453,8 @@ class Preprocessing:
     def fused_from_hand(self, rgb: np.ndarray, hand, localiser) -> np.ndarray:
         """A fused model's sample of a hand found in ``rgb`` by ``localiser`` (the crop it cuts)."""
         crop = self.without_localiser().load(Image.fromarray(localiser.crop(rgb, hand.box()), "RGB"))
-        return np.concatenate([crop.reshape(-1).astype(np.float32), hand.points().reshape(-1)])
+        return np.concatenate([crop.reshape(-1).astype(np.float32), hand.points().reshape(-1),
+                               np.ones(self._flag, np.float32)])
 
     def from_array(self, rgb: np.ndarray) -> np.ndarray:
         """Finishes preprocessing an RGB ``uint8`` array that already went through ``resize_chain``."""
@@ -484,8 +506,9 @@ class Preprocessing:
         pixels = np.clip(np.round(batch[..., :n]), 0, 255).astype(np.uint8).reshape(*lead, *self.image_size,
                                                                                     self.channels)
         crop = self.without_localiser().normalize(pixels).reshape(*lead, n)
-        points = batch[..., n:].reshape(*lead, NUM_LANDMARKS, 3)
-        return np.concatenate([crop, landmark_features(points, self.fusion_spec.features)], axis=-1)
+        points = batch[..., n:n + NUM_LANDMARKS * 3].reshape(*lead, NUM_LANDMARKS, 3)
+        flag = batch[..., n + NUM_LANDMARKS * 3:]  # the hand-found flag, where the row has one, passes through
+        return np.concatenate([crop, landmark_features(points, self.fusion_spec.features), flag], axis=-1)
 
 
 BATCH_BYTES = 128 << 20
