@@ -246,3 +246,29 @@ def test_fuse_refuses_models_that_cannot_be_fused_in_one_line(lm_artifact, crop_
     r = subprocess.run([*ASL_EDGE, "fuse", *args, "--weight", "0.5", "--out", str(out)], capture_output=True, text=True)
     assert r.returncode != 0 and not out.exists()
     assert r.stderr.startswith("asl-edge: error:") and message in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+@pytest.fixture(scope="module")
+def fused_artifact(lm_artifact, crop_artifact, tmp_path_factory):
+    from asl_edge.export.fusion import FuseConfig, fuse_exports
+
+    out = tmp_path_factory.mktemp("fused") / "export"
+    manifest = fuse_exports(FuseConfig(lm_artifact, crop_artifact, 0.4, name="tiny-fusion"), out=out)
+    return out / manifest["artifacts"][0]["path"]
+
+
+def test_a_live_frame_without_a_hand_gets_no_label_where_a_single_picture_is_read_whole(fused_artifact, hands_npz):
+    from PIL import Image
+
+    from asl_edge.runtime.predict import classify_frame, load_predictor
+
+    predictor = load_predictor(fused_artifact)
+    data = np.load(hands_npz)
+    hand = next(img for img in data["images"] if predictor.predict(img).hand_found)
+    blank = np.full_like(hand, 128)
+    label, probability, box = classify_frame(predictor, Image.fromarray(hand))  # a live frame with a hand...
+    read = predictor.predict(hand)
+    assert (label, box is not None) == (read.label, True) and probability == pytest.approx(read.probability)
+    assert classify_frame(predictor, Image.fromarray(blank)) == (None, 0.0, None)  # ...and one without: no label
+    single = predictor.predict(blank)  # the same picture on its own: the crop model reads it whole
+    assert single.hand_found is False and single.label is not None
