@@ -261,8 +261,9 @@ class LocaliserConfig:
             localiser misses (JPEG blocks, noise, blur) is still a close-up: on the camera model's
             held-out close-ups the whole picture read 78 of 82 such images right at JPEG quality
             10 and 26 of 26 under noise 20 (benchmarks/results/shifts/whole_without_hand.json).
-            Landmark and fused models cannot (no landmarks without a hand). Settings recorded
-            before it existed read this default (the classifier was trained that way).
+            A landmark model cannot (no landmarks without a hand); a fused one reads it with its
+            crop model alone where its row has the hand flag (``FusionSpec.hand_flag``). Settings
+            recorded before it existed read this default (the classifier was trained that way).
     """
 
     palm_model: str = "palm_detection_lite"

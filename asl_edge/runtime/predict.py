@@ -161,8 +161,8 @@ class HandResult:
 class Result:
     """One image's answer: the best label, its probability and the top-k list; ``label`` is
     ``None`` when a model with a hand localiser found no hand and cannot read the picture without
-    one (a landmark or fused model: no hand, no guess). ``hands``: every hand read, the signer's
-    first (only when asked for, ``all_hands``).
+    one (a landmark model, or a fused one without the hand flag: no hand, no guess). ``hands``:
+    every hand read, the signer's first (only when asked for, ``all_hands``).
 
     ``source``: the file's path, or ``"array"``, ``"image"`` (a PIL image) or ``"bytes"``;
     ``box``: the hand read, ``(x0, y0, x1, y1)`` in the image's pixels (``None`` without a hand or a
