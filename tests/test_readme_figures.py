@@ -265,6 +265,9 @@ FIGURES = (
            lambda d: (pct(2)(d["after"]["unchanged"]), pct(1)(d["after"]["mean_over_shifts"]),
                       str(d["after"]["shifts"]), pct(1)(d["after"]["mean_backgrounds"]),
                       str(d["after"]["shifts_at_least_95"]), str(d["after"]["shifts"]))),
+    Figure("at {} ms per 320x240 scene frame against the camera model's {} ms (LiteRT p50, 1 thread",
+           f"{RESULTS}/bench/fusion-vs-camera-x86_64-2core-idle.json",
+           lambda d: tuple(fixed(1)(r["latency_ms"]["p50"]) for r in d["results"] if r["format"] == "pipeline")),
     Figure("(`benchmarks/results/shifts/fusion_whole_without_hand.json`; the checkerboard {}% and JPEG 10 {}% are its "
            "worst)", f"{RESULTS}/shifts/fusion_whole_without_hand.json",
            lambda d: (pct(1)(d["after"]["shifts_int8"]["bg_checker"]["accuracy"]),
