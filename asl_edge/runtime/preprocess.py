@@ -328,12 +328,12 @@ class Preprocessing:
     def read_whole(self, img: Image.Image) -> np.ndarray:
         """The sample of a picture read whole (no hand found, :attr:`reads_whole_without_hand`): the
         crop model's pixels of the whole picture; a fused model's row adds no landmarks and a hand flag of 0."""
-        from asl_edge.runtime.landmarks import NUM_LANDMARKS
-
         whole = self.without_localiser().load(img.convert("RGB"))
         if self.fusion is None:
             return whole
-        return np.concatenate([whole.reshape(-1).astype(np.float32), np.zeros(NUM_LANDMARKS * 3 + 1, np.float32)])
+        row = self.blank()  # a fused row of zeros: no landmarks, the hand flag at 0
+        row[:self._pixels] = whole.reshape(-1)
+        return row
 
     def without_localiser(self) -> Preprocessing:
         """The same steps after the hand crop (what a crop goes through)."""

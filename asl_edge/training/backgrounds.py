@@ -97,8 +97,8 @@ def leaves(rng: np.random.Generator, h: int, w: int, colour: Colour = _colour) -
 def warm(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     """One of the generated patterns (flat, gradient, noise, stripes, dead leaves) in skin, wood and beige
     tones: a beige wall, a wooden table, another person's arm behind the hand."""
-    pattern = (flat, gradient, noise, stripes, leaves)[int(rng.integers(5))]
-    return pattern(rng, h, w, _warm_colour)
+    patterns = (flat, gradient, noise, stripes, leaves)
+    return patterns[int(rng.integers(len(patterns)))](rng, h, w, _warm_colour)
 
 
 def photo(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
