@@ -75,7 +75,7 @@ def _same_search(a: dict, b: dict) -> bool:
 def _score_shifts(job: tuple) -> dict:
     """One worker: both models on ``names`` (shift names), one hand search per shifted image.
 
-    Returns ``{shift: {model: (probabilities (n, classes), hand found (n,))}}``."""
+    Returns ``{shift: ({model: (probabilities (n, classes), hand found (n,))}, landmarks (n, 21, 3))}``."""
     from asl_edge.runtime.describe import describe
     from asl_edge.runtime.hands import cached_localiser
     from asl_edge.runtime.runners import load_runner
@@ -88,8 +88,9 @@ def _score_shifts(job: tuple) -> dict:
     shared = crop is not None and (force_shared or _same_search(pre["camera"].localiser, pre["landmarks"].localiser))
     out = {}
     for name in names:
-        samples = _samples(_shifted(name, images, masks), pre, search, crop, shared)
-        out[name] = {m: (runners[m].predict(x).astype(np.float32), found) for m, (x, found) in samples.items()}
+        samples, points = _samples(_shifted(name, images, masks), pre, search, crop, shared)
+        out[name] = ({m: (runners[m].predict(x).astype(np.float32), found) for m, (x, found) in samples.items()},
+                     points)
     return out
 
 
@@ -107,7 +108,8 @@ def _shifted(name: str, images: np.ndarray, masks: np.ndarray | None) -> list[np
 
 
 def _samples(frames, pre: dict, search, crop, shared: bool) -> dict:
-    """Each model's input for ``frames`` and where its hand search found a hand."""
+    """Each model's input for ``frames`` and where its hand search found a hand, and the landmarks
+    found (frame pixels; the blank row where none were: what ``rescore`` gives another landmark model)."""
     from PIL import Image
 
     finish = pre["camera"].without_localiser() if crop is not None else None
@@ -124,7 +126,7 @@ def _samples(frames, pre: dict, search, crop, shared: bool) -> dict:
     out = {"landmarks": (pre["landmarks"].normalize(np.stack(points)), np.asarray(found))}
     if crop is not None:
         out["camera"] = (finish.normalize(np.stack(crops)), np.asarray(cam_found))
-    return out
+    return out, np.stack(points).astype(np.float32)
 
 
 def _check_pair(args, desc, chosen, paths: dict) -> None:
@@ -155,15 +157,20 @@ def _entry(artifact: str, names: list[str], family: dict, probs: np.ndarray, fou
             "shifts": {n: {"accuracy": acc[n], "family": family[n], "no_hand": no_hand[n]} for n in names[1:]}}
 
 
-def _fused(probs: dict, found: dict, weight: float, combination: str) -> tuple[np.ndarray, np.ndarray]:
+def _fused(probs: dict, found: dict, weight: float, combination: str,
+           read_whole: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """The fusion's probabilities and hand flags: both models' combined where both found the hand,
-    the one model's where only it did (the searches differ only without a shared search)."""
+    the one model's where only it did (the searches differ only without a shared search); with
+    ``read_whole``, where neither did, the camera model's answer for the whole picture (what a fused
+    artifact with the hand-found flag gives a single picture)."""
     from asl_edge.runtime.fusion import fuse
 
     both = fuse(probs["landmarks"], probs["camera"], weight, combination)
     only_lm = found["landmarks"] & ~found["camera"]
     only_cam = found["camera"] & ~found["landmarks"]
     out = np.where(only_lm[..., None], probs["landmarks"], np.where(only_cam[..., None], probs["camera"], both))
+    if read_whole:  # the camera's input where no hand was found is the whole picture (see _samples)
+        return out, np.ones_like(found["camera"])
     return out, found["landmarks"] | found["camera"]
 
 
@@ -196,11 +203,12 @@ def measure(args) -> int:
             print(f"{len(scores)}/{len(names)} shifts scored ({time.perf_counter() - start:.0f} s)", file=sys.stderr,
                   flush=True)
     seconds = time.perf_counter() - start
-    probs = {m: np.stack([scores[n][m][0] for n in names]) for m in paths}
-    found = {m: np.stack([scores[n][m][1] for n in names]) for m in paths}
+    probs = {m: np.stack([scores[n][0][m][0] for n in names]) for m in paths}
+    found = {m: np.stack([scores[n][0][m][1] for n in names]) for m in paths}
     probs_file = args.probs or ROOT / "runs" / "landmarks_vs_crops" / f"{args.split}.npz"
     probs_file.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(probs_file, names=np.array(names), labels=labels,
+                        landmarks_points=np.stack([scores[n][1] for n in names]),
                         **{f"{m}_probs": v for m, v in probs.items()}, **{f"{m}_found": v for m, v in found.items()})
     family = {s.name: s.family for s in shifts}
     models = {m: _entry(_rel(paths[m]), names, family, probs[m], found[m], labels) for m in paths}
@@ -226,6 +234,46 @@ def measure(args) -> int:
     return 0
 
 
+def rescore(args) -> int:
+    """Another landmark artifact on the landmarks a measure found (same images, shifts and hand
+    search): only its probabilities change, the camera's and the search are the measure's."""
+    from asl_edge.bench.targets import split_of
+    from asl_edge.runtime.describe import describe
+    from asl_edge.runtime.runners import load_runner
+
+    doc = json.loads(args.measure.read_text())
+    with np.load(ROOT / doc["probs"]) as z:
+        data = dict(z)
+    if "landmarks_points" not in data:
+        raise SystemExit(f"{args.measure} was measured before the landmarks were kept: measure it again")
+    old, new = describe(ROOT / doc["models"]["landmarks"]["artifact"]), describe(args.landmarks.resolve())
+    same = _same_search(old.preprocessing.localiser, new.preprocessing.localiser)
+    if new.preprocessing.landmarks is None or not same:
+        raise SystemExit(f"{args.landmarks} is not a landmark model of the same hand search as the measured one")
+    if split_of(new) != split_of(old):
+        raise SystemExit(f"{args.landmarks} was held out on other signers than "
+                         f"{doc['models']['landmarks']['artifact']}")
+    points = data["landmarks_points"]
+    x = new.preprocessing.normalize(points.reshape(-1, *points.shape[2:]))
+    data["landmarks_probs"] = load_runner(args.landmarks.resolve(), threads=1).predict(x).astype(np.float32) \
+        .reshape(*points.shape[:2], -1)
+    probs_file = args.probs or ROOT / "runs" / "landmarks_vs_crops" / f"{args.split}.npz"
+    probs_file.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(probs_file, **data)
+    names, family = [str(n) for n in data["names"]], {n: r["family"] for n, r in
+                                                      doc["models"]["landmarks"]["shifts"].items()}
+    models = {**{m: v for m, v in doc["models"].items() if m != "fusion"},
+              "landmarks": _entry(_rel(args.landmarks), names, family, data["landmarks_probs"],
+                                  data["landmarks_found"], data["labels"])}
+    out_doc = {**doc, "split": args.split, "models": models, "probs": _rel(probs_file),
+               "rescored_from": _rel(args.measure),
+               "command": "python benchmarks/landmarks_vs_crops.py rescore " + " ".join(sys.argv[2:])}
+    out = args.out or FOLDER / f"{args.split}.json"
+    out.write_text(json.dumps(out_doc, indent=1) + "\n")
+    print(f"wrote {out}: unchanged landmarks {models['landmarks']['accuracy']:.4f}")
+    return 0
+
+
 # -- fusion ----------------------------------------------------------------------------------------
 WEIGHTS = tuple(round(w, 2) for w in np.arange(0.0, 1.0001, 0.05))
 
@@ -238,22 +286,22 @@ def _read_probs(path: Path) -> tuple[list[str], np.ndarray, dict, dict]:
     return names, labels, probs, found
 
 
-def _scores(names, labels, probs, found, weight: float, combination: str) -> dict:
+def _scores(names, labels, probs, found, weight: float, combination: str, read_whole: bool = False) -> dict:
     """Unchanged, the mean over the shifts and the worst shift of one fusion setting."""
-    p, f = _fused(probs, found, weight, combination)
+    p, f = _fused(probs, found, weight, combination, read_whole)
     acc = ((p.argmax(-1) == labels[None]) & f).mean(axis=1)
     worst = int(np.argmin(acc[1:])) + 1
     return {"unchanged": float(acc[0]), "mean_over_shifts": float(acc[1:].mean()),
             "worst_shift": {"name": names[worst], "accuracy": float(acc[worst])}}
 
 
-def choose_weight(names, labels, probs, found) -> dict:
+def choose_weight(names, labels, probs, found, read_whole: bool = False) -> dict:
     """Every weight of :data:`WEIGHTS` with every combination, and the one chosen: the highest mean
     over the shifts, then the highest worst shift, then the highest unchanged, then the weight
     nearest 0.5 (neither model favoured without a reason)."""
     from asl_edge.runtime.fusion import COMBINATIONS
 
-    sweep = [{"combination": c, "weight": w, **_scores(names, labels, probs, found, w, c)}
+    sweep = [{"combination": c, "weight": w, **_scores(names, labels, probs, found, w, c, read_whole)}
              for c in COMBINATIONS for w in WEIGHTS]
     best = max(sweep, key=lambda r: (round(r["mean_over_shifts"], 9), round(r["worst_shift"]["accuracy"], 9),
                                      round(r["unchanged"], 9), -abs(r["weight"] - 0.5)))
@@ -268,13 +316,14 @@ def fusion(args) -> int:
     val = json.loads(args.val.read_text())
     if val.get("subset") != "val" or "camera" not in val["models"]:
         raise SystemExit(f"{args.val} is not a measure of both models on validation signers (--val-from)")
-    chosen = choose_weight(*_read_probs(ROOT / val["probs"]))
+    chosen = choose_weight(*_read_probs(ROOT / val["probs"]), read_whole=args.read_whole)
     c, w = chosen["chosen"]["combination"], chosen["chosen"]["weight"]
     doc = {"schema": 1, "kind": "landmarks-vs-crops-fusion-weight", "chosen_on": val["data"],
            "measure": _rel(args.val), "models": {m: val["models"][m]["artifact"] for m in ("landmarks", "camera")},
            "rule": "highest mean over the shifts, then highest worst shift, then highest unchanged, then the weight "
                    "nearest 0.5; weight: the landmark model's share",
-           "combinations": {k: v.description for k, v in COMBINATIONS.items()}, **chosen,
+           "combinations": {k: v.description for k, v in COMBINATIONS.items()}, "read_whole": args.read_whole,
+           **chosen,
            "command": "python benchmarks/landmarks_vs_crops.py fusion " + " ".join(sys.argv[2:])}
     args.out.write_text(json.dumps(doc, indent=1) + "\n")
     print(f"chosen on {val['data']}: {c}, landmark weight {w} (wrote {args.out})")
@@ -285,9 +334,10 @@ def fusion(args) -> int:
             raise SystemExit(f"{path} is not a test measure of the two models the weight was chosen for")
         names, labels, probs, found = _read_probs(ROOT / test["probs"])
         family = {n: r["family"] for n, r in test["models"]["landmarks"]["shifts"].items()}
-        p, f = _fused(probs, found, w, c)
+        p, f = _fused(probs, found, w, c, args.read_whole)
         entry = _entry(f"fusion of the two ({c}, landmark weight {w})", names, family, p, f, labels)
-        test["models"]["fusion"] = {**entry, "combination": c, "weight": w, "weight_from": _rel(args.out)}
+        test["models"]["fusion"] = {**entry, "combination": c, "weight": w, "weight_from": _rel(args.out),
+                                    "read_whole": args.read_whole}
         path.write_text(json.dumps(test, indent=1) + "\n")
         print(f"{path}: fusion unchanged {entry['accuracy']:.4f}, mean over the shifts "
               f"{np.mean([r['accuracy'] for r in entry['shifts'].values()]):.4f}")
@@ -362,6 +412,50 @@ def timing(args) -> int:
     for m, r in out.items():
         print(f"{m}: classifier p50 {r['classifier']['p50_ms']} ms, after the search {r['after_search']['p50_ms']} ms, "
               f"whole frame {r['pipeline']['p50_ms']} ms")
+    return 0
+
+
+# -- variants --------------------------------------------------------------------------------------
+def _summary(names: list[str], family: dict, labels: np.ndarray, probs: np.ndarray, answered: np.ndarray) -> dict:
+    """Per-shift accuracy and the headline figures of one model's ``(shifts, n, classes)`` probabilities
+    (``family``: each shift's family, as a measure document records it)."""
+    acc = dict(zip(names, ((probs.argmax(-1) == labels[None]) & answered).mean(axis=1).tolist()))
+    shifted = [n for n in names if n != UNCHANGED]
+    background = [n for n in shifted if family[n] == "background"]
+    worst = min(shifted, key=acc.get)
+    return {"unchanged": acc[UNCHANGED], "mean_over_shifts": float(np.mean([acc[n] for n in shifted])),
+            "mean_backgrounds": float(np.mean([acc[n] for n in background])),
+            "shifts_at_least_95": sum(acc[n] >= 0.95 for n in shifted), "shifts": len(shifted),
+            "worst_shift": {"name": worst, "accuracy": acc[worst]}, "accuracy": acc}
+
+
+def variants(args) -> int:
+    """Landmark models of one hand search side by side (``--doc NAME=MEASURE``, each a measure or a
+    rescore document): each alone and fused with the document's camera model at one weight."""
+    out = {}
+    for item in args.doc:
+        name, _, path = item.partition("=")
+        doc = json.loads(Path(path).read_text())
+        names, labels, probs, found = _read_probs(ROOT / doc["probs"])
+        fused, answered = _fused(probs, found, args.weight, args.combination, args.read_whole)
+        family = {n: r["family"] for n, r in doc["models"]["landmarks"]["shifts"].items()}
+        out[name] = {"measure": _rel(Path(path)), "data": doc["data"], "command": doc["command"],
+                     "artifacts": {m: doc["models"][m]["artifact"] for m in ("landmarks", "camera")},
+                     "landmarks": _summary(names, family, labels, probs["landmarks"], found["landmarks"]),
+                     "fusion": _summary(names, family, labels, fused, answered)}
+    fusion_setting = {"weight": args.weight, "combination": args.combination, "read_whole": args.read_whole}
+    result = {"schema": 1, "kind": "landmark-variants", "fusion": fusion_setting,
+              "variants": out, "command": "python benchmarks/landmarks_vs_crops.py variants " + " ".join(sys.argv[2:])}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=1) + "\n")
+    print("| variant | model | unchanged | mean of the shifts | backgrounds | shifts >= 95% | worst |\n"
+          "|---|---|---|---|---|---|---|")
+    for name, v in out.items():
+        for model in ("landmarks", "fusion"):
+            r = v[model]
+            print(f"| {name} | {model} | {100 * r['unchanged']:.2f}% | {100 * r['mean_over_shifts']:.2f}% | "
+                  f"{100 * r['mean_backgrounds']:.2f}% | {r['shifts_at_least_95']}/{r['shifts']} | "
+                  f"{r['worst_shift']['name']} {100 * r['worst_shift']['accuracy']:.1f}% |")
     return 0
 
 
@@ -490,17 +584,34 @@ def main(argv=None) -> int:
     f.add_argument("--val", type=Path, required=True, help="a measure document of both models on validation signers")
     f.add_argument("--apply", type=Path, nargs="*", default=[], help="test measure documents to add the fusion to")
     f.add_argument("--out", type=Path, default=FOLDER / "fusion_weight.json")
+    f.add_argument("--read-whole", action="store_true", help="a picture without a hand found is read whole by the "
+                                                             "camera model (a fused artifact with the hand-found flag)")
+    r = sub.add_parser("rescore")
+    r.add_argument("--measure", type=Path, required=True,
+                   help="a measure document whose probabilities kept the landmarks")
+    r.add_argument("--landmarks", type=Path, required=True, help="another landmark artifact of the same hand search")
+    r.add_argument("--split", required=True, help="a name for the new document")
+    r.add_argument("--probs", type=Path)
+    r.add_argument("--out", type=Path)
     t = sub.add_parser("timing")
     t.add_argument("--landmarks", type=Path, required=True)
     t.add_argument("--camera", type=Path, required=True)
     t.add_argument("--runs", type=int, default=2000)
     t.add_argument("--frames", type=int, default=40)
     t.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/bench/landmarks_vs_crops_timing.json")
+    v = sub.add_parser("variants")
+    v.add_argument("--doc", nargs="+", required=True, metavar="NAME=MEASURE_JSON")
+    v.add_argument("--weight", type=float, default=0.3, help="the landmark model's share in the fusion")
+    v.add_argument("--combination", default="log")
+    v.add_argument("--read-whole", action="store_true", help="a picture without a hand found is read whole by the "
+                                                             "camera model (a fused artifact with the hand-found flag)")
+    v.add_argument("--out", type=Path, required=True)
     s = sub.add_parser("summary")
     s.add_argument("--folder", type=Path, default=FOLDER)
     s.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/shifts/landmarks_vs_crops.json")
     args = parser.parse_args(argv)
-    return {"measure": measure, "fusion": fusion, "timing": timing, "summary": summary}[args.command](args)
+    return {"measure": measure, "fusion": fusion, "rescore": rescore, "timing": timing, "variants": variants,
+            "summary": summary}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -67,7 +67,11 @@ def main(run_dir: str, export_dir: str, note: str = "") -> int:
     reads_landmarks = "landmarks" in manifest.get("preprocessing", {})
     what = ("hand's 21 landmarks are classified (no pixel reaches the classifier)" if reads_landmarks
             else f"{square} is classified")
-    trained = ("the landmarks this localiser finds in the close-ups (extracted once and cached)" if reads_landmarks
+    copies = config.get("data", {}).get("landmark_copies", 0)
+    in_copies = (f" and in {copies} altered copies of each (other backgrounds, light, colour, blur, noise, JPEG)"
+                 if copies else "")
+    trained = (f"the landmarks this localiser finds in the close-ups{in_copies} (extracted once and cached)"
+               if reads_landmarks
                else "the crops this localiser makes of the close-ups and of close-ups pasted into TRAIN background "
                     "photographs")
     whole = localises and Preprocessing.from_dict(manifest["preprocessing"]).reads_whole_without_hand

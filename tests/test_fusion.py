@@ -84,6 +84,9 @@ def synthetic(seed: int = 0):
     return ["unchanged", "jpeg", "bg"], labels, {"landmarks": lm, "camera": cam}, found
 
 
+FAMILY = {"jpeg": "sensor", "bg": "background"}
+
+
 def test_fused_scores_count_a_frame_without_a_hand_wrong_and_use_the_model_that_found_one(lvc):
     names, labels, probs, found = synthetic()
     found["landmarks"][0, :10] = False   # only the crop model's search found these
@@ -91,8 +94,28 @@ def test_fused_scores_count_a_frame_without_a_hand_wrong_and_use_the_model_that_
     p, f = lvc._fused(probs, found, 0.5, "mean")
     assert not f[0, :5].any() and f[0, 5:].all()
     np.testing.assert_allclose(p[0, 5:10], probs["camera"][0, 5:10])
-    entry = lvc._entry("x", names, {"jpeg": "sensor", "bg": "background"}, p, f, labels)
+    entry = lvc._entry("x", names, FAMILY, p, f, labels)
     assert entry["no_hand"] == 5 and entry["accuracy"] == pytest.approx(35 / 40)
+
+
+def test_read_whole_answers_a_frame_without_a_hand_with_the_crop_models_whole_picture(lvc):
+    names, labels, probs, found = synthetic()
+    for m in found:
+        found[m][0, :5] = False  # the shared search found no hand: the crop model read the whole picture
+    p, f = lvc._fused(probs, found, 0.5, "mean", read_whole=True)
+    assert f.all()
+    np.testing.assert_allclose(p[0, :5], probs["camera"][0, :5])
+    np.testing.assert_allclose(p[0, 5:], lvc._fused(probs, found, 0.5, "mean")[0][0, 5:])  # the rest as before
+    summary = lvc._summary(names, FAMILY, labels, p, f)
+    assert summary["unchanged"] == 1.0 and summary["shifts"] == 2 and summary["accuracy"]["jpeg"] == 1.0
+
+
+def test_variants_summarise_each_landmark_model_alone_and_fused(lvc):
+    names, labels, probs, found = synthetic()
+    alone = lvc._summary(names, FAMILY, labels, probs["landmarks"], found["landmarks"])
+    assert alone["accuracy"] == {"unchanged": 1.0, "jpeg": 0.0, "bg": 1.0}
+    assert alone["mean_over_shifts"] == 0.5 and alone["mean_backgrounds"] == 1.0 and alone["shifts_at_least_95"] == 1
+    assert alone["worst_shift"] == {"name": "jpeg", "accuracy": 0.0}
 
 
 def test_the_weight_chosen_is_the_one_with_the_best_mean_over_the_shifts(lvc):

@@ -266,7 +266,7 @@ def test_a_damaged_cache_file_is_searched_again(fake_localiser, tmp_path):
 # -- augmentation ----------------------------------------------------------------------------------
 def test_augmentation_tilts_rigidly_about_the_wrist_and_adds_noise():
     from asl_edge.training.config import AugmentSection
-    from asl_edge.training.landmarks import augment_landmarks
+    from asl_edge.training.landmark_augment import augment_landmarks
 
     batch = np.stack([right_hand(), turned(right_hand(), 0.5, 2.0, 30, 30)]).astype(np.float32)
     off = augment_landmarks(batch, AugmentSection(), np.random.default_rng(0))
@@ -281,11 +281,83 @@ def test_augmentation_tilts_rigidly_about_the_wrist_and_adds_noise():
     assert 0.0 < moved < 0.6
 
 
+# -- altered copies: the hand models read the pictures the image augmentation makes ---------------
+PICTURES_ONLY = dict(rotation=0.0, shift=0.0, zoom=0.0, brightness=0.0, contrast=0.0)  # what a test switches on
+
+
+def _pictures(n: int = 3) -> np.ndarray:
+    rng = np.random.default_rng(0)
+    return rng.integers(120, 255, (n, 16, 16, 3)).astype(np.uint8)
+
+
+def test_altered_copies_are_the_augmentations_pictures_in_order_and_the_same_each_time():
+    from asl_edge.training.config import AugmentSection
+    from asl_edge.training.landmarks import altered_copies
+
+    images = _pictures()
+    grey = AugmentSection(grayscale_prob=1.0, **PICTURES_ONLY)
+    copies = altered_copies(images, None, grey, 2, seed=0)
+    assert copies.shape == (6, 16, 16, 3) and copies.dtype == np.uint8
+    luma = np.round(images @ np.array([0.299, 0.587, 0.114]))
+    for k in range(2):  # copy k of image i at k * N + i
+        np.testing.assert_allclose(copies[3 * k:3 * k + 3], np.repeat(luma[..., None], 3, -1), atol=1)
+    jpeg = AugmentSection(jpeg_prob=1.0, noise=0.05, **PICTURES_ONLY)
+    first = altered_copies(images, None, jpeg, 2, seed=0)
+    np.testing.assert_array_equal(first, altered_copies(images, None, jpeg, 2, seed=0))  # cached next time
+    assert not np.array_equal(first[:3], first[3:])  # two copies of an image differ
+    assert not np.array_equal(first, altered_copies(images, None, jpeg, 2, seed=1))
+
+
+def test_altered_copies_replace_only_the_background():
+    from asl_edge.training.config import AugmentSection
+    from asl_edge.training.landmarks import altered_copies
+
+    images = _pictures()
+    masks = np.zeros((3, 16, 16), np.uint8)
+    masks[:, 4:12, 4:12] = 1  # the "hand"
+    copies = altered_copies(images, masks, AugmentSection(background_prob=1.0, **PICTURES_ONLY), 1, seed=0)
+    hand = masks.astype(bool)
+    np.testing.assert_array_equal(copies[hand], images[hand])
+    assert np.abs(copies[~hand].astype(int) - images[~hand]).mean() > 10
+
+
+def _landmark_data(n: int = 8):
+    from asl_edge.data.dataset import ImageDataset
+    from asl_edge.runtime.hands import LocaliserConfig
+
+    pre = Preprocessing(localiser=LocaliserConfig().to_dict(), landmarks=LandmarkFeatures().to_dict())
+    images = np.full((n, 16, 16, 3), 180, np.uint8) + np.arange(n, dtype=np.uint8)[:, None, None, None]
+    return ImageDataset(labels=np.arange(n) % 2, class_names=["a", "b"], preprocessing=pre, source="test",
+                        images=images, groups=np.arange(n).astype(str)), pre
+
+
+@pytest.mark.parametrize("copies", [0, 2])
+def test_altered_copies_join_the_training_part_only(fake_localiser, tmp_path, monkeypatch, copies):
+    from asl_edge.training.config import AugmentSection
+    from asl_edge.training.landmarks import landmark_sets
+
+    monkeypatch.setenv("ASL_EDGE_LANDMARK_CACHE", str(tmp_path))
+    ds, pre = _landmark_data()
+    noisy = AugmentSection(noise=0.05, **PICTURES_ONLY)  # still bright: the fake finds a hand in each
+    train, val, test, found, stats = landmark_sets(ds, pre, np.arange(4), np.arange(4, 6), np.arange(6, 8), copies,
+                                                   noisy)
+    assert len(train) == 4 * (1 + copies) and len(val) == 2 and len(test) == 2 and found.all()
+    np.testing.assert_array_equal(train.labels, np.tile(ds.labels[:4], 1 + copies))
+    np.testing.assert_array_equal(train.groups, np.tile(ds.groups[:4], 1 + copies))  # a copy keeps its signer
+    assert stats.get("copies", {}).get("added", 0) == 4 * copies
+    if copies:  # the whole data set's copies are searched (once per picture: a faint one may equal its original)
+        assert 8 + 4 * copies < fake_localiser.calls <= 8 * (1 + copies)
+        assert not np.array_equal(train.images[4:8], train.images[:4])  # the copies' own landmarks
+    else:
+        assert fake_localiser.calls == 8
+
+
 # -- configuration ---------------------------------------------------------------------------------
 @pytest.mark.parametrize("sets, message", [
     (["model.name=edge_cnn"], "reads images; data.landmarks needs a landmark model"),
     (["data.localise=false"], "needs data.localise=true"),
     (["data.scene_copies=1"], "data.scene_copies is not used by a landmark model"),
+    (["data.landmark_copies=2", "augment.enabled=false"], "data.landmark_copies alters the copies with the augment"),
 ])
 def test_landmark_recipe_combinations_are_checked(sets, message):
     from asl_edge.training import config as cfg
@@ -299,6 +371,8 @@ def test_a_landmark_model_needs_the_landmark_recipe():
 
     with pytest.raises(ConfigError, match="reads hand landmarks: train it with the landmarks recipe"):
         cfg.resolve("fast", ["model.name=landmark_mlp"])
+    with pytest.raises(ConfigError, match="data.landmark_copies makes altered copies for a landmark model"):
+        cfg.resolve("fast", ["data.landmark_copies=2"])
 
 
 # -- a landmark artifact end to end ----------------------------------------------------------------
@@ -340,6 +414,8 @@ def landmark_export(hands_npz, tmp_path_factory):
 def test_landmark_run_trains_on_cached_landmarks_and_exports_verified(landmark_export):
     run, out, manifest, result = landmark_export
     assert result.metrics["localisation"]["landmarks_searched"] in (0, 36)  # the whole set once, or cached
+    copies = result.metrics["localisation"]["copies"]  # the recipe's altered copies reached the training part
+    assert copies["per_image"] == 3 and copies["copies"] == 3 * 18 and 0 < copies["added"] <= copies["copies"]
     assert result.metrics["accuracy"] >= 0.75  # three clearly different hand shapes, 3 unseen signers
     assert manifest["preprocessing"]["landmarks"] == {"use_z": True, "version": 1}
     assert manifest["input_shape"] == [60]

@@ -209,7 +209,7 @@ def _calibration(train_ds, config: ExportConfig, aug) -> tuple[np.ndarray, int]:
     shown = round(config.calib_augmented * len(index)) if aug.enabled else 0
     samples = [train_ds.preprocessing.normalize(train_ds.load_images(index[shown:]))]
     if shown and train_ds.preprocessing.landmarks is not None:  # a landmark model's own augmentation
-        from asl_edge.training.landmarks import augment_landmarks
+        from asl_edge.training.landmark_augment import augment_landmarks
 
         seen = augment_landmarks(train_ds.load_images(index[:shown]), aug, np.random.default_rng(config.seed))
         samples.append(train_ds.preprocessing.normalize(seen))

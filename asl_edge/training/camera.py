@@ -26,6 +26,7 @@ from PIL import Image
 
 from asl_edge.data.dataset import ImageDataset
 from asl_edge.runtime.preprocess import Preprocessing
+from asl_edge.training.config import AugmentSection
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +82,8 @@ def _crops(images: np.ndarray, labels: np.ndarray, groups, pre: Preprocessing, c
 
 
 def camera_sets(ds: ImageDataset, pre: Preprocessing, train_index: np.ndarray, val_index: np.ndarray,
-                test_index: np.ndarray, copies: int, height: tuple[float, float], seed: int) -> CameraSets:
+                test_index: np.ndarray, copies: int, height: tuple[float, float], seed: int,
+                landmark_copies: int = 0, aug: AugmentSection | None = None) -> CameraSets:
     """Builds the localised sets from ``ds`` (loaded with ``pre.before_localisation()``).
 
     Args:
@@ -91,11 +93,13 @@ def camera_sets(ds: ImageDataset, pre: Preprocessing, train_index: np.ndarray, v
         copies: scene composites per training and validation image.
         height: the pasted close-up's height as a share of the frame height (low, high).
         seed: the only source of randomness.
+        landmark_copies: a landmark model's altered copies per training image, made with ``aug``
+            (:func:`asl_edge.training.landmarks.landmark_sets`).
     """
     if pre.landmarks is not None:  # a landmark model: the hand's landmarks, not its crop
         from asl_edge.training.landmarks import landmark_sets
 
-        return CameraSets(*landmark_sets(ds, pre, train_index, val_index, test_index))
+        return CameraSets(*landmark_sets(ds, pre, train_index, val_index, test_index, landmark_copies, aug))
     from asl_edge.data.scenes import background_names, load_background
 
     backgrounds = [load_background(name) for name in background_names("train")] if copies else []

@@ -67,6 +67,11 @@ class DataSection:
             ``landmarks`` recipe). The landmarks of the training images are extracted once and
             cached (:mod:`asl_edge.data.landmarks`).
         landmark_z: with ``landmarks``, include the landmark model's depth estimate.
+        landmark_copies: with ``landmarks``, how many altered copies of each training image the hand
+            models also read: the ``augment`` image transforms (background replacement, light,
+            colour, blur, noise, JPEG) applied once per copy, before the extraction, so the model
+            also learns the landmarks the hand models place in such pictures (a landmark is a few
+            pixels off under blur or JPEG, and a busy background moves the joints near it).
     """
 
     source: str = "builtin"
@@ -81,6 +86,7 @@ class DataSection:
     scene_height_max: float = setting(0.7, 0.0, 1.0, lo_open=True)
     landmarks: bool = False
     landmark_z: bool = True
+    landmark_copies: int = setting(0, 0, 20)
     val_fraction: float = setting(0.15, 0.0, 0.5, lo_open=True, hi_open=True)
     test_fraction: float = setting(0.15, 0.0, 0.5, lo_open=True, hi_open=True)
     balance: str = "none"
@@ -141,8 +147,9 @@ class AugmentSection:
         background_feather: Gaussian sigma in pixels of the mask's edge (0: the hard mask).
         landmark_tilt: landmark models (``data.landmarks``): largest turn of the hand out of the image
             plane, in degrees, about each of the two image axes through the wrist (the image
-            transforms above act on pixels a landmark model never sees; a move, size, in-plane
-            turn or mirroring is removed by the landmark normalisation, a tilt is not).
+            transforms above reach a landmark model only through ``data.landmark_copies``, once per
+            copy before the extraction; a move, size, in-plane turn or mirroring is removed by the
+            landmark normalisation, a tilt is not).
         landmark_noise: landmark models: largest standard deviation of Gaussian noise added to
             each landmark, as a share of the palm's size; each sample draws its own in ``[0, landmark_noise]``.
     """
@@ -626,6 +633,12 @@ def _check_landmarks(config: Config) -> None:
     if data.landmarks and data.scene_copies:
         raise ConfigError("data.scene_copies is not used by a landmark model (the landmarks carry no background): "
                           "set data.scene_copies=0")
+    if data.landmark_copies and not data.landmarks:
+        raise ConfigError("data.landmark_copies makes altered copies for a landmark model: "
+                          "it needs data.landmarks=true")
+    if data.landmark_copies and not config.augment.enabled:
+        raise ConfigError("data.landmark_copies alters the copies with the augment settings: "
+                          "it needs augment.enabled=true")
     if data.landmarks and reads != "landmarks":
         raise ConfigError(f"model {config.model.name} reads images; data.landmarks needs a landmark model "
                           "(e.g. --set model.name=landmark_mlp)")

@@ -1,4 +1,4 @@
-"""Training sets of a landmark model: the cached landmarks of each part, and their augmentation.
+"""Training sets of a landmark model: the cached landmarks of each part, and of altered copies.
 
 A landmark model (``data.landmarks``) reads the landmarks the hand models find in each
 photograph (:mod:`asl_edge.data.landmarks`: extracted once per data set, then cached). Training
@@ -6,10 +6,10 @@ and validation use the images where a hand was found; a held-out image without o
 test part with no prediction (``found`` false: counted wrong, as at run time, where such an
 image gets "no hand").
 
-Augmentation acts on the landmarks before the normalisation, in NumPy (the runtime's own
-:func:`~asl_edge.runtime.landmarks.landmark_features` then makes the features, so training and
-serving compute them with the same code). It adds only what the normalisation does not remove: a
-turn of the hand out of the image plane and noise on each landmark.
+Altered copies of the training photographs (:func:`altered_copies`: the training augmentation's
+image transforms, once per copy) are extracted too, so the model also learns the landmarks the
+hand models place in poor pictures. The landmarks' own augmentation, on every batch, is in
+:mod:`asl_edge.training.landmark_augment`.
 """
 
 from __future__ import annotations
@@ -20,20 +20,25 @@ import numpy as np
 
 from asl_edge.data.dataset import ImageDataset
 from asl_edge.data.landmarks import extract
-from asl_edge.runtime.landmarks import PALM_KNUCKLES, WRIST
 from asl_edge.runtime.preprocess import Preprocessing
 from asl_edge.training.config import AugmentSection
 
 log = logging.getLogger(__name__)
 
+COPY_BATCH = 32  # images altered at once (the augmentation draws one blur sigma per batch)
+COPY_SEED = 0  # the altered copies are the data set's, the same for every split and run
+
 
 def landmark_sets(ds: ImageDataset, pre: Preprocessing, train_index: np.ndarray, val_index: np.ndarray,
-                  test_index: np.ndarray) -> tuple:
+                  test_index: np.ndarray, copies: int = 0, aug: AugmentSection | None = None) -> tuple:
     """The train/validation/test landmark sets of ``ds`` (loaded with ``pre.before_localisation()``),
     whether a hand was found in each test image, and the counts: the fields of
     :class:`~asl_edge.training.camera.CameraSets`, in order. The extraction covers the whole data set
-    once (one cache file), the parts are cut from it."""
-    got = extract(ds.load_images(), pre.localiser, desc="landmarks")
+    once (one cache file), the parts are cut from it; ``copies`` altered copies of each training image
+    (:func:`altered_copies`, ``aug``'s image transforms) are extracted too and join the training part
+    where a hand was found in them."""
+    images = ds.load_images()
+    got = extract(images, pre.localiser, desc="landmarks")
 
     def part(index: np.ndarray, keep_missing: bool) -> ImageDataset | None:
         index = np.asarray(index, np.int64)
@@ -51,8 +56,61 @@ def landmark_sets(ds: ImageDataset, pre: Preprocessing, train_index: np.ndarray,
              "no_hand_in_data_set": int((~got.found).sum()), "data_set_images": int(len(ds))}
     log.info("landmark sets: no hand in %d of %d images (left out of training and validation; the %d held-out "
              "ones count as wrong)", stats["no_hand_in_data_set"], len(ds), stats["test"]["no_hand"])
-    return (part(train_index, False), part(val_index, False), part(test_index, True),
+    train = part(train_index, False)
+    if copies and train is not None:
+        train, stats["copies"] = _with_copies(train, ds, images, np.asarray(train_index, np.int64), pre, copies, aug)
+    return (train, part(val_index, False), part(test_index, True),
             got.found[np.asarray(test_index, np.int64)], stats)
+
+
+def _with_copies(train: ImageDataset, ds: ImageDataset, images: np.ndarray, index: np.ndarray, pre: Preprocessing,
+                 copies: int, aug: AugmentSection) -> tuple[ImageDataset, dict]:
+    """``train`` and the landmarks found in ``copies`` altered copies of each image ``images[index]``.
+
+    The copies are made of the whole data set from one fixed seed (:data:`COPY_SEED`), like its
+    landmarks: every split and run gets the same copies, so their extraction (a few hundred
+    milliseconds each, most of them on the hand search's retries) is done once and cached."""
+    from asl_edge.data.masks import hand_masks
+
+    masks = hand_masks(images).masks if aug.background_prob else None
+    altered = altered_copies(images, masks, aug, copies, COPY_SEED)
+    got = extract(altered, pre.localiser, desc="landmarks of the altered copies")
+    rows = (np.arange(copies)[:, None] * len(images) + index[None]).ravel()
+    rows = rows[got.found[rows]]
+    keep = rows % len(images)
+    points = np.concatenate([train.images, got.points[rows]])
+    groups = None if ds.groups is None else np.concatenate([train.groups, ds.groups[keep]])
+    made = ImageDataset(labels=np.concatenate([train.labels, ds.labels[keep]]), class_names=ds.class_names,
+                        preprocessing=pre, source=ds.source, images=points, groups=groups)
+    stats = {"per_image": copies, "copies": int(copies * len(index)), "added": int(len(rows)), "searched": got.searched}
+    log.info("altered copies: a hand found in %d of the %d copies of the training images (added to their %d)",
+             len(rows), copies * len(index), len(train))
+    return made, stats
+
+
+def altered_copies(images: np.ndarray, masks: np.ndarray | None, aug: AugmentSection, copies: int,
+                   seed: int) -> np.ndarray:
+    """``copies`` altered copies of each ``(N, H, W, 3)`` ``uint8`` image, copy ``k`` of image ``i`` at
+    ``k * N + i``: the training augmentation's image transforms (:func:`~asl_edge.training.pipeline.augmenter`:
+    the background replaced where ``masks``, ``(N, H, W)`` 0/1, are given, then light, colour, blur,
+    noise, JPEG), drawn from ``seed`` (the same seed gives the same copies, so their landmarks come
+    from the extraction cache the next time)."""
+    from asl_edge.keras_compat import tf
+    from asl_edge.training.backgrounds import background_bank
+    from asl_edge.training.pipeline import augmenter
+
+    n, h, w = images.shape[:3]
+    bank = background_bank(aug.backgrounds, h, w, seed) if masks is not None else None
+    apply = augmenter(aug, seed, bank)
+    tf.random.set_seed(seed)
+    out = []
+    for start in range(0, n * copies, COPY_BATCH):
+        which = np.arange(start, min(start + COPY_BATCH, n * copies)) % n
+        x = tf.constant(images[which], tf.float32) / 255.0
+        mask = None if masks is None else tf.constant(masks[which, ..., None], tf.float32)
+        y = apply(x) if mask is None else apply(x, mask=mask)
+        out.append(np.round(y.numpy() * 255.0).astype(np.uint8))
+    return np.concatenate(out) if out else np.zeros((0, h, w, 3), np.uint8)
 
 
 def landmarked(ds: ImageDataset, pre: Preprocessing) -> tuple[ImageDataset, np.ndarray]:
@@ -61,29 +119,3 @@ def landmarked(ds: ImageDataset, pre: Preprocessing) -> tuple[ImageDataset, np.n
     got = extract(ds.load_images(), pre.localiser, desc="landmarks")
     return ImageDataset(labels=ds.labels, class_names=ds.class_names, preprocessing=pre, source=ds.source,
                         images=got.points, groups=ds.groups), got.found
-
-
-def _rotation(ax: np.ndarray, ay: np.ndarray) -> np.ndarray:
-    """``(B, 3, 3)``: a turn by ``ax`` about the image's x axis, then by ``ay`` about its y axis (radians)."""
-    cx, sx, cy, sy = np.cos(ax), np.sin(ax), np.cos(ay), np.sin(ay)
-    one, zero = np.ones_like(ax), np.zeros_like(ax)
-    rx = np.stack([np.stack([one, zero, zero], -1), np.stack([zero, cx, -sx], -1), np.stack([zero, sx, cx], -1)], -2)
-    ry = np.stack([np.stack([cy, zero, sy], -1), np.stack([zero, one, zero], -1), np.stack([-sy, zero, cy], -1)], -2)
-    return ry @ rx
-
-
-def augment_landmarks(points: np.ndarray, aug: AugmentSection, rng: np.random.Generator) -> np.ndarray:
-    """A batch ``(B, 21, 3)`` of landmarks (frame pixels) with ``aug``'s tilt and noise, each
-    sample drawing its own; ``float32``, the same shape."""
-    p = np.asarray(points, np.float64)
-    n = len(p)
-    wrist = p[:, WRIST:WRIST + 1, :]
-    if aug.landmark_tilt:
-        limit = np.deg2rad(aug.landmark_tilt)
-        turn = _rotation(rng.uniform(-limit, limit, n), rng.uniform(-limit, limit, n))
-        p = (p - wrist) @ np.transpose(turn, (0, 2, 1)) + wrist
-    if aug.landmark_noise:
-        palm = np.linalg.norm(p[:, PALM_KNUCKLES, :2] - p[:, WRIST:WRIST + 1, :2], axis=-1).mean(axis=1)
-        sigma = rng.uniform(0.0, aug.landmark_noise, n) * palm
-        p = p + rng.standard_normal(p.shape) * sigma[:, None, None]
-    return p.astype(np.float32)

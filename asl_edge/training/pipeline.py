@@ -391,7 +391,7 @@ def _landmark_dataset(ds: ImageDataset, batch_size: int, training: bool, aug: Au
     """:func:`make_dataset` of a landmark model: ``ds`` holds ``(N, 21, 3)`` landmarks; each batch is
     augmented (training) and turned into features by the runtime's own NumPy code."""
     from asl_edge.keras_compat import tf
-    from asl_edge.training.landmarks import augment_landmarks
+    from asl_edge.training.landmark_augment import augment_landmarks
 
     pre = ds.preprocessing
     parts = [ds.load_images().astype(np.float32), ds.labels.astype(np.int64)]

@@ -443,7 +443,8 @@ def _prepare(config: cfg.Config, folder: Path) -> Prepared:
         from asl_edge.training.camera import camera_sets
 
         camera = camera_sets(ds, ds.preprocessing, train_index, split.val, split.test, config.data.scene_copies,
-                             (config.data.scene_height_min, config.data.scene_height_max), config.train.seed)
+                             (config.data.scene_height_min, config.data.scene_height_max), config.train.seed,
+                             landmark_copies=config.data.landmark_copies, aug=config.augment)
         train_ds, val_ds, test_ds = camera.train, camera.val, camera.test
     else:
         train_ds, val_ds, test_ds = ds.subset(train_index), ds.subset(split.val), ds.subset(split.test)
