@@ -70,7 +70,7 @@ def main(run_dir: str, export_dir: str, note: str = "") -> int:
     copies = config.get("data", {}).get("landmark_copies", 0)
     in_copies = (f" and in {copies} altered copies of each (other backgrounds, light, colour, blur, noise, JPEG)"
                  if copies else "")
-    trained = (f"the landmarks this localiser finds in the close-ups{in_copies} (extracted once and cached)"
+    trained = (f"the landmarks this localiser finds in the close-ups{in_copies}, extracted once and cached"
                if reads_landmarks
                else "the crops this localiser makes of the close-ups and of close-ups pasted into TRAIN background "
                     "photographs")
