@@ -34,6 +34,8 @@ ROOT = Path(__file__).resolve().parent.parent
 FOLDER = ROOT / "benchmarks" / "results" / "shifts" / "landmarks"
 MODELS = ("landmarks", "camera", "fusion")
 UNCHANGED = "unchanged"
+READ_WHOLE_HELP = ("a picture without a hand found is read whole by the camera model (as a fused artifact with the "
+                   "hand-found flag reads it)")
 
 
 # -- measure ---------------------------------------------------------------------------------------
@@ -174,6 +176,18 @@ def _fused(probs: dict, found: dict, weight: float, combination: str,
     return out, found["landmarks"] | found["camera"]
 
 
+def _probs_file(args) -> Path:
+    """Where a measure's or a rescore's per-image probabilities go (``--probs``, else under runs/), its folder made."""
+    path = args.probs or ROOT / "runs" / "landmarks_vs_crops" / f"{args.split}.npz"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _families(doc: dict) -> dict:
+    """Each shift's family, as a measure document records it."""
+    return {n: r["family"] for n, r in doc["models"]["landmarks"]["shifts"].items()}
+
+
 def _rel(path: Path) -> str:
     path = Path(path).resolve()
     return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
@@ -205,8 +219,7 @@ def measure(args) -> int:
     seconds = time.perf_counter() - start
     probs = {m: np.stack([scores[n][0][m][0] for n in names]) for m in paths}
     found = {m: np.stack([scores[n][0][m][1] for n in names]) for m in paths}
-    probs_file = args.probs or ROOT / "runs" / "landmarks_vs_crops" / f"{args.split}.npz"
-    probs_file.parent.mkdir(parents=True, exist_ok=True)
+    probs_file = _probs_file(args)
     np.savez_compressed(probs_file, names=np.array(names), labels=labels,
                         landmarks_points=np.stack([scores[n][1] for n in names]),
                         **{f"{m}_probs": v for m, v in probs.items()}, **{f"{m}_found": v for m, v in found.items()})
@@ -257,11 +270,9 @@ def rescore(args) -> int:
     x = new.preprocessing.normalize(points.reshape(-1, *points.shape[2:]))
     data["landmarks_probs"] = load_runner(args.landmarks.resolve(), threads=1).predict(x).astype(np.float32) \
         .reshape(*points.shape[:2], -1)
-    probs_file = args.probs or ROOT / "runs" / "landmarks_vs_crops" / f"{args.split}.npz"
-    probs_file.parent.mkdir(parents=True, exist_ok=True)
+    probs_file = _probs_file(args)
     np.savez_compressed(probs_file, **data)
-    names, family = [str(n) for n in data["names"]], {n: r["family"] for n, r in
-                                                      doc["models"]["landmarks"]["shifts"].items()}
+    names, family = [str(n) for n in data["names"]], _families(doc)
     models = {**{m: v for m, v in doc["models"].items() if m != "fusion"},
               "landmarks": _entry(_rel(args.landmarks), names, family, data["landmarks_probs"],
                                   data["landmarks_found"], data["labels"])}
@@ -333,7 +344,7 @@ def fusion(args) -> int:
                 or test["models"]["landmarks"]["artifact"] != doc["models"]["landmarks"]:
             raise SystemExit(f"{path} is not a test measure of the two models the weight was chosen for")
         names, labels, probs, found = _read_probs(ROOT / test["probs"])
-        family = {n: r["family"] for n, r in test["models"]["landmarks"]["shifts"].items()}
+        family = _families(test)
         p, f = _fused(probs, found, w, c, args.read_whole)
         entry = _entry(f"fusion of the two ({c}, landmark weight {w})", names, family, p, f, labels)
         test["models"]["fusion"] = {**entry, "combination": c, "weight": w, "weight_from": _rel(args.out),
@@ -438,7 +449,7 @@ def variants(args) -> int:
         doc = json.loads(Path(path).read_text())
         names, labels, probs, found = _read_probs(ROOT / doc["probs"])
         fused, answered = _fused(probs, found, args.weight, args.combination, args.read_whole)
-        family = {n: r["family"] for n, r in doc["models"]["landmarks"]["shifts"].items()}
+        family = _families(doc)
         out[name] = {"measure": _rel(Path(path)), "data": doc["data"], "command": doc["command"],
                      "artifacts": {m: doc["models"][m]["artifact"] for m in ("landmarks", "camera")},
                      "landmarks": _summary(names, family, labels, probs["landmarks"], found["landmarks"]),
@@ -472,7 +483,7 @@ def compare(docs: dict) -> dict:
     splits = sorted(docs)
     first = docs[splits[0]]["models"]["landmarks"]["shifts"]
     names = [UNCHANGED, *first]
-    family = {UNCHANGED: "none", **{n: r["family"] for n, r in first.items()}}
+    family = {UNCHANGED: "none", **_families(docs[splits[0]])}
 
     def acc(doc, model, name):
         if model not in doc["models"]:
@@ -584,8 +595,7 @@ def main(argv=None) -> int:
     f.add_argument("--val", type=Path, required=True, help="a measure document of both models on validation signers")
     f.add_argument("--apply", type=Path, nargs="*", default=[], help="test measure documents to add the fusion to")
     f.add_argument("--out", type=Path, default=FOLDER / "fusion_weight.json")
-    f.add_argument("--read-whole", action="store_true", help="a picture without a hand found is read whole by the "
-                                                             "camera model (a fused artifact with the hand-found flag)")
+    f.add_argument("--read-whole", action="store_true", help=READ_WHOLE_HELP)
     r = sub.add_parser("rescore")
     r.add_argument("--measure", type=Path, required=True,
                    help="a measure document whose probabilities kept the landmarks")
@@ -603,8 +613,7 @@ def main(argv=None) -> int:
     v.add_argument("--doc", nargs="+", required=True, metavar="NAME=MEASURE_JSON")
     v.add_argument("--weight", type=float, default=0.3, help="the landmark model's share in the fusion")
     v.add_argument("--combination", default="log")
-    v.add_argument("--read-whole", action="store_true", help="a picture without a hand found is read whole by the "
-                                                             "camera model (a fused artifact with the hand-found flag)")
+    v.add_argument("--read-whole", action="store_true", help=READ_WHOLE_HELP)
     v.add_argument("--out", type=Path, required=True)
     s = sub.add_parser("summary")
     s.add_argument("--folder", type=Path, default=FOLDER)

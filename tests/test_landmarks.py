@@ -313,10 +313,10 @@ def test_altered_copies_replace_only_the_background():
     from asl_edge.training.landmarks import altered_copies
 
     images = _pictures()
-    masks = np.zeros((3, 16, 16), np.uint8)
-    masks[:, 4:12, 4:12] = 1  # the "hand"
+    masks = np.zeros((3, 16, 16, 1), np.uint8)
+    masks[:, 4:12, 4:12] = 255  # the "hand", as training_masks gives it
     copies = altered_copies(images, masks, AugmentSection(background_prob=1.0, **PICTURES_ONLY), 1, seed=0)
-    hand = masks.astype(bool)
+    hand = masks[..., 0] == 255
     np.testing.assert_array_equal(copies[hand], images[hand])
     assert np.abs(copies[~hand].astype(int) - images[~hand]).mean() > 10
 

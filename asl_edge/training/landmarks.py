@@ -70,9 +70,9 @@ def _with_copies(train: ImageDataset, ds: ImageDataset, images: np.ndarray, inde
     The copies are made of the whole data set from one fixed seed (:data:`COPY_SEED`), like its
     landmarks: every split and run gets the same copies, so their extraction (a few hundred
     milliseconds each, most of them on the hand search's retries) is done once and cached."""
-    from asl_edge.data.masks import hand_masks
+    from asl_edge.training.pipeline import training_masks
 
-    masks = hand_masks(images).masks if aug.background_prob else None
+    masks = training_masks(ds, aug) if aug.background_prob else None
     altered = altered_copies(images, masks, aug, copies, COPY_SEED)
     got = extract(altered, pre.localiser, desc="landmarks of the altered copies")
     rows = (np.arange(copies)[:, None] * len(images) + index[None]).ravel()
@@ -92,9 +92,9 @@ def altered_copies(images: np.ndarray, masks: np.ndarray | None, aug: AugmentSec
                    seed: int) -> np.ndarray:
     """``copies`` altered copies of each ``(N, H, W, 3)`` ``uint8`` image, copy ``k`` of image ``i`` at
     ``k * N + i``: the training augmentation's image transforms (:func:`~asl_edge.training.pipeline.augmenter`:
-    the background replaced where ``masks``, ``(N, H, W)`` 0/1, are given, then light, colour, blur,
-    noise, JPEG), drawn from ``seed`` (the same seed gives the same copies, so their landmarks come
-    from the extraction cache the next time)."""
+    the background replaced where ``masks`` are given (:func:`~asl_edge.training.pipeline.training_masks`:
+    ``(N, H, W, 1)`` ``uint8`` 0..255), then light, colour, blur, noise, JPEG), drawn from ``seed`` (the
+    same seed gives the same copies, so their landmarks come from the extraction cache the next time)."""
     from asl_edge.keras_compat import tf
     from asl_edge.training.backgrounds import background_bank
     from asl_edge.training.pipeline import augmenter
@@ -107,7 +107,7 @@ def altered_copies(images: np.ndarray, masks: np.ndarray | None, aug: AugmentSec
     for start in range(0, n * copies, COPY_BATCH):
         which = np.arange(start, min(start + COPY_BATCH, n * copies)) % n
         x = tf.constant(images[which], tf.float32) / 255.0
-        mask = None if masks is None else tf.constant(masks[which, ..., None], tf.float32)
+        mask = None if masks is None else tf.constant(masks[which], tf.float32) / 255.0
         y = apply(x) if mask is None else apply(x, mask=mask)
         out.append(np.round(y.numpy() * 255.0).astype(np.uint8))
     return np.concatenate(out) if out else np.zeros((0, h, w, 3), np.uint8)
