@@ -238,12 +238,21 @@ def test_each_retry_finds_a_hand_the_search_without_it_misses(name):
     rgb, signer = RESCUED[name]()
     order = list(hands.RETRY_FILTERS)
     before = tuple(order[: order.index(name)])
-    assert HandLocaliser(LocaliserConfig(retries=before), threads=1).find(rgb) is None
-    box = HandLocaliser(LocaliserConfig(retries=(*before, name)), threads=1).find(rgb)
+    assert HandLocaliser(LocaliserConfig(retries=before, second_models=()), threads=1).find(rgb) is None
+    box = HandLocaliser(LocaliserConfig(retries=(*before, name), second_models=()), threads=1).find(rgb)
     assert box is not None and box.score >= LocaliserConfig().retry_min_presence
     cx, cy = box.center  # in the frame's own pixels
     x0, y0, x1, y1 = signer or (0, 0, rgb.shape[1], rgb.shape[0])
     assert x0 <= cx < x1 and y0 <= cy < y1  # the signer's hand, where the scene says it is
+
+
+def test_the_second_pair_finds_a_signer_the_first_misses():
+    # A far signer in a dim room that the lite pair misses on the frame and every retry copy.
+    pytest.importorskip("ai_edge_litert")
+    rgb, (x0, y0, x1, y1) = _hard_scene(1146, "grass")
+    assert HandLocaliser(LocaliserConfig(second_models=()), threads=1).find(rgb) is None
+    box = HandLocaliser(LocaliserConfig(), threads=1).find(rgb)
+    assert box is not None and x0 <= box.center[0] < x1 and y0 <= box.center[1] < y1
 
 
 def test_settings_recorded_before_retries_existed_read_as_none():
@@ -280,6 +289,22 @@ def test_config_round_trip_with_model_provenance():
         LocaliserConfig.from_dict({"colour": 1})
     with pytest.raises(ModelError):
         LocaliserConfig(palm_model="no_such_model")
+    assert set(d["models"]) == {"palm_detection_lite", "hand_landmark_lite", "palm_detection_full",
+                                "hand_landmark_full"}  # the second pair's files are recorded and checked too
+    d["models"]["hand_landmark_full"]["sha256"] = "0" * 64
+    d["models"][config.palm_model]["sha256"] = config.models()[config.palm_model]["sha256"]
+    with pytest.raises(ModelError, match="hand_landmark_full"):
+        LocaliserConfig.from_dict(d)
+
+
+@pytest.mark.parametrize("path", sorted(hands.ASSETS.glob("*.tflite")), ids=lambda p: p.name)
+def test_every_bundled_hand_model_is_the_file_its_source_names(path):
+    import hashlib
+
+    source = (hands.ASSETS / "SOURCE.md").read_text()
+    data = path.read_bytes()
+    assert f"| `{path.name}` | `mediapipe/modules/" in source
+    assert f"| {len(data):,} | `{hashlib.sha256(data).hexdigest()}` |" in source
 
 
 def test_composite_is_deterministic_and_places_the_photo():

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +14,7 @@ from PIL import Image
 from asl_edge.bench.clips import budget_metrics, clip_metrics
 from asl_edge.data import bystanders, clips, scenes
 from asl_edge.runtime import hands
-from asl_edge.runtime.errors import DataError
+from asl_edge.runtime.errors import DataError, ModelError
 from asl_edge.runtime.hands import Hand, HandLocaliser, LocaliserConfig, Palm
 from asl_edge.runtime.stream import FrameBudget, LabelVote
 
@@ -74,12 +76,12 @@ def _fake_models(localiser, monkeypatch, palms_of_view):
     region. Returns the sides of the views run."""
     views = []
 
-    def palms(rgb, cx=None, cy=None, side=None, min_score=None):
+    def palms(rgb, cx=None, cy=None, side=None, min_score=None, pair=0):
         views.append(side)
         return [Palm(x, y, pw, pw, np.array([[x, y + pw / 2]] + [[x, y - pw / 2]] * 6, np.float32), 0.9)
                 for x, y, pw in palms_of_view(len(views), side)]
 
-    def landmarks(rgb, cx, cy, side, angle=0.0, palm_score=0.0):
+    def landmarks(rgb, cx, cy, side, angle=0.0, palm_score=0.0, pair=0):
         s = side / 2.6
         return _hand_at(cx - s / 2, cy - s / 2, s, 0.95)
 
@@ -112,12 +114,46 @@ def test_small_tiles_join_the_frames_views_after_the_zoomed_out_view():
     plain = HandLocaliser(LocaliserConfig(small_tile_frac=0), threads=1).search_plan(320, 240)
     plan = HandLocaliser(LocaliserConfig(), threads=1).search_plan(320, 240)  # the default: 0.45
     small = hands.tile_views(320, 240, 0.45)
-    views = [s.view for s in plan if s.copy == "frame" and s.kind == "view"]
+    views = [s.view for s in plan if s.copy == "frame" and s.kind == "view" and s.pair == 0]
     assert len(small) > 6 and views[-len(small):] == small and views[:-len(small)] == [
-        s.view for s in plain if s.copy == "frame" and s.kind == "view"]
+        s.view for s in plain if s.copy == "frame" and s.kind == "view" and s.pair == 0]
     assert [s for s in plan if s.copy != "frame"] == [s for s in plain if s.copy != "frame"]  # not on retry copies
     with pytest.raises(DataError, match="small_tile_frac"):
         LocaliserConfig(small_tile_frac=0.1)
+
+
+def test_second_pair_searches_the_whole_plan_again_only_when_the_first_found_no_hand(monkeypatch):
+    pytest.importorskip("ai_edge_litert")
+    frame = np.full((240, 320, 3), 120, np.uint8)
+    localiser = HandLocaliser(LocaliserConfig(), threads=1)
+    plan = localiser.search_plan(320, 240)
+    first = [s for s in plan if s.pair == 0]
+    assert plan == first + [replace(s, pair=1) for s in first]  # the same steps, after all of the first pair's
+    asked = []
+
+    def palms(rgb, cx=None, cy=None, side=None, min_score=None, pair=0, by=(1,)):
+        asked.append(pair)
+        return [Palm(160, 120, 40, 40, np.array([[160, 140]] + [[160, 100]] * 6, np.float32), 0.9)] * (pair in by)
+
+    monkeypatch.setattr(localiser, "palms", palms)
+    monkeypatch.setattr(localiser, "landmarks", lambda rgb, cx, cy, side, angle=0.0, palm_score=0.0, pair=0:
+                        _hand_at(cx - side / 5.2, cy - side / 5.2, side / 2.6, 0.95 if pair else 0.1))
+    hand = localiser.find_hand(frame)
+    assert hand is not None and abs(hand.box().center[0] - 160) < 20  # found by the second pair
+    assert asked.index(1) == asked.count(0) and asked[0] == 0  # only after every view of the first pair
+    asked.clear()
+    monkeypatch.setattr(localiser, "palms", partial(palms, by=(0, 1)))
+    monkeypatch.setattr(localiser, "landmarks", lambda rgb, cx, cy, side, angle=0.0, palm_score=0.0, pair=0:
+                        _hand_at(cx - side / 5.2, cy - side / 5.2, side / 2.6, 0.95))
+    assert localiser.find_hand(frame) is not None and set(asked) == {0}  # the first pair's hand: no second search
+    older = {k: v for k, v in LocaliserConfig().to_dict().items() if k not in ("second_models", "models")}
+    assert LocaliserConfig.from_dict(older).pairs() == [("palm_detection_lite", "hand_landmark_lite"),
+                                                        ("palm_detection_full", "hand_landmark_full")]
+    assert HandLocaliser(LocaliserConfig(second_models=()), threads=1).search_plan(320, 240) == first
+    with pytest.raises(DataError, match="second_models"):
+        LocaliserConfig(second_models=("palm_detection_full",))
+    with pytest.raises(ModelError, match="unknown hand model"):
+        LocaliserConfig(second_models=("palm_detection_full", "../../x"))
 
 
 def test_every_hand_is_found_and_the_signers_comes_first(localiser):
@@ -150,7 +186,8 @@ class FakeClock:
     def __init__(self, localiser, monkeypatch, palm=0.020, landmark=0.010):
         self.now = 0.0
         self.cost = max(palm, landmark)
-        for interp, seconds in ((localiser._palm, palm), (localiser._landmark, landmark)):
+        for interp, seconds in [(models.palm, palm) for models in localiser.pairs] + [
+                (models.landmark, landmark) for models in localiser.pairs]:
             real = interp.invoke
 
             def invoke(real=real, seconds=seconds):
@@ -298,9 +335,9 @@ def test_spread_search_covers_the_whole_plan_over_frames_and_finds_the_signer(mo
     while True:  # hand-free frames until the spread search has been through its plan once
         tracker.update(blank)
         frames += 1
-        if not tracker._round or frames > 60:
+        if not tracker._round or frames > len(plan):
             break
-    assert 1 < frames <= 60 and tracker.counts["search_steps"] >= len(plan) - 1
+    assert 1 < frames <= len(plan) and tracker.counts["search_steps"] >= len(plan) - 1
     hand = tracker.update(_room())
     assert hand is not None and hand.box().center[0] > 160  # the signer's, at once (the first pass)
     assert tracker.update(_room()).box().center[0] > 160 and tracker.counts["tracked"] >= 1

@@ -25,8 +25,11 @@ misses, or where it finds only hands small for the frame (``signer_share``: a by
 for this; among several hands the signer's is chosen (:func:`signer_score`: large, confident,
 where the stream's last hand was). A frame where none of that finds a hand is searched again, without the tiles,
 on the retry copies of ``LocaliserConfig.retries`` (:data:`RETRY_FILTERS`: smoothed, then
-sharpened), keeping a hand only above ``retry_min_presence``: sensor noise and JPEG blocks hide a
-hand from the palm detector, and so does blur.
+sharpened, brightened), keeping a hand only above ``retry_min_presence``: sensor noise and JPEG
+blocks hide a hand from the palm detector, and so do blur and a dim room. A frame that still has
+no hand is searched once more, all of the above, by a second pair of models
+(``LocaliserConfig.second_models``: MediaPipe's full palm detector and landmark model), which
+misses other hands than the lite pair.
 """
 
 from __future__ import annotations
@@ -232,6 +235,15 @@ class LocaliserConfig:
             search on each filtered copy until one does (boxes are in the frame's own pixels, the
             crop is cut from the frame itself). Settings recorded before retries existed read as
             none, so an older artifact finds exactly the hands it found before.
+        second_models: a second pair of hand models (palm detector stem, landmark model stem;
+            empty: none) that searches the frame again, every step of the plan with its own
+            palms and landmarks, when the first pair (on the frame and its retry copies) found no
+            hand. MediaPipe's full pair misses other hands than the lite one: of the dim, blurred,
+            far signers the lite pair missed in development scenes (validation signers, TRAIN
+            photographs) it found most (benchmarks/results/hands/second_models.json). It costs
+            only frames without a hand found. Settings recorded without it read this default (the
+            localiser is not trained: a hand found where none was before gets the crop or landmarks
+            of any other hand, as a frame with a hand always did).
         retry_min_presence: presence a hand found on a retry copy must reach: a filtered copy of
             a hand-free frame shows hand-like shapes (the retries' false hands in 200 hand-free
             windows of the TRAIN backgrounds scored 0.83-0.90, while 34 of 52 hands they gave back
@@ -280,6 +292,7 @@ class LocaliserConfig:
     zoom_out: float = 1.6
     margin: float = 0.25
     retries: tuple[str, ...] = ("smooth", "sharpen", "brighten")
+    second_models: tuple[str, ...] = ("palm_detection_full", "hand_landmark_full")
     retry_min_presence: float = 0.92
     signer_share: float = 0.15
     vote_frames: int = 3
@@ -287,14 +300,17 @@ class LocaliserConfig:
     whole_without_hand: bool = True
 
     def __post_init__(self):
-        object.__setattr__(self, "retries", tuple(self.retries))  # a list read back from JSON
+        object.__setattr__(self, "retries", tuple(self.retries))  # lists read back from JSON
+        object.__setattr__(self, "second_models", tuple(self.second_models))
         unknown = [r for r in self.retries if r not in RETRY_FILTERS]
         if unknown:
             raise DataError(f"unknown localiser retry '{unknown[0]}'; known: {', '.join(RETRY_FILTERS)}")
         # Settings are read from artifacts and runs, which anyone can write: a model is named by the
         # stem of a file shipped in the package, never a path (``../../x`` would load any .tflite).
         known = sorted(p.stem for p in ASSETS.glob("*.tflite"))
-        for name in (self.palm_model, self.landmark_model):
+        if len(self.second_models) not in (0, 2):
+            raise DataError("second_models names a palm detector and a landmark model, or nothing")
+        for name in self.model_names():
             if not isinstance(name, str) or name not in known:
                 raise ModelError(f"unknown hand model {str(name)[:80]!r}; bundled: {', '.join(known)}")
         if not all(0 < v < 1 for v in (self.min_palm_score, self.min_presence, self.nms_iou, self.retry_min_presence)):
@@ -317,14 +333,22 @@ class LocaliserConfig:
                             f"0..{MAX_MARGIN:g}, tile_frac (and small_tile_frac, or 0) in 0.2..1 and max_candidates at "
                             f"most {MAX_CANDIDATES}")
 
+    def pairs(self) -> list[tuple[str, str]]:
+        """The (palm detector, landmark model) pairs a search uses, in order."""
+        return [(self.palm_model, self.landmark_model)] + ([tuple(self.second_models)] if self.second_models else [])
+
+    def model_names(self) -> list[str]:
+        return [name for pair in self.pairs() for name in pair]
+
     def models(self) -> dict:
-        """Source, licence and sha256 of the two model files."""
+        """Source, licence and sha256 of the model files."""
         return {name: {**MODEL_SOURCE, "file": f"{name}.tflite", "sha256": _sha256(ASSETS / f"{name}.tflite")}
-                for name in (self.palm_model, self.landmark_model)}
+                for name in self.model_names()}
 
     def to_dict(self) -> dict:
         """JSON-ready settings plus the models' provenance (``models``), for run folders and artifacts."""
-        return {**asdict(self), "retries": list(self.retries), "models": self.models()}
+        return {**asdict(self), "retries": list(self.retries), "second_models": list(self.second_models),
+                "models": self.models()}
 
     @classmethod
     def from_dict(cls, d: dict) -> LocaliserConfig:
@@ -548,11 +572,18 @@ class SearchStep:
     """One step of a frame's search (:meth:`HandLocaliser.search_plan`): the palms of one square
     ``view`` (centre x, y and side in frame pixels; ``kind`` "view"), the weak palms the views
     gathered ("weak"), or the whole frame into the landmark model ("whole"), on the frame itself
-    (``copy`` "frame") or on a retry copy (a name in :data:`RETRY_FILTERS`)."""
+    (``copy`` "frame") or on a retry copy (a name in :data:`RETRY_FILTERS`), by the hand models of
+    ``pair`` (0: the first pair, 1: ``LocaliserConfig.second_models``)."""
 
     copy: str
     kind: str
     view: tuple[float, float, float] | None = None
+    pair: int = 0
+
+    @property
+    def source(self) -> tuple[int, str]:
+        """The pair and copy whose weak palms this step gathers, and that a too weak retry closes."""
+        return self.pair, self.copy
 
 
 @dataclass
@@ -563,8 +594,8 @@ class SearchState:
 
     exhaustive: bool = False
     hands: list[Hand] = field(default_factory=list)
-    weak: dict[str, list[Palm]] = field(default_factory=dict)
-    closed: set[str] = field(default_factory=set)
+    weak: dict[tuple[int, str], list[Palm]] = field(default_factory=dict)
+    closed: set[tuple[int, str]] = field(default_factory=set)
     steps: int = 0
     pending: dict = field(default_factory=dict)  # step -> regions it still has to read (stopped by the budget)
 
@@ -623,6 +654,36 @@ class FrameMeter:
         self.expected[kind] = seconds if seconds > old else 0.9 * old + 0.1 * seconds
 
 
+# The frame budget's names for each pair's model calls (FrameMeter learns each one's duration).
+PAIR_KINDS = (("palm", "landmark"), ("second palm", "second landmark"))
+
+
+class ModelPair:
+    """A palm detector and a hand landmark model, loaded (LiteRT interpreters), with their tensors."""
+
+    def __init__(self, palm, landmark):
+        self.palm, self.landmark = palm, landmark
+        self._palm_in = palm.get_input_details()[0]["index"]
+        outs = sorted(palm.get_output_details(), key=lambda d: -int(d["shape"][-1]))
+        self._palm_boxes, self._palm_scores = outs[0]["index"], outs[1]["index"]
+        self._lm_in = landmark.get_input_details()[0]["index"]
+        lm_outs = landmark.get_output_details()  # landmarks, presence, handedness, world
+        self._lm_points, self._lm_presence = lm_outs[0]["index"], lm_outs[1]["index"]
+
+    def detect(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The palm detector's raw boxes and scores for one 192x192 input."""
+        self.palm.set_tensor(self._palm_in, x[None])
+        self.palm.invoke()
+        return self.palm.get_tensor(self._palm_boxes)[0], self.palm.get_tensor(self._palm_scores)[0]
+
+    def mark(self, x: np.ndarray) -> tuple[np.ndarray, float]:
+        """The landmark model's raw ``(21, 3)`` landmarks and presence for one 224x224 input."""
+        self.landmark.set_tensor(self._lm_in, x[None])
+        self.landmark.invoke()
+        raw = self.landmark.get_tensor(self._lm_points).reshape(21, 3)
+        return raw, float(self.landmark.get_tensor(self._lm_presence).reshape(-1)[0])
+
+
 class HandLocaliser:
     """Finds the signer's hand in an RGB frame (every hand with :meth:`find_hands`) and crops a square around it."""
 
@@ -640,14 +701,7 @@ class HandLocaliser:
                 raise ModelError(f"cannot load hand model {name}: {exc}") from None
             return interp
 
-        self._palm = load(self.config.palm_model)
-        self._landmark = load(self.config.landmark_model)
-        self._palm_in = self._palm.get_input_details()[0]["index"]
-        outs = sorted(self._palm.get_output_details(), key=lambda d: -int(d["shape"][-1]))
-        self._palm_boxes, self._palm_scores = outs[0]["index"], outs[1]["index"]
-        self._lm_in = self._landmark.get_input_details()[0]["index"]
-        lm_outs = self._landmark.get_output_details()  # landmarks, presence, handedness, world
-        self._lm_points, self._lm_presence = lm_outs[0]["index"], lm_outs[1]["index"]
+        self.pairs = [ModelPair(load(palm), load(landmark)) for palm, landmark in self.config.pairs()]
         self.anchors = palm_anchors()
         self.meter: FrameMeter | None = None  # set by a HandTracker with a frame budget, per frame
 
@@ -667,20 +721,19 @@ class HandLocaliser:
 
     # -- stages ---------------------------------------------------------------------------------
     def palms(self, rgb: np.ndarray, cx: float | None = None, cy: float | None = None,
-              side: float | None = None, min_score: float | None = None) -> list[Palm]:
+              side: float | None = None, min_score: float | None = None, pair: int = 0) -> list[Palm]:
         """Palms in a square view of the frame (default: the whole frame letterboxed), best first,
-        scoring at least ``min_score`` (default ``min_palm_score``)."""
+        scoring at least ``min_score`` (default ``min_palm_score``), by the palm detector of ``pair``
+        (0: the first pair, 1: ``second_models``)."""
         rgb = _as_rgb(rgb)
         h, w = rgb.shape[:2]
         side = side or float(max(h, w))
         cx = w / 2 if cx is None else cx
         cy = h / 2 if cy is None else cy
-        with self._metered("palm"):
-            x = sample_square(rgb, cx, cy, side, 0.0, PALM_INPUT, replicate=False)
-            self._palm.set_tensor(self._palm_in, x[None])
-            self._palm.invoke()
-            boxes, kps, scores = decode_palms(self._palm.get_tensor(self._palm_boxes)[0],
-                                              self._palm.get_tensor(self._palm_scores)[0], self.anchors,
+        with self._metered(PAIR_KINDS[pair][0]):
+            raw_boxes, raw_scores = self.pairs[pair].detect(sample_square(rgb, cx, cy, side, 0.0, PALM_INPUT,
+                                                                          replicate=False))
+            boxes, kps, scores = decode_palms(raw_boxes, raw_scores, self.anchors,
                                               self.config.min_palm_score if min_score is None else min_score)
             merged = weighted_nms(boxes, kps, scores, self.config.nms_iou)
         out = []
@@ -692,14 +745,11 @@ class HandLocaliser:
         return out
 
     def landmarks(self, rgb: np.ndarray, cx: float, cy: float, side: float, angle: float = 0.0,
-                  palm_score: float = 0.0) -> Hand:
-        """Runs the landmark model on one square region; landmarks in frame pixels."""
-        with self._metered("landmark"):
-            x = sample_square(_as_rgb(rgb), cx, cy, side, angle, LANDMARK_INPUT, replicate=True)
-            self._landmark.set_tensor(self._lm_in, x[None])
-            self._landmark.invoke()
-            raw = self._landmark.get_tensor(self._lm_points).reshape(21, 3)
-            presence = float(self._landmark.get_tensor(self._lm_presence).reshape(-1)[0])
+                  palm_score: float = 0.0, pair: int = 0) -> Hand:
+        """Runs the landmark model of ``pair`` on one square region; landmarks in frame pixels."""
+        with self._metered(PAIR_KINDS[pair][1]):
+            raw, presence = self.pairs[pair].mark(sample_square(_as_rgb(rgb), cx, cy, side, angle, LANDMARK_INPUT,
+                                                                replicate=True))
         pts = raw[:, :2] / LANDMARK_INPUT - 0.5
         c, s = math.cos(angle), math.sin(angle)
         px = cx + (c * pts[:, 0] - s * pts[:, 1]) * side
@@ -762,8 +812,8 @@ class HandLocaliser:
         return max(box.width, box.height) >= self.config.signer_share * min(width, height)
 
     def attempts(self, rgb: np.ndarray) -> Iterator[tuple[str, Hand | None]]:
-        """The searches :meth:`find_hand` makes, copy by copy and only as far as they are consumed:
-        ``("frame", hand)``, then ``(retry name, hand)`` per retry copy, before any threshold on a
+        """The first pair's searches :meth:`find_hand` makes, copy by copy and only as far as they are
+        consumed: ``("frame", hand)``, then ``(retry name, hand)`` per retry copy, before any threshold on a
         retry's hand (``benchmarks/retry_presence.py`` reads them to set that threshold)."""
         rgb = _as_rgb(rgb)
         h, w = rgb.shape[:2]
@@ -771,7 +821,7 @@ class HandLocaliser:
         for copy in ("frame", *self.config.retries):
             state = SearchState()  # each copy searched as if it were the frame: no retry threshold
             for step in self.search_plan(w, h):
-                if step.copy == copy:
+                if step.copy == copy and step.pair == 0:
                     self.step(copies[copy], replace(step, copy="frame"), state)
             yield copy, self.choose(state.hands, w, h)
 
@@ -780,31 +830,33 @@ class HandLocaliser:
         letterboxed), the zoomed-in tiles (a small hand in a wide frame gets more pixels), the
         zoomed-out view (a hand that fills a close-up is too big for the palm detector), the weak
         palms, the whole frame into the landmark model; then the same without the tiles on each
-        retry copy. Without ``fallback``: the first pass of each copy. :meth:`step` skips the steps
-        a search no longer needs."""
-        long_side = float(max(width, height))
-        first = (width / 2, height / 2, long_side)
-        steps = []
-        for copy in ("frame", *self.config.retries):
-            if not self.config.fallback:
-                steps.append(SearchStep(copy, "view", first))
-                continue
-            # Retry copies without the tiles: a hand-free frame (the camera loop's slowest case) pays
-            # for every retry, and the tiles are most of a search's palm detector runs.
-            tiles, small = [], []
-            if copy == "frame":
-                tiles = tile_views(width, height, self.config.tile_frac)
-                small = tile_views(width, height, self.config.small_tile_frac) if self.config.small_tile_frac else []
-            views = [first, *tiles, (width / 2, height / 2, long_side * self.config.zoom_out), *small]
-            steps += [SearchStep(copy, "view", v) for v in views]
-            steps += [SearchStep(copy, "weak"), SearchStep(copy, "whole")]
-        return steps
+        retry copy; then all of that again with the ``second_models``. Without ``fallback``: the
+        first pass of each copy. :meth:`step` skips the steps a search no longer needs."""
+        return [step for pair in range(len(self.pairs)) for copy in ("frame", *self.config.retries)
+                for step in self._copy_steps(copy, pair, width, height)]
+
+    def _copy_steps(self, copy: str, pair: int, width: int, height: int) -> list[SearchStep]:
+        """The steps of :meth:`search_plan` on one copy of the frame by one pair of models."""
+        first = (width / 2, height / 2, float(max(width, height)))
+        if not self.config.fallback:
+            return [SearchStep(copy, "view", first, pair)]
+        # Retry copies without the tiles: a hand-free frame (the camera loop's slowest case) pays for
+        # every retry, and the tiles are most of a search's palm detector runs.
+        tiles, small = [], []
+        if copy == "frame":
+            tiles = tile_views(width, height, self.config.tile_frac)
+            small = tile_views(width, height, self.config.small_tile_frac) if self.config.small_tile_frac else []
+        views = [first, *tiles, (first[0], first[1], first[2] * self.config.zoom_out), *small]
+        return ([SearchStep(copy, "view", v, pair) for v in views]
+                + [SearchStep(copy, "weak", pair=pair), SearchStep(copy, "whole", pair=pair)])
 
     def wants(self, step: SearchStep, state: SearchState, width: int, height: int) -> bool:
         """Whether a search that has gathered ``state`` still takes ``step``: a retry copy and the
         last resorts (weak palms, whole frame) only while no hand is found; another view while
-        every hand found is small for the frame (or always, for an ``exhaustive`` search)."""
-        if step.copy in state.closed or (state.hands and (step.copy != "frame" or step.kind != "view")):
+        every hand found is small for the frame (or always, for an ``exhaustive`` search); the second
+        pair's steps only while no hand is found."""
+        last_resort = step.copy != "frame" or step.kind != "view" or step.pair
+        if step.source in state.closed or (state.hands and last_resort):
             return False
         return state.exhaustive or not any(self.is_large(hd, width, height) for hd in state.hands)
 
@@ -822,7 +874,7 @@ class HandLocaliser:
         todo, rejected = state.pending[step], False
         while todo:
             region, score = todo[0]
-            hand = self.landmarks(rgb, *region, palm_score=score)
+            hand = self.landmarks(rgb, *region, palm_score=score, pair=step.pair)
             todo.pop(0)
             if hand.presence < self.config.min_presence:
                 continue
@@ -835,7 +887,7 @@ class HandLocaliser:
         del state.pending[step]
         state.steps += 1
         if rejected and step.copy != "frame" and not state.hands:
-            state.closed.add(step.copy)  # that copy's answer was too weak for a retry: go to the next copy
+            state.closed.add(step.source)  # that copy's answer was too weak for a retry: go to the next copy
 
     def _regions(self, rgb: np.ndarray, step: SearchStep, state: SearchState) -> list[tuple[tuple, float]]:
         """The landmark regions ``(region, palm score)`` a step reads: a view's best ``max_palms``
@@ -843,7 +895,7 @@ class HandLocaliser:
         ``candidate_score`` and ``min_palm_score`` go to the copy's weak palms), the best weak palms
         (one per place), or the whole frame."""
         h, w = rgb.shape[:2]
-        weak = state.weak.setdefault(step.copy, [])
+        weak = state.weak.setdefault(step.source, [])
         if step.kind == "whole":  # a hand filling the picture
             return [((w / 2, h / 2, float(max(h, w)), 0.0), 0.0)]
         if step.kind == "weak":
@@ -855,7 +907,7 @@ class HandLocaliser:
                     tried.append(palm)
             return [(palm_region(p), p.score) for p in tried]
         low = min(self.config.candidate_score, self.config.min_palm_score) if self.config.fallback else None
-        palms = self.palms(rgb, *step.view, min_score=low)
+        palms = self.palms(rgb, *step.view, min_score=low, pair=step.pair)
         if self.config.fallback:
             weak.extend(p for p in palms if p.score < self.config.min_palm_score)
         strong = [p for p in palms if p.score >= self.config.min_palm_score][: self.config.max_palms]
