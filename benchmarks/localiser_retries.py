@@ -41,7 +41,11 @@ SETTINGS = {"none": {"retries": []}, "smooth": {"retries": ["smooth"]},
             "smooth+sharpen": {"retries": ["smooth", "sharpen"]},
             "smooth+sharpen+brighten": {"retries": ["smooth", "sharpen", "brighten"]},
             "smooth+sharpen+brighten+full": {"retries": ["smooth", "sharpen", "brighten"],
-                                             "second_models": ["palm_detection_full", "hand_landmark_full"]}}
+                                             "second_models": ["palm_detection_full", "hand_landmark_full"],
+                                             "second_min_presence": 0.8}}
+# The second pair with a presence floor for its hands (``LocaliserConfig.second_min_presence``).
+SETTINGS.update({f"smooth+sharpen+brighten+full+floor{floor:g}":
+                 {**SETTINGS["smooth+sharpen+brighten+full"], "second_min_presence": floor} for floor in (0.88, 0.92)})
 
 
 def _settings(pre, setting: str) -> dict:

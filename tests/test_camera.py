@@ -226,9 +226,17 @@ def test_a_picture_without_a_hand_is_read_whole_and_says_so(camera_artifact, han
         assert replace(pre, fusion=spec.to_dict()).reads_whole_without_hand is flag
 
 
+@pytest.fixture(scope="module")
+def few_npz(tmp_path_factory) -> Path:
+    """The tiny set's kind of images, 36 of them: each costs a whole hand search (about 0.5 s) per shift."""
+    from tests.conftest import make_tiny_npz
+
+    return make_tiny_npz(tmp_path_factory.mktemp("few") / "few.npz", signers=3)
+
+
 @pytest.mark.parametrize("whole", [False, True])
 def test_shift_scores_count_the_images_without_a_hand(camera_artifact, camera_artifact_no_whole, tiny_export,
-                                                      tiny_npz, whole):
+                                                      few_npz, whole):
     # The tiny set holds no hands: under every shift each image is "no hand found", and the count
     # says why the accuracy is what it is: counted wrong, or the whole picture read, which is then
     # exactly what the same classifier without a localiser reads.
@@ -237,7 +245,7 @@ def test_shift_scores_count_the_images_without_a_hand(camera_artifact, camera_ar
 
     art = camera_artifact if whole else camera_artifact_no_whole
     mirrored = [get_shift("mirrored")]
-    m = evaluate_shifts(art, data=str(tiny_npz), shifts=mirrored, verify=False)
+    m = evaluate_shifts(art, data=str(few_npz), shifts=mirrored, verify=False)
     r = m["shifts"]["mirrored"]
     assert r["no_hand"] == r["num_samples"] == m["num_samples"] > 0
     fallback = "the whole picture read" if whole else "counted as wrong"
@@ -246,7 +254,7 @@ def test_shift_scores_count_the_images_without_a_hand(camera_artifact, camera_ar
     if not whole:
         assert r["accuracy"] == 0.0 == m["accuracy"]
         return
-    plain = evaluate_shifts(next(tiny_export.glob("*_int8.tflite")), data=str(tiny_npz), shifts=mirrored,
+    plain = evaluate_shifts(next(tiny_export.glob("*_int8.tflite")), data=str(few_npz), shifts=mirrored,
                             verify=False)
     assert plain["accuracy"] > 0.5
     assert (r["accuracy"], m["accuracy"]) == (plain["shifts"]["mirrored"]["accuracy"], plain["accuracy"])

@@ -156,6 +156,43 @@ def test_second_pair_searches_the_whole_plan_again_only_when_the_first_found_no_
         LocaliserConfig(second_models=("palm_detection_full", "../../x"))
 
 
+def test_the_second_pairs_hands_must_reach_its_presence_floor(monkeypatch):
+    pytest.importorskip("ai_edge_litert")
+    frame = np.full((240, 320, 3), 120, np.uint8)
+    palm = Palm(160, 120, 40, 40, np.array([[160, 140]] + [[160, 100]] * 6, np.float32), 0.9)
+
+    def found(floor: float, presence: float) -> bool:
+        localiser = HandLocaliser(LocaliserConfig(second_min_presence=floor), threads=1)
+        monkeypatch.setattr(localiser, "palms", lambda rgb, *a, pair=0, **k: [palm] * pair)
+        monkeypatch.setattr(localiser, "landmarks", lambda rgb, cx, cy, side, angle=0.0, palm_score=0.0, pair=0:
+                            _hand_at(cx - side / 5.2, cy - side / 5.2, side / 2.6, presence if pair else 0.1))
+        return localiser.find_hand(frame) is not None
+
+    assert found(0.8, 0.85) and not found(0.9, 0.85) and found(0.9, 0.95)
+    step = hands.SearchStep("frame", "view", pair=0)
+    config = LocaliserConfig(min_presence=0.7, retry_min_presence=0.85, second_min_presence=0.9)
+    floors = {(copy, pair): HandLocaliser(config, threads=1).presence_floor(replace(step, copy=copy, pair=pair))
+              for copy in ("frame", "smooth") for pair in (0, 1)}
+    assert floors == {("frame", 0): 0.7, ("smooth", 0): 0.85, ("frame", 1): 0.9, ("smooth", 1): 0.9}
+    with pytest.raises(DataError, match="second_min_presence"):
+        LocaliserConfig(second_min_presence=1.2)
+
+
+def test_the_second_pair_is_loaded_only_when_a_search_reaches_it():
+    pytest.importorskip("ai_edge_litert")
+    localiser = HandLocaliser(LocaliserConfig(), threads=1)
+    assert set(localiser.pairs.loaded) == {0} and len(localiser.pairs) == 2
+    assert localiser.find_hand(_resized(SIGNER, 224)) is not None
+    assert set(localiser.pairs.loaded) == {0}  # the first pair found the hand
+    localiser.find_hand(np.full((240, 320, 3), 120, np.uint8))
+    assert set(localiser.pairs.loaded) == {0, 1}
+    budgeted = HandLocaliser(LocaliserConfig(), threads=1)
+    hands.HandTracker(budgeted, budget_s=0.05)
+    assert set(budgeted.pairs.loaded) == {0, 1}  # never inside a frame of the live loop
+    with pytest.raises(IndexError):
+        budgeted.pairs[2]
+
+
 def test_every_hand_is_found_and_the_signers_comes_first(localiser):
     found = localiser.find_hands(_room())
     assert len(found) == 2

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from functools import cache
@@ -249,6 +249,13 @@ class LocaliserConfig:
             windows of the TRAIN backgrounds scored 0.83-0.90, while 34 of 52 hands they gave back
             in JPEG-10 validation close-ups scored 0.92 or more;
             benchmarks/results/hands/retry_presence.json).
+        second_min_presence: presence a hand found by the ``second_models`` must reach (on any copy;
+            a retry copy's hand must reach ``retry_min_presence`` as well); at ``min_presence`` (the
+            default) its hands count as the first pair's do. Raising it trades hands found for fewer
+            false hands in hand-free frames: 0.88 removed the 3 false hands the second pair added in
+            200 hand-free windows of development scenes and no right answer there, but on the test
+            scenes 1 false hand of 200 for 3 hard frames of 534 read right, so it is not the default
+            (benchmarks/results/hands/second_floor_*.json).
         signer_share: a hand whose box's long side is under this share of the frame's short side
             is small for the frame (a bystander's, 10-30 pixels, rather than the signer's): the
             search looks wider (every view) before answering, and the signer is chosen among all
@@ -294,6 +301,7 @@ class LocaliserConfig:
     retries: tuple[str, ...] = ("smooth", "sharpen", "brighten")
     second_models: tuple[str, ...] = ("palm_detection_full", "hand_landmark_full")
     retry_min_presence: float = 0.92
+    second_min_presence: float = 0.8
     signer_share: float = 0.15
     vote_frames: int = 3
     upright: bool = False
@@ -313,8 +321,10 @@ class LocaliserConfig:
         for name in self.model_names():
             if not isinstance(name, str) or name not in known:
                 raise ModelError(f"unknown hand model {str(name)[:80]!r}; bundled: {', '.join(known)}")
-        if not all(0 < v < 1 for v in (self.min_palm_score, self.min_presence, self.nms_iou, self.retry_min_presence)):
-            raise DataError("min_palm_score, min_presence, retry_min_presence and nms_iou must lie between 0 and 1")
+        if not all(0 < v < 1 for v in (self.min_palm_score, self.min_presence, self.nms_iou, self.retry_min_presence,
+                                        self.second_min_presence)):
+            raise DataError("min_palm_score, min_presence, retry_min_presence, second_min_presence and nms_iou must "
+                            "lie between 0 and 1")
         if isinstance(self.vote_frames, bool) or not isinstance(self.vote_frames, int) or self.vote_frames < 1:
             raise DataError(f"vote_frames must be a whole number of at least 1, got {self.vote_frames!r}")
         if not isinstance(self.whole_without_hand, bool):
@@ -335,7 +345,7 @@ class LocaliserConfig:
 
     def pairs(self) -> list[tuple[str, str]]:
         """The (palm detector, landmark model) pairs a search uses, in order."""
-        return [(self.palm_model, self.landmark_model)] + ([tuple(self.second_models)] if self.second_models else [])
+        return [(self.palm_model, self.landmark_model)] + ([self.second_models] if self.second_models else [])
 
     def model_names(self) -> list[str]:
         return [name for pair in self.pairs() for name in pair]
@@ -684,6 +694,34 @@ class ModelPair:
         return raw, float(self.landmark.get_tensor(self._lm_presence).reshape(-1)[0])
 
 
+class ModelPairs(Sequence):
+    """The localiser's pairs of hand models, each loaded when a search first needs it: most frames
+    never reach the second pair, so a start-up (``predict`` of one file) does not pay for loading it.
+
+    Args:
+        names: (palm detector, landmark model) stems per pair, in order.
+        load: a model stem -> its allocated interpreter.
+    """
+
+    def __init__(self, names: list[tuple[str, str]], load):
+        self.names, self.load = names, load
+        self.loaded: dict[int, ModelPair] = {0: self._load(0)}  # the first pair at once: a bad file fails early
+
+    def _load(self, index: int) -> ModelPair:
+        palm, landmark = self.names[index]
+        return ModelPair(self.load(palm), self.load(landmark))
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def __getitem__(self, index: int) -> ModelPair:
+        if not 0 <= index < len(self.names):
+            raise IndexError(index)
+        if index not in self.loaded:
+            self.loaded[index] = self._load(index)
+        return self.loaded[index]
+
+
 class HandLocaliser:
     """Finds the signer's hand in an RGB frame (every hand with :meth:`find_hands`) and crops a square around it."""
 
@@ -701,7 +739,7 @@ class HandLocaliser:
                 raise ModelError(f"cannot load hand model {name}: {exc}") from None
             return interp
 
-        self.pairs = [ModelPair(load(palm), load(landmark)) for palm, landmark in self.config.pairs()]
+        self.pairs = ModelPairs(self.config.pairs(), load)
         self.anchors = palm_anchors()
         self.meter: FrameMeter | None = None  # set by a HandTracker with a frame budget, per frame
 
@@ -878,8 +916,8 @@ class HandLocaliser:
             todo.pop(0)
             if hand.presence < self.config.min_presence:
                 continue
-            if step.copy != "frame" and hand.presence < self.config.retry_min_presence:
-                rejected = True  # too weak for a retry copy
+            if hand.presence < self.presence_floor(step):
+                rejected = True  # too weak for a retry copy or for the second pair
                 continue
             state.hands.append(hand)
             if step.kind == "weak":
@@ -888,6 +926,16 @@ class HandLocaliser:
         state.steps += 1
         if rejected and step.copy != "frame" and not state.hands:
             state.closed.add(step.source)  # that copy's answer was too weak for a retry: go to the next copy
+
+    def presence_floor(self, step: SearchStep) -> float:
+        """The presence a hand found by ``step`` must reach: ``min_presence``, on a retry copy
+        ``retry_min_presence``, by the second pair ``second_min_presence`` (the highest that applies)."""
+        floors = [self.config.min_presence]
+        if step.copy != "frame":
+            floors.append(self.config.retry_min_presence)
+        if step.pair:
+            floors.append(self.config.second_min_presence)
+        return max(floors)
 
     def _regions(self, rgb: np.ndarray, step: SearchStep, state: SearchState) -> list[tuple[tuple, float]]:
         """The landmark regions ``(region, palm score)`` a step reads: a view's best ``max_palms``
@@ -964,6 +1012,8 @@ class HandTracker:
         self.localiser = localiser
         self.search_every = search_every
         self.meter = FrameMeter(budget_s, clock) if budget_s is not None else None
+        if self.meter is not None:
+            list(localiser.pairs)  # every pair loaded now: a load inside a frame would blow its budget
         self.counts = ({"tracked": 0, "first_pass": 0, "full_search": 0} if self.meter is None
                        else {"tracked": 0, "search_steps": 0, "deferred": 0})
         self._last: Hand | None = None
