@@ -193,6 +193,25 @@ def test_the_second_pair_is_loaded_only_when_a_search_reaches_it():
         budgeted.pairs[2]
 
 
+def test_a_retry_copy_is_filtered_only_for_a_step_that_reads_it(monkeypatch):
+    pytest.importorskip("ai_edge_litert")
+    made = []
+    real = hands._Copies.__missing__
+    monkeypatch.setattr(hands._Copies, "__missing__", lambda self, name: made.append(name) or real(self, name))
+    localiser = HandLocaliser(LocaliserConfig(), threads=1)
+    assert localiser.find_hand(_resized(SIGNER, 224)) is not None and made == []  # found on the frame itself
+    localiser.find_hand(np.full((120, 160, 3), 120, np.uint8))
+    assert made == list(LocaliserConfig().retries)  # a hand-free frame: each copy once
+    # in the live loop, a copy is not made for a call the frame's budget cannot afford
+    clock = iter([0.0, 0.010]).__next__  # the frame starts at 0; 10 ms are used when the step is asked
+    localiser.meter = meter = hands.FrameMeter(0.012, clock)
+    meter.calls, meter.expected["landmark"] = 1, 0.006
+    copies, made[:] = hands._Copies(np.full((120, 160, 3), 120, np.uint8)), []
+    with pytest.raises(hands.BudgetSpent):
+        localiser.step(copies, hands.SearchStep("smooth", "whole"), hands.SearchState())
+    assert made == [] and "smooth" not in copies
+
+
 def test_every_hand_is_found_and_the_signers_comes_first(localiser):
     found = localiser.find_hands(_room())
     assert len(found) == 2

@@ -822,7 +822,7 @@ class HandLocaliser:
         h, w = rgb.shape[:2]
         state, copies = SearchState(), _Copies(rgb)
         for step in self.search_plan(w, h):
-            self.step(copies[step.copy], step, state)
+            self.step(copies, step, state)
         return self.choose(state.hands, w, h, follow)
 
     def find_hands(self, rgb: np.ndarray) -> list[Hand]:
@@ -832,7 +832,7 @@ class HandLocaliser:
         h, w = rgb.shape[:2]
         state, copies = SearchState(exhaustive=True), _Copies(rgb)
         for step in self.search_plan(w, h):
-            self.step(copies[step.copy], step, state)
+            self.step(copies, step, state)
         kept: list[Hand] = []
         for hand in sorted(state.hands, key=lambda hd: -hd.presence):
             if not any(same_hand(hand.box(), k.box()) for k in kept):
@@ -860,7 +860,7 @@ class HandLocaliser:
             state = SearchState()  # each copy searched as if it were the frame: no retry threshold
             for step in self.search_plan(w, h):
                 if step.copy == copy and step.pair == 0:
-                    self.step(copies[copy], replace(step, copy="frame"), state)
+                    self.step(_Copies(copies[copy]), replace(step, copy="frame"), state)
             yield copy, self.choose(state.hands, w, h)
 
     def search_plan(self, width: int, height: int) -> list[SearchStep]:
@@ -898,15 +898,20 @@ class HandLocaliser:
             return False
         return state.exhaustive or not any(self.is_large(hd, width, height) for hd in state.hands)
 
-    def step(self, rgb: np.ndarray, step: SearchStep, state: SearchState) -> None:
-        """Takes ``step`` on ``rgb`` (the frame, or its retry copy ``step.copy``) if :meth:`wants`
-        says so; the hands it finds go to ``state``. Resumable: a step stopped by the frame budget
-        (:class:`BudgetSpent`, between two model calls) keeps the regions it still has to read in
-        ``state.pending[step]`` and goes on from there when taken again."""
-        h, w = rgb.shape[:2]
+    def step(self, copies: _Copies, step: SearchStep, state: SearchState) -> None:
+        """Takes ``step`` on its copy of the frame (``copies[step.copy]``, filtered only now) if
+        :meth:`wants` says so; the hands it finds go to ``state``. Resumable: a step stopped by the
+        frame budget (:class:`BudgetSpent`, between two model calls) keeps the regions it still has to
+        read in ``state.pending[step]`` and goes on from there when taken again."""
+        h, w = copies["frame"].shape[:2]
         if not self.wants(step, state, w, h):
             state.pending.pop(step, None)
             return
+        if step.copy not in copies and self.meter is not None:
+            # A copy costs a filter of the whole frame (a few ms): none for a call this frame cannot afford.
+            pair_kinds = PAIR_KINDS[step.pair]
+            self.meter.before(pair_kinds[0] if step.kind == "view" else pair_kinds[1])
+        rgb = copies[step.copy]
         if step not in state.pending:
             state.pending[step] = self._regions(rgb, step, state)
         todo, rejected = state.pending[step], False
@@ -1097,7 +1102,7 @@ class HandTracker:
             while self._round:
                 step, calls = self._round[0], self.meter.calls
                 try:
-                    loc.step(copies[step.copy], step, state)
+                    loc.step(copies, step, state)
                 finally:
                     progressed |= step != plan[0] and self.meter.calls > calls
                 self._round.pop(0)
