@@ -46,11 +46,15 @@ SETTINGS = {"none": {"retries": []}, "smooth": {"retries": ["smooth"]},
 # The second pair with a presence floor for its hands (``LocaliserConfig.second_min_presence``).
 SETTINGS.update({f"smooth+sharpen+brighten+full+floor{floor:g}":
                  {**SETTINGS["smooth+sharpen+brighten+full"], "second_min_presence": floor} for floor in (0.88, 0.92)})
+# A hand ends the search only from a presence (``LocaliserConfig.settle_presence``).
+SETTINGS.update({f"smooth+sharpen+brighten+full+settle{settle:g}":
+                 {**SETTINGS["smooth+sharpen+brighten+full"], "settle_presence": settle} for settle in (0.9, 0.95)})
 
 
 def _settings(pre, setting: str) -> dict:
-    """The artifact's recorded localiser with ``setting``'s fields set, without a second pair unless it names one."""
-    return {**pre.localiser, "second_models": [], **SETTINGS[setting]}
+    """The artifact's recorded localiser with ``setting``'s fields set, without a second pair or a settling
+    presence unless it names one (every hand found settles the search, as before that setting existed)."""
+    return {**pre.localiser, "second_models": [], "settle_presence": 0.0, **SETTINGS[setting]}
 
 
 def score(artifact: str, setting: str, shifts: tuple[str, ...]) -> dict:

@@ -109,6 +109,40 @@ def test_search_looks_wider_when_the_first_find_is_small(monkeypatch):
     assert as_before.find_hand(frame).box().center[0] < 60 and len(views) == 1  # the first find, as before
 
 
+@pytest.mark.parametrize("settle, signer_found", [(0.9, True), (0.8, False)])
+def test_a_hand_too_weak_to_settle_the_search_lets_it_go_on(monkeypatch, settle, signer_found):
+    # The first view finds a large "hand" the landmark model is unsure of (0.85: a texture, here at the
+    # left); the signer's (0.95, right) is found only by the zoomed-out view. Below settle_presence the
+    # weak hand must not end the search; at min_presence it does, as before the setting existed.
+    pytest.importorskip("ai_edge_litert")
+    frame = np.full((240, 320, 3), 120, np.uint8)
+    localiser = HandLocaliser(LocaliserConfig(settle_presence=settle), threads=1)
+    views = _fake_models(localiser, monkeypatch, lambda n, side: [(80, 60, 40)] if n == 1 else
+                         ([(220, 140, 40)] if side > 320 else []))
+    monkeypatch.setattr(localiser, "landmarks", lambda rgb, cx, cy, side, angle=0.0, palm_score=0.0, pair=0:
+                        _hand_at(cx - side / 5.2, cy - side / 5.2, side / 2.6, 0.85 if cx < 160 else 0.95))
+    hand = localiser.find_hand(frame)
+    assert (hand.box().center[0] > 160) is signer_found
+    assert (len(views) > 1) is signer_found  # the weak hand ended the search only where it settles it
+    with pytest.raises(DataError, match="settle_presence"):
+        LocaliserConfig(settle_presence=1.5)
+
+
+@pytest.mark.parametrize("settle, searched", [(0.9, True), (0.8, False)])
+def test_the_live_loop_searches_beside_a_followed_hand_too_unsure_to_settle_it(monkeypatch, settle, searched):
+    pytest.importorskip("ai_edge_litert")
+    frame = np.full((240, 320, 3), 120, np.uint8)
+    localiser = HandLocaliser(LocaliserConfig(settle_presence=settle), threads=1)
+    _fake_models(localiser, monkeypatch, lambda n, side: [])
+    monkeypatch.setattr(localiser, "landmarks", lambda rgb, cx, cy, side, angle=0.0, palm_score=0.0, pair=0:
+                        _hand_at(cx - side / 5.2, cy - side / 5.2, side / 2.6, 0.85))
+    tracker = hands.HandTracker(localiser, budget_s=1.0)
+    tracker._last = _hand_at(100, 60, 100, 0.85)  # a large hand followed from the last frame, at 0.85
+    hand = tracker.update(frame)
+    assert hand is not None and tracker.counts["tracked"] == 1
+    assert (tracker.counts["search_steps"] > 0) is searched
+
+
 def test_small_tiles_join_the_frames_views_after_the_zoomed_out_view():
     pytest.importorskip("ai_edge_litert")
     plain = HandLocaliser(LocaliserConfig(small_tile_frac=0), threads=1).search_plan(320, 240)
