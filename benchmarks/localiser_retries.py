@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from asl_edge.bench.evaluate import _load_target, _shift_stage, predict_localised
+from asl_edge.runtime.predict import Predictor
 from asl_edge.runtime.shifts import get_shift
 
 ARTIFACT = "export/asl-digits-camera/asl-digits-camera_int8.tflite"
@@ -49,22 +50,34 @@ SETTINGS.update({f"smooth+sharpen+brighten+full+floor{floor:g}":
 # A hand ends the search only from a presence (``LocaliserConfig.settle_presence``).
 SETTINGS.update({f"smooth+sharpen+brighten+full+settle{settle:g}":
                  {**SETTINGS["smooth+sharpen+brighten+full"], "settle_presence": settle} for settle in (0.9, 0.95)})
+# The classifier weighs the choice among hands in several places (``LocaliserConfig.sign_weight``).
+SETTINGS.update({f"smooth+sharpen+brighten+full+settle0.9+sign{weight:g}":
+                 {**SETTINGS["smooth+sharpen+brighten+full+settle0.9"], "sign_weight": weight} for weight in (1, 4)})
 
 
 def _settings(pre, setting: str) -> dict:
-    """The artifact's recorded localiser with ``setting``'s fields set, without a second pair or a settling
-    presence unless it names one (every hand found settles the search, as before that setting existed)."""
-    return {**pre.localiser, "second_models": [], "settle_presence": 0.0, **SETTINGS[setting]}
+    """The artifact's recorded localiser with ``setting``'s fields set, without a second pair, a settling
+    presence or a sign weight unless it names one (as before each existed: every hand found settles the
+    search, the classifier plays no part in the choice)."""
+    return {**pre.localiser, "second_models": [], "settle_presence": 0.0, "sign_weight": 0.0, **SETTINGS[setting]}
+
+
+def _judged(artifact: str, setting: str, data: str | None):
+    """The runner, preprocessing (with ``setting``'s localiser), data and its description, and the
+    model as the judge of the signer's hand (weighing only where the setting's ``sign_weight`` does)."""
+    runner, labels, pre, ds, chosen = _load_target(artifact, data, True, override=_shift_stage)
+    pre = replace(pre, localiser=_settings(pre, setting))
+    return runner, pre, ds, chosen, Predictor(runner, labels, pre).judge
 
 
 def score(artifact: str, setting: str, shifts: tuple[str, ...]) -> dict:
     """Accuracy, hands not found and accuracy where found, per shift (``unchanged`` first)."""
-    runner, _, pre, ds, chosen = _load_target(artifact, None, True, override=_shift_stage)
-    pre = replace(pre, localiser=_settings(pre, setting))
+    runner, pre, ds, chosen, judge = _judged(artifact, setting, None)
     out = {"data": chosen.description, "images": int(len(ds.labels))}
     for name in ("unchanged", *shifts):
         start = time.perf_counter()
-        probs, found = predict_localised(runner, ds, pre, None if name == "unchanged" else get_shift(name).apply)
+        probs, found = predict_localised(runner, ds, pre, None if name == "unchanged" else get_shift(name).apply,
+                                         judge=judge)
         right = probs.argmax(1) == ds.labels
         out[name] = {"accuracy": float((right & found).mean()), "no_hand": int((~found).sum()),
                      "accuracy_where_found": float(right[found].mean()) if found.any() else None,
@@ -79,11 +92,15 @@ def scenes(artifact: str, setting: str, folder: Path, negatives: int) -> dict:
     from asl_edge.data.scenes import FRAME_SIZE, _window, load_background
     from asl_edge.runtime.hands import HandLocaliser, LocaliserConfig
 
-    runner, _, pre, ds, chosen = _load_target(artifact, str(folder), True, override=_shift_stage)
-    settings = _settings(pre, setting)
-    probs, found = predict_localised(runner, ds, replace(pre, localiser=settings))
+    runner, pre, ds, chosen, judge = _judged(artifact, setting, str(folder))
+    settings = pre.localiser
+    probs, found = predict_localised(runner, ds, pre, judge=judge)
     out = {"data": chosen.description, "accuracy": float(((probs.argmax(1) == ds.labels) & found).mean()),
            "no_hand": int((~found).sum())}
+    if not negatives:  # a setting that only changes which hand is chosen finds the same false hands
+        print(f"{setting:15} scenes        accuracy {out['accuracy']:.4f}  no hand {out['no_hand']:3d}",
+              file=sys.stderr, flush=True)
+        return out
     record = json.loads((folder / "scenes.json").read_text())
     names = sorted(record["backgrounds"])
     backgrounds = {n: load_background(n) for n in names}
@@ -111,7 +128,7 @@ def main(argv=None) -> int:
     ap.add_argument("--shifts", nargs="*", default=list(SHIFTS))
     ap.add_argument("--scenes", type=Path, nargs="*", default=[],
                     help="scene set folders (benchmarks/make_scenes.py), each scored on its own")
-    ap.add_argument("--negatives", type=int, default=200, help="hand-free windows with --scenes")
+    ap.add_argument("--negatives", type=int, default=200, help="hand-free windows with --scenes (0: none)")
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args(argv)
     doc = {"schema": 1, "kind": "localiser-retries", "artifact": args.artifact,

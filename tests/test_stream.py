@@ -6,6 +6,7 @@ import io
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -266,6 +267,77 @@ def test_predict_all_hands_reads_each_hand_and_answers_for_the_signer():
     x0, y0, x1, y1 = result.hands[1].box
     assert 30 <= (x0 + x1) / 2 <= 90 and 20 <= (y0 + y1) / 2 <= 80  # the bystander's box
     assert predictor.predict(np.full((240, 320, 3), 120, np.uint8), all_hands=True).hands == ()
+
+
+@pytest.mark.parametrize("weight, sure_chosen", [(1.0, True), (0.0, False)])
+def test_the_classifier_weighs_a_hand_too_unsure_to_settle_the_search(weight, sure_chosen):
+    # A large hand the landmark model is unsure of (0.85: a texture, say) that the classifier reads
+    # unsure too, seen by two views, and a smaller sure one: weighed by the classifier the sure one is
+    # the signer's; at sign_weight 0 size and presence decide, as before it existed.
+    large, large_again = _hand_at(170, 90, 110, 0.85), _hand_at(172, 92, 108, 0.85)
+    sure, settled_large = _hand_at(40, 30, 70, 0.95), _hand_at(170, 90, 110, 0.95)
+    judged = []
+
+    def judge(hand):
+        judged.append(hand)
+        return 0.2 if hand.box().center[0] > 150 else 0.99
+
+    localiser = HandLocaliser(LocaliserConfig(sign_weight=weight), threads=1)
+    assert localiser.choose([large, large_again, sure], 320, 240, judge=judge) is (sure if sure_chosen else large)
+    assert len(judged) == (1 if weight else 0)  # one call for the one unsure place; none at weight 0
+    # a hand sure enough to settle a search is not judged: a bystander's clear sign never outweighs it
+    assert localiser.choose([settled_large, sure], 320, 240, judge=judge) is settled_large
+    assert localiser.choose([large, large_again], 320, 240, judge=judge) is large  # one place: nothing to weigh
+    assert len(judged) == (1 if weight else 0)
+    with pytest.raises(DataError, match="sign_weight"):
+        LocaliserConfig(sign_weight=-1)
+
+
+class _Frames:
+    """A data set of RGB frames, as ``predict_localised`` reads it."""
+
+    streaming = False
+
+    def __init__(self, *frames):
+        self.images = list(frames)
+
+    def __len__(self):
+        return len(self.images)
+
+
+@pytest.mark.parametrize("way_in", ["predict", "classify_frame", "tracker", "evaluate"])
+def test_every_way_a_frame_is_read_lets_the_model_judge_the_signer(monkeypatch, way_in):
+    # A judge sure only of the bystander's small hand (top left) must win it the choice wherever a
+    # frame is read: a file or array, the live loop's frame function, a followed stream, evaluate.
+    pytest.importorskip("ai_edge_litert")
+    from asl_edge.bench.evaluate import model_judge, predict_localised
+    from asl_edge.runtime.predict import Predictor, classify_frame, load_predictor
+
+    judged = []
+
+    def bystander_sure(self, rgb, hand):
+        judged.append(hand)
+        return 1.0 if hand.box().center[0] < 120 else 1e-3
+
+    monkeypatch.setattr(Predictor, "judge", bystander_sure)
+    predictor = load_predictor(CAMERA_ARTIFACT, verify=False)
+    pre = predictor.preprocessing  # no hand settles the search: every hand is weighed by the judge
+    predictor = replace(predictor, preprocessing=replace(pre, localiser={**pre.localiser, "settle_presence": 0.999}))
+    frame, box = _room(), None
+    if way_in == "predict":
+        box = predictor.predict(frame).box
+    elif way_in == "classify_frame":
+        box = classify_frame(predictor, Image.fromarray(frame))[2]
+    elif way_in == "tracker":
+        tracker = hands.HandTracker(hands.cached_localiser(predictor.preprocessing.localiser), search_every=1)
+        box = classify_frame(predictor, Image.fromarray(frame), tracker)[2]
+    else:
+        target = SimpleNamespace(runner=predictor.runner, class_names=predictor.labels,
+                                 preprocessing=predictor.preprocessing)
+        predict_localised(predictor.runner, _Frames(frame), predictor.preprocessing, judge=model_judge(target))
+    assert judged, "the model was never asked"
+    if box is not None:
+        assert (box[0] + box[2]) / 2 < 120  # the bystander's hand, as the judge wanted
 
 
 # -- the frame budget ------------------------------------------------------------------------------

@@ -44,13 +44,14 @@ def predict_batches(runner, ds, batch_size: int = 256) -> np.ndarray:
 
 
 def predict_localised(runner, ds, preprocessing: Preprocessing, transform=None,
-                      batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
+                      batch_size: int = 64, judge=None) -> tuple[np.ndarray, np.ndarray]:
     """Probabilities and hand-found flags for a model with a hand localiser.
 
     ``ds`` holds the images before localisation (:meth:`Preprocessing.before_localisation`): each one (after
     ``transform``, a camera shift) goes through the model's whole preprocessing, localiser
     included; an image without a hand (``found`` false) gets the whole picture's reading where the
-    preprocessing reads it (:meth:`Preprocessing.load_reading`), else a blank input's.
+    preprocessing reads it (:meth:`Preprocessing.load_reading`), else a blank input's. ``judge``: the
+    model weighing the signer's choice among several hands (:func:`model_judge`), as ``predict`` does.
     """
     from PIL import Image
     from tqdm import tqdm
@@ -68,7 +69,7 @@ def predict_localised(runner, ds, preprocessing: Preprocessing, transform=None,
             if transform is not None:
                 img = Image.fromarray(transform(np.asarray(img)), "RGB")
             try:
-                x, hand = preprocessing.load_reading(img)
+                x, hand = preprocessing.load_reading(img, judge=judge)
                 batch.append(x)
                 found.append(hand)
             except NoHandFound:
@@ -95,6 +96,13 @@ class _Target(NamedTuple):
     preprocessing: Preprocessing
     ds: object
     chosen: object  # asl_edge.data.identity.EvalData: what the data is
+
+
+def model_judge(target: _Target):
+    """The model of ``target`` as the judge of which hand is the signer's (:meth:`Predictor.judge`)."""
+    from asl_edge.runtime.predict import Predictor
+
+    return Predictor(target.runner, target.class_names, target.preprocessing).judge
 
 
 def _load_target(model: str | Path, data: str | None, verify: bool, override=None) -> _Target:
@@ -137,7 +145,7 @@ def evaluate_model(model: str | Path, data: str | None = None, out_dir: str | Pa
     """
     target = _load_target(model, data, verify)
     if target.preprocessing.localises:
-        probs, found = predict_localised(target.runner, target.ds, target.preprocessing)
+        probs, found = predict_localised(target.runner, target.ds, target.preprocessing, judge=model_judge(target))
         metrics = classification_metrics(target.ds.labels, probs, target.class_names, found=found,
                                          read_whole=target.preprocessing.reads_whole_without_hand)
     else:
@@ -210,7 +218,7 @@ def _predict_shifted(target: _Target, transform, batch_size: int) -> tuple[np.nd
     also which images it found a hand in."""
     runner, pre, rgb_ds = target.runner, target.preprocessing, target.ds
     if pre.localises:
-        return predict_localised(runner, rgb_ds, pre, transform)
+        return predict_localised(runner, rgb_ds, pre, transform, judge=model_judge(target))
     out, step = [], batch_for(pre.input_shape, batch_size)
     for start in range(0, len(rgb_ds), step):
         index = np.arange(start, min(start + step, len(rgb_ds)))

@@ -46,6 +46,15 @@ class Predictor:
         order = np.argsort(-probs, axis=1)[:, :k]
         return [[(self.labels[j], float(p[j])) for j in row] for row, p in zip(order, probs)]
 
+    def judge(self, rgb: np.ndarray, hand) -> float:
+        """How sure the model is of one hand's sign: its top-1 probability on the sample of ``hand``,
+        found in the RGB frame ``rgb`` by this model's localiser (the signer's hand shows a sign; a
+        bystander's resting hand reads unsure; ``LocaliserConfig.sign_weight``)."""
+        from asl_edge.runtime.hands import cached_localiser
+
+        sample = self.preprocessing.hand_sample(rgb, hand, cached_localiser(self.preprocessing.localiser))
+        return self.top_k(sample[None], 1)[0][0][1]
+
     def predict(self, images, k: int = 3, all_hands: bool = False):
         """Labels with probabilities for one image or many (the public API's ``Model.predict``).
 
@@ -84,26 +93,20 @@ class Predictor:
 
     def read_hands(self, rgb: np.ndarray, k: int = 3) -> Result:
         """Every hand of an RGB ``uint8`` frame (full search, :meth:`HandLocaliser.find_hands`),
-        each read by the model; the result answers for the first, the signer's."""
-        from PIL import Image
-
+        each read by the model; the result answers for the signer's (:meth:`HandLocaliser.choose`,
+        judged by these readings), listed first."""
         from asl_edge.runtime.hands import cached_localiser
 
-        pre = self.preprocessing
-        localiser = cached_localiser(pre.localiser)
+        localiser = cached_localiser(self.preprocessing.localiser)
         found = localiser.find_hands(rgb)
         if not found:
             return Result(None, 0.0, (), source="array", hand_found=False)
-        if getattr(pre, "landmarks", None) is not None:  # a landmark classifier reads the landmarks
-            samples = [hand.points() for hand in found]
-        elif pre.fusion is not None:  # a fused model reads each hand's crop and landmarks
-            samples = [pre.fused_from_hand(rgb, hand, localiser) for hand in found]
-        else:
-            crop = pre.without_localiser()
-            samples = [crop.load(Image.fromarray(localiser.crop(rgb, hand.box()), "RGB")) for hand in found]
-        tops = self.top_k(np.stack(samples), k)
-        read = tuple(HandResult(top[0][0], top[0][1], tuple(top), _box(hand.box()), i == 0)
-                     for i, (hand, top) in enumerate(zip(found, tops)))
+        tops = self.top_k(np.stack([self.preprocessing.hand_sample(rgb, hand, localiser) for hand in found]), k)
+        sure = {id(hand): top[0][1] for hand, top in zip(found, tops)}
+        signer = localiser.choose(found, rgb.shape[1], rgb.shape[0], judge=lambda hand: sure[id(hand)])
+        order = sorted(range(len(found)), key=lambda i: found[i] is not signer)
+        read = tuple(HandResult(tops[i][0][0], tops[i][0][1], tuple(tops[i]), _box(found[i].box()), found[i] is signer)
+                     for i in order)
         return Result(read[0].label, read[0].probability, read[0].top, read, "array", read[0].box, True)
 
     def _rgb(self, image) -> np.ndarray:
@@ -134,10 +137,10 @@ class Predictor:
         img = picture if isinstance(picture, Image.Image) else open_image(picture)
         try:
             if pre.landmarks is not None:
-                return *pre.hand_landmarks(img, name=name), True
+                return *pre.hand_landmarks(img, name=name, judge=self.judge), True
             if pre.fusion is not None:
-                return *pre.fused_sample(img, name=name), True
-            crop, box = pre.locate(img.convert("RGB"), name=name)
+                return *pre.fused_sample(img, name=name, judge=self.judge), True
+            crop, box = pre.locate(img.convert("RGB"), name=name, judge=self.judge)
         except NoHandFound:
             whole = pre.read_whole(img) if pre.reads_whole_without_hand else None
             return whole, None, False
@@ -148,7 +151,7 @@ class Predictor:
 class HandResult:
     """One hand of an image (``predict(..., all_hands=True)``): its label, probability, top-k,
     box ``(x0, y0, x1, y1)`` in the image's pixels, and whether it is the one the answer is for
-    (``signer``: :func:`asl_edge.runtime.hands.signer_score`)."""
+    (``signer``: :meth:`asl_edge.runtime.hands.HandLocaliser.choose`)."""
 
     label: str
     probability: float
@@ -278,7 +281,7 @@ def predict_files(predictor: Predictor, sources: Iterable[str | Path], k: int = 
 
     for path in expand_images(sources):
         try:
-            batch.append((path, *predictor.preprocessing.load_reading(path)))
+            batch.append((path, *predictor.preprocessing.load_reading(path, judge=predictor.judge)))
         except NoHandFound:
             yield from flush()
             yield Prediction(str(path), no_hand=True)
@@ -302,13 +305,14 @@ def classify_frame(predictor: Predictor, rgb, tracker=None) -> tuple[str | None,
     if pre.landmarks is not None or pre.fusion is not None:
         read = pre.hand_landmarks if pre.landmarks is not None else pre.fused_sample
         try:
-            pixels, hand = read(rgb, tracker=tracker)  # the landmarks (and crop) are this model's "pixels"
+            # the landmarks (and crop) are this model's "pixels"
+            pixels, hand = read(rgb, tracker=tracker, judge=predictor.judge)
         except NoHandFound:
             return None, 0.0, None
         box = (hand.x0, hand.y0, hand.x1, hand.y1)
     elif pre.localises:
         try:
-            crop, hand = pre.locate(rgb, tracker=tracker)
+            crop, hand = pre.locate(rgb, tracker=tracker, judge=predictor.judge)
         except NoHandFound:
             return None, 0.0, None
         box = (hand.x0, hand.y0, hand.x1, hand.y1)

@@ -349,8 +349,8 @@ class Preprocessing:
                        normalization="fixed", image_size=(side, side))
 
     # -- pixels -------------------------------------------------------------------------------
-    def load(self, source: str | os.PathLike | bytes | Image.Image) -> np.ndarray:
-        """Decodes and resizes one image to a ``uint8`` array of ``input_shape``.
+    def load(self, source: str | os.PathLike | bytes | Image.Image, judge=None) -> np.ndarray:
+        """Decodes and resizes one image to a ``uint8`` array of ``input_shape``; ``judge`` as for :meth:`locate`.
 
         Raises:
             DataError: the file is missing, not an image, corrupt or too large.
@@ -358,20 +358,20 @@ class Preprocessing:
         if self.landmarks is not None or self.fusion is not None:
             img = open_image(source) if not isinstance(source, Image.Image) else source
             read = self.hand_landmarks if self.landmarks is not None else self.fused_sample
-            return read(img, name=source if isinstance(source, (str, os.PathLike)) else None)[0]
-        return self.from_pil(self._decode_rgb(source))
+            return read(img, name=source if isinstance(source, (str, os.PathLike)) else None, judge=judge)[0]
+        return self.from_pil(self._decode_rgb(source, judge))
 
-    def load_reading(self, source: str | os.PathLike | bytes | Image.Image) -> tuple[np.ndarray, bool]:
+    def load_reading(self, source: str | os.PathLike | bytes | Image.Image, judge=None) -> tuple[np.ndarray, bool]:
         """:meth:`load` of a single picture, and whether a hand was found in it: where none is and
         :attr:`reads_whole_without_hand`, the whole picture, as the crop model's training read such
-        close-ups.
+        close-ups. ``judge`` as for :meth:`locate`.
 
         Raises:
             NoHandFound: no hand, and a model that cannot read the whole picture.
             DataError: as :meth:`load`.
         """
         try:
-            return self.load(source), True
+            return self.load(source, judge), True
         except NoHandFound:
             if not self.reads_whole_without_hand:
                 raise
@@ -386,16 +386,16 @@ class Preprocessing:
         """
         return np.asarray(self._decode_rgb(source), np.uint8)
 
-    def _decode_rgb(self, source) -> Image.Image:
+    def _decode_rgb(self, source, judge=None) -> Image.Image:
         img = open_image(source) if not isinstance(source, Image.Image) else source
         img = img.convert("RGB")
         if self.localiser is not None:
-            img = self.locate(img, name=source if isinstance(source, (str, os.PathLike)) else None)[0]
+            img = self.locate(img, name=source if isinstance(source, (str, os.PathLike)) else None, judge=judge)[0]
         for side in self.resize_chain:
             img = self._resize(img, (side, side))
         return img
 
-    def locate(self, img: Image.Image, name=None, tracker=None):
+    def locate(self, img: Image.Image, name=None, tracker=None, judge=None):
         """The hand crop of an RGB image and the hand's box in it (the localisation stage).
 
         Args:
@@ -403,6 +403,8 @@ class Preprocessing:
             name: what to call it in the error.
             tracker: a :class:`~asl_edge.runtime.hands.HandTracker` of this localiser for a stream
                 of frames (``img`` is the next one); ``None`` searches the frame on its own.
+            judge: the model's top-1 probability on a hand, weighing the signer's choice among
+                several (``Predictor.judge``; :meth:`~asl_edge.runtime.hands.HandLocaliser.find_hand`).
 
         Returns:
             ``(crop, box)``: the square crop (PIL, RGB) around the hand and its
@@ -411,44 +413,44 @@ class Preprocessing:
         Raises:
             NoHandFound: the localiser found no hand (a distinct result, not a digit).
         """
-        from asl_edge.runtime.hands import cached_localiser
-
-        localiser = cached_localiser(self.localiser) if tracker is None else tracker.localiser
-        rgb = np.asarray(img.convert("RGB"))
-        if tracker is None:
-            box = localiser.find(rgb)
-        else:
-            hand = tracker.update(rgb)
-            box = hand.box() if hand is not None else None
-        if box is None:
-            raise NoHandFound(f"no hand found in {name or 'the image'}")
+        rgb, hand, localiser = self._found_hand(img, name, tracker, judge)
+        box = hand.box()
         return Image.fromarray(localiser.crop(rgb, box), "RGB"), box
 
-    def hand_landmarks(self, img: Image.Image, name=None, tracker=None):
+    def hand_landmarks(self, img: Image.Image, name=None, tracker=None, judge=None):
         """A landmark model's sample of an image: the found hand's ``(21, 3)`` landmarks and its box.
 
         Args and raises as :meth:`locate`.
         """
-        _, hand, _ = self._found_hand(img, name, tracker)
+        _, hand, _ = self._found_hand(img, name, tracker, judge)
         return hand.points(), hand.box()
 
-    def fused_sample(self, img: Image.Image, name=None, tracker=None):
+    def fused_sample(self, img: Image.Image, name=None, tracker=None, judge=None):
         """A fused model's sample of an image: one hand search's crop pixels and landmarks in one
         float32 row (:attr:`fusion`), and the hand's box. Args and raises as :meth:`locate`."""
-        rgb, hand, localiser = self._found_hand(img, name, tracker)
+        rgb, hand, localiser = self._found_hand(img, name, tracker, judge)
         return self.fused_from_hand(rgb, hand, localiser), hand.box()
 
-    def _found_hand(self, img: Image.Image, name, tracker):
+    def _found_hand(self, img: Image.Image, name, tracker, judge):
         """The image as RGB, the hand found in it (by ``tracker`` when given, else by a full search)
         and the localiser that found it; :class:`NoHandFound` when there is none."""
         from asl_edge.runtime.hands import cached_localiser
 
         rgb = np.asarray(img.convert("RGB"))
         localiser = cached_localiser(self.localiser) if tracker is None else tracker.localiser
-        hand = localiser.find_hand(rgb) if tracker is None else tracker.update(rgb)
+        hand = localiser.find_hand(rgb, judge=judge) if tracker is None else tracker.update(rgb, judge)
         if hand is None:
             raise NoHandFound(f"no hand found in {name or 'the image'}")
         return rgb, hand, localiser
+
+    def hand_sample(self, rgb: np.ndarray, hand, localiser) -> np.ndarray:
+        """The model's sample of one hand ``localiser`` found in the RGB frame ``rgb``: its
+        landmarks (a landmark model), its fused row (a fused model) or its crop's pixels."""
+        if self.landmarks is not None:
+            return hand.points()
+        if self.fusion is not None:
+            return self.fused_from_hand(rgb, hand, localiser)
+        return self.without_localiser().load(Image.fromarray(localiser.crop(rgb, hand.box()), "RGB"))
 
     def fused_from_hand(self, rgb: np.ndarray, hand, localiser) -> np.ndarray:
         """A fused model's sample of a hand found in ``rgb`` by ``localiser`` (the crop it cuts)."""
