@@ -66,7 +66,7 @@ def test_a_localised_image_is_the_hand_crop_named_after_its_file(tmp_path, monke
 
     seen = []
 
-    def locate(self, img, name=None, tracker=None):
+    def locate(self, img, name=None, tracker=None, judge=None):
         seen.append((np.asarray(img).copy(), name))
         return Image.new("RGB", (30, 30), (10, 20, 30)), "the box"
 
