@@ -53,13 +53,28 @@ SETTINGS.update({f"smooth+sharpen+brighten+full+settle{settle:g}":
 # The classifier weighs the choice among hands in several places (``LocaliserConfig.sign_weight``).
 SETTINGS.update({f"smooth+sharpen+brighten+full+settle0.9+sign{weight:g}":
                  {**SETTINGS["smooth+sharpen+brighten+full+settle0.9"], "sign_weight": weight} for weight in (1, 4)})
+# A sure hand small for the frame no longer ends the search (``LocaliserConfig.settle_small``).
+SETTINGS["smooth+sharpen+brighten+full+settle0.9+sign1+small"] = {
+    **SETTINGS["smooth+sharpen+brighten+full+settle0.9+sign1"], "settle_small": False}
+# A hand whose landmarks are shaped like no hand is none (``LocaliserConfig.max_shape_distance``).
+SETTINGS.update({f"smooth+sharpen+brighten+full+settle0.9+sign1+small+shape{dist:g}":
+                 {**SETTINGS["smooth+sharpen+brighten+full+settle0.9+sign1+small"], "max_shape_distance": dist}
+                 for dist in (12, 16)})
+# More weak palms read when no view found a hand (``LocaliserConfig.max_candidates``, default 3; not adopted yet).
+SETTINGS["smooth+sharpen+brighten+full+settle0.9+sign1+small+shape16+cand6"] = {
+    **SETTINGS["smooth+sharpen+brighten+full+settle0.9+sign1+small+shape16"], "max_candidates": 6}
+# A fourth retry copy, the levels stretched (``RETRY_FILTERS["stretch"]``).
+SETTINGS["smooth+sharpen+brighten+stretch+full+settle0.9+sign1+small+shape16"] = {
+    **SETTINGS["smooth+sharpen+brighten+full+settle0.9+sign1+small+shape16"],
+    "retries": ["smooth", "sharpen", "brighten", "stretch"]}
 
 
 def _settings(pre, setting: str) -> dict:
     """The artifact's recorded localiser with ``setting``'s fields set, without a second pair, a settling
     presence or a sign weight unless it names one (as before each existed: every hand found settles the
     search, the classifier plays no part in the choice)."""
-    return {**pre.localiser, "second_models": [], "settle_presence": 0.0, "sign_weight": 0.0, **SETTINGS[setting]}
+    return {**pre.localiser, "second_models": [], "settle_presence": 0.0, "sign_weight": 0.0, "settle_small": True,
+            "max_shape_distance": 0.0, **SETTINGS[setting]}
 
 
 def _judged(artifact: str, setting: str, data: str | None):

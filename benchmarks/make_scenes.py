@@ -14,8 +14,9 @@ of the pasted photo in pixels, its height share, and in a set with bystanders th
 
 ``--set`` picks one of ``asl_edge.data.bystanders.SCENE_SETS``: ``base`` (the default, the first
 scene set, frame for frame as before), ``bystanders`` (1-3 other held-out signers' close-ups, 10-30
-px high, showing other digits, around the signer's at 40-65% of the frame) or ``hard`` (the same
-bystanders; the signer at 28-40%, dimmer, out of focus, JPEG 50-80)::
+px high, showing other digits, around the signer's at 40-65% of the frame), ``hard`` (the same
+bystanders; the signer at 28-40%, dimmer, out of focus, JPEG 50-80) or ``harsh`` (harsher still: a
+development set for the hand search, ``--part val --backgrounds train --seed 1``)::
 
     PYTHONPATH=. python benchmarks/make_scenes.py --split models/asl-digits-camera/split.json --set hard \
         --out runs/scenes_hard
@@ -102,7 +103,7 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--per-photo", type=int, default=2, help="frames per held-out photograph")
     ap.add_argument("--set", dest="scene_set", choices=list(SCENE_SETS), default="base",
-                    help="scene set (asl_edge.data.bystanders.SCENE_SETS): base, bystanders or hard")
+                    help="scene set (asl_edge.data.bystanders.SCENE_SETS): " + ", ".join(SCENE_SETS))
     ap.add_argument("--min-height", type=float, default=None, help="smallest photo height / frame height (the set's)")
     ap.add_argument("--max-height", type=float, default=None, help="largest photo height / frame height (the set's)")
     ap.add_argument("--part", choices=("test", "val", "train"), default="test",

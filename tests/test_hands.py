@@ -212,12 +212,12 @@ def _shifted(shift: str, i: int) -> tuple[np.ndarray, None]:
     return get_shift(shift).apply(_builtin(i)), None
 
 
-def _hard_scene(i: int, background: str) -> tuple[np.ndarray, list]:
-    """Built-in close-up ``i`` as the signer of a ``hard`` scene frame (far, dim, out of focus, JPEG)
-    on a TRAIN background, as ``benchmarks/make_scenes.py --set hard`` draws one; and its box."""
+def _hard_scene(i: int, background: str, scene_set: str = "hard") -> tuple[np.ndarray, list]:
+    """Built-in close-up ``i`` as the signer of a ``hard`` (or ``scene_set``) scene frame (far, dim, out
+    of focus, JPEG) on a TRAIN background, as ``benchmarks/make_scenes.py --set hard`` draws one; and its box."""
     from asl_edge.data import bystanders
 
-    frame, record = bystanders.scene_frame(bystanders.get_scene_set("hard"), _builtin(i),
+    frame, record = bystanders.scene_frame(bystanders.get_scene_set(scene_set), _builtin(i),
                                            scenes.load_background(background), np.random.default_rng(i),
                                            [(_builtin(5), "1")], "signer")
     buf = io.BytesIO()
@@ -227,9 +227,9 @@ def _hard_scene(i: int, background: str) -> tuple[np.ndarray, list]:
 
 # A frame per retry filter that hides its hand from the search without that retry (and without the
 # ones after it) and that this retry gives back: built-in close-ups under a camera shift, and a far
-# signer in a dim room.
+# signer in a dim room (a dimmer one for the stretched levels).
 RESCUED = {"smooth": lambda: _shifted("jpeg_10", 235), "sharpen": lambda: _shifted("blur_2.0", 1145),
-           "brighten": lambda: _hard_scene(714, "gravel")}
+           "brighten": lambda: _hard_scene(714, "gravel"), "stretch": lambda: _hard_scene(714, "grass", "harsh")}
 
 
 @pytest.mark.parametrize("name", list(hands.RETRY_FILTERS))
@@ -257,7 +257,8 @@ def test_the_second_pair_finds_a_signer_the_first_misses():
 
 def test_settings_recorded_before_retries_existed_read_as_none():
     recorded = LocaliserConfig().to_dict()
-    assert recorded["retries"] == list(hands.RETRY_FILTERS)  # JSON-ready: equal after a round trip
+    # the default is every retry but the opt-in "stretch"; JSON-ready: equal after a round trip
+    assert recorded["retries"] == [name for name in hands.RETRY_FILTERS if name != "stretch"]
     assert LocaliserConfig.from_dict(json.loads(json.dumps(recorded))) == LocaliserConfig()
     del recorded["retries"], recorded["upright"]
     assert LocaliserConfig.from_dict(recorded).retries == ()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
@@ -10,6 +12,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from conftest import load_script
 from PIL import Image
 
 from asl_edge.bench.clips import budget_metrics, clip_metrics
@@ -45,11 +48,12 @@ def _room() -> np.ndarray:
 
 
 def _hand_at(x0: float, y0: float, side: float, presence: float) -> Hand:
-    """A hand whose landmarks span the square (x0, y0, side)."""
-    pts = np.array([[x0 + side / 2, y0 + side]] + [[x0 + side * u, y0 + side * v]
-                                                   for u, v in np.random.default_rng(0).random((20, 2))])
-    pts[9] = (x0 + side / 2, y0)  # middle knuckle above the wrist: upright
-    pts[1], pts[2] = (x0, y0), (x0 + side, y0 + side)
+    """An upright hand of the usual shape (the shipped hand-shape model's mean) whose landmarks span the
+    square (x0, y0, side) along its long side, centred in it."""
+    mean, _ = hands._shape_model()
+    shape = np.vstack([[0.0, 0.0], mean.reshape(20, 2)])  # the wrist at the origin, fingers up (-y)
+    lo, span = shape.min(axis=0), np.ptp(shape, axis=0)
+    pts = (shape - lo) * (side / span.max()) + (np.array([x0, y0]) + (side - span * side / span.max()) / 2)
     return Hand(pts, presence, 0.9)
 
 
@@ -127,6 +131,77 @@ def test_a_hand_too_weak_to_settle_the_search_lets_it_go_on(monkeypatch, settle,
     assert (len(views) > 1) is signer_found  # the weak hand ended the search only where it settles it
     with pytest.raises(DataError, match="settle_presence"):
         LocaliserConfig(settle_presence=1.5)
+
+
+def test_shape_distance_is_small_for_a_hand_however_held_and_large_for_its_points_scattered():
+    hand = _hand_at(100, 60, 80, 0.95)
+    assert hands.shape_distance(hand) < 1.0
+    a = 0.7  # moved, turned, scaled and mirrored: the same hand
+    turn = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+    held = ((hand.landmarks - hand.landmarks[0]) * [-1, 1]) @ turn.T * 1.7 + [200, 150]
+    assert hands.shape_distance(Hand(held, 0.95, 0.9)) < 1.0
+    scattered = hand.landmarks[np.random.default_rng(0).permutation(21)]  # the same points, in no hand's order
+    assert hands.shape_distance(Hand(scattered, 0.95, 0.9)) > 2 * LocaliserConfig().max_shape_distance
+
+
+def _scattered(hand: Hand) -> Hand:
+    return Hand(hand.landmarks[np.random.default_rng(0).permutation(21)], hand.presence, hand.palm_score)
+
+
+@pytest.mark.parametrize("max_distance, kept", [(16.0, False), (0.0, True)])
+def test_a_sure_hand_shaped_like_no_hand_is_none(monkeypatch, max_distance, kept):
+    # The landmark model sure (0.99) of a large "hand" whose landmarks lie scattered, as it is of some
+    # textures: with the shape check no search, first pass or tracker keeps it; without it, every one does.
+    pytest.importorskip("ai_edge_litert")
+    frame = np.full((240, 320, 3), 120, np.uint8)
+    localiser = HandLocaliser(LocaliserConfig(max_shape_distance=max_distance), threads=1)
+    _fake_models(localiser, monkeypatch, lambda n, side: [(160, 120, 40)])
+    monkeypatch.setattr(localiser, "landmarks", lambda rgb, cx, cy, side, angle=0.0, palm_score=0.0, pair=0:
+                        _scattered(_hand_at(cx - side / 5.2, cy - side / 5.2, side / 2.6, 0.99)))
+    assert (localiser.find_hand(frame) is not None) is kept
+    assert (len(localiser.hands(frame)) == 1) is kept
+    tracker = hands.HandTracker(localiser)
+    tracker._last = _hand_at(140, 100, 40, 0.99)
+    assert (tracker._follow(frame) is not None) is kept
+    with pytest.raises(DataError, match="max_shape_distance"):
+        LocaliserConfig(max_shape_distance=-1)
+
+
+def test_the_shipped_hand_shape_model_is_the_one_its_record_describes(tmp_path):
+    record = json.loads(hands.SHAPE_FILE.with_suffix(".json").read_text())
+    assert hashlib.sha256(hands.SHAPE_FILE.read_bytes()).hexdigest() == record["npz_sha256"]
+    mean, precision = hands._shape_model()
+    assert mean.shape == (40,) and precision.shape == (40, 40) and np.allclose(precision, precision.T)
+    # the builder's fit: points drawn around a shape lie near it, the mean is theirs
+    fit = load_script("benchmarks/hand_shape.py").fit
+    shapes = mean + np.random.default_rng(0).normal(0, 0.05, (400, 40))
+    model = fit(shapes)
+    assert np.allclose(model["mean"], shapes.mean(axis=0)) and np.percentile(model["train_distances"], 50) < 8
+
+
+@pytest.mark.parametrize("settle_small, signer_found", [(False, True), (True, False)])
+def test_a_sure_small_hand_leaves_the_second_pair_its_turn(monkeypatch, settle_small, signer_found):
+    # The first pair finds only a bystander's small hand, sure of it (0.99), in every view and copy; the
+    # signer's large hand (far, dim, blurred) only the second pair finds. A small hand must not end the
+    # search before the second pair's turn; with settle_small it does, as before the setting existed.
+    pytest.importorskip("ai_edge_litert")
+    frame = np.full((240, 320, 3), 120, np.uint8)
+    localiser = HandLocaliser(LocaliserConfig(settle_small=settle_small), threads=1)
+    asked = []
+
+    def palms(rgb, cx=None, cy=None, side=None, min_score=None, pair=0):
+        asked.append(pair)
+        x, y, pw = (220, 140, 40) if pair else (50, 40, 8)
+        return [Palm(x, y, pw, pw, np.array([[x, y + pw / 2]] + [[x, y - pw / 2]] * 6, np.float32), 0.9)]
+
+    monkeypatch.setattr(localiser, "palms", palms)
+    monkeypatch.setattr(localiser, "landmarks", lambda rgb, cx, cy, side, angle=0.0, palm_score=0.0, pair=0:
+                        _hand_at(cx - side / 5.2, cy - side / 5.2, side / 2.6, 0.99 if side < 300 else 0.1))
+    hand = localiser.find_hand(frame)  # (the whole frame read as a hand: none)
+    assert (hand.box().center[0] > 160) is signer_found
+    assert (1 in asked) is signer_found
+    with pytest.raises(DataError, match="settle_small"):
+        LocaliserConfig(settle_small="yes")
 
 
 @pytest.mark.parametrize("settle, searched", [(0.9, True), (0.8, False)])

@@ -53,6 +53,11 @@ SCENE_SETS: dict[str, SceneSet] = {s.name: s for s in (
     SceneSet("hard", (0.28, 0.40), (1, 3), brightness=(0.45, 0.8), blur=(0.5, 1.5), jpeg=(50, 80),
              description="bystanders as above; the signer further away (28-40%), a dimmer room (x0.45-0.8), "
                          "out of focus (sigma 0.5-1.5 px), JPEG quality 50-80"),
+    # Harsher than ``hard``, for choosing the hand search on development frames (validation signers,
+    # TRAIN photographs): ``hard`` there leaves too few signers unfound to tell settings apart.
+    SceneSet("harsh", (0.26, 0.38), (1, 3), brightness=(0.3, 0.6), blur=(0.8, 1.8), jpeg=(40, 70),
+             description="bystanders as above; the signer at 26-38%, a dim room (x0.3-0.6), out of focus "
+                         "(sigma 0.8-1.8 px), JPEG quality 40-70 (a development set for the hand search)"),
 )}
 
 

@@ -29,8 +29,11 @@ log = logging.getLogger(__name__)
 
 CACHE_DIR = RUNS / "cache" / "landmarks"
 CACHE_ENV = "ASL_EDGE_LANDMARK_CACHE"  # another folder for the cache (the tests use a temporary one)
-# Bumped whenever what is stored changes meaning (then every older file is simply not found).
-EXTRACTION_VERSION = 1
+# Bumped whenever what is stored changes meaning (then every older file is simply not found), and
+# whenever a new localiser field's default changes which hand is found: a recorded setting without
+# the field reads its default, so the settings alone would still name the older file (2: the hand-shape
+# check and the small hands that no longer end the search).
+EXTRACTION_VERSION = 2
 
 
 @dataclass(frozen=True)
