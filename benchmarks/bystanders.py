@@ -13,7 +13,9 @@ time per frame (``time.process_time``, one thread: other load on the machine cou
         runs/h29/scenes_hard --out benchmarks/results/scenes/bystanders.json
 
 ``--label`` names the code measured (to put the search before the signer's choice beside it, run
-the same script with an older checkout first on PYTHONPATH).
+the same script with an older checkout first on PYTHONPATH). ``--localiser FIELD=VALUE`` (repeatable,
+the value in JSON) sets a field of the artifact's recorded hand-search settings for this run only
+(``LocaliserConfig``; the artifact is not changed), to measure a setting before re-recording it.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import json
 import os
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -85,6 +88,21 @@ def mediapipe_set(ref: dict, folder: Path) -> dict:
             "hand_found": round(found / max(n, 1), 4), "signer_found": round(signer / max(n, 1), 4)}
 
 
+def with_localiser(predictor, settings: list[str]):
+    """``predictor`` with ``FIELD=VALUE`` settings over its recorded localiser (checked as an artifact's are)."""
+    from asl_edge.runtime.hands import LocaliserConfig
+
+    if not settings:
+        return predictor
+    pre = predictor.preprocessing
+    fields = dict(pre.localiser)
+    for item in settings:
+        name, _, value = item.partition("=")
+        fields[name] = json.loads(value)
+    LocaliserConfig.from_dict(fields)  # an unknown field or a bad value stops here
+    return replace(predictor, preprocessing=replace(pre, localiser=fields))
+
+
 def main(argv=None) -> int:
     from asl_edge.runtime.predict import load_predictor
 
@@ -94,9 +112,11 @@ def main(argv=None) -> int:
     ap.add_argument("--label", default="signer's choice", help="what code this measures")
     ap.add_argument("--mediapipe", type=Path, default=None,
                     help="MediaPipe boxes on the same frames (hands_vs_mediapipe.py reference), side by side")
+    ap.add_argument("--localiser", action="append", default=[], metavar="FIELD=VALUE",
+                    help="set a recorded localiser field for this run (VALUE in JSON), e.g. max_candidates=6")
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args(argv)
-    predictor = load_predictor(args.artifact, threads=1)
+    predictor = with_localiser(load_predictor(args.artifact, threads=1), args.localiser)
     load = os.getloadavg()
     results = [measure_set(predictor, folder) for folder in args.sets]
     for r in results:

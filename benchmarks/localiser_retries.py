@@ -71,8 +71,9 @@ SETTINGS["smooth+sharpen+brighten+stretch+full+settle0.9+sign1+small+shape16"] =
 
 def _settings(pre, setting: str) -> dict:
     """The artifact's recorded localiser with ``setting``'s fields set, without a second pair, a settling
-    presence or a sign weight unless it names one (as before each existed: every hand found settles the
-    search, the classifier plays no part in the choice)."""
+    presence, a sign weight, small hands kept from settling it or a shape check unless it names one (as
+    before each existed: every hand found settles the search, the classifier plays no part in the choice,
+    any landmarks are a hand's)."""
     return {**pre.localiser, "second_models": [], "settle_presence": 0.0, "sign_weight": 0.0, "settle_small": True,
             "max_shape_distance": 0.0, **SETTINGS[setting]}
 
