@@ -89,17 +89,15 @@ def mediapipe_set(ref: dict, folder: Path) -> dict:
 
 
 def with_localiser(predictor, settings: list[str]):
-    """``predictor`` with ``FIELD=VALUE`` settings over its recorded localiser (checked as an artifact's are)."""
-    from asl_edge.runtime.hands import LocaliserConfig
+    """``predictor`` with ``FIELD=VALUE`` hand-search settings over its recorded localiser (as ``export
+    --localiser`` sets them)."""
+    from asl_edge.runtime.hands import with_search_settings
 
     if not settings:
         return predictor
     pre = predictor.preprocessing
-    fields = dict(pre.localiser)
-    for item in settings:
-        name, _, value = item.partition("=")
-        fields[name] = json.loads(value)
-    LocaliserConfig.from_dict(fields)  # an unknown field or a bad value stops here
+    fields = with_search_settings(pre.localiser, {name: json.loads(value) for name, _, value in
+                                                  (item.partition("=") for item in settings)})
     return replace(predictor, preprocessing=replace(pre, localiser=fields))
 
 

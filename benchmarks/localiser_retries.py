@@ -60,7 +60,7 @@ SETTINGS["smooth+sharpen+brighten+full+settle0.9+sign1+small"] = {
 SETTINGS.update({f"smooth+sharpen+brighten+full+settle0.9+sign1+small+shape{dist:g}":
                  {**SETTINGS["smooth+sharpen+brighten+full+settle0.9+sign1+small"], "max_shape_distance": dist}
                  for dist in (12, 16)})
-# More weak palms read when no view found a hand (``LocaliserConfig.max_candidates``, default 3; not adopted yet).
+# More weak palms read when no view found a hand (``LocaliserConfig.max_candidates``: 6 since 2026-12-04).
 SETTINGS["smooth+sharpen+brighten+full+settle0.9+sign1+small+shape16+cand6"] = {
     **SETTINGS["smooth+sharpen+brighten+full+settle0.9+sign1+small+shape16"], "max_candidates": 6}
 # A fourth retry copy, the levels stretched (``RETRY_FILTERS["stretch"]``).
@@ -71,11 +71,11 @@ SETTINGS["smooth+sharpen+brighten+stretch+full+settle0.9+sign1+small+shape16"] =
 
 def _settings(pre, setting: str) -> dict:
     """The artifact's recorded localiser with ``setting``'s fields set, without a second pair, a settling
-    presence, a sign weight, small hands kept from settling it or a shape check unless it names one (as
-    before each existed: every hand found settles the search, the classifier plays no part in the choice,
-    any landmarks are a hand's)."""
+    presence, a sign weight, small hands kept from settling it or a shape check, and with three weak
+    palms, unless it names them (as before each existed: every hand found settles the search, the
+    classifier plays no part in the choice, any landmarks are a hand's)."""
     return {**pre.localiser, "second_models": [], "settle_presence": 0.0, "sign_weight": 0.0, "settle_small": True,
-            "max_shape_distance": 0.0, **SETTINGS[setting]}
+            "max_shape_distance": 0.0, "max_candidates": 3, **SETTINGS[setting]}
 
 
 def _judged(artifact: str, setting: str, data: str | None):

@@ -246,11 +246,20 @@ def test_existing_export_is_refused_without_force(tiny_export, tiny_run, tmp_pat
         (dict(families=("coreml",)), "--formats takes tflite and/or onnx"),
         (dict(name="../up"), "--name must be 1-64 letters"),
         (dict(name="x" * 65), "--name must be 1-64 letters"),
+        (dict(localiser={"margin": 0.5}), "--localiser margin shapes the hand the classifier was trained on"),
     ],
 )
 def test_bad_export_options(config_kwargs, message):
     with pytest.raises(ConfigError, match=message):
         ExportConfig(**config_kwargs)
+
+
+def test_hand_search_settings_need_a_model_with_a_hand_localiser(tiny_run, tmp_path):
+    with pytest.raises(ExportError, match="has no hand localiser"):
+        export_run(tiny_run, ExportConfig(localiser={"max_candidates": 6}), tmp_path / "x")
+    r = subprocess.run([*ASL_EDGE, "export", str(tiny_run), "--localiser", "max_candidates",
+                        "--out", str(tmp_path / "o")], capture_output=True, text=True)
+    assert r.returncode != 0 and "--localiser takes FIELD=VALUE" in r.stderr and len(r.stderr.strip().splitlines()) == 1
 
 
 def test_small_calibration_set_is_refused(tiny_run, tmp_path):

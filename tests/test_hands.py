@@ -270,6 +270,33 @@ def test_settings_recorded_before_retries_existed_read_as_none():
         LocaliserConfig(retry_min_presence=1.5)
 
 
+def test_search_settings_set_over_a_recorded_hand_search_take_effect():
+    recorded = LocaliserConfig(max_candidates=3, retries=("smooth",), settle_small=True, margin=0.3).to_dict()
+    defaults = LocaliserConfig().to_dict()
+    searched = {k: v for k, v in defaults.items() if k not in hands.CROP_FIELDS | {"models"}}
+    merged = hands.with_search_settings(recorded, searched)
+    assert merged == {**defaults, "margin": 0.3}  # every search field set, the crop's margin as recorded
+    assert recorded["max_candidates"] == 3  # the record itself is left alone
+
+
+@pytest.mark.parametrize("field", sorted(hands.CROP_FIELDS))
+def test_a_field_that_shapes_the_crop_is_not_set_over_a_recording(field):
+    recorded = LocaliserConfig().to_dict()
+    with pytest.raises(DataError, match=f"{field} shapes the hand the classifier was trained on"):
+        hands.with_search_settings(recorded, {field: recorded[field]})
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({"models": {}}, "unknown localiser field models"),
+    ({"colour": 1}, "unknown localiser field colour"),
+    ({"max_candidates": -1}, "max_candidates must be >= 0"),
+    ({"retries": ["denoise"]}, "unknown localiser retry"),
+])
+def test_bad_search_settings_are_one_clear_error(settings, message):
+    with pytest.raises(DataError, match=message):
+        hands.with_search_settings(LocaliserConfig().to_dict(), settings)
+
+
 def test_a_retry_hand_below_the_retry_presence_is_no_hand():
     # The sharpened copy's hand in this frame scores below 0.999: demanding that drops it.
     pytest.importorskip("ai_edge_litert")

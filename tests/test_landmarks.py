@@ -425,6 +425,23 @@ def test_landmark_run_trains_on_cached_landmarks_and_exports_verified(landmark_e
     assert by_format["tflite_int8"]["size_bytes"] < 20_000
 
 
+def test_an_export_records_the_hand_search_settings_it_was_given(landmark_export, tmp_path):
+    from asl_edge.export import ExportConfig, export_run
+    from asl_edge.runtime.metadata import read_metadata
+
+    run, _, before, _ = landmark_export
+    settings = {"max_candidates": 5, "retries": ["smooth"]}
+    manifest = export_run(run, ExportConfig(int8=True, families=("tflite",), calib_samples=10, max_drop=100.0,
+                                            localiser=settings), tmp_path / "lm")
+    int8 = next(a["path"] for a in manifest["artifacts"] if a["format"] == "tflite_int8")
+    embedded = read_metadata(tmp_path / "lm" / int8)["preprocessing"]["localiser"]
+    for localiser in (manifest["preprocessing"]["localiser"], embedded):
+        assert {k: localiser[k] for k in settings} == settings
+        assert localiser["margin"] == before["preprocessing"]["localiser"]["margin"]
+    assert manifest["config"]["localiser"] == settings
+    assert json.loads((run / "preprocessing.json").read_text())["localiser"]["max_candidates"] != 5  # run unchanged
+
+
 NO_TF = ("import sys; sys.modules.update({m: None for m in ('tensorflow', 'tf_keras', 'keras')}); "
          "from asl_edge.cli import main; main()")
 

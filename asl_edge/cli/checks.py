@@ -32,3 +32,20 @@ def check_number(option: str, value, *, minimum: float | None = None, maximum: f
         raise ConfigError(f"{option} must be at most {maximum:g}, got {value:g}")
     if below is not None and value >= below:
         raise ConfigError(f"{option} must be below {below:g}, got {value:g}")
+
+
+def parse_settings(option: str, items) -> dict:
+    """``FIELD=VALUE`` items of a repeatable option as a dict, each VALUE read as JSON (``6``, ``true``,
+    ``'["smooth"]'``) or, failing that, as the plain word it is."""
+    import json
+
+    settings = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise ConfigError(f"{option} takes FIELD=VALUE, got {item!r}")
+        try:
+            settings[name.strip()] = json.loads(value)
+        except ValueError:
+            settings[name.strip()] = value
+    return settings

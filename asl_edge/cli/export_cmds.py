@@ -75,7 +75,8 @@ def _layer_table(out: str, top: int = 10) -> str:
                              "asl-edge export runs/train/edge_cnn-fast --int8 --fp16 --out runs/export/ref",
                              "asl-edge export runs/train/edge_cnn-fast --int8 --int4 --micro --npu ethos-u55-128",
                              "asl-edge export runs/train/mobilenetv2-fast --int8 --layer-report --max-drop 0.5",
-                             "asl-edge export runs/train/edge_cnn-fast --prune 0.5 --cluster 4 --qat --formats tflite"))
+                             "asl-edge export runs/train/edge_cnn-fast --prune 0.5 --cluster 4 --qat --formats tflite",
+                             "asl-edge export runs/train/edge_cnn-camera --int8 --localiser max_candidates=6"))
 @click.argument("model_dir", type=click.Path())
 @click.option("--int8", is_flag=True, help="Add full-integer int8 TFLite and static int8 ONNX artifacts.")
 @click.option("--int4", is_flag=True, help="Add the int4-weight TFLite artifact: 4-bit convolution weights except "
@@ -110,16 +111,19 @@ def _layer_table(out: str, top: int = 10) -> str:
 @click.option("--out", default=None, type=click.Path(), help="Output folder [default: runs/export/<run name>].")
 @click.option("--name", default=None, help="Name the artifacts <name>_int8.tflite, ... [default: the name training "
                                            "recorded, e.g. asl-digits-fast; else the run folder's].")
+@click.option("--localiser", multiple=True, metavar="FIELD=VALUE",
+              help="Set a hand-search field over the one training recorded (VALUE in JSON; repeatable), e.g. "
+                   "max_candidates=6: where the search looks and when it stops, never how the hand is cropped.")
 @click.option("--force", is_flag=True, help="Replace an export that asl-edge wrote in --out.")
 @json_option
 @common_options
 def export(model_dir, int8, int4, micro, npu, fp16, dynamic, prune, structured, qat, cluster, formats, calib_samples,
-           calib_augmented, epochs, max_drop, layer_report, data, out, name, force, as_json):
+           calib_augmented, epochs, max_drop, layer_report, data, out, name, localiser, force, as_json):
     """Export a trained run to TFLite and ONNX, each artifact verified, with a manifest.
 
     MODEL_DIR is a run folder written by `asl-edge train`.
     """
-    from asl_edge.cli.checks import check_number
+    from asl_edge.cli.checks import check_number, parse_settings
 
     check_number("--prune", prune, minimum=0, below=1)
     check_number("--cluster", cluster, minimum=0)
@@ -136,7 +140,8 @@ def export(model_dir, int8, int4, micro, npu, fp16, dynamic, prune, structured, 
                           structured=structured, qat=qat,
                           cluster=cluster, families=tuple(f.strip() for f in formats.split(",") if f.strip()),
                           calib_samples=calib_samples, calib_augmented=calib_augmented, epochs=epochs,
-                          max_drop=max_drop, data=data, layer_report=layer_report, name=name)
+                          max_drop=max_drop, data=data, layer_report=layer_report, name=name,
+                          localiser=parse_settings("--localiser", localiser))
     manifest = export_run(model_dir, config, out, force)
     if as_json:
         echo_json(manifest)

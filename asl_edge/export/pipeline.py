@@ -28,7 +28,7 @@ from asl_edge.data.identity import held_out_name
 from asl_edge.data.runs import run_dataset
 from asl_edge.models import io as model_io
 from asl_edge.runtime import fsutil, outfolder, runfolder
-from asl_edge.runtime.errors import AslEdgeError, ConfigError, ExportError, OutputError
+from asl_edge.runtime.errors import AslEdgeError, ConfigError, DataError, ExportError, OutputError
 from asl_edge.runtime.formats import ExportFormat, artifact_name, check_stem, compression_tag, selected_formats
 from asl_edge.runtime.fsutil import (
     atomic_dir,
@@ -41,6 +41,7 @@ from asl_edge.runtime.fsutil import (
     restore_dir,
     sha256_file,
 )
+from asl_edge.runtime.hands import CROP_FIELDS, with_search_settings
 from asl_edge.runtime.integrity import _SHA256, MANIFEST
 from asl_edge.runtime.outfolder import Listing
 
@@ -78,6 +79,10 @@ class ExportConfig:
         data: another data set for fine-tuning, calibration and evaluation (split like training).
         batch_size: fine-tuning batch size.
         seed: seed of the calibration sample draw and fine-tuning.
+        localiser: hand-search settings (field -> value) over the run's recorded ones, for a model
+            with a hand localiser: where the search looks and when it stops, never how the hand is
+            cropped (:func:`~asl_edge.runtime.hands.with_search_settings`). The artifacts record the
+            result; calibration and verification use it.
     """
 
     int8: bool = False
@@ -100,6 +105,7 @@ class ExportConfig:
     seed: int = 0
     layer_report: bool = False
     name: str | None = None
+    localiser: dict = field(default_factory=dict)
 
     def __post_init__(self):
         if self.name is not None:
@@ -130,6 +136,10 @@ class ExportConfig:
 
         for name in self.npu:
             check_accelerator(name)
+        shaping = sorted(set(self.localiser) & CROP_FIELDS)
+        if shaping:
+            raise ConfigError(f"--localiser {shaping[0]} shapes the hand the classifier was trained on: train again "
+                              "to change it")
 
     @property
     def fine_tunes(self) -> bool:
@@ -178,6 +188,22 @@ def _uses_qat_model(fmt: ExportFormat) -> bool:
 def _tag(config: ExportConfig, fmt: ExportFormat) -> str:
     """The compression part of an artifact's name (empty for the trained model as it is)."""
     return compression_tag(config.prune, config.structured, config.cluster, config.qat and _uses_qat_model(fmt))
+
+
+def _with_search_settings(run: runfolder.Run, settings: dict) -> runfolder.Run:
+    """``run`` with ``--localiser`` settings over its recorded hand search."""
+    from dataclasses import replace
+
+    if not settings:
+        return run
+    pre = run.preprocessing
+    if pre.localiser is None:
+        raise ExportError(f"--localiser: {run.folder} has no hand localiser (train it with --recipe camera)")
+    try:
+        localiser = with_search_settings(pre.localiser, settings)
+    except DataError as exc:
+        raise ConfigError(f"--localiser: {exc}") from None
+    return replace(run, preprocessing=replace(pre, localiser=localiser))
 
 
 def _source_record(run: runfolder.Run, source, measured) -> dict:
@@ -490,7 +516,7 @@ def export_run(run_dir: str | Path, config: ExportConfig, out: str | Path | None
         ModelError: not a run folder, or a corrupt model.
         ExportError: ``out`` already holds an export, or the data cannot calibrate.
     """
-    run = runfolder.load_run(run_dir)
+    run = _with_search_settings(runfolder.load_run(run_dir), config.localiser)
     # Read first, and only where it is used: a bad config.yaml fails before any work.
     needs_aug = config.fine_tunes or "int8" in config.flags or "int4" in config.flags
     aug, aug_source = _run_augmentation(run.folder) if needs_aug else (None, "")

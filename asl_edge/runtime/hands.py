@@ -49,6 +49,7 @@ import numpy as np
 from PIL import Image, ImageFilter, ImageOps
 
 from asl_edge.runtime.errors import DataError, ModelError, refuse_unknown_keys
+from asl_edge.runtime.fsutil import printable
 from asl_edge.runtime.landmarks import normalise
 
 ASSETS = Path(__file__).parent / "assets" / "hands"
@@ -268,7 +269,10 @@ class LocaliserConfig:
             settings without it read this default (the localiser is not trained).
         candidate_score: palms of any view scoring between this and ``min_palm_score`` are kept...
         max_candidates: ...and the best this many (one per place) go through the landmark model
-            when no view found a hand (0: never).
+            when no view found a hand (0: never). Six rather than three: on the development scenes
+            (validation signers, TRAIN photographs) 3 more `hard` frames of 540 and 3 more `harsh`
+            ones, for 2 more false hands in 200 hand-free windows
+            (benchmarks/results/hands/candidates6_dev.json).
         zoom_out: the fallback's zoomed-out view pads the frame to this many times its long side.
         margin: :meth:`HandLocaliser.crop` side is ``max(w, h) * (1 + margin)`` of the landmark box.
         retries: names in :data:`RETRY_FILTERS`, in order: when the frame gives no hand, the same
@@ -374,7 +378,7 @@ class LocaliserConfig:
     tile_frac: float = 0.75
     small_tile_frac: float = 0.45
     candidate_score: float = 0.05
-    max_candidates: int = 3
+    max_candidates: int = 6
     zoom_out: float = 1.6
     margin: float = 0.25
     retries: tuple[str, ...] = ("smooth", "sharpen", "brighten")
@@ -473,6 +477,32 @@ class LocaliserConfig:
                     raise ModelError(f"the recorded {name} (sha256 {recorded[name].get('sha256')}) is not the "
                                      f"bundled one ({info['sha256']})")
         return config
+
+
+# What a found hand's crop and landmarks are made of: the classifier was trained on them, so only a
+# new training run may change these. Every other field decides where the search looks and when it
+# stops, which an export may set over the run's record (``with_search_settings``).
+CROP_FIELDS = frozenset({"palm_model", "landmark_model", "margin", "upright"})
+
+
+def with_search_settings(recorded: dict, settings: dict) -> dict:
+    """``recorded`` localiser settings with ``settings`` (field -> value) over them, checked as a
+    recorded one is.
+
+    Raises:
+        DataError: a field that shapes the crop (:data:`CROP_FIELDS`), an unknown field, or a bad value.
+    """
+    unknown = sorted(set(settings) - set(LocaliserConfig.__dataclass_fields__))
+    if unknown:
+        raise DataError(f"unknown localiser field {printable(unknown[0])}; known: "
+                        f"{', '.join(sorted(set(LocaliserConfig.__dataclass_fields__) - CROP_FIELDS))}")
+    shaping = sorted(set(settings) & CROP_FIELDS)
+    if shaping:
+        raise DataError(f"the localiser's {shaping[0]} shapes the hand the classifier was trained on: "
+                        "train again to change it")
+    merged = {**recorded, **settings}
+    LocaliserConfig.from_dict(merged)  # an unknown field or a bad value stops here
+    return merged
 
 
 @cache
