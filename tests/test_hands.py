@@ -291,6 +291,11 @@ def test_a_field_that_shapes_the_crop_is_not_set_over_a_recording(field):
     ({"colour": 1}, "unknown localiser field colour"),
     ({"max_candidates": -1}, "max_candidates must be >= 0"),
     ({"retries": ["denoise"]}, "unknown localiser retry"),
+    ({"max_candidates": "six"}, "max_candidates takes a whole number, got six"),
+    ({"max_candidates": 6.5}, "max_candidates takes a whole number"),
+    ({"settle_small": 1}, "settle_small takes true or false"),
+    ({"min_presence": "high"}, "min_presence takes a number"),
+    ({"retries": "smooth"}, "retries takes a list of names"),
 ])
 def test_bad_search_settings_are_one_clear_error(settings, message):
     with pytest.raises(DataError, match=message):

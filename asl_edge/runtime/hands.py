@@ -500,9 +500,25 @@ def with_search_settings(recorded: dict, settings: dict) -> dict:
     if shaping:
         raise DataError(f"the localiser's {shaping[0]} shapes the hand the classifier was trained on: "
                         "train again to change it")
+    for name, value in settings.items():
+        _check_kind(name, value, getattr(LocaliserConfig(), name))
     merged = {**recorded, **settings}
-    LocaliserConfig.from_dict(merged)  # an unknown field or a bad value stops here
+    LocaliserConfig.from_dict(merged)  # a value out of its range stops here
     return merged
+
+
+def _check_kind(name: str, value, default) -> None:
+    """``value`` is of ``default``'s kind: true/false, a whole number, a number, or a list of names."""
+    if isinstance(default, bool):
+        ok, kind = isinstance(value, bool), "true or false"
+    elif isinstance(default, int):
+        ok, kind = isinstance(value, int) and not isinstance(value, bool), "a whole number"
+    elif isinstance(default, float):
+        ok, kind = isinstance(value, (int, float)) and not isinstance(value, bool), "a number"
+    else:
+        ok, kind = isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value), "a list of names"
+    if not ok:
+        raise DataError(f"localiser field {name} takes {kind}, got {printable(str(value))[:80]}")
 
 
 @cache
