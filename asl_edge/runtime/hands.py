@@ -500,8 +500,9 @@ def with_search_settings(recorded: dict, settings: dict) -> dict:
     if shaping:
         raise DataError(f"the localiser's {shaping[0]} shapes the hand the classifier was trained on: "
                         "train again to change it")
+    defaults = LocaliserConfig()
     for name, value in settings.items():
-        _check_kind(name, value, getattr(LocaliserConfig(), name))
+        _check_kind(name, value, getattr(defaults, name))
     merged = {**recorded, **settings}
     LocaliserConfig.from_dict(merged)  # a value out of its range stops here
     return merged
