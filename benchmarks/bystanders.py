@@ -91,17 +91,18 @@ def mediapipe_set(ref: dict, folder: Path) -> dict:
 def with_localiser(predictor, settings: list[str]):
     """``predictor`` with ``FIELD=VALUE`` hand-search settings over its recorded localiser (as ``export
     --localiser`` sets them)."""
+    from asl_edge.cli.checks import parse_settings
     from asl_edge.runtime.hands import with_search_settings
 
     if not settings:
         return predictor
     pre = predictor.preprocessing
-    fields = with_search_settings(pre.localiser, {name: json.loads(value) for name, _, value in
-                                                  (item.partition("=") for item in settings)})
+    fields = with_search_settings(pre.localiser, parse_settings("--localiser", settings))
     return replace(predictor, preprocessing=replace(pre, localiser=fields))
 
 
 def main(argv=None) -> int:
+    from asl_edge.runtime.errors import AslEdgeError
     from asl_edge.runtime.predict import load_predictor
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -114,7 +115,11 @@ def main(argv=None) -> int:
                     help="set a recorded localiser field for this run (VALUE in JSON), e.g. max_candidates=6")
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args(argv)
-    predictor = with_localiser(load_predictor(args.artifact, threads=1), args.localiser)
+    try:
+        predictor = with_localiser(load_predictor(args.artifact, threads=1), args.localiser)
+    except AslEdgeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     load = os.getloadavg()
     results = [measure_set(predictor, folder) for folder in args.sets]
     for r in results:

@@ -246,7 +246,10 @@ def test_existing_export_is_refused_without_force(tiny_export, tiny_run, tmp_pat
         (dict(families=("coreml",)), "--formats takes tflite and/or onnx"),
         (dict(name="../up"), "--name must be 1-64 letters"),
         (dict(name="x" * 65), "--name must be 1-64 letters"),
-        (dict(localiser={"margin": 0.5}), "--localiser margin shapes the hand the classifier was trained on"),
+        (dict(localiser={"margin": 0.5}), "--localiser: the localiser's margin shapes the hand the classifier was "
+                                           "trained on"),
+        (dict(localiser={"max_candidates": "six"}), "--localiser: localiser field max_candidates takes a whole number"),
+        (dict(localiser={"wider": 1}), "--localiser: unknown localiser field wider"),
     ],
 )
 def test_bad_export_options(config_kwargs, message):

@@ -41,7 +41,7 @@ from asl_edge.runtime.fsutil import (
     restore_dir,
     sha256_file,
 )
-from asl_edge.runtime.hands import CROP_FIELDS, with_search_settings
+from asl_edge.runtime.hands import LocaliserConfig, with_search_settings
 from asl_edge.runtime.integrity import _SHA256, MANIFEST
 from asl_edge.runtime.outfolder import Listing
 
@@ -136,10 +136,8 @@ class ExportConfig:
 
         for name in self.npu:
             check_accelerator(name)
-        shaping = sorted(set(self.localiser) & CROP_FIELDS)
-        if shaping:
-            raise ConfigError(f"--localiser {shaping[0]} shapes the hand the classifier was trained on: train again "
-                              "to change it")
+        # Checked here too, so that a bad --localiser fails before the run loads.
+        _search_settings(LocaliserConfig().to_dict(), self.localiser)
 
     @property
     def fine_tunes(self) -> bool:
@@ -199,11 +197,15 @@ def _with_search_settings(run: runfolder.Run, settings: dict) -> runfolder.Run:
     pre = run.preprocessing
     if pre.localiser is None:
         raise ExportError(f"--localiser: {run.folder} has no hand localiser (train it with --recipe camera)")
+    return replace(run, preprocessing=replace(pre, localiser=_search_settings(pre.localiser, settings)))
+
+
+def _search_settings(recorded: dict, settings: dict) -> dict:
+    """``with_search_settings`` with its refusal as a ConfigError of ``--localiser``."""
     try:
-        localiser = with_search_settings(pre.localiser, settings)
+        return with_search_settings(recorded, settings)
     except DataError as exc:
         raise ConfigError(f"--localiser: {exc}") from None
-    return replace(run, preprocessing=replace(pre, localiser=localiser))
 
 
 def _source_record(run: runfolder.Run, source, measured) -> dict:
