@@ -15,7 +15,8 @@ time per frame (``time.process_time``, one thread: other load on the machine cou
 ``--label`` names the code measured (to put the search before the signer's choice beside it, run
 the same script with an older checkout first on PYTHONPATH). ``--localiser FIELD=VALUE`` (repeatable,
 the value in JSON) sets a field of the artifact's recorded hand-search settings for this run only
-(``LocaliserConfig``; the artifact is not changed), to measure a setting before re-recording it.
+(``LocaliserConfig``; the artifact is not changed), to measure a setting before re-recording it;
+``--views NAMES`` likewise reads the crop in these test-time views (``asl_edge.runtime.views``).
 """
 
 from __future__ import annotations
@@ -101,6 +102,15 @@ def with_localiser(predictor, settings: list[str]):
     return replace(predictor, preprocessing=replace(pre, localiser=fields))
 
 
+def with_views(predictor, views: str | None):
+    """``predictor`` reading the hand's crop in ``views`` (comma-separated names) instead of the
+    artifact's recorded ones."""
+    if views is None:
+        return predictor
+    names = tuple(v.strip() for v in views.split(",") if v.strip())
+    return replace(predictor, preprocessing=replace(predictor.preprocessing, views=names))
+
+
 def main(argv=None) -> int:
     from asl_edge.runtime.errors import AslEdgeError
     from asl_edge.runtime.predict import load_predictor
@@ -113,10 +123,12 @@ def main(argv=None) -> int:
                     help="MediaPipe boxes on the same frames (hands_vs_mediapipe.py reference), side by side")
     ap.add_argument("--localiser", action="append", default=[], metavar="FIELD=VALUE",
                     help="set a recorded localiser field for this run (VALUE in JSON), e.g. max_candidates=6")
+    ap.add_argument("--views", default=None, metavar="NAMES",
+                    help="read the crop in these views (asl_edge.runtime.views.VIEWS, comma-separated) for this run")
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args(argv)
     try:
-        predictor = with_localiser(load_predictor(args.artifact, threads=1), args.localiser)
+        predictor = with_views(with_localiser(load_predictor(args.artifact, threads=1), args.localiser), args.views)
     except AslEdgeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

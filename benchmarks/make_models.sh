@@ -21,7 +21,9 @@ for RECIPE in $TRAINED; do
   # scene figures), which `train --force` would rightly refuse to delete: it is rebuilt whole.
   rm -rf "models/$NAME"
   "$BIN/asl-edge" train --recipe "$RECIPE" --out "models/$NAME" --name "$NAME"
-  "$BIN/asl-edge" export "models/$NAME" --int8 --fp16 --out "export/$NAME" --force
+  # The camera classifier reads the hand's crop five times, moved 3 of 64 pixels each way (runtime/views.py).
+  VIEWS=(); [ "$RECIPE" = camera ] && VIEWS=(--views centre,left,right,up,down)
+  "$BIN/asl-edge" export "models/$NAME" --int8 --fp16 --out "export/$NAME" --force "${VIEWS[@]}"
   "$BIN/asl-edge" evaluate "export/$NAME/${NAME}_int8.tflite" --shifts --json > "models/$NAME/shifts_int8.json"
   "$BIN/asl-edge" evaluate "models/$NAME" --shifts --json > "models/$NAME/shifts_float.json"
 done

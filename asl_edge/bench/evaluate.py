@@ -39,7 +39,7 @@ def predict_batches(runner, ds, batch_size: int = 256) -> np.ndarray:
     for start in tqdm(range(0, len(ds), batch_size), desc="evaluate", unit="batch", file=sys.stderr, disable=None,
                       leave=False):
         index = np.arange(start, min(start + batch_size, len(ds)))
-        out.append(runner.predict(ds.preprocessing.normalize(ds.load_images(index))))
+        out.append(ds.preprocessing.classify(runner, ds.load_images(index)))
     return np.concatenate(out)
 
 
@@ -75,7 +75,7 @@ def predict_localised(runner, ds, preprocessing: Preprocessing, transform=None,
             except NoHandFound:
                 batch.append(preprocessing.blank())
                 found.append(False)
-        probs.append(runner.predict(preprocessing.normalize(np.stack(batch))))
+        probs.append(preprocessing.classify(runner, np.stack(batch)))
     return np.concatenate(probs), np.asarray(found, bool)
 
 
@@ -224,7 +224,7 @@ def _predict_shifted(target: _Target, transform, batch_size: int) -> tuple[np.nd
         index = np.arange(start, min(start + step, len(rgb_ds)))
         rgb = rgb_ds.load_images(index)
         batch = np.stack([pre.from_array(transform(img)) for img in rgb])
-        out.append(runner.predict(pre.normalize(batch)))
+        out.append(pre.classify(runner, batch))
     return np.concatenate(out), None
 
 

@@ -76,7 +76,8 @@ def _layer_table(out: str, top: int = 10) -> str:
                              "asl-edge export runs/train/edge_cnn-fast --int8 --int4 --micro --npu ethos-u55-128",
                              "asl-edge export runs/train/mobilenetv2-fast --int8 --layer-report --max-drop 0.5",
                              "asl-edge export runs/train/edge_cnn-fast --prune 0.5 --cluster 4 --qat --formats tflite",
-                             "asl-edge export runs/train/edge_cnn-camera --int8 --localiser max_candidates=6"))
+                             "asl-edge export runs/train/edge_cnn-camera --int8 --localiser max_candidates=6",
+                             "asl-edge export runs/train/edge_cnn-camera --int8 --views centre,left,right,up,down"))
 @click.argument("model_dir", type=click.Path())
 @click.option("--int8", is_flag=True, help="Add full-integer int8 TFLite and static int8 ONNX artifacts.")
 @click.option("--int4", is_flag=True, help="Add the int4-weight TFLite artifact: 4-bit convolution weights except "
@@ -114,11 +115,14 @@ def _layer_table(out: str, top: int = 10) -> str:
 @click.option("--localiser", multiple=True, metavar="FIELD=VALUE",
               help="Set a hand-search field over the one training recorded (VALUE in JSON; repeatable), e.g. "
                    "max_candidates=6: where the search looks and when it stops, never how the hand is cropped.")
+@click.option("--views", default="", metavar="NAMES",
+              help="Read the hand's crop in these views and average (comma-separated, e.g. "
+                   "centre,left,right,up,down: the crop moved 3 of 64 pixels each way); recorded in the artifacts.")
 @click.option("--force", is_flag=True, help="Replace an export that asl-edge wrote in --out.")
 @json_option
 @common_options
 def export(model_dir, int8, int4, micro, npu, fp16, dynamic, prune, structured, qat, cluster, formats, calib_samples,
-           calib_augmented, epochs, max_drop, layer_report, data, out, name, localiser, force, as_json):
+           calib_augmented, epochs, max_drop, layer_report, data, out, name, localiser, views, force, as_json):
     """Export a trained run to TFLite and ONNX, each artifact verified, with a manifest.
 
     MODEL_DIR is a run folder written by `asl-edge train`.
@@ -141,7 +145,8 @@ def export(model_dir, int8, int4, micro, npu, fp16, dynamic, prune, structured, 
                           cluster=cluster, families=tuple(f.strip() for f in formats.split(",") if f.strip()),
                           calib_samples=calib_samples, calib_augmented=calib_augmented, epochs=epochs,
                           max_drop=max_drop, data=data, layer_report=layer_report, name=name,
-                          localiser=parse_settings("--localiser", localiser))
+                          localiser=parse_settings("--localiser", localiser),
+                          views=tuple(v.strip() for v in views.split(",") if v.strip()))
     manifest = export_run(model_dir, config, out, force)
     if as_json:
         echo_json(manifest)

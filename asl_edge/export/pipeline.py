@@ -44,6 +44,7 @@ from asl_edge.runtime.fsutil import (
 from asl_edge.runtime.hands import LocaliserConfig, with_search_settings
 from asl_edge.runtime.integrity import _SHA256, MANIFEST
 from asl_edge.runtime.outfolder import Listing
+from asl_edge.runtime.views import VIEWS
 
 log = logging.getLogger(__name__)
 MIN_CALIBRATION = 10
@@ -83,6 +84,9 @@ class ExportConfig:
             with a hand localiser: where the search looks and when it stops, never how the hand is
             cropped (:func:`~asl_edge.runtime.hands.with_search_settings`). The artifacts record the
             result; calibration and verification use it.
+        views: test-time views of the hand's crop (:data:`asl_edge.runtime.views.VIEWS`) recorded in
+            the artifacts' preprocessing: ``predict``, ``evaluate`` and ``benchmark`` average the
+            classifier over them. Verification compares each artifact with Keras on single crops.
     """
 
     int8: bool = False
@@ -106,6 +110,7 @@ class ExportConfig:
     layer_report: bool = False
     name: str | None = None
     localiser: dict = field(default_factory=dict)
+    views: tuple[str, ...] = ()
 
     def __post_init__(self):
         if self.name is not None:
@@ -138,6 +143,9 @@ class ExportConfig:
             check_accelerator(name)
         # Checked here too, so that a bad --localiser fails before the run loads.
         _search_settings(LocaliserConfig().to_dict(), self.localiser)
+        unknown = sorted(set(self.views) - set(VIEWS))
+        if unknown or len(set(self.views)) != len(self.views):
+            raise ConfigError(f"--views takes each of {', '.join(VIEWS)} at most once, got {','.join(self.views)}")
 
     @property
     def fine_tunes(self) -> bool:
@@ -198,6 +206,18 @@ def _with_search_settings(run: runfolder.Run, settings: dict) -> runfolder.Run:
     if pre.localiser is None:
         raise ExportError(f"--localiser: {run.folder} has no hand localiser (train it with --recipe camera)")
     return replace(run, preprocessing=replace(pre, localiser=_search_settings(pre.localiser, settings)))
+
+
+def _with_views(run: runfolder.Run, views: tuple[str, ...]) -> runfolder.Run:
+    """``run`` with ``--views`` recorded in its preprocessing (a crop classifier's only)."""
+    from dataclasses import replace
+
+    if not views:
+        return run
+    try:
+        return replace(run, preprocessing=replace(run.preprocessing, views=views))
+    except DataError as exc:
+        raise ConfigError(f"--views: {exc}") from None
 
 
 def _search_settings(recorded: dict, settings: dict) -> dict:
@@ -518,7 +538,7 @@ def export_run(run_dir: str | Path, config: ExportConfig, out: str | Path | None
         ModelError: not a run folder, or a corrupt model.
         ExportError: ``out`` already holds an export, or the data cannot calibrate.
     """
-    run = _with_search_settings(runfolder.load_run(run_dir), config.localiser)
+    run = _with_views(_with_search_settings(runfolder.load_run(run_dir), config.localiser), config.views)
     # Read first, and only where it is used: a bad config.yaml fails before any work.
     needs_aug = config.fine_tunes or "int8" in config.flags or "int4" in config.flags
     aug, aug_source = _run_augmentation(run.folder) if needs_aug else (None, "")

@@ -91,6 +91,10 @@ def _input_lines(spec: dict | None, pre: dict) -> list[tuple[str, str]]:
               + (f" (std floored at {spec['per_image_min_std']:.4g})" if spec.get("normalization") == "per_image"
                  else "")),
              ("hand localiser", "finds and crops the hand first" if full.get("hand_localiser") else "none")]
+    views = full.get("views")
+    if isinstance(views, dict) and isinstance(views.get("moves"), dict):
+        lines.append(("views", f"the crop read {len(views['moves'])} times and averaged: "
+                               f"{', '.join(map(str, views['moves']))}"))
     return lines + [(f"step {i}", str(step)) for i, step in enumerate(full.get("steps") or [], 1)]
 
 

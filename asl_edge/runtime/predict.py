@@ -36,7 +36,7 @@ class Predictor:
         """
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
             raise DataError(f"top-k must be a whole number of at least 1, got {k!r}")
-        probs = self.runner.predict(self.preprocessing.normalize(images))
+        probs = self.preprocessing.classify(self.runner, images)
         if probs.ndim != 2 or probs.shape[1] != len(self.labels):
             raise ModelError(f"the model gives {probs.shape[-1] if probs.ndim else 0} outputs for "
                              f"{len(self.labels)} labels: the artifact and its metadata do not match")

@@ -73,6 +73,9 @@ class Preprocessing:
             (the image fields) and landmarks side by side. A sample is then one float32 row: the
             crop's ``uint8`` pixel values, then the ``(21, 3)`` landmarks (:meth:`fused_sample`);
             :meth:`normalize` makes the crop's input and the landmark features of it, in that order.
+        views: test-time views of the hand's crop (:data:`asl_edge.runtime.views.VIEWS`, needs
+            ``localiser``, not ``landmarks``): :meth:`classify` averages the model's probabilities
+            over them. Empty: the crop is read once.
     """
 
     image_size: tuple[int, int] = (64, 64)
@@ -86,6 +89,7 @@ class Preprocessing:
     localiser: dict | None = None
     landmarks: dict | None = None
     fusion: dict | None = None
+    views: tuple[str, ...] = ()
 
     def __post_init__(self):
         # Every field is checked for type and range: a preprocessing can come from an artifact's
@@ -132,6 +136,19 @@ class Preprocessing:
                 raise DataError("preprocessing 'fusion' needs a 'localiser' and no 'landmarks' of its own: the fused "
                                 "model reads the hand's crop and landmarks from one search")
             _ = self.fusion_spec  # checks the settings
+        self._check_views()
+
+    def _check_views(self) -> None:
+        from asl_edge.runtime.views import VIEWS
+
+        if not isinstance(self.views, tuple) or not all(isinstance(v, str) for v in self.views):
+            raise DataError(f"views must be a list of names, got {_short(self.views)}")
+        unknown = [v for v in self.views if v not in VIEWS]
+        if unknown or len(set(self.views)) != len(self.views):
+            raise DataError(f"views takes each of {', '.join(VIEWS)} at most once, got {_short(list(self.views))}")
+        if self.views and (self.localiser is None or self.landmarks is not None):
+            raise DataError("preprocessing 'views' are views of the hand's crop: they need a 'localiser' and a "
+                            "model that reads the crop's pixels")
 
     @property
     def channels(self) -> int:
@@ -186,6 +203,16 @@ class Preprocessing:
             return (self._pixels + NUM_LANDMARKS * 3 + self._flag,)
         return self.input_shape
 
+    def classify(self, runner, samples: np.ndarray) -> np.ndarray:
+        """``runner``'s probabilities on samples of this preprocessing (:meth:`load`), averaged
+        over the crop's :attr:`views` where it records any."""
+        if not self.views:
+            return runner.predict(self.normalize(samples))
+        from asl_edge.runtime.views import expand
+
+        probs = runner.predict(self.normalize(expand(samples, self.views, (*self.image_size, self.channels))))
+        return probs.reshape(len(samples), len(self.views), -1).mean(axis=1)
+
     def blank(self) -> np.ndarray:
         """A stand-in sample for an image without a hand (its prediction is not used)."""
         floats = self.landmarks is not None or self.fusion is not None
@@ -201,6 +228,8 @@ class Preprocessing:
             del d["landmarks"]  # and for models that read pixels
         if d["fusion"] is None:
             del d["fusion"]  # and for every model that is not a fusion of two
+        if not d["views"]:
+            del d["views"]  # and for models that read the crop once
         return d
 
     @classmethod
@@ -231,8 +260,19 @@ class Preprocessing:
         """
         if self.landmarks is not None:
             return self._landmark_recipe(labels, input_name, output_name)
-        if self.fusion is not None:
-            return self._fusion_recipe(labels, input_name, output_name)
+        recipe = (self._fusion_recipe(labels, input_name, output_name) if self.fusion is not None
+                  else self._crop_recipe(labels, input_name, output_name))
+        if self.views:
+            from asl_edge.runtime.views import SHIFT, VIEWS
+
+            recipe["views"] = {"shift": SHIFT, "moves": {name: list(VIEWS[name]) for name in self.views}}
+            recipe["steps"].append("views: read the crop once per move, moved (x right, y down) by the move times "
+                                   "views.shift of its side, edge pixels repeated into the gap; average the "
+                                   "probabilities")
+        return recipe
+
+    def _crop_recipe(self, labels, input_name: str | None, output_name: str | None) -> dict:
+        """:meth:`input_recipe` of a model that reads pixels (the hand's crop, or the whole image)."""
         height, width = self.image_size
         return {
             "schema_version": INPUT_SCHEMA_VERSION,
@@ -336,8 +376,9 @@ class Preprocessing:
         return row
 
     def without_localiser(self) -> Preprocessing:
-        """The same steps after the hand crop (what a crop goes through)."""
-        return replace(self, localiser=None, landmarks=None, fusion=None)
+        """The same steps after the hand crop (what a crop goes through; the model reads it in the
+        views of this preprocessing, :meth:`classify`)."""
+        return replace(self, localiser=None, landmarks=None, fusion=None, views=())
 
     def before_localisation(self) -> Preprocessing:
         """What a data set is loaded with for a model with a localiser: the whole frame as RGB at
@@ -345,7 +386,7 @@ class Preprocessing:
         :meth:`without_localiser`, finish it. Training, export calibration, ``evaluate`` and
         ``benchmark`` all stage camera data through this one step."""
         side = self.resize_chain[0] if self.resize_chain else max(self.image_size)
-        return replace(self, localiser=None, landmarks=None, fusion=None, resize_chain=(), color_mode="rgb",
+        return replace(self, localiser=None, landmarks=None, fusion=None, views=(), resize_chain=(), color_mode="rgb",
                        normalization="fixed", image_size=(side, side))
 
     # -- pixels -------------------------------------------------------------------------------
