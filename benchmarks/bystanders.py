@@ -105,10 +105,11 @@ def with_localiser(predictor, settings: list[str]):
 def with_views(predictor, views: str | None):
     """``predictor`` reading the hand's crop in ``views`` (comma-separated names) instead of the
     artifact's recorded ones."""
+    from asl_edge.runtime.views import parse_names
+
     if views is None:
         return predictor
-    names = tuple(v.strip() for v in views.split(",") if v.strip())
-    return replace(predictor, preprocessing=replace(predictor.preprocessing, views=names))
+    return replace(predictor, preprocessing=replace(predictor.preprocessing, views=parse_names(views)))
 
 
 def main(argv=None) -> int:

@@ -250,8 +250,9 @@ def test_existing_export_is_refused_without_force(tiny_export, tiny_run, tmp_pat
                                            "trained on"),
         (dict(localiser={"max_candidates": "six"}), "--localiser: localiser field max_candidates takes a whole number"),
         (dict(localiser={"wider": 1}), "--localiser: unknown localiser field wider"),
-        (dict(views=("sideways",)), "--views takes each of centre, left, right, up, down at most once, got sideways"),
-        (dict(views=("up", "up")), "--views takes each of centre"),
+        (dict(views=("sideways",)), "--views: views takes each of centre, left, right, up, down at most once, got "
+                                    "sideways"),
+        (dict(views=("up", "up")), "--views: views takes each of centre"),
     ],
 )
 def test_bad_export_options(config_kwargs, message):

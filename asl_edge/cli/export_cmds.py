@@ -128,6 +128,7 @@ def export(model_dir, int8, int4, micro, npu, fp16, dynamic, prune, structured, 
     MODEL_DIR is a run folder written by `asl-edge train`.
     """
     from asl_edge.cli.checks import check_number, parse_settings
+    from asl_edge.runtime.views import parse_names
 
     check_number("--prune", prune, minimum=0, below=1)
     check_number("--cluster", cluster, minimum=0)
@@ -146,7 +147,7 @@ def export(model_dir, int8, int4, micro, npu, fp16, dynamic, prune, structured, 
                           calib_samples=calib_samples, calib_augmented=calib_augmented, epochs=epochs,
                           max_drop=max_drop, data=data, layer_report=layer_report, name=name,
                           localiser=parse_settings("--localiser", localiser),
-                          views=tuple(v.strip() for v in views.split(",") if v.strip()))
+                          views=parse_names(views))
     manifest = export_run(model_dir, config, out, force)
     if as_json:
         echo_json(manifest)

@@ -44,7 +44,7 @@ from asl_edge.runtime.fsutil import (
 from asl_edge.runtime.hands import LocaliserConfig, with_search_settings
 from asl_edge.runtime.integrity import _SHA256, MANIFEST
 from asl_edge.runtime.outfolder import Listing
-from asl_edge.runtime.views import VIEWS
+from asl_edge.runtime.views import check_names
 
 log = logging.getLogger(__name__)
 MIN_CALIBRATION = 10
@@ -85,8 +85,8 @@ class ExportConfig:
             cropped (:func:`~asl_edge.runtime.hands.with_search_settings`). The artifacts record the
             result; calibration and verification use it.
         views: test-time views of the hand's crop (:data:`asl_edge.runtime.views.VIEWS`) recorded in
-            the artifacts' preprocessing: ``predict``, ``evaluate`` and ``benchmark`` average the
-            classifier over them. Verification compares each artifact with Keras on single crops.
+            the artifacts' preprocessing: ``predict``, ``evaluate`` and ``benchmark``'s pipeline rows
+            average the classifier over them. Verification compares each artifact with Keras on single crops.
     """
 
     int8: bool = False
@@ -143,9 +143,10 @@ class ExportConfig:
             check_accelerator(name)
         # Checked here too, so that a bad --localiser fails before the run loads.
         _search_settings(LocaliserConfig().to_dict(), self.localiser)
-        unknown = sorted(set(self.views) - set(VIEWS))
-        if unknown or len(set(self.views)) != len(self.views):
-            raise ConfigError(f"--views takes each of {', '.join(VIEWS)} at most once, got {','.join(self.views)}")
+        try:
+            check_names(self.views)
+        except DataError as exc:
+            raise ConfigError(f"--views: {exc}") from None
 
     @property
     def fine_tunes(self) -> bool:

@@ -139,13 +139,9 @@ class Preprocessing:
         self._check_views()
 
     def _check_views(self) -> None:
-        from asl_edge.runtime.views import VIEWS
+        from asl_edge.runtime.views import check_names
 
-        if not isinstance(self.views, tuple) or not all(isinstance(v, str) for v in self.views):
-            raise DataError(f"views must be a list of names, got {_short(self.views)}")
-        unknown = [v for v in self.views if v not in VIEWS]
-        if unknown or len(set(self.views)) != len(self.views):
-            raise DataError(f"views takes each of {', '.join(VIEWS)} at most once, got {_short(list(self.views))}")
+        check_names(self.views)
         if self.views and (self.localiser is None or self.landmarks is not None):
             raise DataError("preprocessing 'views' are views of the hand's crop: they need a 'localiser' and a "
                             "model that reads the crop's pixels")

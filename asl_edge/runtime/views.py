@@ -30,6 +30,22 @@ VIEWS: dict[str, tuple[int, int]] = {
 }
 
 
+def parse_names(text: str) -> tuple[str, ...]:
+    """``"centre,left"`` -> ``("centre", "left")`` (as ``--views`` takes them; empty: none)."""
+    return tuple(name.strip() for name in text.split(",") if name.strip())
+
+
+def check_names(names) -> None:
+    """Raises DataError unless ``names`` is a tuple of :data:`VIEWS` names, each at most once."""
+    from asl_edge.runtime.errors import DataError
+    from asl_edge.runtime.fsutil import printable
+
+    if not isinstance(names, tuple) or not all(isinstance(n, str) for n in names):
+        raise DataError(f"views must be a list of names, got {printable(repr(names))[:60]}")
+    if set(names) - set(VIEWS) or len(set(names)) != len(names):
+        raise DataError(f"views takes each of {', '.join(VIEWS)} at most once, got {printable(','.join(names))[:80]}")
+
+
 def shifted(image: np.ndarray, dx: int, dy: int) -> np.ndarray:
     """``image`` (H, W, C) moved by ``dx``, ``dy`` pixels, the edge pixels repeated into the gap."""
     pad = max(abs(dx), abs(dy))
