@@ -65,8 +65,11 @@ def main(run_dir: str, export_dir: str, note: str = "") -> int:
              + "; then ".join(f"`{r}`, for {RETRY_FILTERS[r].against}" for r in retries) + "."
              if retries else "")
     reads_landmarks = "landmarks" in manifest.get("preprocessing", {})
+    views = manifest.get("preprocessing", {}).get("views") or []
+    read = (f" in {len(views)} views ({', '.join(views)}: moved 3 of 64 pixels each way, the probabilities "
+            "averaged; `--views`)" if views else "")
     what = ("hand's 21 landmarks are classified (no pixel reaches the classifier)" if reads_landmarks
-            else f"{square} is classified")
+            else f"{square} is classified{read}")
     copies = config.get("data", {}).get("landmark_copies", 0)
     in_copies = (f" and in {copies} altered copies of each (other backgrounds, light, colour, blur, noise, JPEG)"
                  if copies else "")
