@@ -140,3 +140,32 @@ def test_an_artifact_that_records_views_is_read_in_them_and_says_so(tiny_export,
     r = subprocess.run([*ASL_EDGE, "info", str(art)], capture_output=True, text=True, check=False)
     assert r.returncode == 0, r.stderr
     assert "the crop read 5 times and averaged: centre, left, right, up, down" in r.stdout
+
+
+class _Frames:
+    """A data set of frames held in memory, as ``predict_localised`` reads one."""
+
+    streaming = False
+
+    def __init__(self, images):
+        self.images = images
+
+    def __len__(self):
+        return len(self.images)
+
+
+def test_evaluate_reads_each_localised_image_in_the_recorded_views(monkeypatch):
+    """``evaluate`` (and ``--shifts``) score a localising model through the same views as ``predict``:
+    the probabilities of each image are the views' average, from one model call per batch."""
+    from asl_edge.bench.evaluate import predict_localised
+
+    pre = Preprocessing(image_size=CROP[:2], localiser=LocaliserConfig().to_dict(), views=tuple(VIEWS))
+    crops = {0: _ramp(), 1: _ramp()[:, ::-1]}
+    # the hand search stands aside: image i's "crop" is crops[i], found
+    monkeypatch.setattr(Preprocessing, "load_reading", lambda self, img, judge=None: (crops[img.size[0] - 1], True))
+    ds = _Frames([np.zeros((1, i + 1, 3), np.uint8) for i in crops])
+    runner = _PositionRunner()
+    probs, found = predict_localised(runner, ds, pre)
+    assert found.all() and runner.batches == [len(crops) * len(VIEWS)]
+    np.testing.assert_allclose(probs, pre.classify(_PositionRunner(), np.stack(list(crops.values()))), rtol=1e-6)
+    assert not np.allclose(probs, replace(pre, views=()).classify(_PositionRunner(), np.stack(list(crops.values()))))
