@@ -61,28 +61,35 @@ CANDIDATES = {
 }
 
 
-def _read(pre, localiser, rgb, hand, how) -> np.ndarray:
-    """One read of ``hand`` as a sample of ``pre`` (:data:`READS`)."""
+def _frame_crop(localiser, rgb, hand, margin: float, dx: float, dy: float) -> np.ndarray:
+    """A new upright crop of ``hand`` from the frame: moved ``dx``, ``dy`` of the hand's side along its own
+    axes, at the localiser's margin plus ``margin``."""
     from asl_edge.runtime.hands import crop_upright
+
+    u = hand.box().upright
+    side, ca, sa = max(u.width, u.height), math.cos(u.angle), math.sin(u.angle)
+    moved = replace(u, cx=u.cx + (dx * ca - dy * sa) * side, cy=u.cy + (dx * sa + dy * ca) * side)
+    return crop_upright(rgb, moved, localiser.config.margin + margin)
+
+
+def _reads(pre, localiser, rgb, hand) -> np.ndarray:
+    """Every read of :data:`READS` of ``hand``, in that order, as samples of ``pre``."""
     from asl_edge.runtime.views import shifted
 
-    kind, *args = how
-    if kind == "pixels":
-        crop = localiser.crop(rgb, hand.box())
-    else:
-        margin, dx, dy = args
-        u = hand.box().upright
-        side, ca, sa = max(u.width, u.height), math.cos(u.angle), math.sin(u.angle)
-        moved = replace(u, cx=u.cx + (dx * ca - dy * sa) * side, cy=u.cy + (dx * sa + dy * ca) * side)
-        crop = crop_upright(rgb, moved, localiser.config.margin + margin)
-    px = pre.without_localiser().load(Image.fromarray(crop, "RGB"))
-    if kind == "pixels":
-        px = shifted(px, args[0], args[1])
-        px = px[:, ::-1] if args[2] else px
-    if pre.fusion is None:
-        return px
-    flag = np.ones(pre._flag, np.float32)
-    return np.concatenate([px.reshape(-1).astype(np.float32), hand.points().reshape(-1), flag])
+    def pixels(crop: np.ndarray) -> np.ndarray:
+        return pre.without_localiser().load(Image.fromarray(crop, "RGB"))
+
+    centre = pixels(localiser.crop(rgb, hand.box()))  # cut once: the pixel reads move this one
+    tail = np.concatenate([hand.points().reshape(-1), np.ones(pre._flag, np.float32)])
+    samples = []
+    for kind, *args in READS.values():
+        if kind == "pixels":
+            px = shifted(centre, args[0], args[1])
+            px = px[:, ::-1] if args[2] else px
+        else:
+            px = pixels(_frame_crop(localiser, rgb, hand, *args))
+        samples.append(px if pre.fusion is None else np.concatenate([px.reshape(-1).astype(np.float32), tail]))
+    return np.stack(samples)
 
 
 def measure_set(predictor, folder: Path) -> dict:
@@ -101,8 +108,7 @@ def measure_set(predictor, folder: Path) -> dict:
         hand = localiser.find_hand(rgb, judge=predictor.judge)
         if hand is None:
             continue
-        probs = predictor.runner.predict(pre.normalize(np.stack([_read(pre, localiser, rgb, hand, READS[n])
-                                                                  for n in names])))
+        probs = predictor.runner.predict(pre.normalize(_reads(pre, localiser, rgb, hand)))
         for candidate, reads in CANDIDATES.items():
             mean = probs[[names.index(r) for r in reads]].mean(axis=0)
             right[candidate] += predictor.labels[int(mean.argmax())] == f["label"]
