@@ -25,6 +25,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from asl_edge.runtime.errors import DataError, NoHandFound
+from asl_edge.runtime.views import SHIFT, VIEWS, check_names, expand
 
 COLOR_MODES = {"rgb": ("RGB", 3), "grayscale": ("L", 1)}
 NORMALIZATIONS = ("fixed", "per_image")
@@ -139,8 +140,6 @@ class Preprocessing:
         self._check_views()
 
     def _check_views(self) -> None:
-        from asl_edge.runtime.views import check_names
-
         check_names(self.views)
         if self.views and (self.localiser is None or self.landmarks is not None):
             raise DataError("preprocessing 'views' are views of the hand's crop: they need a 'localiser' and a "
@@ -204,8 +203,6 @@ class Preprocessing:
         over the crop's :attr:`views` where it records any."""
         if not self.views:
             return runner.predict(self.normalize(samples))
-        from asl_edge.runtime.views import expand
-
         probs = runner.predict(self.normalize(expand(samples, self.views, (*self.image_size, self.channels))))
         return probs.reshape(len(samples), len(self.views), -1).mean(axis=1)
 
@@ -259,8 +256,6 @@ class Preprocessing:
         recipe = (self._fusion_recipe(labels, input_name, output_name) if self.fusion is not None
                   else self._crop_recipe(labels, input_name, output_name))
         if self.views:
-            from asl_edge.runtime.views import SHIFT, VIEWS
-
             recipe["views"] = {"shift": SHIFT, "moves": {name: list(VIEWS[name]) for name in self.views}}
             recipe["steps"].append("views: read the crop once per move, moved (x right, y down) by the move times "
                                    "views.shift of its side, edge pixels repeated into the gap; average the "

@@ -17,6 +17,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from asl_edge.runtime.errors import DataError
+from asl_edge.runtime.fsutil import printable
+
 # Shift of the side of the crop: 3 pixels of a 64-pixel crop.
 SHIFT = 3 / 64
 
@@ -37,9 +40,6 @@ def parse_names(text: str) -> tuple[str, ...]:
 
 def check_names(names) -> None:
     """Raises DataError unless ``names`` is a tuple of :data:`VIEWS` names, each at most once."""
-    from asl_edge.runtime.errors import DataError
-    from asl_edge.runtime.fsutil import printable
-
     if not isinstance(names, tuple) or not all(isinstance(n, str) for n in names):
         raise DataError(f"views must be a list of names, got {printable(repr(names))[:60]}")
     if set(names) - set(VIEWS) or len(set(names)) != len(names):
