@@ -710,3 +710,75 @@ def test_cli_all_hands_and_the_camera_loop_under_a_budget(tmp_path, monkeypatch)
     for bad in (["--fps", "1000"], ["--vote", "0"], ["--search-ms", "0"]):
         r = CliRunner().invoke(cli, ["predict", str(CAMERA_ARTIFACT), "--camera", "0", *bad])
         assert r.exit_code != 0 and bad[0] in str(r.exception) + r.output  # one line naming the option
+
+
+def _long_side(hand: Hand) -> float:
+    box = hand.box()
+    return max(box.width, box.height)
+
+
+def _palm_then_hand(localiser, monkeypatch, whole_side: float, whole_presence: float, clock=None) -> list[float]:
+    """One palm at the frame's centre, whose region (78 px) the landmark model reads as a fist of 40 px,
+    sure of it (0.95), while a region of 110 px or more shows it the whole hand (``whole_side`` across,
+    ``whole_presence``) around the same place, as a palm region that left out the raised fingers. Each
+    call is metered as the real ones are and, with a ``clock`` (a :class:`FakeClock`-like object),
+    costs 20 ms (palms) or 10 ms (landmarks). Returns the sides of the regions the landmark model read."""
+    sides = []
+
+    def palms(rgb, cx=None, cy=None, side=None, min_score=None, pair=0):
+        with localiser._metered("palm"):
+            if clock is not None:
+                clock.now += 0.020
+            return [Palm(160, 120, 30, 30, np.array([[160, 135]] + [[160, 105]] * 6, np.float32), 0.9)]
+
+    def landmarks(rgb, cx, cy, side, angle=0.0, palm_score=0.0, pair=0):
+        with localiser._metered("landmark"):
+            if clock is not None:
+                clock.now += 0.010
+            sides.append(side)
+            if side >= 110:
+                return _hand_at(160 - whole_side / 2, 120 - whole_side / 2, whole_side, whole_presence)
+            return _hand_at(cx - 20, cy - 20, 40, 0.95)
+
+    monkeypatch.setattr(localiser, "palms", palms)
+    monkeypatch.setattr(localiser, "landmarks", landmarks)
+    return sides
+
+
+@pytest.mark.parametrize("widen, whole_side, whole_presence, answered", [
+    (3.0, 100, 0.97, 100),  # the wider look sees the whole hand: it answers
+    (0.0, 100, 0.97, 40),  # no wider look: the fist of the palm's region
+    (3.0, 100, 0.85, 40),  # the whole hand read too unsure to settle a search
+    (3.0, 50, 0.97, 40),  # hardly larger: the same hand read again, kept as found
+])
+def test_a_hand_read_from_its_palm_alone_is_read_again_wider(monkeypatch, widen, whole_side, whole_presence,
+                                                              answered):
+    pytest.importorskip("ai_edge_litert")
+    frame = np.full((240, 320, 3), 120, np.uint8)
+    localiser = HandLocaliser(LocaliserConfig(widen=widen), threads=1)
+    sides = _palm_then_hand(localiser, monkeypatch, whole_side, whole_presence)
+    assert _long_side(localiser.find_hand(frame)) == pytest.approx(answered)
+    assert (max(sides) == pytest.approx(40 * widen)) is bool(widen)  # the one wider look, 3x the fist
+    assert _long_side(localiser.find_hands(frame)[0]) == pytest.approx(answered)
+    for bad in (1.0, 7.0):
+        with pytest.raises(DataError, match="widen"):
+            LocaliserConfig(widen=bad)
+
+
+@pytest.mark.parametrize("budget_s, answers", [(1.0, [100, 100, 100]), (0.035, [40, 100, 100])])
+def test_the_live_loop_reads_a_found_hand_wider_in_its_frame_or_the_next(monkeypatch, budget_s, answers):
+    # The search's first pass costs 30 ms: with a 35 ms budget the wider look (10 ms more) waits for the
+    # next frame, which follows the fist and then reads it wider; a hand already looked at is followed alone.
+    pytest.importorskip("ai_edge_litert")
+    frame = np.full((240, 320, 3), 120, np.uint8)
+    localiser = HandLocaliser(LocaliserConfig(), threads=1)
+    clock = SimpleNamespace(now=0.0)
+    sides = _palm_then_hand(localiser, monkeypatch, 100, 0.97, clock)
+    tracker = hands.HandTracker(localiser, budget_s=budget_s, clock=lambda: clock.now)
+    got = []
+    for _ in answers:
+        sides.clear()
+        got.append(_long_side(tracker.update(frame)))
+        assert tracker.frame_s <= budget_s + 0.020 + 1e-9
+    assert got == pytest.approx(answers)
+    assert len(sides) == 1  # the last frame: the hand followed, no second look

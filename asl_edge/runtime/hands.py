@@ -53,7 +53,12 @@ from asl_edge.runtime.fsutil import printable
 from asl_edge.runtime.landmarks import normalise
 
 ASSETS = Path(__file__).parent / "assets" / "hands"
-MAX_PALMS, MAX_CANDIDATES, MAX_ZOOM_OUT, MAX_MARGIN, MAX_SIGN_WEIGHT = 16, 64, 4.0, 2.0, 8.0
+MAX_PALMS, MAX_CANDIDATES, MAX_ZOOM_OUT, MAX_MARGIN, MAX_SIGN_WEIGHT, MAX_WIDEN = 16, 64, 4.0, 2.0, 8.0, 6.0
+# A wider look's hand replaces the one found only when its box's long side is at least this many times
+# the found one's. Development scenes: of the sure wider readings, those of a hand already read right
+# came back 1.2-2.0 times as large (p5-p95), those only the wider reading read right 1.7-2.5 times;
+# 1.5 was chosen among 1.2-2.0 (benchmarks/results/hands/widen_dev.json, widen_camera_dev.json).
+WIDEN_GAIN = 1.5
 MAX_SHAPE_DISTANCE = 1000.0
 MODEL_SOURCE = {
     "package": "mediapipe",
@@ -352,6 +357,20 @@ class LocaliserConfig:
             clips a one-frame slip never shows (label changes while a sign is held 0.10 -> 0.03
             per second) for one frame's delay at a change of sign; 5 removed the rest but cost
             two (benchmarks/results/scenes/clips_budget.json).
+        widen: the hand a search answers with is read once more by the landmark model in a region this
+            many times its box's long side around it (turned as the hand), and the reading replaces it when it is
+            a hand, sure enough to settle a search (``settle_presence``) and at least ``WIDEN_GAIN`` times as
+            large. The palm detector sometimes gives a region that holds the palm and not the raised fingers; the
+            landmark model then reads a fist there, sure of it, and the crop misses the fingers (a "2" read as
+            "1"). Development scenes (validation signers, TRAIN photographs; base, hard, harsh, bystanders, 540
+            frames each), frames read right: the fused reference 534/507/454/531 -> 534/509/454/532, the camera
+            reference 533/507/459/530 -> 533/508/460/532; 3 with ``settle_presence`` and ``WIDEN_GAIN`` within
+            one frame of the best of 60 rules (1.6-3 times, presence 0.8-0.95, gain 1.2-2;
+            benchmarks/results/hands/widen_dev.json, widen_camera_dev.json). One landmark call more per search
+            (the live loop: in the search's frame if its budget has room, else in the next; a hand followed from
+            frame to frame is not read again); on the held-out close-ups under the checkerboard the fused
+            reference reads 6 of 267 fewer (the whole hand brings more of the pattern in). 0: never; recorded
+            settings without it read this default (the localiser is not trained).
         upright: :meth:`HandLocaliser.crop` turns the hand upright (wrist below the middle
             finger's knuckle, as MediaPipe turns the hand for its landmark model) and frames it
             along its own axes, so a tilted hand or camera reaches the classifier as an upright
@@ -391,6 +410,7 @@ class LocaliserConfig:
     settle_small: bool = False
     sign_weight: float = 1.0
     vote_frames: int = 3
+    widen: float = 3.0
     upright: bool = False
     whole_without_hand: bool = True
 
@@ -426,6 +446,8 @@ class LocaliserConfig:
                             f"got {self.max_shape_distance}")
         if not 0 <= self.signer_share <= 1:
             raise DataError(f"signer_share must lie between 0 and 1, got {self.signer_share}")
+        if not (self.widen == 0 or 1 < self.widen <= MAX_WIDEN):
+            raise DataError(f"widen must be 0 (never) or lie above 1 and at most {MAX_WIDEN:g}, got {self.widen}")
         if self.max_candidates < 0 or not 0 < self.candidate_score < 1:
             raise DataError("max_candidates must be >= 0 and candidate_score between 0 and 1")
         # Upper bounds too: a crop's side is the hand's times (1 + margin), and a search runs the
@@ -980,7 +1002,7 @@ class HandLocaliser:
         state, copies = SearchState(), _Copies(rgb)
         for step in self.search_plan(w, h):
             self.step(copies, step, state)
-        return self.choose(state.hands, w, h, follow, _on_frame(judge, rgb))
+        return self.widened(rgb, self.choose(state.hands, w, h, follow, _on_frame(judge, rgb)))
 
     def find_hands(self, rgb: np.ndarray) -> list[Hand]:
         """Every hand the search finds (every view of the frame, whatever it found first; the
@@ -990,8 +1012,23 @@ class HandLocaliser:
         state, copies = SearchState(exhaustive=True), _Copies(rgb)
         for step in self.search_plan(w, h):
             self.step(copies, step, state)
-        kept = one_per_place(state.hands, key=lambda hd: hd.presence)
-        return sorted(kept, key=lambda hd: -signer_score(hd, w, h))
+        kept = [self.widened(rgb, hd) for hd in one_per_place(state.hands, key=lambda hd: hd.presence)]
+        return sorted(one_per_place(kept, key=lambda hd: hd.presence), key=lambda hd: -signer_score(hd, w, h))
+
+    def widened(self, rgb: np.ndarray, hand: Hand | None) -> Hand | None:
+        """``hand``, or the landmark model's reading of a region ``widen`` times its box around it where
+        that reads the whole hand of which ``hand`` was a part (the fingers a palm's region left out)."""
+        if hand is None or not self.config.widen:
+            return hand
+        box = hand.box()
+        side = max(box.width, box.height)
+        angle = box.upright.angle if box.upright is not None else 0.0
+        wide = self.landmarks(rgb, *box.center, side * self.config.widen, angle, palm_score=hand.palm_score)
+        wide_box = wide.box()
+        if (self.is_hand(wide) and wide.presence >= self.config.settle_presence
+                and max(wide_box.width, wide_box.height) >= WIDEN_GAIN * side):
+            return wide
+        return hand
 
     def choose(self, found: list[Hand], width: int, height: int, follow: Hand | None = None,
                judge: Callable[[Hand], float] | None = None) -> Hand | None:
@@ -1211,6 +1248,7 @@ class HandTracker:
         self._starved = False  # the last frame's budget left the spread search no model call
         self.frame_s = 0.0  # with a budget: the last frame's time in the localiser
         self._state = SearchState()
+        self._fresh = False  # the hand followed still wants the wider look its frame had no budget for
 
     def update(self, rgb: np.ndarray, judge: Judge | None = None) -> Hand | None:
         """The signer's hand in this frame (the next in the stream), or ``None``; ``judge`` as for
@@ -1251,8 +1289,13 @@ class HandTracker:
         self.meter.start()
         loc.meter = self.meter
         found: list[Hand] = []
+        followed = None
         try:
             followed = self._follow(rgb)
+            if followed is None:
+                self._fresh = False
+            elif self._fresh:
+                followed = self._look_wider(rgb, followed)
             if followed is not None:
                 if loc.is_large(followed, w, h) and followed.presence >= loc.config.settle_presence:
                     self._round = []  # the signer is in view: a later search starts afresh
@@ -1264,7 +1307,27 @@ class HandTracker:
         finally:
             loc.meter = None
             self.frame_s = self.meter.used()
-        return loc.choose(found, w, h, self._last, _on_frame(judge, rgb))
+        hand = loc.choose(found, w, h, self._last, _on_frame(judge, rgb))
+        if hand is None or hand is followed:
+            return hand
+        loc.meter = self.meter
+        try:
+            return self._look_wider(rgb, hand)
+        finally:
+            loc.meter = None
+            self.frame_s = self.meter.used()
+
+    def _look_wider(self, rgb: np.ndarray, hand: Hand) -> Hand:
+        """The localiser's wider look (:meth:`HandLocaliser.widened`) at a hand a search found: in this frame
+        if its budget has room, else in the next frame that follows the hand (a search's frame has usually
+        spent its budget; a followed hand's own region comes from its landmarks, whole or not)."""
+        try:
+            wide = self.localiser.widened(rgb, hand)
+        except BudgetSpent:
+            self._fresh = True
+            return hand
+        self._fresh = False
+        return wide
 
     def _search_on(self, rgb: np.ndarray, found: list[Hand]) -> None:
         """The next steps of the spread search on this frame, hands found added to ``found``.
