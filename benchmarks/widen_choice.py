@@ -33,11 +33,6 @@ PRESENCES = (0.8, 0.9, 0.95)
 GAINS = (1.2, 1.35, 1.5, 1.75, 2.0)
 
 
-def _long_side(hand) -> float:
-    box = hand.box()
-    return max(box.width, box.height)
-
-
 def read_frame(predictor, localiser, rgb: np.ndarray, truth: str) -> dict | None:
     """The found hand's reading and each wider one's: long side, presence, whether a hand, read right."""
     pre = predictor.preprocessing
@@ -51,10 +46,10 @@ def read_frame(predictor, localiser, rgb: np.ndarray, truth: str) -> dict | None
     box = hand.box()
     wide = {}
     for k in FACTORS:
-        w = localiser.landmarks(rgb, *box.center, _long_side(hand) * k, box.upright.angle)
+        w = localiser.landmarks(rgb, *box.center, box.side * k, box.upright.angle)
         ok = localiser.is_hand(w)
-        wide[k] = {"side": _long_side(w), "presence": w.presence, "is_hand": ok, "right": ok and right(w)}
-    return {"side": _long_side(hand), "right": right(hand), "wide": wide}
+        wide[k] = {"side": w.box().side, "presence": w.presence, "is_hand": ok, "right": ok and right(w)}
+    return {"side": box.side, "right": right(hand), "wide": wide}
 
 
 def kept(frame: dict | None, factor: float, presence: float, gain: float) -> bool:
@@ -71,8 +66,9 @@ def gains(frames: list, factor: float, presence: float) -> dict:
     """Percentiles of the wider reading's size over the found one's, for sure wider readings: where the
     found hand was read right (the same hand read again) and where only the wider one was."""
     def pct(values):
-        return {f"p{q}": round(float(np.percentile(values, q)), 2) for q in (5, 50, 95)} | {"n": len(values)} \
-            if values else {"n": 0}
+        if not values:
+            return {"n": 0}
+        return {f"p{q}": round(float(np.percentile(values, q)), 2) for q in (5, 50, 95)} | {"n": len(values)}
 
     sure = [(f, f["wide"][factor]) for f in frames if f and f["wide"][factor]["is_hand"]
             and f["wide"][factor]["presence"] >= presence]

@@ -712,9 +712,8 @@ def test_cli_all_hands_and_the_camera_loop_under_a_budget(tmp_path, monkeypatch)
         assert r.exit_code != 0 and bad[0] in str(r.exception) + r.output  # one line naming the option
 
 
-def _long_side(hand: Hand) -> float:
-    box = hand.box()
-    return max(box.width, box.height)
+def _side(hand: Hand) -> float:
+    return hand.box().side
 
 
 def _palm_then_hand(localiser, monkeypatch, whole_side: float, whole_presence: float, clock=None) -> list[float]:
@@ -757,9 +756,9 @@ def test_a_hand_read_from_its_palm_alone_is_read_again_wider(monkeypatch, widen,
     frame = np.full((240, 320, 3), 120, np.uint8)
     localiser = HandLocaliser(LocaliserConfig(widen=widen), threads=1)
     sides = _palm_then_hand(localiser, monkeypatch, whole_side, whole_presence)
-    assert _long_side(localiser.find_hand(frame)) == pytest.approx(answered)
+    assert _side(localiser.find_hand(frame)) == pytest.approx(answered)
     assert (max(sides) == pytest.approx(40 * widen)) is bool(widen)  # the one wider look, 3x the fist
-    assert _long_side(localiser.find_hands(frame)[0]) == pytest.approx(answered)
+    assert _side(localiser.find_hands(frame)[0]) == pytest.approx(answered)
     for bad in (1.0, 7.0):
         with pytest.raises(DataError, match="widen"):
             LocaliserConfig(widen=bad)
@@ -778,7 +777,7 @@ def test_the_live_loop_reads_a_found_hand_wider_in_its_frame_or_the_next(monkeyp
     got = []
     for _ in answers:
         sides.clear()
-        got.append(_long_side(tracker.update(frame)))
+        got.append(_side(tracker.update(frame)))
         assert tracker.frame_s <= budget_s + 0.020 + 1e-9
     assert got == pytest.approx(answers)
     assert len(sides) == 1  # the last frame: the hand followed, no second look

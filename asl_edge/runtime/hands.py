@@ -164,6 +164,11 @@ class HandBox:
     def center(self) -> tuple[float, float]:
         return (self.x0 + self.x1) / 2, (self.y0 + self.y1) / 2
 
+    @property
+    def side(self) -> float:
+        """The long side."""
+        return max(self.width, self.height)
+
 
 @dataclass(frozen=True)
 class Palm:
@@ -747,7 +752,7 @@ def signer_score(hand: Hand, width: int, height: int, follow: Hand | None = None
     pixels), times the landmark model's presence (a hand seen clearly, facing the camera), plus
     :data:`FOLLOW_WEIGHT` times its overlap with ``follow``, the stream's last hand (held steady)."""
     box = hand.box()
-    score = min(1.0, max(box.width, box.height) / min(width, height)) * hand.presence
+    score = min(1.0, box.side / min(width, height)) * hand.presence
     if follow is not None:
         score += FOLLOW_WEIGHT * box_iou(box, follow.box())
     return score
@@ -1021,12 +1026,10 @@ class HandLocaliser:
         if hand is None or not self.config.widen:
             return hand
         box = hand.box()
-        side = max(box.width, box.height)
         angle = box.upright.angle if box.upright is not None else 0.0
-        wide = self.landmarks(rgb, *box.center, side * self.config.widen, angle, palm_score=hand.palm_score)
-        wide_box = wide.box()
+        wide = self.landmarks(rgb, *box.center, box.side * self.config.widen, angle, palm_score=hand.palm_score)
         if (self.is_hand(wide) and wide.presence >= self.config.settle_presence
-                and max(wide_box.width, wide_box.height) >= WIDEN_GAIN * side):
+                and wide.box().side >= WIDEN_GAIN * box.side):
             return wide
         return hand
 
@@ -1059,8 +1062,7 @@ class HandLocaliser:
 
     def is_large(self, hand: Hand, width: int, height: int) -> bool:
         """Whether ``hand`` is large enough for the frame to stop looking wider (``signer_share``)."""
-        box = hand.box()
-        return max(box.width, box.height) >= self.config.signer_share * min(width, height)
+        return hand.box().side >= self.config.signer_share * min(width, height)
 
     def attempts(self, rgb: np.ndarray) -> Iterator[tuple[str, Hand | None]]:
         """The first pair's searches :meth:`find_hand` makes, copy by copy and only as far as they are
@@ -1287,34 +1289,38 @@ class HandTracker:
     def _within_budget(self, rgb: np.ndarray, judge: Judge | None) -> Hand | None:
         loc, (h, w) = self.localiser, rgb.shape[:2]
         self.meter.start()
-        loc.meter = self.meter
         found: list[Hand] = []
         followed = None
-        try:
-            followed = self._follow(rgb)
-            if followed is None:
-                self._fresh = False
-            elif self._fresh:
-                followed = self._look_wider(rgb, followed)
-            if followed is not None:
-                if loc.is_large(followed, w, h) and followed.presence >= loc.config.settle_presence:
-                    self._round = []  # the signer is in view: a later search starts afresh
-                    return followed
-                found.append(followed)  # small or unsure: the search goes on beside it
-            self._search_on(rgb, found)
-        except BudgetSpent:
-            self.counts["deferred"] += 1  # the rest of the search goes on in the next frames
-        finally:
-            loc.meter = None
-            self.frame_s = self.meter.used()
+        with self._metering():
+            try:
+                followed = self._follow(rgb)
+                if followed is None:
+                    self._fresh = False
+                elif self._fresh:
+                    followed = self._look_wider(rgb, followed)
+                if followed is not None:
+                    if loc.is_large(followed, w, h) and followed.presence >= loc.config.settle_presence:
+                        self._round = []  # the signer is in view: a later search starts afresh
+                        return followed
+                    found.append(followed)  # small or unsure: the search goes on beside it
+                self._search_on(rgb, found)
+            except BudgetSpent:
+                self.counts["deferred"] += 1  # the rest of the search goes on in the next frames
         hand = loc.choose(found, w, h, self._last, _on_frame(judge, rgb))
         if hand is None or hand is followed:
             return hand
-        loc.meter = self.meter
-        try:
+        with self._metering():
             return self._look_wider(rgb, hand)
+
+    @contextmanager
+    def _metering(self):
+        """The localiser's model calls inside, metered against this frame's budget (the classifier's
+        calls between two such blocks are not the localiser's time)."""
+        self.localiser.meter = self.meter
+        try:
+            yield
         finally:
-            loc.meter = None
+            self.localiser.meter = None
             self.frame_s = self.meter.used()
 
     def _look_wider(self, rgb: np.ndarray, hand: Hand) -> Hand:
@@ -1363,7 +1369,7 @@ def crop_square(rgb: np.ndarray, box: HandBox, margin: float, size: int | None =
     """See :meth:`HandLocaliser.crop`; usable without loading any model."""
     rgb = _as_rgb(rgb)
     h, w = rgb.shape[:2]
-    side = max(2, int(round(max(box.width, box.height) * (1 + margin))))
+    side = max(2, int(round(box.side * (1 + margin))))
     cx, cy = box.center
     x0, y0 = math.floor(cx - side / 2 + 0.5), math.floor(cy - side / 2 + 0.5)
     rows = np.clip(np.arange(y0, y0 + side), 0, h - 1)
