@@ -239,7 +239,8 @@ def test_each_retry_finds_a_hand_the_search_without_it_misses(name):
     order = list(hands.RETRY_FILTERS)
     before = tuple(order[: order.index(name)])
     assert HandLocaliser(LocaliserConfig(retries=before, second_models=()), threads=1).find(rgb) is None
-    box = HandLocaliser(LocaliserConfig(retries=(*before, name), second_models=()), threads=1).find(rgb)
+    # refine 0: the retry copy's own reading, which its gate (retry_min_presence) judged
+    box = HandLocaliser(LocaliserConfig(retries=(*before, name), second_models=(), refine=0), threads=1).find(rgb)
     assert box is not None and box.score >= LocaliserConfig().retry_min_presence
     cx, cy = box.center  # in the frame's own pixels
     x0, y0, x1, y1 = signer or (0, 0, rgb.shape[1], rgb.shape[0])

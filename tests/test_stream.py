@@ -754,7 +754,7 @@ def test_a_hand_read_from_its_palm_alone_is_read_again_wider(monkeypatch, widen,
                                                               answered):
     pytest.importorskip("ai_edge_litert")
     frame = np.full((240, 320, 3), 120, np.uint8)
-    localiser = HandLocaliser(LocaliserConfig(widen=widen), threads=1)
+    localiser = HandLocaliser(LocaliserConfig(widen=widen, refine=0), threads=1)
     sides = _palm_then_hand(localiser, monkeypatch, whole_side, whole_presence)
     assert _side(localiser.find_hand(frame)) == pytest.approx(answered)
     assert (max(sides) == pytest.approx(40 * widen)) is bool(widen)  # the one wider look, 3x the fist
@@ -764,13 +764,46 @@ def test_a_hand_read_from_its_palm_alone_is_read_again_wider(monkeypatch, widen,
             LocaliserConfig(widen=bad)
 
 
+@pytest.mark.parametrize("refine, presences, answered", [
+    (1, [0.95, 0.97], 1),  # read again where its landmarks place it: that reading answers
+    (0, [0.95], 0),  # never read again
+    (1, [0.95, 0.5], 0),  # the second reading is no hand: the first stays
+    (2, [0.95, 0.97, 0.99], 2),  # read twice, each time where the last reading placed it
+    (2, [0.95, 0.97, 0.5], 1),
+])
+@pytest.mark.parametrize("find", ["find_hand", "find_hands"])
+def test_a_found_hand_is_read_again_where_its_landmarks_place_it(monkeypatch, refine, presences, answered, find):
+    pytest.importorskip("ai_edge_litert")
+    frame = np.full((240, 320, 3), 120, np.uint8)
+    localiser = HandLocaliser(LocaliserConfig(widen=0, refine=refine, fallback=False, retries=(), second_models=()),
+                              threads=1)
+    regions, readings = [], []
+
+    def landmarks(rgb, cx, cy, side, angle=0.0, palm_score=0.0, pair=0):
+        regions.append((cx, cy, side, angle))
+        readings.append(_hand_at(140 + 3 * len(readings), 100, 40 + 4 * len(readings), presences[len(readings)]))
+        return readings[-1]
+
+    monkeypatch.setattr(localiser, "palms", lambda rgb, *a, **k: [
+        Palm(160, 120, 30, 30, np.array([[160, 135]] + [[160, 105]] * 6, np.float32), 0.9)])
+    monkeypatch.setattr(localiser, "landmarks", landmarks)
+    found = getattr(localiser, find)(frame)
+    hand = found if find == "find_hand" else found[0]
+    assert hand is readings[answered] and len(readings) == len(presences)
+    for before, region in zip(readings, regions[1:]):
+        assert region == pytest.approx(hands.tracking_region(before))  # where the last reading placed it
+    for bad in (-1, 4, 1.5, True):
+        with pytest.raises(DataError, match="refine"):
+            LocaliserConfig(refine=bad)
+
+
 @pytest.mark.parametrize("budget_s, answers", [(1.0, [100, 100, 100]), (0.035, [40, 100, 100])])
 def test_the_live_loop_reads_a_found_hand_wider_in_its_frame_or_the_next(monkeypatch, budget_s, answers):
     # The search's first pass costs 30 ms: with a 35 ms budget the wider look (10 ms more) waits for the
     # next frame, which follows the fist and then reads it wider; a hand already looked at is followed alone.
     pytest.importorskip("ai_edge_litert")
     frame = np.full((240, 320, 3), 120, np.uint8)
-    localiser = HandLocaliser(LocaliserConfig(), threads=1)
+    localiser = HandLocaliser(LocaliserConfig(refine=0), threads=1)
     clock = SimpleNamespace(now=0.0)
     sides = _palm_then_hand(localiser, monkeypatch, 100, 0.97, clock)
     tracker = hands.HandTracker(localiser, budget_s=budget_s, clock=lambda: clock.now)
