@@ -152,14 +152,20 @@ def _grabcut(cv2, rgb: np.ndarray, init: np.ndarray | None) -> np.ndarray:
     return mask
 
 
+def mask_localiser():
+    """The hand search that seeds a mask. The background shifts are defined by the masks shipped for the
+    built-in set: a mask made now seeds from the search they were made with (the found hand not read a
+    second time where its landmarks place it, :attr:`LocaliserConfig.refine`)."""
+    from asl_edge.runtime.hands import HandLocaliser, LocaliserConfig
+
+    return HandLocaliser(LocaliserConfig(refine=0))
+
+
 def hand_mask(rgb: np.ndarray, localiser=None) -> tuple[np.ndarray, np.ndarray | None]:
     """One image's mask (``HxW`` ``uint8``, 1 on the hand) and the landmarks that seeded it (21x2
     image pixels, ``None`` when no hand was found)."""
     cv2 = _cv2()
-    if localiser is None:
-        from asl_edge.runtime.hands import HandLocaliser
-
-        localiser = HandLocaliser()
+    localiser = localiser or mask_localiser()
     rgb = np.ascontiguousarray(rgb, np.uint8)
     h, w = rgb.shape[:2]
     up = max(1.0, DETECT_SIDE / max(h, w))
@@ -246,11 +252,10 @@ def hand_masks(images: np.ndarray, cache: bool = True) -> MaskSet:
     keys = [image_key(img) for img in images]
     missing = [i for i, k in enumerate(keys) if k not in entries]
     if missing:
-        from asl_edge.runtime.hands import HandLocaliser
         from asl_edge.runtime.quiet import quiet_native_stderr
 
         with quiet_native_stderr():
-            localiser = HandLocaliser()
+            localiser = mask_localiser()
         for i in tqdm(missing, desc="hand masks", unit="image", file=sys.stderr, disable=None, leave=False):
             entries[keys[i]] = _measure(images[i], localiser)
         if cache:  # the new ones, added to what another process may have added meanwhile
