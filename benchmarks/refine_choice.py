@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import io
 import json
 import sys
 from dataclasses import replace
@@ -36,13 +35,12 @@ SHIFTS = ("bg_black", "bg_dark_grey", "bg_mid_grey", "bg_red", "bg_green", "bg_b
 
 def part_images(split_file: Path, part: str) -> tuple[np.ndarray, np.ndarray]:
     """The built-in set's stored pictures and labels at the indices of ``part`` in ``split_file``."""
-    from asl_edge.data.builtin import BUILTIN_FILE
+    from asl_edge.data.builtin import load_builtin
+    from asl_edge.runtime.preprocess import Preprocessing
 
     index = json.loads(split_file.read_text())[part]
-    with np.load(BUILTIN_FILE, allow_pickle=False) as z:
-        blobs, offsets, labels = z["blobs"].tobytes(), z["offsets"], z["labels"]
-    images = [np.asarray(Image.open(io.BytesIO(blobs[offsets[i]:offsets[i + 1]])).convert("RGB")) for i in index]
-    return np.stack(images), labels[index]
+    stored = load_builtin(Preprocessing())  # RGB at the stored size, as evaluate's shifts start from
+    return stored["images"][index], stored["labels"][index]
 
 
 def read_shifted(predictor, localisers, rgb: np.ndarray) -> list[str | None]:
