@@ -265,3 +265,26 @@ def test_arm64_compare_writes_the_json_and_exits_1_on_a_difference(tiny_export, 
     from asl_edge.report import load_check
 
     assert load_check(tmp_path / "check.json")["results"]
+
+
+# -- a split's part as a folder (benchmarks/split_folder.py) ---------------------------------------
+def test_split_folder_writes_the_part_as_evaluate_reads_the_held_out_one(tmp_path):
+    """Read back as a folder data set, the written part is the built-in set's stored pictures and labels
+    at the part's indices, and only those (a signer of another part would make it another test)."""
+    from asl_edge.data.builtin import load_builtin
+    from asl_edge.data.loaders import load_dataset
+    from asl_edge.runtime.preprocess import Preprocessing
+
+    split = {"train": [0, 1], "val": [3, 700, 1500, 1881], "test": [2]}
+    (tmp_path / "split.json").write_text(json.dumps(split))
+    script = load_script("benchmarks/split_folder.py")
+    assert script.main(["--split", str(tmp_path / "split.json"), "--part", "val", "--out", str(tmp_path / "v")]) == 0
+    stored = load_builtin(Preprocessing())
+    folder = load_dataset(tmp_path / "v", Preprocessing())
+    def pictures(images, labels, class_names):  # (class, pixels) pairs, in no particular order
+        return sorted((class_names[label], image.tobytes()) for image, label in zip(images, labels))
+
+    index = split["val"]
+    assert pictures(folder.load_images(), folder.labels, folder.class_names) == pictures(
+        stored["images"][index], stored["labels"][index], stored["class_names"])
+    assert script.main(["--split", str(tmp_path / "split.json"), "--out", str(tmp_path / "v")]) == 2  # not empty
