@@ -66,9 +66,10 @@ def test_every_figure_of_the_results_table_changes_when_its_file_does(monkeypatc
         doc = real(path)
         if path.name == "manifest.json":
             for a in doc["artifacts"]:
-                a["accuracy"], a["size_bytes"] = a["accuracy"] - 0.01, a["size_bytes"] + 2048
+                a["size_bytes"] += 2048
             doc["float_accuracy"] -= 0.02
         elif path.name == "shifts_int8.json":
+            doc["accuracy"] -= 0.01
             doc["worst_shift"]["accuracy"] -= 0.1
         elif "scenes" in path.parts:
             doc["accuracy"] -= 0.01
