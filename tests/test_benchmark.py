@@ -281,6 +281,7 @@ def test_split_folder_writes_the_part_as_evaluate_reads_the_held_out_one(tmp_pat
     assert script.main(["--split", str(tmp_path / "split.json"), "--part", "val", "--out", str(tmp_path / "v")]) == 0
     stored = load_builtin(Preprocessing())
     folder = load_dataset(tmp_path / "v", Preprocessing())
+
     def pictures(images, labels, class_names):  # (class, pixels) pairs, in no particular order
         return sorted((class_names[label], image.tobytes()) for image, label in zip(images, labels))
 
