@@ -2,8 +2,8 @@
 """One part of a signer split as a class-per-folder tree of the built-in set's stored pictures.
 
 ``asl-edge evaluate`` reads the held-out part from the built-in set's stored 64-pixel pictures; a
-folder of the original photographs is not the same test (at 100 pixels the checkerboard's squares are
-larger than the fingers, at 64 they are the fingers' size). This writes the pictures of another part
+folder of the original photographs is another test (more pixels on the hand for the hand search and
+the crop: the background shifts read higher there). This writes the pictures of another part
 (``val``: the validation signers) exactly as stored, one PNG each under its class, so that
 
     PYTHONPATH=. python benchmarks/split_folder.py --split models/asl-digits-camera/split.json --part val \\
