@@ -180,10 +180,17 @@ def test_the_largest_input_the_schema_takes_is_drawn(tmp_path):
 
 
 def test_the_committed_results_files_fit_the_schema():
+    """`asl-edge report benchmarks/results/**/*.json`, as people type it, reads every committed file."""
     root = Path(__file__).parents[1] / "benchmarks" / "results"
     files = sorted(root.rglob("*.json"))
     docs, checks = load_inputs(files)
     assert docs and checks
+
+
+def test_more_results_files_than_a_report_takes_are_refused_before_any_is_read(tmp_path):
+    too_many = [tmp_path / f"r{i}.json" for i in range(report_schema.MAX_FILES + 1)]  # none exists
+    with pytest.raises(DataError, match=f"^{len(too_many)} results files: a report takes at most "):
+        load_inputs(too_many)
 
 
 # -- report text: escaped ----------------------------------------------------------------------------
