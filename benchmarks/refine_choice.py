@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from split_folder import part_images  # a neighbour: benchmarks/ is the script's folder
 
 ARTIFACT = "export/asl-digits-fusion/asl-digits-fusion_int8.tflite"
 READINGS = (0, 1, 2)
@@ -31,16 +32,6 @@ READINGS = (0, 1, 2)
 SHIFTS = ("bg_black", "bg_dark_grey", "bg_mid_grey", "bg_red", "bg_green", "bg_blue", "bg_checker", "bg_scene",
           "grayscale", "contrast_0.3", "blur_2.0", "noise_20", "jpeg_20", "jpeg_10", "webcam_50px", "smaller_0.5",
           "rotate_-30", "crop_4x3")
-
-
-def part_images(split_file: Path, part: str) -> tuple[np.ndarray, np.ndarray]:
-    """The built-in set's stored pictures and labels at the indices of ``part`` in ``split_file``."""
-    from asl_edge.data.builtin import load_builtin
-    from asl_edge.runtime.preprocess import Preprocessing
-
-    index = json.loads(split_file.read_text())[part]
-    stored = load_builtin(Preprocessing())  # RGB at the stored size, as evaluate's shifts start from
-    return stored["images"][index], stored["labels"][index]
 
 
 def read_shifted(predictor, localisers, rgb: np.ndarray) -> list[str | None]:

@@ -26,20 +26,33 @@ from PIL import Image
 PARTS = ("train", "val", "test")
 
 
-def write_part(split_file: Path, part: str, out: Path) -> int:
-    """Writes ``part``'s pictures under ``out/<class>/<photograph>.png``; returns how many."""
-    from asl_edge.data.builtin import BUILTIN_FILE, load_builtin
+def part_index(split_file: Path, part: str) -> list[int]:
+    """The built-in set's indices of ``part`` in ``split_file``."""
+    return json.loads(split_file.read_text())[part]
+
+
+def part_images(split_file: Path, part: str) -> tuple[np.ndarray, np.ndarray]:
+    """The built-in set's stored pictures and labels at the indices of ``part`` in ``split_file``."""
+    from asl_edge.data.builtin import load_builtin
     from asl_edge.runtime.preprocess import Preprocessing
 
-    index = json.loads(split_file.read_text())[part]
+    index = part_index(split_file, part)
     stored = load_builtin(Preprocessing())  # RGB at the stored size, as evaluate's shifts start from
+    return stored["images"][index], stored["labels"][index]
+
+
+def write_part(split_file: Path, part: str, out: Path) -> int:
+    """Writes ``part``'s pictures under ``out/<class>/<photograph>.png``; returns how many."""
+    from asl_edge.data.builtin import BUILTIN_FILE, CLASS_NAMES
+
+    images, labels = part_images(split_file, part)
     with np.load(BUILTIN_FILE, allow_pickle=False) as z:
-        names = z["filenames"]
-    for i in index:
-        dst = out / stored["class_names"][stored["labels"][i]] / (Path(str(names[i])).stem + ".png")
+        names = z["filenames"][part_index(split_file, part)]
+    for image, label, name in zip(images, labels, names):
+        dst = out / CLASS_NAMES[label] / (Path(str(name)).stem + ".png")
         dst.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(stored["images"][i]).save(dst)
-    return len(index)
+        Image.fromarray(image).save(dst)
+    return len(images)
 
 
 def main(argv=None) -> int:
