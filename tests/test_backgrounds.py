@@ -249,6 +249,59 @@ def test_training_batches_have_replaced_backgrounds(prob, monkeypatch):
     assert abs(replaced / len(x) - aug.background_prob) < 0.2
 
 
+def test_hand_tone_recolours_only_the_hand_within_the_drawn_gains():
+    """Every image's hand pixels are its own times one gain per channel (red: the lightness in its range;
+    green and blue: the lightness times a tint within 1 +- HAND_TONE_TINT); off the hand nothing changes;
+    at probability 0 or without a mask nothing at all."""
+    from asl_edge.keras_compat import tf
+    from asl_edge.training.pipeline import HAND_TONE_LIGHTNESS, HAND_TONE_TINT, augmenter
+
+    images, masks = _batch()
+    x = images.astype(np.float32) / 255.0
+    tf.random.set_seed(0)
+    apply = augmenter(_plain(hand_tone=1.0), seed=0)
+    out = apply(tf.constant(x), mask=tf.constant(masks[..., None], tf.float32)).numpy()
+    hand = masks.astype(bool)
+    np.testing.assert_allclose(out[~hand], x[~hand], atol=1e-6)
+    lightness = []
+    for o, i, m in zip(out, x, hand):
+        unclipped = m & (o < 0.999).all(axis=2) & (i > 0.05).all(axis=2)
+        gains = o[unclipped] / i[unclipped]  # one gain per channel, the same on every pixel of the hand
+        np.testing.assert_allclose(gains, np.broadcast_to(gains.mean(axis=0), gains.shape), rtol=1e-4)
+        red, tint = gains.mean(axis=0)[0], gains.mean(axis=0)[1:] / gains.mean(axis=0)[0]
+        assert HAND_TONE_LIGHTNESS[0] - 1e-4 <= red <= HAND_TONE_LIGHTNESS[1] + 1e-4
+        assert np.all(np.abs(tint - 1.0) <= HAND_TONE_TINT + 1e-4)
+        lightness.append(red)
+    assert np.ptp(lightness) > 0.5  # each image draws its own tone
+    np.testing.assert_allclose(apply(tf.constant(x)).numpy(), x, atol=1e-6)
+    off = augmenter(_plain(hand_tone=0.0), seed=0)
+    np.testing.assert_allclose(off(tf.constant(x), mask=tf.constant(masks[..., None], tf.float32)).numpy(), x,
+                               atol=1e-6)
+
+
+def test_hand_tone_alone_brings_the_masks_to_the_training_batches(monkeypatch):
+    """With no background replacement, another skin tone still needs the hand masks: fails when they
+    stay behind (the hands would reach the model as photographed)."""
+    from asl_edge.data.dataset import ImageDataset
+    from asl_edge.keras_compat import tf
+    from asl_edge.runtime.preprocess import Preprocessing
+    from asl_edge.training import pipeline
+
+    images, masks = _batch(32)
+    pre = Preprocessing(image_size=(32, 32), color_mode="rgb", mean=(0.0,), std=(1.0,), normalization="fixed")
+    ds = ImageDataset(labels=np.arange(len(images)) % 2, class_names=("0", "1"), preprocessing=pre, source="test",
+                      images=images)
+    monkeypatch.setattr(pipeline, "training_masks", lambda d, a: masks[..., None] * np.uint8(255))
+    tf.random.set_seed(0)
+    (x, y), = pipeline.make_dataset(ds, len(ds), training=True, aug=_plain(hand_tone=1.0), seed=0).take(1)
+    src = images.astype(np.float32) / 255.0
+    toned = 0
+    for out in x.numpy():
+        i = next(j for j in range(len(src)) if np.allclose(out[masks[j] == 0], src[j][masks[j] == 0], atol=1e-6))
+        toned += not np.allclose(out[masks[i] == 1], src[i][masks[i] == 1], atol=1e-3)
+    assert toned == len(src)
+
+
 def test_background_kinds_and_range_are_checked():
     from asl_edge.training import config as cfg
 
@@ -258,6 +311,8 @@ def test_background_kinds_and_range_are_checked():
         cfg.resolve("fast", ["augment.background_prob=1.5"])
     with pytest.raises(ConfigError, match="background_feather"):
         cfg.resolve("fast", ["augment.background_feather=-1"])
+    with pytest.raises(ConfigError, match=r"hand_tone is a share"):
+        cfg.resolve("fast", ["augment.hand_tone=2"])
 
 
 def test_the_background_bank_is_seeded_and_never_uses_test_photographs(monkeypatch):

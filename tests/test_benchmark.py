@@ -289,3 +289,61 @@ def test_split_folder_writes_the_part_as_evaluate_reads_the_held_out_one(tmp_pat
     assert pictures(folder.load_images(), folder.labels, folder.class_names) == pictures(
         stored["images"][index], stored["labels"][index], stored["class_names"])
     assert script.main(["--split", str(tmp_path / "split.json"), "--out", str(tmp_path / "v")]) == 2  # not empty
+
+
+# -- conditions beyond the shift suite (benchmarks/conditions.py) ----------------------------------
+COND = load_script("benchmarks/conditions.py")
+
+
+@pytest.mark.parametrize("side", COND.SIDES, ids=lambda s: s.name)
+def test_side_light_falls_from_the_lit_edge_to_the_far_one(side):
+    """On a flat grey frame the lit edge gets BRIGHT times the grey, the far edge DARK times it, the
+    exposure falls step by step between them and nothing changes along the other axis."""
+    grey = np.full((12, 20, 3), 100, np.uint8)
+    lit = COND.side_light(grey, side)
+    profile = lit[:, :, 0].mean(axis=1 - side.axis)  # the gain along the light's axis
+    profile = profile if side.lit_at_start else profile[::-1]
+    assert profile[0] == pytest.approx(100 * COND.BRIGHT) and profile[-1] == pytest.approx(100 * COND.DARK)
+    assert np.all(np.diff(profile) < 0)
+    assert np.ptp(lit[:, :, 0], axis=1 - side.axis).max() == 0
+
+
+def _hand_and_mask():
+    img = np.random.default_rng(0).integers(60, 200, (16, 16, 3), dtype=np.uint8)
+    mask = np.zeros((16, 16), np.float32)
+    mask[4:12, 5:11] = 1.0
+    return img, mask
+
+
+@pytest.mark.parametrize("side", COND.SIDES, ids=lambda s: s.name)
+def test_side_light_over_black_lights_the_hand_as_taken_and_leaves_the_wall_black(side):
+    """Over black: outside the hand's mask every pixel is 0; on the hand, the same light as the
+    photograph as taken gets."""
+    img, mask = _hand_and_mask()
+    shifts = {s.name: s for s in COND.conditions()}
+    over_black = shifts[f"bg_black_light_from_{side.name}"]
+    assert over_black.needs_mask and not shifts[f"light_from_{side.name}"].needs_mask
+    out = over_black.apply(img, mask=mask)
+    assert not out[mask == 0].any()
+    np.testing.assert_array_equal(out[mask == 1], shifts[f"light_from_{side.name}"].apply(img)[mask == 1])
+
+
+@pytest.mark.parametrize("shift", [s for s in COND.conditions() if s.family == "skin"], ids=lambda s: s.name)
+def test_skin_tone_recolours_the_hand_by_its_swatch_and_leaves_the_wall(shift):
+    """On the hand each channel is multiplied by the tone's swatch over the reference swatch (a mask of
+    0..255 read as 0..1); off the hand every pixel is as it was."""
+    img, mask = _hand_and_mask()
+    out = shift.apply(img, mask=mask * 255)
+    np.testing.assert_array_equal(out[mask == 0], img[mask == 0])
+    tone = COND.MONK_TONES[shift.name.removeprefix("skin_")]
+    gains = np.asarray(tone, np.float32) / np.asarray(COND.MONK_TONES[COND.REFERENCE_TONE], np.float32)
+    expected = np.clip(np.round(img[mask == 1].astype(np.float32) * gains), 0, 255)
+    np.testing.assert_array_equal(out[mask == 1], expected)
+    assert not np.array_equal(out[mask == 1], img[mask == 1])
+
+
+def test_the_reference_tone_is_the_hand_as_photographed_and_no_condition():
+    img, mask = _hand_and_mask()
+    np.testing.assert_array_equal(COND.skin_tone(img, mask, COND.REFERENCE_TONE), img)
+    assert f"skin_{COND.REFERENCE_TONE}" not in {s.name for s in COND.conditions()}
+    assert len([s for s in COND.conditions() if s.family == "skin"]) == len(COND.MONK_TONES) - 1

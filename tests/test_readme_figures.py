@@ -124,6 +124,13 @@ def _reround(doc: dict) -> dict:
     return doc["layouts"]["first3-int8-reround"]
 
 
+def _condition_span(doc: dict, model: str, prefixes: tuple[str, ...]) -> str:
+    """``lo-hi`` of one artifact's accuracies under the conditions named with ``prefixes``
+    (benchmarks/conditions.py's results)."""
+    (row,) = [r for r in doc["results"] if f"/asl-digits-{model}/" in r["artifact"]]
+    return span([v for k, v in row["shifts"].items() if k.startswith(prefixes)], pct(1))
+
+
 def _micro_backgrounds(doc: dict) -> list[float]:
     return [v for k, v in doc["shifts"]["int8"].items() if k.startswith("bg_")]
 
@@ -285,6 +292,15 @@ FIGURES = (
                              ["accuracy"]))),
     Figure("reads {}% on every background shift and {}% on close-ups (means over two signer splits)",
            f"{RESULTS}/shifts/landmark_copies.json", lambda d: _landmarks(d)),
+    Figure("the fused reference reads {}% of the held-out close-ups, the camera model {}% ({}% at the darkest tone), "
+           "the `fast` model {}%; lit from one side, on the wall as photographed or cut out onto black, the fused "
+           "reference reads {}% (`benchmarks/results/shifts/conditions.json`",
+           f"{RESULTS}/shifts/conditions.json",
+           lambda d: (_condition_span(d, "fusion", ("skin_",)), _condition_span(d, "camera", ("skin_",)),
+                      pct(1)(next(r for r in d["results"] if "/asl-digits-camera/" in r["artifact"])["shifts"]
+                             ["skin_mst10"]),
+                      _condition_span(d, "fast", ("skin_",)),
+                      _condition_span(d, "fusion", ("light_", "bg_black_light_")))),
     Figure("reads {}% of the close-ups, a mean of {}% over the {} shifts and {}% over the eight backgrounds, {} of {} "
            "shifts at 95% or more (`benchmarks/results/shifts/fusion_refine.json`; under 95% only the checkerboard {}%",
            f"{RESULTS}/shifts/fusion_refine.json",

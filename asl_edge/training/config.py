@@ -145,6 +145,12 @@ class AugmentSection:
             ``noise``, ``stripes``, ``photo``: windows of the TRAIN photographs, ``leaves``: overlapping
             shapes at every scale, ``warm``: any of the patterns in skin, wood and beige tones), equally likely.
         background_feather: Gaussian sigma in pixels of the mask's edge (0: the hard mask).
+        hand_tone: share of the images whose hand (its mask, as for ``background_prob``) takes another
+            skin tone, before the background is replaced: every channel of the hand's pixels times one
+            lightness gain, log-uniform in ``[HAND_TONE_LIGHTNESS]``, and the green and blue channels
+            each times a tint of their own, uniform in ``1 +- HAND_TONE_TINT``
+            (:mod:`asl_edge.training.pipeline`): the built-in signers' hands share much the same tone, and
+            other people's do not.
         landmark_tilt: landmark models (``data.landmarks``): largest turn of the hand out of the image
             plane, in degrees, about each of the two image axes through the wrist (the image
             transforms above reach a landmark model only through ``data.landmark_copies``, once per
@@ -177,6 +183,7 @@ class AugmentSection:
     background_prob: float = setting(0.0, 0.0, 1.0, note="is a share of the images")
     backgrounds: str = "flat,gradient,noise,stripes,photo"
     background_feather: float = setting(0.0, 0.0, 50.0, note="is a blur sigma in pixels")
+    hand_tone: float = setting(0.0, 0.0, 1.0, note="is a share of the images")
     landmark_tilt: float = setting(0.0, 0.0, 60.0, note="is in degrees")
     landmark_noise: float = setting(0.0, 0.0, 1.0)
 

@@ -70,9 +70,9 @@ def _with_copies(train: ImageDataset, ds: ImageDataset, images: np.ndarray, inde
     The copies are made of the whole data set from one fixed seed (:data:`COPY_SEED`), like its
     landmarks: every split and run gets the same copies, so their extraction (a few hundred
     milliseconds each, most of them on the hand search's retries) is done once and cached."""
-    from asl_edge.training.pipeline import training_masks
+    from asl_edge.training.pipeline import training_masks, uses_masks
 
-    masks = training_masks(ds, aug) if aug.background_prob else None
+    masks = training_masks(ds, aug) if uses_masks(aug) else None
     altered = altered_copies(images, masks, aug, copies, COPY_SEED)
     got = extract(altered, pre.localiser, desc="landmarks of the altered copies")
     rows = (np.arange(copies)[:, None] * len(images) + index[None]).ravel()

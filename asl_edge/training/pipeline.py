@@ -24,6 +24,11 @@ from asl_edge.training.config import AugmentSection
 BLUR_SIGMA = (0.5, 2.0)  # the range of augment.blur_prob's Gaussian, in pixels
 # The antialiasing kernel's half-width: 3 sigma of the widest one, a shrink to 0.35 (sigma 1.09).
 ANTIALIAS_RADIUS = 4
+# augment.hand_tone: the hand's lightness gain (log-uniform) and the green and blue tint (1 +- it).
+# Skin of every depth: from a little lighter than the built-in hands to about a fifth of their
+# brightness (the darkest swatches of the Monk Skin Tone Scale against the built-in hands' nearest).
+HAND_TONE_LIGHTNESS = (0.15, 1.3)
+HAND_TONE_TINT = 0.25
 
 
 def augmenter(aug: AugmentSection, seed: int, backgrounds: np.ndarray | None = None):
@@ -32,7 +37,8 @@ def augmenter(aug: AugmentSection, seed: int, backgrounds: np.ndarray | None = N
     returns the augmented batch (same shape, clipped to 0..1), or ``None`` when off.
 
     Every transform is a vectorised TensorFlow op on the whole batch with per-image random
-    parameters, in camera order: the scene (a share ``background_prob`` of the hands laid over one
+    parameters, in camera order: the signer (a share ``hand_tone`` of the hands in another skin tone,
+    where a mask is given), the scene (a share ``background_prob`` of the hands laid over one
     of ``backgrounds``, a ``(K, H, W, C)`` ``uint8`` bank, where a mask is given), geometry (flip,
     one affine warp for rotation/shift/scale with a varied fill, the legacy Keras zoom), light
     (exposure gain, contrast, additive brightness, gamma), colour (white-balance gains, grey), then
@@ -46,6 +52,8 @@ def augmenter(aug: AugmentSection, seed: int, backgrounds: np.ndarray | None = N
     bank = tf.constant(backgrounds) if backgrounds is not None and aug.background_prob else None
 
     def apply(x, mask=None):
+        if aug.hand_tone and mask is not None:
+            x = _hand_tone(x, mask, aug.hand_tone)
         if bank is not None and mask is not None:
             x = _replace_background(x, mask, bank, aug.background_prob)
         x = _geometry(x, aug)
@@ -96,6 +104,23 @@ def _on_chosen(chosen, transform, x):
                    lambda: x)
 
 
+def _hand_tone(x, mask, prob: float):
+    """A share ``prob`` of the images: the hand (``mask``) in another skin tone, each channel times the
+    image's lightness gain and green and blue times their own tint (:data:`HAND_TONE_LIGHTNESS`,
+    :data:`HAND_TONE_TINT`); off the mask the pixels stay as they were. Grey inputs get the lightness alone."""
+    from asl_edge.keras_compat import tf
+
+    n = tf.shape(x)[0]
+    low, high = HAND_TONE_LIGHTNESS
+    lightness = tf.exp(_uniform(n, math.log(low), math.log(high)))
+    gains = lightness[:, None] * tf.ones([1, x.shape[-1]])
+    if x.shape[-1] == 3:
+        tint = tf.random.uniform(tf.stack([n, 2]), 1.0 - HAND_TONE_TINT, 1.0 + HAND_TONE_TINT)
+        gains = gains * tf.concat([tf.ones([n, 1]), tint], axis=1)
+    toned = x * (1.0 - mask) + tf.clip_by_value(x * gains[:, None, None, :], 0.0, 1.0) * mask
+    return _pick(_chosen(n, prob), toned, x)
+
+
 def _replace_background(x, mask, bank, prob: float):
     """A share ``prob`` of the images: ``mask * x + (1 - mask) * background``, each background a
     random one of ``bank`` (``uint8``), mirrored and flipped at random. Where the mask is 1 the
@@ -109,8 +134,13 @@ def _replace_background(x, mask, bank, prob: float):
     return _pick(_chosen(n, prob), mask * x + (1.0 - mask) * bg, x)
 
 
+def uses_masks(aug: AugmentSection) -> bool:
+    """Whether ``aug`` cuts the hand out of its picture (background replacement or another skin tone)."""
+    return aug.background_prob > 0 or aug.hand_tone > 0
+
+
 def training_masks(ds: ImageDataset, aug: AugmentSection) -> np.ndarray:
-    """The hand masks of ``ds``'s images for background replacement: ``(N, H, W, 1)`` ``uint8``
+    """The hand masks of ``ds``'s images for background replacement and skin tones: ``(N, H, W, 1)`` ``uint8``
     0..255, feathered by ``aug.background_feather`` (computed once per data set and cached,
     :mod:`asl_edge.data.masks`).
 
@@ -122,8 +152,8 @@ def training_masks(ds: ImageDataset, aug: AugmentSection) -> np.ndarray:
     from asl_edge.data.masks import hand_masks
 
     if ds.streaming:
-        raise DataError("augment.background_prob needs the images in memory (hand masks): set data.stream=false "
-                        "or augment.background_prob=0")
+        raise DataError("augment.background_prob and augment.hand_tone need the images in memory (hand masks): "
+                        "set data.stream=false, or both to 0")
     images = ds.load_images()
     if images.shape[-1] == 1:  # a grayscale-input model: the hand models read the grey as RGB
         images = np.repeat(images, 3, axis=-1)
@@ -338,10 +368,10 @@ def make_dataset(
         return _landmark_dataset(ds, batch_size, training, aug, seed, sample_weights)
     labels = ds.labels.astype(np.int64)
     images = _image_source(ds)
-    replace_bg = training and aug is not None and aug.enabled and aug.background_prob > 0
+    with_masks = training and aug is not None and aug.enabled and uses_masks(aug)
     backgrounds = None
-    if replace_bg:  # each image travels with its hand mask
-        backgrounds = training_backgrounds(ds, aug, seed)
+    if with_masks:  # each image travels with its hand mask
+        backgrounds = training_backgrounds(ds, aug, seed) if aug.background_prob > 0 else None
         images = tf.data.Dataset.zip((images, tf.data.Dataset.from_tensor_slices(training_masks(ds, aug))))
     data = tf.data.Dataset.zip((images, tf.data.Dataset.from_tensor_slices(labels)))
     if sample_weights is not None:
@@ -356,7 +386,7 @@ def make_dataset(
     layers = augmenter(aug, seed, backgrounds) if training and aug is not None else None
 
     def _prepare(x, *rest):
-        x, mask = x if replace_bg else (x, None)
+        x, mask = x if with_masks else (x, None)
         x = tf.cast(x, tf.float32) / 255.0
         if layers is not None:
             x = layers(x) if mask is None else layers(x, mask=tf.cast(mask, tf.float32) / 255.0)
