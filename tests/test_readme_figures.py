@@ -292,11 +292,12 @@ FIGURES = (
                              ["accuracy"]))),
     Figure("reads {}% on every background shift and {}% on close-ups (means over two signer splits)",
            f"{RESULTS}/shifts/landmark_copies.json", lambda d: _landmarks(d)),
-    Figure("the fused reference reads {}% of the held-out close-ups, the camera model {}% ({}% at the darkest tone), "
-           "the `fast` model {}%; lit from one side, on the wall as photographed or cut out onto black, the fused "
-           "reference reads {}% (`benchmarks/results/shifts/conditions.json`",
+    Figure("the fused reference reads {}% of the {} held-out close-ups, the camera model {}% ({}% at the darkest "
+           "tone), the `fast` model {}%; lit from one side, on the wall as photographed or cut out onto black, "
+           "the fused reference reads {}% (`benchmarks/results/shifts/conditions.json`",
            f"{RESULTS}/shifts/conditions.json",
-           lambda d: (_condition_span(d, "fusion", ("skin_",)), _condition_span(d, "camera", ("skin_",)),
+           lambda d: (_condition_span(d, "fusion", ("skin_",)), str(d["results"][0]["images"]),
+                      _condition_span(d, "camera", ("skin_",)),
                       pct(1)(next(r for r in d["results"] if "/asl-digits-camera/" in r["artifact"])["shifts"]
                              ["skin_mst10"]),
                       _condition_span(d, "fast", ("skin_",)),
