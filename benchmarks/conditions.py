@@ -65,10 +65,9 @@ def side_light(img: np.ndarray, side: Side, bright: float = BRIGHT, dark: float 
     return np.clip(np.round(img.astype(np.float32) * gain), 0, 255).astype(np.uint8)
 
 
-def _over_black(img: np.ndarray, mask, side: Side) -> np.ndarray:
-    from asl_edge.runtime.shifts import get_shift
-
-    return side_light(get_shift("bg_black").apply(img, mask=mask), side)
+def _lit_over(img: np.ndarray, mask, over, side: Side) -> np.ndarray:
+    """``img``'s hand laid over a wall by the background shift ``over``, then lit from ``side``."""
+    return side_light(over(img, mask=mask), side)
 
 
 def tone_gains(tone: str) -> np.ndarray:
@@ -77,22 +76,23 @@ def tone_gains(tone: str) -> np.ndarray:
 
 
 def skin_tone(img: np.ndarray, mask, tone: str) -> np.ndarray:
-    """``img`` with the hand (``mask``: ``HxW``, 0..1 or 0..255) recoloured to ``tone``; the rest as it was."""
-    m = np.asarray(mask, np.float32)
-    m = (m / 255.0 if m.max() > 1.0 else m)[..., None]
-    x = img.astype(np.float32)
-    return np.clip(np.round(x * (1.0 - m) + x * tone_gains(tone) * m), 0, 255).astype(np.uint8)
+    """``img`` with the hand (``mask``, read as the background shifts read it) recoloured to ``tone``:
+    the recoloured picture where the mask is 1, the picture as it was (the wall) where it is 0."""
+    from asl_edge.runtime.shifts import replace_background, white_balance
+
+    return replace_background(white_balance(img, tuple(tone_gains(tone))), lambda _: img, mask)
 
 
 def conditions() -> list:
     """The measured conditions as :class:`~asl_edge.runtime.shifts.Shift` objects: each side's light on
     the photograph as taken, then on the hand cut out onto black; then each skin tone but the reference."""
-    from asl_edge.runtime.shifts import Shift
+    from asl_edge.runtime.shifts import Shift, get_shift
 
+    over_black = get_shift("bg_black").apply
     ramp = f"exposure x{BRIGHT:g} at that edge falling to x{DARK:g} at the other"
     light = [Shift(f"light_from_{s.name}", "light", DARK, partial(side_light, side=s),
                    f"light from {s.name}: {ramp}") for s in SIDES]
-    black = [Shift(f"bg_black_light_from_{s.name}", "background", DARK, partial(_over_black, side=s),
+    black = [Shift(f"bg_black_light_from_{s.name}", "background", DARK, partial(_lit_over, over=over_black, side=s),
                    f"the hand cut out onto black, light from {s.name}: {ramp}", needs_mask=True) for s in SIDES]
     tones = [Shift(f"skin_{t}", "skin", int(t[3:]), partial(skin_tone, tone=t),
                    f"the hand recoloured to Monk skin tone {t[3:]} (RGB {MONK_TONES[t]}), the wall as taken",
