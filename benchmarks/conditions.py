@@ -49,10 +49,12 @@ SIDES = (Side("left", 1, True), Side("right", 1, False), Side("above", 0, True),
 # The Monk Skin Tone Scale's ten swatches (sRGB), lightest first.
 MONK_TONES = {f"mst{i}": tuple(int(h[j:j + 2], 16) for j in (0, 2, 4)) for i, h in enumerate(
     ("f6ede4", "f3e7db", "f7ead0", "eadaba", "d7bd96", "a07e56", "825c43", "604134", "3a312a", "292420"), 1)}
-# The built-in signers' hands as photographed: on 400 of the stored pictures the hand pixels' mean is
-# green/red 0.84 and blue/red 0.66, nearest of the ten to swatch 5 (0.88, 0.70); recolouring to a tone
-# multiplies by that tone's swatch over swatch 5's.
+# The built-in signers' hands as photographed: on the first 400 stored pictures the hand pixels' mean is
+# green/red 0.84 and blue/red 0.66, nearest of the ten to swatch 5 (0.88, 0.70; `--hand-colour`:
+# benchmarks/results/shifts/hand_colour.json); recolouring to a tone multiplies by that tone's swatch
+# over swatch 5's.
 REFERENCE_TONE = "mst5"
+HAND_COLOUR_PICTURES = 400
 
 
 def side_light(img: np.ndarray, side: Side, bright: float = BRIGHT, dark: float = DARK) -> np.ndarray:
@@ -83,6 +85,30 @@ def skin_tone(img: np.ndarray, mask, tone: str) -> np.ndarray:
     return replace_background(white_balance(img, tuple(tone_gains(tone))), lambda _: img, mask)
 
 
+def nearest_tone(rgb) -> str:
+    """The swatch of :data:`MONK_TONES` whose hue is nearest ``rgb``'s: the distance between their
+    (green/red, blue/red) ratios, which a camera's exposure leaves as they are."""
+    def ratios(c):
+        return np.asarray(c[1:], np.float64) / float(c[0])
+
+    return min(MONK_TONES, key=lambda t: float(np.linalg.norm(ratios(MONK_TONES[t]) - ratios(rgb))))
+
+
+def hand_colour(count: int = HAND_COLOUR_PICTURES) -> dict:
+    """The mean colour of the hand pixels (their masks) in the built-in set's first ``count`` stored
+    pictures, its ratios and its nearest swatch (what :data:`REFERENCE_TONE` stands for)."""
+    from asl_edge.data.builtin import load_builtin
+    from asl_edge.data.masks import hand_masks
+    from asl_edge.runtime.preprocess import Preprocessing
+
+    images = load_builtin(Preprocessing())["images"][:count]
+    mean = images[hand_masks(images).masks.astype(bool)].mean(axis=0)
+    return {"evaluation": f"the hand pixels of the built-in set's first {len(images)} stored pictures",
+            "hand_mean_rgb": [round(float(v), 2) for v in mean],
+            "green_over_red": round(float(mean[1] / mean[0]), 3), "blue_over_red": round(float(mean[2] / mean[0]), 3),
+            "nearest_tone": nearest_tone(mean), "reference_tone": REFERENCE_TONE}
+
+
 def conditions() -> list:
     """The measured conditions as :class:`~asl_edge.runtime.shifts.Shift` objects: each side's light on
     the photograph as taken, then on the hand cut out onto black; then each skin tone but the reference."""
@@ -110,23 +136,34 @@ def measure(artifact: str, data: str | None) -> dict:
             "worst": m["worst_shift"]}
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("artifacts", nargs="+", help=".tflite/.onnx artifacts (or run folders)")
-    ap.add_argument("--data", help="a data source [default: each artifact's held-out signers]")
-    ap.add_argument("--out", type=Path, required=True, help="the JSON to write")
-    args = ap.parse_args(argv)
-    from tqdm import tqdm
-
+def _write(out: Path, result: dict, argv) -> None:
     from asl_edge.runtime.fsutil import atomic_path
 
-    rows = [measure(a, args.data) for a in tqdm(args.artifacts, desc="artifacts", unit="artifact")]
-    result = {"evaluation": "; ".join(sorted({r["data"] for r in rows})),
-              "conditions": {s.name: s.description for s in conditions()},
-              "results": rows,
-              "command": "PYTHONPATH=. python benchmarks/conditions.py " + " ".join(argv or sys.argv[1:])}
-    with atomic_path(args.out) as tmp:
+    result["command"] = "PYTHONPATH=. python benchmarks/conditions.py " + " ".join(argv or sys.argv[1:])
+    with atomic_path(out) as tmp:
         Path(tmp).write_text(json.dumps(result, indent=1) + "\n")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("artifacts", nargs="*", help=".tflite/.onnx artifacts (or run folders)")
+    ap.add_argument("--data", help="a data source [default: each artifact's held-out signers]")
+    ap.add_argument("--hand-colour", action="store_true",
+                    help="measure the built-in hands' colour and nearest swatch instead of any artifact")
+    ap.add_argument("--out", type=Path, required=True, help="the JSON to write")
+    args = ap.parse_args(argv)
+    if args.hand_colour:
+        result = hand_colour()
+        _write(args.out, result, argv)
+        print(f"{result['evaluation']}: mean RGB {result['hand_mean_rgb']}, nearest {result['nearest_tone']}")
+        return 0
+    if not args.artifacts:
+        ap.error("name the artifacts to measure, or --hand-colour")
+    from tqdm import tqdm
+
+    rows = [measure(a, args.data) for a in tqdm(args.artifacts, desc="artifacts", unit="artifact")]
+    _write(args.out, {"evaluation": "; ".join(sorted({r["data"] for r in rows})),
+                      "conditions": {s.name: s.description for s in conditions()}, "results": rows}, argv)
     for r in rows:
         print(f"{r['artifact']}: unchanged {r['unchanged']:.2%}, worst {r['worst']['name']} "
               f"{r['worst']['accuracy']:.2%} ({r['data']})")

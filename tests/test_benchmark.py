@@ -347,3 +347,21 @@ def test_the_reference_tone_is_the_hand_as_photographed_and_no_condition():
     np.testing.assert_array_equal(COND.skin_tone(img, mask, COND.REFERENCE_TONE), img)
     assert f"skin_{COND.REFERENCE_TONE}" not in {s.name for s in COND.conditions()}
     assert len([s for s in COND.conditions() if s.family == "skin"]) == len(COND.MONK_TONES) - 1
+
+
+@pytest.mark.parametrize("tone", COND.MONK_TONES)
+def test_each_swatch_is_its_own_nearest_tone_at_any_exposure(tone):
+    """Hue, not brightness, picks the swatch: a swatch half or a fifth as bright is still itself."""
+    rgb = np.asarray(COND.MONK_TONES[tone], np.float64)
+    assert [COND.nearest_tone(rgb * k) for k in (1.0, 0.5, 0.2)] == [tone] * 3
+
+
+def test_the_reference_tone_is_the_measured_nearest_one_to_the_built_in_hands():
+    measured = json.loads((Path(__file__).parents[1] / "benchmarks/results/shifts/hand_colour.json").read_text())
+    assert measured["nearest_tone"] == COND.nearest_tone(measured["hand_mean_rgb"]) == COND.REFERENCE_TONE
+
+
+def test_conditions_without_artifacts_or_hand_colour_is_one_usage_error(capsys):
+    with pytest.raises(SystemExit) as exc:
+        COND.main(["--out", "unused.json"])
+    assert exc.value.code == 2 and "--hand-colour" in capsys.readouterr().err
