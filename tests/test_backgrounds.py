@@ -279,6 +279,31 @@ def test_hand_tone_recolours_only_the_hand_within_the_drawn_gains():
                                atol=1e-6)
 
 
+@pytest.mark.parametrize("kept_background", [False, True])
+def test_hand_tone_kept_background_tones_only_hands_whose_background_stays(kept_background):
+    """Every hand toned, half the backgrounds replaced: on their own the shares overlap (a toned hand
+    over another background); with ``hand_tone_kept_background`` every image gets exactly one of them."""
+    from asl_edge.keras_compat import tf
+    from asl_edge.training.backgrounds import background_bank
+    from asl_edge.training.pipeline import augmenter
+
+    images, masks = _batch()
+    x = images.astype(np.float32) / 255.0
+    bank = background_bank("flat,noise", 32, 32, seed=0, size=16)
+    tf.random.set_seed(0)
+    apply = augmenter(_plain(hand_tone=1.0, background_prob=0.5, hand_tone_kept_background=kept_background),
+                      seed=0, backgrounds=bank)
+    out = apply(tf.constant(x), mask=tf.constant(masks[..., None], tf.float32)).numpy()
+    hand = masks.astype(bool)
+    toned = np.array([not np.allclose(o[m], i[m], atol=1e-3) for o, i, m in zip(out, x, hand)])
+    replaced = np.array([not np.allclose(o[~m], i[~m], atol=1e-3) for o, i, m in zip(out, x, hand)])
+    assert 0.25 < replaced.mean() < 0.75
+    if kept_background:
+        np.testing.assert_array_equal(toned, ~replaced)
+    else:
+        assert toned.all()
+
+
 def test_hand_tone_alone_brings_the_masks_to_the_training_batches(monkeypatch):
     """With no background replacement, another skin tone still needs the hand masks: fails when they
     stay behind (the hands would reach the model as photographed)."""
@@ -313,6 +338,11 @@ def test_background_kinds_and_range_are_checked():
         cfg.resolve("fast", ["augment.background_feather=-1"])
     with pytest.raises(ConfigError, match=r"hand_tone is a share"):
         cfg.resolve("fast", ["augment.hand_tone=2"])
+    kept = "augment.hand_tone_kept_background=true"
+    for alone in ([kept], ["augment.hand_tone=0.5", "augment.background_prob=0", kept]):
+        with pytest.raises(ConfigError, match=r"needs augment.hand_tone > 0 and augment.background_prob > 0"):
+            cfg.resolve("fast", alone)
+    assert cfg.resolve("fast", ["augment.hand_tone=0.5", kept]).augment.hand_tone_kept_background
 
 
 def test_the_background_bank_is_seeded_and_never_uses_test_photographs(monkeypatch):

@@ -131,6 +131,25 @@ def _condition_span(doc: dict, model: str, prefixes: tuple[str, ...]) -> str:
     return span([v for k, v in row["shifts"].items() if k.startswith(prefixes)], pct(1))
 
 
+def _tone_runs(doc: dict, kept: bool, seed: int) -> list[dict]:
+    """hand_tone_fast.json's runs of one split: toned on kept backgrounds, or the recipe as it is."""
+    plain = ("fast_reference_seed", "fast_seed")
+    return [r for k, r in doc["runs"].items() if f"seed{seed}" in k
+            and ("kept_background" in k if kept else k.startswith(plain))]
+
+
+def _tone_cost(doc: dict, read) -> str:
+    """``lo-hi`` over the two splits of what toning on kept backgrounds costs, mean against mean."""
+    def mean(runs):
+        return sum(read(r) for r in runs) / len(runs)
+    return span([mean(_tone_runs(doc, False, s)) - mean(_tone_runs(doc, True, s)) for s in (0, 1)], pct(1))
+
+
+def _dark_tones(doc: dict, kept: bool) -> str:
+    return span([r["conditions_int8"][f"skin_mst{t}"] for s in (0, 1) for r in _tone_runs(doc, kept, s)
+                 for t in (8, 9, 10)], pct(1))
+
+
 def _micro_backgrounds(doc: dict) -> list[float]:
     return [v for k, v in doc["shifts"]["int8"].items() if k.startswith("bg_")]
 
@@ -302,6 +321,12 @@ FIGURES = (
                              ["skin_mst10"]),
                       _condition_span(d, "fast", ("skin_",)),
                       _condition_span(d, "fusion", ("light_", "bg_black_light_")))),
+    Figure("reads the recoloured tones 8-10 at {}% (two runs on each of two signer splits; the recipe as it is: {}%), "
+           "at a cost of {} points on the held-out close-ups and {} on the TEST scene",
+           f"{RESULTS}/shifts/hand_tone_fast.json",
+           lambda d: (_dark_tones(d, True), _dark_tones(d, False),
+                      _tone_cost(d, lambda r: r["accuracy"]).split("-")[0],
+                      _tone_cost(d, lambda r: r["shifts_int8"]["bg_scene"]))),
     Figure("reads {}% of the close-ups, a mean of {}% over the {} shifts and {}% over the eight backgrounds, {} of {} "
            "shifts at 95% or more (`benchmarks/results/shifts/fusion_refine.json`; under 95% only the checkerboard {}%",
            f"{RESULTS}/shifts/fusion_refine.json",

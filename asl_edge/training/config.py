@@ -151,6 +151,8 @@ class AugmentSection:
             each times a tint of their own, uniform in ``1 +- HAND_TONE_TINT``
             (:mod:`asl_edge.training.pipeline`): the built-in signers' hands share much the same tone, and
             other people's do not.
+        hand_tone_kept_background: only hands whose background is not replaced take another tone
+            (the two shares then fall on different images).
         landmark_tilt: landmark models (``data.landmarks``): largest turn of the hand out of the image
             plane, in degrees, about each of the two image axes through the wrist (the image
             transforms above reach a landmark model only through ``data.landmark_copies``, once per
@@ -184,6 +186,7 @@ class AugmentSection:
     backgrounds: str = "flat,gradient,noise,stripes,photo"
     background_feather: float = setting(0.0, 0.0, 50.0, note="is a blur sigma in pixels")
     hand_tone: float = setting(0.0, 0.0, 1.0, note="is a share of the images")
+    hand_tone_kept_background: bool = False
     landmark_tilt: float = setting(0.0, 0.0, 60.0, note="is in degrees")
     landmark_noise: float = setting(0.0, 0.0, 1.0)
 
@@ -595,7 +598,8 @@ def check(config: Config) -> Config:
             is a schedule), a plateau factor outside (0, 1), any key outside the range its field
             declares (``setting``), a scale range that is not ``scale_min <= scale_max``, or weight
             averaging over more epochs than the last phase has or under a distribution strategy;
-            ``data.upright`` without ``data.localise`` (only a found hand has an upright).
+            ``data.upright`` without ``data.localise`` (only a found hand has an upright);
+            ``augment.hand_tone_kept_background`` without both shares it separates.
     """
     if config.data.upright and not config.data.localise:
         raise ConfigError("data.upright turns the found hand upright: it needs data.localise=true")
@@ -612,6 +616,9 @@ def check(config: Config) -> Config:
     check_kinds(aug.backgrounds)
     if not aug.scale_min <= aug.scale_max:
         raise ConfigError(f"augment needs 0 < scale_min <= scale_max, got {aug.scale_min} and {aug.scale_max}")
+    if aug.hand_tone_kept_background and not (aug.hand_tone and aug.background_prob):
+        raise ConfigError("augment.hand_tone_kept_background keeps the toned hands off the replaced backgrounds: "
+                          "it needs augment.hand_tone > 0 and augment.background_prob > 0")
     train = config.train
     if train.schedule == "plateau":
         if train.warmup_epochs:

@@ -52,10 +52,8 @@ def augmenter(aug: AugmentSection, seed: int, backgrounds: np.ndarray | None = N
     bank = tf.constant(backgrounds) if backgrounds is not None and aug.background_prob else None
 
     def apply(x, mask=None):
-        if aug.hand_tone and mask is not None:
-            x = _hand_tone(x, mask, aug.hand_tone)
-        if bank is not None and mask is not None:
-            x = _replace_background(x, mask, bank, aug.background_prob)
+        if mask is not None:
+            x = _hand_and_background(x, mask, bank, aug)
         x = _geometry(x, aug)
         if zoom is not None:
             x = zoom(x, training=True)
@@ -104,10 +102,27 @@ def _on_chosen(chosen, transform, x):
                    lambda: x)
 
 
-def _hand_tone(x, mask, prob: float):
-    """A share ``prob`` of the images: the hand (``mask``) in another skin tone, each channel times the
-    image's lightness gain and green and blue times their own tint (:data:`HAND_TONE_LIGHTNESS`,
-    :data:`HAND_TONE_TINT`); off the mask the pixels stay as they were. Grey inputs get the lightness alone."""
+def _hand_and_background(x, mask, bank, aug: AugmentSection):
+    """The signer, then the scene: a share ``hand_tone`` of the hands in another skin tone, a share
+    ``background_prob`` laid over ``bank``; with ``hand_tone_kept_background`` the two shares fall on
+    different images (only hands whose background stays are toned)."""
+    from asl_edge.keras_compat import tf
+
+    replaced = None
+    if bank is not None and aug.hand_tone and aug.hand_tone_kept_background:
+        replaced = _chosen(tf.shape(x)[0], aug.background_prob)
+    if aug.hand_tone:
+        x = _hand_tone(x, mask, aug.hand_tone, spare=replaced)
+    if bank is not None:
+        x = _replace_background(x, mask, bank, aug.background_prob, chosen=replaced)
+    return x
+
+
+def _hand_tone(x, mask, prob: float, spare=None):
+    """A share ``prob`` of the images (none of the ``(B,)`` bool ``spare``): the hand (``mask``) in
+    another skin tone, each channel times the image's lightness gain and green and blue times their
+    own tint (:data:`HAND_TONE_LIGHTNESS`, :data:`HAND_TONE_TINT`); off the mask the pixels stay as
+    they were. Grey inputs get the lightness alone."""
     from asl_edge.keras_compat import tf
 
     n = tf.shape(x)[0]
@@ -118,20 +133,21 @@ def _hand_tone(x, mask, prob: float):
         tint = tf.random.uniform(tf.stack([n, 2]), 1.0 - HAND_TONE_TINT, 1.0 + HAND_TONE_TINT)
         gains = gains * tf.concat([tf.ones([n, 1]), tint], axis=1)
     toned = x * (1.0 - mask) + tf.clip_by_value(x * gains[:, None, None, :], 0.0, 1.0) * mask
-    return _pick(_chosen(n, prob), toned, x)
+    chosen = _chosen(n, prob)
+    return _pick(chosen if spare is None else chosen & ~spare, toned, x)
 
 
-def _replace_background(x, mask, bank, prob: float):
-    """A share ``prob`` of the images: ``mask * x + (1 - mask) * background``, each background a
-    random one of ``bank`` (``uint8``), mirrored and flipped at random. Where the mask is 1 the
-    pixels are the image's own, exactly."""
+def _replace_background(x, mask, bank, prob: float, chosen=None):
+    """A share ``prob`` of the images (or the ``(B,)`` bool ``chosen``): ``mask * x + (1 - mask) *
+    background``, each background a random one of ``bank`` (``uint8``), mirrored and flipped at
+    random. Where the mask is 1 the pixels are the image's own, exactly."""
     from asl_edge.keras_compat import tf
 
     n = tf.shape(x)[0]
     bg = tf.cast(tf.gather(bank, tf.random.uniform([n], 0, tf.shape(bank)[0], dtype=tf.int32)), x.dtype) / 255.0
     bg = _pick(_chosen(n, 0.5), tf.reverse(bg, axis=[2]), bg)
     bg = _pick(_chosen(n, 0.5), tf.reverse(bg, axis=[1]), bg)
-    return _pick(_chosen(n, prob), mask * x + (1.0 - mask) * bg, x)
+    return _pick(_chosen(n, prob) if chosen is None else chosen, mask * x + (1.0 - mask) * bg, x)
 
 
 def uses_masks(aug: AugmentSection) -> bool:
