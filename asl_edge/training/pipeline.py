@@ -108,6 +108,8 @@ def _hand_and_background(x, mask, bank, aug: AugmentSection):
     different images (only hands whose background stays are toned)."""
     from asl_edge.keras_compat import tf
 
+    # Drawn ahead only when the shares must not overlap: otherwise each transform draws its own share
+    # where it always did, so the recipes without the option keep their random stream.
     replaced = None
     if bank is not None and aug.hand_tone and aug.hand_tone_kept_background:
         replaced = _chosen(tf.shape(x)[0], aug.background_prob)
