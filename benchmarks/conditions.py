@@ -60,11 +60,11 @@ HAND_COLOUR_PICTURES = 400
 def side_light(img: np.ndarray, side: Side, bright: float = BRIGHT, dark: float = DARK) -> np.ndarray:
     """``img`` (uint8 HxWx3) with its exposure falling linearly from ``bright`` at ``side`` to ``dark``
     at the opposite edge, clipped to 0..255."""
-    n = img.shape[side.axis]
-    t = np.linspace(0.0, 1.0, n, dtype=np.float32)
+    from asl_edge.runtime.shifts import exposure
+
+    t = np.linspace(0.0, 1.0, img.shape[side.axis], dtype=np.float32)
     gain = bright + (dark - bright) * (t if side.lit_at_start else t[::-1])
-    gain = gain[None, :, None] if side.axis == 1 else gain[:, None, None]
-    return np.clip(np.round(img.astype(np.float32) * gain), 0, 255).astype(np.uint8)
+    return exposure(img, gain[None, :, None] if side.axis == 1 else gain[:, None, None])
 
 
 def _lit_over(img: np.ndarray, mask, over, side: Side) -> np.ndarray:

@@ -147,8 +147,9 @@ def letterbox_aspect(img: np.ndarray, aspect: float) -> np.ndarray:
 
 
 # -- light ---------------------------------------------------------------------------------------
-def exposure(img: np.ndarray, gain: float) -> np.ndarray:
-    """Multiplies every pixel by ``gain`` (under- or over-exposure; clipped at 255)."""
+def exposure(img: np.ndarray, gain: float | np.ndarray) -> np.ndarray:
+    """Multiplies every pixel by ``gain`` (under- or over-exposure; clipped at 255); an array gain
+    broadcasts over the image (light that varies across the frame)."""
     return _to_uint8(_check(img).astype(np.float32) * gain)
 
 
