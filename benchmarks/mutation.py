@@ -99,6 +99,15 @@ TARGETS = {
     "config": Target("asl_edge/training/config.py", ("tests/test_config_values.py", "tests/test_config.py"), functions=(
         "_coerce", "_apply", "merge", "parse_set", "_is_text", "flag_sets", "resolve", "adapt_image_size", "check",
         "_check_landmarks")),
+    # The late fusion of the landmark and crop models' probabilities, and the settings a fused artifact records.
+    "fusion": Target("asl_edge/runtime/fusion.py", (
+        "tests/test_fusion.py", "-k",
+        "combination and not graph or probabilities or float32 or leading_shape or veto or bad_fusion or recorded "
+        "or weight_range"),
+        functions=("_mean", "_log", "fuse", "FusionSpec.__post_init__", "FusionSpec.to_dict", "FusionSpec.from_dict")),
+    # The crop's test-time views (every reference camera and fused artifact reads its crop in five).
+    "views": Target("asl_edge/runtime/views.py", (
+        "tests/test_views.py", "-k", "each_view or fused_row or averages or bad_views or parse_names or round_trip")),
     "landmarks": Target("asl_edge/runtime/landmarks.py", (
         "tests/test_landmarks.py", "-k",
         "features or depth or normalised or no_hand or batches or bad_landmark or round_trips")),
@@ -111,6 +120,12 @@ _MODE_INFERRED = ("Image.fromarray without its mode: Pillow infers it (RGB, L) f
                   "input taken")
 _FLOAT64 = ("float64 arithmetic instead of float32: the tests hold the shift to a float64 reference, which float32 "
             "meets at every level of their grid; the mutant is at least as exact")
+
+_LOG_SHIFT = ("the log-probabilities shifted by another constant (+max, or the whole batch's max): renormalising each "
+              "row divides it out, and with probabilities floored at 1e-6 every exponent stays within -28..0, far "
+              "from float64's under- and overflow")
+_FUSE_FLOAT32 = ("float32 arithmetic where the inputs are float32 (the models' outputs): the result is returned as "
+                 "float32, within a float32 step of the float64 computation the tests hold it to")
 
 # Survivors that cannot change behaviour: "module:mutant name" -> why.
 EQUIVALENT: dict[str, str] = {
@@ -331,6 +346,26 @@ EQUIVALENT: dict[str, str] = {
         "2.0 instead of 1.0 as the stand-in palm where there is none: the outer np.where gives 0 there anyway",
     "landmarks:asl_edge.runtime.landmarks.x_landmark_features__mutmut_19":
         "reshape(..., -2): NumPy (2.x) reads a negative size as 'whatever is left', exactly as -1",
+    "fusion:asl_edge.runtime.fusion.x__log__mutmut_19": _LOG_SHIFT,
+    "fusion:asl_edge.runtime.fusion.x__log__mutmut_20": _LOG_SHIFT,
+    "fusion:asl_edge.runtime.fusion.x__log__mutmut_22": _LOG_SHIFT,
+    "fusion:asl_edge.runtime.fusion.x_fuse__mutmut_19": _FUSE_FLOAT32,
+    "fusion:asl_edge.runtime.fusion.x_fuse__mutmut_21": _FUSE_FLOAT32,
+    "fusion:asl_edge.runtime.fusion.x_fuse__mutmut_23": _FUSE_FLOAT32,
+    "fusion:asl_edge.runtime.fusion.x_fuse__mutmut_25": _FUSE_FLOAT32,
+    "views:asl_edge.runtime.views.x_expand__mutmut_7":
+        "sample.reshape(None)[:pixels]: a fused row is already flat, and a crop's first axis is shorter than "
+        "pixels, so the slice keeps it whole and the reshape to crop_shape gives the same crop",
+    "views:asl_edge.runtime.views.x_expand__mutmut_9": "reshape(-2): NumPy (2.x) reads it as -1",
+    "views:asl_edge.runtime.views.x_expand__mutmut_10":
+        "sample.reshape(None)[pixels:]: a fused row is already flat; a crop's first axis is shorter than pixels, "
+        "so the rest is empty, as it is flattened",
+    "views:asl_edge.runtime.views.x_expand__mutmut_12": "reshape(-2): NumPy (2.x) reads it as -1",
+    "views:asl_edge.runtime.views.x_expand__mutmut_20":
+        "a crop also goes through the concatenation: with an empty rest it is reshaped back to the same crop",
+    "views:asl_edge.runtime.views.x_expand__mutmut_21":
+        "reshape(None) instead of reshape(sample.shape) for a fused row: the row is flat, as the result is",
+    "views:asl_edge.runtime.views.x_expand__mutmut_25": "reshape(-2): NumPy (2.x) reads it as -1",
 }
 
 

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from asl_edge.runtime.errors import DataError
-from asl_edge.runtime.fusion import COMBINATIONS, LOG_FLOOR, fuse
+from asl_edge.runtime.fusion import COMBINATIONS, LOG_FLOOR, FusionSpec, fuse
+from asl_edge.runtime.landmarks import LandmarkFeatures
 from tests.conftest import load_script
 
 A = np.array([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8]], np.float32)
@@ -47,6 +48,19 @@ def test_fused_outputs_are_probabilities_and_the_ends_are_each_model(name):
                                np.maximum(B, LOG_FLOOR if name == "log" else 0).sum(1, keepdims=True), atol=1e-5)
 
 
+def test_fused_outputs_are_float32_and_the_mean_unless_told_otherwise():
+    p = fuse(A.astype(np.float64), B.astype(np.float64), 0.3)
+    assert p.dtype == np.float32  # as the artifacts' outputs
+    np.testing.assert_allclose(p, expected("mean", 0.3), rtol=1e-6)
+
+
+@pytest.mark.parametrize("name", COMBINATIONS)
+def test_any_leading_shape_fuses_as_its_rows(name):
+    # one image's vectors, and a batch of views of each image: the classes are always the last axis
+    np.testing.assert_allclose(fuse(A[1], B[1], 0.3, name), expected(name, 0.3)[1], rtol=1e-5)
+    np.testing.assert_allclose(fuse(A[None], B[None], 0.3, name), expected(name, 0.3)[None], rtol=1e-5)
+
+
 def test_a_zero_probability_does_not_veto_the_other_models_answer():
     # the crop model is sure of class 1, the landmark model gives it an int8 zero: the geometric mean
     # still weighs the evidence instead of ruling class 1 out
@@ -54,7 +68,7 @@ def test_a_zero_probability_does_not_veto_the_other_models_answer():
 
 
 @pytest.mark.parametrize("bad, message", [
-    ({"combination": "max"}, "unknown fusion 'max'"),
+    ({"combination": "max"}, "unknown fusion 'max'; choose one of: mean, log$"),
     ({"weight": 1.5}, "from 0 to 1"), ({"weight": -0.1}, "from 0 to 1"), ({"weight": True}, "from 0 to 1"),
     ({"second": B[:1]}, "differ in shape"),
 ])
@@ -62,6 +76,41 @@ def test_bad_fusion_settings_fail_in_one_line(bad, message):
     kw = {"first": A, "second": B, "weight": 0.5, "combination": "mean", **bad}
     with pytest.raises(DataError, match=message):
         fuse(**kw)
+
+
+# -- the fusion an artifact records ------------------------------------------------------------------------
+def _spec(**changes) -> dict:
+    return {"landmarks": {"use_z": True, "version": 1}, "combination": "log", "weight": 0.3, "version": 1, **changes}
+
+
+@pytest.mark.parametrize("flag", [True, False])
+def test_a_recorded_fusion_round_trips_and_an_old_one_reads_as_written(flag):
+    spec = FusionSpec.from_dict(_spec(hand_flag=flag))
+    assert (spec.combination, spec.weight, spec.hand_flag) == ("log", 0.3, flag)
+    assert spec.features == LandmarkFeatures(use_z=True)
+    # an artifact fused before the hand flag has none: it is written back without one
+    assert spec.to_dict() == (_spec(hand_flag=True) if flag else _spec())
+    assert FusionSpec.from_dict(spec.to_dict()) == spec
+
+
+@pytest.mark.parametrize("bad, message", [
+    (_spec(combination="max"), "unknown fusion 'max'; choose one of: mean, log$"),
+    (_spec(weight=1.01), "from 0 to 1, got 1.01$"), (_spec(weight=-0.01), "from 0 to 1, got -0.01$"),
+    (_spec(weight=True), "from 0 to 1, got True$"), (_spec(weight="0.3"), "from 0 to 1, got '0.3'$"),
+    (_spec(hand_flag=1), "'hand_flag' must be true or false, got 1$"),
+    (_spec(version=2), "fusion version 2 is not supported \\(this asl-edge reads 1\\)$"),
+    (_spec(extra=1), "unknown fusion keys: extra$"),
+    (_spec(landmarks=[1]), "fusion 'landmarks' must be an object$"),
+    (_spec(landmarks={"use_z": "yes"}), "use_z"),
+    ([1], "preprocessing 'fusion' must be an object$"),
+])
+def test_a_bad_recorded_fusion_is_refused_in_one_line(bad, message):
+    with pytest.raises(DataError, match=message):
+        FusionSpec.from_dict(bad)
+
+
+def test_the_ends_of_the_weight_range_are_taken():
+    assert [FusionSpec.from_dict(_spec(weight=w)).weight for w in (0, 1.0)] == [0, 1.0]
 
 
 # -- the benchmark's fusion: weight chosen on validation data, then scored ------------------------------

@@ -13,31 +13,36 @@ import pytest
 from asl_edge.runtime.errors import DataError
 from asl_edge.runtime.hands import LocaliserConfig
 from asl_edge.runtime.preprocess import Preprocessing
-from asl_edge.runtime.views import SHIFT, VIEWS, expand, view
+from asl_edge.runtime.views import SHIFT, VIEWS, expand, parse_names, view
 
 ASL_EDGE = [sys.executable, "-m", "asl_edge"]
 CROP = (64, 64, 3)
 
 
-def _ramp() -> np.ndarray:
+def _ramp(side: int = CROP[0]) -> np.ndarray:
     """A crop whose every pixel differs from its neighbours (x in red, y in green)."""
-    y, x = np.mgrid[0:CROP[0], 0:CROP[1]]
+    y, x = np.mgrid[0:side, 0:side]
     return np.stack([x * 3, y * 3, (x + y) % 7], axis=-1).astype(np.uint8)
 
 
+# A model's crop side -> the pixels a view moves it: 3 of a 64-pixel crop, 1 of a 24-pixel one.
+MOVES = {64: 3, 24: 1}
+
+
+@pytest.mark.parametrize("side", MOVES)
 @pytest.mark.parametrize("name", list(VIEWS))
-def test_each_view_moves_the_crop_by_its_shift_and_repeats_the_edge(name):
-    crop = _ramp()
+def test_each_view_moves_the_crop_by_its_shift_and_repeats_the_edge(name, side):
+    crop = _ramp(side)
     moved = view(crop, name)
-    dx, dy = (round(u * SHIFT * CROP[0]) for u in VIEWS[name])
+    dx, dy = (round(u * SHIFT * side) for u in VIEWS[name])
     assert moved.shape == crop.shape and moved.dtype == crop.dtype
     # inside, the pixel at (x, y) is the crop's at (x - dx, y - dy)
-    inner = moved[8:-8, 8:-8]
-    assert np.array_equal(inner, crop[8 - dy:CROP[0] - 8 - dy, 8 - dx:CROP[1] - 8 - dx])
+    inner = moved[4:-4, 4:-4]
+    assert np.array_equal(inner, crop[4 - dy:side - 4 - dy, 4 - dx:side - 4 - dx])
     if (dx, dy) == (0, 0):
         assert np.array_equal(moved, crop)
     else:
-        assert abs(dx) + abs(dy) == 3  # 3 pixels of a 64-pixel crop
+        assert abs(dx) + abs(dy) == MOVES[side]
         # the gap is filled with the edge the content moved away from
         edge = moved[:, 0] if dx > 0 else moved[:, -1] if dx < 0 else moved[0] if dy > 0 else moved[-1]
         source = crop[:, 0] if dx > 0 else crop[:, -1] if dx < 0 else crop[0] if dy > 0 else crop[-1]
@@ -87,17 +92,24 @@ def test_classify_averages_the_model_over_the_recorded_views():
 @pytest.mark.parametrize(
     ("views", "extra", "message"),
     [
-        (("sideways",), {}, "views takes each of centre, left"),
-        (("left", "left"), {}, "views takes each of centre, left"),
+        (("sideways",), {}, "views takes each of centre, left, right, up, down at most once, got sideways$"),
+        (("left", "left"), {}, "views takes each of centre, left.* got left,left$"),
+        (("x" * 200,), {}, "at most once, got x{80}$"),  # a long name cut to 80 characters
         (("centre",), {"localiser": None}, "'views' are views of the hand's crop"),
         (("centre",), {"landmarks": {"use_z": False}}, "'views' are views of the hand's crop"),
-        ("centre", {}, "views must be a list of names"),
+        ("centre", {}, "views must be a list of names, got 'centre'$"),
+        ("x" * 200, {}, "views must be a list of names, got 'x{59}$"),  # cut to 60 characters
     ],
 )
 def test_bad_views_are_refused(views, extra, message):
     kw = {"localiser": LocaliserConfig().to_dict(), **extra}
     with pytest.raises(DataError, match=message):
         Preprocessing(views=views, **kw)
+
+
+def test_parse_names_reads_the_command_lines_list():
+    assert parse_names(" centre, left,,up ") == ("centre", "left", "up")
+    assert parse_names("") == parse_names(" , ") == ()
 
 
 def test_views_round_trip_and_are_absent_when_none_are_recorded():

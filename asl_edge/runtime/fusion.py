@@ -49,7 +49,8 @@ COMBINATIONS = {c.name: c for c in (
 
 
 def fuse(first: np.ndarray, second: np.ndarray, weight: float, combination: str = "mean") -> np.ndarray:
-    """The fused probabilities of two models' ``(n, classes)`` outputs on the same images.
+    """The fused probabilities of two models' ``(n, classes)`` outputs on the same images (any leading
+    shape: the classes are the last axis), as float32.
 
     Args:
         first: the first model's probabilities (the landmark model's, by convention).
