@@ -320,6 +320,28 @@ def test_fuse_refuses_models_that_cannot_be_fused_in_one_line(lm_artifact, crop_
     assert r.stderr.startswith("asl-edge: error:") and message in r.stderr and len(r.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize("setting, recorded, message", [
+    ("reread=true", True, None),  # what the landmarks are read from, set over the crop artifact's search
+    ("margin=0.3", None, "--localiser: the localiser's margin shapes the hand the classifier was trained on"),
+    ("reread", None, "--localiser"),
+])
+def test_fuse_sets_search_fields_over_the_crop_artifacts(lm_artifact, crop_artifact, tmp_path, setting, recorded,
+                                                         message):
+    from asl_edge.runtime.metadata import read_metadata
+
+    out = tmp_path / "out"
+    r = subprocess.run([*ASL_EDGE, "fuse", str(lm_artifact), str(crop_artifact), "--weight", "0.4", "--out", str(out),
+                        "--name", "tiny-fusion", "--localiser", setting, "--json"], capture_output=True, text=True)
+    if message:
+        assert r.returncode != 0 and not out.exists() and len(r.stderr.strip().splitlines()) == 1
+        assert r.stderr.startswith(f"asl-edge: error: {message}"), r.stderr
+        return
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["preprocessing"]["localiser"]["reread"] is recorded
+    assert read_metadata(out / "tiny-fusion_int8.tflite")["preprocessing"]["localiser"]["reread"] is recorded
+    assert read_metadata(crop_artifact)["preprocessing"]["localiser"].get("reread") is not recorded
+
+
 @pytest.fixture(scope="module")
 def fused_artifact(lm_artifact, crop_artifact, tmp_path_factory):
     from asl_edge.export.fusion import FuseConfig, fuse_exports

@@ -208,10 +208,17 @@ def test_landmark_preprocessing_round_trips_and_describes_its_input():
 
 # -- the extraction cache --------------------------------------------------------------------------
 class FakeLocaliser:
-    """Finds a hand in bright images only, and counts its searches."""
+    """Finds a hand in bright images only, and counts its searches; with ``reread``, reads a found hand
+    again 1000 pixels to the right (as ``LocaliserConfig.reread`` reads it with another landmark model)."""
 
     def __init__(self):
         self.calls = 0
+        self.reread = False
+
+    def reread_landmarks(self, rgb, hand):
+        from asl_edge.runtime.hands import Hand
+
+        return Hand(hand.landmarks + [1000, 0], hand.presence, hand.palm_score, hand.depth) if self.reread else hand
 
     def find_hand(self, rgb):
         from asl_edge.runtime.hands import Hand
@@ -250,6 +257,15 @@ def test_extraction_is_cached_per_image_and_settings(fake_localiser, tmp_path):
     assert more.searched == 1 and fake_localiser.calls == 4  # only the new image
     other = extract(images, {"a": 2}, tmp_path)
     assert other.searched == 3 and fake_localiser.calls == 7 and other.path != first.path
+
+
+def test_the_extraction_keeps_the_landmarks_the_model_reads(fake_localiser, tmp_path):
+    from asl_edge.data.landmarks import extract
+
+    images = np.full((1, 8, 8, 3), 150, np.uint8)
+    fake_localiser.reread = True
+    got = extract(images, {"reread": True}, tmp_path)
+    np.testing.assert_allclose(got.points[0], (right_hand() + 150 + [1000, 0, 0]).astype(np.float32))
 
 
 def test_a_damaged_cache_file_is_searched_again(fake_localiser, tmp_path):

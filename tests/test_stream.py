@@ -797,6 +797,44 @@ def test_a_found_hand_is_read_again_where_its_landmarks_place_it(monkeypatch, re
             LocaliserConfig(refine=bad)
 
 
+@pytest.mark.parametrize("reread, presence, read_again", [
+    (True, 0.95, True),  # the second landmark model's reading is a hand: the classifier reads its landmarks
+    (True, 0.5, False),  # no hand there: the search's own landmarks
+    (False, 0.95, False),  # never read again
+])
+def test_a_landmark_or_fused_model_reads_the_hand_read_again_by_the_second_landmark_model(
+        monkeypatch, reread, presence, read_again):
+    pytest.importorskip("ai_edge_litert")
+    from asl_edge.runtime.fusion import FusionSpec
+    from asl_edge.runtime.landmarks import LandmarkFeatures
+    from asl_edge.runtime.preprocess import Preprocessing
+
+    frame = np.full((240, 320, 3), 120, np.uint8)
+    localiser = HandLocaliser(LocaliserConfig(reread=reread), threads=1)
+    found, again, calls = _hand_at(140, 100, 40, 0.95), _hand_at(146, 104, 44, presence), []
+
+    def landmarks(rgb, cx, cy, side, angle=0.0, palm_score=0.0, pair=0):
+        calls.append(((cx, cy, side, angle), pair))
+        return again
+
+    monkeypatch.setattr(localiser, "landmarks", landmarks)
+    read = localiser.reread_landmarks(frame, found)
+    assert read is (again if read_again else found)
+    assert [pair for _, pair in calls] == ([1] if reread else [])  # the second pair's landmark model
+    for region, _ in calls:
+        assert region == pytest.approx(hands.tracking_region(found))  # where the found hand's landmarks place it
+    settings = LocaliserConfig(reread=reread).to_dict()
+    marks = Preprocessing(localiser=settings, landmarks=LandmarkFeatures().to_dict())
+    np.testing.assert_array_equal(marks.hand_sample(frame, found, localiser), read.points())
+    fused = Preprocessing(localiser=settings, fusion=FusionSpec(LandmarkFeatures().to_dict(), "log", 0.3).to_dict())
+    row = fused.hand_sample(frame, found, localiser)  # the crop's pixels, then the landmarks (no hand flag)
+    np.testing.assert_array_equal(row[-read.points().size:], read.points().reshape(-1))
+    with pytest.raises(DataError, match="reread .* needs second_models"):
+        LocaliserConfig(reread=True, second_models=())
+    with pytest.raises(DataError, match="reread must be true or false"):
+        LocaliserConfig(reread="yes")
+
+
 @pytest.mark.parametrize("budget_s, answers", [(1.0, [100, 100, 100]), (0.035, [40, 100, 100])])
 def test_the_live_loop_reads_a_found_hand_wider_in_its_frame_or_the_next(monkeypatch, budget_s, answers):
     # The search's first pass costs 30 ms: with a 35 ms budget the wider look (10 ms more) waits for the

@@ -204,10 +204,13 @@ def verify(export_dir, as_json):
 @click.option("--out", default=None, type=click.Path(), help="Output folder [default: runs/export/<name>].")
 @click.option("--name", default=None, help="Name the artifact <name>_int8.tflite [default: the crop model's, "
                                            "with -fusion].")
+@click.option("--localiser", multiple=True, metavar="FIELD=VALUE",
+              help="Set a hand-search field over the crop artifact's (VALUE in JSON; repeatable), e.g. reread=true, "
+                   "as `asl-edge export --localiser`.")
 @click.option("--force", is_flag=True, help="Replace a fusion that asl-edge wrote in --out.")
 @json_option
 @common_options
-def fuse(landmarks, crop, weight, combination, data, out, name, force, as_json):
+def fuse(landmarks, crop, weight, combination, data, out, name, localiser, force, as_json):
     """Fuse a landmark model and a crop model into one int8 TFLite artifact.
 
     LANDMARKS and CROP are .tflite artifacts of the landmarks and camera recipes, held out on the
@@ -217,14 +220,16 @@ def fuse(landmarks, crop, weight, combination, data, out, name, force, as_json):
     """
     from pathlib import Path
 
-    from asl_edge.cli.checks import check_number
+    from asl_edge.cli.checks import check_number, parse_settings
     from asl_edge.export.fusion import FuseConfig, fuse_exports
     from asl_edge.runtime.fusion import COMBINATIONS
 
     check_number("--weight", weight, minimum=0, maximum=1)
     if combination not in COMBINATIONS:
         raise click.BadParameter(f"choose one of: {', '.join(COMBINATIONS)}", param_hint="--combination")
-    manifest = fuse_exports(FuseConfig(Path(landmarks), Path(crop), weight, combination, name, data), out, force)
+    config = FuseConfig(Path(landmarks), Path(crop), weight, combination, name, data,
+                        localiser=parse_settings("--localiser", localiser))
+    manifest = fuse_exports(config, out, force)
     if as_json:
         echo_json(manifest)
         return

@@ -122,7 +122,8 @@ def extract(images: np.ndarray, settings: dict, cache_dir: str | os.PathLike | N
         localiser = cached_localiser(settings)
         for i in tqdm(missing, desc=desc, unit="image", file=sys.stderr, disable=None, leave=False):
             hand = localiser.find_hand(images[i])
-            entries[keys[i]] = ((hand.points(), True, hand.presence) if hand is not None else
+            read = localiser.reread_landmarks(images[i], hand) if hand is not None else None
+            entries[keys[i]] = ((read.points(), True, hand.presence) if hand is not None else
                                 (np.zeros((NUM_LANDMARKS, 3), np.float32), False, 0.0))
         if path is not None:
             _write(path, entries)

@@ -23,7 +23,7 @@ built: its runtime path would need the same two-part input, and LiteRT is the de
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -275,7 +275,8 @@ TOLERANCE = 1e-4
 @dataclass(frozen=True)
 class FuseConfig:
     """What ``asl-edge fuse`` builds: the two source artifacts, the combination and the landmark
-    model's ``weight``; ``name``: the artifact's stem (default: the crop artifact's, ``-fusion`` added)."""
+    model's ``weight``; ``name``: the artifact's stem (default: the crop artifact's, ``-fusion`` added);
+    ``localiser``: hand-search fields set over the crop artifact's (``asl-edge export --localiser``)."""
 
     landmarks: Path
     crop: Path
@@ -283,6 +284,7 @@ class FuseConfig:
     combination: str = "log"
     name: str | None = None
     data: str | None = None
+    localiser: dict = field(default_factory=dict)
 
 
 def _sources(config: FuseConfig):
@@ -312,14 +314,17 @@ def _sources(config: FuseConfig):
 
 def fused_preprocessing(lm, crop, config: FuseConfig):
     """The fused artifact's preprocessing: the crop model's (its image fields and its hand
-    localiser, which cuts the crop the way the crop model was trained on) with the fusion recorded."""
+    localiser, which cuts the crop the way the crop model was trained on, with ``config.localiser``'s
+    search fields over it) with the fusion recorded."""
     from dataclasses import replace
 
+    from asl_edge.export.pipeline import search_settings
     from asl_edge.runtime.fusion import FusionSpec
 
     spec = FusionSpec(landmarks=dict(lm.preprocessing.landmarks), combination=config.combination,
                       weight=float(config.weight), hand_flag=True)
-    return replace(crop.preprocessing, fusion=spec.to_dict())
+    localiser = search_settings(crop.preprocessing.localiser, config.localiser)
+    return replace(crop.preprocessing, fusion=spec.to_dict(), localiser=localiser)
 
 
 def _held_out_rows(pre, split: dict | None, data: str | None):

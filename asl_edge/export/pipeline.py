@@ -142,7 +142,7 @@ class ExportConfig:
         for name in self.npu:
             check_accelerator(name)
         # Checked here too, so that a bad --localiser fails before the run loads.
-        _search_settings(LocaliserConfig().to_dict(), self.localiser)
+        search_settings(LocaliserConfig().to_dict(), self.localiser)
         try:
             check_names(self.views)
         except DataError as exc:
@@ -206,7 +206,7 @@ def _with_search_settings(run: runfolder.Run, settings: dict) -> runfolder.Run:
     pre = run.preprocessing
     if pre.localiser is None:
         raise ExportError(f"--localiser: {run.folder} has no hand localiser (train it with --recipe camera)")
-    return replace(run, preprocessing=replace(pre, localiser=_search_settings(pre.localiser, settings)))
+    return replace(run, preprocessing=replace(pre, localiser=search_settings(pre.localiser, settings)))
 
 
 def _with_views(run: runfolder.Run, views: tuple[str, ...]) -> runfolder.Run:
@@ -221,7 +221,7 @@ def _with_views(run: runfolder.Run, views: tuple[str, ...]) -> runfolder.Run:
         raise ConfigError(f"--views: {exc}") from None
 
 
-def _search_settings(recorded: dict, settings: dict) -> dict:
+def search_settings(recorded: dict, settings: dict) -> dict:
     """``with_search_settings`` with its refusal as a ConfigError of ``--localiser``."""
     try:
         return with_search_settings(recorded, settings)

@@ -392,6 +392,14 @@ class LocaliserConfig:
             live loop's search under a frame budget leaves it to the next frame, which reads a followed hand
             in that region anyway. 0: never; recorded settings without it read this default (the localiser
             is not trained).
+        reread: the landmarks a landmark or fused model reads are the found hand's read once more by the
+            second pair's landmark model (``second_models``: MediaPipe's full one) in the region its landmarks
+            give (:func:`tracking_region`), where that reading is a hand (:meth:`HandLocaliser.is_hand`); the
+            crop is cut as before. The lite model places the folded fingers wrong before busy, skin-coloured
+            backgrounds. One full landmark call more per hand read. False: the search's own landmarks; recorded
+            settings without it read this default. It changes what the classifier reads, not where the search
+            looks, but both models are MediaPipe's with the same landmarks, so an export may set it
+            (``--localiser reread=true``) and the measurement says whether the classifier reads them better.
         upright: :meth:`HandLocaliser.crop` turns the hand upright (wrist below the middle
             finger's knuckle, as MediaPipe turns the hand for its landmark model) and frames it
             along its own axes, so a tilted hand or camera reaches the classifier as an upright
@@ -433,6 +441,7 @@ class LocaliserConfig:
     vote_frames: int = 3
     widen: float = 3.0
     refine: int = 1
+    reread: bool = False
     upright: bool = False
     whole_without_hand: bool = True
 
@@ -456,9 +465,12 @@ class LocaliserConfig:
                             "lie between 0 and 1")
         if isinstance(self.vote_frames, bool) or not isinstance(self.vote_frames, int) or self.vote_frames < 1:
             raise DataError(f"vote_frames must be a whole number of at least 1, got {self.vote_frames!r}")
-        for flag in ("whole_without_hand", "settle_small"):
+        for flag in ("whole_without_hand", "settle_small", "reread"):
             if not isinstance(getattr(self, flag), bool):
                 raise DataError(f"{flag} must be true or false, got {getattr(self, flag)!r}")
+        if self.reread and not self.second_models:
+            raise DataError("reread reads the found hand again with the second pair's landmark model: it needs "
+                            "second_models")
         if not 0 <= self.settle_presence <= 1:
             raise DataError(f"settle_presence must lie between 0 and 1, got {self.settle_presence}")
         if not 0 <= self.sign_weight <= MAX_SIGN_WEIGHT:
@@ -1062,6 +1074,14 @@ class HandLocaliser:
                 break
             hand = again
         return hand
+
+    def reread_landmarks(self, rgb: np.ndarray, hand: Hand) -> Hand:
+        """The hand whose landmarks a landmark or fused model reads: ``hand``, or with ``reread`` its reading by
+        the second pair's landmark model in the region its landmarks give, where that reading is a hand."""
+        if not self.config.reread:
+            return hand
+        again = self.landmarks(rgb, *tracking_region(hand), palm_score=hand.palm_score, pair=1)
+        return again if self.is_hand(again) else hand
 
     def choose(self, found: list[Hand], width: int, height: int, follow: Hand | None = None,
                judge: Callable[[Hand], float] | None = None) -> Hand | None:

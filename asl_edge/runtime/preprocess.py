@@ -454,8 +454,8 @@ class Preprocessing:
 
         Args and raises as :meth:`locate`.
         """
-        _, hand, _ = self._found_hand(img, name, tracker, judge)
-        return hand.points(), hand.box()
+        rgb, hand, localiser = self._found_hand(img, name, tracker, judge)
+        return localiser.reread_landmarks(rgb, hand).points(), hand.box()
 
     def fused_sample(self, img: Image.Image, name=None, tracker=None, judge=None):
         """A fused model's sample of an image: one hand search's crop pixels and landmarks in one
@@ -479,7 +479,7 @@ class Preprocessing:
         """The model's sample of one hand ``localiser`` found in the RGB frame ``rgb``: its
         landmarks (a landmark model), its fused row (a fused model) or its crop's pixels."""
         if self.landmarks is not None:
-            return hand.points()
+            return localiser.reread_landmarks(rgb, hand).points()
         if self.fusion is not None:
             return self.fused_from_hand(rgb, hand, localiser)
         return self.without_localiser().load(Image.fromarray(localiser.crop(rgb, hand.box()), "RGB"))
@@ -487,7 +487,8 @@ class Preprocessing:
     def fused_from_hand(self, rgb: np.ndarray, hand, localiser) -> np.ndarray:
         """A fused model's sample of a hand found in ``rgb`` by ``localiser`` (the crop it cuts)."""
         crop = self.without_localiser().load(Image.fromarray(localiser.crop(rgb, hand.box()), "RGB"))
-        return np.concatenate([crop.reshape(-1).astype(np.float32), hand.points().reshape(-1),
+        points = localiser.reread_landmarks(rgb, hand).points()
+        return np.concatenate([crop.reshape(-1).astype(np.float32), points.reshape(-1),
                                np.ones(self._flag, np.float32)])
 
     def from_array(self, rgb: np.ndarray) -> np.ndarray:
