@@ -45,12 +45,14 @@ fi
 for RECIPE in $TRAINED; do
   "$BIN/python" benchmarks/model_card.py "models/asl-digits-$RECIPE" "export/asl-digits-$RECIPE"
 done
-# The fused artifact is built from the two references' int8 files: rebuilt whenever either is.
+# The fused artifact is built from the two references' int8 files: rebuilt whenever either is. Its
+# landmarks are the found hand's read again by MediaPipe's full landmark model (LocaliserConfig.reread;
+# benchmarks/results/shifts/fusion_reread.json).
 case " $RECIPES " in
   *" camera "*|*" landmarks "*|*" fusion "*)
     "$BIN/asl-edge" fuse export/asl-digits-landmarks/asl-digits-landmarks_int8.tflite \
       export/asl-digits-camera/asl-digits-camera_int8.tflite --weight 0.3 --name asl-digits-fusion \
-      --out export/asl-digits-fusion --force ;;
+      --localiser reread=true --out export/asl-digits-fusion --force ;;
 esac
 case " $RECIPES " in *" fast "*) ;; *) exit 0 ;; esac
 # 15 epochs per step: the fine-tuning sees the recipe's augmentation, which 5 epochs did not recover

@@ -138,6 +138,16 @@ def _tone_runs(doc: dict, kept: bool, seed: int) -> list[dict]:
             and ("kept_background" in k if kept else k.startswith(plain))]
 
 
+def _shift_summary(doc: dict) -> tuple[str, ...]:
+    """An artifact's shift figures in a results file's summary: the mean, the backgrounds' mean, how many at 95%."""
+    return (pct(2)(doc["mean_over_shifts"]), pct(2)(doc["mean_backgrounds"]), str(doc["shifts_at_least_95"]),
+            str(doc["shifts"]))
+
+
+def _checker(doc: dict) -> str:
+    return pct(1)(doc["shifts_int8"]["bg_checker"]["accuracy"])
+
+
 def _tone_cost(doc: dict, read) -> str:
     """What toning on kept backgrounds costs, mean of the runs against mean, on the two splits: ``lo-hi``,
     or one figure where they agree at the printed precision."""
@@ -331,12 +341,15 @@ FIGURES = (
                       _tone_cost(d, lambda r: r["accuracy"]),
                       _tone_cost(d, lambda r: r["shifts_int8"]["bg_scene"]))),
     Figure("reads {}% of the close-ups, a mean of {}% over the {} shifts and {}% over the eight backgrounds, {} of {} "
-           "shifts at 95% or more (`benchmarks/results/shifts/fusion_refine.json`; under 95% only the checkerboard {}%",
-           f"{RESULTS}/shifts/fusion_refine.json",
+           "shifts at 95% or more, the checkerboard {}% (`benchmarks/results/shifts/fusion_reread.json`; the {} "
+           "validation images {}%, {}%, {}%, {} of {}). Without the full model's reading {}%, {}%, {} of {}, the "
+           "checkerboard {}% (`fusion_refine.json`;",
+           f"{RESULTS}/shifts/fusion_reread.json",
            lambda d: (pct(2)(d["after"]["unchanged"]), pct(2)(d["after"]["mean_over_shifts"]),
                       str(d["after"]["shifts"]), pct(2)(d["after"]["mean_backgrounds"]),
-                      str(d["after"]["shifts_at_least_95"]), str(d["after"]["shifts"]),
-                      pct(1)(d["after"]["shifts_int8"]["bg_checker"]["accuracy"]))),
+                      str(d["after"]["shifts_at_least_95"]), str(d["after"]["shifts"]), _checker(d["after"]),
+                      str(d["validation"]["num_samples"]), pct(2)(d["validation"]["unchanged"]),
+                      *_shift_summary(d["validation"]), *_shift_summary(d["before"]), _checker(d["before"]))),
     Figure("without the found hand's second reading {}%, {}% and the checkerboard {}%: `fusion_widen.json`",
            f"{RESULTS}/shifts/fusion_widen.json",
            lambda d: (pct(2)(d["after"]["mean_over_shifts"]), pct(2)(d["after"]["mean_backgrounds"]),
@@ -360,6 +373,9 @@ FIGURES = (
     Figure("at {} ms per 320x240 scene frame against the camera model's {} ms (LiteRT p50, 1 thread",
            f"{RESULTS}/bench/fusion-vs-camera-x86_64-2core-idle.json",
            lambda d: tuple(fixed(1)(r["latency_ms"]["p50"]) for r in d["results"] if r["format"] == "pipeline")),
+    Figure("model's reading costs {} ms against {} ms per scene frame",
+           f"{RESULTS}/bench/fusion-reread-x86_64-2core-epyc.json",
+           lambda d: tuple(fixed(1)(r["latency_ms"]["p50"]) for r in d["results"] if r["format"] == "pipeline")[::-1]),
     Figure("scene frames {}%, with bystanders {}%, far, dim, blurred hands {}% "
            "(`benchmarks/results/scenes/bystanders_fusion_refine.json`;",
            f"{RESULTS}/scenes/bystanders_fusion_refine.json",
