@@ -122,9 +122,10 @@ def extract(images: np.ndarray, settings: dict, cache_dir: str | os.PathLike | N
         localiser = cached_localiser(settings)
         for i in tqdm(missing, desc=desc, unit="image", file=sys.stderr, disable=None, leave=False):
             hand = localiser.find_hand(images[i])
-            read = localiser.reread_landmarks(images[i], hand) if hand is not None else None
-            entries[keys[i]] = ((read.points(), True, hand.presence) if hand is not None else
-                                (np.zeros((NUM_LANDMARKS, 3), np.float32), False, 0.0))
+            if hand is None:
+                entries[keys[i]] = (np.zeros((NUM_LANDMARKS, 3), np.float32), False, 0.0)
+            else:  # the landmarks the model will read (LocaliserConfig.reread), the search's presence
+                entries[keys[i]] = (localiser.reread_landmarks(images[i], hand).points(), True, hand.presence)
         if path is not None:
             _write(path, entries)
     points = np.stack([entries[k][0] for k in keys]) if keys else np.zeros((0, NUM_LANDMARKS, 3), np.float32)
