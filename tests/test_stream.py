@@ -777,10 +777,11 @@ def test_a_found_hand_is_read_again_where_its_landmarks_place_it(monkeypatch, re
     frame = np.full((240, 320, 3), 120, np.uint8)
     localiser = HandLocaliser(LocaliserConfig(widen=0, refine=refine, fallback=False, retries=(), second_models=()),
                               threads=1)
-    regions, readings = [], []
+    regions, readings, pairs = [], [], []
 
     def landmarks(rgb, cx, cy, side, angle=0.0, palm_score=0.0, pair=0):
         regions.append((cx, cy, side, angle))
+        pairs.append(pair)
         readings.append(_hand_at(140 + 3 * len(readings), 100, 40 + 4 * len(readings), presences[len(readings)]))
         return readings[-1]
 
@@ -790,6 +791,7 @@ def test_a_found_hand_is_read_again_where_its_landmarks_place_it(monkeypatch, re
     found = getattr(localiser, find)(frame)
     hand = found if find == "find_hand" else found[0]
     assert hand is readings[answered] and len(readings) == len(presences)
+    assert set(pairs) == {0}  # the search's own landmark model every time
     for before, region in zip(readings, regions[1:]):
         assert region == pytest.approx(hands.tracking_region(before))  # where the last reading placed it
     for bad in (-1, 4, 1.5, True):

@@ -1071,8 +1071,8 @@ class HandLocaliser:
         """``hand`` read again ``refine`` times in the region its landmarks give (:func:`tracking_region`),
         each reading kept while it is a hand."""
         for _ in range(self.config.refine if hand is not None else 0):
-            again = self.landmarks(rgb, *tracking_region(hand), palm_score=hand.palm_score)
-            if not self.is_hand(again):
+            again = self._read_again(rgb, hand)
+            if again is None:
                 break
             hand = again
         return hand
@@ -1080,10 +1080,14 @@ class HandLocaliser:
     def reread_landmarks(self, rgb: np.ndarray, hand: Hand) -> Hand:
         """The hand whose landmarks a landmark or fused model reads: ``hand``, or with ``reread`` its reading by
         the second pair's landmark model in the region its landmarks give, where that reading is a hand."""
-        if not self.config.reread:
-            return hand
-        again = self.landmarks(rgb, *tracking_region(hand), palm_score=hand.palm_score, pair=1)
-        return again if self.is_hand(again) else hand
+        again = self._read_again(rgb, hand, pair=1) if self.config.reread else None
+        return hand if again is None else again
+
+    def _read_again(self, rgb: np.ndarray, hand: Hand, pair: int = 0) -> Hand | None:
+        """``hand`` read by the landmark model of ``pair`` in the region its landmarks give
+        (:func:`tracking_region`), or ``None`` where that reading is no hand."""
+        again = self.landmarks(rgb, *tracking_region(hand), palm_score=hand.palm_score, pair=pair)
+        return again if self.is_hand(again) else None
 
     def choose(self, found: list[Hand], width: int, height: int, follow: Hand | None = None,
                judge: Callable[[Hand], float] | None = None) -> Hand | None:
