@@ -75,10 +75,11 @@ ALLOWED = {
     "keras.src.engine.training": frozenset({"Model"}),
     "asl_edge.training.schedules": frozenset({"WarmUp"}),
     "asl_edge.training.distill": frozenset({"DistillationLoss", "HardLabelAccuracy"}),
+    "asl_edge.training.consistency": frozenset({"ConsistencyLoss"}),
 }
 # registered_name values that differ from the class name (package-registered classes).
 REGISTERED = {"asl_edge>WarmUp": "WarmUp", "asl_edge>DistillationLoss": "DistillationLoss",
-              "asl_edge>HardLabelAccuracy": "HardLabelAccuracy"}
+              "asl_edge>HardLabelAccuracy": "HardLabelAccuracy", "asl_edge>ConsistencyLoss": "ConsistencyLoss"}
 ANY_CLASS = frozenset().union(*ALLOWED.values())
 # Keys under which Keras stores a Python function (Lambda, TFOpLambda, serialised callables).
 FUNCTION_KEYS = frozenset({"function", "function_type", "output_shape_type", "__lambda__", "__python_function__"})

@@ -226,6 +226,10 @@ class TrainSection:
             this run's held-out split.
         distill_temperature: softmax temperature of the teacher's and student's outputs in the soft term.
         distill_weight: share of the soft (teacher) term in the loss; the labels get the rest.
+        consistency: weight of the consistency term (0: off): every step sees each training image twice,
+            differently augmented, and the loss adds this times the Jensen-Shannon divergence between
+            its two readings (AugMix's term, :mod:`asl_edge.training.consistency`); a step costs about
+            twice as much. Image models, without a teacher.
     """
 
     epochs: int = setting(40, 1, 100_000)
@@ -251,6 +255,7 @@ class TrainSection:
     # Measured (benchmarks/REPORT.md, distillation): T=2 with 0.9 on the teacher beat T=4 with 0.5.
     distill_temperature: float = setting(2.0, 0.0, 100.0, lo_open=True)
     distill_weight: float = setting(0.9, 0.0, 1.0)
+    consistency: float = setting(0.0, 0.0, 1000.0)
 
 
 @dataclass(frozen=True)
@@ -626,6 +631,9 @@ def check(config: Config) -> Config:
                               "set train.warmup_epochs=0 or another schedule")
         if not 0.0 < train.decay_rate < 1.0 or train.plateau_patience < 1:
             raise ConfigError("train.schedule=plateau needs 0 < train.decay_rate < 1 and train.plateau_patience >= 1")
+    if train.consistency and (train.teacher or config.data.landmarks):
+        raise ConfigError("train.consistency pulls together two augmentations of each image: it cannot be combined "
+                          "with train.teacher, and a landmark model (data.landmarks) reads no image")
     if train.swa_epochs:
         transfer = get_spec(config.model.name).family == "transfer"
         last_phase = train.fine_tune_epochs if transfer and train.fine_tune_epochs else train.epochs

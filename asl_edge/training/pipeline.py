@@ -18,7 +18,7 @@ from functools import partial
 import numpy as np
 
 from asl_edge.data.dataset import ImageDataset
-from asl_edge.runtime.errors import DataError
+from asl_edge.runtime.errors import ConfigError, DataError
 from asl_edge.training.config import AugmentSection
 
 BLUR_SIGMA = (0.5, 2.0)  # the range of augment.blur_prob's Gaussian, in pixels
@@ -368,6 +368,7 @@ def make_dataset(
     aug: AugmentSection | None = None,
     seed: int = 0,
     sample_weights: dict[int, float] | None = None,
+    pairs: bool = False,
 ):
     """Builds a batched ``tf.data.Dataset`` of ``(normalised image, label[, weight])``.
 
@@ -378,10 +379,16 @@ def make_dataset(
         aug: augmentation settings (training only).
         seed: shuffling and augmentation seed.
         sample_weights: per-class weights, for class balancing by weight.
+        pairs: each batch of ``B`` images augmented twice and stacked, ``2B`` rows, row ``i + B`` the
+            other copy of row ``i`` (:mod:`asl_edge.training.consistency`; training with
+            augmentation only).
     """
     from asl_edge.keras_compat import tf
 
     pre = ds.preprocessing
+    if pairs and (pre.landmarks is not None or not (training and aug is not None and aug.enabled)):
+        raise ConfigError("paired batches are two augmentations of each image: they need training with "
+                          "augmentation, of an image model")
     if pre.landmarks is not None:
         return _landmark_dataset(ds, batch_size, training, aug, seed, sample_weights)
     labels = ds.labels.astype(np.int64)
@@ -403,12 +410,17 @@ def make_dataset(
     data = data.batch(batch_size, drop_remainder=False)
     layers = augmenter(aug, seed, backgrounds) if training and aug is not None else None
 
+    def _augment(x, mask):
+        return x if layers is None else layers(x) if mask is None else layers(x, mask=mask)
+
     def _prepare(x, *rest):
         x, mask = x if with_masks else (x, None)
         x = tf.cast(x, tf.float32) / 255.0
-        if layers is not None:
-            x = layers(x) if mask is None else layers(x, mask=tf.cast(mask, tf.float32) / 255.0)
-        return (_normalize_tf(x, pre), *rest)
+        mask = None if mask is None else tf.cast(mask, tf.float32) / 255.0
+        if pairs:
+            return (_normalize_tf(tf.concat([_augment(x, mask), _augment(x, mask)], 0), pre),
+                    *(tf.concat([r, r], 0) for r in rest))
+        return (_normalize_tf(_augment(x, mask), pre), *rest)
 
     return data.map(_prepare, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 

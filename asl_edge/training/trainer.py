@@ -186,6 +186,12 @@ def _compile(model, config: cfg.Config, steps: int, epochs: int, peak: float, nu
 
         loss = distillation_loss(num_classes, train.distill_temperature, train.distill_weight, train.label_smoothing)
         metrics = [hard_label_accuracy(num_classes)]
+    elif train.consistency:
+        from asl_edge.training.consistency import consistency_loss
+        from asl_edge.training.distill import hard_label_accuracy
+
+        loss = consistency_loss(num_classes, train.consistency, train.label_smoothing)
+        metrics = [hard_label_accuracy(num_classes)]
     else:
         loss = keras.losses.CategoricalCrossentropy(label_smoothing=train.label_smoothing) \
             if train.label_smoothing else keras.losses.SparseCategoricalCrossentropy()
@@ -194,11 +200,16 @@ def _compile(model, config: cfg.Config, steps: int, epochs: int, peak: float, nu
     return loss
 
 
-def _targets(dataset, num_classes: int, smoothing: float, teacher=None):
-    """Labels as the loss wants them: class indices, one-hot for label smoothing, or one-hot
-    followed by the teacher's outputs for distillation."""
+def _targets(dataset, num_classes: int, smoothing: float, teacher=None, paired: bool | None = None):
+    """Labels as the loss wants them: class indices, one-hot for label smoothing, one-hot
+    followed by the teacher's outputs for distillation, or (``paired`` not None: consistency
+    training) one-hot followed by whether the batches are paired."""
     from asl_edge.keras_compat import tf
 
+    if paired is not None:
+        from asl_edge.training.consistency import paired_targets
+
+        return paired_targets(dataset, num_classes, paired)
     if teacher is not None:
         from asl_edge.training.distill import with_teacher
 
@@ -466,9 +477,12 @@ def _pipelines(config: cfg.Config, ds: ImageDataset, train_ds: ImageDataset, val
 
         teacher = load_teacher(config.train.teacher, ds.preprocessing, ds.class_names, split_record)
     smoothing = config.train.label_smoothing
+    pairs = bool(config.train.consistency)
     train_data = _targets(make_dataset(train_ds, batch, training=True, aug=config.augment, seed=config.train.seed,
-                                       sample_weights=weights), ds.num_classes, smoothing, teacher)
-    val_data = _targets(make_dataset(val_ds, batch), ds.num_classes, smoothing, teacher)
+                                       sample_weights=weights, pairs=pairs),
+                          ds.num_classes, smoothing, teacher, paired=True if pairs else None)
+    val_data = _targets(make_dataset(val_ds, batch), ds.num_classes, smoothing, teacher,
+                        paired=False if pairs else None)
     if config.train.distribute == "multi_worker":
         return _shard_by_data(train_data), _shard_by_data(val_data)
     return train_data, val_data
@@ -495,6 +509,10 @@ def _model_for_phase(model, config: cfg.Config, data: Prepared, ckpt: Path, stat
             from asl_edge.training.distill import register_distillation
 
             register_distillation()  # and its loss the distillation loss
+        if config.train.consistency:
+            from asl_edge.training.consistency import register_consistency
+
+            register_consistency()
         model = model_io.load_keras_model(ckpt / runfolder.LAST_CHECKPOINT, compile=True)
         log.info("resuming %s phase at epoch %d", phase, int(state["epoch"]) + 1)
         return model, int(state["epoch"]), state
