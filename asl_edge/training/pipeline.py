@@ -409,20 +409,28 @@ def make_dataset(
         data = data.shuffle(min(len(ds), 10_000), seed=seed, reshuffle_each_iteration=True)
     data = data.batch(batch_size, drop_remainder=False)
     layers = augmenter(aug, seed, backgrounds) if training and aug is not None else None
+    return data.map(_batch_step(pre, layers, with_masks, pairs),
+                    num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
-    def _augment(x, mask):
+
+def _batch_step(pre, layers, with_masks: bool, pairs: bool):
+    """What :func:`make_dataset` does to each batch: scaled to 0..1, augmented by ``layers`` (with the
+    masks where the images travel with them; twice, stacked, for ``pairs``), normalised."""
+    from asl_edge.keras_compat import tf
+
+    def augment(x, mask):
         return x if layers is None else layers(x) if mask is None else layers(x, mask=mask)
 
-    def _prepare(x, *rest):
+    def step(x, *rest):
         x, mask = x if with_masks else (x, None)
         x = tf.cast(x, tf.float32) / 255.0
         mask = None if mask is None else tf.cast(mask, tf.float32) / 255.0
         if pairs:
-            return (_normalize_tf(tf.concat([_augment(x, mask), _augment(x, mask)], 0), pre),
+            return (_normalize_tf(tf.concat([augment(x, mask), augment(x, mask)], 0), pre),
                     *(tf.concat([r, r], 0) for r in rest))
-        return (_normalize_tf(_augment(x, mask), pre), *rest)
+        return (_normalize_tf(augment(x, mask), pre), *rest)
 
-    return data.map(_prepare, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+    return step
 
 
 def _image_source(ds: ImageDataset):
