@@ -408,3 +408,17 @@ def test_a_streamed_data_set_cannot_replace_backgrounds():
                       paths=("a.jpg", "b.jpg"))
     with pytest.raises(DataError, match="in memory"):
         training_masks(ds, dataclasses.replace(_plain(), background_prob=0.5))
+
+
+@pytest.mark.parametrize("size", [1, 7])
+@pytest.mark.parametrize("channels", ["rgb", "grayscale"])
+def test_a_run_draws_as_many_backgrounds_as_its_bank_setting(size, channels):
+    from asl_edge.data.dataset import ImageDataset
+    from asl_edge.runtime.preprocess import Preprocessing
+    from asl_edge.training.pipeline import training_backgrounds
+
+    pre = Preprocessing(image_size=(12, 10), color_mode=channels, mean=(0.0,), std=(1.0,), normalization="fixed")
+    ds = ImageDataset(labels=np.arange(2), class_names=("0", "1"), preprocessing=pre, source="test",
+                      images=np.zeros((2, *pre.input_shape), np.uint8))
+    bank = training_backgrounds(ds, _plain(background_prob=0.5, backgrounds="flat,noise", background_bank=size), 0)
+    assert bank.shape == (size, 12, 10, 3 if channels == "rgb" else 1) and bank.dtype == np.uint8

@@ -21,7 +21,6 @@ from PIL import Image
 
 from asl_edge.runtime.errors import ConfigError
 
-BANK_SIZE = 512  # backgrounds per training run (x4 by the random mirror and flip)
 
 
 def _colour(rng: np.random.Generator) -> np.ndarray:
@@ -134,7 +133,7 @@ def check_kinds(kinds: str) -> tuple[str, ...]:
     return names
 
 
-def background_bank(kinds: str, height: int, width: int, seed: int, size: int = BANK_SIZE) -> np.ndarray:
+def background_bank(kinds: str, height: int, width: int, seed: int, size: int) -> np.ndarray:
     """``size`` backgrounds (``(size, height, width, 3)`` ``uint8``), the kinds in turn, drawn from ``seed``."""
     names = check_kinds(kinds)
     rng = np.random.default_rng(seed)

@@ -144,6 +144,8 @@ class AugmentSection:
         backgrounds: the kinds of background drawn, comma-separated (``flat``, ``gradient``,
             ``noise``, ``stripes``, ``photo``: windows of the TRAIN photographs, ``leaves``: overlapping
             shapes at every scale, ``warm``: any of the patterns in skin, wood and beige tones), equally likely.
+        background_bank: how many backgrounds a run draws once, before training (each picked at random
+            per image and mirrored or flipped at random: four times as many seen).
         background_feather: Gaussian sigma in pixels of the mask's edge (0: the hard mask).
         hand_tone: share of the images whose hand (its mask, as for ``background_prob``) takes another
             skin tone, before the background is replaced: every channel of the hand's pixels times one
@@ -184,6 +186,7 @@ class AugmentSection:
     jpeg_min_quality: int = setting(10, 1, 95)
     background_prob: float = setting(0.0, 0.0, 1.0, note="is a share of the images")
     backgrounds: str = "flat,gradient,noise,stripes,photo"
+    background_bank: int = setting(512, 1, 65_536)
     background_feather: float = setting(0.0, 0.0, 50.0, note="is a blur sigma in pixels")
     hand_tone: float = setting(0.0, 0.0, 1.0, note="is a share of the images")
     hand_tone_kept_background: bool = False

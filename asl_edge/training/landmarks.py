@@ -100,7 +100,7 @@ def altered_copies(images: np.ndarray, masks: np.ndarray | None, aug: AugmentSec
     from asl_edge.training.pipeline import augmenter
 
     n, h, w = images.shape[:3]
-    bank = background_bank(aug.backgrounds, h, w, seed) if masks is not None else None
+    bank = background_bank(aug.backgrounds, h, w, seed, aug.background_bank) if masks is not None else None
     apply = augmenter(aug, seed, bank)
     tf.random.set_seed(seed)
     out = []

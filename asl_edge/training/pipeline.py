@@ -187,7 +187,7 @@ def training_backgrounds(ds: ImageDataset, aug: AugmentSection, seed: int) -> np
     from asl_edge.training.backgrounds import background_bank
 
     h, w, c = ds.preprocessing.input_shape
-    bank = background_bank(aug.backgrounds, h, w, seed)
+    bank = background_bank(aug.backgrounds, h, w, seed, aug.background_bank)
     if c == 1:
         bank = np.round(bank @ np.array([0.299, 0.587, 0.114]))[..., None].astype(np.uint8)
     return bank
