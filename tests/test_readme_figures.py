@@ -212,7 +212,8 @@ FIGURES = (
            "int8, a {} KB TFLite Micro arena, {}% (below)", f"{RESULTS}/micro/micro_recipe_depth4.json",
            lambda d: (thousands(d["params"]), kb(1)(d["micro_budget"]["flash_bytes"]),
                       kb(0)(d["micro_budget"]["arena_bytes"]), pct(2)(d["micro_budget"]["accuracy"]))),
-    Figure("with four blocks at width 12 ({}k weights) for a Cortex-M4-class", f"{RESULTS}/micro/micro_recipe_depth4.json",
+    Figure("with four blocks at width 12 ({}k weights) for a Cortex-M4-class",
+           f"{RESULTS}/micro/micro_recipe_depth4.json",
            lambda d: (thousands(d["params"]),)),
     # Models and data
     Figure("the default: {} photographs of the ASL digits", f"{FAST}/metrics.json",

@@ -6,9 +6,10 @@ stripes, dead leaves, any of these in skin, wood and beige tones) or windows of 
 of :mod:`asl_edge.runtime.backgrounds`: never the TEST photographs nor the checkerboard that the
 ``bg_*`` camera shifts measure with.
 
-:func:`background_bank` draws a fixed bank of them once per training run (seeded); the batched
-augmentation (:mod:`asl_edge.training.pipeline`) picks one per image at random and mirrors or
-flips it, so a few hundred backgrounds give thousands of different ones.
+:func:`background_bank` draws a fixed bank of them once per training run (seeded; as many as
+``augment.background_bank``, 512 by default); the batched augmentation
+(:mod:`asl_edge.training.pipeline`) picks one per image at random and mirrors or flips it, so a
+few hundred backgrounds give thousands of different ones.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ import numpy as np
 from PIL import Image
 
 from asl_edge.runtime.errors import ConfigError
-
 
 
 def _colour(rng: np.random.Generator) -> np.ndarray:
