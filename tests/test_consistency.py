@@ -2,8 +2,6 @@
 resumes with it, and the settings it cannot be combined with."""
 
 import json
-import subprocess
-import sys
 import zipfile
 
 import numpy as np
@@ -13,9 +11,6 @@ from conftest import TINY_SETS
 from asl_edge.runtime.errors import ConfigError
 from asl_edge.training import config as cfg
 from asl_edge.training.trainer import train
-
-ASL_EDGE = [sys.executable, "-m", "asl_edge"]
-
 
 # Augmentation on (the pairs are two augmentations of each image), but only what keeps the tiny
 # set's classes apart: they differ in brightness alone.
@@ -116,16 +111,11 @@ def test_a_run_trains_with_it_and_records_it(tiny_npz, tmp_path):
 
 def test_consistency_run_resumes_after_sigkill(tiny_npz, tmp_path):
     """The checkpoint's compiled loss is asl-edge's ConsistencyLoss: it must pass the allow-list and load."""
-    from test_training_behaviour import _kill_at_epoch, history
+    from test_training_behaviour import killed_then_resumed
 
     out = tmp_path / "run"
-    args = [a for s in sets(tiny_npz, "train.epochs=8", "train.early_stopping_patience=0", "train.consistency=1.0")
-            for a in ("--set", s)]
-    done = _kill_at_epoch([*ASL_EDGE, "train", "--out", str(out), *args], out / "checkpoints" / "state.json", 2)
-    assert 2 <= done < 8
-    resumed = subprocess.run([*ASL_EDGE, "train", "--out", str(out), "--resume"], capture_output=True, text=True)
-    assert resumed.returncode == 0, resumed.stderr[-2000:]
-    assert {int(r["epoch"]) for r in history(out)} == set(range(8))
+    killed_then_resumed([a for s in sets(tiny_npz, "train.epochs=8", "train.early_stopping_patience=0",
+                                         "train.consistency=1.0") for a in ("--set", s)], out)
     assert json.loads((out / "metrics.json").read_text())["accuracy"] > 0.5
 
 

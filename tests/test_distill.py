@@ -78,16 +78,11 @@ def test_student_learns_from_the_teacher_alone(tiny_npz, teacher, tmp_path):
 
 def test_distillation_run_resumes_after_sigkill(tiny_npz, teacher, tmp_path):
     """The checkpoint's compiled loss is asl-edge's DistillationLoss: it must pass the allow-list and load."""
-    from test_training_behaviour import _kill_at_epoch, history
+    from test_training_behaviour import killed_then_resumed
 
     out = tmp_path / "run"
     args = [a for s in sets(tiny_npz, "train.epochs=8", "train.early_stopping_patience=0") for a in ("--set", s)]
-    done = _kill_at_epoch([*ASL_EDGE, "train", "--out", str(out), "--teacher", str(teacher), *args],
-                          out / "checkpoints" / "state.json", 2)
-    assert 2 <= done < 8
-    resumed = subprocess.run([*ASL_EDGE, "train", "--out", str(out), "--resume"], capture_output=True, text=True)
-    assert resumed.returncode == 0, resumed.stderr[-2000:]
-    assert {int(r["epoch"]) for r in history(out)} == set(range(8))
+    killed_then_resumed(["--teacher", str(teacher), *args], out)
     assert json.loads((out / "metrics.json").read_text())["accuracy"] > 0.5
 
 

@@ -140,6 +140,17 @@ def _kill_at_epoch(cmd, state_file, epoch, timeout=180):
     return json.loads(state_file.read_text())["epoch"]
 
 
+def killed_then_resumed(train_args, out, epochs: int = 8, kill_at: int = 2):
+    """Runs ``asl-edge train --out OUT *train_args`` for ``epochs`` epochs, SIGKILLs it once it has saved
+    epoch ``kill_at``, resumes it with ``--resume`` and checks the history holds every epoch once."""
+    done = _kill_at_epoch([*ASL_EDGE, "train", "--out", str(out), *train_args], out / "checkpoints" / "state.json",
+                          kill_at)
+    assert kill_at <= done < epochs
+    resumed = subprocess.run([*ASL_EDGE, "train", "--out", str(out), "--resume"], capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert {int(r["epoch"]) for r in history(out)} == set(range(epochs))
+
+
 @pytest.mark.parametrize("kill_at", [1, 4], ids=["in-warmup", "after-warmup"])
 def test_resume_of_a_warmup_run(tiny_npz, tmp_path, kill_at):
     """A warm-up run (train.warmup_epochs): the checkpoint's optimizer holds the WarmUp schedule, which a
