@@ -222,3 +222,17 @@ def test_multi_worker_needs_tf_config(tiny_npz, tmp_path, monkeypatch):
     monkeypatch.delenv("TF_CONFIG", raising=False)
     with pytest.raises(ConfigError, match="needs TF_CONFIG"):
         train(cfg.resolve("fast", tiny_sets(tiny_npz, extra=["train.distribute=multi_worker"])), tmp_path / "run")
+
+
+def test_split_seed_holds_the_split_while_train_seed_changes_the_start(tiny_npz, tmp_path):
+    """``data.split_seed`` alone picks the held-out signers; ``train.seed`` still moves everything else."""
+    runs = {}
+    for name, extra in {"a": ["train.seed=0"], "b": ["train.seed=5", "data.split_seed=0"],
+                        "c": ["train.seed=5"]}.items():
+        sets = tiny_sets(tiny_npz, epochs=2, extra=extra)
+        train(cfg.resolve("fast", sets), tmp_path / name)
+        runs[name] = json.loads((tmp_path / name / "split.json").read_text())
+    assert runs["a"]["test"] == runs["b"]["test"] and runs["b"]["seed"] == 0
+    assert runs["c"]["test"] != runs["a"]["test"] and runs["c"]["seed"] == 5
+    first = {n: history(tmp_path / n)[0]["loss"] for n in ("a", "b")}
+    assert first["a"] != first["b"]  # another start on the same split

@@ -50,6 +50,8 @@ class DataSection:
             its own mean and standard deviation; recorded in the artifact and applied by every runtime).
         val_fraction: share of signers (or images) for validation.
         test_fraction: share for the held-out test split.
+        split_seed: seed of the split alone (``null``: ``train.seed``, which also seeds the shuffling,
+            augmentation and initialisation); set it to train the same split again from another start.
         balance: ``none``, ``class_weight``, ``oversample`` or ``undersample``.
         stream: stream images from disk (``null``: only above 20,000 images).
         localise: find the hand first (MediaPipe's hand models through LiteRT) and classify the
@@ -89,6 +91,7 @@ class DataSection:
     landmark_copies: int = setting(0, 0, 20)
     val_fraction: float = setting(0.15, 0.0, 0.5, lo_open=True, hi_open=True)
     test_fraction: float = setting(0.15, 0.0, 0.5, lo_open=True, hi_open=True)
+    split_seed: int | None = setting(None, 0, 2**32 - 1)
     balance: str = "none"
     stream: bool | None = None
 

@@ -80,7 +80,7 @@ def check_teacher_split(teacher: dict | None, student: dict, folder: Path) -> No
     leaked = seen & set(student.get("test", []))
     if leaked:
         raise ConfigError(f"teacher {folder} trained on {len(leaked)} images of the student's held-out split: "
-                          "train it with the same train.seed and split fractions")
+                          "train it with the same split seed (train.seed, or data.split_seed) and split fractions")
 
 
 def with_teacher(dataset, teacher, num_classes: int):

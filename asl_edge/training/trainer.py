@@ -109,8 +109,8 @@ def load_training_data(config: cfg.Config) -> tuple[ImageDataset, Split]:
         ds = replace(ds, preprocessing=replace(pre, resize_chain=ds.preprocessing.resize_chain or pre.resize_chain))
     else:
         ds = load_dataset(config.data.source, pre, groups_file=config.data.groups_file, stream=config.data.stream)
-    split = split_dataset(ds.labels, ds.groups, config.data.val_fraction, config.data.test_fraction,
-                          config.train.seed)
+    split_seed = config.train.seed if config.data.split_seed is None else config.data.split_seed
+    split = split_dataset(ds.labels, ds.groups, config.data.val_fraction, config.data.test_fraction, split_seed)
     return ds, split
 
 
